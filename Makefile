@@ -1,0 +1,67 @@
+# Everything a developer or CI runs. `make demo` and `make test` are the whole set-up.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON_BIN ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SERVICES ?= intake deadlines
+
+.PHONY: help install up down status migrate run test test-unit test-integration test-e2e lint format bench demo clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
+
+$(STAMP): requirements.lock pyproject.toml
+	@echo "[install] creating $(VENV) with the locked versions of requirements.lock"
+	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV) || { echo "[install] ERROR: $(PYTHON_BIN) -m venv failed; install Python 3.11 with venv" >&2; exit 1; }
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q --progress-bar off -r requirements.lock
+	@touch $(STAMP)
+	@echo "[install] done"
+
+install: $(STAMP) ## create the virtualenv with locked dependencies
+
+up: install ## start Kafka (KRaft, from Maven Central jars) and Postgres; reuses what already answers
+	@bash deploy/local/kafka.sh up
+	@bash deploy/local/postgres.sh up
+
+down: ## stop what `make up` started (by pid)
+	@bash deploy/local/kafka.sh down
+	@bash deploy/local/postgres.sh down
+
+status: install ## show whether Kafka and Postgres answer
+	@bash deploy/local/kafka.sh status; bash deploy/local/postgres.sh status
+
+migrate: up ## apply every service's database migrations
+	@for s in $(SERVICES); do $(PY) -m services.$$s migrate || exit 1; done
+
+run: migrate ## run the services in the foreground (Ctrl-C stops them)
+	@$(PY) -m deploy.local.run $(SERVICES)
+
+test: up ## the whole suite: unit, integration and e2e on real Kafka and Postgres
+	@$(PY) -m pytest
+
+test-unit: install ## unit tests only: no broker, no database
+	@$(PY) -m pytest -m unit -q
+
+test-integration: up
+	@$(PY) -m pytest -m integration
+
+test-e2e: up
+	@$(PY) -m pytest -m e2e
+
+lint: install ## ruff (lint + format check) and mypy
+	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check .
+	@$(PY) -m mypy
+
+format: install
+	@$(PY) -m ruff format .
+	@$(PY) -m ruff check --fix .
+
+bench: up ## benchmarks; results as JSON under bench/results/
+	@$(PY) -m bench
+
+clean: ## remove the virtualenv (keeps the Kafka jars and data in .cache)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,95 @@
+"""Bearer-key auth by role (portal, police, council); keys are stored as SHA-256 hashes, never in clear."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from fastapi import Request
+
+from shared.http import Problem
+
+ROLES = frozenset({"portal", "police", "council"})
+
+
+@dataclass(frozen=True, slots=True)
+class ApiClient:
+    """Who is calling: a named key with one role."""
+
+    name: str
+    role: str
+
+
+def hash_key(key: str) -> str:
+    # Keys are long random tokens, so a plain SHA-256 is enough; slow password hashes are for low entropy.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiKeys:
+    def __init__(self, entries: dict[str, ApiClient]) -> None:
+        self._by_hash = entries
+
+    @classmethod
+    def load(cls, path: Path) -> ApiKeys:
+        """Reads `keys: [{name, role, sha256}]`; a malformed file stops start-up with the entry named."""
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise ValueError(f"API_KEYS_FILE {path}: cannot read it ({exc.strerror})") from exc
+        entries: dict[str, ApiClient] = {}
+        for i, item in enumerate(raw.get("keys") or []):
+            name = item.get("name") or f"#{i + 1}"
+            digest = str(item.get("sha256", "")).lower()
+            role = item.get("role")
+            if role not in ROLES:
+                raise ValueError(f"API_KEYS_FILE {path}: key {name}: role must be one of {sorted(ROLES)}")
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ValueError(f"API_KEYS_FILE {path}: key {name}: sha256 must be 64 hex characters")
+            entries[digest] = ApiClient(name=name, role=role)
+        if not entries:
+            raise ValueError(f"API_KEYS_FILE {path}: no keys configured")
+        return cls(entries)
+
+    def identify(self, key: str) -> ApiClient | None:
+        digest = hash_key(key)
+        for known, client in self._by_hash.items():
+            if hmac.compare_digest(known, digest):
+                return client
+        return None
+
+
+def require_role(*roles: str) -> Callable[[Request], Coroutine[Any, Any, ApiClient]]:
+    """FastAPI dependency: 401 without a valid key, 403 when the key's role may not do this."""
+    unknown = set(roles) - ROLES
+    if unknown:
+        raise ValueError(f"unknown roles {unknown}")
+
+    async def dependency(request: Request) -> ApiClient:
+        keys: ApiKeys = request.app.state.api_keys
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Problem(
+                401,
+                "Unauthorized",
+                "Send an API key as 'Authorization: Bearer <key>'.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        client = keys.identify(token.strip())
+        if client is None:
+            raise Problem(
+                401, "Unauthorized", "The API key is not valid.", headers={"WWW-Authenticate": "Bearer"}
+            )
+        if client.role not in roles:
+            raise Problem(
+                403, "Forbidden", f"The '{client.role}' role may not do this; it needs: {', '.join(roles)}."
+            )
+        request.state.client = client
+        return client
+
+    return dependency

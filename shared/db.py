@@ -1,0 +1,139 @@
+"""Postgres plumbing: a pool bound to one service's schema, and ordered SQL migrations per schema."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+log = logging.getLogger(__name__)
+
+# What handlers receive: a plain connection or one borrowed from a pool.
+Conn = asyncpg.Connection | PoolConnectionProxy
+
+# Errors that mean "the database is not reachable right now", as opposed to a bad query.
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+)
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(
+    url: str,
+    schema: str,
+    *,
+    application: str,
+    min_size: int = 1,
+    max_size: int = 10,
+    command_timeout: float = 30.0,
+) -> asyncpg.Pool:
+    """A pool whose connections see the service's schema first, so SQL names tables unqualified."""
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=command_timeout,
+        timeout=10.0,
+        init=_init_connection,
+        server_settings={"search_path": f"{quote_ident(schema)},public", "application_name": application},
+    )
+    assert pool is not None
+    return pool
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: str
+    sql: str
+
+
+def migrations_in(package: str, prefix: str = "") -> list[Migration]:
+    """Every `NNNN_name.sql` of a package's folder, in order; `prefix` keeps shared and own files apart."""
+    found = []
+    for entry in resources.files(package).iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(
+                Migration(version=f"{prefix}{entry.name[:-4]}", sql=entry.read_text(encoding="utf-8"))
+            )
+    return sorted(found, key=lambda m: m.version)
+
+
+def shared_migrations() -> list[Migration]:
+    """The outbox and inbox tables every service schema has."""
+    return migrations_in("shared.sql", prefix="shared_")
+
+
+async def migrate(url: str, schema: str, migrations: Iterable[Migration]) -> list[str]:
+    """Applies what is missing, each file in its own transaction; returns the versions applied.
+
+    Safe to run from several processes at once: an advisory lock per schema serialises them.
+    """
+    applied: list[str] = []
+    conn = await asyncpg.connect(url, timeout=10.0)
+    try:
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {quote_ident(schema)}.schema_migrations ("
+            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for migration in migrations:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
+                await conn.execute(f"SET LOCAL search_path TO {quote_ident(schema)}, public")
+                done = await conn.fetchval(
+                    "SELECT 1 FROM schema_migrations WHERE version = $1", migration.version
+                )
+                if done:
+                    continue
+                await conn.execute(migration.sql)
+                await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", migration.version)
+                applied.append(migration.version)
+                log.info("migration applied", extra={"schema": schema, "version": migration.version})
+    finally:
+        await conn.close()
+    return applied
+
+
+async def drop_schema(url: str, schema: str) -> None:
+    conn = await asyncpg.connect(url, timeout=10.0)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
+    finally:
+        await conn.close()
+
+
+async def ping(pool: asyncpg.Pool, timeout: float = 2.0) -> bool:
+    try:
+        async with pool.acquire(timeout=timeout) as conn:
+            value: Any = await conn.fetchval("SELECT 1", timeout=timeout)
+            return bool(value == 1)
+    except Exception:
+        return False

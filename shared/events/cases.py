@@ -1,0 +1,105 @@
+"""Events on `cases.v1`: what happens to a case, from the citizen's report to the police's last action.
+
+No event carries a citizen's name, phone, e-mail, address or report text (DOMAIN.md, Privacy):
+those stay in intake's own tables.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar, Literal
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from shared.events.envelope import EventData
+
+TOPIC = "cases.v1"
+
+REPORTED = "dk.politi.case.reported"
+TIP_RECEIVED = "dk.politi.case.tip_received"
+OFFICER_REQUESTED = "dk.politi.case.officer_requested"
+ACTION_RECORDED = "dk.politi.case.action_recorded"
+
+Action = Literal[
+    "dispatched",
+    "on_scene",
+    "citizen_requested_later",
+    "school_and_ssp_contacted",
+    "followup_done",
+    "replied",
+    "carried_out",
+    "closed",
+]
+ACTIONS: tuple[str, ...] = Action.__args__  # type: ignore[attr-defined]
+
+RequestType = Literal["traffic_control", "talk"]
+
+
+class _CaseData(EventData):
+    topic: ClassVar[str] = TOPIC
+
+    case_id: uuid.UUID
+    reference: str = Field(min_length=4, max_length=16, description="Short reference read over the phone")
+
+
+class CaseReported(_CaseData):
+    """A citizen's report was accepted (anmeldelse modtaget)."""
+
+    event_type: ClassVar[str] = REPORTED
+
+    category: str
+    focus_area: str
+    received_at: AwareDatetime = Field(
+        description="When intake accepted the report: the guarantee clock starts here"
+    )
+    occurred_at: AwareDatetime | None = None
+    in_progress: bool | None = Field(None, description="Burglary: the perpetrator is still there")
+    acute: bool | None = Field(None, description="Violence, rape: acute need")
+    institution: str | None = Field(None, max_length=200, description="Drug dealing at a school: which one")
+    channel: Literal["portal", "phone", "police"] = "portal"
+
+
+class TipReceived(_CaseData):
+    """A tip (tip til politiet) was received; anonymous tips carry nothing that points at the tipster."""
+
+    event_type: ClassVar[str] = TIP_RECEIVED
+
+    category: str
+    focus_area: str
+    received_at: AwareDatetime
+    occurred_at: AwareDatetime | None = None
+    anonymous: bool
+
+
+class OfficerRequested(_CaseData):
+    """A citizen ordered an officer (Bestil en betjent): a traffic control or a talk."""
+
+    event_type: ClassVar[str] = OFFICER_REQUESTED
+
+    request_type: RequestType
+    category: str
+    focus_area: str
+    received_at: AwareDatetime
+
+
+class ActionRecorded(_CaseData):
+    """The police recorded an action on a case (dispatched, on scene, closed, ...)."""
+
+    event_type: ClassVar[str] = ACTION_RECORDED
+
+    action_id: uuid.UUID
+    action: Action
+    category: str = Field(description="The case's category, so consumers need not look it up")
+    occurred_at: AwareDatetime = Field(description="When it happened, e.g. when the patrol arrived")
+    recorded_at: AwareDatetime
+    requested_time: AwareDatetime | None = Field(None, description="citizen_requested_later: come by then")
+    outcome: str | None = Field(None, max_length=64, description="closed: how the case ended")
+    officer_id: str | None = Field(None, max_length=32, description="Police staff id (not citizen data)")
+
+    @model_validator(mode="after")
+    def _fields_the_action_needs(self) -> ActionRecorded:
+        if self.action == "citizen_requested_later" and self.requested_time is None:
+            raise ValueError("citizen_requested_later needs requested_time")
+        if self.action == "closed" and not self.outcome:
+            raise ValueError("closed needs an outcome")
+        return self

@@ -1,0 +1,81 @@
+"""Events on `deadlines.v1`: the life of one deadline (a guarantee or a local target) of one case."""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar, Literal
+
+from pydantic import AwareDatetime, Field
+
+from shared.events.envelope import EventData
+
+TOPIC = "deadlines.v1"
+
+STARTED = "dk.politi.deadline.started"
+WARNING = "dk.politi.deadline.warning"
+MET = "dk.politi.deadline.met"
+BREACHED = "dk.politi.deadline.breached"
+CANCELLED = "dk.politi.deadline.cancelled"
+RESCHEDULED = "dk.politi.deadline.rescheduled"
+
+Basis = Literal["guarantee", "local_target"]
+
+
+class _DeadlineData(EventData):
+    topic: ClassVar[str] = TOPIC
+
+    deadline_id: uuid.UUID
+    case_id: uuid.UUID
+    rule_id: str
+    basis: Basis = Field(
+        description="guarantee = law (politigaranti); local_target = the district's own target"
+    )
+    title: str
+    category: str
+    focus_area: str
+    started_at: AwareDatetime
+    due_at: AwareDatetime
+
+
+class DeadlineStarted(_DeadlineData):
+    event_type: ClassVar[str] = STARTED
+
+    window_seconds: float
+    rules_version: int
+
+
+class DeadlineWarning(_DeadlineData):
+    event_type: ClassVar[str] = WARNING
+
+    fraction: float = Field(gt=0, lt=1, description="Share of the window that has passed")
+    warned_at: AwareDatetime
+    remaining_seconds: float
+
+
+class DeadlineMet(_DeadlineData):
+    event_type: ClassVar[str] = MET
+
+    met_at: AwareDatetime
+    action: str
+    late: bool = Field(description="The stop action came after the due time")
+    response_seconds: float = Field(description="From start to the stop action, as councils measure it")
+
+
+class DeadlineBreached(_DeadlineData):
+    event_type: ClassVar[str] = BREACHED
+
+    breached_at: AwareDatetime
+
+
+class DeadlineCancelled(_DeadlineData):
+    event_type: ClassVar[str] = CANCELLED
+
+    cancelled_at: AwareDatetime
+    outcome: str | None = None
+
+
+class DeadlineRescheduled(_DeadlineData):
+    event_type: ClassVar[str] = RESCHEDULED
+
+    previous_due_at: AwareDatetime
+    rescheduled_at: AwareDatetime

@@ -1,0 +1,238 @@
+"""HTTP plumbing every service uses: problem+json errors, ops endpoints, request metrics, size limits."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.db import TRANSIENT_DB_ERRORS
+from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://politi.example/problems/"
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+class Problem(Exception):
+    """An RFC 9457 problem a route raises; rendered as application/problem+json."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        kind: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.kind = kind or title.lower().replace(" ", "-")
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + problem.kind,
+        "title": problem.title,
+        "status": problem.status,
+    }
+    if problem.detail:
+        body["detail"] = problem.detail
+    if instance:
+        body["instance"] = instance
+    if problem.errors is not None:
+        body["errors"] = problem.errors
+    body.update(problem.extra)
+    return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers)
+
+
+_PYDANTIC_MESSAGES = {
+    "missing": "This field is required.",
+    "extra_forbidden": "This field is not expected here.",
+    "json_invalid": "The body is not valid JSON.",
+}
+
+
+def field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """One entry per bad field, with a dotted path a portal can attach to its form field."""
+    out: list[dict[str, Any]] = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        where = loc[0] if loc and loc[0] in ("query", "path", "header") else "body"
+        if where != "body":
+            loc = loc[1:]
+        message = _PYDANTIC_MESSAGES.get(err.get("type", ""), err.get("msg", "Invalid value."))
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        out.append(
+            {"field": ".".join(loc) or where, "in": where, "message": message, "code": err.get("type")}
+        )
+    return out
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc, instance=request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = field_errors(exc)
+        return problem_response(
+            Problem(
+                422,
+                "Invalid request",
+                f"{len(errors)} field(s) need attention.",
+                kind="validation",
+                errors=errors,
+            ),
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized", 403: "Forbidden"}
+        title = titles.get(exc.status_code, "Request failed")
+        detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
+        return problem_response(
+            Problem(exc.status_code, title, detail, headers=dict(exc.headers or {})),
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, TRANSIENT_DB_ERRORS):
+            log.warning("database unavailable during %s %s: %r", request.method, request.url.path, exc)
+            return problem_response(
+                Problem(
+                    503,
+                    "Service unavailable",
+                    "The database is not reachable right now; nothing was saved. Please try again shortly.",
+                    kind="unavailable",
+                    headers={"Retry-After": "5"},
+                ),
+                instance=request.url.path,
+            )
+        log.exception("unhandled error in %s %s", request.method, request.url.path)
+        return problem_response(
+            Problem(500, "Internal error", "Something went wrong on our side; it has been logged."),
+            instance=request.url.path,
+        )
+
+
+def ops_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
+    """/healthz (the process answers), /readyz (its dependencies answer), /metrics (Prometheus)."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Readiness: Kafka and Postgres reachable", response_model=None)
+    async def readyz() -> JSONResponse:
+        results = {name: await check() for name, check in checks.items()}
+        ready = all(results.values())
+        body = {
+            "status": "ready" if ready else "not ready",
+            "checks": {k: "ok" if v else "failing" for k, v in results.items()},
+        }
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+class MetricsMiddleware:
+    """Counts requests by route template (not raw path, which would explode label cardinality)."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "GET")
+            HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, method, template).observe(time.perf_counter() - start)
+
+
+class BodySizeLimit:
+    """Refuses bodies over `max_bytes` with 413 problem+json before reading them into memory."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            Problem(
+                413, "Request too large", f"The body may be at most {self.max_bytes} bytes.", kind="too-large"
+            )
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass

@@ -1,0 +1,181 @@
+"""Kafka plumbing: topic creation, a producer that cannot hang, and the FastStream broker factory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import REGISTRY
+
+log = logging.getLogger(__name__)
+
+
+class PublishError(RuntimeError):
+    """Kafka did not confirm a publish in time; the caller keeps the message and retries."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+async def ensure_topics(
+    bootstrap: str, topics: Sequence[str], *, partitions: int, replication_factor: int, timeout: float = 15.0
+) -> None:
+    """Creates the topics that are missing; existing ones are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    await asyncio.wait_for(admin.start(), timeout)
+    try:
+        existing = set(await asyncio.wait_for(admin.list_topics(), timeout))
+        missing = [t for t in topics if t not in existing]
+        if not missing:
+            return
+        try:
+            response = await asyncio.wait_for(
+                admin.create_topics(
+                    [
+                        NewTopic(t, num_partitions=partitions, replication_factor=replication_factor)
+                        for t in missing
+                    ]
+                ),
+                timeout,
+            )
+        except TopicAlreadyExistsError:
+            return  # another service created them at the same moment
+        for topic_error in getattr(response, "topic_errors", []):
+            name, code = topic_error[0], topic_error[1]
+            if code not in (0, TopicAlreadyExistsError.errno):
+                raise RuntimeError(f"could not create topic {name}: Kafka error code {code}")
+        log.info("topics created", extra={"topics": missing, "partitions": partitions})
+    finally:
+        await asyncio.wait_for(admin.close(), timeout)
+
+
+async def delete_topics(bootstrap: str, topics: Sequence[str], timeout: float = 15.0) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    await asyncio.wait_for(admin.start(), timeout)
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [t for t in topics if t in existing]
+        if doomed:
+            await asyncio.wait_for(admin.delete_topics(doomed), timeout)
+    finally:
+        await asyncio.wait_for(admin.close(), timeout)
+
+
+async def kafka_reachable(bootstrap: str, timeout: float = 3.0) -> bool:
+    """Ready means describe-cluster answers, not that a port is open."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout)
+        await asyncio.wait_for(admin.describe_cluster(), timeout)
+        return True
+    except Exception:
+        return False
+    finally:
+        try:
+            await asyncio.wait_for(admin.close(), timeout)
+        except Exception:  # noqa: S110 - closing a client that never connected
+            pass
+
+
+class EventProducer:
+    """An idempotent, acks=all producer whose every wait is bounded.
+
+    aiokafka's idempotent producer can wait forever when the broker is gone
+    (aio-libs/aiokafka#1101): batches never expire and `stop()` hangs. So every send
+    runs under a timeout, and after a timeout the producer is thrown away and built
+    anew on the next send. A timeout means "not confirmed": the caller keeps the
+    message and sends it again, and consumers deduplicate by event id.
+    """
+
+    def __init__(self, bootstrap: str, *, client_id: str, send_timeout: float = 10.0) -> None:
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._timeout = send_timeout
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _ensure(self) -> AIOKafkaProducer:
+        if self._producer is not None:
+            return self._producer
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            client_id=self._client_id,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=5,
+            request_timeout_ms=int(self._timeout * 1000),
+            retry_backoff_ms=200,
+            max_batch_size=256 * 1024,
+        )
+        try:
+            await asyncio.wait_for(producer.start(), self._timeout)
+        except BaseException:
+            await self._abandon(producer)
+            raise
+        self._producer = producer
+        return producer
+
+    async def _abandon(self, producer: AIOKafkaProducer) -> None:
+        try:
+            await asyncio.wait_for(producer.stop(), 2.0)
+        except BaseException:  # noqa: S110 - a stuck producer is dropped, never awaited forever
+            pass
+
+    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Returns once Kafka has acknowledged every message (acks=all), or raises PublishError."""
+        if not messages:
+            return
+        async with self._lock:
+            try:
+                await asyncio.wait_for(self._send_all(messages), self._timeout)
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                broken, self._producer = self._producer, None
+                if broken is not None:
+                    await self._abandon(broken)
+                raise PublishError(f"{type(exc).__name__}: {exc}".strip(": ")) from exc
+
+    async def _send_all(self, messages: Sequence[OutgoingMessage]) -> None:
+        producer = await self._ensure()
+        futures = [
+            await producer.send(m.topic, value=m.value, key=m.key, headers=m.headers or None)
+            for m in messages
+        ]
+        await asyncio.gather(*futures)
+
+    async def stop(self) -> None:
+        async with self._lock:
+            if self._producer is not None:
+                producer, self._producer = self._producer, None
+                await self._abandon(producer)
+
+
+def make_broker(bootstrap: str, *, service: str) -> KafkaBroker:
+    """The FastStream broker a service subscribes with.
+
+    Services publish only through their outbox relay (EventProducer); should anything
+    publish through this broker, it is idempotent with acks=all too.
+    """
+    return KafkaBroker(
+        bootstrap,
+        client_id=f"mvsj-{service}",
+        enable_idempotence=True,
+        acks="all",
+        request_timeout_ms=10_000,
+        graceful_timeout=15.0,
+        middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=service)],
+        logger=logging.getLogger(f"faststream.{service}"),
+    )

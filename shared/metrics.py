@@ -1,0 +1,43 @@
+"""Prometheus metrics the shared plumbing reports, labelled by service; services add their own."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+OUTBOX_PUBLISHED = Counter("outbox_published_total", "Outbox rows published to Kafka", ["service", "topic"])
+OUTBOX_PUBLISH_FAILURES = Counter(
+    "outbox_publish_failures_total", "Relay rounds that failed to publish (rows stay pending)", ["service"]
+)
+OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_OLDEST_AGE = Gauge(
+    "outbox_oldest_pending_age_seconds", "Age of the oldest unpublished outbox row (0 when none)", ["service"]
+)
+OUTBOX_DELAY = Histogram(
+    "outbox_publish_delay_seconds",
+    "From outbox row written to published",
+    ["service"],
+    buckets=LATENCY_BUCKETS,
+)
+
+CONSUMED = Counter(
+    "consumer_events_total",
+    "Events a consumer handled, by outcome (processed, duplicate, skipped, dead_lettered)",
+    ["service", "consumer", "topic", "outcome"],
+)
+CONSUMER_RETRIES = Counter(
+    "consumer_retries_total",
+    "Handler attempts that failed and will be retried",
+    ["service", "consumer", "kind"],
+)
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "HTTP requests by route and status", ["service", "method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request duration by route",
+    ["service", "method", "route"],
+    buckets=LATENCY_BUCKETS,
+)

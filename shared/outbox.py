@@ -1,0 +1,216 @@
+"""Transactional outbox: write an event in the caller's transaction; a relay publishes it to Kafka.
+
+An accepted fact is never lost between Postgres and Kafka: if the relay dies after
+publishing but before marking a row sent, the row is published again and consumers
+drop the duplicate by event id (the inbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from shared.db import TRANSIENT_DB_ERRORS, Conn
+from shared.events.envelope import CloudEvent
+from shared.kafka import EventProducer, OutgoingMessage, PublishError
+from shared.metrics import (
+    OUTBOX_BACKLOG,
+    OUTBOX_DELAY,
+    OUTBOX_OLDEST_AGE,
+    OUTBOX_PUBLISH_FAILURES,
+    OUTBOX_PUBLISHED,
+)
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+
+
+async def enqueue(conn: Conn, event: CloudEvent, *, topic: str, key: str | None = None) -> bool:
+    """Adds an event to the outbox inside the caller's open transaction; False if that id is already there."""
+    if not conn.is_in_transaction():
+        raise RuntimeError("outbox.enqueue must run inside the transaction that changes the state")
+    status = await conn.execute(
+        "INSERT INTO outbox (event_id, topic, key, value, headers) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (event_id) DO NOTHING",
+        event.id,
+        topic,
+        key or event.subject,
+        event.to_bytes(),
+        {"content-type": CONTENT_TYPE, "ce_type": event.type},
+    )
+    return bool(status == "INSERT 0 1")
+
+
+AfterPublish = Callable[[list[int]], Awaitable[None]]
+
+
+class OutboxRelay:
+    """Publishes pending outbox rows in id order and marks them sent.
+
+    Rows are claimed with FOR UPDATE SKIP LOCKED inside one transaction that stays open
+    while Kafka confirms, so two relays never publish the same row at the same time and a
+    relay that dies releases its claim. Wakes on NOTIFY; polls as the fallback.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: EventProducer,
+        *,
+        service: str,
+        schema: str,
+        batch_size: int = 200,
+        poll_seconds: float = 1.0,
+        retention: timedelta = timedelta(days=7),
+        after_publish: AfterPublish | None = None,
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._service = service
+        self._channel = f"outbox_{schema}"
+        self._batch = batch_size
+        self._poll = poll_seconds
+        self._retention = retention
+        # Test seam: runs after Kafka confirmed and before the rows are marked sent.
+        self._after_publish = after_publish
+        self._wake = asyncio.Event()
+        self._last_gauges = 0.0
+        self._last_purge = 0.0
+        self.healthy_kafka = True
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def relay_once(self) -> int:
+        """Publishes one batch of pending rows; returns how many. Raises PublishError when Kafka fails."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, topic, key, value, headers, created_at FROM outbox"
+                " WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self._batch,
+            )
+            if not rows:
+                return 0
+            messages = [
+                OutgoingMessage(
+                    topic=row["topic"],
+                    key=row["key"].encode(),
+                    value=bytes(row["value"]),
+                    headers=[(k, str(v).encode()) for k, v in (row["headers"] or {}).items()],
+                )
+                for row in rows
+            ]
+            await self._producer.send_batch(messages)
+            ids = [row["id"] for row in rows]
+            if self._after_publish is not None:
+                await self._after_publish(ids)
+            await conn.execute(
+                "UPDATE outbox SET sent_at = clock_timestamp(), attempts = attempts + 1, last_error = NULL"
+                " WHERE id = ANY($1::bigint[])",
+                ids,
+            )
+        now = datetime.now(UTC)
+        for row in rows:
+            OUTBOX_PUBLISHED.labels(self._service, row["topic"]).inc()
+            OUTBOX_DELAY.labels(self._service).observe(max(0.0, (now - row["created_at"]).total_seconds()))
+        return len(rows)
+
+    async def _note_failure(self, error: str) -> None:
+        """Records why the oldest pending rows are stuck, for whoever looks at the table."""
+        with contextlib.suppress(Exception):
+            async with self._pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id IN"
+                    " (SELECT id FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1)",
+                    self._batch,
+                    error[:500],
+                )
+
+    async def update_gauges(self) -> None:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT count(*) AS backlog, min(created_at) AS oldest FROM outbox WHERE sent_at IS NULL"
+            )
+        assert row is not None
+        OUTBOX_BACKLOG.labels(self._service).set(row["backlog"])
+        oldest = row["oldest"]
+        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+        OUTBOX_OLDEST_AGE.labels(self._service).set(max(0.0, age))
+
+    async def purge_sent(self) -> int:
+        async with self._pool.acquire() as conn:
+            status = await conn.execute(
+                "DELETE FROM outbox WHERE sent_at < now() - $1::interval", self._retention
+            )
+        return int(status.split()[-1])
+
+    async def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now - self._last_gauges >= 1.0:
+            self._last_gauges = now
+            await self.update_gauges()
+        if now - self._last_purge >= 3600:
+            self._last_purge = now
+            await self.purge_sent()
+
+    async def run(self) -> None:
+        """Relays until cancelled; Kafka or Postgres outages only delay rows, never drop them."""
+        listener: PoolConnectionProxy | None = None
+        backoff = 0.0
+        try:
+            while True:
+                try:
+                    if listener is None or listener.is_closed():
+                        listener = await self._listen(listener)
+                    sent = await self.relay_once()
+                    self.healthy_kafka = True
+                    backoff = 0.0
+                    await self._housekeeping()
+                    if sent >= self._batch:
+                        continue  # more is waiting: no sleep
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._poll)
+                except PublishError as exc:
+                    self.healthy_kafka = False
+                    OUTBOX_PUBLISH_FAILURES.labels(self._service).inc()
+                    backoff = min(max(backoff * 2, 0.5), 10.0)
+                    log.warning("outbox relay: Kafka did not confirm; retrying in %.1fs: %s", backoff, exc)
+                    await self._note_failure(str(exc))
+                    await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+                except TRANSIENT_DB_ERRORS as exc:
+                    backoff = min(max(backoff * 2, 0.5), 10.0)
+                    log.warning("outbox relay: database unavailable; retrying in %.1fs: %r", backoff, exc)
+                    await asyncio.sleep(backoff)
+                except Exception:
+                    log.exception("outbox relay: unexpected error; retrying in 5s")
+                    await asyncio.sleep(5.0)
+        finally:
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._unlisten(listener), 2.0)
+
+    async def _listen(self, old: PoolConnectionProxy | None) -> PoolConnectionProxy:
+        """Holds one pool connection for LISTEN; it lives as long as the connection does."""
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await self._unlisten(old)
+        conn = await self._pool.acquire()
+        await conn.add_listener(self._channel, self._on_notify)
+        conn.add_termination_listener(lambda *_: self._wake.set())
+        return conn
+
+    async def _unlisten(self, conn: PoolConnectionProxy) -> None:
+        if not conn.is_closed():
+            await conn.remove_listener(self._channel, self._on_notify)
+        await self._pool.release(conn)

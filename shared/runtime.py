@@ -1,0 +1,191 @@
+"""A service's running parts in one place: pool, outbox relay, Kafka consumers, background loops.
+
+Kafka being down at start-up does not stop a service: topics, consumers and the relay
+keep retrying in the background and /readyz says what is missing. Postgres is needed
+to start (nothing can be accepted without it), so start-up waits for it with a clear log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import asyncpg
+from faststream.kafka import KafkaBroker
+
+from shared.consumer import ConsumerSpec, ReliableConsumer
+from shared.db import Migration, create_pool, ping
+from shared.kafka import EventProducer, ensure_topics, kafka_reachable, make_broker
+from shared.outbox import OutboxRelay
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+BackgroundLoop = Callable[["ServiceRuntime"], Awaitable[None]]
+
+
+class NotMigrated(RuntimeError):
+    pass
+
+
+async def check_migrated(
+    pool: asyncpg.Pool, migrations: Sequence[Migration], schema: str, service: str
+) -> None:
+    """Start-up refuses a schema that lacks migrations: they are a separate step, not a side effect."""
+    async with pool.acquire() as conn:
+        exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        applied = (
+            set()
+            if not exists
+            else {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        )
+    missing = [m.version for m in migrations if m.version not in applied]
+    if missing:
+        raise NotMigrated(
+            f"schema '{schema}' lacks migrations {missing}; run `python -m services.{service} migrate` first"
+        )
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        service: str,
+        migrations: Sequence[Migration],
+        consumers: Sequence[ConsumerSpec] = (),
+        loops: Sequence[BackgroundLoop] = (),
+        pool_max_size: int = 10,
+    ) -> None:
+        self.settings = settings
+        self.service = service
+        self.migrations = migrations
+        self.consumer_specs = list(consumers)
+        self.loops = list(loops)
+        self.pool_max_size = pool_max_size
+        self.pool: asyncpg.Pool | None = None
+        self.producer = EventProducer(
+            settings.kafka_bootstrap_servers,
+            client_id=f"mvsj-{service}",
+            send_timeout=settings.kafka_send_timeout_seconds,
+        )
+        self.relay: OutboxRelay | None = None
+        self.broker: KafkaBroker | None = None
+        self.consumers: list[ReliableConsumer] = []
+        self.consuming = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._kafka_checked = (0.0, False)
+
+    @property
+    def db(self) -> asyncpg.Pool:
+        assert self.pool is not None, "runtime not started"
+        return self.pool
+
+    async def _connect_db(self) -> asyncpg.Pool:
+        delay = 0.5
+        while True:
+            try:
+                return await create_pool(
+                    self.settings.database_url,
+                    self.settings.db_schema,
+                    application=f"mvsj-{self.service}",
+                    max_size=self.pool_max_size,
+                )
+            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                log.warning("waiting for Postgres at DATABASE_URL (%r); retrying in %.0fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def start(self) -> None:
+        self.pool = await self._connect_db()
+        await check_migrated(self.pool, self.migrations, self.settings.db_schema, self.service)
+        self.relay = OutboxRelay(
+            self.pool,
+            self.producer,
+            service=self.service,
+            schema=self.settings.db_schema,
+            batch_size=self.settings.outbox_batch_size,
+            poll_seconds=self.settings.outbox_poll_seconds,
+        )
+        self._spawn(self.relay.run(), "outbox-relay")
+        if self.consumer_specs:
+            self.broker = make_broker(self.settings.kafka_bootstrap_servers, service=self.service)
+            for spec in self.consumer_specs:
+                consumer = ReliableConsumer(spec, pool=self.pool, producer=self.producer)
+                consumer.subscribe(self.broker)
+                self.consumers.append(consumer)
+        self._spawn(self._start_kafka_side(), "kafka-start")
+        for loop in self.loops:
+            self._spawn(loop(self), getattr(loop, "__name__", "loop"))
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(f"{self.service}:{name}")
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s died", task.get_name(), exc_info=task.exception())
+
+    async def _start_kafka_side(self) -> None:
+        """Creates topics and starts consumers, retrying while Kafka is away."""
+        delay = 1.0
+        while True:
+            try:
+                await ensure_topics(
+                    self.settings.kafka_bootstrap_servers,
+                    self.settings.topics.all(),
+                    partitions=self.settings.kafka_partitions,
+                    replication_factor=self.settings.kafka_replication_factor,
+                )
+                if self.broker is not None:
+                    await asyncio.wait_for(self.broker.start(), 30.0)
+                self.consuming.set()
+                log.info("kafka side started", extra={"consumers": len(self.consumers)})
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("Kafka not ready (%r); retrying in %.0fs", exc, delay)
+                if self.broker is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(self.broker.stop(), 10.0)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15.0)
+
+    async def stop(self) -> None:
+        if self.broker is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.broker.stop(), 20.0)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.producer.stop()
+        if self.pool is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.pool.close(), 10.0)
+
+    async def postgres_ready(self) -> bool:
+        return self.pool is not None and await ping(self.pool)
+
+    async def kafka_ready(self) -> bool:
+        checked_at, ok = self._kafka_checked
+        if time.monotonic() - checked_at < 5.0:
+            return ok
+        ok = await kafka_reachable(self.settings.kafka_bootstrap_servers)
+        self._kafka_checked = (time.monotonic(), ok)
+        return ok
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: Any) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()

@@ -1,0 +1,97 @@
+"""Settings every service shares (SPEC names, working local defaults); services extend them with a prefix."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEV_API_KEYS_FILE = PROJECT_ROOT / "deploy" / "dev-api-keys.yaml"
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, name.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Topic names of SPEC; a prefix lets tests share one broker without sharing topics."""
+
+    prefix: str = ""
+
+    @property
+    def cases(self) -> str:
+        return f"{self.prefix}cases.v1"
+
+    @property
+    def deadlines(self) -> str:
+        return f"{self.prefix}deadlines.v1"
+
+    @property
+    def alerts(self) -> str:
+        return f"{self.prefix}alerts.v1"
+
+    def dlq(self, service: str) -> str:
+        return f"{self.prefix}dlq.{service}.v1"
+
+    def all(self, services: tuple[str, ...] = ("intake", "deadlines", "notify", "reporting")) -> list[str]:
+        return [self.cases, self.deadlines, self.alerts, *(self.dlq(s) for s in services)]
+
+
+class CommonSettings(BaseSettings):
+    """Names without a prefix are shared by all services (SPEC, Configuration)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_file=".env")
+
+    environment: str = Field("development", validation_alias=_env("ENVIRONMENT"))
+    kafka_bootstrap_servers: str = Field("localhost:9092", validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS"))
+    kafka_topic_prefix: str = Field("", validation_alias=_env("KAFKA_TOPIC_PREFIX"))
+    # Six partitions per topic: enough for a consumer group of several instances per service,
+    # few enough for a single-node broker. Production sets replication 3 (min.insync.replicas=2).
+    kafka_partitions: int = Field(6, ge=1, validation_alias=_env("KAFKA_PARTITIONS"))
+    kafka_replication_factor: int = Field(1, ge=1, validation_alias=_env("KAFKA_REPLICATION_FACTOR"))
+    kafka_send_timeout_seconds: float = Field(10.0, gt=0, validation_alias=_env("KAFKA_SEND_TIMEOUT_SECONDS"))
+    database_url: str = Field(
+        "postgresql://politi:politi@localhost:5432/politi", validation_alias=_env("DATABASE_URL")
+    )
+    api_keys_file: Path = Field(DEV_API_KEYS_FILE, validation_alias=_env("API_KEYS_FILE"))
+    log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.kafka_topic_prefix)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment.lower() in {"production", "prod"}
+
+    def check_for_production(self) -> None:
+        """Refuses development secrets outside development: fail at start, not in an incident."""
+        if not self.is_production:
+            return
+        if self.api_keys_file.resolve() == DEV_API_KEYS_FILE.resolve():
+            raise ValueError("API_KEYS_FILE points at the development key file; set a real one in production")
+        if "politi:politi@" in self.database_url:
+            raise ValueError("DATABASE_URL uses the development password; set a real one in production")
+
+
+class ServiceSettings(CommonSettings):
+    """Base of a service's settings: its own schema and port, read with the service's env prefix."""
+
+    db_schema: str = "public"
+    port: int = 8000
+    host: str = "127.0.0.1"
+    outbox_poll_seconds: float = Field(1.0, gt=0)
+    outbox_batch_size: int = Field(200, ge=1, le=5000)
+
+    @field_validator("db_schema")
+    @classmethod
+    def _plain_schema_name(cls, value: str) -> str:
+        if not _SCHEMA_NAME.match(value):
+            raise ValueError(f"{value!r} is not a plain lower-case schema name")
+        return value

@@ -1,0 +1,38 @@
+-- Transactional outbox and inbox, created in every service's schema (search_path is that schema).
+
+-- Outbox: an event row is written in the same transaction as the state change that caused it;
+-- the relay claims pending rows with FOR UPDATE SKIP LOCKED, publishes, then marks them sent.
+CREATE TABLE outbox (
+    id          bigserial PRIMARY KEY,
+    event_id    uuid        NOT NULL UNIQUE,
+    topic       text        NOT NULL,
+    key         text        NOT NULL,
+    value       bytea       NOT NULL,
+    headers     jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    created_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    sent_at     timestamptz,
+    attempts    integer     NOT NULL DEFAULT 0,
+    last_error  text
+);
+-- Only pending rows are ever scanned; sent rows stay a while for audit, then are purged.
+CREATE INDEX outbox_pending ON outbox (id) WHERE sent_at IS NULL;
+CREATE INDEX outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL;
+
+-- Wake-up hint for the relay (not durable: polling stays the fallback). One per statement,
+-- and identical notifications within a transaction are folded into one by Postgres.
+CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('outbox_' || TG_TABLE_SCHEMA, '');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
+
+-- Inbox: ids of events a consumer has applied, inserted in the same transaction as the effect,
+-- so a redelivered event is recognised and changes nothing.
+CREATE TABLE processed_events (
+    consumer      text        NOT NULL,
+    event_id      uuid        NOT NULL,
+    processed_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, event_id)
+);

@@ -1,0 +1,185 @@
+"""Reliable consumption on real Kafka and Postgres: redelivery is harmless, bad input goes to the DLQ."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from shared import inbox
+from shared.consumer import ReliableConsumer
+from shared.dlq import headers_dict
+from shared.events import CloudEvent
+from shared.kafka import EventProducer, OutgoingMessage, make_broker
+from tests.support.infra import ROOT, unique
+from tests.support.kafka_read import read_all
+from tests.support.platform import effect_consumer, sample_report
+from tests.support.waiting import eventually
+
+
+async def publish(ns, *payloads: bytes | CloudEvent) -> None:  # type: ignore[no-untyped-def]
+    producer = EventProducer(ns.kafka, client_id="test-publisher")
+    messages = []
+    for p in payloads:
+        if isinstance(p, CloudEvent):
+            messages.append(OutgoingMessage(ns.topics.cases, p.subject.encode(), p.to_bytes()))
+        else:
+            messages.append(OutgoingMessage(ns.topics.cases, b"same-key", p))
+    # one key for all: one partition, so "the next message" is well defined
+    messages = [OutgoingMessage(m.topic, b"same-key", m.value) for m in messages]
+    await producer.send_batch(messages)
+    await producer.stop()
+
+
+async def effects(pool) -> list:  # type: ignore[no-untyped-def]
+    exists = await pool.fetchval("SELECT to_regclass('effects') IS NOT NULL")
+    return [r["event_id"] for r in await pool.fetch("SELECT event_id FROM effects")] if exists else []
+
+
+class Running:
+    """A ReliableConsumer on a real broker inside the test's event loop."""
+
+    def __init__(self, ns, pool, group: str, **overrides: object) -> None:  # type: ignore[no-untyped-def]
+        self.producer = EventProducer(ns.kafka, client_id="test-consumer")
+        self.broker = make_broker(ns.kafka, service="testsvc")
+        self.worker = ReliableConsumer(
+            effect_consumer(ns.topics, group, **overrides), pool=pool, producer=self.producer
+        )
+        self.worker.subscribe(self.broker)
+
+    async def __aenter__(self) -> ReliableConsumer:
+        await self.broker.start()
+        return self.worker
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.broker.stop()
+        await self.producer.stop()
+
+
+def run_crashing_consumer(ns, schema: str, group: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.support.crash",
+            "consumer",
+            ns.kafka,
+            ns.database_url,
+            schema,
+            ns.topics.prefix,
+            group,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+
+async def _crash_then_resume(ns, platform_schema) -> tuple[list, CloudEvent, CloudEvent]:  # type: ignore[no-untyped-def]
+    schema, pool = platform_schema
+    first, second = sample_report(1), sample_report(2)
+    await publish(ns, first, second)
+    group = unique("g")
+    crashed = run_crashing_consumer(ns, schema, group)
+    assert crashed.returncode == -9, crashed.stderr[-2000:]  # killed after its effect, before the commit
+    assert f"applied {first.id}" in crashed.stdout
+    assert await effects(pool) == [first.id]  # the effect is durable
+
+    async with Running(ns, pool, group):
+        await eventually(lambda: _has(pool, second.id), timeout=40, what="second event applied")
+    return await effects(pool), first, second
+
+
+async def _has(pool, event_id) -> bool:  # type: ignore[no-untyped-def]
+    return event_id in await effects(pool)
+
+
+async def test_consumer_killed_before_commit_gets_the_event_again_and_the_inbox_ignores_it(
+    ns, platform_schema
+) -> None:
+    applied, first, second = await _crash_then_resume(ns, platform_schema)
+    assert Counter(applied) == Counter([first.id, second.id])  # redelivered, but applied once
+    _, pool = platform_schema
+    assert await pool.fetchval("SELECT count(*) FROM processed_events WHERE consumer = 'effects'") == 2
+
+
+async def test_without_the_inbox_the_redelivery_would_apply_twice(ns, platform_schema, monkeypatch) -> None:
+    """Shows the test above can fail: with the inbox switched off, the same event is applied twice."""
+
+    async def always_new(conn, consumer, event_id) -> bool:  # type: ignore[no-untyped-def]
+        return True
+
+    monkeypatch.setattr(inbox, "claim", always_new)
+    applied, first, _ = await _crash_then_resume(ns, platform_schema)
+    assert Counter(applied)[first.id] == 2
+
+
+async def test_malformed_message_goes_to_dlq_with_its_reason_and_the_next_is_processed(
+    ns, platform_schema
+) -> None:
+    _, pool = platform_schema
+    good = sample_report(3)
+    bad_json = b'{"specversion": "1.0", "id": '
+    wrong_kommune = sample_report(4).model_dump(mode="json") | {"kommune": "0101"}  # Copenhagen: not ours
+    import json
+
+    await publish(ns, bad_json, json.dumps(wrong_kommune).encode(), good)
+    async with Running(ns, pool, unique("g")):
+        await eventually(lambda: _has(pool, good.id), timeout=40, what="good event applied")
+
+    dead = await read_all(ns.kafka, ns.topics.dlq("testsvc"), expect=2)
+    assert len(dead) == 2
+    first, second = (headers_dict(d.headers) for d in dead)
+    assert dead[0].value == bad_json  # the original bytes, untouched
+    assert first["dlq.original.topic"] == ns.topics.cases
+    assert first["dlq.original.offset"] == "0" and first["dlq.original.partition"].isdigit()
+    assert "invalid event" in first["dlq.error"] and "json" in first["dlq.error"].lower()
+    assert "kommune" in second["dlq.error"] and second["dlq.original.offset"] == "1"
+    assert await effects(pool) == [good.id]
+
+
+async def test_a_handler_that_keeps_failing_dead_letters_the_event_after_its_attempts(
+    ns, platform_schema
+) -> None:
+    _, pool = platform_schema
+    poison, good = sample_report(5), sample_report(6)
+    calls: Counter[str] = Counter()
+
+    async def flaky(conn, event, payload) -> None:  # type: ignore[no-untyped-def]
+        calls[str(event.id)] += 1
+        if event.id == poison.id:
+            raise ZeroDivisionError("a bug in the handler")
+        from tests.support.platform import record_effect
+
+        await record_effect(conn, event, payload)
+
+    await publish(ns, poison, good)
+    async with Running(ns, pool, unique("g"), handler=flaky, max_attempts=3):
+        await eventually(lambda: _has(pool, good.id), timeout=40, what="good event applied")
+
+    assert calls[str(poison.id)] == 3  # retried, then given up
+    dead = await read_all(ns.kafka, ns.topics.dlq("testsvc"), expect=1)
+    assert [CloudEvent.from_bytes(d.value).id for d in dead] == [poison.id]
+    reason = headers_dict(dead[0].headers)
+    assert reason["dlq.error"].startswith("ZeroDivisionError") and reason["dlq.attempts"] == "3"
+    assert await effects(pool) == [good.id]  # the poison's failed attempts left nothing behind
+
+
+async def test_unknown_event_types_are_skipped_not_dead_lettered(ns, platform_schema) -> None:
+    _, pool = platform_schema
+    future = sample_report(7).model_dump(mode="json") | {"type": "dk.politi.case.teleported"}
+    good = sample_report(8)
+    import json
+
+    await publish(ns, json.dumps(future).encode(), good)
+    async with Running(ns, pool, unique("g")):
+        await eventually(lambda: _has(pool, good.id), timeout=40)
+    assert await read_all(ns.kafka, ns.topics.dlq("testsvc"), idle=1.0) == []
+
+
+@pytest.fixture(autouse=True)
+def _quiet_faststream(caplog) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level("ERROR", logger="faststream")

@@ -1,0 +1,176 @@
+"""The outbox relay on real Kafka and Postgres: every row out exactly once in effect, whatever dies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from shared.consumer import ReliableConsumer
+from shared.events import CloudEvent
+from shared.kafka import EventProducer, make_broker
+from shared.outbox import OutboxRelay, enqueue
+from tests.support.infra import ROOT, unique
+from tests.support.kafka_read import read_all
+from tests.support.platform import effect_consumer, enqueue_reports, sample_report
+from tests.support.waiting import eventually
+
+
+async def pending(pool) -> int:  # type: ignore[no-untyped-def]
+    return int(await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
+
+
+async def all_sent(pool) -> bool:  # type: ignore[no-untyped-def]
+    return await pending(pool) == 0
+
+
+async def test_relay_publishes_every_row_once_in_order(ns, platform_schema) -> None:
+    schema, pool = platform_schema
+    events = await enqueue_reports(pool, ns.topics, 120)
+    producer = EventProducer(ns.kafka, client_id="test")
+    relay = OutboxRelay(pool, producer, service="testsvc", schema=schema, batch_size=50)
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: all_sent(pool))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await producer.stop()
+
+    records = await read_all(ns.kafka, ns.topics.cases, expect=120)
+    ids = [CloudEvent.from_bytes(r.value).id for r in records]
+    assert Counter(ids) == Counter(e.id for e in events)  # each once, none missing
+    record = records[0]
+    assert record.key == CloudEvent.from_bytes(record.value).subject.encode()  # keyed by case id
+    assert dict(record.headers)["content-type"].startswith(b"application/cloudevents+json")
+
+
+async def test_notify_wakes_the_relay_before_its_poll(ns, platform_schema) -> None:
+    schema, pool = platform_schema
+    producer = EventProducer(ns.kafka, client_id="test")
+    # A poll period far longer than the wait below: only NOTIFY can make the row go in time.
+    relay = OutboxRelay(pool, producer, service="testsvc", schema=schema, poll_seconds=60)
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(1.0)  # the relay is idle, listening
+        await enqueue_reports(pool, ns.topics, 1)
+        await eventually(lambda: all_sent(pool), timeout=5.0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await producer.stop()
+
+
+async def test_relay_killed_between_publish_and_mark_republishes_and_inbox_absorbs(
+    ns, platform_schema
+) -> None:
+    schema, pool = platform_schema
+    events = await enqueue_reports(pool, ns.topics, 30)
+    crashed = subprocess.run(
+        [sys.executable, "-m", "tests.support.crash", "relay", ns.kafka, ns.database_url, schema],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert crashed.returncode == -9, crashed.stderr  # died by SIGKILL after Kafka confirmed
+    assert "published 30" in crashed.stdout
+    assert await pending(pool) == 30  # nothing was marked sent
+
+    producer = EventProducer(ns.kafka, client_id="test")
+    relay = OutboxRelay(pool, producer, service="testsvc", schema=schema)
+    assert await relay.relay_once() == 30
+    await producer.stop()
+
+    records = await read_all(ns.kafka, ns.topics.cases, expect=60)
+    per_id = Counter(CloudEvent.from_bytes(r.value).id for r in records)
+    assert set(per_id) == {e.id for e in events}
+    assert all(n == 2 for n in per_id.values())  # really published twice
+
+    effects = await _consume_effects(ns, pool, expected_events=30, total_records=60)
+    assert Counter(effects) == Counter(e.id for e in events)  # ...but applied once each
+
+
+async def _consume_effects(ns, pool, *, expected_events: int, total_records: int) -> list:  # type: ignore[no-untyped-def]
+    producer = EventProducer(ns.kafka, client_id="test-consumer")
+    broker = make_broker(ns.kafka, service="testsvc")
+    worker = ReliableConsumer(effect_consumer(ns.topics, unique("g")), pool=pool, producer=producer)
+    seen = 0
+
+    async def count(_: CloudEvent) -> None:
+        nonlocal seen
+        seen += 1
+
+    worker.after_effect = count
+    worker.subscribe(broker)
+    await broker.start()
+    try:
+        await eventually(lambda: seen >= total_records, timeout=40)
+    finally:
+        await broker.stop()
+        await producer.stop()
+    return [r["event_id"] for r in await pool.fetch("SELECT event_id FROM effects")]
+
+
+async def test_rows_wait_while_kafka_is_down_then_go(ns, platform_schema, local_kafka) -> None:
+    schema, pool = platform_schema
+    events = await enqueue_reports(pool, ns.topics, 25)
+    local_kafka.stop()
+    producer = EventProducer(ns.kafka, client_id="test", send_timeout=2.0)
+    relay = OutboxRelay(pool, producer, service="testsvc", schema=schema, poll_seconds=0.2)
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(6)
+        assert await pending(pool) == 25  # nothing lost, nothing marked
+        assert relay.healthy_kafka is False
+        last_error = await pool.fetchval("SELECT last_error FROM outbox ORDER BY id LIMIT 1")
+        assert last_error  # the table says why rows are stuck
+        local_kafka.start()
+        await local_kafka.wait_ready()
+        await eventually(lambda: all_sent(pool), timeout=60)
+    finally:
+        with contextlib.suppress(Exception):
+            local_kafka.start()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await producer.stop()
+    records = await read_all(ns.kafka, ns.topics.cases, expect=25)
+    assert {CloudEvent.from_bytes(r.value).id for r in records} == {e.id for e in events}
+
+
+async def test_relay_survives_a_frozen_broker(ns, platform_schema, local_kafka) -> None:
+    """A broker that stops answering but keeps its sockets open (aiokafka#1101): sends time out, never hang."""
+    schema, pool = platform_schema
+    producer = EventProducer(ns.kafka, client_id="test", send_timeout=2.0)
+    relay = OutboxRelay(pool, producer, service="testsvc", schema=schema, poll_seconds=0.2)
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: relay.healthy_kafka)
+        local_kafka.freeze()
+        try:
+            events = await enqueue_reports(pool, ns.topics, 10)
+            await asyncio.sleep(5)
+            assert await pending(pool) == 10
+            assert relay.healthy_kafka is False
+            assert not task.done()
+        finally:
+            local_kafka.thaw()
+        await eventually(lambda: all_sent(pool), timeout=60)
+    finally:
+        task.cancel()
+        await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 15)
+        await producer.stop()
+    records = await read_all(ns.kafka, ns.topics.cases, expect=10)
+    assert {e.id for e in events} <= {CloudEvent.from_bytes(r.value).id for r in records}
+
+
+async def test_enqueue_refuses_to_run_outside_a_transaction(platform_schema) -> None:
+    _, pool = platform_schema
+    async with pool.acquire() as conn:
+        with pytest.raises(RuntimeError, match="inside the transaction"):
+            await enqueue(conn, sample_report(), topic="x")
+    assert await pending(pool) == 0
