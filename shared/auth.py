@@ -82,13 +82,9 @@ def require_role(*roles: str) -> Callable[[Request], Coroutine[Any, Any, ApiClie
             )
         client = keys.identify(token.strip())
         if client is None:
-            raise Problem(
-                401, "Unauthorized", "The API key is not valid.", headers={"WWW-Authenticate": "Bearer"}
-            )
+            raise Problem(401, "Unauthorized", "The API key is not valid.", headers={"WWW-Authenticate": "Bearer"})
         if client.role not in roles:
-            raise Problem(
-                403, "Forbidden", f"The '{client.role}' role may not do this; it needs: {', '.join(roles)}."
-            )
+            raise Problem(403, "Forbidden", f"The '{client.role}' role may not do this; it needs: {', '.join(roles)}.")
         request.state.client = client
         return client
 

@@ -138,9 +138,7 @@ class ReliableConsumer:
         self._count(record, "processed" if first_time else "duplicate")
         await self._commit(msg)
 
-    async def _dead_letter(
-        self, msg: Any, record: ConsumerRecord, error: BaseException | str, attempts: int
-    ) -> None:
+    async def _dead_letter(self, msg: Any, record: ConsumerRecord, error: BaseException | str, attempts: int) -> None:
         message = dead_letter_message(
             dlq_topic=self.spec.dlq_topic,
             service=self.spec.service,
@@ -179,9 +177,7 @@ class ReliableConsumer:
 
 def _describe_validation(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        parts = [
-            f"{'.'.join(str(p) for p in err['loc']) or 'event'}: {err['msg']}" for err in exc.errors()[:10]
-        ]
+        parts = [f"{'.'.join(str(p) for p in err['loc']) or 'event'}: {err['msg']}" for err in exc.errors()[:10]]
         return "invalid event: " + "; ".join(parts)
     return f"invalid event: {exc}"
 

@@ -80,9 +80,7 @@ def migrations_in(package: str, prefix: str = "") -> list[Migration]:
     for entry in resources.files(package).iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match:
-            found.append(
-                Migration(version=f"{prefix}{entry.name[:-4]}", sql=entry.read_text(encoding="utf-8"))
-            )
+            found.append(Migration(version=f"{prefix}{entry.name[:-4]}", sql=entry.read_text(encoding="utf-8")))
     return sorted(found, key=lambda m: m.version)
 
 
@@ -108,9 +106,7 @@ async def migrate(url: str, schema: str, migrations: Iterable[Migration]) -> lis
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
                 await conn.execute(f"SET LOCAL search_path TO {quote_ident(schema)}, public")
-                done = await conn.fetchval(
-                    "SELECT 1 FROM schema_migrations WHERE version = $1", migration.version
-                )
+                done = await conn.fetchval("SELECT 1 FROM schema_migrations WHERE version = $1", migration.version)
                 if done:
                     continue
                 await conn.execute(migration.sql)

@@ -83,9 +83,7 @@ def field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
         message = _PYDANTIC_MESSAGES.get(err.get("type", ""), err.get("msg", "Invalid value."))
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
-        out.append(
-            {"field": ".".join(loc) or where, "in": where, "message": message, "code": err.get("type")}
-        )
+        out.append({"field": ".".join(loc) or where, "in": where, "message": message, "code": err.get("type")})
     return out
 
 
@@ -227,9 +225,7 @@ class BodySizeLimit:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(
-            Problem(
-                413, "Request too large", f"The body may be at most {self.max_bytes} bytes.", kind="too-large"
-            )
+            Problem(413, "Request too large", f"The body may be at most {self.max_bytes} bytes.", kind="too-large")
         )
         await response(scope, receive, send)
 

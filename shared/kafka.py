@@ -43,10 +43,7 @@ async def ensure_topics(
         try:
             response = await asyncio.wait_for(
                 admin.create_topics(
-                    [
-                        NewTopic(t, num_partitions=partitions, replication_factor=replication_factor)
-                        for t in missing
-                    ]
+                    [NewTopic(t, num_partitions=partitions, replication_factor=replication_factor) for t in missing]
                 ),
                 timeout,
             )
@@ -150,10 +147,7 @@ class EventProducer:
 
     async def _send_all(self, messages: Sequence[OutgoingMessage]) -> None:
         producer = await self._ensure()
-        futures = [
-            await producer.send(m.topic, value=m.value, key=m.key, headers=m.headers or None)
-            for m in messages
-        ]
+        futures = [await producer.send(m.topic, value=m.value, key=m.key, headers=m.headers or None) for m in messages]
         await asyncio.gather(*futures)
 
     async def stop(self) -> None:

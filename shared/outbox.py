@@ -149,9 +149,7 @@ class OutboxRelay:
 
     async def purge_sent(self) -> int:
         async with self._pool.acquire() as conn:
-            status = await conn.execute(
-                "DELETE FROM outbox WHERE sent_at < now() - $1::interval", self._retention
-            )
+            status = await conn.execute("DELETE FROM outbox WHERE sent_at < now() - $1::interval", self._retention)
         return int(status.split()[-1])
 
     async def _housekeeping(self) -> None:

@@ -32,16 +32,12 @@ class NotMigrated(RuntimeError):
     pass
 
 
-async def check_migrated(
-    pool: asyncpg.Pool, migrations: Sequence[Migration], schema: str, service: str
-) -> None:
+async def check_migrated(pool: asyncpg.Pool, migrations: Sequence[Migration], schema: str, service: str) -> None:
     """Start-up refuses a schema that lacks migrations: they are a separate step, not a side effect."""
     async with pool.acquire() as conn:
         exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
         applied = (
-            set()
-            if not exists
-            else {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            set() if not exists else {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
         )
     missing = [m.version for m in migrations if m.version not in applied]
     if missing:

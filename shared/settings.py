@@ -56,9 +56,7 @@ class CommonSettings(BaseSettings):
     kafka_partitions: int = Field(6, ge=1, validation_alias=_env("KAFKA_PARTITIONS"))
     kafka_replication_factor: int = Field(1, ge=1, validation_alias=_env("KAFKA_REPLICATION_FACTOR"))
     kafka_send_timeout_seconds: float = Field(10.0, gt=0, validation_alias=_env("KAFKA_SEND_TIMEOUT_SECONDS"))
-    database_url: str = Field(
-        "postgresql://politi:politi@localhost:5432/politi", validation_alias=_env("DATABASE_URL")
-    )
+    database_url: str = Field("postgresql://politi:politi@localhost:5432/politi", validation_alias=_env("DATABASE_URL"))
     api_keys_file: Path = Field(DEV_API_KEYS_FILE, validation_alias=_env("API_KEYS_FILE"))
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
 

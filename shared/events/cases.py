@@ -49,9 +49,7 @@ class CaseReported(_CaseData):
 
     category: str
     focus_area: str
-    received_at: AwareDatetime = Field(
-        description="When intake accepted the report: the guarantee clock starts here"
-    )
+    received_at: AwareDatetime = Field(description="When intake accepted the report: the guarantee clock starts here")
     occurred_at: AwareDatetime | None = None
     in_progress: bool | None = Field(None, description="Burglary: the perpetrator is still there")
     acute: bool | None = Field(None, description="Violence, rape: acute need")

@@ -27,9 +27,7 @@ class _DeadlineData(EventData):
     deadline_id: uuid.UUID
     case_id: uuid.UUID
     rule_id: str
-    basis: Basis = Field(
-        description="guarantee = law (politigaranti); local_target = the district's own target"
-    )
+    basis: Basis = Field(description="guarantee = law (politigaranti); local_target = the district's own target")
     title: str
     category: str
     focus_area: str

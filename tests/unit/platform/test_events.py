@@ -1,0 +1,134 @@
+"""The CloudEvents envelope and event models: what crosses a service boundary."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from shared.events import CloudEvent, EventData, UnknownEventType
+from shared.events.cases import ActionRecorded, CaseReported, TipReceived
+from shared.events.deadlines import DeadlineMet
+
+CASE = uuid.UUID("6f1c2b1e-8a7d-4a53-9d0e-4a2f1c3b5d7e")
+T0 = datetime(2026, 3, 1, 8, 15, tzinfo=UTC)
+
+
+def reported(**over: object) -> CaseReported:
+    fields: dict[str, object] = dict(
+        case_id=CASE, reference="MV-7K3Q-9F", category="burglary_home", focus_area="indbrud", received_at=T0
+    )
+    return CaseReported(**(fields | over))  # type: ignore[arg-type]
+
+
+def test_envelope_is_cloudevents_structured_json_with_utc_times() -> None:
+    local = T0.astimezone(timezone(timedelta(hours=1)))  # Danish winter time in, UTC out
+    event = CloudEvent.of(
+        reported(received_at=local), source="/mvsj/intake", subject=str(CASE), kommune="265", time=local
+    )
+    body = json.loads(event.to_bytes())
+    assert body["specversion"] == "1.0"
+    assert body["type"] == "dk.politi.case.reported"
+    assert body["datacontenttype"] == "application/json"
+    assert body["time"] == "2026-03-01T08:15:00Z"
+    assert body["data"]["received_at"] == "2026-03-01T08:15:00Z"
+    assert body["kommune"] == "0265"  # canonical four-digit code
+    assert body["subject"] == str(CASE)
+    uuid.UUID(body["id"])
+
+
+def test_round_trip_gives_the_typed_payload() -> None:
+    event = CloudEvent.of(reported(in_progress=True), source="/mvsj/intake", subject=str(CASE), kommune="0265", time=T0)
+    again = CloudEvent.from_bytes(event.to_bytes())
+    assert again == event
+    payload = again.payload()
+    assert isinstance(payload, CaseReported) and payload.in_progress is True
+
+
+def test_kommune_outside_the_district_is_refused() -> None:
+    with pytest.raises(ValidationError, match="kommunekode"):
+        CloudEvent.of(reported(), source="/mvsj/intake", subject=str(CASE), kommune="0101", time=T0)
+
+
+def test_naive_times_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        reported(received_at=datetime(2026, 3, 1, 8, 15))
+
+
+def test_unknown_type_is_recognisable_for_skipping() -> None:
+    event = CloudEvent(
+        source="/mvsj/x", type="dk.politi.case.teleported", subject="c", time=T0, kommune="0253", data={}
+    )
+    with pytest.raises(UnknownEventType):
+        event.payload()
+
+
+def test_action_fields_depend_on_the_action() -> None:
+    base = dict(
+        case_id=CASE,
+        reference="MV-7K3Q-9F",
+        action_id=uuid.uuid4(),
+        category="burglary_home",
+        occurred_at=T0,
+        recorded_at=T0,
+    )
+    with pytest.raises(ValidationError, match="requested_time"):
+        ActionRecorded(action="citizen_requested_later", **base)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="outcome"):
+        ActionRecorded(action="closed", **base)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        ActionRecorded(action="teleported", **base)  # type: ignore[arg-type]
+    assert ActionRecorded(action="on_scene", **base).action == "on_scene"  # type: ignore[arg-type]
+
+
+def test_every_event_type_of_spec_is_registered() -> None:
+    spec = {
+        "case.reported", "case.tip_received", "case.officer_requested", "case.action_recorded",
+        "deadline.started", "deadline.warning", "deadline.met", "deadline.breached", "deadline.cancelled",
+        "deadline.rescheduled", "alert.raised", "alert.delivered", "alert.delivery_failed",
+        "alert.acknowledged", "alert.escalated", "alert.resolved",
+    }  # fmt: skip
+    assert {t.removeprefix("dk.politi.") for t in EventData.registry} == spec
+    for event_type, model in EventData.registry.items():
+        assert model.topic == event_type.split(".")[2] + "s.v1"  # case.* on cases.v1, and so on
+
+
+PERSONAL = {
+    "name",
+    "phone",
+    "email",
+    "address",
+    "description",
+    "text",
+    "contact",
+    "cpr",
+    "ip",
+    "client_address",
+}
+
+
+@pytest.mark.parametrize("model", sorted(EventData.registry.values(), key=lambda m: m.event_type))
+def test_no_event_has_a_field_for_personal_data(model: type[EventData]) -> None:
+    """DOMAIN.md, Privacy: events carry a case id, never a name, phone number, e-mail or report text."""
+    fields = set(model.model_fields)
+    assert not {f for f in fields for p in PERSONAL if p == f or f.startswith(p + "_") or f.endswith("_" + p)}
+
+
+def test_event_data_refuses_unknown_fields_so_personal_data_cannot_slip_in() -> None:
+    with pytest.raises(ValidationError, match="phone"):
+        TipReceived(
+            case_id=CASE, reference="MV-7K3Q-9F", category="drug_dealing_street", focus_area="narkotika_gadeplan",
+            received_at=T0, anonymous=False, phone="12345678",  # type: ignore[call-arg]
+        )  # fmt: skip
+
+
+def test_met_event_carries_lateness_and_response_time() -> None:
+    met = DeadlineMet(
+        deadline_id=uuid.uuid4(), case_id=CASE, rule_id="burglary_24h", basis="guarantee", title="Indbrud",
+        category="burglary_home", focus_area="indbrud", started_at=T0, due_at=T0 + timedelta(hours=24),
+        met_at=T0 + timedelta(hours=25), action="on_scene", late=True, response_seconds=90000.0,
+    )  # fmt: skip
+    assert met.model_dump(mode="json")["met_at"] == "2026-03-02T09:15:00Z"
