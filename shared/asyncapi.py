@@ -42,9 +42,9 @@ def asyncapi_document(
             schema=schema,
         )
     for topic, models in (consumes or {}).items():
-        schema = Union[tuple(envelope_of(m) for m in models)]  # type: ignore[valid-type]  # noqa: UP007
+        consumed: Any = Union[tuple(envelope_of(m) for m in models)]  # noqa: UP007
 
-        async def handler(event: schema) -> None:
+        async def handler(event: consumed) -> None:
             """Documentation only."""
 
         broker.subscriber(

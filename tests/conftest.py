@@ -72,9 +72,7 @@ class Namespace:
 
 @pytest.fixture
 async def ns(kafka: str, database_url: str) -> AsyncIterator[Namespace]:
-    space = Namespace(
-        id=unique("t"), kafka=kafka, database_url=database_url, topics=Topics(unique("t") + ".")
-    )
+    space = Namespace(id=unique("t"), kafka=kafka, database_url=database_url, topics=Topics(unique("t") + "."))
     await ensure_topics(kafka, all_topics(space.topics), partitions=3, replication_factor=1)
     yield space
     for schema in space.schemas:

@@ -33,9 +33,7 @@ async def relay(kafka: str, db: str, schema: str) -> None:
         print(f"published {len(ids)}", flush=True)
         die()
 
-    await OutboxRelay(
-        pool, producer, service="testsvc", schema=schema, after_publish=after_publish
-    ).relay_once()
+    await OutboxRelay(pool, producer, service="testsvc", schema=schema, after_publish=after_publish).relay_once()
 
 
 async def consumer(kafka: str, db: str, schema: str, prefix: str, group: str) -> None:

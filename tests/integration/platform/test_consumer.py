@@ -97,9 +97,7 @@ async def _has(pool, event_id) -> bool:  # type: ignore[no-untyped-def]
     return event_id in await effects(pool)
 
 
-async def test_consumer_killed_before_commit_gets_the_event_again_and_the_inbox_ignores_it(
-    ns, platform_schema
-) -> None:
+async def test_consumer_killed_before_commit_gets_the_event_again_and_the_inbox_ignores_it(ns, platform_schema) -> None:
     applied, first, second = await _crash_then_resume(ns, platform_schema)
     assert Counter(applied) == Counter([first.id, second.id])  # redelivered, but applied once
     _, pool = platform_schema
@@ -117,9 +115,7 @@ async def test_without_the_inbox_the_redelivery_would_apply_twice(ns, platform_s
     assert Counter(applied)[first.id] == 2
 
 
-async def test_malformed_message_goes_to_dlq_with_its_reason_and_the_next_is_processed(
-    ns, platform_schema
-) -> None:
+async def test_malformed_message_goes_to_dlq_with_its_reason_and_the_next_is_processed(ns, platform_schema) -> None:
     _, pool = platform_schema
     good = sample_report(3)
     bad_json = b'{"specversion": "1.0", "id": '
@@ -141,9 +137,7 @@ async def test_malformed_message_goes_to_dlq_with_its_reason_and_the_next_is_pro
     assert await effects(pool) == [good.id]
 
 
-async def test_a_handler_that_keeps_failing_dead_letters_the_event_after_its_attempts(
-    ns, platform_schema
-) -> None:
+async def test_a_handler_that_keeps_failing_dead_letters_the_event_after_its_attempts(ns, platform_schema) -> None:
     _, pool = platform_schema
     poison, good = sample_report(5), sample_report(6)
     calls: Counter[str] = Counter()

@@ -65,9 +65,7 @@ async def test_notify_wakes_the_relay_before_its_poll(ns, platform_schema) -> No
         await producer.stop()
 
 
-async def test_relay_killed_between_publish_and_mark_republishes_and_inbox_absorbs(
-    ns, platform_schema
-) -> None:
+async def test_relay_killed_between_publish_and_mark_republishes_and_inbox_absorbs(ns, platform_schema) -> None:
     schema, pool = platform_schema
     events = await enqueue_reports(pool, ns.topics, 30)
     crashed = subprocess.run(
