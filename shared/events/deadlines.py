@@ -28,6 +28,9 @@ class _DeadlineData(EventData):
     case_id: uuid.UUID
     rule_id: str
     basis: Basis = Field(description="guarantee = law (politigaranti); local_target = the district's own target")
+    window_set_by: Literal["law", "district"] = Field(
+        description="Whose number the window is: the law's, or the district's target for an 'at once' guarantee"
+    )
     title: str
     category: str
     focus_area: str
@@ -70,6 +73,7 @@ class DeadlineCancelled(_DeadlineData):
 
     cancelled_at: AwareDatetime
     outcome: str | None = None
+    breached_at: AwareDatetime | None = Field(None, description="Set when the deadline was broken before it ended")
 
 
 class DeadlineRescheduled(_DeadlineData):

@@ -127,7 +127,7 @@ def test_event_data_refuses_unknown_fields_so_personal_data_cannot_slip_in() -> 
 
 def test_met_event_carries_lateness_and_response_time() -> None:
     met = DeadlineMet(
-        deadline_id=uuid.uuid4(), case_id=CASE, rule_id="burglary_24h", basis="guarantee", title="Indbrud",
+        deadline_id=uuid.uuid4(), case_id=CASE, rule_id="burglary_24h", basis="guarantee", window_set_by="law", title="Indbrud",
         category="burglary_home", focus_area="indbrud", started_at=T0, due_at=T0 + timedelta(hours=24),
         met_at=T0 + timedelta(hours=25), action="on_scene", late=True, response_seconds=90000.0,
     )  # fmt: skip

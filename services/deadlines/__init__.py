@@ -1,0 +1,1 @@
+"""The deadlines service: starts, warns on, and closes the politigarantier and local targets of each case."""
