@@ -31,7 +31,10 @@ from shared.metrics import CONSUMED, CONSUMER_RETRIES
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Conn, CloudEvent, EventData], Awaitable[None]]
+# A handler applies the event inside the consumer's transaction. It may return a callback to run
+# once that transaction has committed (e.g. counting metrics only for work that really happened).
+AfterCommit = Callable[[], None]
+Handler = Callable[[Conn, CloudEvent, EventData], Awaitable[AfterCommit | None]]
 
 
 class Rejected(Exception):
@@ -102,10 +105,13 @@ class ReliableConsumer:
             return
 
         try:
+            after_commit: AfterCommit | None = None
             async with self._pool.acquire() as conn, conn.transaction():
                 first_time = await inbox.claim(conn, self.spec.name, event.id)
                 if first_time:
-                    await self.spec.handler(conn, event, payload)
+                    after_commit = await self.spec.handler(conn, event, payload)
+            if after_commit is not None:
+                after_commit()
             if self.after_effect is not None:
                 await self.after_effect(event)
         except Rejected as exc:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,21 +37,43 @@ CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
 
 async def enqueue(conn: Conn, event: CloudEvent, *, topic: str, key: str | None = None) -> bool:
     """Adds an event to the outbox inside the caller's open transaction; False if that id is already there."""
+    return await enqueue_many(conn, [event], topic=topic, keys=[key] if key else None) == 1
+
+
+async def enqueue_many(
+    conn: Conn,
+    events: Sequence[CloudEvent],
+    *,
+    topic: str,
+    keys: Sequence[str] | None = None,
+    extra_headers: Sequence[dict[str, str]] | None = None,
+) -> int:
+    """Adds events in one round trip; an event id already in the outbox is skipped. Returns how many were new.
+
+    Keys default to the event's subject (the case id), which keeps one case's events in order.
+    """
     if not conn.is_in_transaction():
         raise RuntimeError("outbox.enqueue must run inside the transaction that changes the state")
-    status = await conn.execute(
-        "INSERT INTO outbox (event_id, topic, key, value, headers) VALUES ($1, $2, $3, $4, $5)"
-        " ON CONFLICT (event_id) DO NOTHING",
-        event.id,
-        topic,
-        key or event.subject,
-        event.to_bytes(),
-        {"content-type": CONTENT_TYPE, "ce_type": event.type},
+    if not events:
+        return 0
+    rows = await conn.fetch(
+        "INSERT INTO outbox (event_id, topic, key, value, headers)"
+        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::jsonb[])"
+        " ON CONFLICT (event_id) DO NOTHING RETURNING id",
+        [e.id for e in events],
+        [topic] * len(events),
+        list(keys) if keys else [e.subject for e in events],
+        [e.to_bytes() for e in events],
+        [
+            {"content-type": CONTENT_TYPE, "ce_type": e.type} | (extra_headers[i] if extra_headers else {})
+            for i, e in enumerate(events)
+        ],
     )
-    return bool(status == "INSERT 0 1")
+    return len(rows)
 
 
 AfterPublish = Callable[[list[int]], Awaitable[None]]
+OnPublished = Callable[[Sequence[asyncpg.Record], datetime], None]
 
 
 class OutboxRelay:
@@ -73,6 +95,7 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         retention: timedelta = timedelta(days=7),
         after_publish: AfterPublish | None = None,
+        on_published: OnPublished | None = None,
     ) -> None:
         self._pool = pool
         self._producer = producer
@@ -83,6 +106,8 @@ class OutboxRelay:
         self._retention = retention
         # Test seam: runs after Kafka confirmed and before the rows are marked sent.
         self._after_publish = after_publish
+        # Metrics hook: sees the published rows (with headers) and the moment they were confirmed.
+        self._on_published = on_published
         self._wake = asyncio.Event()
         self._last_gauges = 0.0
         self._last_purge = 0.0
@@ -123,6 +148,8 @@ class OutboxRelay:
         for row in rows:
             OUTBOX_PUBLISHED.labels(self._service, row["topic"]).inc()
             OUTBOX_DELAY.labels(self._service).observe(max(0.0, (now - row["created_at"]).total_seconds()))
+        if self._on_published is not None:
+            self._on_published(rows, now)
         return len(rows)
 
     async def _note_failure(self, error: str) -> None:

@@ -38,7 +38,8 @@ class Category:
     flags: tuple[str, ...]
 
 
-def _load(name: str) -> dict[str, Any]:
+def load_data(name: str) -> dict[str, Any]:
+    """A YAML file of shared/data, parsed."""
     text = resources.files("shared.data").joinpath(name).read_text(encoding="utf-8")
     loaded: dict[str, Any] = yaml.safe_load(text)
     return loaded
@@ -47,7 +48,7 @@ def _load(name: str) -> dict[str, Any]:
 @cache
 def kommuner() -> dict[str, Kommune]:
     """Kommuner by four-digit kommunekode, in code order."""
-    rows = _load("kommuner.yaml")["kommuner"]
+    rows = load_data("kommuner.yaml")["kommuner"]
     return {row["code"]: Kommune(code=row["code"], name=row["name"]) for row in rows}
 
 
@@ -62,13 +63,13 @@ def normalize_kommunekode(value: str | int) -> str | None:
 
 @cache
 def focus_areas() -> dict[str, FocusArea]:
-    rows = _load("categories.yaml")["focus_areas"]
+    rows = load_data("categories.yaml")["focus_areas"]
     return {row["id"]: FocusArea(**row) for row in rows}
 
 
 @cache
 def categories() -> dict[str, Category]:
-    rows = _load("categories.yaml")["categories"]
+    rows = load_data("categories.yaml")["categories"]
     found = {
         row["id"]: Category(
             id=row["id"], da=row["da"], en=row["en"], focus_area=row["focus_area"], flags=tuple(row["flags"])

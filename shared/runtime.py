@@ -20,7 +20,7 @@ from faststream.kafka import KafkaBroker
 from shared.consumer import ConsumerSpec, ReliableConsumer
 from shared.db import Migration, create_pool, ping
 from shared.kafka import EventProducer, ensure_topics, kafka_reachable, make_broker
-from shared.outbox import OutboxRelay
+from shared.outbox import OnPublished, OutboxRelay
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ class ServiceRuntime:
         consumers: Sequence[ConsumerSpec] = (),
         loops: Sequence[BackgroundLoop] = (),
         pool_max_size: int = 10,
+        on_published: OnPublished | None = None,
     ) -> None:
         self.settings = settings
         self.service = service
@@ -63,6 +64,7 @@ class ServiceRuntime:
         self.consumer_specs = list(consumers)
         self.loops = list(loops)
         self.pool_max_size = pool_max_size
+        self.on_published = on_published
         self.pool: asyncpg.Pool | None = None
         self.producer = EventProducer(
             settings.kafka_bootstrap_servers,
@@ -106,6 +108,7 @@ class ServiceRuntime:
             schema=self.settings.db_schema,
             batch_size=self.settings.outbox_batch_size,
             poll_seconds=self.settings.outbox_poll_seconds,
+            on_published=self.on_published,
         )
         self._spawn(self.relay.run(), "outbox-relay")
         if self.consumer_specs:

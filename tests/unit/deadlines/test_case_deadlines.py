@@ -19,7 +19,7 @@ from shared.events.deadlines import (
     DeadlineWarning,
 )
 from shared.events.envelope import CloudEvent, UnknownEventType
-from tests.unit.deadlines.cases import T0, action, officer_requested, reported, tip
+from tests.support.cases import T0, action, officer_requested, reported, tip
 
 pytestmark = pytest.mark.unit
 

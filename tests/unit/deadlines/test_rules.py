@@ -23,7 +23,7 @@ from services.deadlines.domain.rules import (
     parse_rules,
 )
 from shared.events.envelope import CloudEvent
-from tests.unit.deadlines.cases import T0, action, officer_requested, reported, tip
+from tests.support.cases import T0, action, officer_requested, reported, tip
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,107 @@
+"""Composition root of the deadlines service: the one place that knows every part and wires them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI
+
+from services.deadlines.adapters.scheduler import DeadlineScheduler
+from services.deadlines.domain.rules import RuleSet, load_rules
+from services.deadlines.entrypoints.consumer import CASE_EVENTS, case_consumer
+from services.deadlines.entrypoints.http import deadlines_router
+from services.deadlines.metrics import observe_published, refresh_open_gauges
+from services.deadlines.settings import DeadlinesSettings
+from shared.asyncapi import asyncapi_document
+from shared.auth import ApiKeys
+from shared.clock import Clock, SystemClock
+from shared.db import Migration, migrations_in, shared_migrations
+from shared.events import deadlines as deadline_events
+from shared.http import MetricsMiddleware, install_problem_handlers, ops_router
+from shared.runtime import ServiceRuntime
+
+SERVICE = "deadlines"
+VERSION = "1.0.0"
+
+
+def migrations() -> list[Migration]:
+    return shared_migrations() + migrations_in("services.deadlines.migrations")
+
+
+def build_app(
+    settings: DeadlinesSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    extra_loops: list[Callable[[ServiceRuntime], Awaitable[None]]] | None = None,
+) -> FastAPI:
+    """Builds the service; the rules file and key file are checked here, so a bad one stops start-up."""
+    settings = settings or DeadlinesSettings()
+    settings.check_for_production()
+    clock = clock or SystemClock()
+    rules: RuleSet = load_rules(settings.rules_file)
+    api_keys = ApiKeys.load(settings.api_keys_file)
+    topics = settings.topics
+
+    async def scheduler_loop(runtime: ServiceRuntime) -> None:
+        scheduler = DeadlineScheduler(
+            runtime.db,
+            clock,
+            topic=topics.deadlines,
+            schema=settings.db_schema,
+            batch_size=settings.scheduler_batch_size,
+            max_sleep=settings.scheduler_max_sleep_seconds,
+        )
+        runtime.scheduler = scheduler  # type: ignore[attr-defined]
+        await scheduler.run()
+
+    async def gauges_loop(runtime: ServiceRuntime) -> None:
+        await refresh_open_gauges(runtime.db, settings.gauges_interval_seconds)
+
+    runtime = ServiceRuntime(
+        settings,
+        service=SERVICE,
+        migrations=migrations(),
+        consumers=[case_consumer(lambda: rules, topics)],
+        loops=[scheduler_loop, gauges_loop, *(extra_loops or [])],
+        on_published=observe_published,
+    )
+    app = FastAPI(
+        title="MVSJ deadlines",
+        version=VERSION,
+        description=(
+            "Keeps every politigaranti (police guarantee) and local target of every case: starts a deadline per"
+            " matching rule, warns before it slips, declares a breach the moment it happens (exactly once), and"
+            f" records when it was met. Rules file version {rules.version}: {settings.rules_file.name}."
+        ),
+        lifespan=runtime.lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.api_keys = api_keys
+    app.state.rules = rules
+    install_problem_handlers(app)
+    app.add_middleware(MetricsMiddleware, service=SERVICE)
+    app.include_router(ops_router({"postgres": runtime.postgres_ready, "kafka": runtime.kafka_ready}))
+    app.include_router(deadlines_router(rules))
+
+    document = asyncapi_document(
+        service=SERVICE,
+        version=VERSION,
+        bootstrap=settings.kafka_bootstrap_servers,
+        publishes={
+            topics.deadlines: [
+                deadline_events.DeadlineStarted,
+                deadline_events.DeadlineWarning,
+                deadline_events.DeadlineMet,
+                deadline_events.DeadlineBreached,
+                deadline_events.DeadlineCancelled,
+                deadline_events.DeadlineRescheduled,
+            ]
+        },
+        consumes={topics.cases: list(CASE_EVENTS)},
+    )
+
+    @app.get("/asyncapi.json", tags=["operations"], summary="AsyncAPI: what this service consumes and publishes")
+    async def asyncapi() -> dict[str, object]:
+        return document
+
+    return app

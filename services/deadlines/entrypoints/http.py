@@ -1,0 +1,140 @@
+"""The police API of the deadlines service: open, met and breached deadlines, and one deadline's timeline."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AwareDatetime, BaseModel, Field
+
+from services.deadlines.domain.rules import RuleSet
+from shared.auth import require_role
+from shared.http import Problem
+from shared.reference import normalize_kommunekode
+
+StateFilter = Literal["open", "pending", "breached", "met", "cancelled"]
+
+
+class DeadlineOut(BaseModel):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    rule_id: str
+    title: str
+    basis: Literal["guarantee", "local_target"]
+    window_set_by: Literal["law", "district"]
+    kommune: str
+    category: str
+    focus_area: str
+    state: Literal["pending", "met", "breached", "cancelled"]
+    started_at: datetime
+    due_at: datetime
+    next_fire_at: datetime | None = Field(None, description="When the next warning or the breach fires")
+    breached_at: datetime | None
+    met_at: datetime | None
+    met_action: str | None
+    late: bool | None = Field(None, description="Met after the due time")
+    response_seconds: float | None = Field(None, description="Start to the stop action")
+    cancelled_at: datetime | None
+    outcome: str | None
+    rules_version: int
+
+
+class TimelineEntry(BaseModel):
+    event_id: uuid.UUID
+    type: str
+    at: datetime
+    data: dict[str, Any]
+
+
+class DeadlineDetail(DeadlineOut):
+    timeline: list[TimelineEntry]
+
+
+class DeadlinePage(BaseModel):
+    items: list[DeadlineOut]
+    total: int
+    limit: int
+    offset: int
+
+
+def _out(row: Any) -> dict[str, Any]:
+    rule = row["rule"]
+    late = None if row["met_at"] is None else row["met_at"] > row["due_at"]
+    response = None if row["met_at"] is None else max(0.0, (row["met_at"] - row["started_at"]).total_seconds())
+    return {
+        **{k: row[k] for k in DeadlineOut.model_fields if k in row.keys()},  # noqa: SIM118 - asyncpg Record
+        "title": rule["title"],
+        "window_set_by": rule.get("window_set_by", "district"),
+        "late": late,
+        "response_seconds": response,
+    }
+
+
+def deadlines_router(rules: RuleSet) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["deadlines"], dependencies=[Depends(require_role("police"))])
+
+    @router.get("/deadlines", response_model=DeadlinePage, summary="Deadlines, newest due first")
+    async def list_deadlines(
+        request: Request,
+        state: Annotated[StateFilter | None, Query(description="open = pending or breached")] = None,
+        kommune: Annotated[str | None, Query(description="kommunekode, e.g. 0265")] = None,
+        rule: Annotated[str | None, Query(description="rule id, e.g. burglary_home_24h")] = None,
+        due_before: Annotated[AwareDatetime | None, Query(description="only those due before this time")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    ) -> dict[str, Any]:
+        where: list[str] = []
+        args: list[Any] = []
+        if state == "open":
+            where.append("state IN ('pending', 'breached')")
+        elif state:
+            args.append(state)
+            where.append(f"state = ${len(args)}")
+        if kommune is not None:
+            code = normalize_kommunekode(kommune)
+            if code is None:
+                raise Problem(422, "Invalid request", kind="validation", errors=[
+                    {"field": "kommune", "in": "query", "message": f"{kommune!r} is not a kommunekode of the district."}
+                ])  # fmt: skip
+            args.append(code)
+            where.append(f"kommune = ${len(args)}")
+        if rule is not None:
+            if rule not in rules.ids:
+                raise Problem(422, "Invalid request", kind="validation", errors=[
+                    {"field": "rule", "in": "query", "message": f"Unknown rule; known: {', '.join(rules.ids)}."}
+                ])  # fmt: skip
+            args.append(rule)
+            where.append(f"rule_id = ${len(args)}")
+        if due_before is not None:
+            args.append(due_before)
+            where.append(f"due_at < ${len(args)}")
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        pool = request.app.state.runtime.db
+        total = await pool.fetchval(f"SELECT count(*) FROM deadlines {clause}", *args)
+        rows = await pool.fetch(
+            f"SELECT * FROM deadlines {clause} ORDER BY due_at DESC, id LIMIT {limit} OFFSET {offset}", *args
+        )
+        return {"items": [_out(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+
+    @router.get("/deadlines/{deadline_id}", response_model=DeadlineDetail, summary="One deadline and its timeline")
+    async def get_deadline(request: Request, deadline_id: uuid.UUID) -> dict[str, Any]:
+        pool = request.app.state.runtime.db
+        row = await pool.fetchrow("SELECT * FROM deadlines WHERE id = $1", deadline_id)
+        if row is None:
+            raise Problem(404, "Not found", f"No deadline {deadline_id}.")
+        timeline = await pool.fetch(
+            "SELECT event_id, type, at, data FROM deadline_timeline WHERE deadline_id = $1 ORDER BY at, recorded_at",
+            deadline_id,
+        )
+        return _out(row) | {"timeline": [dict(t) for t in timeline]}
+
+    @router.get("/rules", summary="The guarantees and local targets in force")
+    async def list_rules() -> dict[str, Any]:
+        return {
+            "version": rules.version,
+            "rules": [r.to_snapshot() | {"window_seconds": r.window.total_seconds()} for r in rules.rules],
+        }
+
+    return router

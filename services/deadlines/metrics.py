@@ -1,0 +1,76 @@
+"""Prometheus metrics of the deadlines service: open deadlines, outcomes and detection lag."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+from prometheus_client import Counter, Gauge, Histogram
+
+from shared.events import CloudEvent
+from shared.events import deadlines as ev
+
+OPEN = Gauge("deadlines_open", "Deadlines not yet met or cancelled (pending or breached)", ["rule", "kommune", "state"])
+TRANSITIONS = Counter(
+    "deadline_events_total",
+    "Deadline events committed, by kind (started, warning, breached, met_on_time, met_late, cancelled, rescheduled)",
+    ["kind", "rule", "kommune"],
+)
+DETECTION_LAG = Histogram(
+    "deadline_detection_lag_seconds",
+    "From a warning's or breach's due time to its event being published on Kafka",
+    ["kind"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+FIRED = Counter("deadline_timer_fired_total", "Deadlines the timer claimed and fired", [])
+
+_KIND = {
+    ev.STARTED: "started",
+    ev.WARNING: "warning",
+    ev.BREACHED: "breached",
+    ev.CANCELLED: "cancelled",
+    ev.RESCHEDULED: "rescheduled",
+}
+
+
+def count_committed(envelopes: Sequence[CloudEvent]) -> None:
+    """Counts events after their transaction committed (never for a rolled-back attempt)."""
+    for env in envelopes:
+        if env.type == ev.MET:
+            kind = "met_late" if env.data.get("late") else "met_on_time"
+        else:
+            kind = _KIND.get(env.type, "other")
+        TRANSITIONS.labels(kind, env.data.get("rule_id", "?"), env.kommune).inc()
+
+
+def observe_published(rows: Sequence[asyncpg.Record], published_at: datetime) -> None:
+    """Relay hook: rows carrying a `due-at` header were timer events; measure due -> published."""
+    for row in rows:
+        due = (row["headers"] or {}).get("due-at")
+        if due:
+            kind = "breached" if row["headers"].get("ce_type") == ev.BREACHED else "warning"
+            DETECTION_LAG.labels(kind).observe(max(0.0, (published_at - datetime.fromisoformat(due)).total_seconds()))
+
+
+async def refresh_open_gauges(pool: asyncpg.Pool, interval: float) -> None:
+    """Open deadlines by rule, kommune and state, read from the table (true across instances and restarts)."""
+    import asyncio
+    import logging
+
+    seen: set[tuple[str, str, str]] = set()
+    while True:
+        try:
+            rows = await pool.fetch(
+                "SELECT rule_id, kommune, state, count(*) AS n FROM deadlines"
+                " WHERE state IN ('pending', 'breached') GROUP BY rule_id, kommune, state"
+            )
+            current = {(r["rule_id"], r["kommune"], r["state"]): r["n"] for r in rows}
+            for labels in seen - set(current):
+                OPEN.labels(*labels).set(0)
+            for labels, n in current.items():
+                OPEN.labels(*labels).set(n)
+            seen |= set(current)
+        except Exception as exc:  # a gauge must never take the service down
+            logging.getLogger(__name__).warning("open-deadline gauges not refreshed: %r", exc)
+        await asyncio.sleep(interval)

@@ -1,0 +1,71 @@
+"""Fixtures for the deadlines service on real Kafka and Postgres, with the rules file of second-long windows."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from services.deadlines.bootstrap import build_app, migrations
+from services.deadlines.domain.rules import SECONDS_RULES_FILE
+from services.deadlines.settings import DeadlinesSettings
+from shared.db import migrate
+from shared.events import CloudEvent
+from shared.kafka import EventProducer, OutgoingMessage
+from tests.support.services import in_process, service_env
+
+
+def settings_for(ns, **over) -> DeadlinesSettings:  # type: ignore[no-untyped-def]
+    return DeadlinesSettings(
+        kafka_bootstrap_servers=ns.kafka,
+        database_url=ns.database_url,
+        kafka_topic_prefix=ns.topics.prefix,
+        kafka_partitions=3,
+        db_schema=ns.schema("deadlines"),
+        rules_file=SECONDS_RULES_FILE,
+        **over,
+    )
+
+
+def deadlines_env(ns) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return service_env(ns, "deadlines", DEADLINE_RULES_FILE=str(SECONDS_RULES_FILE))
+
+
+@pytest.fixture
+async def deadlines_schema(ns) -> str:  # type: ignore[no-untyped-def]
+    schema = ns.schema("deadlines")
+    await migrate(ns.database_url, schema, migrations())
+    return schema
+
+
+@pytest.fixture
+async def deadlines_service(ns, deadlines_schema) -> AsyncIterator:  # type: ignore[no-untyped-def]
+    app = build_app(settings_for(ns))
+    async with in_process(app) as client:
+        await app.state.runtime.consuming.wait()
+        yield app, client
+
+
+class CasesTopic:
+    """Plays intake: puts case events on cases.v1 keyed by case id."""
+
+    def __init__(self, ns) -> None:  # type: ignore[no-untyped-def]
+        self.ns = ns
+        self.producer = EventProducer(ns.kafka, client_id="test-intake")
+
+    async def publish(self, *events: CloudEvent) -> None:
+        await self.producer.send_batch(
+            [OutgoingMessage(self.ns.topics.cases, e.subject.encode(), e.to_bytes()) for e in events]
+        )
+
+
+@pytest.fixture
+async def cases_topic(ns) -> AsyncIterator[CasesTopic]:  # type: ignore[no-untyped-def]
+    topic = CasesTopic(ns)
+    yield topic
+    await topic.producer.stop()
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,134 @@
+"""The deadlines service end to end on real Kafka and Postgres, with windows of a few seconds."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import timedelta
+
+from shared.events import CloudEvent
+from shared.events import deadlines as ev
+from tests.integration.deadlines.conftest import now
+from tests.support.cases import action, reported
+from tests.support.kafka_read import read_all
+from tests.support.waiting import eventually
+
+POLICE = {"Authorization": "Bearer dev-police-key"}
+BURGLARY_24H = "burglary_home_24h"
+
+
+async def deadline_events(
+    ns, expect: int | None = None, timeout: float = 20.0, idle_wait: bool = False
+) -> list[CloudEvent]:  # type: ignore[no-untyped-def]
+    records = await read_all(ns.kafka, ns.topics.deadlines, expect=None if idle_wait else expect, timeout=timeout)
+    return [CloudEvent.from_bytes(r.value) for r in records]
+
+
+def of_rule(events: list[CloudEvent], rule: str) -> list[CloudEvent]:
+    return [e for e in events if e.data["rule_id"] == rule]
+
+
+async def test_report_starts_warns_then_breaches_once(ns, deadlines_service, cases_topic) -> None:
+    _app, client = deadlines_service
+    case = uuid.uuid4()
+    received = now()
+    await cases_topic.publish(reported(case, "burglary_home", received, in_progress=False))
+
+    async def breached() -> bool:
+        r = await client.get("/v1/deadlines", params={"state": "breached", "rule": BURGLARY_24H}, headers=POLICE)
+        return r.json()["total"] == 1
+
+    await eventually(breached, timeout=20, what="burglary deadline breached")
+    events = of_rule(await deadline_events(ns, expect=3), BURGLARY_24H)
+    assert [e.type for e in events] == [ev.STARTED, ev.WARNING, ev.BREACHED]
+    started, warning, breach = (e.payload() for e in events)
+    assert started.basis == "guarantee" and started.window_set_by == "law"
+    assert started.due_at == received + timedelta(seconds=4)  # PT4S in the test rules
+    assert warning.fraction == 0.5
+    assert breach.breached_at == started.due_at
+    assert all(e.kommune == "0265" and e.subject == str(case) for e in events)
+
+    # The police API shows the same story.
+    page = (await client.get("/v1/deadlines", params={"kommune": "265"}, headers=POLICE)).json()
+    assert {d["rule_id"] for d in page["items"]} == {BURGLARY_24H, "tryghedsopfoelgning_burglary"}
+    detail = (await client.get(f"/v1/deadlines/{started.deadline_id}", headers=POLICE)).json()
+    assert [t["type"] for t in detail["timeline"]] == [ev.STARTED, ev.WARNING, ev.BREACHED]
+    assert detail["state"] == "breached" and detail["window_set_by"] == "law"
+
+
+async def test_on_scene_before_due_meets_it_and_nothing_breaches(ns, deadlines_service, cases_topic) -> None:
+    _app, client = deadlines_service
+    case = uuid.uuid4()
+    received = now()
+    await cases_topic.publish(reported(case, "burglary_home", received, in_progress=False))
+    await cases_topic.publish(action(case, "on_scene", received + timedelta(seconds=1), category="burglary_home"))
+
+    async def met() -> bool:
+        r = await client.get("/v1/deadlines", params={"state": "met", "rule": BURGLARY_24H}, headers=POLICE)
+        return r.json()["total"] == 1
+
+    await eventually(met, timeout=15)
+    await eventually(lambda: now() > received + timedelta(seconds=5), step=0.2)  # well past the due time
+    events = of_rule(await deadline_events(ns, idle_wait=True), BURGLARY_24H)
+    assert [e.type for e in events] == [ev.STARTED, ev.MET]
+    met_event = events[1].payload()
+    assert met_event.late is False and 0.9 <= met_event.response_seconds <= 1.1
+
+
+async def test_the_same_report_delivered_twice_makes_one_deadline(ns, deadlines_service, cases_topic) -> None:
+    app, client = deadlines_service
+    event = reported(uuid.uuid4(), "violence", now(), acute=True)
+    await cases_topic.publish(event, event)
+
+    async def started() -> bool:
+        r = await client.get("/v1/deadlines", headers=POLICE)
+        return r.json()["total"] >= 1
+
+    await eventually(started, timeout=15)
+    consumed = app.state.runtime.consumers[0]
+    await eventually(lambda: _duplicates_seen(consumed) >= 1, timeout=10, what="second copy consumed")
+    page = (await client.get("/v1/deadlines", headers=POLICE)).json()
+    assert page["total"] == 1 and page["items"][0]["rule_id"] == "violence_acute"
+    started_events = [e for e in await deadline_events(ns, expect=1) if e.type == ev.STARTED]
+    assert len(started_events) == 1
+
+
+def _duplicates_seen(consumer) -> float:  # type: ignore[no-untyped-def]
+    from shared.metrics import CONSUMED
+
+    return CONSUMED.labels("deadlines", consumer.spec.name, consumer.spec.topics[0], "duplicate")._value.get()
+
+
+async def test_an_action_before_its_report_still_meets_the_deadline(ns, deadlines_service, cases_topic) -> None:
+    _app, client = deadlines_service
+    case = uuid.uuid4()
+    received = now()
+    arrived = received + timedelta(seconds=1)
+    await cases_topic.publish(action(case, "on_scene", arrived, category="burglary_home"))
+    await cases_topic.publish(reported(case, "burglary_home", received, in_progress=True))
+
+    async def met() -> bool:
+        r = await client.get("/v1/deadlines", params={"state": "met"}, headers=POLICE)
+        return r.json()["total"] == 1
+
+    await eventually(met, timeout=15)
+    events = of_rule(await deadline_events(ns, expect=2), "burglary_home_in_progress")
+    assert [e.type for e in events] == [ev.STARTED, ev.MET]
+    assert events[1].payload().late is False
+
+
+async def test_police_api_needs_the_police_role(deadlines_service) -> None:
+    _, client = deadlines_service
+    assert (await client.get("/v1/deadlines")).status_code == 401
+    r = await client.get("/v1/deadlines", headers={"Authorization": "Bearer dev-portal-key"})
+    assert r.status_code == 403
+    bad = await client.get("/v1/deadlines", params={"kommune": "0101", "state": "open"}, headers=POLICE)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "kommune"
+    missing = await client.get(f"/v1/deadlines/{uuid.uuid4()}", headers=POLICE)
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+    ready = await client.get("/readyz")
+    assert ready.json() == {"status": "ready", "checks": {"postgres": "ok", "kafka": "ok"}}
+
+
+def count_types(events: list[CloudEvent]) -> Counter[str]:
+    return Counter(e.type for e in events)
