@@ -1,0 +1,1 @@
+"""Intake: takes citizens' reports, tips and officer requests, and police actions on them."""
