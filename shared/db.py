@@ -40,7 +40,8 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """JSON and JSONB as Python objects, on every connection the project opens."""
     for type_name in ("json", "jsonb"):
         await conn.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
@@ -61,7 +62,7 @@ async def create_pool(
         max_size=max_size,
         command_timeout=command_timeout,
         timeout=10.0,
-        init=_init_connection,
+        init=init_connection,
         server_settings={"search_path": f"{quote_ident(schema)},public", "application_name": application},
     )
     assert pool is not None

@@ -1,0 +1,91 @@
+"""What every benchmark gets: a private namespace on the shared broker and database, and a result writer."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shared.db import drop_schema
+from shared.kafka import delete_topics, ensure_topics
+from shared.settings import Topics
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+@dataclass
+class BenchContext:
+    kafka: str
+    database_url: str
+    id: str
+    topics: Topics
+    schemas: list[str] = field(default_factory=list)
+
+    def schema(self, service: str) -> str:
+        name = f"{self.id}_{service}"
+        if name not in self.schemas:
+            self.schemas.append(name)
+        return name
+
+
+@contextlib.asynccontextmanager
+async def namespace(partitions: int = 6) -> AsyncIterator[BenchContext]:
+    ident = "b" + uuid.uuid4().hex[:10]
+    ctx = BenchContext(
+        kafka=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
+        database_url=os.environ.get("DATABASE_URL", "postgresql://politi:politi@localhost:5432/politi"),
+        id=ident,
+        topics=Topics(ident + "."),
+    )
+    await ensure_topics(ctx.kafka, ctx.topics.all(), partitions=partitions, replication_factor=1)
+    try:
+        yield ctx
+    finally:
+        for schema in ctx.schemas:
+            with contextlib.suppress(Exception):
+                await drop_schema(ctx.database_url, schema)
+        with contextlib.suppress(Exception):
+            await delete_topics(ctx.kafka, ctx.topics.all())
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100); 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def machine() -> dict[str, Any]:
+    def cmd(*args: str) -> str:
+        try:
+            return subprocess.run(args, capture_output=True, text=True, timeout=10).stdout.strip()
+        except OSError:
+            return ""
+
+    libs = sorted((ROOT / ".cache" / "kafka" / "libs").glob("kafka_2.13-*.jar"))
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "kafka": libs[0].stem.removeprefix("kafka_2.13-") if libs else "unknown",
+        "postgres": cmd("psql", "--version"),
+        "kernel": platform.release(),
+    }
+
+
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    document = {"benchmark": name, "at": datetime.now(UTC).isoformat(), "machine": machine(), **result}
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    return path
