@@ -26,7 +26,8 @@ up: install ## start Kafka (KRaft, from Maven Central jars) and Postgres; reuses
 	@bash deploy/local/kafka.sh up
 	@bash deploy/local/postgres.sh up
 
-down: ## stop what `make up` started (by pid)
+down: ## stop what `make up` and `make demo` started (by pid)
+	@test ! -x $(PY) || $(PY) -m demo stop
 	@bash deploy/local/kafka.sh down
 	@bash deploy/local/postgres.sh down
 
@@ -59,6 +60,9 @@ lint: install ## ruff (lint + format check) and mypy
 format: install
 	@$(PY) -m ruff format .
 	@$(PY) -m ruff check --fix .
+
+demo: migrate ## Kafka, Postgres, the services and simulated traffic; prints where to look
+	@$(PY) -m demo
 
 bench: up ## benchmarks; results as JSON under bench/results/
 	@$(PY) -m bench

@@ -22,6 +22,7 @@ from shared.reference import categories, focus_areas
 RULES_DIR: Final = Path(__file__).resolve().parent.parent / "rules"
 DEFAULT_RULES_FILE: Final = RULES_DIR / "politigarantier.yaml"
 SECONDS_RULES_FILE: Final = RULES_DIR / "test-seconds.yaml"
+DEMO_RULES_FILE: Final = RULES_DIR / "demo-minutes.yaml"
 
 WindowSetBy = Literal["law", "district"]
 Scalar = str | bool | int | None

@@ -14,6 +14,7 @@ import yaml
 
 from services.deadlines.domain.rules import (
     DEFAULT_RULES_FILE,
+    DEMO_RULES_FILE,
     SECONDS_RULES_FILE,
     Rule,
     RulesError,
@@ -359,3 +360,16 @@ def test_load_reads_a_file_and_reports_its_path(tmp_path: Path) -> None:
     ]
     path.write_text(yaml.safe_dump(_document()), encoding="utf-8")
     assert load_rules(path).source == str(path)
+
+
+def test_demo_file_has_the_same_rules_and_warnings_with_windows_of_minutes(rules: RuleSet) -> None:
+    demo = load_rules(DEMO_RULES_FILE)
+    assert demo.ids == rules.ids
+    for real, quick in zip(rules, demo, strict=True):
+        assert {**quick.to_snapshot(), "window": None} == {**real.to_snapshot(), "window": None}, real.id
+        assert timedelta(seconds=30) <= quick.window <= timedelta(minutes=10), real.id
+    # The real windows' order survives the scaling: a longer promise stays longer.
+    for a in rules:
+        for b in rules:
+            if a.window < b.window:
+                assert demo.get(a.id).window <= demo.get(b.id).window, (a.id, b.id)
