@@ -25,6 +25,7 @@ install: $(STAMP) ## create the virtualenv with locked dependencies
 up: install ## start Kafka (KRaft, from Maven Central jars) and Postgres; reuses what already answers
 	@bash deploy/local/kafka.sh up
 	@bash deploy/local/postgres.sh up
+	@bash deploy/local/prometheus.sh ensure
 
 down: ## stop what `make up` and `make demo` started (by pid)
 	@test ! -x $(PY) || $(PY) -m demo stop
