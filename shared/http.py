@@ -116,7 +116,6 @@ def install_problem_handlers(app: FastAPI) -> None:
             instance=request.url.path,
         )
 
-    @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, TRANSIENT_DB_ERRORS):
             log.warning("database unavailable during %s %s: %r", request.method, request.url.path, exc)
@@ -135,6 +134,14 @@ def install_problem_handlers(app: FastAPI) -> None:
             Problem(500, "Internal error", "Something went wrong on our side; it has been logged."),
             instance=request.url.path,
         )
+
+    app.add_exception_handler(Exception, _unexpected)
+    # Starlette runs the handler for Exception outside every middleware and re-raises, so request
+    # metrics would count a 500 and the server log a traceback. Registered per class, the database
+    # errors are answered inside the middleware stack and counted as the 503s they are.
+    for transient in TRANSIENT_DB_ERRORS:
+        if issubclass(transient, Exception):
+            app.add_exception_handler(transient, _unexpected)
 
 
 def ops_router(checks: dict[str, ReadinessCheck]) -> APIRouter:

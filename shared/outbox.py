@@ -212,6 +212,9 @@ class OutboxRelay:
                     backoff = min(max(backoff * 2, 0.5), 10.0)
                     log.warning("outbox relay: Kafka did not confirm; retrying in %.1fs: %s", backoff, exc)
                     await self._note_failure(str(exc))
+                    # The backlog gauges matter most exactly now, while rows pile up.
+                    with contextlib.suppress(Exception):
+                        await self._housekeeping()
                     await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
                 except TRANSIENT_DB_ERRORS as exc:
                     backoff = min(max(backoff * 2, 0.5), 10.0)
@@ -231,7 +234,13 @@ class OutboxRelay:
             with contextlib.suppress(Exception):
                 await self._unlisten(old)
         conn = await self._pool.acquire()
-        await conn.add_listener(self._channel, self._on_notify)
+        try:
+            await conn.add_listener(self._channel, self._on_notify)
+        except BaseException:
+            # Cancelled (or failed) between acquire and listen: give the connection back, or
+            # pool.close() would wait for it.
+            await self._pool.release(conn)
+            raise
         conn.add_termination_listener(lambda *_: self._wake.set())
         return conn
 

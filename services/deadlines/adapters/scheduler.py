@@ -116,7 +116,13 @@ class DeadlineScheduler:
             with contextlib.suppress(Exception):
                 await self._unlisten(old)
         conn = await self._pool.acquire()
-        await conn.add_listener(self._channel, self._on_notify)
+        try:
+            await conn.add_listener(self._channel, self._on_notify)
+        except BaseException:
+            # Cancelled (or failed) between acquire and listen: give the connection back, or
+            # pool.close() would wait for it.
+            await self._pool.release(conn)
+            raise
         conn.add_termination_listener(lambda *_: self._wake.set())
         return conn
 

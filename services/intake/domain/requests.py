@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final, TypeVar
 
 from pydantic import (
@@ -156,7 +156,9 @@ _EMAIL = re.compile(r"[^@\s<>\"(),;:]+@[^@\s<>\"(),;:.]+(?:\.[^@\s<>\"(),;:.]+)+
 
 
 def _email(value: str) -> str:
-    if not _EMAIL.fullmatch(value):
+    # Control characters are refused too: the pattern's classes would let them through, and a NUL
+    # cannot even be stored (Postgres text refuses it).
+    if _CONTROL.search(value) or not _EMAIL.fullmatch(value):
         raise _error("email_invalid", "Enter an e-mail address such as navn@example.dk.")
     local, domain = value.rsplit("@", 1)
     return f"{local}@{domain.lower()}"
@@ -509,7 +511,14 @@ def _contact_errors(contact: Contact | None) -> list[FieldError]:
 
 def _future_errors(field: str, value: datetime | None, now: datetime) -> list[FieldError]:
     _aware(now)
-    if value is not None and value > now + CLOCK_SKEW:
+    if value is None:
+        return []
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00+01:00 parses, but is no instant in UTC: nothing could store or publish it.
+        return [FieldError(field, "This date cannot be right. Give the time it happened.", "out_of_range")]
+    if value > now + CLOCK_SKEW:
         return [FieldError(field, "This time is in the future. Give the time it happened.", "in_the_future")]
     return []
 

@@ -38,6 +38,4 @@ async def test_starts_while_kafka_is_down_and_consumes_once_it_is_back(
 
 async def _started(ns, case: uuid.UUID) -> bool:  # type: ignore[no-untyped-def]
     records = await read_all(ns.kafka, ns.topics.deadlines, timeout=3, idle=0.5)
-    return any(
-        (e := CloudEvent.from_bytes(r.value)).type == ev.STARTED and e.subject == str(case) for r in records
-    )
+    return any((e := CloudEvent.from_bytes(r.value)).type == ev.STARTED and e.subject == str(case) for r in records)

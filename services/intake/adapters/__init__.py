@@ -1,0 +1,1 @@
+"""Intake's adapters: Postgres storage of cases, actions and idempotency keys."""

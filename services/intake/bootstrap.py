@@ -1,0 +1,113 @@
+"""Composition root of the intake service: the one place that knows every part and wires them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from services.intake.adapters.store import CaseStore, PostgresCaseStore, purge_idempotency_keys
+from services.intake.entrypoints.http import install_intake_problems, install_openapi, intake_router
+from services.intake.entrypoints.ratelimit import RateLimiter
+from services.intake.settings import IntakeSettings
+from shared.asyncapi import asyncapi_document
+from shared.auth import ApiKeys
+from shared.clock import Clock, SystemClock
+from shared.db import Migration, migrations_in, shared_migrations
+from shared.events.cases import ActionRecorded, CaseReported, OfficerRequested, TipReceived
+from shared.http import BodySizeLimit, MetricsMiddleware, install_problem_handlers, ops_router
+from shared.runtime import ServiceRuntime
+
+SERVICE = "intake"
+VERSION = "1.0.0"
+CASE_EVENTS = (CaseReported, TipReceived, OfficerRequested, ActionRecorded)
+
+log = logging.getLogger(__name__)
+
+
+def migrations() -> list[Migration]:
+    return shared_migrations() + migrations_in("services.intake.migrations")
+
+
+def build_app(
+    settings: IntakeSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    store: CaseStore | None = None,
+    before_commit: Callable[[], Awaitable[None]] | None = None,
+) -> FastAPI:
+    """Builds the service; a bad key file stops start-up. `store` replaces Postgres (unit tests)."""
+    settings = settings or IntakeSettings()
+    settings.check_for_production()
+    api_keys = ApiKeys.load(settings.api_keys_file)
+    topics = settings.topics
+
+    async def forget_old_keys(runtime: ServiceRuntime) -> None:
+        retention = timedelta(hours=settings.idempotency_retention_hours)
+        while True:
+            try:
+                purged = await purge_idempotency_keys(runtime.db, retention)
+                if purged:
+                    log.info("idempotency keys purged", extra={"purged": purged})
+            except Exception as exc:
+                log.warning("idempotency keys not purged: %r", exc)
+            await asyncio.sleep(3600)
+
+    runtime = ServiceRuntime(
+        settings,
+        service=SERVICE,
+        migrations=migrations(),
+        consumers=[],
+        loops=[forget_old_keys],
+        pool_max_size=settings.pool_max_size,
+    )
+    app = FastAPI(
+        title="MVSJ intake",
+        version=VERSION,
+        description=(
+            "Takes citizens' reports, tips and Bestil en betjent requests from the citizen portal, and police"
+            " actions on cases from police systems. Every accepted submission is stored and its event written"
+            " to the outbox in one transaction, then published on cases.v1; requests never wait on Kafka."
+            " Citizen contact details and report text stay here; events carry none. Errors are RFC 9457"
+            " application/problem+json. Rate limits are per API key and per instance."
+        ),
+        lifespan=runtime.lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.api_keys = api_keys
+    app.state.clock = clock or SystemClock()
+    app.state.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    app.state.store = store or PostgresCaseStore(
+        lambda: runtime.db,
+        topic=topics.cases,
+        acquire_timeout=settings.db_acquire_timeout_seconds,
+        rng=rng,
+        before_commit=before_commit,
+    )
+    install_problem_handlers(app)
+    install_intake_problems(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, service=SERVICE)  # outermost: counts 413s too
+    # Readiness is Postgres only: intake is built to accept reports while Kafka is away (the outbox
+    # holds them), so a Kafka outage must not take it out of a load balancer. /metrics shows the backlog.
+    app.include_router(ops_router({"postgres": runtime.postgres_ready}))
+    app.include_router(intake_router())
+    install_openapi(app)
+
+    document = asyncapi_document(
+        service=SERVICE,
+        version=VERSION,
+        bootstrap=settings.kafka_bootstrap_servers,
+        publishes={topics.cases: list(CASE_EVENTS)},
+    )
+
+    @app.get("/asyncapi.json", tags=["operations"], summary="AsyncAPI: what this service publishes")
+    async def asyncapi() -> dict[str, object]:
+        return document
+
+    return app

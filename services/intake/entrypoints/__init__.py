@@ -1,0 +1,1 @@
+"""Intake's entrypoints: the HTTP API of the citizen portal and of police systems."""

@@ -1,0 +1,382 @@
+"""Intake's HTTP API: the citizen portal submits and reads status, police systems record actions.
+
+Routes are thin: check the key and its rate, validate the body with the domain's rules (so its
+readable messages reach the portal), hand the result to the CaseStore, answer. The body is
+parsed here rather than by FastAPI, so every 422 carries the domain's words, one per field;
+the OpenAPI document still describes each body (`install_openapi`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
+
+from services.intake.adapters.store import (
+    ActionRefused,
+    Answer,
+    CaseNotFound,
+    CaseStore,
+    IdempotencyKey,
+    IdempotencyKeyReused,
+)
+from services.intake.domain.cases import CaseStatusView, status_view
+from services.intake.domain.requests import (
+    ActionIn,
+    InvalidSubmission,
+    OfficerRequestIn,
+    ReportIn,
+    SubmissionT,
+    TipIn,
+    validate_submission,
+)
+from services.intake.entrypoints.ratelimit import RateLimiter, retry_after
+from services.intake.metrics import REPLAYED
+from services.intake.records import CaseSubmission, NewAction, NewCase, client_ip
+from shared.auth import ApiClient, require_role
+from shared.clock import Clock
+from shared.http import PROBLEM_JSON, Problem, problem_response
+
+BODY_MODELS: tuple[type[BaseModel], ...] = (ReportIn, TipIn, OfficerRequestIn, ActionIn)
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key per calling system: the citizen portal's (role portal) or a police system's (role police).",
+)
+
+
+# --- Answers -----------------------------------------------------------------------------------
+
+
+class Accepted(BaseModel):
+    """202: stored, and its event is on its way to cases.v1."""
+
+    case_id: uuid.UUID
+    reference: str = Field(
+        description="Short reference for the citizen, readable over the phone", examples=["MV-7K3Q-9FX"]
+    )
+    status_url: str = Field(description="Where the case's status can be read", examples=["/v1/cases/0b6f…"])
+
+
+class ActionAccepted(Accepted):
+    action_id: uuid.UUID
+
+
+class CaseStatusOut(CaseStatusView):
+    """What the portal may show the citizen: state and reference, nothing personal."""
+
+    case_id: uuid.UUID
+
+
+class FieldProblem(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    field: str = Field(description="Dotted path of the field, e.g. contact.phone, or a header's name")
+    in_: Literal["body", "header", "query", "path"] = Field(alias="in")
+    message: str = Field(description="A sentence the portal can show beside the field")
+    code: str | None = Field(None, description="A stable token for machines, e.g. kommune_ambiguous")
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details (application/problem+json)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldProblem] | None = Field(None, description="422: one entry per bad field")
+
+
+_PROBLEMS = {
+    401: "No API key, or an unknown one",
+    403: "The API key's role may not do this",
+    404: "No such case",
+    409: "The action does not fit the case now; `detail` says why, `code` names the rule",
+    413: "The body is too large",
+    415: "The body is not JSON",
+    422: "One entry per bad field in `errors`, or an Idempotency-Key reused for a different request",
+    429: "Too many requests for this API key; see Retry-After",
+    503: "The database is not reachable; nothing was saved; see Retry-After",
+}
+
+
+def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    ref = {"$ref": "#/components/schemas/ProblemDetails"}
+    return {code: {"description": _PROBLEMS[code], "content": {PROBLEM_JSON: {"schema": ref}}} for code in codes}
+
+
+def _body(model: type[BaseModel], example: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The request body for OpenAPI only; the route validates it itself."""
+    media: dict[str, Any] = {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+    if example is not None:
+        media["example"] = example
+    return {"requestBody": {"required": True, "content": {"application/json": media}}}
+
+
+TIP_EXAMPLE = {
+    "category": "drug_dealing_street",
+    "description": "Salg fra en hvid varevogn bag hallen hver aften omkring kl. 21.",
+    "postcode": "4300",
+    "anonymous": True,
+}
+OFFICER_REQUEST_EXAMPLE = {
+    "request_type": "talk",
+    "description": "Oplæg om tryghed for seniorklubben i forsamlingshuset.",
+    "kommune": "0350",
+    "contact": {"name": "Jens Nielsen", "email": "jens@example.dk"},
+}
+ACTION_EXAMPLE = {"action": "dispatched", "occurred_at": "2026-03-01T08:05:00+01:00", "officer_id": "MVSJ-1234"}
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Adds the body models and the problem schema to the OpenAPI document's components."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            _, definitions = models_json_schema(
+                [(m, "validation") for m in BODY_MODELS] + [(ProblemDetails, "serialization")],
+                ref_template="#/components/schemas/{model}",
+            )
+            document.setdefault("components", {}).setdefault("schemas", {}).update(definitions["$defs"])
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+# --- Access: who calls, and how often --------------------------------------------------------
+
+
+def access(*roles: str) -> Callable[..., Coroutine[Any, Any, ApiClient]]:
+    """The caller's key must have one of `roles` (401/403), and its rate limit must allow it (429)."""
+    check = require_role(*roles)
+
+    async def dependency(
+        request: Request, _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> ApiClient:
+        client = await check(request)
+        limiter: RateLimiter = request.app.state.limiter
+        wait = limiter.take(client.name)
+        if wait > 0:
+            raise Problem(
+                429,
+                "Too many requests",
+                f"This API key has made too many requests; try again in {retry_after(wait)} s.",
+                kind="rate-limited",
+                headers={"Retry-After": retry_after(wait)},
+            )
+        return client
+
+    return dependency
+
+
+Portal = Annotated[ApiClient, Depends(access("portal"))]
+Police = Annotated[ApiClient, Depends(access("police"))]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[!-~]+$",
+        description="Any unique string per request (a UUID is fine). A repeat gets the first answer and"
+        " publishes nothing new; the same key with a different body is a 422.",
+    ),
+]
+
+
+# --- Parsing ---------------------------------------------------------------------------------
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+async def parse(request: Request, model: type[SubmissionT]) -> tuple[SubmissionT, bytes]:
+    """The validated body and its raw bytes; 415 or 422 problem+json when it is not acceptable."""
+    clock: Clock = request.app.state.clock
+    content_type = request.headers.get("content-type")
+    if content_type and not _is_json(content_type):
+        raise Problem(415, "Unsupported media type", "Send the body as application/json.", kind="unsupported-media")
+    raw = await request.body()
+    try:
+        return validate_submission(model, raw, clock.now()), raw
+    except InvalidSubmission as exc:
+        raise Problem(
+            422,
+            "Invalid request",
+            f"{len(exc.errors)} field(s) need attention.",
+            kind="validation",
+            errors=[e.as_problem_entry() for e in exc.errors],
+        ) from None
+
+
+def request_hash(path: str, raw: bytes) -> str:
+    """SHA-256 of the path and the body as canonical JSON: the same request, however it is formatted."""
+    try:
+        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except ValueError:
+        canonical = raw.decode("utf-8", "replace")
+    return hashlib.sha256(f"{path}\n{canonical}".encode()).hexdigest()
+
+
+def _key(client: ApiClient, key: str | None, request: Request, raw: bytes) -> IdempotencyKey | None:
+    if key is None:
+        return None
+    return IdempotencyKey(client=client.name, key=key, request_hash=request_hash(request.url.path, raw))
+
+
+def _answer(request: Request, answer: Answer) -> JSONResponse:
+    headers = {"Location": str(answer.body["status_url"])}
+    if answer.replayed:
+        headers["Idempotent-Replayed"] = "true"
+        route = getattr(request.scope.get("route"), "path", request.url.path)
+        REPLAYED.labels(route).inc()
+    return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
+
+
+# --- Routes ----------------------------------------------------------------------------------
+
+
+def intake_router() -> APIRouter:
+    router = APIRouter(prefix="/v1")
+
+    async def submit(
+        request: Request, parsed: tuple[CaseSubmission, bytes], client: ApiClient, idempotency_key: str | None
+    ) -> JSONResponse:
+        store: CaseStore = request.app.state.store
+        clock: Clock = request.app.state.clock
+        submission, raw = parsed
+        case = NewCase.of(
+            submission,
+            case_id=uuid.uuid4(),
+            received_at=clock.now(),
+            client_address=client_ip(request.client.host if request.client else None),
+        )
+        return _answer(request, await store.submit(case, _key(client, idempotency_key, request, raw)))
+
+    submitted: dict[str, Any] = {
+        "status_code": 202,
+        "response_model": Accepted,
+        "tags": ["citizen portal"],
+        "responses": _problems(401, 403, 413, 415, 422, 429, 503),
+    }
+
+    @router.post("/reports", summary="Report a crime (anmeldelse)", openapi_extra=_body(ReportIn), **submitted)
+    async def post_report(request: Request, client: Portal, idempotency_key: IdempotencyKeyHeader = None) -> Any:
+        """Category, description and where it happened (kommunekode, or a postcode that settles it) are
+        always needed; some categories need more (a burglary: in_progress and the address; violence
+        and rape: acute; drug dealing at a school: the institution). Contact details stay in intake."""
+        return await submit(request, await parse(request, ReportIn), client, idempotency_key)
+
+    @router.post("/tips", summary="Send a tip (tip til politiet)", openapi_extra=_body(TipIn, TIP_EXAMPLE), **submitted)
+    async def post_tip(request: Request, client: Portal, idempotency_key: IdempotencyKeyHeader = None) -> Any:
+        """An anonymous tip carries no contact details, and intake keeps neither them nor the sender's address."""
+        return await submit(request, await parse(request, TipIn), client, idempotency_key)
+
+    @router.post(
+        "/officer-requests",
+        summary="Order an officer (Bestil en betjent): a traffic control or a talk",
+        openapi_extra=_body(OfficerRequestIn, OFFICER_REQUEST_EXAMPLE),
+        **submitted,
+    )
+    async def post_officer_request(
+        request: Request, client: Portal, idempotency_key: IdempotencyKeyHeader = None
+    ) -> Any:
+        return await submit(request, await parse(request, OfficerRequestIn), client, idempotency_key)
+
+    @router.get(
+        "/cases/{case_id}",
+        response_model=CaseStatusOut,
+        tags=["citizen portal"],
+        summary="A case's status and reference (nothing personal)",
+        responses=_problems(401, 403, 404, 422, 429, 503),
+    )
+    async def get_case(
+        request: Request, case_id: uuid.UUID, _client: Annotated[ApiClient, Depends(access("portal", "police"))]
+    ) -> CaseStatusOut:
+        store: CaseStore = request.app.state.store
+        case = await store.find(case_id)
+        if case is None:
+            raise CaseNotFound(case_id)
+        view = status_view(case.facts, case.reference, case.actions)
+        return CaseStatusOut(case_id=case.case_id, **view.model_dump())
+
+    @router.post(
+        "/cases/{case_id}/actions",
+        status_code=202,
+        response_model=ActionAccepted,
+        tags=["police"],
+        summary="Record a police action on a case",
+        openapi_extra=_body(ActionIn, ACTION_EXAMPLE),
+        responses=_problems(401, 403, 404, 409, 413, 415, 422, 429, 503),
+    )
+    async def post_action(
+        request: Request, case_id: uuid.UUID, client: Police, idempotency_key: IdempotencyKeyHeader = None
+    ) -> Any:
+        """The action must fit the case's kind, category and what was recorded before (409 says why not).
+        Published as case.action_recorded with the case's category."""
+        store: CaseStore = request.app.state.store
+        clock: Clock = request.app.state.clock
+        submission, raw = await parse(request, ActionIn)
+        action = NewAction(
+            action_id=uuid.uuid4(),
+            case_id=case_id,
+            request=submission,
+            recorded_at=clock.now(),
+            recorded_by=client.name,
+        )
+        return _answer(request, await store.record_action(action, _key(client, idempotency_key, request, raw)))
+
+    return router
+
+
+def install_intake_problems(app: FastAPI) -> None:
+    """The store's refusals as problem+json."""
+
+    @app.exception_handler(CaseNotFound)
+    async def _not_found(request: Request, exc: CaseNotFound) -> JSONResponse:
+        return problem_response(
+            Problem(404, "Not found", f"There is no case {exc.args[0]}.", kind="case-not-found"),
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(ActionRefused)
+    async def _refused(request: Request, exc: ActionRefused) -> JSONResponse:
+        return problem_response(
+            Problem(409, "Action not allowed", exc.reason, kind="action-not-allowed", code=exc.code),
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(IdempotencyKeyReused)
+    async def _reused(request: Request, exc: IdempotencyKeyReused) -> JSONResponse:
+        message = (
+            "This Idempotency-Key was already used with a different request. Use a new key for a new"
+            " request, or repeat the first request unchanged."
+        )
+        return problem_response(
+            Problem(
+                422,
+                "Idempotency-Key reused",
+                message,
+                kind="idempotency-key-reused",
+                errors=[
+                    {"field": "Idempotency-Key", "in": "header", "message": message, "code": "idempotency_key_reused"}
+                ],
+            ),
+            instance=request.url.path,
+        )

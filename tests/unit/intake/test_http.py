@@ -1,0 +1,404 @@
+"""Intake's HTTP layer with a fake store: status codes, problem+json, keys, limits, and what reaches storage."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.intake.adapters.store import (
+    ActionRefused,
+    Answer,
+    CaseNotFound,
+    IdempotencyKey,
+    IdempotencyKeyReused,
+)
+from services.intake.bootstrap import build_app
+from services.intake.domain.cases import CaseFacts, Conflict, RecordedAction
+from services.intake.domain.requests import ActionIn, OfficerRequestIn, ReportIn, TipIn, validate_submission
+from services.intake.entrypoints.http import request_hash
+from services.intake.records import NewAction, NewCase, StoredCase, accepted_body, case_event
+from services.intake.settings import IntakeSettings
+from shared.clock import ManualClock
+from shared.metrics import HTTP_REQUESTS
+
+NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+PORTAL = {"Authorization": "Bearer dev-portal-key"}
+POLICE = {"Authorization": "Bearer dev-police-key"}
+DESCRIPTION = "Vinduet i kælderen er knust og cyklen fra Onkel Bent er væk"
+PHONE_TYPED = "20 30 40 50"
+
+
+def report(**over: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "category": "burglary_home",
+        "description": DESCRIPTION,
+        "in_progress": False,
+        "postcode": "4040",
+        "address": "Strandvejen 12",
+        "occurred_at": "2026-03-01T08:40:00+01:00",
+        "contact": {"name": "Mette Hansen", "phone": PHONE_TYPED},
+    }
+    return {k: v for k, v in (body | over).items() if v is not None}
+
+
+class FakeCaseStore:
+    """Keeps what it is given in lists; answers like the real store, and can be told to fail."""
+
+    def __init__(self) -> None:
+        self.cases: list[NewCase] = []
+        self.actions: list[NewAction] = []
+        self.known: dict[uuid.UUID, StoredCase] = {}
+        self.answers: dict[tuple[str, str], tuple[str, Answer]] = {}
+        self.failure: BaseException | None = None
+
+    def _replay(self, key: IdempotencyKey | None) -> Answer | None:
+        if key is None or (key.client, key.key) not in self.answers:
+            return None
+        request_hash, answer = self.answers[(key.client, key.key)]
+        if request_hash != key.request_hash:
+            raise IdempotencyKeyReused(key.key)
+        return Answer(answer.status_code, answer.body, replayed=True)
+
+    def _keep(self, key: IdempotencyKey | None, answer: Answer) -> Answer:
+        if key is not None:
+            self.answers[(key.client, key.key)] = (key.request_hash, answer)
+        return answer
+
+    async def submit(self, case: NewCase, key: IdempotencyKey | None) -> Answer:
+        if self.failure is not None:
+            raise self.failure
+        if (earlier := self._replay(key)) is not None:
+            return earlier
+        self.cases.append(case)
+        return self._keep(key, Answer(202, accepted_body(case.case_id, "MV-2345-67A")))
+
+    async def record_action(self, action: NewAction, key: IdempotencyKey | None) -> Answer:
+        if self.failure is not None:
+            raise self.failure
+        if (earlier := self._replay(key)) is not None:
+            return earlier
+        if action.case_id not in self.known:
+            raise CaseNotFound(action.case_id)
+        self.actions.append(action)
+        body = accepted_body(action.case_id, "MV-2345-67A", action_id=str(action.action_id))
+        return self._keep(key, Answer(202, body))
+
+    async def find(self, case_id: uuid.UUID) -> StoredCase | None:
+        if self.failure is not None:
+            raise self.failure
+        return self.known.get(case_id)
+
+
+def make_app(store: FakeCaseStore, **settings: Any) -> FastAPI:
+    values = {"rate_limit_per_minute": 6000, "rate_limit_burst": 100} | settings
+    return build_app(IntakeSettings(**values), clock=ManualClock(NOW), store=store)
+
+
+async def call(app: FastAPI, method: str, path: str, **kw: Any) -> httpx.Response:
+    # raise_app_exceptions=False: a bug answers 500 problem+json, as under uvicorn, instead of raising here.
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+        return await client.request(method, path, **kw)
+
+
+@pytest.fixture
+def store() -> FakeCaseStore:
+    return FakeCaseStore()
+
+
+@pytest.fixture
+def app(store: FakeCaseStore) -> FastAPI:
+    return make_app(store)
+
+
+# --- Accepted submissions ----------------------------------------------------------------------
+
+
+async def test_an_accepted_report_is_202_with_reference_and_status_url(app: FastAPI, store: FakeCaseStore) -> None:
+    r = await call(app, "POST", "/v1/reports", json=report(), headers=PORTAL)
+    assert r.status_code == 202
+    [case] = store.cases
+    assert r.json() == {"case_id": str(case.case_id), "reference": "MV-2345-67A",
+                        "status_url": f"/v1/cases/{case.case_id}"}  # fmt: skip
+    assert r.headers["location"] == f"/v1/cases/{case.case_id}"
+    assert (case.kind, case.kommune, case.focus_area, case.received_at) == ("report", "0265", "indbrud", NOW)
+    assert case.details.contact_phone == "+4520304050" and case.details.client_address == "203.0.113.7"
+    assert DESCRIPTION not in repr(case) and "+4520304050" not in repr(case)  # a logged NewCase shows no one
+
+
+async def test_the_event_of_a_case_carries_no_personal_data(app: FastAPI, store: FakeCaseStore) -> None:
+    await call(app, "POST", "/v1/reports", json=report(position={"lat": 55.6415, "lon": 12.0803}), headers=PORTAL)
+    event = case_event(store.cases[0], "MV-2345-67A")
+    raw = event.to_bytes().decode()
+    for personal in (DESCRIPTION, "Mette", "4520304050", "Strandvejen", "4040", "55.6415", "203.0.113.7"):
+        assert personal not in raw
+    assert event.kommune == "0265" and event.data["category"] == "burglary_home"
+
+
+async def test_an_anonymous_tip_keeps_no_contact_and_no_client_address(app: FastAPI, store: FakeCaseStore) -> None:
+    body = {"category": "drug_dealing_street", "description": "Salg bag hallen", "postcode": "4300", "anonymous": True}
+    assert (await call(app, "POST", "/v1/tips", json=body, headers=PORTAL)).status_code == 202
+    named = body | {"anonymous": False, "contact": {"email": "a@b.dk"}}
+    assert (await call(app, "POST", "/v1/tips", json=named, headers=PORTAL)).status_code == 202
+    anonymous, signed = store.cases
+    assert anonymous.anonymous and anonymous.details.description == "Salg bag hallen"
+    details = anonymous.details
+    assert (details.contact_name, details.contact_phone, details.contact_email, details.client_address) == (None,) * 4
+    assert signed.details.client_address == "203.0.113.7" and signed.details.contact_email == "a@b.dk"
+
+
+async def test_an_officer_request_is_counted_under_its_category(app: FastAPI, store: FakeCaseStore) -> None:
+    body = {"request_type": "talk", "description": "Oplæg for seniorklubben", "kommune": "350",
+            "contact": {"phone": "+4712345678"}}  # fmt: skip
+    assert (await call(app, "POST", "/v1/officer-requests", json=body, headers=PORTAL)).status_code == 202
+    [case] = store.cases
+    assert (case.kind, case.request_type, case.category, case.kommune) == ("officer_request", "talk", "other", "0350")
+
+
+# --- Refused submissions -----------------------------------------------------------------------
+
+
+async def test_invalid_fields_are_one_problem_entry_each_in_words_a_portal_can_show(
+    app: FastAPI, store: FakeCaseStore
+) -> None:
+    body = report(contact={"phone": "12"}, description="<script>x</script>", category="burglary")
+    r = await call(app, "POST", "/v1/reports", json=body, headers=PORTAL)
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["type"].endswith("/validation") and problem["instance"] == "/v1/reports"
+    entries = {e["field"]: e for e in problem["errors"]}
+    assert set(entries) == {"contact.phone", "description", "category"}
+    assert entries["contact.phone"]["message"].startswith("Enter a Danish phone number")
+    assert all(e["in"] == "body" and e["code"] for e in entries.values())
+    assert "<script>" not in r.text  # never repeats what was typed
+    assert store.cases == []
+
+
+async def test_a_postcode_shared_by_kommuner_is_a_422_that_asks_for_the_kommune(app: FastAPI) -> None:
+    r = await call(app, "POST", "/v1/reports", json=report(postcode="4000"), headers=PORTAL)
+    [entry] = r.json()["errors"]
+    assert (entry["field"], entry["code"]) == ("kommune", "kommune_ambiguous")
+    assert "Choose the kommune" in entry["message"]
+    ok = await call(app, "POST", "/v1/reports", json=report(postcode="4000", kommune="0350"), headers=PORTAL)
+    assert ok.status_code == 202
+
+
+async def test_a_time_in_the_future_is_refused(app: FastAPI) -> None:
+    later = (NOW + timedelta(hours=1)).isoformat()
+    r = await call(app, "POST", "/v1/reports", json=report(occurred_at=later), headers=PORTAL)
+    assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [("occurred_at", "in_the_future")]
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "field"),
+    [
+        (b'{"category": ', "application/json", 422, "body"),
+        (b"", "application/json", 422, "body"),
+        (b"[1, 2]", "application/json", 422, "body"),
+        (b"category=burglary_home", "application/x-www-form-urlencoded", 415, None),
+    ],
+)
+async def test_a_body_that_is_not_a_json_object_is_refused_clearly(
+    app: FastAPI, content: bytes, content_type: str, status: int, field: str | None
+) -> None:
+    r = await call(app, "POST", "/v1/reports", content=content, headers=PORTAL | {"Content-Type": content_type})
+    assert r.status_code == status and r.headers["content-type"] == "application/problem+json"
+    if field:
+        assert r.json()["errors"][0]["field"] == field
+
+
+async def test_a_body_over_the_limit_is_413(store: FakeCaseStore) -> None:
+    app = make_app(store, max_body_bytes=2048)
+    r = await call(app, "POST", "/v1/reports", json=report(description="x" * 3000), headers=PORTAL)
+    assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
+    assert store.cases == []
+
+
+# --- Keys and rates ----------------------------------------------------------------------------
+
+
+async def test_no_key_is_401_and_the_wrong_role_is_403(app: FastAPI) -> None:
+    r = await call(app, "POST", "/v1/reports", json=report())
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert r.headers["content-type"] == "application/problem+json"
+    assert (await call(app, "POST", "/v1/reports", json=report(), headers=POLICE)).status_code == 403
+    council = {"Authorization": "Bearer dev-council-key"}
+    assert (await call(app, "GET", f"/v1/cases/{uuid.uuid4()}", headers=council)).status_code == 403
+    action = await call(app, "POST", f"/v1/cases/{uuid.uuid4()}/actions", json={}, headers=PORTAL)
+    assert action.status_code == 403 and "police" in action.json()["detail"]
+
+
+async def test_a_key_over_its_rate_gets_429_with_retry_after(store: FakeCaseStore) -> None:
+    app = make_app(store, rate_limit_per_minute=30, rate_limit_burst=2)
+    answers = [await call(app, "POST", "/v1/reports", json=report(), headers=PORTAL) for _ in range(3)]
+    assert [r.status_code for r in answers] == [202, 202, 429]
+    limited = answers[-1]
+    assert limited.headers["content-type"] == "application/problem+json"
+    assert limited.headers["retry-after"] == "2"  # 30 a minute: one every 2 s
+    assert len(store.cases) == 2
+    # The limit is per key: the police system is not slowed down by the portal.
+    assert (await call(app, "GET", f"/v1/cases/{uuid.uuid4()}", headers=POLICE)).status_code == 404
+
+
+# --- Idempotency-Key -------------------------------------------------------------------------
+
+
+async def test_a_replay_gets_the_first_answer_marked_as_replayed(app: FastAPI, store: FakeCaseStore) -> None:
+    headers = PORTAL | {"Idempotency-Key": "form-1"}
+    first = await call(app, "POST", "/v1/reports", json=report(), headers=headers)
+    again = await call(app, "POST", "/v1/reports", json=report(), headers=headers)
+    assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers and len(store.cases) == 1
+    reused = await call(app, "POST", "/v1/reports", json=report(in_progress=True), headers=headers)
+    assert reused.status_code == 422 and reused.json()["type"].endswith("/idempotency-key-reused")
+    assert reused.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "has space", "æøå".encode()])
+async def test_a_malformed_idempotency_key_is_422(app: FastAPI, key: str | bytes) -> None:
+    r = await call(app, "POST", "/v1/reports", json=report(), headers=PORTAL | {"Idempotency-Key": key})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+def test_the_request_hash_ignores_formatting_but_not_content_or_path() -> None:
+    compact = json.dumps({"a": 1, "b": [1, 2]}).encode()
+    spread = b'{\n  "b": [1, 2],\n  "a": 1\n}'
+    assert request_hash("/v1/reports", compact) == request_hash("/v1/reports", spread)
+    assert request_hash("/v1/reports", compact) != request_hash("/v1/tips", compact)
+    assert request_hash("/v1/reports", compact) != request_hash("/v1/reports", b'{"a": 2, "b": [1, 2]}')
+
+
+# --- Police actions and status -----------------------------------------------------------------
+
+
+def stored(kind: str = "report", category: str = "burglary_home") -> StoredCase:
+    facts = CaseFacts(kind=kind, category=category, received_at=NOW - timedelta(hours=1), in_progress=False)  # type: ignore[arg-type]
+    dispatched = RecordedAction("dispatched", NOW - timedelta(minutes=30))
+    return StoredCase(uuid.uuid4(), "MV-2345-67A", "0265", facts, (dispatched,))
+
+
+async def test_an_action_is_handed_over_with_who_recorded_it(app: FastAPI, store: FakeCaseStore) -> None:
+    case = stored()
+    store.known[case.case_id] = case
+    body = {"action": "on_scene", "occurred_at": "2026-03-01T08:50:00Z", "officer_id": "MVSJ-1234"}
+    r = await call(app, "POST", f"/v1/cases/{case.case_id}/actions", json=body, headers=POLICE)
+    assert r.status_code == 202
+    [action] = store.actions
+    assert r.json()["action_id"] == str(action.action_id)
+    assert (action.recorded_by, action.recorded_at, action.request.action) == ("dev-police", NOW, "on_scene")
+
+
+async def test_unknown_case_refused_action_and_bad_action_fields(app: FastAPI, store: FakeCaseStore) -> None:
+    body = {"action": "on_scene", "occurred_at": "2026-03-01T08:50:00Z"}
+    missing = await call(app, "POST", f"/v1/cases/{uuid.uuid4()}/actions", json=body, headers=POLICE)
+    assert missing.status_code == 404 and missing.json()["type"].endswith("/case-not-found")
+
+    async def refuse(action: NewAction, key: IdempotencyKey | None) -> Answer:
+        raise ActionRefused(Conflict("already_recorded", "on_scene was already recorded, at 2026-03-01 08:45 UTC."))
+
+    store.record_action = refuse  # type: ignore[method-assign]
+    refused = await call(app, "POST", f"/v1/cases/{uuid.uuid4()}/actions", json=body, headers=POLICE)
+    assert refused.status_code == 409 and refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["code"] == "already_recorded" and "08:45" in refused.json()["detail"]
+
+    closing = await call(app, "POST", f"/v1/cases/{uuid.uuid4()}/actions", json={"action": "closed",
+                         "occurred_at": "2026-03-01T08:50:00Z"}, headers=POLICE)  # fmt: skip
+    assert closing.status_code == 422 and closing.json()["errors"][0]["field"] == "outcome"
+    not_a_case = await call(app, "POST", "/v1/cases/MV-2345-67A/actions", json=body, headers=POLICE)
+    assert not_a_case.status_code == 422 and not_a_case.json()["errors"][0]["field"] == "case_id"
+
+
+async def test_the_status_shows_state_and_reference_and_nothing_else(app: FastAPI, store: FakeCaseStore) -> None:
+    case = stored()
+    store.known[case.case_id] = case
+    r = await call(app, "GET", f"/v1/cases/{case.case_id}", headers=PORTAL)
+    assert r.status_code == 200
+    assert r.json() == {
+        "case_id": str(case.case_id), "reference": "MV-2345-67A", "kind": "report", "category": "burglary_home",
+        "status": "officer_dispatched", "label_da": "Politiet er sendt af sted",
+        "label_en": "Police have been dispatched", "since": "2026-03-01T08:30:00Z",
+    }  # fmt: skip
+    assert (await call(app, "GET", f"/v1/cases/{uuid.uuid4()}", headers=PORTAL)).status_code == 404
+
+
+# --- When the database is away -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [ConnectionRefusedError(111, "Connection refused"), TimeoutError(),
+     asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation")],
+)  # fmt: skip
+async def test_an_unreachable_database_is_503_problem_json_counted_as_503(
+    app: FastAPI, store: FakeCaseStore, failure: BaseException
+) -> None:
+    store.failure = failure
+    before = HTTP_REQUESTS.labels("intake", "POST", "/v1/reports", "503")._value.get()
+    r = await call(app, "POST", "/v1/reports", json=report(), headers=PORTAL)
+    assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
+    assert r.headers["retry-after"] == "5" and "nothing was saved" in r.json()["detail"]
+    assert HTTP_REQUESTS.labels("intake", "POST", "/v1/reports", "503")._value.get() == before + 1
+
+
+# --- Logs and documents ------------------------------------------------------------------------
+
+
+async def test_logs_never_show_the_text_or_contact_details(
+    app: FastAPI, store: FakeCaseStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await call(app, "POST", "/v1/reports", json=report(), headers=PORTAL)
+    await call(app, "POST", "/v1/reports", json=report(contact={"phone": PHONE_TYPED + "9"}), headers=PORTAL)
+    store.failure = ConnectionRefusedError(111, "Connection refused")
+    await call(app, "POST", "/v1/reports", json=report(), headers=PORTAL)
+    store.failure = RuntimeError("a bug")
+    assert (await call(app, "POST", "/v1/reports", json=report(), headers=PORTAL)).status_code == 500
+    assert caplog.records  # the 503 and the 500 were logged ...
+    for record in caplog.records:  # ... without the person
+        text = record.getMessage() + str(vars(record)) + (caplog.text or "")
+        for personal in (DESCRIPTION, PHONE_TYPED, "20304050", "Mette", "Strandvejen"):
+            assert personal not in text
+
+
+async def test_openapi_describes_the_bodies_with_examples_that_pass_validation(app: FastAPI) -> None:
+    document = (await call(app, "GET", "/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    examples = {"/v1/reports": ReportIn, "/v1/tips": TipIn, "/v1/officer-requests": OfficerRequestIn,
+                "/v1/cases/{case_id}/actions": ActionIn}  # fmt: skip
+    for path, model in examples.items():
+        media = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        assert media["schema"] == {"$ref": f"#/components/schemas/{model.__name__}"}
+        example = media.get("example") or schemas[model.__name__]["examples"][0]
+        validate_submission(model, example, NOW + timedelta(days=1))  # raises if a documented example is invalid
+    assert "ProblemDetails" in schemas and "Contact" in schemas and "Position" in schemas
+
+
+@pytest.mark.parametrize("email", ["a\u0000b@example.dk", "a\u0007b@example.dk", "ab@exa\u007fmple.dk"])
+async def test_an_email_with_control_characters_is_refused_not_stored(
+    app: FastAPI, store: FakeCaseStore, email: str
+) -> None:
+    """A NUL once passed validation and made Postgres refuse the row: a 500 instead of a 422."""
+    body = {"category": "drug_dealing_street", "description": "Salg bag hallen", "kommune": "0316",
+            "anonymous": False, "contact": {"email": email}}  # fmt: skip
+    r = await call(app, "POST", "/v1/tips", json=body, headers=PORTAL)
+    assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["contact.email"]
+    assert store.cases == []
+
+
+async def test_a_time_before_the_first_utc_instant_is_refused_not_a_server_error(app: FastAPI) -> None:
+    """0001-01-01T00:00+01:00 parsed, then failed in the database (a 500)."""
+    r = await call(app, "POST", "/v1/reports", json=report(occurred_at="0001-01-01T00:00:00+01:00"), headers=PORTAL)
+    assert r.status_code == 422 and [(e["field"], e["code"]) for e in r.json()["errors"]] == [
+        ("occurred_at", "out_of_range")
+    ]
+    action = {"action": "dispatched", "occurred_at": "0001-01-01T00:59:59+01:00"}
+    r = await call(app, "POST", f"/v1/cases/{uuid.uuid4()}/actions", json=action, headers=POLICE)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "occurred_at"
