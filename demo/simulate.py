@@ -160,6 +160,8 @@ class Simulator:
             self.later(case, self.rng.uniform(1.05, 1.3) * window, "on_scene")  # late: a breach first
 
     def acute_police(self, case: str, category: str, window: float) -> None:
+        if self.rng.random() < 0.1:
+            return  # every patrol busy: nobody gets there while the demo runs, so it breaches
         self.later(case, self.rng.uniform(0.02, 0.1) * window, "dispatched")
         on_time = self.rng.random() < 0.85
         arrive = self.rng.uniform(0.2, 0.9) * window if on_time else self.rng.uniform(1.05, 1.4) * window

@@ -22,7 +22,7 @@ from tests.support.cases import reported
 from tests.support.infra import ROOT
 from tests.support.services import ServiceProcess, free_port, service_env
 
-METRIC_MODULES = ("shared.metrics", "services.deadlines.metrics")
+METRIC_MODULES = ("shared.metrics", "services.deadlines.metrics", "services.intake.metrics")
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 PROMQL_WORDS = {
     "sum", "by", "max", "min", "rate", "increase", "histogram_quantile", "le", "up", "without", "avg", "count",

@@ -1,0 +1,34 @@
+"""End to end: the real services as processes, talking over HTTP and Kafka, as in production."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.deadlines.domain.rules import SECONDS_RULES_FILE
+from tests.support.services import ServiceProcess, service_env
+
+
+@pytest.fixture
+def system(ns, tmp_path: Path) -> Iterator[dict[str, ServiceProcess]]:  # type: ignore[no-untyped-def]
+    """intake and deadlines, each its own process and schema, sharing the test's topics."""
+    env = {
+        "INTAKE_OUTBOX_POLL_SECONDS": "0.5",
+        "DEADLINE_RULES_FILE": str(SECONDS_RULES_FILE),
+    }
+    services = {
+        name: ServiceProcess(name, service_env(ns, name, **env), tmp_path / f"{name}.log")
+        for name in ("intake", "deadlines")
+    }
+    for service in services.values():
+        service.migrate()
+        service.start()
+    try:
+        for service in services.values():
+            service.wait_ready()
+        yield services
+    finally:
+        for service in services.values():
+            service.stop()
