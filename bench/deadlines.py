@@ -13,21 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 from aiokafka import AIOKafkaConsumer
 
-from bench.harness import ROOT, BenchContext, namespace, percentile
+from bench.harness import RESULTS, BenchContext, namespace, percentile
 from services.deadlines.adapters.repository import _DEADLINE_COLUMNS, _deadline_args
 from services.deadlines.bootstrap import migrations
 from services.deadlines.domain.deadline import Deadline
@@ -35,6 +30,7 @@ from services.deadlines.domain.rules import DEFAULT_RULES_FILE, load_rules
 from shared.db import migrate
 from shared.events import CloudEvent
 from shared.events import deadlines as ev
+from tests.support.services import ServiceProcess, service_env
 
 OPEN_LOAD = 100_000
 FALLING_DUE = 1_000
@@ -115,13 +111,6 @@ class BreachListener:
         await self.consumer.stop()
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
-
-
 async def run() -> dict[str, Any]:
     async with namespace() as ctx:
         schema = ctx.schema("deadlines")
@@ -139,22 +128,11 @@ async def run() -> dict[str, Any]:
             await conn.execute(f"ANALYZE {schema}.deadlines")
             load_seconds = time.monotonic() - t
 
-            port = 18000 + os.getpid() % 1000
-            env = os.environ | {
-                "KAFKA_BOOTSTRAP_SERVERS": ctx.kafka, "DATABASE_URL": ctx.database_url,
-                "KAFKA_TOPIC_PREFIX": ctx.topics.prefix, "DEADLINES_DB_SCHEMA": schema,
-                "DEADLINES_PORT": str(port), "LOG_LEVEL": "WARNING",
-            }  # fmt: skip
-            log = open(ROOT / "bench" / "results" / "deadlines-service.log", "wb")
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "services.deadlines", "serve"],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            proc = ServiceProcess(
+                "deadlines", service_env(ctx, "deadlines", LOG_LEVEL="WARNING"), RESULTS / "deadlines-service.log"
+            ).start()
             try:
-                await wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+                proc.wait_ready()
                 listener = BreachListener(ctx)
                 await listener.start()
 
@@ -183,11 +161,9 @@ async def run() -> dict[str, Any]:
                 burst_seconds = time.monotonic() - inserted
                 got_phase3 = len(listener.arrivals)
                 await listener.stop()
-                rss = rss_kib(proc.pid)
+                rss = proc.memory_kib()["VmHWM"]
             finally:
-                proc.terminate()
-                proc.wait(30)
-                log.close()
+                proc.stop()
             open_now = await conn.fetchval(f"SELECT count(*) FROM {schema}.deadlines WHERE next_fire_at IS NOT NULL")
         finally:
             await conn.close()
@@ -216,20 +192,3 @@ async def run() -> dict[str, Any]:
             "method": __doc__,
         },
     }
-
-
-async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    end = time.monotonic() + timeout
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < end:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"deadlines service exited with {proc.returncode}; see bench/results/deadlines-service.log"
-                )
-            try:
-                if (await client.get(url, timeout=2)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError("deadlines service not ready in time")

@@ -7,44 +7,29 @@ import json
 import os
 import platform
 import subprocess
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from shared.db import drop_schema
 from shared.kafka import delete_topics, ensure_topics
-from shared.settings import Topics
+from tests.support.infra import DEFAULT_DB, DEFAULT_KAFKA, Namespace
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 
 
-@dataclass
-class BenchContext:
-    kafka: str
-    database_url: str
-    id: str
-    topics: Topics
-    schemas: list[str] = field(default_factory=list)
-
-    def schema(self, service: str) -> str:
-        name = f"{self.id}_{service}"
-        if name not in self.schemas:
-            self.schemas.append(name)
-        return name
+# Benchmarks run in the same kind of private namespace as the tests.
+BenchContext = Namespace
 
 
 @contextlib.asynccontextmanager
 async def namespace(partitions: int = 6) -> AsyncIterator[BenchContext]:
-    ident = "b" + uuid.uuid4().hex[:10]
-    ctx = BenchContext(
-        kafka=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
-        database_url=os.environ.get("DATABASE_URL", "postgresql://politi:politi@localhost:5432/politi"),
-        id=ident,
-        topics=Topics(ident + "."),
+    ctx = Namespace.new(
+        os.environ.get("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_KAFKA),
+        os.environ.get("DATABASE_URL", DEFAULT_DB),
+        prefix="b",
     )
     await ensure_topics(ctx.kafka, ctx.topics.all(), partitions=partitions, replication_factor=1)
     try:

@@ -22,20 +22,17 @@ import asyncio
 import json
 import os
 import random
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.harness import ROOT, BenchContext, namespace, percentile
+from bench.harness import BenchContext, namespace, percentile
 from shared.kafka import delete_topics, ensure_topics
+from tests.support.services import ServiceProcess, service_env
 
 WARMUP = 300
 UNLOADED = 300
@@ -63,80 +60,21 @@ def report_body(rng: random.Random) -> dict[str, Any]:
     return body | extra.get(category, {})
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Service:
+def intake_process(ctx: BenchContext, log: Path) -> ServiceProcess:
     """The intake service as a child process in the bench namespace."""
-
-    def __init__(self, ctx: BenchContext, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = os.environ | {
-            "KAFKA_BOOTSTRAP_SERVERS": ctx.kafka,
-            "DATABASE_URL": ctx.database_url,
-            "KAFKA_TOPIC_PREFIX": ctx.topics.prefix,
-            "KAFKA_PARTITIONS": str(PARTITIONS),
-            "INTAKE_DB_SCHEMA": ctx.schema("intake"),
-            "INTAKE_PORT": str(self.port),
+    return ServiceProcess(
+        "intake",
+        service_env(
+            ctx,
+            "intake",
+            KAFKA_PARTITIONS=str(PARTITIONS),
             # The per-key limit protects production from a runaway portal; here the portal is the load.
-            "INTAKE_RATE_LIMIT_PER_MINUTE": "100000000",
-            "INTAKE_RATE_LIMIT_BURST": "1000000",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "services.intake", "migrate"], cwd=ROOT, env=self.env, check=True,
-            capture_output=True, timeout=60,
-        )  # fmt: skip
-        out = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "services.intake", "serve"], cwd=ROOT, env=self.env, stdout=out,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-    async def wait_ready(self, timeout: float = 60.0) -> None:
-        end = time.monotonic() + timeout
-        async with httpx.AsyncClient() as client:
-            while time.monotonic() < end:
-                assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-2000:]
-                try:
-                    if (await client.get(self.url + "/readyz", timeout=2)).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.2)
-        raise TimeoutError("intake did not become ready")
-
-    def memory_kib(self) -> dict[str, int]:
-        assert self.proc is not None
-        found: dict[str, int] = {}
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            name, _, value = line.partition(":")
-            if name in ("VmHWM", "VmRSS"):
-                found[name] = int(value.split()[0])
-        return found
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time the service has used so far."""
-        assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(25)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+            INTAKE_RATE_LIMIT_PER_MINUTE="100000000",
+            INTAKE_RATE_LIMIT_BURST="1000000",
+            LOG_LEVEL="WARNING",
+        ),
+        log,
+    )
 
 
 class Arrivals:
@@ -284,11 +222,12 @@ async def raw_producer(bootstrap: str, topic: str, payload: bytes, n: int) -> di
 async def run() -> dict[str, Any]:
     async with namespace(partitions=PARTITIONS) as ctx:
         log = Path(tempfile.mkdtemp(prefix="bench-intake-")) / "intake.log"
-        service = Service(ctx, log)
+        service = intake_process(ctx, log)
         arrivals = Arrivals(ctx.kafka, ctx.topics.cases)
+        service.migrate()
         service.start()
         try:
-            await service.wait_ready()
+            service.wait_ready()
             await arrivals.start()
             _, warm_statuses, _ = await post_reports(service.port, WARMUP, seed=1)
             await arrivals.wait_for(WARMUP)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -134,3 +136,46 @@ async def ping(pool: asyncpg.Pool, timeout: float = 2.0) -> bool:
             return bool(value == 1)
     except Exception:
         return False
+
+
+class Listener:
+    """LISTEN on one channel through a pool connection held for it; sets `wake` on every notification.
+
+    NOTIFY is a hint, not a queue (not durable, folded within a transaction), so its users keep a
+    polling fallback. The connection is re-taken after it drops, and given back on close.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, channel: str, wake: asyncio.Event) -> None:
+        self._pool = pool
+        self._channel = channel
+        self._wake = wake
+        self._conn: PoolConnectionProxy | None = None
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def ensure(self) -> None:
+        """Listening after this returns (a no-op while the connection lives)."""
+        if self._conn is not None and not self._conn.is_closed():
+            return
+        await self.close()
+        conn = await self._pool.acquire()
+        try:
+            await conn.add_listener(self._channel, self._on_notify)
+        except BaseException:
+            # Cancelled (or failed) between acquire and listen: give the connection back, or
+            # pool.close() would wait for it.
+            await self._pool.release(conn)
+            raise
+        # A dropped connection may have swallowed a notification: wake, look, and re-listen.
+        conn.add_termination_listener(lambda *_: self._wake.set())
+        self._conn = conn
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        with contextlib.suppress(Exception):
+            if not conn.is_closed():
+                await conn.remove_listener(self._channel, self._on_notify)
+            await self._pool.release(conn)

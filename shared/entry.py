@@ -1,15 +1,25 @@
-"""Running a service's ASGI app under uvicorn, the same way for every service."""
+"""A service's command line (`python -m services.<name> [serve|migrate|...]`) and its uvicorn run."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import logging
 import sys
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import uvicorn
 from fastapi import FastAPI
 
+from shared.db import Migration, migrate
+from shared.logs import configure
 from shared.runtime import NotMigrated
 from shared.settings import ServiceSettings
+
+S = TypeVar("S", bound=ServiceSettings)
+# An extra command: (help text, function of the settings and parsed arguments returning an exit code).
+Command = tuple[str, Callable[[S, argparse.Namespace], int]]
 
 
 def serve(app: FastAPI, settings: ServiceSettings, service: str) -> int:
@@ -29,3 +39,47 @@ def serve(app: FastAPI, settings: ServiceSettings, service: str) -> int:
         print(f"{service}: {exc}", file=sys.stderr)
         return 3
     return 0
+
+
+def command_line(
+    service: str,
+    settings_type: type[S],
+    build_app: Callable[[S], FastAPI],
+    migrations: Callable[[], Sequence[Migration]],
+    *,
+    extra: dict[str, Command[S]] | None = None,
+    argv: Sequence[str] | None = None,
+) -> int:
+    """serve (default) | migrate | the service's extra commands; a bad configuration exits 2 with the reason."""
+    extra = extra or {}
+    parser = argparse.ArgumentParser(prog=f"python -m services.{service}")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="serve",
+        choices=["serve", "migrate", *extra],
+        help="; ".join(
+            [
+                "serve: run the HTTP API and background work",
+                "migrate: apply this service's SQL migrations",
+                *(f"{name}: {text}" for name, (text, _) in extra.items()),
+            ]
+        ),
+    )
+    parser.add_argument("args", nargs="*", help="arguments of an extra command")
+    args = parser.parse_args(argv)
+    settings = settings_type()
+    configure(service, settings.log_level)
+    if args.command in extra:
+        return extra[args.command][1](settings, args)
+    if args.command == "migrate":
+        applied = asyncio.run(migrate(settings.database_url, settings.db_schema, migrations()))
+        done = f"migrated: {', '.join(applied)}" if applied else "up to date"
+        print(f"{service}: schema '{settings.db_schema}' {done}")
+        return 0
+    try:
+        app = build_app(settings)
+    except ValueError as exc:  # bad key file, bad rules file, production checks: say why, do not start
+        print(f"{service}: refusing to start: {exc}", file=sys.stderr)
+        return 2
+    return serve(app, settings, service)

@@ -14,12 +14,10 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
-from shared.db import TRANSIENT_DB_ERRORS, Conn
+from shared.db import TRANSIENT_DB_ERRORS, Conn, Listener
 from shared.events.envelope import CloudEvent
 from shared.kafka import EventProducer, OutgoingMessage, PublishError
 from shared.metrics import (
@@ -113,9 +111,6 @@ class OutboxRelay:
         self._last_purge = 0.0
         self.healthy_kafka = True
 
-    def _on_notify(self, *_: Any) -> None:
-        self._wake.set()
-
     async def relay_once(self) -> int:
         """Publishes one batch of pending rows; returns how many. Raises PublishError when Kafka fails."""
         async with self._pool.acquire() as conn, conn.transaction():
@@ -190,20 +185,21 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relays until cancelled; Kafka or Postgres outages only delay rows, never drop them."""
-        listener: PoolConnectionProxy | None = None
+        listener = Listener(self._pool, self._channel, self._wake)
         backoff = 0.0
         try:
             while True:
                 try:
-                    if listener is None or listener.is_closed():
-                        listener = await self._listen(listener)
+                    await listener.ensure()
+                    # Cleared before looking, so a NOTIFY that lands while this round runs is kept
+                    # and the next round starts at once instead of after the poll period.
+                    self._wake.clear()
                     sent = await self.relay_once()
                     self.healthy_kafka = True
                     backoff = 0.0
                     await self._housekeeping()
                     if sent >= self._batch:
                         continue  # more is waiting: no sleep
-                    self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._poll)
                 except PublishError as exc:
@@ -224,27 +220,4 @@ class OutboxRelay:
                     log.exception("outbox relay: unexpected error; retrying in 5s")
                     await asyncio.sleep(5.0)
         finally:
-            if listener is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._unlisten(listener), 2.0)
-
-    async def _listen(self, old: PoolConnectionProxy | None) -> PoolConnectionProxy:
-        """Holds one pool connection for LISTEN; it lives as long as the connection does."""
-        if old is not None:
-            with contextlib.suppress(Exception):
-                await self._unlisten(old)
-        conn = await self._pool.acquire()
-        try:
-            await conn.add_listener(self._channel, self._on_notify)
-        except BaseException:
-            # Cancelled (or failed) between acquire and listen: give the connection back, or
-            # pool.close() would wait for it.
-            await self._pool.release(conn)
-            raise
-        conn.add_termination_listener(lambda *_: self._wake.set())
-        return conn
-
-    async def _unlisten(self, conn: PoolConnectionProxy) -> None:
-        if not conn.is_closed():
-            await conn.remove_listener(self._channel, self._on_notify)
-        await self._pool.release(conn)
+            await asyncio.wait_for(listener.close(), 2.0)

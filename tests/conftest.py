@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -14,7 +13,7 @@ import pytest
 from shared.db import create_pool, drop_schema, migrate, shared_migrations
 from shared.kafka import delete_topics, ensure_topics, kafka_reachable
 from shared.settings import Topics
-from tests.support.infra import Infra, LocalKafka, discover, unique
+from tests.support.infra import Infra, LocalKafka, Namespace, discover
 
 TESTS = Path(__file__).resolve().parent
 
@@ -52,27 +51,9 @@ async def database_url(infra: Infra) -> str:
     return infra.database_url
 
 
-@dataclass
-class Namespace:
-    """One test's private corner of the shared broker and database."""
-
-    id: str
-    kafka: str
-    database_url: str
-    topics: Topics
-    schemas: list[str] = field(default_factory=list)
-
-    def schema(self, service: str) -> str:
-        """The test's schema for `service`; dropped when the test ends."""
-        name = f"{self.id}_{service}"
-        if name not in self.schemas:
-            self.schemas.append(name)
-        return name
-
-
 @pytest.fixture
 async def ns(kafka: str, database_url: str) -> AsyncIterator[Namespace]:
-    space = Namespace(id=unique("t"), kafka=kafka, database_url=database_url, topics=Topics(unique("t") + "."))
+    space = Namespace.new(kafka, database_url)
     await ensure_topics(kafka, all_topics(space.topics), partitions=3, replication_factor=1)
     yield space
     for schema in space.schemas:

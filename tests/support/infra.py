@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.kafka import kafka_reachable
+from shared.settings import Topics
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_KAFKA = "localhost:9092"
@@ -68,6 +69,29 @@ def discover() -> Infra:
 
 def unique(prefix: str = "t") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+@dataclass
+class Namespace:
+    """One test's (or benchmark's) private corner of the shared broker and database."""
+
+    id: str
+    kafka: str
+    database_url: str
+    topics: Topics
+    schemas: list[str] = field(default_factory=list)
+
+    @classmethod
+    def new(cls, kafka: str, database_url: str, prefix: str = "t") -> Namespace:
+        ident = unique(prefix)
+        return cls(id=ident, kafka=kafka, database_url=database_url, topics=Topics(ident + "."))
+
+    def schema(self, service: str) -> str:
+        """The namespace's schema for `service`; dropped when the namespace ends."""
+        name = f"{self.id}_{service}"
+        if name not in self.schemas:
+            self.schemas.append(name)
+        return name
 
 
 class LocalKafka:

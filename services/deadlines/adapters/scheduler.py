@@ -15,13 +15,12 @@ import logging
 from collections.abc import Callable
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
 from services.deadlines.adapters import repository
 from services.deadlines.domain.deadline import Deadline, DeadlineEvent
 from services.deadlines.metrics import FIRED, count_committed
 from shared.clock import Clock
-from shared.db import TRANSIENT_DB_ERRORS
+from shared.db import TRANSIENT_DB_ERRORS, Listener
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +78,12 @@ class DeadlineScheduler:
         return min(self._max_sleep, max(0.0, (upcoming - self._clock.now()).total_seconds()))
 
     async def run(self) -> None:
-        listener: PoolConnectionProxy | None = None
+        listener = Listener(self._pool, self._channel, self._wake)
         backoff = 0.5
         try:
             while True:
                 try:
-                    if listener is None or listener.is_closed():
-                        listener = await self._listen(listener)
+                    await listener.ensure()
                     self._wake.clear()
                     claimed = await self.fire_due()
                     backoff = 0.5
@@ -104,29 +102,4 @@ class DeadlineScheduler:
                     log.exception("scheduler: unexpected error; retrying in 2s")
                     await asyncio.sleep(2.0)
         finally:
-            if listener is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._unlisten(listener), 2.0)
-
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()
-
-    async def _listen(self, old: PoolConnectionProxy | None) -> PoolConnectionProxy:
-        if old is not None:
-            with contextlib.suppress(Exception):
-                await self._unlisten(old)
-        conn = await self._pool.acquire()
-        try:
-            await conn.add_listener(self._channel, self._on_notify)
-        except BaseException:
-            # Cancelled (or failed) between acquire and listen: give the connection back, or
-            # pool.close() would wait for it.
-            await self._pool.release(conn)
-            raise
-        conn.add_termination_listener(lambda *_: self._wake.set())
-        return conn
-
-    async def _unlisten(self, conn: PoolConnectionProxy) -> None:
-        if not conn.is_closed():
-            await conn.remove_listener(self._channel, self._on_notify)
-        await self._pool.release(conn)
+            await asyncio.wait_for(listener.close(), 2.0)
