@@ -35,6 +35,8 @@ def serve(app: FastAPI, settings: ServiceSettings, service: str) -> int:
     )
     try:
         uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C: uvicorn has already shut down gracefully and re-raised the signal
     except NotMigrated as exc:
         print(f"{service}: {exc}", file=sys.stderr)
         return 3

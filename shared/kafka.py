@@ -171,5 +171,8 @@ def make_broker(bootstrap: str, *, service: str) -> KafkaBroker:
         request_timeout_ms=10_000,
         graceful_timeout=15.0,
         middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=service)],
-        logger=logging.getLogger(f"faststream.{service}"),
+        # Outside the "faststream" logger tree, so records reach our handler and format; the
+        # per-message Received/Processed lines go to DEBUG (our consumer logs what matters).
+        logger=logging.getLogger(f"mvsj.{service}.broker"),
+        log_level=logging.DEBUG,
     )

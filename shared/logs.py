@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+# color_message: uvicorn's ANSI copy of the message.
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "color_message"}
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -26,3 +27,7 @@ def configure(service: str, level: str = "INFO") -> None:
     # aiokafka logs every refused connection at ERROR while Kafka is down; the relay reports that itself.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL if level.upper() != "DEBUG" else logging.DEBUG)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # FastStream gives its own logger a coloured stdout handler; one format for every line instead.
+    faststream = logging.getLogger("faststream")
+    faststream.handlers[:] = []
+    faststream.propagate = True
