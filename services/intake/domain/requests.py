@@ -140,9 +140,9 @@ def _phone(value: str) -> str:
     compact = _PHONE_NOISE.sub("", value)
     if compact.startswith("00"):
         compact = "+" + compact[2:]
-    if re.fullmatch(r"\d{8}", compact):
+    if re.fullmatch(r"[0-9]{8}", compact):
         return "+45" + compact
-    if re.fullmatch(r"\+45\d{8}", compact) or re.fullmatch(r"\+(?!45)[1-9]\d{6,14}", compact):
+    if re.fullmatch(r"\+45[0-9]{8}", compact) or re.fullmatch(r"\+(?!45)[1-9][0-9]{6,14}", compact):
         return compact
     raise _error(
         "phone_invalid", "Enter a Danish phone number of 8 digits, or an international number starting with +."
@@ -189,7 +189,7 @@ def _postcode(value: Any) -> Any:
         return value
     if not value.strip():
         return None
-    if not re.fullmatch(r"\d{4}", value.strip()):
+    if not re.fullmatch(r"[0-9]{4}", value.strip()):
         raise _error("postcode_invalid", "A Danish postcode has four digits, such as 4000.")
     return value.strip()
 

@@ -284,6 +284,16 @@ def test_a_bad_phone_number_is_reported_on_its_field_without_echoing_it() -> Non
     assert "2030" not in found["contact.phone"].message
 
 
+@pytest.mark.parametrize("typed", ["٢٠٣٠٤٠٥٠", "２０３０４０５０"])  # Arabic-Indic, full-width digits
+def test_phone_numbers_take_ascii_digits_only(typed: str) -> None:
+    # Police call these numbers; a stored number must be one a phone can dial.
+    assert errors(ReportIn, report(contact={"phone": typed}))["contact.phone"].code == "phone_invalid"
+
+
+def test_a_postcode_takes_ascii_digits_only() -> None:
+    assert "postcode" in errors(ReportIn, report(postcode="٤٠٠٠"))
+
+
 def test_a_bad_email_is_reported_on_its_field() -> None:
     assert errors(ReportIn, report(contact={"email": "mette.example.dk"}))["contact.email"].code == "email_invalid"
 
