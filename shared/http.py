@@ -87,6 +87,15 @@ def field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+def validation_problem(errors: list[dict[str, Any]]) -> Problem:
+    """The one 422 shape: `errors` has an entry per bad field ({field, in, message, code})."""
+    return Problem(422, "Invalid request", f"{len(errors)} field(s) need attention.", kind="validation", errors=errors)
+
+
+def invalid_query(field: str, message: str) -> Problem:
+    return validation_problem([{"field": field, "in": "query", "message": message, "code": "invalid"}])
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -94,17 +103,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = field_errors(exc)
-        return problem_response(
-            Problem(
-                422,
-                "Invalid request",
-                f"{len(errors)} field(s) need attention.",
-                kind="validation",
-                errors=errors,
-            ),
-            instance=request.url.path,
-        )
+        return problem_response(validation_problem(field_errors(exc)), instance=request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from services.deadlines.domain.rules import RuleSet
 from shared.auth import require_role
-from shared.http import Problem
+from shared.http import Problem, invalid_query
 from shared.reference import normalize_kommunekode
 
 StateFilter = Literal["open", "pending", "breached", "met", "cancelled"]
@@ -95,16 +95,12 @@ def deadlines_router(rules: RuleSet) -> APIRouter:
         if kommune is not None:
             code = normalize_kommunekode(kommune)
             if code is None:
-                raise Problem(422, "Invalid request", kind="validation", errors=[
-                    {"field": "kommune", "in": "query", "message": f"{kommune!r} is not a kommunekode of the district."}
-                ])  # fmt: skip
+                raise invalid_query("kommune", f"{kommune!r} is not a kommunekode of the district.")
             args.append(code)
             where.append(f"kommune = ${len(args)}")
         if rule is not None:
             if rule not in rules.ids:
-                raise Problem(422, "Invalid request", kind="validation", errors=[
-                    {"field": "rule", "in": "query", "message": f"Unknown rule; known: {', '.join(rules.ids)}."}
-                ])  # fmt: skip
+                raise invalid_query("rule", f"Unknown rule; known: {', '.join(rules.ids)}.")
             args.append(rule)
             where.append(f"rule_id = ${len(args)}")
         if due_before is not None:

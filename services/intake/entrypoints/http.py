@@ -44,7 +44,7 @@ from services.intake.metrics import REPLAYED
 from services.intake.records import CaseSubmission, NewAction, NewCase, client_ip
 from shared.auth import ApiClient, require_role
 from shared.clock import Clock
-from shared.http import PROBLEM_JSON, Problem, problem_response
+from shared.http import PROBLEM_JSON, Problem, problem_response, validation_problem
 
 BODY_MODELS: tuple[type[BaseModel], ...] = (ReportIn, TipIn, OfficerRequestIn, ActionIn)
 
@@ -216,13 +216,7 @@ async def parse(request: Request, model: type[SubmissionT]) -> tuple[SubmissionT
     try:
         return validate_submission(model, raw, clock.now()), raw
     except InvalidSubmission as exc:
-        raise Problem(
-            422,
-            "Invalid request",
-            f"{len(exc.errors)} field(s) need attention.",
-            kind="validation",
-            errors=[e.as_problem_entry() for e in exc.errors],
-        ) from None
+        raise validation_problem([e.as_problem_entry() for e in exc.errors]) from None
 
 
 def request_hash(path: str, raw: bytes) -> str:
