@@ -23,7 +23,7 @@ from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
 
 from shared import inbox
-from shared.db import TRANSIENT_DB_ERRORS, Conn
+from shared.db import Conn, is_transient
 from shared.dlq import dead_letter_message, send_to_dlq
 from shared.events.envelope import CloudEvent, EventData, UnknownEventType
 from shared.kafka import EventProducer, PublishError
@@ -91,14 +91,14 @@ class ReliableConsumer:
             types = self.spec.event_types
             if types is not None and event.type not in types:
                 self._count(record, "skipped")
-                await msg.ack()
+                await self._commit(msg)
                 return
             payload = event.payload()
         except UnknownEventType as exc:
             # A newer producer's type: not ours to judge, and not an error.
             log.info("skipping unknown event type %s at %s/%s@%s", exc, *where)
             self._count(record, "skipped")
-            await msg.ack()
+            await self._commit(msg)
             return
         except (ValidationError, ValueError) as exc:
             await self._dead_letter(msg, record, _describe_validation(exc), attempts=1)
@@ -119,14 +119,15 @@ class ReliableConsumer:
             return
         except asyncio.CancelledError:
             raise
-        except TRANSIENT_DB_ERRORS as exc:
-            # The database is away: wait and read the same message again; never dead-letter for this.
-            CONSUMER_RETRIES.labels(self.spec.service, self.spec.name, "database").inc()
-            log.warning("%s: database unavailable, will retry %s/%s@%s: %r", self.spec.name, *where, exc)
-            await msg.nack()
-            await asyncio.sleep(2.0)
-            return
         except Exception as exc:
+            if is_transient(exc):
+                # The database is away, full or failing over: wait and read the same message again;
+                # never dead-letter for this.
+                CONSUMER_RETRIES.labels(self.spec.service, self.spec.name, "database").inc()
+                log.warning("%s: database unavailable, will retry %s/%s@%s: %r", self.spec.name, *where, exc)
+                await msg.nack()
+                await asyncio.sleep(2.0)
+                return
             attempts = self._failures.get(where, 0) + 1
             self._failures[where] = attempts
             if attempts >= self.spec.max_attempts:

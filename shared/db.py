@@ -35,6 +35,30 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.DeadlockDetectedError,
 )
 
+# SQLSTATE classes that mean "the database cannot do it right now" rather than "this query is wrong":
+# 08 connection, 40 rollback (serialization, deadlock), 53 insufficient resources (disk full, out of
+# memory, too many connections), 57 operator intervention (shutdown, query cancelled), 58 system
+# error (I/O); plus read-only transaction (25006, a failover in progress) and lock not available (55P03).
+_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+_TRANSIENT_SQLSTATES = frozenset({"25006", "55P03"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors worth waiting out (retry later), False for ones a retry cannot fix.
+
+    A consumer must never dead-letter an event because Postgres was away or full, and an HTTP
+    client should get a 503 with Retry-After for these, not a 500.
+    """
+    if isinstance(exc, TRANSIENT_DB_ERRORS):
+        return True
+    if isinstance(exc, asyncpg.exceptions.ClientCannotConnectError | asyncpg.exceptions.ConnectionRejectionError):
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        state = getattr(exc, "sqlstate", None) or ""
+        return state[:2] in _TRANSIENT_SQLSTATE_CLASSES or state in _TRANSIENT_SQLSTATES
+    return False
+
+
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -14,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.db import TRANSIENT_DB_ERRORS
+from shared.db import TRANSIENT_DB_ERRORS, is_transient
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -116,13 +117,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if isinstance(exc, TRANSIENT_DB_ERRORS):
+        if is_transient(exc):
             log.warning("database unavailable during %s %s: %r", request.method, request.url.path, exc)
             return problem_response(
                 Problem(
                     503,
                     "Service unavailable",
-                    "The database is not reachable right now; nothing was saved. Please try again shortly.",
+                    "The database is not reachable right now; nothing was saved, unless the connection broke"
+                    " just as it confirmed. Retry shortly with the same Idempotency-Key: it is then saved once.",
                     kind="unavailable",
                     headers={"Retry-After": "5"},
                 ),
@@ -138,9 +140,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     # Starlette runs the handler for Exception outside every middleware and re-raises, so request
     # metrics would count a 500 and the server log a traceback. Registered per class, the database
     # errors are answered inside the middleware stack and counted as the 503s they are.
-    for transient in TRANSIENT_DB_ERRORS:
-        if issubclass(transient, Exception):
-            app.add_exception_handler(transient, _unexpected)
+    database_errors: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, asyncpg.PostgresError)
+    for error_type in database_errors:
+        if issubclass(error_type, Exception):
+            app.add_exception_handler(error_type, _unexpected)
 
 
 def ops_router(checks: dict[str, ReadinessCheck]) -> APIRouter:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from shared.db import TRANSIENT_DB_ERRORS, Conn, Listener
+from shared.db import Conn, Listener, is_transient
 from shared.events.envelope import CloudEvent
 from shared.kafka import EventProducer, OutgoingMessage, PublishError
 from shared.metrics import (
@@ -79,7 +79,9 @@ class OutboxRelay:
 
     Rows are claimed with FOR UPDATE SKIP LOCKED inside one transaction that stays open
     while Kafka confirms, so two relays never publish the same row at the same time and a
-    relay that dies releases its claim. Wakes on NOTIFY; polls as the fallback.
+    relay that dies releases its claim. A transaction-scoped advisory lock lets one relay per
+    schema publish at a time, which keeps each case's events in order across instances.
+    Wakes on NOTIFY; polls as the fallback.
     """
 
     def __init__(
@@ -99,6 +101,7 @@ class OutboxRelay:
         self._producer = producer
         self._service = service
         self._channel = f"outbox_{schema}"
+        self._lock_key = f"outbox-relay:{schema}"
         self._batch = batch_size
         self._poll = poll_seconds
         self._retention = retention
@@ -114,6 +117,10 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publishes one batch of pending rows; returns how many. Raises PublishError when Kafka fails."""
         async with self._pool.acquire() as conn, conn.transaction():
+            # One relay of a service publishes at a time, so a case's events reach Kafka in the order
+            # they were written, however many instances run; the others wait for the next round.
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", self._lock_key):
+                return 0
             rows = await conn.fetch(
                 "SELECT id, topic, key, value, headers, created_at FROM outbox"
                 " WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
@@ -212,12 +219,13 @@ class OutboxRelay:
                     with contextlib.suppress(Exception):
                         await self._housekeeping()
                     await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
-                except TRANSIENT_DB_ERRORS as exc:
+                except Exception as exc:
+                    if not is_transient(exc):
+                        log.exception("outbox relay: unexpected error; retrying in 5s")
+                        await asyncio.sleep(5.0)
+                        continue
                     backoff = min(max(backoff * 2, 0.5), 10.0)
                     log.warning("outbox relay: database unavailable; retrying in %.1fs: %r", backoff, exc)
                     await asyncio.sleep(backoff)
-                except Exception:
-                    log.exception("outbox relay: unexpected error; retrying in 5s")
-                    await asyncio.sleep(5.0)
         finally:
             await asyncio.wait_for(listener.close(), 2.0)

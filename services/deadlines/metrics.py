@@ -24,6 +24,11 @@ DETECTION_LAG = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0),
 )
 FIRED = Counter("deadline_timer_fired_total", "Deadlines the timer claimed and fired", [])
+PARKED = Counter(
+    "deadline_timer_parked_total",
+    "Deadlines the timer could not fire and took off the timer (see deadlines.fire_error); each needs a person",
+    [],
+)
 
 _KIND = {
     ev.STARTED: "started",

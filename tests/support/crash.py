@@ -36,11 +36,22 @@ async def relay(kafka: str, db: str, schema: str) -> None:
     await OutboxRelay(pool, producer, service="testsvc", schema=schema, after_publish=after_publish).relay_once()
 
 
-async def consumer(kafka: str, db: str, schema: str, prefix: str, group: str) -> None:
+async def consumer(kafka: str, db: str, schema: str, prefix: str, group: str, before_effect: bool = False) -> None:
     pool = await create_pool(db, schema, application="crash-consumer")
     producer = EventProducer(kafka, client_id="crash-consumer")
     broker = make_broker(kafka, service="testsvc")
-    worker = ReliableConsumer(effect_consumer(Topics(prefix), group), pool=pool, producer=producer)
+    spec = effect_consumer(Topics(prefix), group)
+    if before_effect:
+
+        async def dies_on_receipt(conn: object, event: CloudEvent, payload: object) -> None:
+            print(f"received {event.id}", flush=True)
+            # Longer than aiokafka's 5 s auto-commit interval: a consumer that commits before or
+            # regardless of the effect (FastStream's default ACK_FIRST) has committed by now.
+            await asyncio.sleep(6)
+            die()
+
+        spec.handler = dies_on_receipt  # type: ignore[assignment]
+    worker = ReliableConsumer(spec, pool=pool, producer=producer)
 
     async def after_effect(event: CloudEvent) -> None:
         print(f"applied {event.id}", flush=True)
@@ -58,5 +69,7 @@ if __name__ == "__main__":
         asyncio.run(relay(*args[:3]))
     elif mode == "consumer":
         asyncio.run(consumer(*args))
+    elif mode == "consumer-before":
+        asyncio.run(consumer(*args, before_effect=True))
     else:
         sys.exit(f"unknown mode {mode}")

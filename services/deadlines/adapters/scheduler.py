@@ -18,9 +18,9 @@ import asyncpg
 
 from services.deadlines.adapters import repository
 from services.deadlines.domain.deadline import Deadline, DeadlineEvent
-from services.deadlines.metrics import FIRED, count_committed
+from services.deadlines.metrics import FIRED, PARKED, count_committed
 from shared.clock import Clock
-from shared.db import TRANSIENT_DB_ERRORS, Listener
+from shared.db import Listener, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +58,31 @@ class DeadlineScheduler:
                 return 0
             fired: list[Deadline] = []
             events: list[DeadlineEvent] = []
+            parked: list[tuple[object, str]] = []
             for row in rows:
-                deadline, emitted = Deadline.from_record(dict(row)).fire(now)
+                try:
+                    deadline, emitted = Deadline.from_record(dict(row)).fire(now)
+                except Exception as exc:
+                    # Only this row is wrong (the domain step does no I/O): park it, loudly, and
+                    # keep every other deadline firing.
+                    log.exception("scheduler: cannot fire deadline %s; parking it", row["id"])
+                    parked.append((row["id"], f"{type(exc).__name__}: {exc}"[:500]))
+                    continue
                 fired.append(deadline)
                 events.extend(emitted)
+            if parked:
+                await conn.executemany(
+                    "UPDATE deadlines SET next_fire_at = NULL, fire_error = $2, updated_at = clock_timestamp()"
+                    " WHERE id = $1",
+                    parked,
+                )
             await repository.save_deadlines(conn, fired)
             envelopes = await repository.record_and_emit(conn, events, {d.id: d.kommune for d in fired}, self._topic)
             if self._before_commit is not None:
                 self._before_commit(fired)
-        FIRED.inc(len(rows))
+        FIRED.inc(len(fired))
+        if parked:
+            PARKED.inc(len(parked))
         count_committed(envelopes)
         return len(rows)
 
@@ -94,12 +110,13 @@ class DeadlineScheduler:
                         wait = BUSY_RETRY_SECONDS  # due but locked elsewhere: look again shortly
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), wait)
-                except TRANSIENT_DB_ERRORS as exc:
+                except Exception as exc:
+                    if not is_transient(exc):
+                        log.exception("scheduler: unexpected error; retrying in 2s")
+                        await asyncio.sleep(2.0)
+                        continue
                     log.warning("scheduler: database unavailable (%r); retrying in %.1fs", exc, backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10.0)
-                except Exception:
-                    log.exception("scheduler: unexpected error; retrying in 2s")
-                    await asyncio.sleep(2.0)
         finally:
             await asyncio.wait_for(listener.close(), 2.0)

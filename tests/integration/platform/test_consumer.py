@@ -58,13 +58,13 @@ class Running:
         await self.producer.stop()
 
 
-def run_crashing_consumer(ns, schema: str, group: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+def run_crashing_consumer(ns, schema: str, group: str, mode: str = "consumer") -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
     return subprocess.run(
         [
             sys.executable,
             "-m",
             "tests.support.crash",
-            "consumer",
+            mode,
             ns.kafka,
             ns.database_url,
             schema,
@@ -177,3 +177,48 @@ async def test_unknown_event_types_are_skipped_not_dead_lettered(ns, platform_sc
 @pytest.fixture(autouse=True)
 def _quiet_faststream(caplog) -> None:  # type: ignore[no-untyped-def]
     caplog.set_level("ERROR", logger="faststream")
+
+
+async def test_consumer_killed_on_receipt_before_its_effect_gets_the_event_again(ns, platform_schema) -> None:
+    """Fails with FastStream's default AckPolicy.ACK_FIRST, which commits before the handler runs."""
+    schema, pool = platform_schema
+    event = sample_report(9)
+    await publish(ns, event)
+    group = unique("g")
+    crashed = run_crashing_consumer(ns, schema, group, mode="consumer-before")
+    assert crashed.returncode == -9, crashed.stderr[-2000:]
+    assert f"received {event.id}" in crashed.stdout
+    assert await effects(pool) == []
+    async with Running(ns, pool, group):
+        await eventually(lambda: _has(pool, event.id), timeout=40, what="event delivered again and applied")
+    assert await effects(pool) == [event.id]
+
+
+async def test_a_database_outage_is_waited_out_not_dead_lettered(ns, platform_schema) -> None:
+    from shared.db import create_pool
+    from tests.support.tcp_proxy import TcpProxy
+
+    schema, pool = platform_schema
+    proxy = await TcpProxy.to(ns.database_url).start()
+    cut_pool = await create_pool(proxy.url(ns.database_url), schema, application="tests-cut", command_timeout=3)
+    events = [sample_report(20 + i) for i in range(5)]
+    try:
+        async with Running(ns, cut_pool, unique("g"), max_attempts=2) as worker:
+            await publish(ns, events[0])
+            await eventually(lambda: _has(pool, events[0].id), timeout=40)
+            await proxy.cut()
+            await publish(ns, *events[1:])
+            await eventually(lambda: _retries(worker) >= 3, timeout=40, what="retrying while the database is away")
+            await proxy.restore()
+            await eventually(lambda: _has(pool, events[-1].id), timeout=60, what="caught up after the outage")
+    finally:
+        await cut_pool.close()
+        await proxy.stop()
+    assert Counter(await effects(pool)) == Counter(e.id for e in events)  # each once, in spite of retries
+    assert await read_all(ns.kafka, ns.topics.dlq("testsvc"), idle=1.0) == []  # max_attempts=2 never reached
+
+
+def _retries(worker: ReliableConsumer) -> float:
+    from shared.metrics import CONSUMER_RETRIES
+
+    return CONSUMER_RETRIES.labels("testsvc", worker.spec.name, "database")._value.get()

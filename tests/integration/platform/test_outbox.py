@@ -28,7 +28,7 @@ async def all_sent(pool) -> bool:  # type: ignore[no-untyped-def]
     return await pending(pool) == 0
 
 
-async def test_relay_publishes_every_row_once_in_order(ns, platform_schema) -> None:
+async def test_relay_publishes_every_row_exactly_once(ns, platform_schema) -> None:
     schema, pool = platform_schema
     events = await enqueue_reports(pool, ns.topics, 120)
     producer = EventProducer(ns.kafka, client_id="test")
@@ -172,3 +172,49 @@ async def test_enqueue_refuses_to_run_outside_a_transaction(platform_schema) -> 
         with pytest.raises(RuntimeError, match="inside the transaction"):
             await enqueue(conn, sample_report(), topic="x")
     assert await pending(pool) == 0
+
+
+async def test_two_relays_keep_each_case_in_order(ns, platform_schema) -> None:
+    """With several instances, one relay publishes at a time, so a case's events stay in order."""
+    schema, pool = platform_schema
+    case_events = []
+    for case in range(20):
+        first = sample_report(case)
+        # Three events of one case, written in three transactions, as a service would over time.
+        later = [
+            CloudEvent.of(first.payload(), source="/mvsj/tests", subject=first.subject, kommune="0265", time=first.time)
+            for _ in range(2)
+        ]
+        case_events.append([first, *later])
+    async with pool.acquire() as conn:
+        for step in range(3):
+            for events in case_events:
+                async with conn.transaction():
+                    await enqueue(conn, events[step], topic=ns.topics.cases)
+    producers = [SlowProducer(ns.kafka, client_id="test-slow"), EventProducer(ns.kafka, client_id="test-fast")]
+    relays = [
+        OutboxRelay(pool, p, service="testsvc", schema=schema, batch_size=7, poll_seconds=0.05) for p in producers
+    ]
+    tasks = [asyncio.create_task(r.run()) for r in relays]
+    try:
+        await eventually(lambda: all_sent(pool), timeout=30)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for producer in producers:
+            await producer.stop()
+    records = await read_all(ns.kafka, ns.topics.cases, expect=60)
+    seen: dict[str, list] = {}
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        event = CloudEvent.from_bytes(record.value)
+        seen.setdefault(event.subject, []).append(event.id)
+    assert seen == {events[0].subject: [e.id for e in events] for events in case_events}
+
+
+class SlowProducer(EventProducer):
+    """A relay whose Kafka is slow: without one-at-a-time publishing, the other relay overtakes it."""
+
+    async def send_batch(self, messages):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.3)
+        await super().send_batch(messages)

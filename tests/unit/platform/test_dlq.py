@@ -28,3 +28,23 @@ def test_dead_letter_keeps_original_and_adds_provenance() -> None:
     assert headers["dlq.original.offset"] == "1234"
     assert headers["dlq.error"] == "ValueError: bad json"
     assert headers["dlq.service"] == "deadlines"
+
+
+def test_database_errors_worth_waiting_out_are_told_apart_from_bugs() -> None:
+    import asyncpg
+
+    from shared.db import is_transient
+
+    def pg(sqlstate: str) -> asyncpg.PostgresError:
+        error = asyncpg.PostgresError("x")
+        error.sqlstate = sqlstate  # type: ignore[attr-defined]
+        return error
+
+    # disk full, out of memory, query cancelled, admin shutdown, read-only during failover, deadlock
+    for state in ("53100", "53200", "57014", "57P01", "25006", "40P01", "08006"):
+        assert is_transient(pg(state)), state
+    assert is_transient(ConnectionRefusedError()) and is_transient(TimeoutError())
+    # a bad query, a constraint the data breaks, a type error: retrying cannot help
+    for state in ("42601", "23505", "22P02"):
+        assert not is_transient(pg(state)), state
+    assert not is_transient(ZeroDivisionError())
