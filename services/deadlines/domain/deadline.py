@@ -478,7 +478,7 @@ def emitted_event_id(event: DeadlineEvent) -> uuid.UUID:
             # Known limit: a deadline breached, re-opened by a late-recorded reschedule, and moved
             # back to exactly its old due time would breach again under this same id, and the
             # outbox would drop the second breach as a duplicate. It needs two reschedules that
-            # cancel out; the deadline row and timeline still show the state.
+            # cancel out; the deadline row itself still says breached.
             key = utc(event.due_at).isoformat()
         case DeadlineRescheduled():
             key = "/".join(utc(t).isoformat() for t in (event.previous_due_at, event.due_at, event.rescheduled_at))
