@@ -249,12 +249,14 @@ async def _insert_action(conn: Conn, action: NewAction, status: str) -> None:
     )  # fmt: skip
 
 
+_LOAD_CASE = (
+    "SELECT case_id, reference, kind, category, kommune, received_at, in_progress FROM cases WHERE case_id = $1"
+)
+_LOAD_CASE_FOR_UPDATE = _LOAD_CASE + " FOR UPDATE"
+
+
 async def _load(conn: Conn, case_id: uuid.UUID, *, for_update: bool) -> StoredCase | None:
-    row = await conn.fetchrow(
-        "SELECT case_id, reference, kind, category, kommune, received_at, in_progress FROM cases"
-        " WHERE case_id = $1" + (" FOR UPDATE" if for_update else ""),
-        case_id,
-    )
+    row = await conn.fetchrow(_LOAD_CASE_FOR_UPDATE if for_update else _LOAD_CASE, case_id)
     if row is None:
         return None
     actions = await conn.fetch(
