@@ -1,7 +1,7 @@
 """Intake's HTTP API: the citizen portal submits and reads status, police systems record actions.
 
 Routes are thin: check the key and its rate, validate the body with the domain's rules (so its
-readable messages reach the portal), hand the result to the CaseStore, answer. The body is
+readable messages reach the portal), hand the result to a use case (handlers.py), answer. The body is
 parsed here rather than by FastAPI, so every 422 carries the domain's words, one per field;
 the OpenAPI document still describes each body (`install_openapi`).
 """
@@ -9,6 +9,7 @@ the OpenAPI document still describes each body (`install_openapi`).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import uuid
 from collections.abc import Callable, Coroutine
@@ -21,14 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
-from services.intake.adapters.store import (
-    ActionRefused,
-    Answer,
-    CaseNotFound,
-    CaseStore,
-    IdempotencyKey,
-    IdempotencyKeyReused,
-)
+from services.intake.commands import CaseSubmission, NewAction, NewCase
 from services.intake.domain.cases import CaseStatusView, status_view
 from services.intake.domain.requests import (
     ActionIn,
@@ -40,8 +34,15 @@ from services.intake.domain.requests import (
     validate_submission,
 )
 from services.intake.entrypoints.ratelimit import RateLimiter, retry_after
+from services.intake.handlers import (
+    ActionRefused,
+    Answer,
+    CaseHandlers,
+    CaseNotFound,
+    IdempotencyKey,
+    IdempotencyKeyReused,
+)
 from services.intake.metrics import REPLAYED
-from services.intake.records import CaseSubmission, NewAction, NewCase, client_ip
 from shared.auth import ApiClient, require_role
 from shared.clock import Clock
 from shared.http import PROBLEM_JSON, Problem, problem_response, validation_problem
@@ -228,6 +229,16 @@ def request_hash(path: str, raw: bytes) -> str:
     return hashlib.sha256(f"{path}\n{canonical}".encode()).hexdigest()
 
 
+def client_ip(host: str | None) -> str | None:
+    """The caller's IP address as Postgres' inet takes it, or None when the server gave none."""
+    if not host:
+        return None
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
 def _key(client: ApiClient, key: str | None, request: Request, raw: bytes) -> IdempotencyKey | None:
     if key is None:
         return None
@@ -252,7 +263,7 @@ def intake_router() -> APIRouter:
     async def submit(
         request: Request, parsed: tuple[CaseSubmission, bytes], client: ApiClient, idempotency_key: str | None
     ) -> JSONResponse:
-        store: CaseStore = request.app.state.store
+        handlers: CaseHandlers = request.app.state.handlers
         clock: Clock = request.app.state.clock
         submission, raw = parsed
         case = NewCase.of(
@@ -261,7 +272,7 @@ def intake_router() -> APIRouter:
             received_at=clock.now(),
             client_address=client_ip(request.client.host if request.client else None),
         )
-        return _answer(request, await store.submit(case, _key(client, idempotency_key, request, raw)))
+        return _answer(request, await handlers.submit(case, _key(client, idempotency_key, request, raw)))
 
     submitted: dict[str, Any] = {
         "status_code": 202,
@@ -303,8 +314,8 @@ def intake_router() -> APIRouter:
     async def get_case(
         request: Request, case_id: uuid.UUID, _client: Annotated[ApiClient, Depends(access("portal", "police"))]
     ) -> CaseStatusOut:
-        store: CaseStore = request.app.state.store
-        case = await store.find(case_id)
+        handlers: CaseHandlers = request.app.state.handlers
+        case = await handlers.find(case_id)
         if case is None:
             raise CaseNotFound(case_id)
         view = status_view(case.facts, case.reference, case.actions)
@@ -324,7 +335,7 @@ def intake_router() -> APIRouter:
     ) -> Any:
         """The action must fit the case's kind, category and what was recorded before (409 says why not).
         Published as case.action_recorded with the case's category."""
-        store: CaseStore = request.app.state.store
+        handlers: CaseHandlers = request.app.state.handlers
         clock: Clock = request.app.state.clock
         submission, raw = await parse(request, ActionIn)
         action = NewAction(
@@ -334,7 +345,7 @@ def intake_router() -> APIRouter:
             recorded_at=clock.now(),
             recorded_by=client.name,
         )
-        return _answer(request, await store.record_action(action, _key(client, idempotency_key, request, raw)))
+        return _answer(request, await handlers.record_action(action, _key(client, idempotency_key, request, raw)))
 
     return router
 

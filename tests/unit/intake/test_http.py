@@ -13,18 +13,19 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.intake.adapters.store import (
+from services.intake.bootstrap import build_app
+from services.intake.commands import NewAction, NewCase, StoredCase, case_event
+from services.intake.domain.cases import CaseFacts, Conflict, RecordedAction
+from services.intake.domain.requests import ActionIn, OfficerRequestIn, ReportIn, TipIn, validate_submission
+from services.intake.entrypoints.http import request_hash
+from services.intake.handlers import (
     ActionRefused,
     Answer,
     CaseNotFound,
     IdempotencyKey,
     IdempotencyKeyReused,
+    accepted_body,
 )
-from services.intake.bootstrap import build_app
-from services.intake.domain.cases import CaseFacts, Conflict, RecordedAction
-from services.intake.domain.requests import ActionIn, OfficerRequestIn, ReportIn, TipIn, validate_submission
-from services.intake.entrypoints.http import request_hash
-from services.intake.records import NewAction, NewCase, StoredCase, accepted_body, case_event
 from services.intake.settings import IntakeSettings
 from shared.clock import ManualClock
 from shared.metrics import HTTP_REQUESTS

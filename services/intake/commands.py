@@ -1,4 +1,4 @@
-"""What intake stores and publishes for an accepted submission: the rows, and the event without the person.
+"""Intake's commands (a validated submission to store) and the events they publish, without the person.
 
 A validated request becomes a NewCase (or a NewAction). Its personal part (text, place, contact
 details, client address) goes to case_details only; `case_event` and `action_event` build the
@@ -7,7 +7,6 @@ cases.v1 events from the impersonal part alone, so the bus never sees a name, nu
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,25 +21,6 @@ from shared.reference import categories
 SOURCE = "/mvsj/intake"
 
 CaseSubmission = ReportIn | TipIn | OfficerRequestIn
-
-
-def status_url(case_id: uuid.UUID) -> str:
-    return f"/v1/cases/{case_id}"
-
-
-def accepted_body(case_id: uuid.UUID, reference: str, **extra: Any) -> dict[str, Any]:
-    """The 202 answer, also stored for Idempotency-Key replays; nothing personal in it."""
-    return {"case_id": str(case_id), "reference": reference, "status_url": status_url(case_id)} | extra
-
-
-def client_ip(host: str | None) -> str | None:
-    """The caller's IP address as Postgres' inet takes it, or None when the server gave none."""
-    if not host:
-        return None
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
