@@ -7,7 +7,7 @@ Two shapes, used by every service (see docs/architecture.md, "Timers and loops")
   handle one batch in one transaction, return how many rows it claimed) and `next_due()` (when the
   next row falls due, or None). The timer fires, then sleeps until the next due time, capped by
   `max_sleep` (a guard against a lost notification), and is woken early by a `NOTIFY` on its
-  channel (the `notify_wakeup` trigger function of shared/sql/0002_notify_wakeup.sql). The state is
+  channel (the `notify_wakeup` trigger function of shared/sql/0001_outbox_inbox.sql). The state is
   in the table, not in memory, so a crash or restart loses nothing: what is due fires on the next
   round. A database outage is waited out with a capped exponential backoff; nothing is dropped.
 - `every()`: a periodic job (gauges, purges) that must never take the service down.

@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI
 
 from services.deadlines.adapters import repository
-from services.deadlines.domain.rules import RuleSet, load_rules
+from services.deadlines.adapters.rules_file import load_rules
+from services.deadlines.domain.rules import RuleSet
 from services.deadlines.entrypoints.consumer import CASE_EVENTS, case_consumer
 from services.deadlines.entrypoints.http import deadlines_router
 from services.deadlines.entrypoints.timer import DeadlineScheduler

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from services.deadlines.adapters.repository import case_from_records, case_to_records
+from services.deadlines.adapters.rules_file import DEFAULT_RULES_FILE, load_rules
 from services.deadlines.domain.case_deadlines import CaseDeadlines
 from services.deadlines.domain.deadline import DeadlineEvent, DeadlineState, deadline_id
-from services.deadlines.domain.rules import DEFAULT_RULES_FILE, Rule, RuleSet, load_rules
+from services.deadlines.domain.rules import Rule, RuleSet
 from shared.events.deadlines import (
     DeadlineCancelled,
     DeadlineMet,

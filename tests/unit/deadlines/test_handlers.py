@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.deadlines.domain.rules import DEFAULT_RULES_FILE, load_rules
+from services.deadlines.adapters.rules_file import DEFAULT_RULES_FILE, load_rules
 from services.deadlines.handlers import fire_due_deadlines, handle_case_event
 from shared.consumer import Rejected
 from shared.events import deadlines as ev
