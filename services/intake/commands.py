@@ -151,7 +151,12 @@ class NewAction:
 
     @property
     def recorded(self) -> RecordedAction:
-        return RecordedAction.of(self.request)
+        return recorded_action(self.request)
+
+
+def recorded_action(request: ActionIn) -> RecordedAction:
+    """The action as the domain's rules see it."""
+    return RecordedAction(action=request.action, occurred_at=request.occurred_at, requested_time=request.requested_time)
 
 
 def action_event(case: StoredCase, action: NewAction) -> CloudEvent:

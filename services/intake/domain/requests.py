@@ -40,6 +40,7 @@ from services.intake.domain.district import in_district
 from services.intake.domain.kommune import POLITIKREDS, KommuneUnresolved, resolve_kommune
 from shared.events.cases import Action, RequestType
 from shared.reference import categories
+from shared.validation import dotted, readable
 
 DESCRIPTION_MAX_CHARS: Final = 4000
 # Portal and police clocks run a little apart; a report stamped "now" by a fast clock is not a lie.
@@ -530,54 +531,13 @@ def _aware(now: datetime) -> None:
 
 # --- pydantic's errors, as a citizen reads them ----------------------------------------------
 
-_EXAMPLE_TIME = "2026-03-01T08:15:00+01:00"
-_FIXED_MESSAGES: Final[Mapping[str, str]] = {
-    "missing": "This field is required.",
-    "extra_forbidden": "This field is not accepted here; leave it out.",
-    "string_type": "Must be text.",
-    "bool_type": "Must be true or false.",
-    "bool_parsing": "Must be true or false.",
-    "float_type": "Must be a number.",
-    "float_parsing": "Must be a number.",
-    "finite_number": "Must be a number.",
-    "int_type": "Must be a whole number.",
-    "int_parsing": "Must be a whole number.",
-    "datetime_type": f"Must be a date and time, such as {_EXAMPLE_TIME}.",
-    "datetime_parsing": f"Must be a date and time, such as {_EXAMPLE_TIME}.",
-    "datetime_from_date_parsing": f"Must be a date and time, such as {_EXAMPLE_TIME}.",
-    "timezone_aware": f"Give the time with its time zone, such as {_EXAMPLE_TIME} or 2026-03-01T07:15:00Z.",
-    "model_type": "Must be an object with fields.",
-    "model_attributes_type": "Must be an object with fields.",
-    "dict_type": "Must be an object with fields.",
-    "json_invalid": "The body is not valid JSON.",
-    "string_pattern_mismatch": "This value has the wrong form.",
-}
-
 
 def field_errors_from_validation_error(exc: ValidationError) -> list[FieldError]:
     """pydantic's errors as FieldErrors: dotted paths, readable messages, and never the input."""
     found: list[FieldError] = []
     for err in exc.errors(include_url=False, include_input=False):
-        field = ".".join(str(part) for part in err["loc"]) or "body"
-        found.append(FieldError(field, _readable(err["type"], err["msg"], err.get("ctx") or {}), err["type"]))
+        found.append(FieldError(dotted(err["loc"], "body"), readable(err), err["type"]))
     return _one_per_field(found)
-
-
-def _readable(kind: str, message: str, ctx: Mapping[str, Any]) -> str:
-    if kind in _FIXED_MESSAGES:
-        return _FIXED_MESSAGES[kind]
-    if kind == "string_too_short":
-        return "Must not be empty." if ctx.get("min_length") == 1 else f"At least {ctx['min_length']} characters."
-    if kind == "string_too_long":
-        return f"At most {ctx['max_length']:,} characters."
-    if kind == "greater_than_equal":
-        return f"Must be at least {ctx['ge']}."
-    if kind == "less_than_equal":
-        return f"Must be at most {ctx['le']}."
-    if kind == "literal_error":
-        return f"Must be one of: {ctx['expected']}."
-    # Our own PydanticCustomErrors arrive here with their message as written.
-    return message.removeprefix("Value error, ")
 
 
 def _one_per_field(errors: list[FieldError]) -> list[FieldError]:

@@ -13,17 +13,18 @@ import ipaddress
 import json
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from services.intake.commands import CaseSubmission, NewAction, NewCase
-from services.intake.domain.cases import CaseStatusView, status_view
+from services.intake.domain.cases import CaseKind, CaseStatus, status_view
 from services.intake.domain.requests import (
     ActionIn,
     InvalidSubmission,
@@ -72,10 +73,19 @@ class ActionAccepted(Accepted):
     action_id: uuid.UUID
 
 
-class CaseStatusOut(CaseStatusView):
-    """What the portal may show the citizen: state and reference, nothing personal."""
+class CaseStatusOut(BaseModel):
+    """What the portal may show the citizen: state and reference, nothing personal (domain.cases.CaseStatusView)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     case_id: uuid.UUID
+    reference: str
+    kind: CaseKind
+    category: str
+    status: CaseStatus
+    label_da: str
+    label_en: str
+    since: AwareDatetime
 
 
 class FieldProblem(BaseModel):
@@ -319,7 +329,7 @@ def intake_router() -> APIRouter:
         if case is None:
             raise CaseNotFound(case_id)
         view = status_view(case.facts, case.reference, case.actions)
-        return CaseStatusOut(case_id=case.case_id, **view.model_dump())
+        return CaseStatusOut(case_id=case.case_id, **asdict(view))
 
     @router.post(
         "/cases/{case_id}/actions",

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
 from services.intake.commands import NewAction, NewCase, StoredCase
-from services.intake.domain.cases import CaseFacts, RecordedAction
+from services.intake.domain.cases import CaseFacts
 from services.intake.domain.reference import new_reference
 from services.intake.handlers import Answer, IdempotencyKey, IdempotencyKeyReused
 from shared.events import CloudEvent
@@ -56,7 +56,7 @@ class FakeCaseRepository:
     async def insert_action(self, action: NewAction, status: str) -> None:
         self.state.actions.append((action, status))
         case = self.state.cases[action.case_id]
-        self.state.cases[action.case_id] = replace(case, actions=(*case.actions, RecordedAction.of(action.request)))
+        self.state.cases[action.case_id] = replace(case, actions=(*case.actions, action.recorded))
 
     async def emit(self, event: CloudEvent) -> None:
         self.state.outbox.append(event)
