@@ -10,17 +10,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.intake.domain.cases import CaseFacts, CaseKind, RecordedAction
-from services.intake.domain.requests import ActionIn, OfficerRequestIn, ReportIn, TipIn
 from shared.events import CloudEvent
 from shared.events.cases import ActionRecorded, CaseReported, OfficerRequested, RequestType, TipReceived
-from shared.reference import categories
+
+if TYPE_CHECKING:
+    # The validated body of a police action is the command's payload; only its fields are read here.
+    from services.intake.entrypoints.bodies import ActionIn
 
 SOURCE = "/mvsj/intake"
-
-CaseSubmission = ReportIn | TipIn | OfficerRequestIn
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,47 +55,6 @@ class NewCase:
     institution: str | None = None
     request_type: RequestType | None = None
     anonymous: bool = False
-
-    @classmethod
-    def of(
-        cls, submission: CaseSubmission, *, case_id: uuid.UUID, received_at: datetime, client_address: str | None
-    ) -> NewCase:
-        anonymous = isinstance(submission, TipIn) and submission.anonymous
-        contact = None if anonymous else submission.contact
-        details = CaseDetails(
-            description=submission.description,
-            address=submission.address,
-            postcode=submission.postcode,
-            lat=submission.position.lat if submission.position else None,
-            lon=submission.position.lon if submission.position else None,
-            contact_name=contact.name if contact else None,
-            contact_phone=contact.phone if contact else None,
-            contact_email=contact.email if contact else None,
-            # An anonymous tipster leaves no trace, not even where the request came from.
-            client_address=None if anonymous else client_address,
-        )
-        common: dict[str, Any] = {
-            "case_id": case_id,
-            "category": submission.category,
-            "focus_area": categories()[submission.category].focus_area,
-            "kommune": submission.kommunekode(),
-            "received_at": received_at,
-            "details": details,
-        }
-        match submission:
-            case ReportIn():
-                return cls(
-                    kind="report",
-                    occurred_at=submission.occurred_at,
-                    in_progress=submission.in_progress,
-                    acute=submission.acute,
-                    institution=submission.institution,
-                    **common,
-                )
-            case TipIn():
-                return cls(kind="tip", occurred_at=submission.occurred_at, anonymous=anonymous, **common)
-            case OfficerRequestIn():
-                return cls(kind="officer_request", request_type=submission.request_type, **common)
 
 
 def case_event(case: NewCase, reference: str, event_id: uuid.UUID | None = None) -> CloudEvent:

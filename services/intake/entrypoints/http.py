@@ -14,6 +14,7 @@ import json
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
@@ -23,17 +24,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
-from services.intake.commands import CaseSubmission, NewAction, NewCase
+from services.intake.commands import CaseDetails, NewAction, NewCase
 from services.intake.domain.cases import CaseKind, CaseStatus, status_view
-from services.intake.domain.requests import (
-    ActionIn,
-    InvalidSubmission,
-    OfficerRequestIn,
-    ReportIn,
-    SubmissionT,
-    TipIn,
-    validate_submission,
-)
+from services.intake.domain.fields import InvalidSubmission
+from services.intake.entrypoints.bodies import ActionIn, OfficerRequestIn, ReportIn, SubmissionT, TipIn
+from services.intake.entrypoints.checks import validate_submission
 from services.intake.entrypoints.ratelimit import RateLimiter, retry_after
 from services.intake.handlers import (
     ActionRefused,
@@ -47,6 +42,7 @@ from services.intake.metrics import REPLAYED
 from shared.auth import ApiClient, require_role
 from shared.clock import Clock
 from shared.http import PROBLEM_JSON, Problem, problem_response, validation_problem
+from shared.reference import categories
 
 BODY_MODELS: tuple[type[BaseModel], ...] = (ReportIn, TipIn, OfficerRequestIn, ActionIn)
 
@@ -74,11 +70,11 @@ class ActionAccepted(Accepted):
 
 
 class CaseStatusOut(BaseModel):
-    """What the portal may show the citizen: state and reference, nothing personal (domain.cases.CaseStatusView)."""
+    """What the portal may show the citizen: state and reference, nothing personal."""
 
+    # The fields of domain.cases.CaseStatusView, then the case id.
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    case_id: uuid.UUID
     reference: str
     kind: CaseKind
     category: str
@@ -86,6 +82,7 @@ class CaseStatusOut(BaseModel):
     label_da: str
     label_en: str
     since: AwareDatetime
+    case_id: uuid.UUID
 
 
 class FieldProblem(BaseModel):
@@ -264,6 +261,51 @@ def _answer(request: Request, answer: Answer) -> JSONResponse:
     return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
 
 
+CaseSubmission = ReportIn | TipIn | OfficerRequestIn
+
+
+def new_case(
+    submission: CaseSubmission, *, case_id: uuid.UUID, received_at: datetime, client_address: str | None
+) -> NewCase:
+    """The command for a validated report, tip or Bestil en betjent request; the person goes to CaseDetails only."""
+    anonymous = isinstance(submission, TipIn) and submission.anonymous
+    contact = None if anonymous else submission.contact
+    details = CaseDetails(
+        description=submission.description,
+        address=submission.address,
+        postcode=submission.postcode,
+        lat=submission.position.lat if submission.position else None,
+        lon=submission.position.lon if submission.position else None,
+        contact_name=contact.name if contact else None,
+        contact_phone=contact.phone if contact else None,
+        contact_email=contact.email if contact else None,
+        # An anonymous tipster leaves no trace, not even where the request came from.
+        client_address=None if anonymous else client_address,
+    )
+    common: dict[str, Any] = {
+        "case_id": case_id,
+        "category": submission.category,
+        "focus_area": categories()[submission.category].focus_area,
+        "kommune": submission.kommunekode(),
+        "received_at": received_at,
+        "details": details,
+    }
+    match submission:
+        case ReportIn():
+            return NewCase(
+                kind="report",
+                occurred_at=submission.occurred_at,
+                in_progress=submission.in_progress,
+                acute=submission.acute,
+                institution=submission.institution,
+                **common,
+            )
+        case TipIn():
+            return NewCase(kind="tip", occurred_at=submission.occurred_at, anonymous=anonymous, **common)
+        case OfficerRequestIn():
+            return NewCase(kind="officer_request", request_type=submission.request_type, **common)
+
+
 # --- Routes ----------------------------------------------------------------------------------
 
 
@@ -276,7 +318,7 @@ def intake_router() -> APIRouter:
         handlers: CaseHandlers = request.app.state.handlers
         clock: Clock = request.app.state.clock
         submission, raw = parsed
-        case = NewCase.of(
+        case = new_case(
             submission,
             case_id=uuid.uuid4(),
             received_at=clock.now(),

@@ -19,7 +19,7 @@ from services.intake.domain.cases import (
     decide_action,
     status_view,
 )
-from services.intake.domain.requests import ActionIn
+from services.intake.entrypoints.bodies import ActionIn
 from shared.events.cases import Action
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)

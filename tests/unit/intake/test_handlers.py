@@ -10,7 +10,7 @@ import pytest
 
 from services.intake.commands import CaseDetails, NewAction, NewCase
 from services.intake.domain.reference import new_reference
-from services.intake.domain.requests import ActionIn
+from services.intake.entrypoints.bodies import ActionIn
 from services.intake.handlers import (
     ActionRefused,
     CaseNotFound,

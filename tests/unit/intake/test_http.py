@@ -16,7 +16,8 @@ from fastapi import FastAPI
 from services.intake.bootstrap import build_app
 from services.intake.commands import NewAction, NewCase, StoredCase, case_event
 from services.intake.domain.cases import CaseFacts, Conflict, RecordedAction
-from services.intake.domain.requests import ActionIn, OfficerRequestIn, ReportIn, TipIn, validate_submission
+from services.intake.entrypoints.bodies import ActionIn, OfficerRequestIn, ReportIn, TipIn
+from services.intake.entrypoints.checks import validate_submission
 from services.intake.entrypoints.http import request_hash
 from services.intake.handlers import (
     ActionRefused,
