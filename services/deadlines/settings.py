@@ -1,4 +1,4 @@
-"""Settings of the deadlines service (env prefix DEADLINES_; DEADLINE_RULES_FILE as SPEC names it)."""
+"""Settings of the deadlines service (env prefix DEADLINES_; DEADLINE_RULES_FILE as docs/contract.md names it)."""
 
 from __future__ import annotations
 

@@ -39,10 +39,10 @@ def build_app(
     *,
     clock: Clock | None = None,
     rng: random.Random | None = None,
-    store: CaseHandlers | None = None,
+    handlers: CaseHandlers | None = None,
     before_commit: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
-    """Builds the service; a bad key file stops start-up. `store` replaces the use cases on Postgres (unit tests)."""
+    """Builds the service; a bad key file stops start-up. `handlers` replaces the use cases on Postgres (unit tests)."""
     settings = settings or IntakeSettings()
     settings.check_for_production()
     api_keys = ApiKeys.load(settings.api_keys_file)
@@ -82,7 +82,7 @@ def build_app(
     app.state.api_keys = api_keys
     app.state.clock = clock or SystemClock()
     app.state.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
-    app.state.handlers = store or Handlers(
+    app.state.handlers = handlers or Handlers(
         PostgresUnitOfWork(
             lambda: runtime.db,
             topic=topics.cases,

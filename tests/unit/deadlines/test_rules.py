@@ -1,4 +1,4 @@
-"""The rules file: the district's defaults as DOMAIN.md states them, matching, and refusing bad files."""
+"""The rules file: the district's defaults as docs/contract.md states them, matching, and refusing bad files."""
 
 from __future__ import annotations
 
