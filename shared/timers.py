@@ -140,11 +140,15 @@ async def every(interval: float, job: Callable[[], Awaitable[object]], *, failur
     """Runs `job` now and then every `interval` seconds until cancelled.
 
     A failure is logged as `"<failure>: <error>"` and the loop goes on: a gauge or a purge must
-    never take the service down, and the next round retries.
+    never take the service down, and the next round retries. While the same job keeps failing
+    (Postgres away for a minute), only the first failure is a warning; the repeats are debug lines.
     """
+    failing = False
     while True:
         try:
             await job()
+            failing = False
         except Exception as exc:
-            log.warning("%s: %r", failure, exc)
+            log.log(logging.DEBUG if failing else logging.WARNING, "%s: %r", failure, exc)
+            failing = True
         await asyncio.sleep(interval)
