@@ -24,9 +24,9 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.harness import RESULTS, BenchContext, namespace, percentile
 from services.deadlines.adapters.repository import _DEADLINE_COLUMNS, _deadline_args
+from services.deadlines.adapters.rules_file import DEFAULT_RULES_FILE, load_rules
 from services.deadlines.bootstrap import migrations
 from services.deadlines.domain.deadline import Deadline
-from services.deadlines.domain.rules import DEFAULT_RULES_FILE, load_rules
 from shared.db import migrate
 from shared.events import CloudEvent
 from shared.events import deadlines as ev

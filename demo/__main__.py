@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from demo.simulate import DEMO_WINDOWS, Simulator
-from services.deadlines.domain.rules import DEMO_RULES_FILE
+from services.deadlines.adapters.rules_file import DEMO_RULES_FILE
 from shared.reference import kommuner
 
 ROOT = Path(__file__).resolve().parent.parent

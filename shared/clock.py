@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -26,10 +26,6 @@ class ManualClock:
             raise ValueError("ManualClock needs a timezone-aware start")
 
     def now(self) -> datetime:
-        return self._now
-
-    def advance(self, delta: timedelta | float) -> datetime:
-        self._now += delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
         return self._now
 
     def set(self, instant: datetime) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from shared.dlq import dead_letter_message, send_to_dlq
 from shared.events.envelope import CloudEvent, EventData, UnknownEventType
 from shared.kafka import EventProducer, PublishError
 from shared.metrics import CONSUMED, CONSUMER_RETRIES
+from shared.validation import describe
 
 log = logging.getLogger(__name__)
 
@@ -184,14 +185,9 @@ class ReliableConsumer:
 
 def _describe_validation(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        parts = [f"{'.'.join(str(p) for p in err['loc']) or 'event'}: {err['msg']}" for err in exc.errors()[:10]]
-        return "invalid event: " + "; ".join(parts)
+        return describe(exc, "event")
     return f"invalid event: {exc}"
 
 
 def types_of(*models: type[EventData]) -> frozenset[str]:
     return frozenset(m.event_type for m in models)
-
-
-def topics_for(models: Iterable[type[EventData]], prefix: str = "") -> list[str]:
-    return sorted({prefix + m.topic for m in models})

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import TRANSIENT_DB_ERRORS, is_transient
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from shared.validation import readable
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +67,6 @@ def problem_response(problem: Problem, instance: str | None = None) -> JSONRespo
     return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers)
 
 
-_PYDANTIC_MESSAGES = {
-    "missing": "This field is required.",
-    "extra_forbidden": "This field is not expected here.",
-    "json_invalid": "The body is not valid JSON.",
-}
-
-
 def field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     """One entry per bad field, with a dotted path a portal can attach to its form field."""
     out: list[dict[str, Any]] = []
@@ -81,9 +75,7 @@ def field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
         where = loc[0] if loc and loc[0] in ("query", "path", "header") else "body"
         if where != "body":
             loc = loc[1:]
-        message = _PYDANTIC_MESSAGES.get(err.get("type", ""), err.get("msg", "Invalid value."))
-        if message.startswith("Value error, "):
-            message = message[len("Value error, ") :]
+        message = readable(err)
         out.append({"field": ".".join(loc) or where, "in": where, "message": message, "code": err.get("type")})
     return out
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -70,20 +71,25 @@ async def delete_topics(bootstrap: str, topics: Sequence[str], timeout: float = 
         await asyncio.wait_for(admin.close(), timeout)
 
 
-async def kafka_reachable(bootstrap: str, timeout: float = 3.0) -> bool:
-    """Ready means describe-cluster answers, not that a port is open."""
+async def describe_kafka(bootstrap: str, timeout: float = 3.0) -> dict[str, Any] | None:
+    """The cluster as describe-cluster reports it (cluster_id, brokers, ...), or None when it does not answer."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
     try:
         await asyncio.wait_for(admin.start(), timeout)
-        await asyncio.wait_for(admin.describe_cluster(), timeout)
-        return True
+        cluster: dict[str, Any] = await asyncio.wait_for(admin.describe_cluster(), timeout)
+        return cluster
     except Exception:
-        return False
+        return None
     finally:
         try:
             await asyncio.wait_for(admin.close(), timeout)
         except Exception:  # noqa: S110 - closing a client that never connected
             pass
+
+
+async def kafka_reachable(bootstrap: str, timeout: float = 3.0) -> bool:
+    """Ready means describe-cluster answers, not that a port is open."""
+    return await describe_kafka(bootstrap, timeout) is not None
 
 
 class EventProducer:

@@ -11,13 +11,12 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from shared.db import Conn, Listener, is_transient
+from shared.db import Conn
 from shared.events.envelope import CloudEvent
 from shared.kafka import EventProducer, OutgoingMessage, PublishError
 from shared.metrics import (
@@ -27,6 +26,7 @@ from shared.metrics import (
     OUTBOX_PUBLISH_FAILURES,
     OUTBOX_PUBLISHED,
 )
+from shared.timers import Backoff, DurableTimer, every
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +109,6 @@ class OutboxRelay:
         self._after_publish = after_publish
         # Metrics hook: sees the published rows (with headers) and the moment they were confirmed.
         self._on_published = on_published
-        self._wake = asyncio.Event()
-        self._last_gauges = 0.0
-        self._last_purge = 0.0
         self.healthy_kafka = True
 
     async def relay_once(self) -> int:
@@ -181,51 +178,46 @@ class OutboxRelay:
             status = await conn.execute("DELETE FROM outbox WHERE sent_at < now() - $1::interval", self._retention)
         return int(status.split()[-1])
 
-    async def _housekeeping(self) -> None:
-        now = time.monotonic()
-        if now - self._last_gauges >= 1.0:
-            self._last_gauges = now
-            await self.update_gauges()
-        if now - self._last_purge >= 3600:
-            self._last_purge = now
-            await self.purge_sent()
+    async def _on_error(self, exc: Exception, backoff: Backoff) -> float | None:
+        """Kafka did not confirm: note why on the stuck rows and back off; other errors go to the timer."""
+        if not isinstance(exc, PublishError):
+            return None
+        self.healthy_kafka = False
+        OUTBOX_PUBLISH_FAILURES.labels(self._service).inc()
+        delay = backoff.next()
+        log.warning("outbox relay: Kafka did not confirm; retrying in %.1fs: %s", delay, exc)
+        await self._note_failure(str(exc))
+        return delay * random.uniform(0.8, 1.2)
+
+    async def _relay_round(self) -> int:
+        sent = await self.relay_once()
+        self.healthy_kafka = True
+        return sent
 
     async def run(self) -> None:
-        """Relays until cancelled; Kafka or Postgres outages only delay rows, never drop them."""
-        listener = Listener(self._pool, self._channel, self._wake)
-        backoff = 0.0
+        """Relays until cancelled; Kafka or Postgres outages only delay rows, never drop them.
+
+        A `DurableTimer` whose due rows are the pending ones (woken by the outbox trigger, polling
+        as the fallback), plus two periodic jobs: the backlog gauges (which matter most exactly
+        while Kafka is away and rows pile up) and the purge of rows sent longer ago than the retention.
+        """
+        timer = DurableTimer(
+            self._pool,
+            channel=self._channel,
+            name="outbox relay",
+            fire_due=self._relay_round,
+            batch_size=self._batch,
+            max_sleep=self._poll,
+            unexpected_retry=5.0,
+            on_error=self._on_error,
+        )
+        housekeeping = [
+            asyncio.ensure_future(every(1.0, self.update_gauges, failure="outbox gauges not updated")),
+            asyncio.ensure_future(every(3600, self.purge_sent, failure="sent outbox rows not purged")),
+        ]
         try:
-            while True:
-                try:
-                    await listener.ensure()
-                    # Cleared before looking, so a NOTIFY that lands while this round runs is kept
-                    # and the next round starts at once instead of after the poll period.
-                    self._wake.clear()
-                    sent = await self.relay_once()
-                    self.healthy_kafka = True
-                    backoff = 0.0
-                    await self._housekeeping()
-                    if sent >= self._batch:
-                        continue  # more is waiting: no sleep
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._poll)
-                except PublishError as exc:
-                    self.healthy_kafka = False
-                    OUTBOX_PUBLISH_FAILURES.labels(self._service).inc()
-                    backoff = min(max(backoff * 2, 0.5), 10.0)
-                    log.warning("outbox relay: Kafka did not confirm; retrying in %.1fs: %s", backoff, exc)
-                    await self._note_failure(str(exc))
-                    # The backlog gauges matter most exactly now, while rows pile up.
-                    with contextlib.suppress(Exception):
-                        await self._housekeeping()
-                    await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
-                except Exception as exc:
-                    if not is_transient(exc):
-                        log.exception("outbox relay: unexpected error; retrying in 5s")
-                        await asyncio.sleep(5.0)
-                        continue
-                    backoff = min(max(backoff * 2, 0.5), 10.0)
-                    log.warning("outbox relay: database unavailable; retrying in %.1fs: %r", backoff, exc)
-                    await asyncio.sleep(backoff)
+            await timer.run()
         finally:
-            await asyncio.wait_for(listener.close(), 2.0)
+            for task in housekeeping:
+                task.cancel()
+            await asyncio.gather(*housekeeping, return_exceptions=True)

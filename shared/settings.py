@@ -1,4 +1,4 @@
-"""Settings every service shares (SPEC names, working local defaults); services extend them with a prefix."""
+"""Settings every service shares (names as in docs/contract.md, local defaults); services add a prefix."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _env(name: str) -> AliasChoices:
 
 @dataclass(frozen=True, slots=True)
 class Topics:
-    """Topic names of SPEC; a prefix lets tests share one broker without sharing topics."""
+    """Topic names of docs/contract.md; a prefix lets tests share one broker without sharing topics."""
 
     prefix: str = ""
 
@@ -44,7 +44,7 @@ class Topics:
 
 
 class CommonSettings(BaseSettings):
-    """Names without a prefix are shared by all services (SPEC, Configuration)."""
+    """Names without a prefix are shared by all services (docs/contract.md)."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_file=".env")
 

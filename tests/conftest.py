@@ -82,5 +82,5 @@ def local_kafka(infra: Infra) -> LocalKafka:
 
 
 def all_topics(topics: Topics) -> list[str]:
-    """SPEC's topics plus the DLQ of the platform tests' own little service."""
+    """The contract's topics plus the DLQ of the platform tests' own little service."""
     return [*topics.all(), topics.dlq("testsvc")]

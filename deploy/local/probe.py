@@ -9,26 +9,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import sys
 import time
+from pathlib import Path
+
+# Run as a script (deploy/local/*.sh), so the project's root is not on the path by itself.
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def kafka_ready(bootstrap: str, timeout: float) -> str | None:
-    from aiokafka.admin import AIOKafkaAdminClient
+    # The services' own readiness check (shared/kafka.py), so "ready" means the same thing here.
+    sys.path.insert(0, str(ROOT))
+    from shared.kafka import describe_kafka
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
-    try:
-        await asyncio.wait_for(admin.start(), timeout)
-        cluster = await asyncio.wait_for(admin.describe_cluster(), timeout)
-        return f"cluster {cluster['cluster_id']} with {len(cluster['brokers'])} broker(s)"
-    except Exception:
+    cluster = await describe_kafka(bootstrap, timeout)
+    if cluster is None:
         return None
-    finally:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(admin.close(), 2)
+    return f"cluster {cluster['cluster_id']} with {len(cluster['brokers'])} broker(s)"
 
 
 async def postgres_ready(url: str, timeout: float) -> str | None:

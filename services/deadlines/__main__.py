@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from services.deadlines.adapters.rules_file import RulesError, load_rules
 from services.deadlines.bootstrap import SERVICE, build_app, migrations
-from services.deadlines.domain.rules import RulesError, load_rules
 from services.deadlines.settings import DeadlinesSettings
-from shared.entry import command_line
+from shared.cli import command_line
 
 
 def check_rules(settings: DeadlinesSettings, args: argparse.Namespace) -> int:

@@ -6,11 +6,13 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
 
-from services.deadlines.adapters.scheduler import DeadlineScheduler
-from services.deadlines.domain.rules import RuleSet, load_rules
+from services.deadlines.adapters import repository
+from services.deadlines.adapters.rules_file import load_rules
+from services.deadlines.domain.rules import RuleSet
 from services.deadlines.entrypoints.consumer import CASE_EVENTS, case_consumer
 from services.deadlines.entrypoints.http import deadlines_router
-from services.deadlines.metrics import observe_published, refresh_open_gauges
+from services.deadlines.entrypoints.timer import DeadlineScheduler
+from services.deadlines.metrics import OpenDeadlineGauges, observe_published
 from services.deadlines.settings import DeadlinesSettings
 from shared.asyncapi import asyncapi_document
 from shared.auth import ApiKeys
@@ -19,6 +21,7 @@ from shared.db import Migration, migrations_in, shared_migrations
 from shared.events import deadlines as deadline_events
 from shared.http import MetricsMiddleware, install_problem_handlers, ops_router
 from shared.runtime import ServiceRuntime
+from shared.timers import every
 
 SERVICE = "deadlines"
 VERSION = "1.0.0"
@@ -51,17 +54,21 @@ def build_app(
             batch_size=settings.scheduler_batch_size,
             max_sleep=settings.scheduler_max_sleep_seconds,
         )
-        runtime.scheduler = scheduler  # type: ignore[attr-defined]
         await scheduler.run()
 
     async def gauges_loop(runtime: ServiceRuntime) -> None:
-        await refresh_open_gauges(runtime.db, settings.gauges_interval_seconds)
+        gauges = OpenDeadlineGauges()
+
+        async def refresh() -> None:
+            gauges.set(await repository.count_open(runtime.db))
+
+        await every(settings.gauges_interval_seconds, refresh, failure="open-deadline gauges not refreshed")
 
     runtime = ServiceRuntime(
         settings,
         service=SERVICE,
         migrations=migrations(),
-        consumers=[case_consumer(lambda: rules, topics)],
+        consumers=[case_consumer(rules, topics)],
         loops=[scheduler_loop, gauges_loop, *(extra_loops or [])],
         on_published=observe_published,
     )
@@ -77,7 +84,6 @@ def build_app(
     )
     app.state.runtime = runtime
     app.state.api_keys = api_keys
-    app.state.rules = rules
     install_problem_handlers(app)
     app.add_middleware(MetricsMiddleware, service=SERVICE)
     app.include_router(ops_router({"postgres": runtime.postgres_ready, "kafka": runtime.kafka_ready}))

@@ -58,24 +58,16 @@ def observe_published(rows: Sequence[asyncpg.Record], published_at: datetime) ->
             DETECTION_LAG.labels(kind).observe(max(0.0, (published_at - datetime.fromisoformat(due)).total_seconds()))
 
 
-async def refresh_open_gauges(pool: asyncpg.Pool, interval: float) -> None:
-    """Open deadlines by rule, kommune and state, read from the table (true across instances and restarts)."""
-    import asyncio
-    import logging
+class OpenDeadlineGauges:
+    """Open deadlines by rule, kommune and state, as counted in the table (true across instances and restarts)."""
 
-    seen: set[tuple[str, str, str]] = set()
-    while True:
-        try:
-            rows = await pool.fetch(
-                "SELECT rule_id, kommune, state, count(*) AS n FROM deadlines"
-                " WHERE state IN ('pending', 'breached') GROUP BY rule_id, kommune, state"
-            )
-            current = {(r["rule_id"], r["kommune"], r["state"]): r["n"] for r in rows}
-            for labels in seen - set(current):
-                OPEN.labels(*labels).set(0)
-            for labels, n in current.items():
-                OPEN.labels(*labels).set(n)
-            seen |= set(current)
-        except Exception as exc:  # a gauge must never take the service down
-            logging.getLogger(__name__).warning("open-deadline gauges not refreshed: %r", exc)
-        await asyncio.sleep(interval)
+    def __init__(self) -> None:
+        self._seen: set[tuple[str, str, str]] = set()
+
+    def set(self, current: dict[tuple[str, str, str], int]) -> None:
+        # A label set that vanished from the count goes to 0 rather than keeping its last value.
+        for labels in self._seen - set(current):
+            OPEN.labels(*labels).set(0)
+        for labels, n in current.items():
+            OPEN.labels(*labels).set(n)
+        self._seen |= set(current)

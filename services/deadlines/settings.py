@@ -1,4 +1,4 @@
-"""Settings of the deadlines service (env prefix DEADLINES_; DEADLINE_RULES_FILE as SPEC names it)."""
+"""Settings of the deadlines service (env prefix DEADLINES_; DEADLINE_RULES_FILE as docs/contract.md names it)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
-from services.deadlines.domain.rules import DEFAULT_RULES_FILE
+from services.deadlines.adapters.rules_file import DEFAULT_RULES_FILE
 from shared.settings import ServiceSettings
 
 

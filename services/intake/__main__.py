@@ -6,7 +6,7 @@ import sys
 
 from services.intake.bootstrap import SERVICE, build_app, migrations
 from services.intake.settings import IntakeSettings
-from shared.entry import command_line
+from shared.cli import command_line
 
 if __name__ == "__main__":
     sys.exit(command_line(SERVICE, IntakeSettings, build_app, migrations))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -10,9 +9,10 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from services.intake.adapters.store import CaseStore, PostgresCaseStore, purge_idempotency_keys
+from services.intake.adapters.repository import PostgresUnitOfWork, purge_idempotency_keys
 from services.intake.entrypoints.http import install_intake_problems, install_openapi, intake_router
 from services.intake.entrypoints.ratelimit import RateLimiter
+from services.intake.handlers import CaseHandlers, Handlers
 from services.intake.settings import IntakeSettings
 from shared.asyncapi import asyncapi_document
 from shared.auth import ApiKeys
@@ -21,6 +21,7 @@ from shared.db import Migration, migrations_in, shared_migrations
 from shared.events.cases import ActionRecorded, CaseReported, OfficerRequested, TipReceived
 from shared.http import BodySizeLimit, MetricsMiddleware, install_problem_handlers, ops_router
 from shared.runtime import ServiceRuntime
+from shared.timers import every
 
 SERVICE = "intake"
 VERSION = "1.0.0"
@@ -38,10 +39,10 @@ def build_app(
     *,
     clock: Clock | None = None,
     rng: random.Random | None = None,
-    store: CaseStore | None = None,
+    handlers: CaseHandlers | None = None,
     before_commit: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
-    """Builds the service; a bad key file stops start-up. `store` replaces Postgres (unit tests)."""
+    """Builds the service; a bad key file stops start-up. `handlers` replaces the use cases on Postgres (unit tests)."""
     settings = settings or IntakeSettings()
     settings.check_for_production()
     api_keys = ApiKeys.load(settings.api_keys_file)
@@ -49,14 +50,13 @@ def build_app(
 
     async def forget_old_keys(runtime: ServiceRuntime) -> None:
         retention = timedelta(hours=settings.idempotency_retention_hours)
-        while True:
-            try:
-                purged = await purge_idempotency_keys(runtime.db, retention)
-                if purged:
-                    log.info("idempotency keys purged", extra={"purged": purged})
-            except Exception as exc:
-                log.warning("idempotency keys not purged: %r", exc)
-            await asyncio.sleep(3600)
+
+        async def purge() -> None:
+            purged = await purge_idempotency_keys(runtime.db, retention)
+            if purged:
+                log.info("idempotency keys purged", extra={"purged": purged})
+
+        await every(3600, purge, failure="idempotency keys not purged")
 
     runtime = ServiceRuntime(
         settings,
@@ -82,12 +82,15 @@ def build_app(
     app.state.api_keys = api_keys
     app.state.clock = clock or SystemClock()
     app.state.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
-    app.state.store = store or PostgresCaseStore(
-        lambda: runtime.db,
-        topic=topics.cases,
-        acquire_timeout=settings.db_acquire_timeout_seconds,
+    app.state.handlers = handlers or Handlers(
+        PostgresUnitOfWork(
+            lambda: runtime.db,
+            topic=topics.cases,
+            acquire_timeout=settings.db_acquire_timeout_seconds,
+            rng=rng,
+            before_commit=before_commit,
+        ),
         rng=rng,
-        before_commit=before_commit,
     )
     install_problem_handlers(app)
     install_intake_problems(app)

@@ -1,4 +1,4 @@
-"""Settings of the intake service (env prefix INTAKE_; the shared names of SPEC without a prefix)."""
+"""Settings of the intake service (env prefix INTAKE_; the shared names of docs/contract.md without a prefix)."""
 
 from __future__ import annotations
 

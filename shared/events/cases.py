@@ -1,6 +1,6 @@
 """Events on `cases.v1`: what happens to a case, from the citizen's report to the police's last action.
 
-No event carries a citizen's name, phone, e-mail, address or report text (DOMAIN.md, Privacy):
+No event carries a citizen's name, phone, e-mail, address or report text (docs/contract.md, Privacy):
 those stay in intake's own tables.
 """
 

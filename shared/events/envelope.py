@@ -22,7 +22,7 @@ TYPE_PREFIX = "dk.politi."
 
 
 def utc_rfc3339(value: datetime) -> str:
-    """RFC 3339 in UTC with a Z, as SPEC fixes for every time on the bus."""
+    """RFC 3339 in UTC with a Z, as docs/contract.md fixes for every time on the bus."""
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 

@@ -18,15 +18,18 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_pending ON outbox (id) WHERE sent_at IS NULL;
 CREATE INDEX outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL;
 
--- Wake-up hint for the relay (not durable: polling stays the fallback). One per statement,
--- and identical notifications within a transaction are folded into one by Postgres.
-CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Wake-up hint for every durable timer (shared/timers.py): the one trigger function of the project.
+-- A trigger passes its channel prefix: EXECUTE FUNCTION notify_wakeup('outbox') notifies
+-- 'outbox_<schema>', which that schema's relay listens on. A hint, not a queue (polling stays the
+-- fallback). One per statement, and identical notifications within a transaction are folded into
+-- one by Postgres.
+CREATE FUNCTION notify_wakeup() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('outbox_' || TG_TABLE_SCHEMA, '');
+    PERFORM pg_notify(TG_ARGV[0] || '_' || TG_TABLE_SCHEMA, '');
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
+CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION notify_wakeup('outbox');
 
 -- Inbox: ids of events a consumer has applied, inserted in the same transaction as the effect,
 -- so a redelivered event is recognised and changes nothing.

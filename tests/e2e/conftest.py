@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.deadlines.domain.rules import SECONDS_RULES_FILE
+from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
 from tests.support.services import ServiceProcess, service_env
 
 

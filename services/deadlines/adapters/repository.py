@@ -1,18 +1,35 @@
-"""Postgres storage of deadlines, per-case actions and deadline timelines (the service's own schema)."""
+"""Postgres storage of deadlines, per-case actions and deadline timelines (the service's own schema).
+
+The row mapping of the domain objects lives here too (the domain knows no column names), and so
+do the read queries of the police API. `PostgresDeadlinesRepository` is what the use cases in
+handlers.py see; the module functions take the caller's connection and transaction.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from services.deadlines.domain.case_deadlines import CaseDeadlines
-from services.deadlines.domain.deadline import Deadline, DeadlineEvent, emitted_event_id, event_time
+from services.deadlines.domain.deadline import (
+    Deadline,
+    DeadlineEvent,
+    DeadlineState,
+    PoliceAction,
+    emitted_event_id,
+    event_time,
+    warning_due_at,
+)
+from services.deadlines.domain.rules import Rule
+from services.deadlines.handlers import Unreadable
 from shared.db import Conn
 from shared.events import CloudEvent
+from shared.events.deadlines import DeadlineBreached, DeadlineWarning
 from shared.outbox import enqueue_many
 
 SOURCE = "/mvsj/deadlines"
@@ -22,8 +39,9 @@ _DEADLINE_COLUMNS = (
     "started_at", "due_at", "state", "warnings_sent", "warnings_skipped", "breached_at", "met_at",
     "met_action", "cancelled_at", "outcome", "next_fire_at", "next_fire_fraction",
 )  # fmt: skip
+# Built once from the fixed column list above; every value is a bind parameter.
 _UPSERT_DEADLINE = (
-    f"INSERT INTO deadlines ({', '.join(_DEADLINE_COLUMNS)}) VALUES "
+    f"INSERT INTO deadlines ({', '.join(_DEADLINE_COLUMNS)}) VALUES "  # noqa: S608
     f"({', '.join(f'${i}' for i in range(1, len(_DEADLINE_COLUMNS) + 1))}) "
     "ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _DEADLINE_COLUMNS if c not in ("id", "case_id", "rule_id"))
@@ -31,9 +49,103 @@ _UPSERT_DEADLINE = (
 )
 
 
+# --- row mapping -----------------------------------------------------------------------------
+
+
+def deadline_to_record(deadline: Deadline) -> dict[str, Any]:
+    """Column values of a deadline; `rule` is a JSON-ready snapshot, next_fire_* are derived."""
+    upcoming = deadline.next_fire
+    return {
+        "id": deadline.id,
+        "case_id": deadline.case_id,
+        "rule_id": deadline.rule.id,
+        "rules_version": deadline.rules_version,
+        "rule": deadline.rule.to_snapshot(),
+        "kommune": deadline.kommune,
+        "category": deadline.category,
+        "focus_area": deadline.focus_area,
+        "started_at": deadline.started_at,
+        "due_at": deadline.due_at,
+        "state": deadline.state.value,
+        "warnings_sent": list(deadline.warnings_sent),
+        "warnings_skipped": list(deadline.warnings_skipped),
+        "breached_at": deadline.breached_at,
+        "met_at": deadline.met_at,
+        "met_action": deadline.met_action,
+        "cancelled_at": deadline.cancelled_at,
+        "outcome": deadline.outcome,
+        "next_fire_at": None if upcoming is None else upcoming.at,
+        "next_fire_fraction": None if upcoming is None else upcoming.fraction,
+    }
+
+
+def deadline_from_record(row: Mapping[str, Any]) -> Deadline:
+    return Deadline(
+        id=row["id"],
+        case_id=row["case_id"],
+        rule=Rule.from_snapshot(row["rule"]),
+        rules_version=row["rules_version"],
+        kommune=row["kommune"],
+        category=row["category"],
+        focus_area=row["focus_area"],
+        started_at=row["started_at"],
+        due_at=row["due_at"],
+        state=DeadlineState(row["state"]),
+        warnings_sent=tuple(row["warnings_sent"]),
+        warnings_skipped=tuple(row["warnings_skipped"]),
+        breached_at=row["breached_at"],
+        met_at=row["met_at"],
+        met_action=row["met_action"],
+        cancelled_at=row["cancelled_at"],
+        outcome=row["outcome"],
+    )
+
+
+def action_to_record(case_id: uuid.UUID, action: PoliceAction) -> dict[str, Any]:
+    return {
+        "case_id": case_id,
+        "action_id": action.action_id,
+        "action": action.action,
+        "occurred_at": action.occurred_at,
+        "requested_time": action.requested_time,
+        "outcome": action.outcome,
+    }
+
+
+def action_from_record(row: Mapping[str, Any]) -> PoliceAction:
+    return PoliceAction(
+        action_id=row["action_id"],
+        action=row["action"],
+        occurred_at=row["occurred_at"],
+        requested_time=row["requested_time"],
+        outcome=row["outcome"],
+    )
+
+
+def case_to_records(case: CaseDeadlines) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(deadline rows, action rows); the case itself is only its id."""
+    return (
+        [deadline_to_record(d) for d in case.deadlines.values()],
+        [action_to_record(case.case_id, a) for a in case.actions],
+    )
+
+
+def case_from_records(
+    case_id: uuid.UUID, deadlines: Iterable[Mapping[str, Any]], actions: Iterable[Mapping[str, Any]]
+) -> CaseDeadlines:
+    return CaseDeadlines(
+        case_id,
+        deadlines=[deadline_from_record(row) for row in deadlines],
+        actions=[action_from_record(row) for row in actions],
+    )
+
+
 def _deadline_args(deadline: Deadline) -> tuple[Any, ...]:
-    record = deadline.to_record() | {"basis": deadline.rule.basis}
+    record = deadline_to_record(deadline) | {"basis": deadline.rule.basis}
     return tuple(record[c] for c in _DEADLINE_COLUMNS)
+
+
+# --- writes in the caller's transaction ------------------------------------------------------
 
 
 async def lock_case(conn: Conn, case_id: uuid.UUID, kommune: str) -> None:
@@ -46,12 +158,12 @@ async def load_case(conn: Conn, case_id: uuid.UUID) -> CaseDeadlines:
     # FOR UPDATE waits for a timer that is firing one of these rows right now.
     deadlines = await conn.fetch("SELECT * FROM deadlines WHERE case_id = $1 FOR UPDATE", case_id)
     actions = await conn.fetch("SELECT * FROM case_actions WHERE case_id = $1", case_id)
-    return CaseDeadlines.from_records(case_id, map(dict, deadlines), map(dict, actions))
+    return case_from_records(case_id, map(dict, deadlines), map(dict, actions))
 
 
 async def save_case(conn: Conn, case: CaseDeadlines) -> None:
     await save_deadlines(conn, case.deadlines.values())
-    _, actions = case.to_records()
+    _, actions = case_to_records(case)
     await conn.executemany(
         "INSERT INTO case_actions (case_id, action_id, action, occurred_at, requested_time, outcome)"
         " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
@@ -83,12 +195,10 @@ def to_cloud_events(events: Sequence[DeadlineEvent], kommune_of: dict[uuid.UUID,
 
 def due_header(event: DeadlineEvent) -> str | None:
     """When a timer event was due, so the relay can measure due-to-published lag."""
-    from shared.events.deadlines import DeadlineBreached, DeadlineWarning
-
     if isinstance(event, DeadlineBreached):
         return event.due_at.isoformat()
     if isinstance(event, DeadlineWarning):
-        return (event.started_at + (event.due_at - event.started_at) * event.fraction).isoformat()
+        return warning_due_at(event.started_at, event.due_at, event.fraction).isoformat()
     return None
 
 
@@ -127,3 +237,120 @@ async def next_due(conn: Conn) -> datetime | None:
         "SELECT min(next_fire_at) FROM deadlines WHERE next_fire_at IS NOT NULL"
     )
     return value
+
+
+async def park(conn: Conn, parked: Sequence[tuple[uuid.UUID, str]]) -> None:
+    """Takes deadlines that cannot fire off the timer, with the reason, for a person to look at."""
+    await conn.executemany(
+        "UPDATE deadlines SET next_fire_at = NULL, fire_error = $2, updated_at = clock_timestamp() WHERE id = $1",
+        parked,
+    )
+
+
+async def claim_due_deadlines(conn: Conn, now: datetime, limit: int) -> list[Deadline | Unreadable]:
+    """`claim_due`, mapped: a row that cannot be read comes back as Unreadable, to be parked."""
+    claimed: list[Deadline | Unreadable] = []
+    for row in await claim_due(conn, now, limit):
+        try:
+            claimed.append(deadline_from_record(dict(row)))
+        except Exception as exc:
+            claimed.append(Unreadable(row["id"], exc))
+    return claimed
+
+
+class PostgresDeadlinesRepository:
+    """The DeadlinesRepository of handlers.py on one connection, inside the caller's transaction."""
+
+    def __init__(self, conn: Conn, *, topic: str) -> None:
+        self._conn = conn
+        self._topic = topic
+
+    async def lock_case(self, case_id: uuid.UUID, kommune: str) -> None:
+        await lock_case(self._conn, case_id, kommune)
+
+    async def load_case(self, case_id: uuid.UUID) -> CaseDeadlines:
+        return await load_case(self._conn, case_id)
+
+    async def save_case(self, case: CaseDeadlines) -> None:
+        await save_case(self._conn, case)
+
+    async def claim_due(self, now: datetime, limit: int) -> list[Deadline | Unreadable]:
+        return await claim_due_deadlines(self._conn, now, limit)
+
+    async def save_deadlines(self, deadlines: Sequence[Deadline]) -> None:
+        await save_deadlines(self._conn, deadlines)
+
+    async def park(self, parked: Sequence[tuple[uuid.UUID, str]]) -> None:
+        await park(self._conn, parked)
+
+    async def record_and_emit(
+        self, events: Sequence[DeadlineEvent], kommune_of: dict[uuid.UUID, str]
+    ) -> list[CloudEvent]:
+        return await record_and_emit(self._conn, events, kommune_of, self._topic)
+
+
+# --- reads (police API, gauges) --------------------------------------------------------------
+
+
+async def count_open(pool: asyncpg.Pool) -> dict[tuple[str, str, str], int]:
+    """Open (pending or breached) deadlines by (rule id, kommune, state)."""
+    rows = await pool.fetch(
+        "SELECT rule_id, kommune, state, count(*) AS n FROM deadlines"
+        " WHERE state IN ('pending', 'breached') GROUP BY rule_id, kommune, state"
+    )
+    return {(r["rule_id"], r["kommune"], r["state"]): r["n"] for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineFilter:
+    """The police API's list filters, already validated; `state` "open" means pending or breached."""
+
+    state: str | None = None
+    kommune: str | None = None
+    rule_id: str | None = None
+    due_before: datetime | None = None
+
+
+async def list_deadlines(
+    pool: asyncpg.Pool, where: DeadlineFilter, *, limit: int, offset: int
+) -> tuple[int, list[asyncpg.Record]]:
+    """(how many match, one page of them newest due first)."""
+    conditions: list[str] = []
+    args: list[Any] = []
+    if where.state == "open":
+        conditions.append("state IN ('pending', 'breached')")
+    elif where.state:
+        args.append(where.state)
+        conditions.append(f"state = ${len(args)}")
+    for column, value in (("kommune", where.kommune), ("rule_id", where.rule_id)):
+        if value is not None:
+            args.append(value)
+            conditions.append(f"{column} = ${len(args)}")
+    if where.due_before is not None:
+        args.append(where.due_before)
+        conditions.append(f"due_at < ${len(args)}")
+    # Only fixed fragments and $n placeholders are joined here; every value is a bind parameter.
+    clause = ("WHERE " + " AND ".join(conditions)) if conditions else ""
+    total: int = await pool.fetchval(f"SELECT count(*) FROM deadlines {clause}", *args)  # noqa: S608
+    page = len(args)
+    rows = await pool.fetch(
+        f"SELECT * FROM deadlines {clause} ORDER BY due_at DESC, id LIMIT ${page + 1} OFFSET ${page + 2}",  # noqa: S608
+        *args,
+        limit,
+        offset,
+    )
+    return total, rows
+
+
+async def get_deadline(
+    pool: asyncpg.Pool, deadline_id: uuid.UUID
+) -> tuple[asyncpg.Record, list[asyncpg.Record]] | None:
+    """One deadline row and its timeline (oldest first), or None."""
+    row = await pool.fetchrow("SELECT * FROM deadlines WHERE id = $1", deadline_id)
+    if row is None:
+        return None
+    timeline = await pool.fetch(
+        "SELECT event_id, type, at, data FROM deadline_timeline WHERE deadline_id = $1 ORDER BY at, recorded_at",
+        deadline_id,
+    )
+    return row, timeline

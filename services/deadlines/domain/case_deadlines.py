@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from services.deadlines.domain.deadline import Deadline, DeadlineEvent, PoliceAction
 from services.deadlines.domain.rules import RuleSet
@@ -114,23 +113,6 @@ class CaseDeadlines:
             self._deadlines[rule_id], events = deadline.fire(now)
             emitted.extend(events)
         return emitted
-
-    def to_records(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """(deadline rows, action rows) for a repository; the case itself is only its id."""
-        return (
-            [d.to_record() for d in self._deadlines.values()],
-            [{"case_id": self.case_id, **a.to_record()} for a in self._actions],
-        )
-
-    @classmethod
-    def from_records(
-        cls, case_id: uuid.UUID, deadlines: Iterable[Mapping[str, Any]], actions: Iterable[Mapping[str, Any]]
-    ) -> CaseDeadlines:
-        return cls(
-            case_id,
-            deadlines=[Deadline.from_record(row) for row in deadlines],
-            actions=[PoliceAction.from_record(row) for row in actions],
-        )
 
 
 def _in_time_order(action: PoliceAction) -> tuple[datetime, str]:

@@ -18,7 +18,6 @@ change to or from summer time (sommertid) neither shortens nor lengthens a windo
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -61,6 +60,21 @@ def deadline_id(case_id: uuid.UUID, rule_id: str) -> uuid.UUID:
     return uuid.uuid5(DEADLINES_NAMESPACE, f"{case_id}/{rule_id}")
 
 
+def met_late(met_at: datetime | None, due_at: datetime) -> bool | None:
+    """Met after the due time; None while not met (the one formula; the police API uses it on stored rows)."""
+    return None if met_at is None else met_at > due_at
+
+
+def response_seconds(started_at: datetime, met_at: datetime | None) -> float | None:
+    """Start to stop action; 0 when the action came first (a patrol there before the report)."""
+    return None if met_at is None else max(0.0, (met_at - started_at).total_seconds())
+
+
+def warning_due_at(started_at: datetime, due_at: datetime, fraction: float) -> datetime:
+    """When the warning at `fraction` of the window falls due (the one formula; the relay's lag metric uses it too)."""
+    return started_at + (due_at - started_at) * fraction
+
+
 def utc(value: datetime) -> datetime:
     """`value` in UTC; naive times are refused, because their meaning depends on the machine's zone."""
     if value.tzinfo is None or value.utcoffset() is None:
@@ -95,25 +109,6 @@ class PoliceAction:
             outcome=payload.outcome,
         )
 
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "action_id": self.action_id,
-            "action": self.action,
-            "occurred_at": self.occurred_at,
-            "requested_time": self.requested_time,
-            "outcome": self.outcome,
-        }
-
-    @classmethod
-    def from_record(cls, row: Mapping[str, Any]) -> PoliceAction:
-        return cls(
-            action_id=row["action_id"],
-            action=row["action"],
-            occurred_at=row["occurred_at"],
-            requested_time=row["requested_time"],
-            outcome=row["outcome"],
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class NextFire:
@@ -121,10 +116,6 @@ class NextFire:
 
     at: datetime
     fraction: float | None
-
-    @property
-    def is_breach(self) -> bool:
-        return self.fraction is None
 
 
 class Transition(NamedTuple):
@@ -140,7 +131,7 @@ class Deadline:
 
     `warnings_sent` and `warnings_skipped` hold the fractions of the current window already dealt
     with; a reschedule starts them afresh. Everything a repository must store is a field here
-    (see to_record); next_fire_at is derived and stored only to index the timer.
+    (see adapters/repository.py); next_fire_at is derived and stored only to index the timer.
     """
 
     id: uuid.UUID
@@ -189,17 +180,15 @@ class Deadline:
     @property
     def late(self) -> bool | None:
         """Met after the due time; None while not met."""
-        return None if self.met_at is None else self.met_at > self.due_at
+        return met_late(self.met_at, self.due_at)
 
     @property
     def response_seconds(self) -> float | None:
         """Start to stop action; 0 when the action came first (a patrol there before the report)."""
-        if self.met_at is None:
-            return None
-        return max(0.0, (self.met_at - self.started_at).total_seconds())
+        return response_seconds(self.started_at, self.met_at)
 
     def warning_at(self, fraction: float) -> datetime:
-        return self.started_at + self.window * fraction
+        return warning_due_at(self.started_at, self.due_at, fraction)
 
     @property
     def next_fire(self) -> NextFire | None:
@@ -398,56 +387,6 @@ class Deadline:
             "started_at": self.started_at,
             "due_at": self.due_at,
         }
-
-    # -- storage ---------------------------------------------------------------------------------
-
-    def to_record(self) -> dict[str, Any]:
-        """Column values for a repository; `rule` is a JSON-ready snapshot, next_fire_* are derived."""
-        upcoming = self.next_fire
-        return {
-            "id": self.id,
-            "case_id": self.case_id,
-            "rule_id": self.rule.id,
-            "rules_version": self.rules_version,
-            "rule": self.rule.to_snapshot(),
-            "kommune": self.kommune,
-            "category": self.category,
-            "focus_area": self.focus_area,
-            "started_at": self.started_at,
-            "due_at": self.due_at,
-            "state": self.state.value,
-            "warnings_sent": list(self.warnings_sent),
-            "warnings_skipped": list(self.warnings_skipped),
-            "breached_at": self.breached_at,
-            "met_at": self.met_at,
-            "met_action": self.met_action,
-            "cancelled_at": self.cancelled_at,
-            "outcome": self.outcome,
-            "next_fire_at": None if upcoming is None else upcoming.at,
-            "next_fire_fraction": None if upcoming is None else upcoming.fraction,
-        }
-
-    @classmethod
-    def from_record(cls, row: Mapping[str, Any]) -> Deadline:
-        return cls(
-            id=row["id"],
-            case_id=row["case_id"],
-            rule=Rule.from_snapshot(row["rule"]),
-            rules_version=row["rules_version"],
-            kommune=row["kommune"],
-            category=row["category"],
-            focus_area=row["focus_area"],
-            started_at=row["started_at"],
-            due_at=row["due_at"],
-            state=DeadlineState(row["state"]),
-            warnings_sent=tuple(row["warnings_sent"]),
-            warnings_skipped=tuple(row["warnings_skipped"]),
-            breached_at=row["breached_at"],
-            met_at=row["met_at"],
-            met_action=row["met_action"],
-            cancelled_at=row["cancelled_at"],
-            outcome=row["outcome"],
-        )
 
 
 def event_time(event: DeadlineEvent) -> datetime:

@@ -1,14 +1,12 @@
-"""Consumes cases.v1: each case event may start, meet, move or cancel deadlines (thin: parse -> domain -> save)."""
+"""Consumes cases.v1: parse the event, call the use case `handlers.handle_case_event`, count after the commit."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from services.deadlines.adapters import repository
-from services.deadlines.domain.case_deadlines import CaseDeadlines
+from services.deadlines.adapters.repository import PostgresDeadlinesRepository
 from services.deadlines.domain.rules import RuleSet
+from services.deadlines.handlers import handle_case_event
 from services.deadlines.metrics import count_committed
-from shared.consumer import AfterCommit, ConsumerSpec, Rejected, types_of
+from shared.consumer import AfterCommit, ConsumerSpec, types_of
 from shared.db import Conn
 from shared.events import CloudEvent, EventData
 from shared.events.cases import ActionRecorded, CaseReported, OfficerRequested, TipReceived
@@ -17,19 +15,11 @@ from shared.settings import Topics
 CASE_EVENTS = (CaseReported, TipReceived, OfficerRequested, ActionRecorded)
 
 
-def case_consumer(rules: Callable[[], RuleSet], topics: Topics) -> ConsumerSpec:
-    """`rules` is a getter so a reload of the rules file applies to the next event."""
-
+def case_consumer(rules: RuleSet, topics: Topics) -> ConsumerSpec:
     async def handle(conn: Conn, event: CloudEvent, payload: EventData) -> AfterCommit:
         case_id = payload.case_id  # type: ignore[attr-defined]
-        if str(case_id) != event.subject:
-            raise Rejected(f"subject {event.subject} is not the case id {case_id} in data")
-        await repository.lock_case(conn, case_id, event.kommune)
-        case: CaseDeadlines = await repository.load_case(conn, case_id)
-        emitted = case.apply(event, rules())
-        await repository.save_case(conn, case)
-        kommune_of = {d.id: d.kommune for d in case.deadlines.values()}
-        envelopes = await repository.record_and_emit(conn, emitted, kommune_of, topics.deadlines)
+        repo = PostgresDeadlinesRepository(conn, topic=topics.deadlines)
+        envelopes = await handle_case_event(repo, event, case_id, rules)
         return lambda: count_committed(envelopes)
 
     return ConsumerSpec(

@@ -9,6 +9,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
+from services.deadlines.adapters import repository
+from services.deadlines.adapters.repository import DeadlineFilter
+from services.deadlines.domain.deadline import met_late, response_seconds
 from services.deadlines.domain.rules import RuleSet
 from shared.auth import require_role
 from shared.http import Problem, invalid_query
@@ -61,14 +64,12 @@ class DeadlinePage(BaseModel):
 
 def _out(row: Any) -> dict[str, Any]:
     rule = row["rule"]
-    late = None if row["met_at"] is None else row["met_at"] > row["due_at"]
-    response = None if row["met_at"] is None else max(0.0, (row["met_at"] - row["started_at"]).total_seconds())
     return {
         **{k: row[k] for k in DeadlineOut.model_fields if k in row.keys()},  # noqa: SIM118 - asyncpg Record
         "title": rule["title"],
         "window_set_by": rule.get("window_set_by", "district"),
-        "late": late,
-        "response_seconds": response,
+        "late": met_late(row["met_at"], row["due_at"]),
+        "response_seconds": response_seconds(row["started_at"], row["met_at"]),
     }
 
 
@@ -85,45 +86,27 @@ def deadlines_router(rules: RuleSet) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> dict[str, Any]:
-        where: list[str] = []
-        args: list[Any] = []
-        if state == "open":
-            where.append("state IN ('pending', 'breached')")
-        elif state:
-            args.append(state)
-            where.append(f"state = ${len(args)}")
+        code = None
         if kommune is not None:
             code = normalize_kommunekode(kommune)
             if code is None:
                 raise invalid_query("kommune", f"{kommune!r} is not a kommunekode of the district.")
-            args.append(code)
-            where.append(f"kommune = ${len(args)}")
-        if rule is not None:
-            if rule not in rules.ids:
-                raise invalid_query("rule", f"Unknown rule; known: {', '.join(rules.ids)}.")
-            args.append(rule)
-            where.append(f"rule_id = ${len(args)}")
-        if due_before is not None:
-            args.append(due_before)
-            where.append(f"due_at < ${len(args)}")
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
-        pool = request.app.state.runtime.db
-        total = await pool.fetchval(f"SELECT count(*) FROM deadlines {clause}", *args)
-        rows = await pool.fetch(
-            f"SELECT * FROM deadlines {clause} ORDER BY due_at DESC, id LIMIT {limit} OFFSET {offset}", *args
+        if rule is not None and rule not in rules.ids:
+            raise invalid_query("rule", f"Unknown rule; known: {', '.join(rules.ids)}.")
+        total, rows = await repository.list_deadlines(
+            request.app.state.runtime.db,
+            DeadlineFilter(state=state, kommune=code, rule_id=rule, due_before=due_before),
+            limit=limit,
+            offset=offset,
         )
         return {"items": [_out(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
     @router.get("/deadlines/{deadline_id}", response_model=DeadlineDetail, summary="One deadline and its timeline")
     async def get_deadline(request: Request, deadline_id: uuid.UUID) -> dict[str, Any]:
-        pool = request.app.state.runtime.db
-        row = await pool.fetchrow("SELECT * FROM deadlines WHERE id = $1", deadline_id)
-        if row is None:
+        found = await repository.get_deadline(request.app.state.runtime.db, deadline_id)
+        if found is None:
             raise Problem(404, "Not found", f"No deadline {deadline_id}.")
-        timeline = await pool.fetch(
-            "SELECT event_id, type, at, data FROM deadline_timeline WHERE deadline_id = $1 ORDER BY at, recorded_at",
-            deadline_id,
-        )
+        row, timeline = found
         return _out(row) | {"timeline": [dict(t) for t in timeline]}
 
     @router.get("/rules", summary="The guarantees and local targets in force")

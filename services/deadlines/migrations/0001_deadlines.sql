@@ -8,7 +8,7 @@ CREATE TABLE cases (
 );
 
 -- One row per (case, rule): a guarantee's or local target's clock. Columns mirror
--- services.deadlines.domain.Deadline.to_record(); `rule` is the snapshot of the terms the
+-- deadline_to_record() in services/deadlines/adapters/repository.py; `rule` is the snapshot of the terms the
 -- deadline started under, so a rules-file change never rewrites a running promise.
 CREATE TABLE deadlines (
     id                  uuid PRIMARY KEY,
@@ -64,14 +64,8 @@ CREATE TABLE deadline_timeline (
 CREATE INDEX deadline_timeline_by_deadline ON deadline_timeline (deadline_id, at);
 
 -- Wakes schedulers (in every instance) when a deadline's next fire time is set or moved, so a
--- sleeping scheduler re-plans at once instead of at its next check.
-CREATE FUNCTION deadlines_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('deadlines_' || TG_TABLE_SCHEMA, '');
-    RETURN NULL;
-END
-$$;
+-- sleeping scheduler re-plans at once instead of at its next check (notify_wakeup: shared/sql/0001).
 CREATE TRIGGER deadlines_notify_insert AFTER INSERT ON deadlines
-    FOR EACH STATEMENT EXECUTE FUNCTION deadlines_notify();
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_wakeup('deadlines');
 CREATE TRIGGER deadlines_notify_update AFTER UPDATE OF next_fire_at ON deadlines
-    FOR EACH STATEMENT EXECUTE FUNCTION deadlines_notify();
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_wakeup('deadlines');

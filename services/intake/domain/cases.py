@@ -28,9 +28,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
-
-from services.intake.domain.requests import ActionIn
 from shared.events.cases import ACTIONS, Action
 
 CaseKind = Literal["report", "tip", "officer_request"]
@@ -91,10 +88,6 @@ class RecordedAction:
     occurred_at: datetime
     requested_time: datetime | None = None
 
-    @classmethod
-    def of(cls, request: ActionIn) -> RecordedAction:
-        return cls(action=request.action, occurred_at=request.occurred_at, requested_time=request.requested_time)
-
 
 @dataclass(frozen=True, slots=True)
 class Allowed:
@@ -139,10 +132,9 @@ def case_status(case: CaseFacts, recorded: Sequence[RecordedAction]) -> tuple[Ca
     return status, since
 
 
-class CaseStatusView(BaseModel):
-    """GET /v1/cases/{case_id}: what the citizen sees. No names, contact details, text or places."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+@dataclass(frozen=True, slots=True)
+class CaseStatusView:
+    """What the citizen sees of a case (GET /v1/cases/{case_id}). No names, contact details, text or places."""
 
     reference: str
     kind: CaseKind
@@ -150,7 +142,7 @@ class CaseStatusView(BaseModel):
     status: CaseStatus
     label_da: str
     label_en: str
-    since: AwareDatetime
+    since: datetime
 
 
 def status_view(case: CaseFacts, reference: str, recorded: Sequence[RecordedAction]) -> CaseStatusView:

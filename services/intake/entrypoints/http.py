@@ -1,7 +1,7 @@
 """Intake's HTTP API: the citizen portal submits and reads status, police systems record actions.
 
 Routes are thin: check the key and its rate, validate the body with the domain's rules (so its
-readable messages reach the portal), hand the result to the CaseStore, answer. The body is
+readable messages reach the portal), hand the result to a use case (handlers.py), answer. The body is
 parsed here rather than by FastAPI, so every 422 carries the domain's words, one per field;
 the OpenAPI document still describes each body (`install_openapi`).
 """
@@ -9,42 +9,40 @@ the OpenAPI document still describes each body (`install_openapi`).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
-from services.intake.adapters.store import (
+from services.intake.commands import CaseDetails, NewAction, NewCase
+from services.intake.domain.cases import CaseKind, CaseStatus, status_view
+from services.intake.domain.fields import InvalidSubmission
+from services.intake.entrypoints.bodies import ActionIn, OfficerRequestIn, ReportIn, SubmissionT, TipIn
+from services.intake.entrypoints.checks import validate_submission
+from services.intake.entrypoints.ratelimit import RateLimiter, retry_after
+from services.intake.handlers import (
     ActionRefused,
     Answer,
+    CaseHandlers,
     CaseNotFound,
-    CaseStore,
     IdempotencyKey,
     IdempotencyKeyReused,
 )
-from services.intake.domain.cases import CaseStatusView, status_view
-from services.intake.domain.requests import (
-    ActionIn,
-    InvalidSubmission,
-    OfficerRequestIn,
-    ReportIn,
-    SubmissionT,
-    TipIn,
-    validate_submission,
-)
-from services.intake.entrypoints.ratelimit import RateLimiter, retry_after
 from services.intake.metrics import REPLAYED
-from services.intake.records import CaseSubmission, NewAction, NewCase, client_ip
 from shared.auth import ApiClient, require_role
 from shared.clock import Clock
 from shared.http import PROBLEM_JSON, Problem, problem_response, validation_problem
+from shared.reference import categories
 
 BODY_MODELS: tuple[type[BaseModel], ...] = (ReportIn, TipIn, OfficerRequestIn, ActionIn)
 
@@ -71,9 +69,19 @@ class ActionAccepted(Accepted):
     action_id: uuid.UUID
 
 
-class CaseStatusOut(CaseStatusView):
+class CaseStatusOut(BaseModel):
     """What the portal may show the citizen: state and reference, nothing personal."""
 
+    # The fields of domain.cases.CaseStatusView, then the case id.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reference: str
+    kind: CaseKind
+    category: str
+    status: CaseStatus
+    label_da: str
+    label_en: str
+    since: AwareDatetime
     case_id: uuid.UUID
 
 
@@ -228,6 +236,16 @@ def request_hash(path: str, raw: bytes) -> str:
     return hashlib.sha256(f"{path}\n{canonical}".encode()).hexdigest()
 
 
+def client_ip(host: str | None) -> str | None:
+    """The caller's IP address as Postgres' inet takes it, or None when the server gave none."""
+    if not host:
+        return None
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
 def _key(client: ApiClient, key: str | None, request: Request, raw: bytes) -> IdempotencyKey | None:
     if key is None:
         return None
@@ -243,6 +261,51 @@ def _answer(request: Request, answer: Answer) -> JSONResponse:
     return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
 
 
+CaseSubmission = ReportIn | TipIn | OfficerRequestIn
+
+
+def new_case(
+    submission: CaseSubmission, *, case_id: uuid.UUID, received_at: datetime, client_address: str | None
+) -> NewCase:
+    """The command for a validated report, tip or Bestil en betjent request; the person goes to CaseDetails only."""
+    anonymous = isinstance(submission, TipIn) and submission.anonymous
+    contact = None if anonymous else submission.contact
+    details = CaseDetails(
+        description=submission.description,
+        address=submission.address,
+        postcode=submission.postcode,
+        lat=submission.position.lat if submission.position else None,
+        lon=submission.position.lon if submission.position else None,
+        contact_name=contact.name if contact else None,
+        contact_phone=contact.phone if contact else None,
+        contact_email=contact.email if contact else None,
+        # An anonymous tipster leaves no trace, not even where the request came from.
+        client_address=None if anonymous else client_address,
+    )
+    common: dict[str, Any] = {
+        "case_id": case_id,
+        "category": submission.category,
+        "focus_area": categories()[submission.category].focus_area,
+        "kommune": submission.kommunekode(),
+        "received_at": received_at,
+        "details": details,
+    }
+    match submission:
+        case ReportIn():
+            return NewCase(
+                kind="report",
+                occurred_at=submission.occurred_at,
+                in_progress=submission.in_progress,
+                acute=submission.acute,
+                institution=submission.institution,
+                **common,
+            )
+        case TipIn():
+            return NewCase(kind="tip", occurred_at=submission.occurred_at, anonymous=anonymous, **common)
+        case OfficerRequestIn():
+            return NewCase(kind="officer_request", request_type=submission.request_type, **common)
+
+
 # --- Routes ----------------------------------------------------------------------------------
 
 
@@ -252,16 +315,16 @@ def intake_router() -> APIRouter:
     async def submit(
         request: Request, parsed: tuple[CaseSubmission, bytes], client: ApiClient, idempotency_key: str | None
     ) -> JSONResponse:
-        store: CaseStore = request.app.state.store
+        handlers: CaseHandlers = request.app.state.handlers
         clock: Clock = request.app.state.clock
         submission, raw = parsed
-        case = NewCase.of(
+        case = new_case(
             submission,
             case_id=uuid.uuid4(),
             received_at=clock.now(),
             client_address=client_ip(request.client.host if request.client else None),
         )
-        return _answer(request, await store.submit(case, _key(client, idempotency_key, request, raw)))
+        return _answer(request, await handlers.submit(case, _key(client, idempotency_key, request, raw)))
 
     submitted: dict[str, Any] = {
         "status_code": 202,
@@ -303,12 +366,12 @@ def intake_router() -> APIRouter:
     async def get_case(
         request: Request, case_id: uuid.UUID, _client: Annotated[ApiClient, Depends(access("portal", "police"))]
     ) -> CaseStatusOut:
-        store: CaseStore = request.app.state.store
-        case = await store.find(case_id)
+        handlers: CaseHandlers = request.app.state.handlers
+        case = await handlers.find(case_id)
         if case is None:
             raise CaseNotFound(case_id)
         view = status_view(case.facts, case.reference, case.actions)
-        return CaseStatusOut(case_id=case.case_id, **view.model_dump())
+        return CaseStatusOut(case_id=case.case_id, **asdict(view))
 
     @router.post(
         "/cases/{case_id}/actions",
@@ -324,7 +387,7 @@ def intake_router() -> APIRouter:
     ) -> Any:
         """The action must fit the case's kind, category and what was recorded before (409 says why not).
         Published as case.action_recorded with the case's category."""
-        store: CaseStore = request.app.state.store
+        handlers: CaseHandlers = request.app.state.handlers
         clock: Clock = request.app.state.clock
         submission, raw = await parse(request, ActionIn)
         action = NewAction(
@@ -334,7 +397,7 @@ def intake_router() -> APIRouter:
             recorded_at=clock.now(),
             recorded_by=client.name,
         )
-        return _answer(request, await store.record_action(action, _key(client, idempotency_key, request, raw)))
+        return _answer(request, await handlers.record_action(action, _key(client, idempotency_key, request, raw)))
 
     return router
 

@@ -22,7 +22,7 @@ CREATE TABLE cases (
 );
 CREATE INDEX cases_by_kommune ON cases (kommune, received_at);
 
--- Personal data (DOMAIN.md, Privacy), kept apart so that nothing which reads `cases` can leak
+-- Personal data (docs/contract.md, Privacy), kept apart so that nothing which reads `cases` can leak
 -- it. Police need the text of every report and tip, anonymous or not; an anonymous tip keeps no
 -- contact details and no client address, and the database itself refuses them.
 CREATE TABLE case_details (

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
 from services.deadlines.bootstrap import build_app, migrations
-from services.deadlines.domain.rules import SECONDS_RULES_FILE
 from services.deadlines.settings import DeadlinesSettings
 from shared.db import migrate
 from shared.events import CloudEvent

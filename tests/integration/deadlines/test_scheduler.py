@@ -6,9 +6,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from services.deadlines.adapters import repository
-from services.deadlines.adapters.scheduler import DeadlineScheduler
+from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE, load_rules
 from services.deadlines.domain.deadline import Deadline
-from services.deadlines.domain.rules import SECONDS_RULES_FILE, load_rules
+from services.deadlines.entrypoints.timer import DeadlineScheduler
 from shared.clock import SystemClock
 from shared.db import create_pool
 

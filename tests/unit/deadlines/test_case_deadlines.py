@@ -9,9 +9,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from services.deadlines.adapters.repository import case_from_records, case_to_records
+from services.deadlines.adapters.rules_file import DEFAULT_RULES_FILE, load_rules
 from services.deadlines.domain.case_deadlines import CaseDeadlines
 from services.deadlines.domain.deadline import DeadlineEvent, DeadlineState, deadline_id
-from services.deadlines.domain.rules import DEFAULT_RULES_FILE, Rule, RuleSet, load_rules
+from services.deadlines.domain.rules import Rule, RuleSet
 from shared.events.deadlines import (
     DeadlineCancelled,
     DeadlineMet,
@@ -252,12 +254,12 @@ def test_a_case_reloaded_from_its_records_carries_on_where_it_was() -> None:
     case_id = uuid.uuid4()
     case = CaseDeadlines(case_id)
     case.apply(action(case_id, "on_scene", T0 + 2 * H, category="burglary_home"), RULES)
-    deadline_rows, action_rows = case.to_records()
+    deadline_rows, action_rows = case_to_records(case)
     assert deadline_rows == [] and len(action_rows) == 1 and action_rows[0]["case_id"] == case_id
-    reloaded = CaseDeadlines.from_records(case_id, deadline_rows, action_rows)
+    reloaded = case_from_records(case_id, deadline_rows, action_rows)
     emitted = reloaded.apply(reported(case_id, "burglary_home", T0, in_progress=False), RULES)
     assert ("burglary_home_24h", DeadlineMet) in [(e.rule_id, type(e)) for e in emitted]
-    again = CaseDeadlines.from_records(case_id, *reloaded.to_records())
+    again = case_from_records(case_id, *case_to_records(reloaded))
     assert again.deadlines == reloaded.deadlines and again.actions == reloaded.actions
     assert again.fire(T0 + 8 * 24 * H) == reloaded.fire(T0 + 8 * 24 * H)
 
@@ -298,7 +300,7 @@ def test_a_changed_rules_file_applies_to_new_deadlines_and_leaves_running_ones_a
         version=RULES.version + 1,
         rules=tuple(tighter if r.id == tighter.id else r for r in RULES),
     )
-    reloaded = CaseDeadlines.from_records(old_case, *case.to_records())
+    reloaded = case_from_records(old_case, *case_to_records(case))
     assert reloaded.apply(reported(old_case, "violence", T0, acute=True), newer) == []
     running = reloaded.deadlines["violence_acute"]
     assert (running.due_at, running.rules_version) == (T0 + timedelta(minutes=15), RULES.version)

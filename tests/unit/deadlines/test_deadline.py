@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from services.deadlines.adapters.repository import deadline_from_record, deadline_to_record
 from services.deadlines.domain.deadline import (
     Deadline,
     DeadlineState,
@@ -435,14 +436,14 @@ def test_a_deadline_survives_a_round_trip_through_its_record() -> None:
     deadline, _ = started().fire(T0 + 20 * H)
     deadline, _ = deadline.reschedule(T0 + 40 * H, at=T0 + 21 * H)
     deadline, _ = deadline.fire(T0 + 31 * H)
-    record = deadline.to_record()
+    record = deadline_to_record(deadline)
     assert record["next_fire_at"] == deadline.next_fire_at == T0 + 36 * H
     assert record["next_fire_fraction"] == 0.9
     assert record["state"] == "pending" and record["rule_id"] == BURGLARY.id
-    assert Deadline.from_record(record) == deadline
+    assert deadline_from_record(record) == deadline
     finished, _ = deadline.stop("on_scene", T0 + 41 * H)
-    assert Deadline.from_record(finished.to_record()) == finished
-    assert finished.to_record()["next_fire_at"] is None
+    assert deadline_from_record(deadline_to_record(finished)) == finished
+    assert deadline_to_record(finished)["next_fire_at"] is None
 
 
 def test_emitted_event_ids_are_the_same_when_a_fact_is_computed_again() -> None:

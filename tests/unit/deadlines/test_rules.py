@@ -1,4 +1,4 @@
-"""The rules file: the district's defaults as DOMAIN.md states them, matching, and refusing bad files."""
+"""The rules file: the district's defaults as docs/contract.md states them, matching, and refusing bad files."""
 
 from __future__ import annotations
 
@@ -12,17 +12,15 @@ from typing import Any
 import pytest
 import yaml
 
-from services.deadlines.domain.rules import (
+from services.deadlines.adapters.rules_file import (
     DEFAULT_RULES_FILE,
     DEMO_RULES_FILE,
     SECONDS_RULES_FILE,
-    Rule,
     RulesError,
-    RuleSet,
     load_rules,
-    match,
     parse_rules,
 )
+from services.deadlines.domain.rules import Rule, RuleSet
 from shared.events.envelope import CloudEvent
 from tests.support.cases import T0, action, officer_requested, reported, tip
 
@@ -172,7 +170,7 @@ CASE = uuid.UUID("00000000-0000-4000-8000-000000000001")
     ],
 )
 def test_match_finds_the_rules_an_event_starts(rules: RuleSet, event: CloudEvent, expected: set[str]) -> None:
-    assert {r.id for r in match(rules, event.type, event.payload())} == expected
+    assert {r.id for r in rules.match(event.type, event.payload())} == expected
 
 
 def test_unknown_flag_is_not_taken_as_false(rules: RuleSet) -> None:

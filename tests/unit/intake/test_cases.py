@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.intake.commands import recorded_action
 from services.intake.domain.cases import (
     Allowed,
     CaseFacts,
@@ -17,7 +19,7 @@ from services.intake.domain.cases import (
     decide_action,
     status_view,
 )
-from services.intake.domain.requests import ActionIn
+from services.intake.entrypoints.bodies import ActionIn
 from shared.events.cases import Action
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -165,7 +167,7 @@ def test_the_status_view_carries_labels_and_no_personal_data() -> None:
     assert view.label_da == "Politiet er kommet frem"
     assert view.label_en == "Police have arrived"
     assert view.since == T0 + timedelta(minutes=40)
-    assert set(CaseStatusView.model_fields) == {"reference", "kind", "category", "status", "label_da", "label_en",
+    assert {f.name for f in fields(CaseStatusView)} == {"reference", "kind", "category", "status", "label_da", "label_en",
                                                  "since"}  # fmt: skip
     assert status_view(TALK, "MV-7K3Q-9FX", []).label_da == "Modtaget"
 
@@ -178,4 +180,4 @@ def test_a_police_request_becomes_a_recorded_action() -> None:
             "requested_time": "2026-03-02T17:00:00+01:00",
         }
     )
-    assert allowed(BURGLARY, [], RecordedAction.of(request)) == "scheduled"
+    assert allowed(BURGLARY, [], recorded_action(request)) == "scheduled"

@@ -1,4 +1,4 @@
-"""Intake's HTTP layer with a fake store: status codes, problem+json, keys, limits, and what reaches storage."""
+"""Intake's HTTP layer with fake use cases: status codes, problem+json, keys, limits, and what reaches storage."""
 
 from __future__ import annotations
 
@@ -13,18 +13,20 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.intake.adapters.store import (
+from services.intake.bootstrap import build_app
+from services.intake.commands import NewAction, NewCase, StoredCase, case_event
+from services.intake.domain.cases import CaseFacts, Conflict, RecordedAction
+from services.intake.entrypoints.bodies import ActionIn, OfficerRequestIn, ReportIn, TipIn
+from services.intake.entrypoints.checks import validate_submission
+from services.intake.entrypoints.http import request_hash
+from services.intake.handlers import (
     ActionRefused,
     Answer,
     CaseNotFound,
     IdempotencyKey,
     IdempotencyKeyReused,
+    accepted_body,
 )
-from services.intake.bootstrap import build_app
-from services.intake.domain.cases import CaseFacts, Conflict, RecordedAction
-from services.intake.domain.requests import ActionIn, OfficerRequestIn, ReportIn, TipIn, validate_submission
-from services.intake.entrypoints.http import request_hash
-from services.intake.records import NewAction, NewCase, StoredCase, accepted_body, case_event
 from services.intake.settings import IntakeSettings
 from shared.clock import ManualClock
 from shared.metrics import HTTP_REQUESTS
@@ -49,8 +51,8 @@ def report(**over: Any) -> dict[str, Any]:
     return {k: v for k, v in (body | over).items() if v is not None}
 
 
-class FakeCaseStore:
-    """Keeps what it is given in lists; answers like the real store, and can be told to fail."""
+class FakeHandlers:
+    """Keeps what it is given in lists; answers like the real use cases, and can be told to fail."""
 
     def __init__(self) -> None:
         self.cases: list[NewCase] = []
@@ -97,9 +99,9 @@ class FakeCaseStore:
         return self.known.get(case_id)
 
 
-def make_app(store: FakeCaseStore, **settings: Any) -> FastAPI:
+def make_app(store: FakeHandlers, **settings: Any) -> FastAPI:
     values = {"rate_limit_per_minute": 6000, "rate_limit_burst": 100} | settings
-    return build_app(IntakeSettings(**values), clock=ManualClock(NOW), store=store)
+    return build_app(IntakeSettings(**values), clock=ManualClock(NOW), handlers=store)
 
 
 async def call(app: FastAPI, method: str, path: str, **kw: Any) -> httpx.Response:
@@ -110,19 +112,19 @@ async def call(app: FastAPI, method: str, path: str, **kw: Any) -> httpx.Respons
 
 
 @pytest.fixture
-def store() -> FakeCaseStore:
-    return FakeCaseStore()
+def store() -> FakeHandlers:
+    return FakeHandlers()
 
 
 @pytest.fixture
-def app(store: FakeCaseStore) -> FastAPI:
+def app(store: FakeHandlers) -> FastAPI:
     return make_app(store)
 
 
 # --- Accepted submissions ----------------------------------------------------------------------
 
 
-async def test_an_accepted_report_is_202_with_reference_and_status_url(app: FastAPI, store: FakeCaseStore) -> None:
+async def test_an_accepted_report_is_202_with_reference_and_status_url(app: FastAPI, store: FakeHandlers) -> None:
     r = await call(app, "POST", "/v1/reports", json=report(), headers=PORTAL)
     assert r.status_code == 202
     [case] = store.cases
@@ -134,7 +136,7 @@ async def test_an_accepted_report_is_202_with_reference_and_status_url(app: Fast
     assert DESCRIPTION not in repr(case) and "+4520304050" not in repr(case)  # a logged NewCase shows no one
 
 
-async def test_the_event_of_a_case_carries_no_personal_data(app: FastAPI, store: FakeCaseStore) -> None:
+async def test_the_event_of_a_case_carries_no_personal_data(app: FastAPI, store: FakeHandlers) -> None:
     await call(app, "POST", "/v1/reports", json=report(position={"lat": 55.6415, "lon": 12.0803}), headers=PORTAL)
     event = case_event(store.cases[0], "MV-2345-67A")
     raw = event.to_bytes().decode()
@@ -143,7 +145,7 @@ async def test_the_event_of_a_case_carries_no_personal_data(app: FastAPI, store:
     assert event.kommune == "0265" and event.data["category"] == "burglary_home"
 
 
-async def test_an_anonymous_tip_keeps_no_contact_and_no_client_address(app: FastAPI, store: FakeCaseStore) -> None:
+async def test_an_anonymous_tip_keeps_no_contact_and_no_client_address(app: FastAPI, store: FakeHandlers) -> None:
     body = {"category": "drug_dealing_street", "description": "Salg bag hallen", "postcode": "4300", "anonymous": True}
     assert (await call(app, "POST", "/v1/tips", json=body, headers=PORTAL)).status_code == 202
     named = body | {"anonymous": False, "contact": {"email": "a@b.dk"}}
@@ -155,7 +157,7 @@ async def test_an_anonymous_tip_keeps_no_contact_and_no_client_address(app: Fast
     assert signed.details.client_address == "203.0.113.7" and signed.details.contact_email == "a@b.dk"
 
 
-async def test_an_officer_request_is_counted_under_its_category(app: FastAPI, store: FakeCaseStore) -> None:
+async def test_an_officer_request_is_counted_under_its_category(app: FastAPI, store: FakeHandlers) -> None:
     body = {"request_type": "talk", "description": "Oplæg for seniorklubben", "kommune": "350",
             "contact": {"phone": "+4712345678"}}  # fmt: skip
     assert (await call(app, "POST", "/v1/officer-requests", json=body, headers=PORTAL)).status_code == 202
@@ -167,7 +169,7 @@ async def test_an_officer_request_is_counted_under_its_category(app: FastAPI, st
 
 
 async def test_invalid_fields_are_one_problem_entry_each_in_words_a_portal_can_show(
-    app: FastAPI, store: FakeCaseStore
+    app: FastAPI, store: FakeHandlers
 ) -> None:
     body = report(contact={"phone": "12"}, description="<script>x</script>", category="burglary")
     r = await call(app, "POST", "/v1/reports", json=body, headers=PORTAL)
@@ -215,7 +217,7 @@ async def test_a_body_that_is_not_a_json_object_is_refused_clearly(
         assert r.json()["errors"][0]["field"] == field
 
 
-async def test_a_body_over_the_limit_is_413(store: FakeCaseStore) -> None:
+async def test_a_body_over_the_limit_is_413(store: FakeHandlers) -> None:
     app = make_app(store, max_body_bytes=2048)
     r = await call(app, "POST", "/v1/reports", json=report(description="x" * 3000), headers=PORTAL)
     assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
@@ -236,7 +238,7 @@ async def test_no_key_is_401_and_the_wrong_role_is_403(app: FastAPI) -> None:
     assert action.status_code == 403 and "police" in action.json()["detail"]
 
 
-async def test_a_key_over_its_rate_gets_429_with_retry_after(store: FakeCaseStore) -> None:
+async def test_a_key_over_its_rate_gets_429_with_retry_after(store: FakeHandlers) -> None:
     app = make_app(store, rate_limit_per_minute=30, rate_limit_burst=2)
     answers = [await call(app, "POST", "/v1/reports", json=report(), headers=PORTAL) for _ in range(3)]
     assert [r.status_code for r in answers] == [202, 202, 429]
@@ -251,7 +253,7 @@ async def test_a_key_over_its_rate_gets_429_with_retry_after(store: FakeCaseStor
 # --- Idempotency-Key -------------------------------------------------------------------------
 
 
-async def test_a_replay_gets_the_first_answer_marked_as_replayed(app: FastAPI, store: FakeCaseStore) -> None:
+async def test_a_replay_gets_the_first_answer_marked_as_replayed(app: FastAPI, store: FakeHandlers) -> None:
     headers = PORTAL | {"Idempotency-Key": "form-1"}
     first = await call(app, "POST", "/v1/reports", json=report(), headers=headers)
     again = await call(app, "POST", "/v1/reports", json=report(), headers=headers)
@@ -285,7 +287,7 @@ def stored(kind: str = "report", category: str = "burglary_home") -> StoredCase:
     return StoredCase(uuid.uuid4(), "MV-2345-67A", "0265", facts, (dispatched,))
 
 
-async def test_an_action_is_handed_over_with_who_recorded_it(app: FastAPI, store: FakeCaseStore) -> None:
+async def test_an_action_is_handed_over_with_who_recorded_it(app: FastAPI, store: FakeHandlers) -> None:
     case = stored()
     store.known[case.case_id] = case
     body = {"action": "on_scene", "occurred_at": "2026-03-01T08:50:00Z", "officer_id": "MVSJ-1234"}
@@ -296,7 +298,7 @@ async def test_an_action_is_handed_over_with_who_recorded_it(app: FastAPI, store
     assert (action.recorded_by, action.recorded_at, action.request.action) == ("dev-police", NOW, "on_scene")
 
 
-async def test_unknown_case_refused_action_and_bad_action_fields(app: FastAPI, store: FakeCaseStore) -> None:
+async def test_unknown_case_refused_action_and_bad_action_fields(app: FastAPI, store: FakeHandlers) -> None:
     body = {"action": "on_scene", "occurred_at": "2026-03-01T08:50:00Z"}
     missing = await call(app, "POST", f"/v1/cases/{uuid.uuid4()}/actions", json=body, headers=POLICE)
     assert missing.status_code == 404 and missing.json()["type"].endswith("/case-not-found")
@@ -316,7 +318,7 @@ async def test_unknown_case_refused_action_and_bad_action_fields(app: FastAPI, s
     assert not_a_case.status_code == 422 and not_a_case.json()["errors"][0]["field"] == "case_id"
 
 
-async def test_the_status_shows_state_and_reference_and_nothing_else(app: FastAPI, store: FakeCaseStore) -> None:
+async def test_the_status_shows_state_and_reference_and_nothing_else(app: FastAPI, store: FakeHandlers) -> None:
     case = stored()
     store.known[case.case_id] = case
     r = await call(app, "GET", f"/v1/cases/{case.case_id}", headers=PORTAL)
@@ -338,7 +340,7 @@ async def test_the_status_shows_state_and_reference_and_nothing_else(app: FastAP
      asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation")],
 )  # fmt: skip
 async def test_an_unreachable_database_is_503_problem_json_counted_as_503(
-    app: FastAPI, store: FakeCaseStore, failure: BaseException
+    app: FastAPI, store: FakeHandlers, failure: BaseException
 ) -> None:
     store.failure = failure
     before = HTTP_REQUESTS.labels("intake", "POST", "/v1/reports", "503")._value.get()
@@ -352,7 +354,7 @@ async def test_an_unreachable_database_is_503_problem_json_counted_as_503(
 
 
 async def test_logs_never_show_the_text_or_contact_details(
-    app: FastAPI, store: FakeCaseStore, caplog: pytest.LogCaptureFixture
+    app: FastAPI, store: FakeHandlers, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     await call(app, "POST", "/v1/reports", json=report(), headers=PORTAL)
@@ -383,7 +385,7 @@ async def test_openapi_describes_the_bodies_with_examples_that_pass_validation(a
 
 @pytest.mark.parametrize("email", ["a\u0000b@example.dk", "a\u0007b@example.dk", "ab@exa\u007fmple.dk"])
 async def test_an_email_with_control_characters_is_refused_not_stored(
-    app: FastAPI, store: FakeCaseStore, email: str
+    app: FastAPI, store: FakeHandlers, email: str
 ) -> None:
     """A NUL once passed validation and made Postgres refuse the row: a 500 instead of a 422."""
     body = {"category": "drug_dealing_street", "description": "Salg bag hallen", "kommune": "0316",

@@ -9,18 +9,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.intake.domain.requests import (
-    FLAG_QUESTIONS,
-    ActionIn,
-    FieldError,
-    InvalidSubmission,
-    OfficerRequestIn,
-    ReportIn,
-    SubmissionT,
-    TipIn,
-    field_errors_from_validation_error,
-    validate_submission,
-)
+from services.intake.domain.fields import FieldError, InvalidSubmission
+from services.intake.entrypoints.bodies import ActionIn, OfficerRequestIn, ReportIn, SubmissionT, TipIn
+from services.intake.entrypoints.checks import FLAG_QUESTIONS, field_errors_from_validation_error, validate_submission
 from shared.reference import categories
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

@@ -112,7 +112,7 @@ PERSONAL = {
 
 @pytest.mark.parametrize("model", sorted(EventData.registry.values(), key=lambda m: m.event_type))
 def test_no_event_has_a_field_for_personal_data(model: type[EventData]) -> None:
-    """DOMAIN.md, Privacy: events carry a case id, never a name, phone number, e-mail or report text."""
+    """docs/contract.md, Privacy: events carry a case id, never a name, phone number, e-mail or report text."""
     fields = set(model.model_fields)
     assert not {f for f in fields for p in PERSONAL if p == f or f.startswith(p + "_") or f.endswith("_" + p)}
 

@@ -1,4 +1,4 @@
-"""Settings: SPEC names with working defaults, and no development secrets in production."""
+"""Settings: the contract's names with working defaults, and no development secrets in production."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What intake stores and publishes for an accepted submission: the rows, and the event without the person.
+"""Intake's commands (a validated submission to store) and the events they publish, without the person.
 
 A validated request becomes a NewCase (or a NewAction). Its personal part (text, place, contact
 details, client address) goes to case_details only; `case_event` and `action_event` build the
@@ -7,40 +7,20 @@ cases.v1 events from the impersonal part alone, so the bus never sees a name, nu
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.intake.domain.cases import CaseFacts, CaseKind, RecordedAction
-from services.intake.domain.requests import ActionIn, OfficerRequestIn, ReportIn, TipIn
 from shared.events import CloudEvent
 from shared.events.cases import ActionRecorded, CaseReported, OfficerRequested, RequestType, TipReceived
-from shared.reference import categories
+
+if TYPE_CHECKING:
+    # The validated body of a police action is the command's payload; only its fields are read here.
+    from services.intake.entrypoints.bodies import ActionIn
 
 SOURCE = "/mvsj/intake"
-
-CaseSubmission = ReportIn | TipIn | OfficerRequestIn
-
-
-def status_url(case_id: uuid.UUID) -> str:
-    return f"/v1/cases/{case_id}"
-
-
-def accepted_body(case_id: uuid.UUID, reference: str, **extra: Any) -> dict[str, Any]:
-    """The 202 answer, also stored for Idempotency-Key replays; nothing personal in it."""
-    return {"case_id": str(case_id), "reference": reference, "status_url": status_url(case_id)} | extra
-
-
-def client_ip(host: str | None) -> str | None:
-    """The caller's IP address as Postgres' inet takes it, or None when the server gave none."""
-    if not host:
-        return None
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,47 +55,6 @@ class NewCase:
     institution: str | None = None
     request_type: RequestType | None = None
     anonymous: bool = False
-
-    @classmethod
-    def of(
-        cls, submission: CaseSubmission, *, case_id: uuid.UUID, received_at: datetime, client_address: str | None
-    ) -> NewCase:
-        anonymous = isinstance(submission, TipIn) and submission.anonymous
-        contact = None if anonymous else submission.contact
-        details = CaseDetails(
-            description=submission.description,
-            address=submission.address,
-            postcode=submission.postcode,
-            lat=submission.position.lat if submission.position else None,
-            lon=submission.position.lon if submission.position else None,
-            contact_name=contact.name if contact else None,
-            contact_phone=contact.phone if contact else None,
-            contact_email=contact.email if contact else None,
-            # An anonymous tipster leaves no trace, not even where the request came from.
-            client_address=None if anonymous else client_address,
-        )
-        common: dict[str, Any] = {
-            "case_id": case_id,
-            "category": submission.category,
-            "focus_area": categories()[submission.category].focus_area,
-            "kommune": submission.kommunekode(),
-            "received_at": received_at,
-            "details": details,
-        }
-        match submission:
-            case ReportIn():
-                return cls(
-                    kind="report",
-                    occurred_at=submission.occurred_at,
-                    in_progress=submission.in_progress,
-                    acute=submission.acute,
-                    institution=submission.institution,
-                    **common,
-                )
-            case TipIn():
-                return cls(kind="tip", occurred_at=submission.occurred_at, anonymous=anonymous, **common)
-            case OfficerRequestIn():
-                return cls(kind="officer_request", request_type=submission.request_type, **common)
 
 
 def case_event(case: NewCase, reference: str, event_id: uuid.UUID | None = None) -> CloudEvent:
@@ -171,7 +110,12 @@ class NewAction:
 
     @property
     def recorded(self) -> RecordedAction:
-        return RecordedAction.of(self.request)
+        return recorded_action(self.request)
+
+
+def recorded_action(request: ActionIn) -> RecordedAction:
+    """The action as the domain's rules see it."""
+    return RecordedAction(action=request.action, occurred_at=request.occurred_at, requested_time=request.requested_time)
 
 
 def action_event(case: StoredCase, action: NewAction) -> CloudEvent:

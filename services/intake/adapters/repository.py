@@ -1,8 +1,7 @@
 """Postgres storage of cases, police actions and Idempotency-Key answers (intake's own schema).
 
-Every accepted request is one transaction: the idempotency key's row, the case (or action) rows
-and the outbox row commit together or not at all, so a failure at any moment leaves nothing
-half-written, and an accepted case always has its event waiting in the outbox.
+`PostgresUnitOfWork` opens the one transaction a use case (handlers.py) runs in and hands it a
+`PostgresCaseRepository` on that connection; the module functions below are its SQL.
 """
 
 from __future__ import annotations
@@ -12,17 +11,16 @@ import logging
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
 
 import asyncpg
 
-from services.intake.domain.cases import CaseFacts, Conflict, RecordedAction, decide_action
+from services.intake.commands import NewAction, NewCase, StoredCase
+from services.intake.domain.cases import CaseFacts, RecordedAction
 from services.intake.domain.reference import new_reference
-from services.intake.metrics import count_accepted
-from services.intake.records import NewAction, NewCase, StoredCase, accepted_body, action_event, case_event
+from services.intake.handlers import Answer, IdempotencyKey, IdempotencyKeyReused
 from shared.db import Conn
+from shared.events import CloudEvent
 from shared.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -32,52 +30,34 @@ log = logging.getLogger(__name__)
 REFERENCE_ATTEMPTS = 8
 
 
-@dataclass(frozen=True, slots=True)
-class IdempotencyKey:
-    """An Idempotency-Key as one API client sent it, with the hash of the request it came with."""
+class PostgresCaseRepository:
+    """The CaseRepository of handlers.py on one connection, inside the unit of work's transaction."""
 
-    client: str
-    key: str
-    request_hash: str
+    def __init__(self, conn: Conn, *, topic: str, rng: random.Random | None = None) -> None:
+        self._conn = conn
+        self._topic = topic
+        self._rng = rng
 
+    async def claim_key(self, key: IdempotencyKey, answer: Answer | None = None) -> Answer | None:
+        return await _claim(self._conn, key, answer)
 
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """What the caller is told: the first answer to a request, and whether this is a replay of it."""
+    async def remember(self, key: IdempotencyKey, answer: Answer) -> None:
+        await _remember(self._conn, key, answer)
 
-    status_code: int
-    body: dict[str, Any]
-    replayed: bool = False
+    async def insert_case(self, case: NewCase, reference: str) -> str:
+        return await _insert_case(self._conn, case, reference, self._rng)
 
+    async def load_case(self, case_id: uuid.UUID, *, for_update: bool) -> StoredCase | None:
+        return await _load(self._conn, case_id, for_update=for_update)
 
-class CaseNotFound(LookupError):
-    pass
+    async def insert_action(self, action: NewAction, status: str) -> None:
+        await _insert_action(self._conn, action, status)
 
-
-class ActionRefused(Exception):
-    """The case does not take this action now (the domain's Conflict)."""
-
-    def __init__(self, conflict: Conflict) -> None:
-        super().__init__(conflict.reason)
-        self.code = conflict.code
-        self.reason = conflict.reason
+    async def emit(self, event: CloudEvent) -> None:
+        await enqueue(self._conn, event, topic=self._topic)
 
 
-class IdempotencyKeyReused(Exception):
-    """The key was used before, with a different request."""
-
-
-class CaseStore(Protocol):
-    """What the HTTP layer needs from storage; bootstrap wires the Postgres one, unit tests a fake."""
-
-    async def submit(self, case: NewCase, key: IdempotencyKey | None) -> Answer: ...
-
-    async def record_action(self, action: NewAction, key: IdempotencyKey | None) -> Answer: ...
-
-    async def find(self, case_id: uuid.UUID) -> StoredCase | None: ...
-
-
-class PostgresCaseStore:
+class PostgresUnitOfWork:
     def __init__(
         self,
         pool: Callable[[], asyncpg.Pool],
@@ -95,62 +75,12 @@ class PostgresCaseStore:
         self._before_commit = before_commit
 
     @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Conn]:
+    async def transaction(self) -> AsyncIterator[PostgresCaseRepository]:
         # acquire(timeout=...): with Postgres away, a request fails in bounded time (503), never hangs.
         async with self._pool().acquire(timeout=self._acquire_timeout) as conn, conn.transaction():
-            yield conn
+            yield PostgresCaseRepository(conn, topic=self._topic, rng=self._rng)
             if self._before_commit is not None:
                 await self._before_commit()
-
-    async def submit(self, case: NewCase, key: IdempotencyKey | None) -> Answer:
-        reference = new_reference(self._rng)
-        answer = Answer(202, accepted_body(case.case_id, reference))
-        async with self._transaction() as conn:
-            # The key is claimed with its answer already in it: one round trip fewer per report.
-            earlier = await _claim(conn, key, answer) if key is not None else None
-            if earlier is not None:
-                return earlier
-            taken = reference
-            reference = await _insert_case(conn, case, reference, self._rng)
-            if reference != taken:
-                answer = Answer(202, accepted_body(case.case_id, reference))
-                if key is not None:
-                    await _remember(conn, key, answer)
-            event = case_event(case, reference)
-            await enqueue(conn, event, topic=self._topic)
-        count_accepted(event)
-        log.info(
-            "case accepted",
-            extra={"case_id": case.case_id, "reference": reference, "kind": case.kind,
-                   "category": case.category, "kommune": case.kommune},
-        )  # fmt: skip
-        return answer
-
-    async def record_action(self, action: NewAction, key: IdempotencyKey | None) -> Answer:
-        async with self._transaction() as conn:
-            earlier = await _claim(conn, key) if key is not None else None
-            if earlier is not None:
-                return earlier
-            # FOR UPDATE: two officers recording on one case at once are decided one after the other.
-            case = await _load(conn, action.case_id, for_update=True)
-            if case is None:
-                raise CaseNotFound(action.case_id)
-            decision = decide_action(case.facts, case.actions, action.recorded)
-            if isinstance(decision, Conflict):
-                raise ActionRefused(decision)
-            await _insert_action(conn, action, decision.status)
-            event = action_event(case, action)
-            await enqueue(conn, event, topic=self._topic)
-            answer = Answer(202, accepted_body(case.case_id, case.reference, action_id=str(action.action_id)))
-            if key is not None:
-                await _remember(conn, key, answer)
-        count_accepted(event)
-        log.info(
-            "action recorded",
-            extra={"case_id": case.case_id, "action": action.request.action, "action_id": action.action_id,
-                   "status": decision.status, "kommune": case.kommune},
-        )  # fmt: skip
-        return answer
 
     async def find(self, case_id: uuid.UUID) -> StoredCase | None:
         async with self._pool().acquire(timeout=self._acquire_timeout) as conn:
@@ -249,12 +179,14 @@ async def _insert_action(conn: Conn, action: NewAction, status: str) -> None:
     )  # fmt: skip
 
 
+_LOAD_CASE = (
+    "SELECT case_id, reference, kind, category, kommune, received_at, in_progress FROM cases WHERE case_id = $1"
+)
+_LOAD_CASE_FOR_UPDATE = _LOAD_CASE + " FOR UPDATE"
+
+
 async def _load(conn: Conn, case_id: uuid.UUID, *, for_update: bool) -> StoredCase | None:
-    row = await conn.fetchrow(
-        "SELECT case_id, reference, kind, category, kommune, received_at, in_progress FROM cases"
-        " WHERE case_id = $1" + (" FOR UPDATE" if for_update else ""),
-        case_id,
-    )
+    row = await conn.fetchrow(_LOAD_CASE_FOR_UPDATE if for_update else _LOAD_CASE, case_id)
     if row is None:
         return None
     actions = await conn.fetch(

@@ -1,0 +1,181 @@
+"""Intake's use cases: what happens when a case (report, tip, Bestil en betjent) is submitted and when police act.
+
+Each use case runs in one transaction of a `UnitOfWork` (Postgres in the service, a fake in unit
+tests): the idempotency key's row, the case (or action) rows and the outbox row commit together or
+not at all, so a failure at any moment leaves nothing half-written, and an accepted case always has
+its event waiting in the outbox. Counting and logging happen after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from services.intake.commands import NewAction, NewCase, StoredCase, action_event, case_event
+from services.intake.domain.cases import Conflict, decide_action
+from services.intake.domain.reference import new_reference
+from services.intake.metrics import count_accepted
+from shared.events import CloudEvent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """An Idempotency-Key as one API client sent it, with the hash of the request it came with."""
+
+    client: str
+    key: str
+    request_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the caller is told: the first answer to a request, and whether this is a replay of it."""
+
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+class CaseNotFound(LookupError):
+    pass
+
+
+class ActionRefused(Exception):
+    """The case does not take this action now (the domain's Conflict)."""
+
+    def __init__(self, conflict: Conflict) -> None:
+        super().__init__(conflict.reason)
+        self.code = conflict.code
+        self.reason = conflict.reason
+
+
+class IdempotencyKeyReused(Exception):
+    """The key was used before, with a different request."""
+
+
+def status_url(case_id: uuid.UUID) -> str:
+    return f"/v1/cases/{case_id}"
+
+
+def accepted_body(case_id: uuid.UUID, reference: str, **extra: Any) -> dict[str, Any]:
+    """The 202 answer, also stored for Idempotency-Key replays; nothing personal in it."""
+    return {"case_id": str(case_id), "reference": reference, "status_url": status_url(case_id)} | extra
+
+
+class CaseRepository(Protocol):
+    """Storage inside one transaction, as the use cases see it (adapters/repository.py)."""
+
+    async def claim_key(self, key: IdempotencyKey, answer: Answer | None = None) -> Answer | None:
+        """Claims the key (None), or returns the answer its first use committed (raises IdempotencyKeyReused)."""
+        ...
+
+    async def remember(self, key: IdempotencyKey, answer: Answer) -> None: ...
+
+    async def insert_case(self, case: NewCase, reference: str) -> str:
+        """Stores the case under `reference`, or a fresh one while that is taken; returns the one it got."""
+        ...
+
+    async def load_case(self, case_id: uuid.UUID, *, for_update: bool) -> StoredCase | None: ...
+
+    async def insert_action(self, action: NewAction, status: str) -> None: ...
+
+    async def emit(self, event: CloudEvent) -> None:
+        """Writes the event to the outbox, in this transaction."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[CaseRepository]:
+        """One transaction: committed when the block ends normally, rolled back when it raises."""
+        ...
+
+    async def find(self, case_id: uuid.UUID) -> StoredCase | None: ...
+
+
+async def report_case(
+    uow: UnitOfWork, case: NewCase, key: IdempotencyKey | None, *, rng: random.Random | None = None
+) -> Answer:
+    """A citizen reports a burglary (or any report, tip or Bestil en betjent request): store it, publish its event."""
+    reference = new_reference(rng)
+    answer = Answer(202, accepted_body(case.case_id, reference))
+    async with uow.transaction() as repo:
+        # The key is claimed with its answer already in it: one round trip fewer per report.
+        earlier = await repo.claim_key(key, answer) if key is not None else None
+        if earlier is not None:
+            return earlier
+        taken = reference
+        reference = await repo.insert_case(case, reference)
+        if reference != taken:
+            answer = Answer(202, accepted_body(case.case_id, reference))
+            if key is not None:
+                await repo.remember(key, answer)
+        event = case_event(case, reference)
+        await repo.emit(event)
+    count_accepted(event)
+    log.info(
+        "case accepted",
+        extra={"case_id": case.case_id, "reference": reference, "kind": case.kind,
+               "category": case.category, "kommune": case.kommune},
+    )  # fmt: skip
+    return answer
+
+
+async def record_action(uow: UnitOfWork, action: NewAction, key: IdempotencyKey | None) -> Answer:
+    """Police record an action on a case (dispatched, on scene, closed, ...): decide, store, publish."""
+    async with uow.transaction() as repo:
+        earlier = await repo.claim_key(key) if key is not None else None
+        if earlier is not None:
+            return earlier
+        # FOR UPDATE: two officers recording on one case at once are decided one after the other.
+        case = await repo.load_case(action.case_id, for_update=True)
+        if case is None:
+            raise CaseNotFound(action.case_id)
+        decision = decide_action(case.facts, case.actions, action.recorded)
+        if isinstance(decision, Conflict):
+            raise ActionRefused(decision)
+        await repo.insert_action(action, decision.status)
+        event = action_event(case, action)
+        await repo.emit(event)
+        answer = Answer(202, accepted_body(case.case_id, case.reference, action_id=str(action.action_id)))
+        if key is not None:
+            await repo.remember(key, answer)
+    count_accepted(event)
+    log.info(
+        "action recorded",
+        extra={"case_id": case.case_id, "action": action.request.action, "action_id": action.action_id,
+               "status": decision.status, "kommune": case.kommune},
+    )  # fmt: skip
+    return answer
+
+
+class CaseHandlers(Protocol):
+    """What the HTTP routes call; bootstrap wires `Handlers` on Postgres, route unit tests a fake."""
+
+    async def submit(self, case: NewCase, key: IdempotencyKey | None) -> Answer: ...
+
+    async def record_action(self, action: NewAction, key: IdempotencyKey | None) -> Answer: ...
+
+    async def find(self, case_id: uuid.UUID) -> StoredCase | None: ...
+
+
+class Handlers:
+    """The use cases above, bound to one unit of work."""
+
+    def __init__(self, uow: UnitOfWork, *, rng: random.Random | None = None) -> None:
+        self._uow = uow
+        self._rng = rng
+
+    async def submit(self, case: NewCase, key: IdempotencyKey | None) -> Answer:
+        return await report_case(self._uow, case, key, rng=self._rng)
+
+    async def record_action(self, action: NewAction, key: IdempotencyKey | None) -> Answer:
+        return await record_action(self._uow, action, key)
+
+    async def find(self, case_id: uuid.UUID) -> StoredCase | None:
+        return await self._uow.find(case_id)

@@ -1,0 +1,83 @@
+"""The deadlines use cases (handlers.py) on an in-memory repository: case events in, due deadlines fired."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from services.deadlines.adapters.rules_file import DEFAULT_RULES_FILE, load_rules
+from services.deadlines.handlers import fire_due_deadlines, handle_case_event
+from shared.consumer import Rejected
+from shared.events import deadlines as ev
+from tests.support.cases import T0, action, reported
+from tests.unit.deadlines.fakes import FakeDeadlinesRepository
+
+pytestmark = pytest.mark.unit
+
+H = timedelta(hours=1)
+RULES = load_rules(DEFAULT_RULES_FILE)
+
+
+async def burglary_reported(repo: FakeDeadlinesRepository) -> uuid.UUID:
+    case_id = uuid.uuid4()
+    event = reported(case_id, "burglary_home", in_progress=False)
+    await handle_case_event(repo, event, case_id, RULES)
+    return case_id
+
+
+async def test_a_burglary_report_starts_the_24_hour_guarantee() -> None:
+    repo = FakeDeadlinesRepository()
+    case_id = await burglary_reported(repo)
+    assert repo.locked == [case_id]
+    started = {e.data["rule_id"]: e for e in repo.outbox if e.type == ev.STARTED}
+    assert "burglary_home_24h" in started
+    assert started["burglary_home_24h"].subject == str(case_id) and started["burglary_home_24h"].kommune == "0265"
+
+
+async def test_a_deadline_is_warned_at_50_percent_of_its_window() -> None:
+    repo = FakeDeadlinesRepository()
+    await burglary_reported(repo)
+    assert (await fire_due_deadlines(repo, T0 + 11 * H, 100)).claimed == 0
+    result = await fire_due_deadlines(repo, T0 + 12 * H, 100)
+    assert result.claimed == 1
+    assert [(e.type, e.data["fraction"]) for e in result.envelopes] == [(ev.WARNING, 0.5)]
+    assert (await fire_due_deadlines(repo, T0 + 12 * H, 100)).claimed == 0  # fired once
+
+
+async def test_a_deadline_falling_due_is_breached_once_with_the_skipped_warnings_folded() -> None:
+    repo = FakeDeadlinesRepository()
+    await burglary_reported(repo)
+    result = await fire_due_deadlines(repo, T0 + 25 * H, 100)
+    assert [e.type for e in result.envelopes] == [ev.BREACHED]
+    assert (await fire_due_deadlines(repo, T0 + 26 * H, 100)).envelopes == []
+
+
+async def test_on_scene_in_time_meets_the_deadline_and_the_timer_has_nothing_left() -> None:
+    repo = FakeDeadlinesRepository()
+    case_id = await burglary_reported(repo)
+    arrived = action(case_id, "on_scene", T0 + 3 * H, category="burglary_home")
+    envelopes = await handle_case_event(repo, arrived, case_id, RULES)
+    assert [(e.type, e.data["rule_id"], e.data["late"]) for e in envelopes] == [(ev.MET, "burglary_home_24h", False)]
+    assert (await fire_due_deadlines(repo, T0 + 30 * H, 100)).claimed == 0
+
+
+async def test_an_unreadable_deadline_is_parked_and_the_others_still_fire() -> None:
+    repo = FakeDeadlinesRepository()
+    await burglary_reported(repo)
+    await burglary_reported(repo)
+    bad = next(d.id for d in repo.deadlines.values() if d.rule.id == "burglary_home_24h")
+    repo.unreadable.add(bad)
+    result = await fire_due_deadlines(repo, T0 + 25 * H, 100)
+    assert result.claimed == 2 and result.parked == 1 and len(result.fired) == 1
+    assert "KeyError" in repo.parked[bad]
+    assert [e.type for e in result.envelopes] == [ev.BREACHED]
+
+
+async def test_an_event_whose_subject_is_not_its_case_is_rejected() -> None:
+    repo = FakeDeadlinesRepository()
+    event = reported(uuid.uuid4(), "burglary_home", in_progress=False)
+    with pytest.raises(Rejected):
+        await handle_case_event(repo, event, uuid.uuid4(), RULES)
+    assert repo.outbox == []
