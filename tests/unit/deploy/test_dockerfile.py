@@ -9,7 +9,6 @@ that the user, ports and probe match deploy/k8s and deploy/docker-compose.yml.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -22,27 +21,11 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from tests.support.dockerfile import DOCKERFILE, arguments, environment
 from tests.support.infra import ROOT
 
-DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = ROOT / "deploy" / "Dockerfile.dockerignore"
 LOCK = ROOT / "requirements.lock"
-
-
-def instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    text = re.sub(r"\\\n(\s*#[^\n]*\n)*", " ", DOCKERFILE.read_text())
-    found = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            word, _, rest = line.partition(" ")
-            found.append((word.upper(), rest.strip()))
-    return found
-
-
-def arguments(name: str) -> list[str]:
-    return [rest for word, rest in instructions() if word == name]
 
 
 def test_hadolint_finds_nothing() -> None:
@@ -78,9 +61,9 @@ def test_everything_copied_exists_and_is_in_the_build_context() -> None:
 
 
 def test_every_service_listens_on_all_interfaces_in_the_image() -> None:
-    env = " ".join(arguments("ENV"))
+    env = environment()
     for service in ("INTAKE", "DEADLINES", "NOTIFY", "REPORTING"):
-        assert f"{service}_HOST=0.0.0.0" in env
+        assert env[f"{service}_HOST"] == "0.0.0.0"
 
 
 def test_healthcheck_is_the_probe_module_in_exec_form() -> None:
