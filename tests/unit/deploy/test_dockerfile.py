@@ -74,7 +74,7 @@ def test_healthcheck_is_the_probe_module_in_exec_form() -> None:
 
 
 def _pins() -> dict[str, str]:
-    pins = {}
+    pins: dict[str, str] = {}
     for line in LOCK.read_text().splitlines():
         if "==" in line and not line.startswith("#"):
             name, version = line.split("==", 1)
