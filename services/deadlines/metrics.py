@@ -11,11 +11,16 @@ from prometheus_client import Counter, Gauge, Histogram
 from shared.events import CloudEvent
 from shared.events import deadlines as ev
 
-OPEN = Gauge("deadlines_open", "Deadlines not yet met or cancelled (pending or breached)", ["rule", "kommune", "state"])
+# `basis` (guarantee = law, local_target = the district's own) lets every figure keep the two apart.
+OPEN = Gauge(
+    "deadlines_open",
+    "Deadlines not yet met or cancelled (pending or breached)",
+    ["rule", "basis", "kommune", "state"],
+)
 TRANSITIONS = Counter(
     "deadline_events_total",
     "Deadline events committed, by kind (started, warning, breached, met_on_time, met_late, cancelled, rescheduled)",
-    ["kind", "rule", "kommune"],
+    ["kind", "rule", "basis", "kommune"],
 )
 DETECTION_LAG = Histogram(
     "deadline_detection_lag_seconds",
@@ -46,7 +51,7 @@ def count_committed(envelopes: Sequence[CloudEvent]) -> None:
             kind = "met_late" if env.data.get("late") else "met_on_time"
         else:
             kind = _KIND.get(env.type, "other")
-        TRANSITIONS.labels(kind, env.data.get("rule_id", "?"), env.kommune).inc()
+        TRANSITIONS.labels(kind, env.data.get("rule_id", "?"), env.data.get("basis", "?"), env.kommune).inc()
 
 
 def observe_published(rows: Sequence[asyncpg.Record], published_at: datetime) -> None:
@@ -63,14 +68,14 @@ async def refresh_open_gauges(pool: asyncpg.Pool, interval: float) -> None:
     import asyncio
     import logging
 
-    seen: set[tuple[str, str, str]] = set()
+    seen: set[tuple[str, str, str, str]] = set()
     while True:
         try:
             rows = await pool.fetch(
-                "SELECT rule_id, kommune, state, count(*) AS n FROM deadlines"
-                " WHERE state IN ('pending', 'breached') GROUP BY rule_id, kommune, state"
+                "SELECT rule_id, basis, kommune, state, count(*) AS n FROM deadlines"
+                " WHERE state IN ('pending', 'breached') GROUP BY rule_id, basis, kommune, state"
             )
-            current = {(r["rule_id"], r["kommune"], r["state"]): r["n"] for r in rows}
+            current = {(r["rule_id"], r["basis"], r["kommune"], r["state"]): r["n"] for r in rows}
             for labels in seen - set(current):
                 OPEN.labels(*labels).set(0)
             for labels, n in current.items():
