@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.message import AckStatus
 from pydantic import ValidationError
 
 from shared import inbox
@@ -27,7 +28,7 @@ from shared.db import Conn, is_transient
 from shared.dlq import dead_letter_message, send_to_dlq
 from shared.events.envelope import CloudEvent, EventData, UnknownEventType
 from shared.kafka import EventProducer, PublishError
-from shared.metrics import CONSUMED, CONSUMER_RETRIES
+from shared.metrics import CONSUMED, CONSUMER_LAG, CONSUMER_RETRIES
 from shared.validation import describe
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class ReliableConsumer:
 
         async def on_message(msg: KafkaMessage) -> None:
             await self.process(msg)
+            observe_lag(self.spec, msg)
 
         on_message.__name__ = f"{self.spec.name}_handler"
         return broker.subscriber(
@@ -181,6 +183,28 @@ class ReliableConsumer:
         except Exception as exc:
             # The effect is durable; a redelivery after a failed commit is caught by the inbox.
             log.warning("%s: offset commit failed (a redelivery will be ignored): %r", self.spec.name, exc)
+
+
+def observe_lag(spec: ConsumerSpec, msg: Any) -> None:
+    """Sets consumer_lag for the message's partition from the high-water mark the last fetch brought.
+
+    No broker round trip: aiokafka keeps the high-water mark of every fetch response. The gauge
+    therefore moves only while messages flow; a consumer that stops holds its last value, which
+    the throughput panels and the consumer alerts show.
+    """
+    record = msg.raw_message
+    highwater = getattr(getattr(msg, "consumer", None), "highwater", None)
+    if highwater is None or not isinstance(record, ConsumerRecord):
+        return  # TestKafkaBroker's fake consumer, or a batch
+    try:
+        high = highwater(TopicPartition(record.topic, record.partition))
+    except AssertionError:
+        return  # the partition was revoked while the message was processed
+    if high is None:
+        return
+    # A nack rewinds to this message, so it is the next to read; otherwise the one after it.
+    next_offset = record.offset if msg.committed is AckStatus.NACKED else record.offset + 1
+    CONSUMER_LAG.labels(spec.service, spec.name, record.topic, str(record.partition)).set(max(0, high - next_offset))
 
 
 def _describe_validation(exc: Exception) -> str:

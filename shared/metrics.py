@@ -26,6 +26,12 @@ CONSUMED = Counter(
     "Events a consumer handled, by outcome (processed, duplicate, skipped, dead_lettered)",
     ["service", "consumer", "topic", "outcome"],
 )
+CONSUMER_LAG = Gauge(
+    "consumer_lag",
+    "Messages on a partition this consumer has not read yet (high-water mark - next offset to read),"
+    " as of the last message it processed",
+    ["service", "consumer", "topic", "partition"],
+)
 CONSUMER_RETRIES = Counter(
     "consumer_retries_total",
     "Handler attempts that failed and will be retried",

@@ -11,11 +11,16 @@ from prometheus_client import Counter, Gauge, Histogram
 from shared.events import CloudEvent
 from shared.events import deadlines as ev
 
-OPEN = Gauge("deadlines_open", "Deadlines not yet met or cancelled (pending or breached)", ["rule", "kommune", "state"])
+# `basis` (guarantee = law, local_target = the district's own) lets every figure keep the two apart.
+OPEN = Gauge(
+    "deadlines_open",
+    "Deadlines not yet met or cancelled (pending or breached)",
+    ["rule", "basis", "kommune", "state"],
+)
 TRANSITIONS = Counter(
     "deadline_events_total",
     "Deadline events committed, by kind (started, warning, breached, met_on_time, met_late, cancelled, rescheduled)",
-    ["kind", "rule", "kommune"],
+    ["kind", "rule", "basis", "kommune"],
 )
 DETECTION_LAG = Histogram(
     "deadline_detection_lag_seconds",
@@ -46,7 +51,7 @@ def count_committed(envelopes: Sequence[CloudEvent]) -> None:
             kind = "met_late" if env.data.get("late") else "met_on_time"
         else:
             kind = _KIND.get(env.type, "other")
-        TRANSITIONS.labels(kind, env.data.get("rule_id", "?"), env.kommune).inc()
+        TRANSITIONS.labels(kind, env.data.get("rule_id", "?"), env.data.get("basis", "?"), env.kommune).inc()
 
 
 def observe_published(rows: Sequence[asyncpg.Record], published_at: datetime) -> None:
@@ -59,12 +64,12 @@ def observe_published(rows: Sequence[asyncpg.Record], published_at: datetime) ->
 
 
 class OpenDeadlineGauges:
-    """Open deadlines by rule, kommune and state, as counted in the table (true across instances and restarts)."""
+    """Open deadlines by rule, basis, kommune and state, as counted in the table (true across instances and restarts)."""
 
     def __init__(self) -> None:
-        self._seen: set[tuple[str, str, str]] = set()
+        self._seen: set[tuple[str, str, str, str]] = set()
 
-    def set(self, current: dict[tuple[str, str, str], int]) -> None:
+    def set(self, current: dict[tuple[str, str, str, str], int]) -> None:
         # A label set that vanished from the count goes to 0 rather than keeping its last value.
         for labels in self._seen - set(current):
             OPEN.labels(*labels).set(0)

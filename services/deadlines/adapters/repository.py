@@ -292,13 +292,13 @@ class PostgresDeadlinesRepository:
 # --- reads (police API, gauges) --------------------------------------------------------------
 
 
-async def count_open(pool: asyncpg.Pool) -> dict[tuple[str, str, str], int]:
-    """Open (pending or breached) deadlines by (rule id, kommune, state)."""
+async def count_open(pool: asyncpg.Pool) -> dict[tuple[str, str, str, str], int]:
+    """Open (pending or breached) deadlines by (rule id, basis, kommune, state)."""
     rows = await pool.fetch(
-        "SELECT rule_id, kommune, state, count(*) AS n FROM deadlines"
-        " WHERE state IN ('pending', 'breached') GROUP BY rule_id, kommune, state"
+        "SELECT rule_id, basis, kommune, state, count(*) AS n FROM deadlines"
+        " WHERE state IN ('pending', 'breached') GROUP BY rule_id, basis, kommune, state"
     )
-    return {(r["rule_id"], r["kommune"], r["state"]): r["n"] for r in rows}
+    return {(r["rule_id"], r["basis"], r["kommune"], r["state"]): r["n"] for r in rows}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,400 @@
+"""Every query of every Grafana dashboard parses and returns series from a real Prometheus scraping the services.
+
+Grafana cannot be installed here, so this test does what Grafana would: it reads the provisioned
+dashboard JSON, resolves template variables (running their label_values() queries), fills in
+Grafana's interval macros and sends each expression to a real `prometheus` that scrapes the running
+services, configured from deploy/prometheus/prometheus.yml. One Prometheus, one set of services,
+one burst of traffic that makes every labelled series exist, then all queries.
+
+Which panels are checked follows from which services exist: a service with a `services/<name>`
+package is started and its panels must answer. Panels on the metrics of a service that is not built
+yet are listed in AWAITED_METRICS; they are reported as skipped, and the allowance fails as soon as
+that service exists, so it cannot outlive its reason.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from prometheus_client import REGISTRY
+
+from services.deadlines.domain.rules import SECONDS_RULES_FILE
+from shared.kafka import EventProducer, OutgoingMessage
+from tests.integration.ops.test_prometheus import metric_names
+from tests.support.infra import ROOT
+from tests.support.services import ServiceProcess, free_port, service_env
+from tests.support.waiting import eventually
+
+GRAFANA = ROOT / "deploy" / "grafana"
+DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
+DATASOURCES = GRAFANA / "provisioning" / "datasources" / "prometheus.yml"
+PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+
+# The services of SPEC, in start order. Only those with a package are started and checked.
+SERVICES = ("intake", "deadlines", "notify", "reporting")
+# Allowance, to be removed by whoever lands the service: panels on these metrics are skipped while
+# the service does not exist. The names are the ones the notify panels expect notify to export.
+AWAITED_METRICS: dict[str, set[str]] = {
+    "notify": {"notify_deliveries_total", "notify_delivery_latency_seconds_bucket"},
+}
+# Grafana's own macros, at values a dashboard opened on the last hour would use (scrape interval 1 s).
+MACROS = {"__rate_interval": "1m", "__interval": "15s", "__range": "1h"}
+
+PORTAL = {"Authorization": "Bearer dev-portal-key"}
+POLICE = {"Authorization": "Bearer dev-police-key"}
+
+
+@dataclass(frozen=True)
+class Query:
+    dashboard: str
+    where: str  # panel title and refId, or "variable <name>"
+    expr: str
+
+    def __str__(self) -> str:
+        return f"{self.dashboard} / {self.where}: {self.expr}"
+
+
+def load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every panel, including those inside collapsed rows."""
+    for panel in dashboard.get("panels", []):
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def panel_queries(path: Path) -> list[Query]:
+    dashboard = load(path)
+    return [
+        Query(path.name, f"{panel['title']} [{target.get('refId', '?')}]", target["expr"])
+        for panel in panels(dashboard)
+        for target in panel.get("targets", [])
+    ]
+
+
+def variables(path: Path) -> list[dict[str, Any]]:
+    return list(load(path).get("templating", {}).get("list", []))
+
+
+LABEL_VALUES = re.compile(r"^\s*label_values\(\s*(?:(?P<match>.+?)\s*,\s*)?(?P<label>[a-zA-Z_]\w*)\s*\)\s*$")
+
+
+def variable_query(variable: dict[str, Any]) -> str:
+    query = variable.get("query")
+    return str(query.get("query", "") if isinstance(query, dict) else query or "")
+
+
+def parse_label_values(query: str) -> tuple[str | None, str]:
+    """Grafana's label_values(metric, label) or label_values(label); anything else is not supported here."""
+    found = LABEL_VALUES.match(query)
+    if found is None:
+        raise AssertionError(f"variable query {query!r}: only label_values(...) is supported by this test")
+    return found["match"], found["label"]
+
+
+def custom_values(variable: dict[str, Any]) -> list[str]:
+    """Values of a custom variable: "text : value" pairs or plain values, comma-separated."""
+    return [item.split(" : ", 1)[-1].strip() for item in variable_query(variable).split(",") if item.strip()]
+
+
+def all_value(variable: dict[str, Any], values: list[str]) -> str:
+    """What Grafana puts in place of a variable set to "All": its allValue, else a regex of every value."""
+    if variable.get("allValue"):
+        return str(variable["allValue"])
+    return "(" + "|".join(re.escape(v) for v in values) + ")"
+
+
+def interpolate(expr: str, values: dict[str, str]) -> str:
+    """Replaces $name, ${name} and Grafana's macros; an unknown variable is a dashboard error."""
+
+    def one(match: re.Match[str]) -> str:
+        name = match["braced"] or match["plain"]
+        if name in MACROS:
+            return MACROS[name]
+        if name not in values:
+            raise AssertionError(f"unknown variable ${name} in {expr!r}")
+        return values[name]
+
+    return re.sub(r"\$\{(?P<braced>\w+)\}|\$(?P<plain>\w+)", one, expr)
+
+
+def present(service: str) -> bool:
+    return (ROOT / "services" / service / "__main__.py").exists()
+
+
+def awaited(expr: str) -> str | None:
+    """The absent service whose metrics this expression needs, if any."""
+    for service, names in AWAITED_METRICS.items():
+        if not present(service) and metric_names(expr) & names:
+            return service
+    return None
+
+
+def provisioned_datasource_uid() -> str:
+    (source,) = yaml.safe_load(DATASOURCES.read_text())["datasources"]
+    assert source["type"] == "prometheus"
+    return str(source["uid"])
+
+
+# --- The dashboards as files: quick checks that need no services ---------------------------------
+
+
+def test_dashboards_are_provisioned_and_name_the_provisioned_data_source() -> None:
+    assert {p.stem for p in DASHBOARDS} >= {"operations", "politigarantier"}
+    provider = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "dashboards.yml").read_text())
+    assert provider["providers"][0]["type"] == "file"
+    uid = provisioned_datasource_uid()
+    uids = set()
+    for path in DASHBOARDS:
+        dashboard = load(path)
+        assert dashboard["uid"] not in uids, f"{path.name}: uid {dashboard['uid']} used twice"
+        uids.add(dashboard["uid"])
+        ids = [p["id"] for p in panels(dashboard)]
+        assert len(ids) == len(set(ids)), f"{path.name}: panel ids repeat"
+        for panel in panels(dashboard):
+            if panel["type"] in ("row", "text"):
+                continue
+            assert panel.get("targets"), f"{path.name} / {panel['title']}: no query"
+            for item in [panel, *panel["targets"]]:
+                assert item.get("datasource", {}).get("uid") == uid, f"{path.name} / {panel['title']}: data source"
+            assert all(t.get("expr", "").strip() for t in panel["targets"]), f"{path.name} / {panel['title']}"
+        for variable in variables(path):
+            if variable["type"] == "query":
+                assert variable["datasource"]["uid"] == uid
+                parse_label_values(variable_query(variable))
+
+
+def test_kommune_choices_are_the_districts_kommuner() -> None:
+    kommuner = yaml.safe_load((ROOT / "shared" / "data" / "kommuner.yaml").read_text())["kommuner"]
+    codes = {k["code"] for k in kommuner}
+    for path in DASHBOARDS:
+        for variable in variables(path):
+            if variable["name"] == "kommune" and variable["type"] == "custom":
+                assert set(custom_values(variable)) == codes, path.name
+
+
+def test_the_allowance_for_services_not_built_yet_is_still_needed() -> None:
+    """Fails once the service exists: then its panels are checked for real and the allowance must go."""
+    used = set().union(*(metric_names(q.expr) for path in DASHBOARDS for q in panel_queries(path)))
+    for service, names in AWAITED_METRICS.items():
+        assert not present(service), (
+            f"services/{service} exists now: the dashboard test starts it and checks its panels; remove"
+            f" {service!r} from AWAITED_METRICS (and check its metric names: {sorted(names)})"
+        )
+        assert names <= used, f"AWAITED_METRICS[{service!r}] names metrics no panel uses: {sorted(names - used)}"
+    waiting = [str(q) for path in DASHBOARDS for q in panel_queries(path) if awaited(q.expr)]
+    if waiting:
+        pytest.skip("panels waiting for a service not built yet: " + "; ".join(waiting))
+
+
+def test_every_metric_a_dashboard_reads_is_declared_by_a_service() -> None:
+    """Catches a misspelt metric name in a second, before the slow test below waits for its series."""
+    modules = ["shared.metrics"] + [
+        f"services.{s}.metrics" for s in SERVICES if (ROOT / "services" / s / "metrics.py").exists()
+    ]
+    for module in modules:
+        importlib.import_module(module)
+    declared = set(REGISTRY._names_to_collectors) | {"up"}
+    for path in DASHBOARDS:
+        for query in panel_queries(path):
+            if awaited(query.expr):
+                continue
+            unknown = metric_names(query.expr) - declared
+            assert not unknown, f"{query}: no service declares {sorted(unknown)}"
+        for variable in variables(path):
+            if variable["type"] == "query":
+                match, _ = parse_label_values(variable_query(variable))
+                assert not metric_names(match or "") - declared, f"{path.name}: variable {variable['name']}"
+
+
+def test_interpolation_fills_variables_and_macros_and_refuses_unknown_ones() -> None:
+    expr = 'sum by (kommune) (increase(x_total{kommune=~"$kommune", rule=~"${rule}"}[$__range]))'
+    assert interpolate(expr, {"kommune": ".*", "rule": "(a|b)"}) == (
+        'sum by (kommune) (increase(x_total{kommune=~".*", rule=~"(a|b)"}[1h]))'
+    )
+    with pytest.raises(AssertionError, match="unknown variable"):
+        interpolate("up{job=~'$jobb'}", {"job": ".*"})
+    assert parse_label_values("label_values(up, job)") == ("up", "job")
+    assert parse_label_values("label_values(job)") == (None, "job")
+
+
+# --- Every query against a real Prometheus scraping the real services ----------------------------
+
+
+async def test_every_dashboard_query_returns_series_from_the_running_services(ns, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    prometheus = shutil.which("prometheus")
+    if prometheus is None:
+        pytest.fail("prometheus is missing: `make up` installs Debian's prometheus package")
+    running = [s for s in SERVICES if present(s)]
+    env = {
+        "INTAKE_OUTBOX_POLL_SECONDS": "0.2",
+        "DEADLINE_RULES_FILE": str(SECONDS_RULES_FILE),
+        "DEADLINES_GAUGES_INTERVAL_SECONDS": "1",
+    }
+    services = {name: ServiceProcess(name, service_env(ns, name, **env), tmp_path / f"{name}.log") for name in running}
+    config = tmp_path / "prometheus.yml"
+    config.write_text(yaml.safe_dump(scrape_config(services)))
+    prom_port = free_port()
+    api = f"http://127.0.0.1:{prom_port}/api/v1"
+    prom: subprocess.Popen[bytes] | None = None
+    try:
+        for service in services.values():
+            service.migrate()
+            service.start()
+        prom = subprocess.Popen(
+            [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{prom_port}"],
+            stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("wb"),
+        )  # fmt: skip
+        for service in services.values():
+            service.wait_ready()
+        await traffic(ns, services["intake"].url, services["deadlines"].url)
+
+        async with httpx.AsyncClient(timeout=5) as client:
+            queries, skipped = await resolve_queries(client, api)
+
+            async def ask(query: Query) -> list[Any]:
+                answer = (await client.post(f"{api}/query", data={"query": query.expr})).json()
+                assert answer["status"] == "success", f"{query}\n{answer}"
+                return answer["data"]["result"]  # type: ignore[no-any-return]
+
+            # Syntax errors and unknown functions first: no waiting cures them. The skipped panels
+            # cannot have series before their service exists, but they must parse today.
+            for query in [*queries, *skipped]:
+                await ask(query)
+            empty: set[Query] = set(queries)
+
+            async def all_answer() -> bool:
+                for query in sorted(empty, key=str):
+                    if await ask(query):
+                        empty.discard(query)
+                return not empty
+
+            try:
+                await eventually(all_answer, timeout=45, step=1, what="every dashboard query answers")
+            except AssertionError:
+                pytest.fail("dashboard queries without series:\n" + "\n".join(f"  {q}" for q in sorted(empty, key=str)))
+    finally:
+        if prom is not None:
+            prom.terminate()
+            prom.wait(10)
+        for service in services.values():
+            service.stop()
+
+
+def scrape_config(services: dict[str, ServiceProcess]) -> dict[str, Any]:
+    """deploy/prometheus/prometheus.yml with the test's ports and a 1 s scrape: the same jobs and labels."""
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    missing = sorted(set(services) - set(jobs))
+    assert not missing, f"deploy/prometheus/prometheus.yml has no scrape job for {missing}"
+    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    config["rule_files"] = [str(PROMETHEUS_CONFIG.parent / f) for f in config.get("rule_files", [])]
+    config["scrape_configs"] = []
+    for name, service in services.items():
+        job = jobs[name]
+        for static in job["static_configs"]:
+            static["targets"] = [f"127.0.0.1:{service.port}"]
+        config["scrape_configs"].append(job)
+    return config
+
+
+async def resolve_queries(client: httpx.AsyncClient, api: str) -> tuple[list[Query], list[Query]]:
+    """Every panel query with its variables set to "All", as Grafana would send it; plus the skipped ones.
+
+    Each variable's own label_values() query must find values too: an empty drop-down is a defect.
+    """
+    ready: list[Query] = []
+    skipped: list[Query] = []
+    for path in DASHBOARDS:
+        values: dict[str, str] = {}
+        for variable in variables(path):
+            if variable["type"] == "custom":
+                found = custom_values(variable)
+            elif variable["type"] == "query":
+                match, label = parse_label_values(variable_query(variable))
+                params = {"match[]": interpolate(match, values)} if match else {}
+                answer = (await client.get(f"{api}/label/{label}/values", params=params)).json()
+                assert answer["status"] == "success", (path.name, variable["name"], answer)
+                found = answer["data"]
+                assert found, f"{path.name}: variable {variable['name']} ({variable_query(variable)}) finds no values"
+            else:
+                raise AssertionError(f"{path.name}: variable type {variable['type']} not supported by this test")
+            values[variable["name"]] = all_value(variable, found) if variable.get("includeAll") else found[0]
+        for query in panel_queries(path):
+            resolved = Query(query.dashboard, query.where, interpolate(query.expr, values))
+            (skipped if awaited(query.expr) else ready).append(resolved)
+    return ready, skipped
+
+
+async def traffic(ns, intake: str, deadlines: str) -> None:  # type: ignore[no-untyped-def]
+    """One burst that makes every series the dashboards read exist, for guarantees and local targets alike.
+
+    With the seconds rules (4-8 s windows): a burglary met at once (guarantee and follow-up target met
+    on time), a burglary left to warn and breach and then met late, a burglary closed before the
+    patrol came (guarantee cancelled), an officer request replied to and then closed (local target met,
+    the other cancelled), a tip, refused requests (401, 422) and a message the consumer dead-letters.
+    """
+    async with httpx.AsyncClient(timeout=10) as client:
+
+        async def submit(path: str, body: dict[str, Any]) -> str:
+            answer = await client.post(f"{intake}{path}", json=body, headers=PORTAL)
+            assert answer.status_code == 202, answer.text
+            return str(answer.json()["case_id"])
+
+        async def act(case_id: str, action: str, **extra: str) -> None:
+            body = {"action": action, "occurred_at": datetime.now(UTC).isoformat(), **extra}
+            answer = await client.post(f"{intake}/v1/cases/{case_id}/actions", json=body, headers=POLICE)
+            assert answer.status_code == 202, answer.text
+
+        met = await submit("/v1/reports", burglary("0265"))
+        late = await submit("/v1/reports", burglary("0316"))
+        closed = await submit("/v1/reports", burglary("0253"))
+        request = await submit("/v1/officer-requests", {
+            "request_type": "traffic_control", "description": "Biler kører for stærkt forbi skolen",
+            "kommune": "0259", "address": "Ølbyvej 2", "contact": {"email": "skole@example.dk"},
+        })  # fmt: skip
+        await submit("/v1/tips", {"category": "drug_dealing_street", "description": "Salg bag hallen",
+                                  "kommune": "0316", "anonymous": True})  # fmt: skip
+        assert (await client.post(f"{intake}/v1/reports", json=burglary("0265"))).status_code == 401
+        assert (await client.post(f"{intake}/v1/reports", json={}, headers=PORTAL)).status_code == 422
+
+        await act(met, "on_scene")
+        await act(met, "followup_done")
+        await act(closed, "closed", outcome="no_offence")
+        await act(request, "replied")
+        await act(request, "closed", outcome="resolved")
+
+        producer = EventProducer(ns.kafka, client_id="dashboards-test")
+        await producer.send_batch([OutgoingMessage(ns.topics.cases, b"junk", b"not a cloudevent")])
+        await producer.stop()
+
+        async def both_breached() -> bool:
+            page = (await client.get(f"{deadlines}/v1/deadlines", params={"limit": 500}, headers=POLICE)).json()
+            mine = [d for d in page["items"] if d["case_id"] == late]
+            return len(mine) == 2 and all(d["state"] == "breached" for d in mine)
+
+        await eventually(both_breached, timeout=30, what="the guarantee and the follow-up target breached")
+        await act(late, "on_scene")
+        await act(late, "followup_done")
+
+
+def burglary(kommune: str) -> dict[str, Any]:
+    return {
+        "category": "burglary_home", "description": "Terrassedøren brudt op.", "in_progress": False,
+        "kommune": kommune, "address": "Bygaden 3", "contact": {"phone": "+4522334455"},
+    }  # fmt: skip
