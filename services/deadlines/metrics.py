@@ -64,7 +64,7 @@ def observe_published(rows: Sequence[asyncpg.Record], published_at: datetime) ->
 
 
 class OpenDeadlineGauges:
-    """Open deadlines by rule, basis, kommune and state, as counted in the table (true across instances and restarts)."""
+    """Open deadlines by rule, basis, kommune and state, as counted in the table (true across instances)."""
 
     def __init__(self) -> None:
         self._seen: set[tuple[str, str, str, str]] = set()

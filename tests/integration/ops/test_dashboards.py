@@ -30,7 +30,7 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-from services.deadlines.domain.rules import SECONDS_RULES_FILE
+from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
 from shared.kafka import EventProducer, OutgoingMessage
 from tests.integration.ops.test_prometheus import metric_names
 from tests.support.infra import ROOT
