@@ -23,7 +23,7 @@ from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
 
 from shared import inbox
-from shared.db import Conn, is_transient
+from shared.db import Conn, is_timeout, is_transient, ping
 from shared.dlq import dead_letter_message, send_to_dlq
 from shared.events.envelope import CloudEvent, EventData, UnknownEventType
 from shared.kafka import EventProducer, PublishError
@@ -120,9 +120,10 @@ class ReliableConsumer:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if is_transient(exc):
+            if is_transient(exc) and not (is_timeout(exc) and await ping(self._pool)):
                 # The database is away, full or failing over: wait and read the same message again;
-                # never dead-letter for this.
+                # never dead-letter for this. A timeout while the database answers a ping is this
+                # event's own doing (a query too slow every time), so it counts as an attempt below.
                 CONSUMER_RETRIES.labels(self.spec.service, self.spec.name, "database").inc()
                 log.warning("%s: database unavailable, will retry %s/%s@%s: %r", self.spec.name, *where, exc)
                 await msg.nack()

@@ -35,6 +35,8 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.DeadlockDetectedError,
 )
 
+_DATA_ERRORS: tuple[type[BaseException], ...] = (asyncpg.exceptions.DataError, asyncpg.exceptions._base.DataError)
+
 # SQLSTATE classes that mean "the database cannot do it right now" rather than "this query is wrong":
 # 08 connection, 40 rollback (serialization, deadlock), 53 insufficient resources (disk full, out of
 # memory, too many connections), 57 operator intervention (shutdown, query cancelled), 58 system
@@ -48,7 +50,15 @@ def is_transient(exc: BaseException) -> bool:
 
     A consumer must never dead-letter an event because Postgres was away or full, and an HTTP
     client should get a 503 with Retry-After for these, not a 500.
+
+    A timeout counts as transient here (a database that is away also times out); callers that
+    retry must still cap retries on a timeout while the database answers (`is_timeout`), since a
+    query that is simply too slow times out every time.
     """
+    # asyncpg's DataError (bad query input, e.g. text it cannot encode) is an InterfaceError in
+    # one of its two spellings; a retry sends the same input again, so it is never transient.
+    if isinstance(exc, _DATA_ERRORS):
+        return False
     if isinstance(exc, TRANSIENT_DB_ERRORS):
         return True
     if isinstance(exc, asyncpg.exceptions.ClientCannotConnectError | asyncpg.exceptions.ConnectionRejectionError):
@@ -57,6 +67,11 @@ def is_transient(exc: BaseException) -> bool:
         state = getattr(exc, "sqlstate", None) or ""
         return state[:2] in _TRANSIENT_SQLSTATE_CLASSES or state in _TRANSIENT_SQLSTATES
     return False
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """A client-side command timeout, or the server cancelling a statement (statement_timeout)."""
+    return isinstance(exc, TimeoutError | asyncpg.exceptions.QueryCanceledError)
 
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
