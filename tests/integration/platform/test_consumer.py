@@ -247,3 +247,29 @@ async def test_a_query_that_always_times_out_is_dead_lettered_not_retried_for_ev
     dead = await read_all(ns.kafka, ns.topics.dlq("testsvc"), expect=1)
     assert [CloudEvent.from_bytes(d.value).id for d in dead] == [slow.id]
     assert headers_dict(dead[0].headers)["dlq.error.class"] == "TimeoutError"
+
+
+async def test_an_unexpected_error_outside_the_handler_is_retried_then_dead_lettered(
+    ns, platform_schema, monkeypatch
+) -> None:
+    """An error of no foreseen class (here a bug while reading the payload) must not be skipped in silence."""
+    _, pool = platform_schema
+    poison, good = sample_report(40), sample_report(41)
+    reads: Counter[str] = Counter()
+    real_payload = CloudEvent.payload
+
+    def payload_with_a_bug(self: CloudEvent):  # type: ignore[no-untyped-def]
+        reads[str(self.id)] += 1
+        if self.id == poison.id:
+            raise LookupError("a bug while reading the payload")
+        return real_payload(self)
+
+    monkeypatch.setattr(CloudEvent, "payload", payload_with_a_bug)
+    await publish(ns, poison, good)
+    async with Running(ns, pool, unique("g"), max_attempts=3):
+        await eventually(lambda: _has(pool, good.id), timeout=40, what="good event applied")
+        dead = await read_all(ns.kafka, ns.topics.dlq("testsvc"), expect=1, timeout=20)
+    assert [CloudEvent.from_bytes(d.value).id for d in dead] == [poison.id]
+    reason = headers_dict(dead[0].headers)
+    assert reason["dlq.error.class"] == "LookupError" and reason["dlq.attempts"] == "3"
+    assert reads[str(poison.id)] == 3
