@@ -134,11 +134,15 @@ def shared_migrations() -> list[Migration]:
 async def migrate(url: str, schema: str, migrations: Iterable[Migration]) -> list[str]:
     """Applies what is missing, each file in its own transaction; returns the versions applied.
 
-    Safe to run from several processes at once: an advisory lock per schema serialises them.
+    Safe to run from several processes at once: an advisory lock per schema, taken before
+    anything is created (even `CREATE SCHEMA IF NOT EXISTS` fails when two run it at once),
+    serialises them.
     """
     applied: list[str] = []
     conn = await asyncpg.connect(url, timeout=10.0)
     try:
+        # Session-level: held across the per-file transactions below, released by closing.
+        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"migrate:{schema}")
         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
         await conn.execute(
             f"CREATE TABLE IF NOT EXISTS {quote_ident(schema)}.schema_migrations ("
@@ -146,7 +150,6 @@ async def migrate(url: str, schema: str, migrations: Iterable[Migration]) -> lis
         )
         for migration in migrations:
             async with conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
                 await conn.execute(f"SET LOCAL search_path TO {quote_ident(schema)}, public")
                 done = await conn.fetchval("SELECT 1 FROM schema_migrations WHERE version = $1", migration.version)
                 if done:
