@@ -63,7 +63,7 @@ async def enqueue_many(
         list(keys) if keys else [e.subject for e in events],
         [e.to_bytes() for e in events],
         [
-            {"content-type": CONTENT_TYPE, "ce_type": e.type} | (extra_headers[i] if extra_headers else {})
+            {"content-type": CONTENT_TYPE, "event-type": e.type} | (extra_headers[i] if extra_headers else {})
             for i, e in enumerate(events)
         ],
     )
