@@ -95,8 +95,18 @@ async def create_pool(
     min_size: int = 1,
     max_size: int = 10,
     command_timeout: float = 30.0,
+    idle_in_transaction_timeout: float = 60.0,
 ) -> asyncpg.Pool:
-    """A pool whose connections see the service's schema first, so SQL names tables unqualified."""
+    """A pool whose connections see the service's schema first, so SQL names tables unqualified.
+
+    A session that sits in an open transaction for `idle_in_transaction_timeout` seconds is ended
+    by Postgres, and its locks with it: a process frozen or cut off mid-transaction (an outbox
+    relay holds row locks across its Kafka call) must not block the others for the two hours of
+    the kernel's default keepalive. It must exceed the longest wait inside a transaction (the
+    relay's Kafka send timeout plus the producer's 2 s clean-up). The server's TCP keepalives
+    find a vanished client within about a minute (30 s idle, then 3 probes 10 s apart) and
+    `tcp_user_timeout` drops one that stops acknowledging what the server sends.
+    """
     pool = await asyncpg.create_pool(
         url,
         min_size=min_size,
@@ -104,7 +114,15 @@ async def create_pool(
         command_timeout=command_timeout,
         timeout=10.0,
         init=init_connection,
-        server_settings={"search_path": f"{quote_ident(schema)},public", "application_name": application},
+        server_settings={
+            "search_path": f"{quote_ident(schema)},public",
+            "application_name": application,
+            "idle_in_transaction_session_timeout": str(int(idle_in_transaction_timeout * 1000)),
+            "tcp_keepalives_idle": "30",
+            "tcp_keepalives_interval": "10",
+            "tcp_keepalives_count": "3",
+            "tcp_user_timeout": "60000",
+        },
     )
     assert pool is not None
     return pool
