@@ -127,8 +127,9 @@ class EventProducer:
     async def _abandon(self, producer: AIOKafkaProducer) -> None:
         try:
             await asyncio.wait_for(producer.stop(), 2.0)
-        except BaseException:  # noqa: S110 - a stuck producer is dropped, never awaited forever
+        except Exception:  # noqa: S110 - a stuck producer is dropped, never awaited forever
             pass
+        # CancelledError passes: swallowing it would keep a relay running through its shutdown.
 
     async def send_batch(self, messages: Sequence[OutgoingMessage]) -> None:
         """Returns once Kafka has acknowledged every message (acks=all), or raises PublishError."""
