@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.conn import CloseReason
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
@@ -125,11 +127,18 @@ class EventProducer:
         return producer
 
     async def _abandon(self, producer: AIOKafkaProducer) -> None:
+        """Stops a producer within 2 s; one that cannot stop (Kafka frozen) is torn down instead.
+
+        CancelledError passes (after the tear-down): swallowing it would keep a relay running
+        through its shutdown.
+        """
         try:
             await asyncio.wait_for(producer.stop(), 2.0)
-        except Exception:  # noqa: S110 - a stuck producer is dropped, never awaited forever
-            pass
-        # CancelledError passes: swallowing it would keep a relay running through its shutdown.
+        except asyncio.CancelledError:
+            _tear_down(producer)
+            raise
+        except Exception:
+            _tear_down(producer)
 
     async def send_batch(self, messages: Sequence[OutgoingMessage]) -> None:
         """Returns once Kafka has acknowledged every message (acks=all), or raises PublishError."""
@@ -156,6 +165,51 @@ class EventProducer:
             if self._producer is not None:
                 producer, self._producer = self._producer, None
                 await self._abandon(producer)
+
+
+def _tear_down(producer: AIOKafkaProducer) -> None:
+    """Ends what a cut-off `stop()` leaves running: the sender task, the client's tasks and sockets.
+
+    Left alone, each abandoned producer keeps retrying its batch (a long Kafka stall leaked about
+    three a minute) and delivers it again when the broker heals. aiokafka has no forced close, so
+    this reaches into its internals (0.14); every step is guarded so a newer version that renamed
+    something degrades to the old leak, never to an error.
+    """
+    abandoned = KafkaConnectionError("producer abandoned: Kafka did not confirm in time")
+    sender = getattr(producer, "_sender", None)
+    task = getattr(sender, "sender_task", None)
+    if task is not None and not task.done():
+        # Its own done-callback would fail the batches through aiokafka's transaction manager,
+        # which raises for a non-transactional producer; the batches are failed below instead.
+        with contextlib.suppress(Exception):
+            task.remove_done_callback(sender._fail_all)  # type: ignore[union-attr]
+        task.add_done_callback(_consume_outcome)
+        task.cancel()
+    # Fails the batches it held, so nothing is delivered later and every waiter (the flush inside
+    # the cut-off stop(), a send awaiting its result) returns now.
+    accumulator = getattr(producer, "_message_accumulator", None)
+    if accumulator is not None:
+        with contextlib.suppress(Exception):
+            accumulator.fail_all(abandoned)
+    client = getattr(producer, "client", None)
+    sync_task = getattr(client, "_sync_task", None)
+    if sync_task is not None and not sync_task.done():
+        sync_task.cancel()
+    connections = getattr(client, "_conns", None) or {}
+    for connection in list(connections.values()):
+        # abort(), not close(): close() waits to flush what a frozen broker will never read.
+        writer = getattr(connection, "_writer", None)
+        with contextlib.suppress(Exception):
+            if writer is not None:
+                writer.transport.abort()
+            connection.close(reason=CloseReason.SHUTDOWN)
+    connections.clear()
+
+
+def _consume_outcome(task: asyncio.Task[object]) -> None:
+    """Retrieves a torn-down task's error, which nobody awaits (else asyncio warns at collection)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def make_broker(bootstrap: str, *, service: str) -> KafkaBroker:

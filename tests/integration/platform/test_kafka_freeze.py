@@ -7,6 +7,7 @@ it (tests/support/kafka_route.py), so the shared broker keeps serving everyone e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 import sys
@@ -16,8 +17,12 @@ from pathlib import Path
 import pytest
 
 from shared.db import create_pool
+from shared.events import CloudEvent
+from shared.kafka import EventProducer, OutgoingMessage, PublishError
 from shared.outbox import enqueue
 from tests.support.infra import ROOT
+from tests.support.kafka_read import read_all
+from tests.support.kafka_route import client_connections_to, route_kafka_to
 from tests.support.platform import sample_report
 from tests.support.services import ServiceProcess, service_env
 from tests.support.tcp_proxy import TcpProxy
@@ -87,3 +92,49 @@ async def test_sigterm_during_a_kafka_freeze_ends_the_service_within_its_grace_p
 
 async def _none(count) -> bool:  # type: ignore[no-untyped-def]
     return await count() == 0
+
+
+def client_tasks() -> int:
+    """Tasks of this event loop, the proxy's own left out."""
+    return sum(1 for t in asyncio.all_tasks() if not getattr(t.get_coro(), "__qualname__", "").startswith("TcpProxy."))
+
+
+def message(topic: str, event: CloudEvent) -> OutgoingMessage:
+    return OutgoingMessage(topic, event.subject.encode(), event.to_bytes())
+
+
+async def test_a_long_freeze_leaves_no_producer_behind(ns) -> None:
+    """Every send that times out throws its producer away: its task and connections must go with it,
+    and the batch it held must not be delivered when the broker heals."""
+    proxy = await proxy_to(ns.kafka).start()
+    undo = route_kafka_to(proxy.port)
+    producer = EventProducer(ns.kafka, client_id="test-freeze", send_timeout=0.5)
+    first = sample_report(0)
+    stuck = [sample_report(i) for i in range(1, 6)]
+    tasks_idle = client_tasks()  # before any producer exists
+    try:
+        await producer.send_batch([message(ns.topics.cases, first)])
+        proxy.freeze()
+        for event in stuck:
+            with pytest.raises(PublishError):
+                await producer.send_batch([message(ns.topics.cases, event)])
+        tasks_after, connections_after = client_tasks(), client_connections_to(proxy.port)
+
+        proxy.thaw()
+        await asyncio.sleep(3)  # time for a leaked producer to flush its batch
+        records = await read_all(ns.kafka, ns.topics.cases, idle=1.0)
+    finally:
+        proxy.thaw()
+        with contextlib.suppress(Exception):
+            await producer.stop()
+        undo()
+        await proxy.stop()
+    # Every send failed, so no producer is in use: none may still run or hold a connection.
+    assert tasks_after <= tasks_idle, f"tasks {tasks_idle} -> {tasks_after}"
+    assert connections_after == 0
+    # A produce request already on the wire when Kafka froze may still be applied when it heals
+    # (a frozen broker reads it from its socket later), but nothing is sent again: without the
+    # tear-down every abandoned producer retries its batch and delivers it after the heal.
+    delivered = [CloudEvent.from_bytes(r.value).id for r in records]
+    assert first.id in delivered
+    assert set(delivered) <= {first.id, stuck[0].id} and len(delivered) == len(set(delivered))
