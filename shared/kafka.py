@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.conn import CloseReason
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
@@ -31,33 +32,104 @@ class OutgoingMessage:
     headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
+class TopicMisconfigured(RuntimeError):
+    """A topic exists with settings weaker than the service requires; an operator must fix it."""
+
+
+def min_insync_replicas_for(replication_factor: int) -> int | None:
+    """2 when there are 3 or more replicas: an acks=all write then survives losing one broker.
+
+    None (the broker's default, 1) for fewer replicas, where 2 would refuse every write as soon
+    as one broker is away.
+    """
+    return 2 if replication_factor >= 3 else None
+
+
+def check_replication(replication_factor: int, environment: str | None) -> None:
+    """Refuses a single copy of every event outside development: one lost disk loses the bus."""
+    if replication_factor == 1 and (environment or "").lower() != "development":
+        raise ValueError(
+            f"KAFKA_REPLICATION_FACTOR=1 with ENVIRONMENT={environment or 'unset'}: set 3 (topics then get"
+            " min.insync.replicas=2); a single copy is for ENVIRONMENT=development only"
+        )
+
+
 async def ensure_topics(
-    bootstrap: str, topics: Sequence[str], *, partitions: int, replication_factor: int, timeout: float = 15.0
+    bootstrap: str,
+    topics: Sequence[str],
+    *,
+    partitions: int,
+    replication_factor: int,
+    min_insync_replicas: int | None = None,
+    timeout: float = 15.0,
 ) -> None:
-    """Creates the topics that are missing; existing ones are left as they are."""
+    """Creates the topics that are missing, then checks every one has `min.insync.replicas`.
+
+    `min_insync_replicas` defaults to what the replication factor calls for
+    (`min_insync_replicas_for`). Existing topics are never altered: one with a lower setting
+    raises TopicMisconfigured naming it, since acks=all alone promises little without it.
+    """
+    required = min_insync_replicas if min_insync_replicas is not None else min_insync_replicas_for(replication_factor)
+    configs = {"min.insync.replicas": str(required)} if required else None
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
     await asyncio.wait_for(admin.start(), timeout)
     try:
         existing = set(await asyncio.wait_for(admin.list_topics(), timeout))
         missing = [t for t in topics if t not in existing]
-        if not missing:
-            return
-        try:
-            response = await asyncio.wait_for(
-                admin.create_topics(
-                    [NewTopic(t, num_partitions=partitions, replication_factor=replication_factor) for t in missing]
-                ),
-                timeout,
-            )
-        except TopicAlreadyExistsError:
-            return  # another service created them at the same moment
-        for topic_error in getattr(response, "topic_errors", []):
-            name, code = topic_error[0], topic_error[1]
-            if code not in (0, TopicAlreadyExistsError.errno):
-                raise RuntimeError(f"could not create topic {name}: Kafka error code {code}")
-        log.info("topics created", extra={"topics": missing, "partitions": partitions})
+        if missing:
+            await _create(admin, missing, partitions, replication_factor, configs, timeout)
+        # Topics just created got the setting above (and the broker may not describe them yet).
+        if required and (older := [t for t in topics if t in existing]):
+            await _check_min_insync(admin, older, required, timeout)
     finally:
         await asyncio.wait_for(admin.close(), timeout)
+
+
+async def _create(
+    admin: AIOKafkaAdminClient,
+    topics: list[str],
+    partitions: int,
+    replication_factor: int,
+    configs: dict[str, str] | None,
+    timeout: float,
+) -> None:
+    try:
+        response = await asyncio.wait_for(
+            admin.create_topics(
+                [
+                    NewTopic(t, num_partitions=partitions, replication_factor=replication_factor, topic_configs=configs)
+                    for t in topics
+                ]
+            ),
+            timeout,
+        )
+    except TopicAlreadyExistsError:
+        return  # another service created them at the same moment
+    for topic_error in getattr(response, "topic_errors", []):
+        name, code = topic_error[0], topic_error[1]
+        if code not in (0, TopicAlreadyExistsError.errno):
+            raise RuntimeError(f"could not create topic {name}: Kafka error code {code}")
+    log.info("topics created", extra={"topics": topics, "partitions": partitions, "configs": configs or {}})
+
+
+async def _check_min_insync(admin: AIOKafkaAdminClient, topics: Sequence[str], required: int, timeout: float) -> None:
+    responses = await asyncio.wait_for(
+        admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t) for t in topics]), timeout
+    )
+    weak = []
+    for response in responses:
+        # Each resource: (error_code, error_message, resource_type, resource_name, config_entries).
+        for code, message, _type, name, entries in response.resources:
+            if code:
+                raise RuntimeError(f"could not read the configuration of topic {name}: {message or code}")
+            value = next((int(e[1]) for e in entries if e[0] == "min.insync.replicas"), 1)
+            if value < required:
+                weak.append(f"{name} ({value})")
+    if weak:
+        raise TopicMisconfigured(
+            f"topics with min.insync.replicas below {required}: {', '.join(weak)}; set it with kafka-configs.sh"
+            f" --alter --entity-type topics --entity-name NAME --add-config min.insync.replicas={required}"
+        )
 
 
 async def delete_topics(bootstrap: str, topics: Sequence[str], timeout: float = 15.0) -> None:
