@@ -20,6 +20,8 @@ from typing import Any
 import aiokafka.client
 import aiokafka.conn
 
+from tests.support.tcp_proxy import TcpProxy
+
 _ORIGINAL = aiokafka.conn.create_conn
 
 
@@ -35,6 +37,12 @@ def route_kafka_to(proxy_port: int) -> Callable[[], None]:
         aiokafka.client.create_conn = _ORIGINAL  # type: ignore[assignment]
 
     return undo
+
+
+def proxy_for(bootstrap: str) -> TcpProxy:
+    """A proxy (not started) to the one broker of `bootstrap` (host:port)."""
+    host, _, port = bootstrap.rpartition(":")
+    return TcpProxy(host, int(port))
 
 
 def client_connections_to(port: int) -> int:

@@ -22,16 +22,11 @@ from shared.kafka import EventProducer, OutgoingMessage, PublishError
 from shared.outbox import enqueue
 from tests.support.infra import ROOT
 from tests.support.kafka_read import read_all
-from tests.support.kafka_route import client_connections_to, route_kafka_to
+from tests.support.kafka_route import client_connections_to, proxy_for, route_kafka_to
 from tests.support.platform import sample_report
 from tests.support.services import ServiceProcess, service_env
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually
-
-
-def proxy_to(bootstrap: str) -> TcpProxy:
-    host, _, port = bootstrap.rpartition(":")
-    return TcpProxy(host, int(port))
 
 
 class RoutedService(ServiceProcess):
@@ -51,7 +46,7 @@ class RoutedService(ServiceProcess):
 
 
 async def test_sigterm_during_a_kafka_freeze_ends_the_service_within_its_grace_period(ns, tmp_path) -> None:
-    proxy = await proxy_to(ns.kafka).start()
+    proxy = await proxy_for(ns.kafka).start()
     env = service_env(ns, "intake", ENVIRONMENT="development", KAFKA_SEND_TIMEOUT_SECONDS="1")
     service = RoutedService("intake", env, tmp_path / "intake.log", proxy)
     service.migrate()
@@ -106,7 +101,7 @@ def message(topic: str, event: CloudEvent) -> OutgoingMessage:
 async def test_a_long_freeze_leaves_no_producer_behind(ns) -> None:
     """Every send that times out throws its producer away: its task and connections must go with it,
     and the batch it held must not be delivered when the broker heals."""
-    proxy = await proxy_to(ns.kafka).start()
+    proxy = await proxy_for(ns.kafka).start()
     undo = route_kafka_to(proxy.port)
     producer = EventProducer(ns.kafka, client_id="test-freeze", send_timeout=0.5)
     first = sample_report(0)

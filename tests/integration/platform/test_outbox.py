@@ -16,6 +16,7 @@ from shared.kafka import EventProducer, PublishError, make_broker
 from shared.outbox import OutboxRelay, enqueue
 from tests.support.infra import ROOT, unique
 from tests.support.kafka_read import read_all
+from tests.support.kafka_route import proxy_for, route_kafka_to
 from tests.support.platform import effect_consumer, enqueue_reports, sample_report
 from tests.support.waiting import eventually
 
@@ -140,15 +141,21 @@ async def test_rows_wait_while_kafka_is_down_then_go(ns, platform_schema, local_
     assert {CloudEvent.from_bytes(r.value).id for r in records} == {e.id for e in events}
 
 
-async def test_relay_survives_a_frozen_broker(ns, platform_schema, local_kafka) -> None:
-    """A broker that stops answering but keeps its sockets open (aiokafka#1101): sends time out, never hang."""
+async def test_relay_survives_a_frozen_broker(ns, platform_schema) -> None:
+    """A broker that stops answering but keeps its sockets open (aiokafka#1101): sends time out, never hang.
+
+    The freeze is a proxy only this process's Kafka connections go through, so the shared broker
+    keeps serving every other test meanwhile.
+    """
     schema, pool = platform_schema
+    proxy = await proxy_for(ns.kafka).start()
+    undo = route_kafka_to(proxy.port)
     producer = EventProducer(ns.kafka, client_id="test", send_timeout=2.0)
     relay = OutboxRelay(pool, producer, service="testsvc", schema=schema, poll_seconds=0.2)
     task = asyncio.create_task(relay.run())
     try:
         await eventually(lambda: relay.healthy_kafka)
-        local_kafka.freeze()
+        proxy.freeze()
         try:
             events = await enqueue_reports(pool, ns.topics, 10)
             await asyncio.sleep(5)
@@ -156,12 +163,14 @@ async def test_relay_survives_a_frozen_broker(ns, platform_schema, local_kafka) 
             assert relay.healthy_kafka is False
             assert not task.done()
         finally:
-            local_kafka.thaw()
+            proxy.thaw()
         await eventually(lambda: all_sent(pool), timeout=60)
     finally:
         task.cancel()
         await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 15)
         await producer.stop()
+        undo()
+        await proxy.stop()
     records = await read_all(ns.kafka, ns.topics.cases, expect=10)
     assert {e.id for e in events} <= {CloudEvent.from_bytes(r.value).id for r in records}
 
