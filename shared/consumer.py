@@ -24,7 +24,7 @@ from faststream.message import AckStatus
 from pydantic import ValidationError
 
 from shared import inbox
-from shared.db import Conn, is_transient
+from shared.db import Conn, is_timeout, is_transient, ping
 from shared.dlq import dead_letter_message, send_to_dlq
 from shared.events.envelope import CloudEvent, EventData, UnknownEventType
 from shared.kafka import EventProducer, PublishError
@@ -87,8 +87,38 @@ class ReliableConsumer:
         CONSUMED.labels(self.spec.service, self.spec.name, record.topic, outcome).inc()
 
     async def process(self, msg: Any) -> None:
+        """Applies one message, then acks it; or nacks it to read it again; or dead-letters it.
+
+        Never neither: with manual acks, a message left without either is skipped in silence by
+        the next commit. So whatever goes wrong, even outside the cases below, is retried and
+        then dead-lettered.
+        """
         record: ConsumerRecord = msg.raw_message
         where = (record.topic, record.partition, record.offset)
+        try:
+            await self._process(msg, record, where)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            attempts = self._failures.get(where, 0) + 1
+            self._failures[where] = attempts
+            try:
+                if attempts >= self.spec.max_attempts:
+                    self._failures.pop(where, None)
+                    log.exception("%s: giving up on %s/%s@%s after %d attempts", self.spec.name, *where, attempts)
+                    await self._dead_letter(msg, record, exc, attempts=attempts)
+                    return
+                CONSUMER_RETRIES.labels(self.spec.service, self.spec.name, "unexpected").inc()
+                log.exception("%s: attempt %d failed unexpectedly on %s/%s@%s", self.spec.name, attempts, *where)
+                await msg.nack()
+                await asyncio.sleep(self.spec.retry_base_seconds * 2 ** (attempts - 1))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Not even a nack went through: the consumer is broken; say so loudly.
+                log.exception("%s: could neither retry nor dead-letter %s/%s@%s", self.spec.name, *where)
+
+    async def _process(self, msg: Any, record: ConsumerRecord, where: tuple[str, int, int]) -> None:
         try:
             event = CloudEvent.from_bytes(record.value or b"")
             types = self.spec.event_types
@@ -123,9 +153,10 @@ class ReliableConsumer:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if is_transient(exc):
+            if is_transient(exc) and not (is_timeout(exc) and await ping(self._pool)):
                 # The database is away, full or failing over: wait and read the same message again;
-                # never dead-letter for this.
+                # never dead-letter for this. A timeout while the database answers a ping is this
+                # event's own doing (a query too slow every time), so it counts as an attempt below.
                 CONSUMER_RETRIES.labels(self.spec.service, self.spec.name, "database").inc()
                 log.warning("%s: database unavailable, will retry %s/%s@%s: %r", self.spec.name, *where, exc)
                 await msg.nack()

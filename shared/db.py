@@ -35,6 +35,8 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.DeadlockDetectedError,
 )
 
+_DATA_ERRORS: tuple[type[BaseException], ...] = (asyncpg.exceptions.DataError, asyncpg.exceptions._base.DataError)
+
 # SQLSTATE classes that mean "the database cannot do it right now" rather than "this query is wrong":
 # 08 connection, 40 rollback (serialization, deadlock), 53 insufficient resources (disk full, out of
 # memory, too many connections), 57 operator intervention (shutdown, query cancelled), 58 system
@@ -48,7 +50,15 @@ def is_transient(exc: BaseException) -> bool:
 
     A consumer must never dead-letter an event because Postgres was away or full, and an HTTP
     client should get a 503 with Retry-After for these, not a 500.
+
+    A timeout counts as transient here (a database that is away also times out); callers that
+    retry must still cap retries on a timeout while the database answers (`is_timeout`), since a
+    query that is simply too slow times out every time.
     """
+    # asyncpg's DataError (bad query input, e.g. text it cannot encode) is an InterfaceError in
+    # one of its two spellings; a retry sends the same input again, so it is never transient.
+    if isinstance(exc, _DATA_ERRORS):
+        return False
     if isinstance(exc, TRANSIENT_DB_ERRORS):
         return True
     if isinstance(exc, asyncpg.exceptions.ClientCannotConnectError | asyncpg.exceptions.ConnectionRejectionError):
@@ -57,6 +67,11 @@ def is_transient(exc: BaseException) -> bool:
         state = getattr(exc, "sqlstate", None) or ""
         return state[:2] in _TRANSIENT_SQLSTATE_CLASSES or state in _TRANSIENT_SQLSTATES
     return False
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """A client-side command timeout, or the server cancelling a statement (statement_timeout)."""
+    return isinstance(exc, TimeoutError | asyncpg.exceptions.QueryCanceledError)
 
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -80,8 +95,18 @@ async def create_pool(
     min_size: int = 1,
     max_size: int = 10,
     command_timeout: float = 30.0,
+    idle_in_transaction_timeout: float = 60.0,
 ) -> asyncpg.Pool:
-    """A pool whose connections see the service's schema first, so SQL names tables unqualified."""
+    """A pool whose connections see the service's schema first, so SQL names tables unqualified.
+
+    A session that sits in an open transaction for `idle_in_transaction_timeout` seconds is ended
+    by Postgres, and its locks with it: a process frozen or cut off mid-transaction (an outbox
+    relay holds row locks across its Kafka call) must not block the others for the two hours of
+    the kernel's default keepalive. It must exceed the longest wait inside a transaction (the
+    relay's Kafka send timeout plus the producer's 2 s clean-up). The server's TCP keepalives
+    find a vanished client within about a minute (30 s idle, then 3 probes 10 s apart) and
+    `tcp_user_timeout` drops one that stops acknowledging what the server sends.
+    """
     pool = await asyncpg.create_pool(
         url,
         min_size=min_size,
@@ -89,7 +114,15 @@ async def create_pool(
         command_timeout=command_timeout,
         timeout=10.0,
         init=init_connection,
-        server_settings={"search_path": f"{quote_ident(schema)},public", "application_name": application},
+        server_settings={
+            "search_path": f"{quote_ident(schema)},public",
+            "application_name": application,
+            "idle_in_transaction_session_timeout": str(int(idle_in_transaction_timeout * 1000)),
+            "tcp_keepalives_idle": "30",
+            "tcp_keepalives_interval": "10",
+            "tcp_keepalives_count": "3",
+            "tcp_user_timeout": "60000",
+        },
     )
     assert pool is not None
     return pool
@@ -119,11 +152,15 @@ def shared_migrations() -> list[Migration]:
 async def migrate(url: str, schema: str, migrations: Iterable[Migration]) -> list[str]:
     """Applies what is missing, each file in its own transaction; returns the versions applied.
 
-    Safe to run from several processes at once: an advisory lock per schema serialises them.
+    Safe to run from several processes at once: an advisory lock per schema, taken before
+    anything is created (even `CREATE SCHEMA IF NOT EXISTS` fails when two run it at once),
+    serialises them.
     """
     applied: list[str] = []
     conn = await asyncpg.connect(url, timeout=10.0)
     try:
+        # Session-level: held across the per-file transactions below, released by closing.
+        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"migrate:{schema}")
         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
         await conn.execute(
             f"CREATE TABLE IF NOT EXISTS {quote_ident(schema)}.schema_migrations ("
@@ -131,7 +168,6 @@ async def migrate(url: str, schema: str, migrations: Iterable[Migration]) -> lis
         )
         for migration in migrations:
             async with conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
                 await conn.execute(f"SET LOCAL search_path TO {quote_ident(schema)}, public")
                 done = await conn.fetchval("SELECT 1 FROM schema_migrations WHERE version = $1", migration.version)
                 if done:

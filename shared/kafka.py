@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -10,7 +11,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.conn import CloseReason
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
@@ -30,33 +33,104 @@ class OutgoingMessage:
     headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
+class TopicMisconfigured(RuntimeError):
+    """A topic exists with settings weaker than the service requires; an operator must fix it."""
+
+
+def min_insync_replicas_for(replication_factor: int) -> int | None:
+    """2 when there are 3 or more replicas: an acks=all write then survives losing one broker.
+
+    None (the broker's default, 1) for fewer replicas, where 2 would refuse every write as soon
+    as one broker is away.
+    """
+    return 2 if replication_factor >= 3 else None
+
+
+def check_replication(replication_factor: int, environment: str | None) -> None:
+    """Refuses a single copy of every event outside development: one lost disk loses the bus."""
+    if replication_factor == 1 and (environment or "").lower() != "development":
+        raise ValueError(
+            f"KAFKA_REPLICATION_FACTOR=1 with ENVIRONMENT={environment or 'unset'}: set 3 (topics then get"
+            " min.insync.replicas=2); a single copy is for ENVIRONMENT=development only"
+        )
+
+
 async def ensure_topics(
-    bootstrap: str, topics: Sequence[str], *, partitions: int, replication_factor: int, timeout: float = 15.0
+    bootstrap: str,
+    topics: Sequence[str],
+    *,
+    partitions: int,
+    replication_factor: int,
+    min_insync_replicas: int | None = None,
+    timeout: float = 15.0,
 ) -> None:
-    """Creates the topics that are missing; existing ones are left as they are."""
+    """Creates the topics that are missing, then checks every one has `min.insync.replicas`.
+
+    `min_insync_replicas` defaults to what the replication factor calls for
+    (`min_insync_replicas_for`). Existing topics are never altered: one with a lower setting
+    raises TopicMisconfigured naming it, since acks=all alone promises little without it.
+    """
+    required = min_insync_replicas if min_insync_replicas is not None else min_insync_replicas_for(replication_factor)
+    configs = {"min.insync.replicas": str(required)} if required else None
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
     await asyncio.wait_for(admin.start(), timeout)
     try:
         existing = set(await asyncio.wait_for(admin.list_topics(), timeout))
         missing = [t for t in topics if t not in existing]
-        if not missing:
-            return
-        try:
-            response = await asyncio.wait_for(
-                admin.create_topics(
-                    [NewTopic(t, num_partitions=partitions, replication_factor=replication_factor) for t in missing]
-                ),
-                timeout,
-            )
-        except TopicAlreadyExistsError:
-            return  # another service created them at the same moment
-        for topic_error in getattr(response, "topic_errors", []):
-            name, code = topic_error[0], topic_error[1]
-            if code not in (0, TopicAlreadyExistsError.errno):
-                raise RuntimeError(f"could not create topic {name}: Kafka error code {code}")
-        log.info("topics created", extra={"topics": missing, "partitions": partitions})
+        if missing:
+            await _create(admin, missing, partitions, replication_factor, configs, timeout)
+        # Topics just created got the setting above (and the broker may not describe them yet).
+        if required and (older := [t for t in topics if t in existing]):
+            await _check_min_insync(admin, older, required, timeout)
     finally:
         await asyncio.wait_for(admin.close(), timeout)
+
+
+async def _create(
+    admin: AIOKafkaAdminClient,
+    topics: list[str],
+    partitions: int,
+    replication_factor: int,
+    configs: dict[str, str] | None,
+    timeout: float,
+) -> None:
+    try:
+        response = await asyncio.wait_for(
+            admin.create_topics(
+                [
+                    NewTopic(t, num_partitions=partitions, replication_factor=replication_factor, topic_configs=configs)
+                    for t in topics
+                ]
+            ),
+            timeout,
+        )
+    except TopicAlreadyExistsError:
+        return  # another service created them at the same moment
+    for topic_error in getattr(response, "topic_errors", []):
+        name, code = topic_error[0], topic_error[1]
+        if code not in (0, TopicAlreadyExistsError.errno):
+            raise RuntimeError(f"could not create topic {name}: Kafka error code {code}")
+    log.info("topics created", extra={"topics": topics, "partitions": partitions, "configs": configs or {}})
+
+
+async def _check_min_insync(admin: AIOKafkaAdminClient, topics: Sequence[str], required: int, timeout: float) -> None:
+    responses = await asyncio.wait_for(
+        admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t) for t in topics]), timeout
+    )
+    weak = []
+    for response in responses:
+        # Each resource: (error_code, error_message, resource_type, resource_name, config_entries).
+        for code, message, _type, name, entries in response.resources:
+            if code:
+                raise RuntimeError(f"could not read the configuration of topic {name}: {message or code}")
+            value = next((int(e[1]) for e in entries if e[0] == "min.insync.replicas"), 1)
+            if value < required:
+                weak.append(f"{name} ({value})")
+    if weak:
+        raise TopicMisconfigured(
+            f"topics with min.insync.replicas below {required}: {', '.join(weak)}; set it with kafka-configs.sh"
+            f" --alter --entity-type topics --entity-name NAME --add-config min.insync.replicas={required}"
+        )
 
 
 async def delete_topics(bootstrap: str, topics: Sequence[str], timeout: float = 15.0) -> None:
@@ -131,10 +205,18 @@ class EventProducer:
         return producer
 
     async def _abandon(self, producer: AIOKafkaProducer) -> None:
+        """Stops a producer within 2 s; one that cannot stop (Kafka frozen) is torn down instead.
+
+        CancelledError passes (after the tear-down): swallowing it would keep a relay running
+        through its shutdown.
+        """
         try:
             await asyncio.wait_for(producer.stop(), 2.0)
-        except BaseException:  # noqa: S110 - a stuck producer is dropped, never awaited forever
-            pass
+        except asyncio.CancelledError:
+            _tear_down(producer)
+            raise
+        except Exception:
+            _tear_down(producer)
 
     async def send_batch(self, messages: Sequence[OutgoingMessage]) -> None:
         """Returns once Kafka has acknowledged every message (acks=all), or raises PublishError."""
@@ -161,6 +243,51 @@ class EventProducer:
             if self._producer is not None:
                 producer, self._producer = self._producer, None
                 await self._abandon(producer)
+
+
+def _tear_down(producer: AIOKafkaProducer) -> None:
+    """Ends what a cut-off `stop()` leaves running: the sender task, the client's tasks and sockets.
+
+    Left alone, each abandoned producer keeps retrying its batch (a long Kafka stall leaked about
+    three a minute) and delivers it again when the broker heals. aiokafka has no forced close, so
+    this reaches into its internals (0.14); every step is guarded so a newer version that renamed
+    something degrades to the old leak, never to an error.
+    """
+    abandoned = KafkaConnectionError("producer abandoned: Kafka did not confirm in time")
+    sender = getattr(producer, "_sender", None)
+    task = getattr(sender, "sender_task", None)
+    if task is not None and not task.done():
+        # Its own done-callback would fail the batches through aiokafka's transaction manager,
+        # which raises for a non-transactional producer; the batches are failed below instead.
+        with contextlib.suppress(Exception):
+            task.remove_done_callback(sender._fail_all)  # type: ignore[union-attr]
+        task.add_done_callback(_consume_outcome)
+        task.cancel()
+    # Fails the batches it held, so nothing is delivered later and every waiter (the flush inside
+    # the cut-off stop(), a send awaiting its result) returns now.
+    accumulator = getattr(producer, "_message_accumulator", None)
+    if accumulator is not None:
+        with contextlib.suppress(Exception):
+            accumulator.fail_all(abandoned)
+    client = getattr(producer, "client", None)
+    sync_task = getattr(client, "_sync_task", None)
+    if sync_task is not None and not sync_task.done():
+        sync_task.cancel()
+    connections = getattr(client, "_conns", None) or {}
+    for connection in list(connections.values()):
+        # abort(), not close(): close() waits to flush what a frozen broker will never read.
+        writer = getattr(connection, "_writer", None)
+        with contextlib.suppress(Exception):
+            if writer is not None:
+                writer.transport.abort()
+            connection.close(reason=CloseReason.SHUTDOWN)
+    connections.clear()
+
+
+def _consume_outcome(task: asyncio.Task[object]) -> None:
+    """Retrieves a torn-down task's error, which nobody awaits (else asyncio warns at collection)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def make_broker(bootstrap: str, *, service: str) -> KafkaBroker:

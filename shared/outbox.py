@@ -63,7 +63,7 @@ async def enqueue_many(
         list(keys) if keys else [e.subject for e in events],
         [e.to_bytes() for e in events],
         [
-            {"content-type": CONTENT_TYPE, "ce_type": e.type} | (extra_headers[i] if extra_headers else {})
+            {"content-type": CONTENT_TYPE, "event-type": e.type} | (extra_headers[i] if extra_headers else {})
             for i, e in enumerate(events)
         ],
     )
@@ -77,10 +77,10 @@ OnPublished = Callable[[Sequence[asyncpg.Record], datetime], None]
 class OutboxRelay:
     """Publishes pending outbox rows in id order and marks them sent.
 
-    Rows are claimed with FOR UPDATE SKIP LOCKED inside one transaction that stays open
-    while Kafka confirms, so two relays never publish the same row at the same time and a
-    relay that dies releases its claim. A transaction-scoped advisory lock lets one relay per
-    schema publish at a time, which keeps each case's events in order across instances.
+    Rows are claimed with FOR UPDATE inside one transaction that stays open while Kafka
+    confirms, so two relays never publish the same row at the same time and a relay that dies
+    releases its claim. A transaction-scoped advisory lock lets one relay per schema publish
+    (or note a failure) at a time, which keeps each case's events in order across instances.
     Wakes on NOTIFY; polls as the fallback.
     """
 
@@ -118,9 +118,13 @@ class OutboxRelay:
             # they were written, however many instances run; the others wait for the next round.
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", self._lock_key):
                 return 0
+            # No SKIP LOCKED: under the advisory lock the only other lockers of pending rows are
+            # strays (an operator's UPDATE, an old relay version), and skipping their rows would
+            # publish later events of a case before earlier ones. Waiting is bounded by the
+            # command timeout.
             rows = await conn.fetch(
                 "SELECT id, topic, key, value, headers, created_at FROM outbox"
-                " WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                " WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE",
                 self._batch,
             )
             if not rows:
@@ -152,9 +156,17 @@ class OutboxRelay:
         return len(rows)
 
     async def _note_failure(self, error: str) -> None:
-        """Records why the oldest pending rows are stuck, for whoever looks at the table."""
+        """Records why the oldest pending rows are stuck, for whoever looks at the table.
+
+        Under the relays' advisory lock: this UPDATE locks the oldest pending rows, and a relay
+        publishing meanwhile would otherwise wait for them or (with SKIP LOCKED) pass them over
+        and publish later rows of the same case first. When another relay holds the lock it is
+        publishing, and the note is not needed.
+        """
         with contextlib.suppress(Exception):
-            async with self._pool.acquire() as conn:
+            async with self._pool.acquire() as conn, conn.transaction():
+                if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", self._lock_key):
+                    return
                 await conn.execute(
                     "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id IN"
                     " (SELECT id FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1)",

@@ -19,7 +19,14 @@ from faststream.kafka import KafkaBroker
 
 from shared.consumer import ConsumerSpec, ReliableConsumer
 from shared.db import Migration, create_pool, ping
-from shared.kafka import EventProducer, ensure_topics, kafka_reachable, make_broker
+from shared.kafka import (
+    EventProducer,
+    TopicMisconfigured,
+    check_replication,
+    ensure_topics,
+    kafka_reachable,
+    make_broker,
+)
 from shared.outbox import OnPublished, OutboxRelay
 from shared.settings import ServiceSettings
 
@@ -58,6 +65,7 @@ class ServiceRuntime:
         pool_max_size: int = 10,
         on_published: OnPublished | None = None,
     ) -> None:
+        check_replication(settings.kafka_replication_factor, settings.environment)
         self.settings = settings
         self.service = service
         self.migrations = migrations
@@ -149,6 +157,12 @@ class ServiceRuntime:
                 return
             except asyncio.CancelledError:
                 raise
+            except TopicMisconfigured as exc:
+                # Consumers stay off until an operator fixes the topics; checked again every 15 s.
+                log.error("refusing to consume: %s", exc)
+                delay = 15.0
+                await asyncio.sleep(delay)
+                continue
             except Exception as exc:
                 log.warning("Kafka not ready (%r); retrying in %.0fs", exc, delay)
                 if self.broker is not None:

@@ -59,7 +59,7 @@ def observe_published(rows: Sequence[asyncpg.Record], published_at: datetime) ->
     for row in rows:
         due = (row["headers"] or {}).get("due-at")
         if due:
-            kind = "breached" if row["headers"].get("ce_type") == ev.BREACHED else "warning"
+            kind = "breached" if row["headers"].get("event-type") == ev.BREACHED else "warning"
             DETECTION_LAG.labels(kind).observe(max(0.0, (published_at - datetime.fromisoformat(due)).total_seconds()))
 
 

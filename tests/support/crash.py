@@ -1,6 +1,7 @@
 """Processes that die at the worst moment (SIGKILL, no clean-up), for the durability tests.
 
 python -m tests.support.crash relay    KAFKA DB SCHEMA PREFIX   # dies after Kafka confirmed, before marking sent
+python -m tests.support.crash relay-freeze KAFKA DB SCHEMA IDLE_TIMEOUT  # freezes (SIGSTOP) at that moment
 python -m tests.support.crash consumer KAFKA DB SCHEMA PREFIX GROUP  # dies after the effect, before the commit
 """
 
@@ -36,6 +37,18 @@ async def relay(kafka: str, db: str, schema: str) -> None:
     await OutboxRelay(pool, producer, service="testsvc", schema=schema, after_publish=after_publish).relay_once()
 
 
+async def frozen_relay(kafka: str, db: str, schema: str, idle_timeout: str) -> None:
+    """Stops itself (SIGSTOP) holding the relay's transaction and row locks, as a process cut off would."""
+    pool = await create_pool(db, schema, application="frozen-relay", idle_in_transaction_timeout=float(idle_timeout))
+    producer = EventProducer(kafka, client_id="frozen-relay")
+
+    async def after_publish(ids: list[int]) -> None:
+        print(f"published {len(ids)}", flush=True)
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+    await OutboxRelay(pool, producer, service="testsvc", schema=schema, after_publish=after_publish).relay_once()
+
+
 async def consumer(kafka: str, db: str, schema: str, prefix: str, group: str, before_effect: bool = False) -> None:
     pool = await create_pool(db, schema, application="crash-consumer")
     producer = EventProducer(kafka, client_id="crash-consumer")
@@ -67,6 +80,8 @@ if __name__ == "__main__":
     mode, *args = sys.argv[1:]
     if mode == "relay":
         asyncio.run(relay(*args[:3]))
+    elif mode == "relay-freeze":
+        asyncio.run(frozen_relay(*args[:4]))
     elif mode == "consumer":
         asyncio.run(consumer(*args))
     elif mode == "consumer-before":

@@ -2,6 +2,9 @@
 
 `cut()` drops every live connection through the proxy and refuses new ones (connection refused),
 which is what a client sees when the database goes down; `restore()` listens again on the same port.
+`freeze()` keeps every connection open and accepts new ones but forwards nothing, in either
+direction, until `thaw()`: what a client sees when a server is stopped (SIGSTOP) or a network
+path silently drops packets.
 """
 
 from __future__ import annotations
@@ -20,6 +23,14 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._live: set[asyncio.StreamWriter] = set()
         self.connections = 0  # accepted so far, for tests that want to see traffic went through
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
 
     @classmethod
     def to(cls, url: str) -> TcpProxy:
@@ -55,6 +66,11 @@ class TcpProxy:
         await self.cut()
 
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        self._live.add(client_writer)
+        await self._flowing.wait()
+        self._live.discard(client_writer)
+        if client_writer.is_closing():
+            return
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.upstream)
         except OSError:
@@ -73,10 +89,14 @@ class TcpProxy:
             for writer in pair:
                 writer.transport.abort()
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-            while data := await reader.read(65536):
+            while True:
+                await self._flowing.wait()
+                data = await reader.read(65536)
+                if not data:
+                    break
+                await self._flowing.wait()  # what arrives while frozen is held back, not passed on
                 writer.write(data)
                 await writer.drain()
         # One direction ended: end the other too, so neither side waits on a half-open pipe.

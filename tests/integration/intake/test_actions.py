@@ -78,7 +78,7 @@ async def test_actions_that_make_no_sense_for_the_case_are_409_with_the_reason(n
     assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/problem+json"
     # Only the one close was stored and published (a refused action leaves nothing behind).
     assert await db.fetchval("SELECT count(*) FROM case_actions") == 1
-    assert await db.fetchval("SELECT count(*) FROM outbox WHERE headers->>'ce_type' LIKE '%action_recorded'") == 1
+    assert await db.fetchval("SELECT count(*) FROM outbox WHERE headers->>'event-type' LIKE '%action_recorded'") == 1
 
 
 async def test_a_replayed_action_is_recorded_once(ns, intake_service, db) -> None:  # type: ignore[no-untyped-def]

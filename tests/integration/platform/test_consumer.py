@@ -222,3 +222,54 @@ def _retries(worker: ReliableConsumer) -> float:
     from shared.metrics import CONSUMER_RETRIES
 
     return CONSUMER_RETRIES.labels("testsvc", worker.spec.name, "database")._value.get()
+
+
+async def test_a_query_that_always_times_out_is_dead_lettered_not_retried_for_ever(ns, platform_schema) -> None:
+    """A timeout while the database answers is the event's own fault: counted, then dead-lettered."""
+    from shared.db import create_pool
+    from tests.support.platform import record_effect
+
+    schema, pool = platform_schema
+    slow, good = sample_report(30), sample_report(31)
+
+    async def too_slow_for_one(conn, event, payload) -> None:  # type: ignore[no-untyped-def]
+        if event.id == slow.id:
+            await conn.execute("SELECT pg_sleep(3)")  # longer than the pool's command timeout
+        await record_effect(conn, event, payload)
+
+    short_pool = await create_pool(ns.database_url, schema, application="tests-short", command_timeout=0.5)
+    try:
+        await publish(ns, slow, good)
+        async with Running(ns, short_pool, unique("g"), handler=too_slow_for_one, max_attempts=2):
+            await eventually(lambda: _has(pool, good.id), timeout=40, what="the event behind the slow one applied")
+    finally:
+        await short_pool.close()
+    dead = await read_all(ns.kafka, ns.topics.dlq("testsvc"), expect=1)
+    assert [CloudEvent.from_bytes(d.value).id for d in dead] == [slow.id]
+    assert headers_dict(dead[0].headers)["dlq.error.class"] == "TimeoutError"
+
+
+async def test_an_unexpected_error_outside_the_handler_is_retried_then_dead_lettered(
+    ns, platform_schema, monkeypatch
+) -> None:
+    """An error of no foreseen class (here a bug while reading the payload) must not be skipped in silence."""
+    _, pool = platform_schema
+    poison, good = sample_report(40), sample_report(41)
+    reads: Counter[str] = Counter()
+    real_payload = CloudEvent.payload
+
+    def payload_with_a_bug(self: CloudEvent):  # type: ignore[no-untyped-def]
+        reads[str(self.id)] += 1
+        if self.id == poison.id:
+            raise LookupError("a bug while reading the payload")
+        return real_payload(self)
+
+    monkeypatch.setattr(CloudEvent, "payload", payload_with_a_bug)
+    await publish(ns, poison, good)
+    async with Running(ns, pool, unique("g"), max_attempts=3):
+        await eventually(lambda: _has(pool, good.id), timeout=40, what="good event applied")
+        dead = await read_all(ns.kafka, ns.topics.dlq("testsvc"), expect=1, timeout=20)
+    assert [CloudEvent.from_bytes(d.value).id for d in dead] == [poison.id]
+    reason = headers_dict(dead[0].headers)
+    assert reason["dlq.error.class"] == "LookupError" and reason["dlq.attempts"] == "3"
+    assert reads[str(poison.id)] == 3

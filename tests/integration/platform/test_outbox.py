@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import subprocess
 import sys
 from collections import Counter
@@ -12,10 +11,11 @@ import pytest
 
 from shared.consumer import ReliableConsumer
 from shared.events import CloudEvent
-from shared.kafka import EventProducer, make_broker
+from shared.kafka import EventProducer, PublishError, make_broker
 from shared.outbox import OutboxRelay, enqueue
 from tests.support.infra import ROOT, unique
 from tests.support.kafka_read import read_all
+from tests.support.kafka_route import proxy_for, route_kafka_to
 from tests.support.platform import effect_consumer, enqueue_reports, sample_report
 from tests.support.waiting import eventually
 
@@ -114,10 +114,13 @@ async def _consume_effects(ns, pool, *, expected_events: int, total_records: int
     return [r["event_id"] for r in await pool.fetch("SELECT event_id FROM effects")]
 
 
-async def test_rows_wait_while_kafka_is_down_then_go(ns, platform_schema, local_kafka) -> None:
+async def test_rows_wait_while_kafka_is_down_then_go(ns, platform_schema) -> None:
+    """Kafka down (connections refused, through a proxy only this process uses): rows wait, then go."""
     schema, pool = platform_schema
     events = await enqueue_reports(pool, ns.topics, 25)
-    local_kafka.stop()
+    proxy = await proxy_for(ns.kafka).start()
+    undo = route_kafka_to(proxy.port)
+    await proxy.cut()
     producer = EventProducer(ns.kafka, client_id="test", send_timeout=2.0)
     relay = OutboxRelay(pool, producer, service="testsvc", schema=schema, poll_seconds=0.2)
     task = asyncio.create_task(relay.run())
@@ -127,28 +130,33 @@ async def test_rows_wait_while_kafka_is_down_then_go(ns, platform_schema, local_
         assert relay.healthy_kafka is False
         last_error = await pool.fetchval("SELECT last_error FROM outbox ORDER BY id LIMIT 1")
         assert last_error  # the table says why rows are stuck
-        local_kafka.start()
-        await local_kafka.wait_ready()
+        await proxy.restore()
         await eventually(lambda: all_sent(pool), timeout=60)
     finally:
-        with contextlib.suppress(Exception):
-            local_kafka.start()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await producer.stop()
+        undo()
+        await proxy.stop()
     records = await read_all(ns.kafka, ns.topics.cases, expect=25)
     assert {CloudEvent.from_bytes(r.value).id for r in records} == {e.id for e in events}
 
 
-async def test_relay_survives_a_frozen_broker(ns, platform_schema, local_kafka) -> None:
-    """A broker that stops answering but keeps its sockets open (aiokafka#1101): sends time out, never hang."""
+async def test_relay_survives_a_frozen_broker(ns, platform_schema) -> None:
+    """A broker that stops answering but keeps its sockets open (aiokafka#1101): sends time out, never hang.
+
+    The freeze is a proxy only this process's Kafka connections go through, so the shared broker
+    keeps serving every other test meanwhile.
+    """
     schema, pool = platform_schema
+    proxy = await proxy_for(ns.kafka).start()
+    undo = route_kafka_to(proxy.port)
     producer = EventProducer(ns.kafka, client_id="test", send_timeout=2.0)
     relay = OutboxRelay(pool, producer, service="testsvc", schema=schema, poll_seconds=0.2)
     task = asyncio.create_task(relay.run())
     try:
         await eventually(lambda: relay.healthy_kafka)
-        local_kafka.freeze()
+        proxy.freeze()
         try:
             events = await enqueue_reports(pool, ns.topics, 10)
             await asyncio.sleep(5)
@@ -156,12 +164,14 @@ async def test_relay_survives_a_frozen_broker(ns, platform_schema, local_kafka) 
             assert relay.healthy_kafka is False
             assert not task.done()
         finally:
-            local_kafka.thaw()
+            proxy.thaw()
         await eventually(lambda: all_sent(pool), timeout=60)
     finally:
         task.cancel()
         await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 15)
         await producer.stop()
+        undo()
+        await proxy.stop()
     records = await read_all(ns.kafka, ns.topics.cases, expect=10)
     assert {e.id for e in events} <= {CloudEvent.from_bytes(r.value).id for r in records}
 
@@ -177,20 +187,7 @@ async def test_enqueue_refuses_to_run_outside_a_transaction(platform_schema) -> 
 async def test_two_relays_keep_each_case_in_order(ns, platform_schema) -> None:
     """With several instances, one relay publishes at a time, so a case's events stay in order."""
     schema, pool = platform_schema
-    case_events = []
-    for case in range(20):
-        first = sample_report(case)
-        # Three events of one case, written in three transactions, as a service would over time.
-        later = [
-            CloudEvent.of(first.payload(), source="/mvsj/tests", subject=first.subject, kommune="0265", time=first.time)
-            for _ in range(2)
-        ]
-        case_events.append([first, *later])
-    async with pool.acquire() as conn:
-        for step in range(3):
-            for events in case_events:
-                async with conn.transaction():
-                    await enqueue(conn, events[step], topic=ns.topics.cases)
+    case_events = await three_events_per_case(pool, ns.topics.cases)
     producers = [SlowProducer(ns.kafka, client_id="test-slow"), EventProducer(ns.kafka, client_id="test-fast")]
     relays = [
         OutboxRelay(pool, p, service="testsvc", schema=schema, batch_size=7, poll_seconds=0.05) for p in producers
@@ -204,12 +201,72 @@ async def test_two_relays_keep_each_case_in_order(ns, platform_schema) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
         for producer in producers:
             await producer.stop()
+    assert await order_per_case(ns) == {events[0].subject: [e.id for e in events] for events in case_events}
+
+
+async def test_a_failing_relay_beside_a_working_one_keeps_each_case_in_order(ns, platform_schema) -> None:
+    """The failing relay notes why rows are stuck; the working one must not publish around that note."""
+    schema, pool = platform_schema
+    case_events = await three_events_per_case(pool, ns.topics.cases)
+    # A slow database while the failure is noted (each noted row takes 0.2 s), so the note's row
+    # locks are held long enough for the working relay to run several rounds meanwhile.
+    await pool.execute(
+        "CREATE FUNCTION slow_note() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN PERFORM pg_sleep(0.2); RETURN NEW; END $$;"
+        " CREATE TRIGGER slow_note BEFORE UPDATE ON outbox FOR EACH ROW"
+        " WHEN (NEW.last_error IS NOT NULL) EXECUTE FUNCTION slow_note()"
+    )
+    failing, working = FailingProducer(ns.kafka, client_id="test-failing"), EventProducer(ns.kafka, client_id="test")
+    relays = [
+        OutboxRelay(pool, p, service="testsvc", schema=schema, batch_size=7, poll_seconds=0.05)
+        for p in (failing, working)
+    ]
+    tasks = [asyncio.create_task(relays[0].run())]
+    try:
+        await eventually(lambda: failing.calls > 0, timeout=10)  # the failing relay is noting its failure
+        await asyncio.sleep(0.3)
+        tasks.append(asyncio.create_task(relays[1].run()))
+        await eventually(lambda: all_sent(pool), timeout=30)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await working.stop()
+    assert await order_per_case(ns) == {events[0].subject: [e.id for e in events] for events in case_events}
+
+
+async def three_events_per_case(pool, topic: str, cases: int = 20) -> list[list[CloudEvent]]:  # type: ignore[no-untyped-def]
+    """Three events for each case, written in three transactions, as a service would over time."""
+    case_events = []
+    for case in range(cases):
+        first = sample_report(case)
+        later = [
+            CloudEvent.of(first.payload(), source="/mvsj/tests", subject=first.subject, kommune="0265", time=first.time)
+            for _ in range(2)
+        ]
+        case_events.append([first, *later])
+    async with pool.acquire() as conn:
+        for step in range(3):
+            for events in case_events:
+                async with conn.transaction():
+                    await enqueue(conn, events[step], topic=topic)
+    return case_events
+
+
+async def order_per_case(ns) -> dict[str, list]:  # type: ignore[no-untyped-def]
+    """Each case's event ids in the order Kafka first holds them.
+
+    A send that timed out but reached Kafka is sent again (at-least-once; consumers drop the
+    copy), so a repeat is not a reordering: only first occurrences count.
+    """
     records = await read_all(ns.kafka, ns.topics.cases, expect=60)
     seen: dict[str, list] = {}
     for record in sorted(records, key=lambda r: (r.partition, r.offset)):
         event = CloudEvent.from_bytes(record.value)
-        seen.setdefault(event.subject, []).append(event.id)
-    assert seen == {events[0].subject: [e.id for e in events] for events in case_events}
+        order = seen.setdefault(event.subject, [])
+        if event.id not in order:
+            order.append(event.id)
+    return seen
 
 
 class SlowProducer(EventProducer):
@@ -218,3 +275,13 @@ class SlowProducer(EventProducer):
     async def send_batch(self, messages):  # type: ignore[no-untyped-def]
         await asyncio.sleep(0.3)
         await super().send_batch(messages)
+
+
+class FailingProducer(EventProducer):
+    """A relay whose Kafka refuses every batch (say, a broker it alone cannot reach)."""
+
+    calls = 0
+
+    async def send_batch(self, messages):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        raise PublishError("KafkaConnectionError: unreachable from this relay")
