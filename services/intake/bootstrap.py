@@ -77,6 +77,9 @@ def build_app(
             " application/problem+json. Rate limits are per API key and per instance."
         ),
         lifespan=runtime.lifespan,
+        # No trailing-slash redirect: its Location would be built from the client's Host header, and a
+        # path that is not ours is a 404 like any other.
+        redirect_slashes=False,
     )
     app.state.runtime = runtime
     app.state.api_keys = api_keys
