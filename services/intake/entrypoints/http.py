@@ -108,6 +108,7 @@ class ProblemDetails(BaseModel):
 
 
 _PROBLEMS = {
+    400: "No Idempotency-Key header (required on the portal's submissions)",
     401: "No API key, or an unknown one",
     403: "The API key's role may not do this",
     404: "No such case",
@@ -193,17 +194,49 @@ def access(*roles: str) -> Callable[..., Coroutine[Any, Any, ApiClient]]:
 
 Portal = Annotated[ApiClient, Depends(access("portal"))]
 Police = Annotated[ApiClient, Depends(access("police"))]
+IDEMPOTENCY_KEY_DESCRIPTION = (
+    "Any unique string per request (a UUID is fine), 1 to 255 visible ASCII characters. A repeat gets"
+    " the first answer and publishes nothing new; the same key with a different body is a 422."
+)
+_IDEMPOTENCY_KEY_RULES: dict[str, Any] = {"min_length": 1, "max_length": 255, "pattern": r"^[!-~]+$"}
 IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        pattern=r"^[!-~]+$",
-        description="Any unique string per request (a UUID is fine). A repeat gets the first answer and"
-        " publishes nothing new; the same key with a different body is a 422.",
-    ),
+    str | None, Header(alias="Idempotency-Key", description=IDEMPOTENCY_KEY_DESCRIPTION, **_IDEMPOTENCY_KEY_RULES)
 ]
+# On the portal's POSTs the key is required, but a missing one is a 400 naming the header (not a
+# 422 among the body's fields): FastAPI checks its form, the route its presence, and the OpenAPI
+# document says "required" through REQUIRED_IDEMPOTENCY_KEY.
+PortalIdempotencyKeyHeader = Annotated[
+    str | None, Header(alias="Idempotency-Key", include_in_schema=False, **_IDEMPOTENCY_KEY_RULES)
+]
+REQUIRED_IDEMPOTENCY_KEY: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": True,
+            "description": IDEMPOTENCY_KEY_DESCRIPTION
+            + " Required: a retry after an unclear answer (a 503, a timeout) must carry the first try's key,"
+            " or it makes a second case.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]+$"},
+        }
+    ]
+}
+IDEMPOTENCY_KEY_REQUIRED = "Send an Idempotency-Key header (a new UUID per submission; the same one when retrying it)."
+
+
+def require_idempotency_key(key: str | None) -> str:
+    """The portal's key, or a 400 problem naming the header."""
+    if key is None:
+        raise Problem(
+            400,
+            "Idempotency-Key required",
+            IDEMPOTENCY_KEY_REQUIRED,
+            kind="idempotency-key-required",
+            errors=[
+                {"field": "Idempotency-Key", "in": "header", "message": IDEMPOTENCY_KEY_REQUIRED, "code": "missing"}
+            ],
+        )
+    return key
 
 
 # --- Parsing ---------------------------------------------------------------------------------
@@ -313,8 +346,13 @@ def intake_router() -> APIRouter:
     router = APIRouter(prefix="/v1")
 
     async def submit(
-        request: Request, parsed: tuple[CaseSubmission, bytes], client: ApiClient, idempotency_key: str | None
+        request: Request,
+        model: type[ReportIn] | type[TipIn] | type[OfficerRequestIn],
+        client: ApiClient,
+        key: str | None,
     ) -> JSONResponse:
+        idempotency_key = require_idempotency_key(key)
+        parsed = await parse(request, model)
         handlers: CaseHandlers = request.app.state.handlers
         clock: Clock = request.app.state.clock
         submission, raw = parsed
@@ -330,31 +368,41 @@ def intake_router() -> APIRouter:
         "status_code": 202,
         "response_model": Accepted,
         "tags": ["citizen portal"],
-        "responses": _problems(401, 403, 413, 415, 422, 429, 503),
+        "responses": _problems(400, 401, 403, 413, 415, 422, 429, 503),
     }
 
-    @router.post("/reports", summary="Report a crime (anmeldelse)", openapi_extra=_body(ReportIn), **submitted)
-    async def post_report(request: Request, client: Portal, idempotency_key: IdempotencyKeyHeader = None) -> Any:
+    @router.post(
+        "/reports",
+        summary="Report a crime (anmeldelse)",
+        openapi_extra=_body(ReportIn) | REQUIRED_IDEMPOTENCY_KEY,
+        **submitted,
+    )
+    async def post_report(request: Request, client: Portal, idempotency_key: PortalIdempotencyKeyHeader = None) -> Any:
         """Category, description and where it happened (kommunekode, or a postcode that settles it) are
         always needed; some categories need more (a burglary: in_progress and the address; violence
         and rape: acute; drug dealing at a school: the institution). Contact details stay in intake."""
-        return await submit(request, await parse(request, ReportIn), client, idempotency_key)
+        return await submit(request, ReportIn, client, idempotency_key)
 
-    @router.post("/tips", summary="Send a tip (tip til politiet)", openapi_extra=_body(TipIn, TIP_EXAMPLE), **submitted)
-    async def post_tip(request: Request, client: Portal, idempotency_key: IdempotencyKeyHeader = None) -> Any:
+    @router.post(
+        "/tips",
+        summary="Send a tip (tip til politiet)",
+        openapi_extra=_body(TipIn, TIP_EXAMPLE) | REQUIRED_IDEMPOTENCY_KEY,
+        **submitted,
+    )
+    async def post_tip(request: Request, client: Portal, idempotency_key: PortalIdempotencyKeyHeader = None) -> Any:
         """An anonymous tip carries no contact details, and intake keeps neither them nor the sender's address."""
-        return await submit(request, await parse(request, TipIn), client, idempotency_key)
+        return await submit(request, TipIn, client, idempotency_key)
 
     @router.post(
         "/officer-requests",
         summary="Order an officer (Bestil en betjent): a traffic control or a talk",
-        openapi_extra=_body(OfficerRequestIn, OFFICER_REQUEST_EXAMPLE),
+        openapi_extra=_body(OfficerRequestIn, OFFICER_REQUEST_EXAMPLE) | REQUIRED_IDEMPOTENCY_KEY,
         **submitted,
     )
     async def post_officer_request(
-        request: Request, client: Portal, idempotency_key: IdempotencyKeyHeader = None
+        request: Request, client: Portal, idempotency_key: PortalIdempotencyKeyHeader = None
     ) -> Any:
-        return await submit(request, await parse(request, OfficerRequestIn), client, idempotency_key)
+        return await submit(request, OfficerRequestIn, client, idempotency_key)
 
     @router.get(
         "/cases/{case_id}",

@@ -30,6 +30,7 @@ from services.intake.handlers import (
 from services.intake.settings import IntakeSettings
 from shared.clock import ManualClock
 from shared.metrics import HTTP_REQUESTS
+from tests.support.services import PORTAL_LIKE_HOOKS
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 PORTAL = {"Authorization": "Bearer dev-portal-key"}
@@ -104,10 +105,12 @@ def make_app(store: FakeHandlers, **settings: Any) -> FastAPI:
     return build_app(IntakeSettings(**values), clock=ManualClock(NOW), handlers=store)
 
 
-async def call(app: FastAPI, method: str, path: str, **kw: Any) -> httpx.Response:
+async def call(app: FastAPI, method: str, path: str, *, portal_like: bool = True, **kw: Any) -> httpx.Response:
+    """One request; `portal_like` gives a POST an Idempotency-Key when it has none, as the portal does."""
+    hooks = PORTAL_LIKE_HOOKS if portal_like else {}
     # raise_app_exceptions=False: a bug answers 500 problem+json, as under uvicorn, instead of raising here.
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake", event_hooks=hooks) as client:
         return await client.request(method, path, **kw)
 
 
@@ -262,6 +265,23 @@ async def test_a_replay_gets_the_first_answer_marked_as_replayed(app: FastAPI, s
     reused = await call(app, "POST", "/v1/reports", json=report(in_progress=True), headers=headers)
     assert reused.status_code == 422 and reused.json()["type"].endswith("/idempotency-key-reused")
     assert reused.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+@pytest.mark.parametrize("path", ["/v1/reports", "/v1/tips", "/v1/officer-requests"])
+async def test_a_portal_submission_without_idempotency_key_is_400_naming_the_header(
+    app: FastAPI, store: FakeHandlers, path: str
+) -> None:
+    # Without a key, a retry after an unclear answer (a 503) would make a second case.
+    r = await call(app, "POST", path, json=report(), headers=PORTAL, portal_like=False)
+    assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["type"].endswith("/idempotency-key-required") and "Idempotency-Key" in problem["detail"]
+    assert problem["errors"] == [
+        {"field": "Idempotency-Key", "in": "header", "message": problem["detail"], "code": "missing"}
+    ]
+    assert store.cases == []
+    parameters = (await call(app, "GET", "/openapi.json")).json()["paths"][path]["post"]["parameters"]
+    assert {"name": "Idempotency-Key", "in": "header", "required": True}.items() <= parameters[0].items()
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "has space", "æøå".encode()])
