@@ -90,7 +90,7 @@ def deadlines_router(rules: RuleSet) -> APIRouter:
         if kommune is not None:
             code = normalize_kommunekode(kommune)
             if code is None:
-                raise invalid_query("kommune", f"{kommune!r} is not a kommunekode of the district.")
+                raise invalid_query("kommune", "Not a kommunekode of the district, such as 0265.")
         if rule is not None and rule not in rules.ids:
             raise invalid_query("rule", f"Unknown rule; known: {', '.join(rules.ids)}.")
         total, rows = await repository.list_deadlines(
@@ -105,7 +105,7 @@ def deadlines_router(rules: RuleSet) -> APIRouter:
     async def get_deadline(request: Request, deadline_id: uuid.UUID) -> dict[str, Any]:
         found = await repository.get_deadline(request.app.state.runtime.db, deadline_id)
         if found is None:
-            raise Problem(404, "Not found", f"No deadline {deadline_id}.")
+            raise Problem(404, "Not found", "There is no such deadline.", kind="deadline-not-found")
         row, timeline = found
         return _out(row) | {"timeline": [dict(t) for t in timeline]}
 

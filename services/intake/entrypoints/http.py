@@ -41,7 +41,7 @@ from services.intake.handlers import (
 from services.intake.metrics import REPLAYED
 from shared.auth import ApiClient, require_role
 from shared.clock import Clock
-from shared.http import PROBLEM_JSON, Problem, problem_response, validation_problem
+from shared.http import PROBLEM_JSON, Problem, instance, problem_response, validation_problem
 from shared.reference import categories
 
 BODY_MODELS: tuple[type[BaseModel], ...] = (ReportIn, TipIn, OfficerRequestIn, ActionIn)
@@ -456,15 +456,15 @@ def install_intake_problems(app: FastAPI) -> None:
     @app.exception_handler(CaseNotFound)
     async def _not_found(request: Request, exc: CaseNotFound) -> JSONResponse:
         return problem_response(
-            Problem(404, "Not found", f"There is no case {exc.args[0]}.", kind="case-not-found"),
-            instance=request.url.path,
+            Problem(404, "Not found", "There is no such case.", kind="case-not-found"),
+            instance=instance(request),
         )
 
     @app.exception_handler(ActionRefused)
     async def _refused(request: Request, exc: ActionRefused) -> JSONResponse:
         return problem_response(
             Problem(409, "Action not allowed", exc.reason, kind="action-not-allowed", code=exc.code),
-            instance=request.url.path,
+            instance=instance(request),
         )
 
     @app.exception_handler(IdempotencyKeyReused)
@@ -483,5 +483,5 @@ def install_intake_problems(app: FastAPI) -> None:
                     {"field": "Idempotency-Key", "in": "header", "message": message, "code": "idempotency_key_reused"}
                 ],
             ),
-            instance=request.url.path,
+            instance=instance(request),
         )

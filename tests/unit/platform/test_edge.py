@@ -46,3 +46,74 @@ async def test_a_trailing_slash_is_404_and_a_forged_host_is_never_reflected(serv
             assert "location" not in r.headers
             assert EVIL_HOST not in r.text
             assert all(EVIL_HOST not in value for value in r.headers.values())
+
+
+# --- Error answers never repeat what the client typed -------------------------------------------
+
+PHONE = "+45 20 30 40 50"
+PHONE_DIGITS = "20304050"
+LONG = "Q" * 3000  # 3 KB of one letter: easy to spot in an answer, in full or in part
+PORTAL = {"Authorization": "Bearer dev-portal-key", "Idempotency-Key": "echo-test"}
+POLICE = {"Authorization": "Bearer dev-police-key"}
+
+
+def never_echoed(r: httpx.Response) -> None:
+    assert r.status_code == 422, r.text
+    text = r.text.replace(" ", "")
+    assert PHONE_DIGITS not in text and "QQQQ" not in text, r.text
+    assert len(r.content) < 3000
+
+
+def report(**over: Any) -> dict[str, Any]:
+    body = {
+        "category": "burglary_home",
+        "description": "Terrassedøren brudt op.",
+        "in_progress": False,
+        "postcode": "4040",
+        "address": "Strandvejen 12",
+        "contact": {"phone": "+4520304050"},
+    }
+    return body | over
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"kommune": PHONE},
+        {"kommune": LONG},
+        {"postcode": PHONE},
+        {"postcode": LONG},
+        {"category": LONG},
+        {"category": PHONE},
+        {"address": LONG},
+        {"in_progress": PHONE},
+        {"occurred_at": PHONE},
+        {"occurred_at": LONG},
+        {"contact": {"phone": LONG}},
+        {"contact": {"email": PHONE}},
+        {"position": PHONE},
+        {LONG: PHONE},
+    ],
+    ids=lambda over: next(iter(over))[:12],
+)
+async def test_intake_errors_never_echo_the_input(over: dict[str, Any]) -> None:
+    never_echoed(await call(intake(), "POST", "/v1/reports", json=report(**over), headers=PORTAL))
+
+
+async def test_intake_path_and_action_errors_never_echo_the_input() -> None:
+    app = intake()
+    never_echoed(await call(app, "GET", f"/v1/cases/{PHONE_DIGITS}{LONG}", headers=PORTAL))
+    never_echoed(await call(app, "GET", f"/v1/cases/x{PHONE_DIGITS}", headers=PORTAL))
+    action = {"action": LONG, "occurred_at": PHONE, "outcome": LONG, "officer_id": PHONE}
+    case = "0b6f6c1e-2c1a-4d8e-9f3b-7a5d2e4c1b90"
+    never_echoed(await call(app, "POST", f"/v1/cases/{case}/actions", json=action, headers=POLICE))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"kommune": PHONE}, {"kommune": LONG}, {"rule": LONG}, {"state": PHONE}, {"due_before": PHONE}, {"limit": LONG}],
+    ids=lambda p: next(iter(p)),
+)
+async def test_deadlines_errors_never_echo_the_input(params: dict[str, str]) -> None:
+    never_echoed(await call(deadlines(), "GET", "/v1/deadlines", params=params, headers=POLICE))
+    never_echoed(await call(deadlines(), "GET", f"/v1/deadlines/{PHONE_DIGITS}{LONG}", headers=POLICE))
