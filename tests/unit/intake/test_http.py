@@ -148,6 +148,17 @@ async def test_the_event_of_a_case_carries_no_personal_data(app: FastAPI, store:
     assert event.kommune == "0265" and event.data["category"] == "burglary_home"
 
 
+async def test_the_institution_a_citizen_types_goes_to_the_details_not_the_event(
+    app: FastAPI, store: FakeHandlers
+) -> None:
+    typed = "Himmelev Skole, ring 20 30 40 50 / mette@example.dk"
+    body = report(category="drug_dealing_school", in_progress=None, address=None, institution=typed)
+    assert (await call(app, "POST", "/v1/reports", json=body, headers=PORTAL)).status_code == 202
+    assert store.cases[0].details.institution == typed
+    raw = case_event(store.cases[0], "MV-2345-67A").to_bytes().decode()
+    assert "Himmelev" not in raw and "20 30 40 50" not in raw and "mette@" not in raw
+
+
 async def test_an_anonymous_tip_keeps_no_contact_and_no_client_address(app: FastAPI, store: FakeHandlers) -> None:
     body = {"category": "drug_dealing_street", "description": "Salg bag hallen", "postcode": "4300", "anonymous": True}
     assert (await call(app, "POST", "/v1/tips", json=body, headers=PORTAL)).status_code == 202
