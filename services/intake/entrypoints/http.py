@@ -314,6 +314,7 @@ def new_case(
         contact_email=contact.email if contact else None,
         # An anonymous tipster leaves no trace, not even where the request came from.
         client_address=None if anonymous else client_address,
+        institution=submission.institution if isinstance(submission, ReportIn) else None,
     )
     common: dict[str, Any] = {
         "case_id": case_id,
@@ -330,7 +331,6 @@ def new_case(
                 occurred_at=submission.occurred_at,
                 in_progress=submission.in_progress,
                 acute=submission.acute,
-                institution=submission.institution,
                 **common,
             )
         case TipIn():
@@ -346,13 +346,8 @@ def intake_router() -> APIRouter:
     router = APIRouter(prefix="/v1")
 
     async def submit(
-        request: Request,
-        model: type[ReportIn] | type[TipIn] | type[OfficerRequestIn],
-        client: ApiClient,
-        key: str | None,
+        request: Request, parsed: tuple[CaseSubmission, bytes], client: ApiClient, idempotency_key: str
     ) -> JSONResponse:
-        idempotency_key = require_idempotency_key(key)
-        parsed = await parse(request, model)
         handlers: CaseHandlers = request.app.state.handlers
         clock: Clock = request.app.state.clock
         submission, raw = parsed
@@ -381,7 +376,8 @@ def intake_router() -> APIRouter:
         """Category, description and where it happened (kommunekode, or a postcode that settles it) are
         always needed; some categories need more (a burglary: in_progress and the address; violence
         and rape: acute; drug dealing at a school: the institution). Contact details stay in intake."""
-        return await submit(request, ReportIn, client, idempotency_key)
+        key = require_idempotency_key(idempotency_key)
+        return await submit(request, await parse(request, ReportIn), client, key)
 
     @router.post(
         "/tips",
@@ -391,7 +387,8 @@ def intake_router() -> APIRouter:
     )
     async def post_tip(request: Request, client: Portal, idempotency_key: PortalIdempotencyKeyHeader = None) -> Any:
         """An anonymous tip carries no contact details, and intake keeps neither them nor the sender's address."""
-        return await submit(request, TipIn, client, idempotency_key)
+        key = require_idempotency_key(idempotency_key)
+        return await submit(request, await parse(request, TipIn), client, key)
 
     @router.post(
         "/officer-requests",
@@ -402,7 +399,8 @@ def intake_router() -> APIRouter:
     async def post_officer_request(
         request: Request, client: Portal, idempotency_key: PortalIdempotencyKeyHeader = None
     ) -> Any:
-        return await submit(request, OfficerRequestIn, client, idempotency_key)
+        key = require_idempotency_key(idempotency_key)
+        return await submit(request, await parse(request, OfficerRequestIn), client, key)
 
     @router.get(
         "/cases/{case_id}",
