@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.intake.domain.district import in_district
 from services.intake.domain.fields import (
@@ -16,6 +16,7 @@ from services.intake.domain.fields import (
     CategoryId,
     Description,
     Email,
+    Instant,
     Kommunekode,
     Line200,
     OfficerId,
@@ -34,6 +35,7 @@ from shared.events.cases import Action, RequestType
 class _Body(BaseModel):
     # Unknown fields are refused, not dropped: a misspelt field would otherwise vanish silently,
     # and nothing the portal sends by mistake (a free-text note, a stray identifier) is stored.
+    # Requests are parsed in strict mode (checks.validate_submission): see STRICT there.
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -107,7 +109,7 @@ class ReportIn(Located):
 
     category: CategoryId
     description: Description
-    occurred_at: AwareDatetime | None = Field(None, description="When it happened, with time zone")
+    occurred_at: Instant | None = Field(None, description="When it happened, with time zone")
     in_progress: bool | None = Field(None, description="burglary_home: is the burglar still there?")
     acute: bool | None = Field(None, description="violence, rape: is it acute?")
     institution: Line200 | None = Field(None, description="drug_dealing_school: the school or institution")
@@ -119,7 +121,7 @@ class TipIn(Located):
 
     category: CategoryId
     description: Description
-    occurred_at: AwareDatetime | None = Field(None, description="When it happened or was seen, with time zone")
+    occurred_at: Instant | None = Field(None, description="When it happened or was seen, with time zone")
     anonymous: bool = Field(False, description="True: no contact details may be sent")
     contact: Contact | None = None
 
@@ -141,8 +143,8 @@ class ActionIn(_Body):
     """A police action on a case: POST /v1/cases/{case_id}/actions. No free-text note, by design."""
 
     action: Action
-    occurred_at: AwareDatetime = Field(description="When it happened, e.g. when the patrol arrived")
-    requested_time: AwareDatetime | None = Field(
+    occurred_at: Instant = Field(description="When it happened, e.g. when the patrol arrived")
+    requested_time: Instant | None = Field(
         None, description="citizen_requested_later only: when the citizen wants the police to come"
     )
     outcome: Outcome | None = Field(None, description="closed only: a short code, e.g. resolved, no_offence")

@@ -15,6 +15,7 @@ Validation runs in two steps, and both report one FieldError per bad field:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -35,6 +36,10 @@ from services.intake.entrypoints.bodies import (
 )
 from shared.reference import categories
 from shared.validation import dotted, readable
+
+# The portal sends JSON, and a client that sends the wrong type wants to hear it: "no", 0 or "off"
+# is no boolean, 5 is no text, 1772348100 is no time (times are ISO 8601 strings with a zone).
+STRICT: Final = True
 
 # Portal and police clocks run a little apart; a report stamped "now" by a fast clock is not a lie.
 CLOCK_SKEW: Final = timedelta(minutes=2)
@@ -163,11 +168,10 @@ def validate_submission(
     The cross-field rules run only on a body whose fields are each valid, so a citizen who fixes
     a malformed phone number may be told about a missing answer on the next try.
     """
+    # Always through JSON, so a dict (from a test or another caller) meets the same strict JSON rules.
+    raw = payload if isinstance(payload, bytes | str) else json.dumps(payload)
     try:
-        if isinstance(payload, bytes | str):
-            submission = model.model_validate_json(payload)
-        else:
-            submission = model.model_validate(payload)
+        submission = model.model_validate_json(raw, strict=STRICT)
     except ValidationError as exc:
         raise InvalidSubmission(field_errors_from_validation_error(exc)) from None
     errors = check_submission(submission, now)
