@@ -185,7 +185,7 @@ async def test_an_officer_request_is_counted_under_its_category(app: FastAPI, st
 async def test_invalid_fields_are_one_problem_entry_each_in_words_a_portal_can_show(
     app: FastAPI, store: FakeHandlers
 ) -> None:
-    body = report(contact={"phone": "12"}, description="<script>x</script>", category="burglary")
+    body = report(contact={"phone": "12"}, description="<script>x</script>\x00", category="burglary")
     r = await call(app, "POST", "/v1/reports", json=body, headers=PORTAL)
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
     problem = r.json()
@@ -196,6 +196,18 @@ async def test_invalid_fields_are_one_problem_entry_each_in_words_a_portal_can_s
     assert all(e["in"] == "body" and e["code"] for e in entries.values())
     assert "<script>" not in r.text  # never repeats what was typed
     assert store.cases == []
+
+
+async def test_markup_is_stored_as_typed_and_docs_never_carry_client_text(app: FastAPI, store: FakeHandlers) -> None:
+    markup = "<svg/onload=alert(1)><img src=x onerror=alert(2)><iframe src=javascript:alert(3)>"
+    body = report(description=markup, address=markup, contact={"name": markup, "phone": PHONE_TYPED})
+    assert (await call(app, "POST", "/v1/reports", json=body, headers=PORTAL)).status_code == 202
+    details = store.cases[0].details
+    assert (details.description, details.address, details.contact_name) == (markup, markup, markup)
+    # /docs renders the OpenAPI document: ours, built from code, with nothing a client sent.
+    for page in ("/docs", "/openapi.json", "/redoc"):
+        r = await call(app, "GET", page)
+        assert r.status_code == 200 and "onload" not in r.text and "onerror" not in r.text and "<iframe" not in r.text
 
 
 async def test_a_postcode_shared_by_kommuner_is_a_422_that_asks_for_the_kommune(app: FastAPI) -> None:
