@@ -11,7 +11,7 @@ import logging
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -19,7 +19,7 @@ from services.intake.commands import NewAction, NewCase, StoredCase
 from services.intake.domain.cases import CaseFacts, RecordedAction
 from services.intake.domain.reference import new_reference
 from services.intake.handlers import Answer, IdempotencyKey, IdempotencyKeyReused
-from shared.db import Conn
+from shared.db import Conn, readable_time
 from shared.events import CloudEvent
 from shared.outbox import enqueue
 
@@ -197,10 +197,22 @@ async def _load(conn: Conn, case_id: uuid.UUID, *, for_update: bool) -> StoredCa
         reference=row["reference"],
         kommune=row["kommune"],
         facts=CaseFacts(
-            kind=row["kind"], category=row["category"], received_at=row["received_at"], in_progress=row["in_progress"]
+            kind=row["kind"],
+            category=row["category"],
+            received_at=_time(row["received_at"]),
+            in_progress=row["in_progress"],
         ),
-        actions=tuple(RecordedAction(a["action"], a["occurred_at"], a["requested_time"]) for a in actions),
+        # A stored -infinity (written before times were bounded) reads as a far-off time, not a 500.
+        actions=tuple(
+            RecordedAction(a["action"], _time(a["occurred_at"]), readable_time(a["requested_time"])) for a in actions
+        ),
     )
+
+
+def _time(value: datetime) -> datetime:
+    read = readable_time(value)
+    assert read is not None  # a NOT NULL column
+    return read
 
 
 async def purge_idempotency_keys(pool: asyncpg.Pool, older_than: timedelta) -> int:

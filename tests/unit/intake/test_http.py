@@ -442,7 +442,7 @@ async def test_a_time_before_the_first_utc_instant_is_refused_not_a_server_error
     """0001-01-01T00:00+01:00 parsed, then failed in the database (a 500)."""
     r = await call(app, "POST", "/v1/reports", json=report(occurred_at="0001-01-01T00:00:00+01:00"), headers=PORTAL)
     assert r.status_code == 422 and [(e["field"], e["code"]) for e in r.json()["errors"]] == [
-        ("occurred_at", "out_of_range")
+        ("occurred_at", "too_early")
     ]
     action = {"action": "dispatched", "occurred_at": "0001-01-01T00:59:59+01:00"}
     r = await call(app, "POST", f"/v1/cases/{uuid.uuid4()}/actions", json=action, headers=POLICE)
