@@ -20,6 +20,7 @@ from shared.clock import Clock, SystemClock
 from shared.db import Migration, migrations_in, shared_migrations
 from shared.events import deadlines as deadline_events
 from shared.http import MetricsMiddleware, install_problem_handlers, ops_router
+from shared.ratelimit import rate_limits
 from shared.runtime import ServiceRuntime
 from shared.timers import every
 
@@ -87,6 +88,12 @@ def build_app(
     )
     app.state.runtime = runtime
     app.state.api_keys = api_keys
+    app.state.rate_limits = rate_limits(
+        settings.rate_limit_per_minute,
+        settings.rate_limit_burst,
+        settings.anonymous_rate_limit_per_minute,
+        settings.anonymous_rate_limit_burst,
+    )
     install_problem_handlers(app)
     app.add_middleware(MetricsMiddleware, service=SERVICE)
     app.include_router(ops_router({"postgres": runtime.postgres_ready, "kafka": runtime.kafka_ready}))

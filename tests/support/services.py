@@ -30,6 +30,11 @@ def service_env(ns, service: str, **extra: str) -> dict[str, str]:  # type: igno
         "KAFKA_PARTITIONS": "3",
         f"{prefix}_DB_SCHEMA": ns.schema(service),
         "LOG_LEVEL": "INFO",
+        # Tests poll and generate requests far faster than any client should; limits have their own tests.
+        f"{prefix}_RATE_LIMIT_PER_MINUTE": "1000000",
+        f"{prefix}_RATE_LIMIT_BURST": "100000",
+        f"{prefix}_ANONYMOUS_RATE_LIMIT_PER_MINUTE": "1000000",
+        f"{prefix}_ANONYMOUS_RATE_LIMIT_BURST": "100000",
     }
     return env | extra
 

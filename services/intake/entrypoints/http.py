@@ -29,7 +29,6 @@ from services.intake.domain.cases import CaseKind, CaseStatus, status_view
 from services.intake.domain.fields import InvalidSubmission
 from services.intake.entrypoints.bodies import ActionIn, OfficerRequestIn, ReportIn, SubmissionT, TipIn
 from services.intake.entrypoints.checks import validate_submission
-from services.intake.entrypoints.ratelimit import RateLimiter, retry_after
 from services.intake.handlers import (
     ActionRefused,
     Answer,
@@ -42,6 +41,7 @@ from services.intake.metrics import REPLAYED
 from shared.auth import ApiClient, require_role
 from shared.clock import Clock
 from shared.http import PROBLEM_JSON, Problem, instance, problem_response, validation_problem
+from shared.ratelimit import DEFAULT_BUCKET
 from shared.reference import categories
 
 BODY_MODELS: tuple[type[BaseModel], ...] = (ReportIn, TipIn, OfficerRequestIn, ActionIn)
@@ -116,7 +116,7 @@ _PROBLEMS = {
     413: "The body is too large",
     415: "The body is not JSON",
     422: "One entry per bad field in `errors`, or an Idempotency-Key reused for a different request",
-    429: "Too many requests for this API key; see Retry-After",
+    429: "Too many requests for this API key (or, without a valid key, from this address); see Retry-After",
     503: "The database is not reachable; nothing was saved; see Retry-After",
 }
 
@@ -169,31 +169,25 @@ def install_openapi(app: FastAPI) -> None:
 # --- Access: who calls, and how often --------------------------------------------------------
 
 
-def access(*roles: str) -> Callable[..., Coroutine[Any, Any, ApiClient]]:
-    """The caller's key must have one of `roles` (401/403), and its rate limit must allow it (429)."""
-    check = require_role(*roles)
+# The portal's status polling has a rate-limit bucket of its own (shared/ratelimit.py).
+STATUS_BUCKET = "status"
+
+
+def access(*roles: str, bucket: str = DEFAULT_BUCKET) -> Callable[..., Coroutine[Any, Any, ApiClient]]:
+    """The caller's key must have one of `roles` (401/403), and `bucket`'s rate must allow it (429)."""
+    check = require_role(*roles, bucket=bucket)
 
     async def dependency(
         request: Request, _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> ApiClient:
-        client = await check(request)
-        limiter: RateLimiter = request.app.state.limiter
-        wait = limiter.take(client.name)
-        if wait > 0:
-            raise Problem(
-                429,
-                "Too many requests",
-                f"This API key has made too many requests; try again in {retry_after(wait)} s.",
-                kind="rate-limited",
-                headers={"Retry-After": retry_after(wait)},
-            )
-        return client
+        return await check(request)
 
     return dependency
 
 
 Portal = Annotated[ApiClient, Depends(access("portal"))]
 Police = Annotated[ApiClient, Depends(access("police"))]
+StatusReader = Annotated[ApiClient, Depends(access("portal", "police", bucket=STATUS_BUCKET))]
 IDEMPOTENCY_KEY_DESCRIPTION = (
     "Any unique string per request (a UUID is fine), 1 to 255 visible ASCII characters. A repeat gets"
     " the first answer and publishes nothing new; the same key with a different body is a 422."
@@ -409,9 +403,7 @@ def intake_router() -> APIRouter:
         summary="A case's status and reference (nothing personal)",
         responses=_problems(401, 403, 404, 422, 429, 503),
     )
-    async def get_case(
-        request: Request, case_id: uuid.UUID, _client: Annotated[ApiClient, Depends(access("portal", "police"))]
-    ) -> CaseStatusOut:
+    async def get_case(request: Request, case_id: uuid.UUID, _client: StatusReader) -> CaseStatusOut:
         handlers: CaseHandlers = request.app.state.handlers
         case = await handlers.find(case_id)
         if case is None:

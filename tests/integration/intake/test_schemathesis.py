@@ -37,7 +37,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 @pytest.fixture
 def intake_process(ns, tmp_path: Path) -> Iterator[ServiceProcess]:  # type: ignore[no-untyped-def]
-    env = service_env(ns, "intake", INTAKE_RATE_LIMIT_PER_MINUTE="1000000", INTAKE_RATE_LIMIT_BURST="100000")
+    env = service_env(ns, "intake")
     service = ServiceProcess("intake", env, tmp_path / "intake.log")
     service.migrate()
     service.start()

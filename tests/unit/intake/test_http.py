@@ -273,7 +273,32 @@ async def test_a_key_over_its_rate_gets_429_with_retry_after(store: FakeHandlers
     assert limited.headers["retry-after"] == "2"  # 30 a minute: one every 2 s
     assert len(store.cases) == 2
     # The limit is per key: the police system is not slowed down by the portal.
-    assert (await call(app, "GET", f"/v1/cases/{uuid.uuid4()}", headers=POLICE)).status_code == 404
+    police = {"action": "dispatched", "occurred_at": "2026-03-01T08:50:00+01:00"}
+    assert (
+        await call(app, "POST", f"/v1/cases/{uuid.uuid4()}/actions", json=police, headers=POLICE)
+    ).status_code == 404
+
+
+async def test_status_polling_and_submissions_have_separate_buckets(store: FakeHandlers) -> None:
+    app = make_app(
+        store, rate_limit_per_minute=1, rate_limit_burst=2, status_rate_limit_per_minute=1, status_rate_limit_burst=3
+    )
+    status = f"/v1/cases/{uuid.uuid4()}"
+    # Citizens refreshing their status pages use up the status bucket ...
+    assert [(await call(app, "GET", status, headers=PORTAL)).status_code for _ in range(4)] == [404, 404, 404, 429]
+    # ... and the portal can still submit; then its submissions run out, and status stays limited on its own.
+    answers = [(await call(app, "POST", "/v1/reports", json=report(), headers=PORTAL)).status_code for _ in range(3)]
+    assert answers == [202, 202, 429]
+    fresh = make_app(
+        FakeHandlers(),
+        rate_limit_per_minute=1,
+        rate_limit_burst=1,
+        status_rate_limit_per_minute=1,
+        status_rate_limit_burst=3,
+    )
+    assert (await call(fresh, "POST", "/v1/reports", json=report(), headers=PORTAL)).status_code == 202
+    assert (await call(fresh, "POST", "/v1/reports", json=report(), headers=PORTAL)).status_code == 429
+    assert (await call(fresh, "GET", status, headers=PORTAL)).status_code == 404  # polling is not held up
 
 
 # --- Idempotency-Key -------------------------------------------------------------------------

@@ -117,3 +117,46 @@ async def test_intake_path_and_action_errors_never_echo_the_input() -> None:
 async def test_deadlines_errors_never_echo_the_input(params: dict[str, str]) -> None:
     never_echoed(await call(deadlines(), "GET", "/v1/deadlines", params=params, headers=POLICE))
     never_echoed(await call(deadlines(), "GET", f"/v1/deadlines/{PHONE_DIGITS}{LONG}", headers=POLICE))
+
+
+# --- Rate limits: for everyone, on every service ------------------------------------------------
+
+TIGHT = {
+    "rate_limit_per_minute": 1,
+    "rate_limit_burst": 2,
+    "anonymous_rate_limit_per_minute": 1,
+    "anonymous_rate_limit_burst": 3,
+}
+GUARDED = {"intake": ("POST", "/v1/reports"), "deadlines": ("GET", "/v1/rules")}
+
+
+@pytest.mark.parametrize("service", sorted(APPS))
+@pytest.mark.parametrize(
+    "credentials",
+    [{}, {"Authorization": "Bearer wrong-key"}, {"Authorization": "Basic x"}],
+    ids=["none", "wrong", "basic"],
+)
+async def test_requests_without_a_valid_key_are_limited_per_client_address(
+    service: str, credentials: dict[str, str]
+) -> None:
+    app = APPS[service](**TIGHT)
+    method, path = GUARDED[service]
+    statuses = [(await call(app, method, path, headers=credentials)).status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    limited = await call(app, method, path, headers=credentials)
+    assert limited.headers["retry-after"] == "60" and limited.headers["content-type"] == "application/problem+json"
+    # Another address has its own bucket; a valid key is counted by key, not by address.
+    assert (await call(app, method, path, address="198.51.100.9", headers=credentials)).status_code == 401
+    keyed = {"intake": PORTAL, "deadlines": POLICE}[service]
+    assert (await call(app, method, path, json={}, headers=keyed)).status_code in (200, 422)  # not 429
+
+
+async def test_the_deadlines_api_has_a_rate_limit_per_key() -> None:
+    app = deadlines(**TIGHT)
+    statuses = [(await call(app, "GET", "/v1/rules", headers=POLICE)).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+def test_every_service_takes_its_limits_from_the_shared_settings() -> None:
+    for settings in (IntakeSettings, DeadlinesSettings):
+        assert {"rate_limit_per_minute", "anonymous_rate_limit_per_minute"} <= set(settings.model_fields)
