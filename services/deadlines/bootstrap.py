@@ -20,6 +20,7 @@ from shared.clock import Clock, SystemClock
 from shared.db import Migration, migrations_in, shared_migrations
 from shared.events import deadlines as deadline_events
 from shared.http import MetricsMiddleware, install_problem_handlers, ops_router
+from shared.openapi import install_openapi
 from shared.ratelimit import rate_limits
 from shared.runtime import ServiceRuntime
 from shared.timers import every
@@ -98,6 +99,7 @@ def build_app(
     app.add_middleware(MetricsMiddleware, service=SERVICE)
     app.include_router(ops_router({"postgres": runtime.postgres_ready, "kafka": runtime.kafka_ready}))
     app.include_router(deadlines_router(rules))
+    install_openapi(app)
 
     document = asyncapi_document(
         service=SERVICE,

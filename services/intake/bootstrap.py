@@ -10,7 +10,12 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from services.intake.adapters.repository import PostgresUnitOfWork, purge_idempotency_keys
-from services.intake.entrypoints.http import STATUS_BUCKET, install_intake_problems, install_openapi, intake_router
+from services.intake.entrypoints.http import (
+    STATUS_BUCKET,
+    install_intake_openapi,
+    install_intake_problems,
+    intake_router,
+)
 from services.intake.handlers import CaseHandlers, Handlers
 from services.intake.settings import IntakeSettings
 from shared.asyncapi import asyncapi_document
@@ -109,7 +114,7 @@ def build_app(
     # holds them), so a Kafka outage must not take it out of a load balancer. /metrics shows the backlog.
     app.include_router(ops_router({"postgres": runtime.postgres_ready}))
     app.include_router(intake_router())
-    install_openapi(app)
+    install_intake_openapi(app)
 
     document = asyncapi_document(
         service=SERVICE,

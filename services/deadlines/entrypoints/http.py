@@ -15,6 +15,7 @@ from services.deadlines.domain.deadline import met_late, response_seconds
 from services.deadlines.domain.rules import RuleSet
 from shared.auth import require_role
 from shared.http import Problem, invalid_query
+from shared.openapi import bearer, problem_responses
 from shared.reference import normalize_kommunekode
 
 StateFilter = Literal["open", "pending", "breached", "met", "cancelled"]
@@ -73,10 +74,25 @@ def _out(row: Any) -> dict[str, Any]:
     }
 
 
-def deadlines_router(rules: RuleSet) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["deadlines"], dependencies=[Depends(require_role("police"))])
+# Every error is problem+json; the document says so (shared/openapi.py).
+_NO_DEADLINE = {404: "No such deadline"}
+_ANY_ROUTE = (401, 403, 429)
 
-    @router.get("/deadlines", response_model=DeadlinePage, summary="Deadlines, newest due first")
+
+def deadlines_router(rules: RuleSet) -> APIRouter:
+    router = APIRouter(
+        prefix="/v1",
+        tags=["deadlines"],
+        dependencies=[Depends(bearer), Depends(require_role("police"))],
+        responses=problem_responses({}, *_ANY_ROUTE),
+    )
+
+    @router.get(
+        "/deadlines",
+        response_model=DeadlinePage,
+        summary="Deadlines, newest due first",
+        responses=problem_responses({}, 422, 503),
+    )
     async def list_deadlines(
         request: Request,
         state: Annotated[StateFilter | None, Query(description="open = pending or breached")] = None,
@@ -101,7 +117,12 @@ def deadlines_router(rules: RuleSet) -> APIRouter:
         )
         return {"items": [_out(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
-    @router.get("/deadlines/{deadline_id}", response_model=DeadlineDetail, summary="One deadline and its timeline")
+    @router.get(
+        "/deadlines/{deadline_id}",
+        response_model=DeadlineDetail,
+        summary="One deadline and its timeline",
+        responses=problem_responses(_NO_DEADLINE, 404, 422, 503),
+    )
     async def get_deadline(request: Request, deadline_id: uuid.UUID) -> dict[str, Any]:
         found = await repository.get_deadline(request.app.state.runtime.db, deadline_id)
         if found is None:

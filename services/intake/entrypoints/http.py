@@ -15,14 +15,12 @@ import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from pydantic.json_schema import models_json_schema
 
 from services.intake.commands import CaseDetails, NewAction, NewCase
 from services.intake.domain.cases import CaseKind, CaseStatus, status_view
@@ -40,16 +38,12 @@ from services.intake.handlers import (
 from services.intake.metrics import REPLAYED
 from shared.auth import ApiClient, require_role
 from shared.clock import Clock
-from shared.http import PROBLEM_JSON, Problem, instance, problem_response, validation_problem
+from shared.http import Problem, instance, problem_response, validation_problem
+from shared.openapi import bearer, install_openapi, problem_responses
 from shared.ratelimit import DEFAULT_BUCKET
 from shared.reference import categories
 
 BODY_MODELS: tuple[type[BaseModel], ...] = (ReportIn, TipIn, OfficerRequestIn, ActionIn)
-
-_bearer = HTTPBearer(
-    auto_error=False,
-    description="An API key per calling system: the citizen portal's (role portal) or a police system's (role police).",
-)
 
 
 # --- Answers -----------------------------------------------------------------------------------
@@ -85,45 +79,19 @@ class CaseStatusOut(BaseModel):
     case_id: uuid.UUID
 
 
-class FieldProblem(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    field: str = Field(description="Dotted path of the field, e.g. contact.phone, or a header's name")
-    in_: Literal["body", "header", "query", "path"] = Field(alias="in")
-    message: str = Field(description="A sentence the portal can show beside the field")
-    code: str | None = Field(None, description="A stable token for machines, e.g. kommune_ambiguous")
-
-
-class ProblemDetails(BaseModel):
-    """RFC 9457 problem details (application/problem+json)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str
-    title: str
-    status: int
-    detail: str | None = None
-    instance: str | None = None
-    errors: list[FieldProblem] | None = Field(None, description="422: one entry per bad field")
-
-
 _PROBLEMS = {
     400: "No Idempotency-Key header (required on the portal's submissions)",
-    401: "No API key, or an unknown one",
-    403: "The API key's role may not do this",
     404: "No such case",
     409: "The action does not fit the case now; `detail` says why, `code` names the rule",
     413: "The body is too large",
     415: "The body is not JSON",
     422: "One entry per bad field in `errors`, or an Idempotency-Key reused for a different request",
-    429: "Too many requests for this API key (or, without a valid key, from this address); see Retry-After",
     503: "The database is not reachable; nothing was saved; see Retry-After",
 }
 
 
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
-    ref = {"$ref": "#/components/schemas/ProblemDetails"}
-    return {code: {"description": _PROBLEMS[code], "content": {PROBLEM_JSON: {"schema": ref}}} for code in codes}
+    return problem_responses(_PROBLEMS, *codes)
 
 
 def _body(model: type[BaseModel], example: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -149,21 +117,9 @@ OFFICER_REQUEST_EXAMPLE = {
 ACTION_EXAMPLE = {"action": "dispatched", "occurred_at": "2026-03-01T08:05:00+01:00", "officer_id": "MVSJ-1234"}
 
 
-def install_openapi(app: FastAPI) -> None:
-    """Adds the body models and the problem schema to the OpenAPI document's components."""
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            _, definitions = models_json_schema(
-                [(m, "validation") for m in BODY_MODELS] + [(ProblemDetails, "serialization")],
-                ref_template="#/components/schemas/{model}",
-            )
-            document.setdefault("components", {}).setdefault("schemas", {}).update(definitions["$defs"])
-            app.openapi_schema = document
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+def install_intake_openapi(app: FastAPI) -> None:
+    """The OpenAPI document with intake's bodies and the problem schema in its components."""
+    install_openapi(app, BODY_MODELS)
 
 
 # --- Access: who calls, and how often --------------------------------------------------------
@@ -178,7 +134,7 @@ def access(*roles: str, bucket: str = DEFAULT_BUCKET) -> Callable[..., Coroutine
     check = require_role(*roles, bucket=bucket)
 
     async def dependency(
-        request: Request, _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+        request: Request, _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
     ) -> ApiClient:
         return await check(request)
 

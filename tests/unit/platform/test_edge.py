@@ -160,3 +160,51 @@ async def test_the_deadlines_api_has_a_rate_limit_per_key() -> None:
 def test_every_service_takes_its_limits_from_the_shared_settings() -> None:
     for settings in (IntakeSettings, DeadlinesSettings):
         assert {"rate_limit_per_minute", "anonymous_rate_limit_per_minute"} <= set(settings.model_fields)
+
+
+# --- OpenAPI agrees with behaviour ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service", sorted(APPS))
+async def test_every_error_an_api_route_documents_is_problem_json_and_every_route_names_its_scheme(
+    service: str,
+) -> None:
+    document = (await call(APPS[service](), "GET", "/openapi.json")).json()
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            errors = {code: r for code, r in responses.items() if code.startswith(("4", "5"))}
+            for code, response in errors.items():
+                assert list(response.get("content", {})) == ["application/problem+json"], (method, path, code)
+            if path.startswith("/v1/"):
+                assert operation["security"] == [{"HTTPBearer": []}], (method, path)
+                assert {"401", "403", "429"} <= set(errors), (method, path, sorted(errors))
+            if operation.get("parameters") or operation.get("requestBody"):
+                assert "422" in errors, (method, path)
+            if "{" in path:
+                assert "404" in errors, (method, path)
+
+
+async def test_intake_schema_descriptions_carry_the_rules_across_fields() -> None:
+    schemas = (await call(intake(), "GET", "/openapi.json")).json()["components"]["schemas"]
+
+    def said(model: str, field: str) -> str:
+        return str(schemas[model]["properties"][field].get("description", ""))
+
+    from shared.reference import categories
+
+    for category in categories().values():
+        for flag in category.flags:
+            assert category.id.split("_")[0] in said("ReportIn", flag) and "Required" in said("ReportIn", flag)
+    assert "drug_dealing_school" in said("ReportIn", "institution") and "never published" in said(
+        "ReportIn", "institution"
+    )
+    assert "burglary_home" in said("ReportIn", "address")
+    for model in ("ReportIn", "TipIn", "OfficerRequestIn"):
+        assert "postcode" in said(model, "kommune")
+        assert "phone number or an e-mail" in said(model, "contact")
+    assert "left out" in said("TipIn", "anonymous") and "required" in said("TipIn", "anonymous")
+    assert "citizen_requested_later" in said("ActionIn", "requested_time")
+    assert "closed" in said("ActionIn", "outcome")
+    assert "2000-01-01" in said("ReportIn", "occurred_at") and "2000-01-01" in said("ActionIn", "occurred_at")
