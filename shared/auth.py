@@ -13,6 +13,7 @@ import yaml
 from fastapi import Request
 
 from shared.http import Problem
+from shared.ratelimit import ANONYMOUS, DEFAULT_BUCKET, RateLimits
 
 ROLES = frozenset({"portal", "police", "council"})
 
@@ -63,26 +64,29 @@ class ApiKeys:
         return None
 
 
-def require_role(*roles: str) -> Callable[[Request], Coroutine[Any, Any, ApiClient]]:
-    """FastAPI dependency: 401 without a valid key, 403 when the key's role may not do this."""
+def require_role(*roles: str, bucket: str = DEFAULT_BUCKET) -> Callable[[Request], Coroutine[Any, Any, ApiClient]]:
+    """FastAPI dependency: 429 over the rate, 401 without a valid key, 403 when the key's role may not do this.
+
+    The rate is `bucket`'s per key, or, with no key or a wrong one, the ANONYMOUS bucket's per
+    client address (shared/ratelimit.py); `app.state.rate_limits` holds the service's RateLimits.
+    """
     unknown = set(roles) - ROLES
     if unknown:
         raise ValueError(f"unknown roles {unknown}")
 
     async def dependency(request: Request) -> ApiClient:
         keys: ApiKeys = request.app.state.api_keys
+        limits: RateLimits = request.app.state.rate_limits
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Problem(
-                401,
-                "Unauthorized",
-                "Send an API key as 'Authorization: Bearer <key>'.",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        client = keys.identify(token.strip())
+        client = keys.identify(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
         if client is None:
-            raise Problem(401, "Unauthorized", "The API key is not valid.", headers={"WWW-Authenticate": "Bearer"})
+            address = request.client.host if request.client else "unknown"
+            limits.check(ANONYMOUS, address, anonymous=True)
+            sent = scheme.lower() == "bearer" and token.strip()
+            detail = "The API key is not valid." if sent else "Send an API key as 'Authorization: Bearer <key>'."
+            raise Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
+        limits.check(bucket, client.name)
         if client.role not in roles:
             raise Problem(403, "Forbidden", f"The '{client.role}' role may not do this; it needs: {', '.join(roles)}.")
         request.state.client = client

@@ -9,8 +9,9 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -239,3 +240,24 @@ class Listener:
             if not conn.is_closed():
                 await conn.remove_listener(self._channel, self._on_notify)
             await self._pool.release(conn)
+
+
+# asyncpg reads timestamptz 'infinity' and '-infinity' as naive datetime.max and datetime.min:
+# compared with any real (aware) time they raise TypeError, and one such row would make every
+# read of it, and every list holding it, a 500. The service writes no such value (clients' times
+# are bounded before they are stored), but a row written by hand or by an older version may hold one.
+DISTANT_PAST: Final = datetime.min.replace(tzinfo=UTC)
+DISTANT_FUTURE: Final = datetime.max.replace(tzinfo=UTC)
+
+
+def readable_time(value: datetime | None) -> datetime | None:
+    """A stored timestamptz as an aware time: -infinity and infinity become the far ends of UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    # A naive value from a timestamptz column can only be one of the infinities: the year tells which.
+    return DISTANT_PAST if value.year == 1 else DISTANT_FUTURE
+
+
+def readable_times(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
+    """A row as a dict whose time columns went through readable_time."""
+    return {k: readable_time(v) if isinstance(v, datetime) else v for k, v in dict(row).items()}

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import TRANSIENT_DB_ERRORS, is_transient
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from shared.validation import readable
+from shared.validation import readable, safe_name
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +67,19 @@ def problem_response(problem: Problem, instance: str | None = None) -> JSONRespo
     return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers)
 
 
+def instance(request: Request) -> str | None:
+    """The problem's `instance`: the route's template (/v1/cases/{case_id}), never the path as typed,
+    which may carry anything a client put there; None when no route matched."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else None
+
+
 def field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     """One entry per bad field, with a dotted path a portal can attach to its form field."""
     out: list[dict[str, Any]] = []
     for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        loc = [safe_name(p) for p in err.get("loc", ()) if p not in ("body",)]
         where = loc[0] if loc and loc[0] in ("query", "path", "header") else "body"
         if where != "body":
             loc = loc[1:]
@@ -92,11 +100,11 @@ def invalid_query(field: str, message: str) -> Problem:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc, instance=request.url.path)
+        return problem_response(exc, instance=instance(request))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem_response(validation_problem(field_errors(exc)), instance=request.url.path)
+        return problem_response(validation_problem(field_errors(exc)), instance=instance(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -105,7 +113,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
         return problem_response(
             Problem(exc.status_code, title, detail, headers=dict(exc.headers or {})),
-            instance=request.url.path,
+            instance=instance(request),
         )
 
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -120,12 +128,12 @@ def install_problem_handlers(app: FastAPI) -> None:
                     kind="unavailable",
                     headers={"Retry-After": "5"},
                 ),
-                instance=request.url.path,
+                instance=instance(request),
             )
         log.exception("unhandled error in %s %s", request.method, request.url.path)
         return problem_response(
             Problem(500, "Internal error", "Something went wrong on our side; it has been logged."),
-            instance=request.url.path,
+            instance=instance(request),
         )
 
     app.add_exception_handler(Exception, _unexpected)

@@ -86,6 +86,15 @@ class ServiceSettings(CommonSettings):
     host: str = "127.0.0.1"
     outbox_poll_seconds: float = Field(1.0, gt=0)
     outbox_batch_size: int = Field(200, ge=1, le=5000)
+    # Request rate limits (shared/ratelimit.py), per instance: N instances allow N times these.
+    # Per API key: a key is a whole system (the portal, a police system), not a person; 10/s stops a
+    # runaway client far under what one instance takes, while a system catching up gets through.
+    rate_limit_per_minute: float = Field(600.0, gt=0)
+    rate_limit_burst: int = Field(120, ge=1)
+    # Per client address, for requests with no key or a wrong one: enough for a person setting up
+    # a client, too few to guess keys or to load the service without one.
+    anonymous_rate_limit_per_minute: float = Field(60.0, gt=0)
+    anonymous_rate_limit_burst: int = Field(20, ge=1)
 
     @field_validator("db_schema")
     @classmethod

@@ -2,11 +2,13 @@
 
 Used by shared/http.py (query, path and header errors of any service), by intake's body validation
 (services/intake/entrypoints/bodies.py) and by the consumer's dead-letter reason (shared/consumer.py).
-Messages never quote the input: it may be personal.
+Messages never quote the input: it may be personal, and an error answer is no place to repeat
+3 KB of someone's text. pydantic's own wording is used only where it is known not to quote it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -33,7 +35,13 @@ FIXED_MESSAGES: Final[Mapping[str, str]] = {
     "dict_type": "Must be an object with fields.",
     "json_invalid": "The body is not valid JSON.",
     "string_pattern_mismatch": "This value has the wrong form.",
+    "uuid_parsing": "Must be a UUID, such as 0b6f6c1e-2c1a-4d8e-9f3b-7a5d2e4c1b90.",
+    "uuid_type": "Must be a UUID, such as 0b6f6c1e-2c1a-4d8e-9f3b-7a5d2e4c1b90.",
+    "enum": "Not one of the accepted values.",
+    "int_from_float": "Must be a whole number.",
+    "list_type": "Must be a list.",
 }
+GENERIC_MESSAGE: Final = "This value is not valid here."
 
 
 def readable(error: Mapping[str, Any]) -> str:
@@ -52,13 +60,30 @@ def readable(error: Mapping[str, Any]) -> str:
         return f"Must be at most {ctx['le']}."
     if kind == "literal_error":
         return f"Must be one of: {ctx['expected']}."
-    # Our own PydanticCustomErrors (and value errors) arrive here with their message as written.
-    return str(error.get("msg", "Invalid value.")).removeprefix("Value error, ")
+    if "message" in ctx:
+        # Our own PydanticCustomErrors (shared wording, never the input) carry their sentence here.
+        return str(ctx["message"])
+    if kind == "value_error":
+        return str(error.get("msg", GENERIC_MESSAGE)).removeprefix("Value error, ")
+    # pydantic's own wording of other errors may quote the input ("found `x` at 1"): never passed on.
+    return GENERIC_MESSAGE
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}|[0-9]{1,6}")
+
+
+def safe_name(part: int | str) -> str:
+    """A part of an error's location: a field name or list index as is, else a placeholder.
+
+    An unknown field's name is the client's own text (it could be a phone number, or 3 KB).
+    """
+    text = str(part)
+    return text if _NAME.fullmatch(text) else "(unknown field)"
 
 
 def dotted(loc: tuple[int | str, ...] | list[Any], default: str) -> str:
     """A pydantic location as a dotted path (contact.phone), or `default` for the whole thing."""
-    return ".".join(str(part) for part in loc) or default
+    return ".".join(safe_name(part) for part in loc) or default
 
 
 def describe(exc: ValidationError, what: str, limit: int = 10) -> str:

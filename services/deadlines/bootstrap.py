@@ -20,6 +20,8 @@ from shared.clock import Clock, SystemClock
 from shared.db import Migration, migrations_in, shared_migrations
 from shared.events import deadlines as deadline_events
 from shared.http import MetricsMiddleware, install_problem_handlers, ops_router
+from shared.openapi import install_openapi
+from shared.ratelimit import rate_limits
 from shared.runtime import ServiceRuntime
 from shared.timers import every
 
@@ -81,13 +83,23 @@ def build_app(
             f" records when it was met. Rules file version {rules.version}: {settings.rules_file.name}."
         ),
         lifespan=runtime.lifespan,
+        # No trailing-slash redirect: its Location would be built from the client's Host header, and a
+        # path that is not ours is a 404 like any other.
+        redirect_slashes=False,
     )
     app.state.runtime = runtime
     app.state.api_keys = api_keys
+    app.state.rate_limits = rate_limits(
+        settings.rate_limit_per_minute,
+        settings.rate_limit_burst,
+        settings.anonymous_rate_limit_per_minute,
+        settings.anonymous_rate_limit_burst,
+    )
     install_problem_handlers(app)
     app.add_middleware(MetricsMiddleware, service=SERVICE)
     app.include_router(ops_router({"postgres": runtime.postgres_ready, "kafka": runtime.kafka_ready}))
     app.include_router(deadlines_router(rules))
+    install_openapi(app)
 
     document = asyncapi_document(
         service=SERVICE,

@@ -10,8 +10,12 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from services.intake.adapters.repository import PostgresUnitOfWork, purge_idempotency_keys
-from services.intake.entrypoints.http import install_intake_problems, install_openapi, intake_router
-from services.intake.entrypoints.ratelimit import RateLimiter
+from services.intake.entrypoints.http import (
+    STATUS_BUCKET,
+    install_intake_openapi,
+    install_intake_problems,
+    intake_router,
+)
 from services.intake.handlers import CaseHandlers, Handlers
 from services.intake.settings import IntakeSettings
 from shared.asyncapi import asyncapi_document
@@ -20,6 +24,7 @@ from shared.clock import Clock, SystemClock
 from shared.db import Migration, migrations_in, shared_migrations
 from shared.events.cases import ActionRecorded, CaseReported, OfficerRequested, TipReceived
 from shared.http import BodySizeLimit, MetricsMiddleware, install_problem_handlers, ops_router
+from shared.ratelimit import RateLimiter, rate_limits
 from shared.runtime import ServiceRuntime
 from shared.timers import every
 
@@ -77,11 +82,20 @@ def build_app(
             " application/problem+json. Rate limits are per API key and per instance."
         ),
         lifespan=runtime.lifespan,
+        # No trailing-slash redirect: its Location would be built from the client's Host header, and a
+        # path that is not ours is a 404 like any other.
+        redirect_slashes=False,
     )
     app.state.runtime = runtime
     app.state.api_keys = api_keys
     app.state.clock = clock or SystemClock()
-    app.state.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    app.state.rate_limits = rate_limits(
+        settings.rate_limit_per_minute,
+        settings.rate_limit_burst,
+        settings.anonymous_rate_limit_per_minute,
+        settings.anonymous_rate_limit_burst,
+        **{STATUS_BUCKET: RateLimiter(settings.status_rate_limit_per_minute, settings.status_rate_limit_burst)},
+    )
     app.state.handlers = handlers or Handlers(
         PostgresUnitOfWork(
             lambda: runtime.db,
@@ -100,7 +114,7 @@ def build_app(
     # holds them), so a Kafka outage must not take it out of a load balancer. /metrics shows the backlog.
     app.include_router(ops_router({"postgres": runtime.postgres_ready}))
     app.include_router(intake_router())
-    install_openapi(app)
+    install_intake_openapi(app)
 
     document = asyncapi_document(
         service=SERVICE,

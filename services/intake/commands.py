@@ -36,6 +36,8 @@ class CaseDetails:
     contact_phone: str | None = field(default=None, repr=False)
     contact_email: str | None = field(default=None, repr=False)
     client_address: str | None = field(default=None, repr=False)
+    # drug_dealing_school: the school as the citizen typed it. Free text, so it never reaches the bus.
+    institution: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +54,6 @@ class NewCase:
     occurred_at: datetime | None = None
     in_progress: bool | None = None
     acute: bool | None = None
-    institution: str | None = None
     request_type: RequestType | None = None
     anonymous: bool = False
 
@@ -73,7 +74,6 @@ def case_event(case: NewCase, reference: str, event_id: uuid.UUID | None = None)
                 occurred_at=case.occurred_at,
                 in_progress=case.in_progress,
                 acute=case.acute,
-                institution=case.institution,
                 channel="portal",
                 **common,
             )

@@ -19,11 +19,10 @@ class IntakeSettings(ServiceSettings):
     db_acquire_timeout_seconds: float = Field(5.0, gt=0)
     # The largest body accepted: a 4,000-character description in any script fits many times over.
     max_body_bytes: int = Field(64 * 1024, ge=1024)
-    # Per API key, per instance (the buckets live in process memory): N instances allow N times this.
-    # A key is a whole system (the portal, a police system), not a person: the limit stops a runaway
-    # client at 10/s, far under what one instance takes (~500/s), while a police system catching up
-    # after an outage, or the accelerated demo, gets through.
-    rate_limit_per_minute: float = Field(600.0, gt=0)
-    rate_limit_burst: int = Field(120, ge=1)
+    # Rate limits: RATE_LIMIT_* and ANONYMOUS_RATE_LIMIT_* (shared ServiceSettings) for submissions,
+    # actions and unauthenticated requests; the portal's status polling has a bucket of its own,
+    # so citizens refreshing status pages never use up the portal's submissions (and the reverse).
+    status_rate_limit_per_minute: float = Field(1200.0, gt=0)
+    status_rate_limit_burst: int = Field(240, ge=1)
     # Idempotency keys are kept this long; a replay after that is treated as a new request.
     idempotency_retention_hours: float = Field(7 * 24, gt=0)

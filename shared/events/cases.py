@@ -1,13 +1,14 @@
 """Events on `cases.v1`: what happens to a case, from the citizen's report to the police's last action.
 
-No event carries a citizen's name, phone, e-mail, address or report text (docs/contract.md, Privacy):
-those stay in intake's own tables.
+No event carries a citizen's name, phone, e-mail, address, report text or any other free text a
+citizen typed (the school named in a drug-dealing report included; docs/contract.md, Privacy):
+those stay in intake's own tables. Every field here is a code, a time, a yes/no or an id.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
@@ -53,8 +54,16 @@ class CaseReported(_CaseData):
     occurred_at: AwareDatetime | None = None
     in_progress: bool | None = Field(None, description="Burglary: the perpetrator is still there")
     acute: bool | None = Field(None, description="Violence, rape: acute need")
-    institution: str | None = Field(None, max_length=200, description="Drug dealing at a school: which one")
     channel: Literal["portal", "phone", "police"] = "portal"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_legacy_institution(cls, data: Any) -> Any:
+        # Events written before the institution left the bus carried the citizen's free text in
+        # `institution`; a reader drops it, so replaying an old topic neither fails nor keeps it.
+        if isinstance(data, dict) and "institution" in data:
+            return {k: v for k, v in data.items() if k != "institution"}
+        return data
 
 
 class TipReceived(_CaseData):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import httpx
 
+from tests.support.services import PORTAL_LIKE_HOOKS
 from tests.support.waiting import eventually
 
 PORTAL = {"Authorization": "Bearer dev-portal-key"}
@@ -31,7 +32,7 @@ async def deadlines_of(client: httpx.AsyncClient, deadlines_url: str, case_id: s
 
 async def test_police_on_scene_in_time_meets_the_guarantee(system) -> None:  # type: ignore[no-untyped-def]
     intake, deadlines = system["intake"].url, system["deadlines"].url
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, event_hooks=PORTAL_LIKE_HOOKS) as client:
         accepted = await client.post(f"{intake}/v1/reports", json=burglary(), headers=PORTAL)
         assert accepted.status_code == 202, accepted.text
         case_id = accepted.json()["case_id"]
@@ -64,7 +65,7 @@ async def test_police_on_scene_in_time_meets_the_guarantee(system) -> None:  # t
 
 async def test_no_action_means_a_breach_and_a_late_arrival_is_still_measured(system) -> None:  # type: ignore[no-untyped-def]
     intake, deadlines = system["intake"].url, system["deadlines"].url
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, event_hooks=PORTAL_LIKE_HOOKS) as client:
         accepted = await client.post(f"{intake}/v1/reports", json=burglary(kommune="0316"), headers=PORTAL)
         case_id = accepted.json()["case_id"]
 

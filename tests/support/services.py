@@ -9,8 +9,10 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -28,6 +30,11 @@ def service_env(ns, service: str, **extra: str) -> dict[str, str]:  # type: igno
         "KAFKA_PARTITIONS": "3",
         f"{prefix}_DB_SCHEMA": ns.schema(service),
         "LOG_LEVEL": "INFO",
+        # Tests poll and generate requests far faster than any client should; limits have their own tests.
+        f"{prefix}_RATE_LIMIT_PER_MINUTE": "1000000",
+        f"{prefix}_RATE_LIMIT_BURST": "100000",
+        f"{prefix}_ANONYMOUS_RATE_LIMIT_PER_MINUTE": "1000000",
+        f"{prefix}_ANONYMOUS_RATE_LIMIT_BURST": "100000",
     }
     return env | extra
 
@@ -37,8 +44,22 @@ async def in_process(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """Starts the app's lifespan (pool, relay, consumers, loops) and gives an HTTP client to it."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://service", timeout=30) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://service", timeout=30, event_hooks=PORTAL_LIKE_HOOKS
+        ) as client:
             yield client
+
+
+async def with_idempotency_key(request: httpx.Request) -> None:
+    """Gives a POST without an Idempotency-Key a fresh one, as the citizen portal does for every submission.
+
+    Tests that are about the key itself send their own (or none, through a client without this hook).
+    """
+    if request.method == "POST" and "idempotency-key" not in request.headers:
+        request.headers["Idempotency-Key"] = str(uuid.uuid4())
+
+
+PORTAL_LIKE_HOOKS: dict[str, list[Any]] = {"request": [with_idempotency_key]}
 
 
 def free_port() -> int:

@@ -27,7 +27,7 @@ from services.deadlines.domain.deadline import (
 )
 from services.deadlines.domain.rules import Rule
 from services.deadlines.handlers import Unreadable
-from shared.db import Conn
+from shared.db import Conn, readable_times
 from shared.events import CloudEvent
 from shared.events.deadlines import DeadlineBreached, DeadlineWarning
 from shared.outbox import enqueue_many
@@ -313,7 +313,7 @@ class DeadlineFilter:
 
 async def list_deadlines(
     pool: asyncpg.Pool, where: DeadlineFilter, *, limit: int, offset: int
-) -> tuple[int, list[asyncpg.Record]]:
+) -> tuple[int, list[dict[str, Any]]]:
     """(how many match, one page of them newest due first)."""
     conditions: list[str] = []
     args: list[Any] = []
@@ -339,12 +339,12 @@ async def list_deadlines(
         limit,
         offset,
     )
-    return total, rows
+    return total, [readable_times(r) for r in rows]
 
 
 async def get_deadline(
     pool: asyncpg.Pool, deadline_id: uuid.UUID
-) -> tuple[asyncpg.Record, list[asyncpg.Record]] | None:
+) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
     """One deadline row and its timeline (oldest first), or None."""
     row = await pool.fetchrow("SELECT * FROM deadlines WHERE id = $1", deadline_id)
     if row is None:
@@ -353,4 +353,5 @@ async def get_deadline(
         "SELECT event_id, type, at, data FROM deadline_timeline WHERE deadline_id = $1 ORDER BY at, recorded_at",
         deadline_id,
     )
-    return row, timeline
+    # A stored -infinity (written before times were bounded) reads as a far-off time, not a 500.
+    return readable_times(row), [readable_times(t) for t in timeline]

@@ -15,6 +15,7 @@ from services.deadlines.domain.deadline import met_late, response_seconds
 from services.deadlines.domain.rules import RuleSet
 from shared.auth import require_role
 from shared.http import Problem, invalid_query
+from shared.openapi import bearer, problem_responses
 from shared.reference import normalize_kommunekode
 
 StateFilter = Literal["open", "pending", "breached", "met", "cancelled"]
@@ -73,10 +74,25 @@ def _out(row: Any) -> dict[str, Any]:
     }
 
 
-def deadlines_router(rules: RuleSet) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["deadlines"], dependencies=[Depends(require_role("police"))])
+# Every error is problem+json; the document says so (shared/openapi.py).
+_NO_DEADLINE = {404: "No such deadline"}
+_ANY_ROUTE = (401, 403, 429)
 
-    @router.get("/deadlines", response_model=DeadlinePage, summary="Deadlines, newest due first")
+
+def deadlines_router(rules: RuleSet) -> APIRouter:
+    router = APIRouter(
+        prefix="/v1",
+        tags=["deadlines"],
+        dependencies=[Depends(bearer), Depends(require_role("police"))],
+        responses=problem_responses({}, *_ANY_ROUTE),
+    )
+
+    @router.get(
+        "/deadlines",
+        response_model=DeadlinePage,
+        summary="Deadlines, newest due first",
+        responses=problem_responses({}, 422, 503),
+    )
     async def list_deadlines(
         request: Request,
         state: Annotated[StateFilter | None, Query(description="open = pending or breached")] = None,
@@ -90,7 +106,7 @@ def deadlines_router(rules: RuleSet) -> APIRouter:
         if kommune is not None:
             code = normalize_kommunekode(kommune)
             if code is None:
-                raise invalid_query("kommune", f"{kommune!r} is not a kommunekode of the district.")
+                raise invalid_query("kommune", "Not a kommunekode of the district, such as 0265.")
         if rule is not None and rule not in rules.ids:
             raise invalid_query("rule", f"Unknown rule; known: {', '.join(rules.ids)}.")
         total, rows = await repository.list_deadlines(
@@ -101,11 +117,16 @@ def deadlines_router(rules: RuleSet) -> APIRouter:
         )
         return {"items": [_out(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
-    @router.get("/deadlines/{deadline_id}", response_model=DeadlineDetail, summary="One deadline and its timeline")
+    @router.get(
+        "/deadlines/{deadline_id}",
+        response_model=DeadlineDetail,
+        summary="One deadline and its timeline",
+        responses=problem_responses(_NO_DEADLINE, 404, 422, 503),
+    )
     async def get_deadline(request: Request, deadline_id: uuid.UUID) -> dict[str, Any]:
         found = await repository.get_deadline(request.app.state.runtime.db, deadline_id)
         if found is None:
-            raise Problem(404, "Not found", f"No deadline {deadline_id}.")
+            raise Problem(404, "Not found", "There is no such deadline.", kind="deadline-not-found")
         row, timeline = found
         return _out(row) | {"timeline": [dict(t) for t in timeline]}
 

@@ -11,7 +11,7 @@ import logging
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -19,7 +19,7 @@ from services.intake.commands import NewAction, NewCase, StoredCase
 from services.intake.domain.cases import CaseFacts, RecordedAction
 from services.intake.domain.reference import new_reference
 from services.intake.handlers import Answer, IdempotencyKey, IdempotencyKeyReused
-from shared.db import Conn
+from shared.db import Conn, readable_time
 from shared.events import CloudEvent
 from shared.outbox import enqueue
 
@@ -136,14 +136,14 @@ async def _remember(conn: Conn, key: IdempotencyKey, answer: Answer) -> None:
 _INSERT_CASE = """
 WITH new_case AS (
     INSERT INTO cases (case_id, reference, kind, category, focus_area, kommune, in_progress, acute,
-                       institution, request_type, anonymous, received_at, occurred_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                       request_type, anonymous, received_at, occurred_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $12, $13)
     ON CONFLICT (reference) DO NOTHING
     RETURNING case_id
 )
 INSERT INTO case_details (case_id, anonymous, description, address, postcode, lat, lon,
-                          contact_name, contact_phone, contact_email, client_address)
-SELECT case_id, $11, $14, $15, $16, $17, $18, $19, $20, $21, $22::inet FROM new_case
+                          contact_name, contact_phone, contact_email, client_address, institution)
+SELECT case_id, $11, $14, $15, $16, $17, $18, $19, $20, $21, $22::inet, $9 FROM new_case
 RETURNING case_id
 """
 
@@ -157,7 +157,7 @@ async def _insert_case(conn: Conn, case: NewCase, reference: str, rng: random.Ra
         inserted = await conn.fetchval(
             _INSERT_CASE,
             case.case_id, reference, case.kind, case.category, case.focus_area, case.kommune, case.in_progress,
-            case.acute, case.institution, case.request_type, case.anonymous, case.received_at, case.occurred_at,
+            case.acute, d.institution, case.request_type, case.anonymous, case.received_at, case.occurred_at,
             d.description, d.address, d.postcode, d.lat, d.lon, d.contact_name, d.contact_phone, d.contact_email,
             d.client_address,
         )  # fmt: skip
@@ -197,10 +197,22 @@ async def _load(conn: Conn, case_id: uuid.UUID, *, for_update: bool) -> StoredCa
         reference=row["reference"],
         kommune=row["kommune"],
         facts=CaseFacts(
-            kind=row["kind"], category=row["category"], received_at=row["received_at"], in_progress=row["in_progress"]
+            kind=row["kind"],
+            category=row["category"],
+            received_at=_time(row["received_at"]),
+            in_progress=row["in_progress"],
         ),
-        actions=tuple(RecordedAction(a["action"], a["occurred_at"], a["requested_time"]) for a in actions),
+        # A stored -infinity (written before times were bounded) reads as a far-off time, not a 500.
+        actions=tuple(
+            RecordedAction(a["action"], _time(a["occurred_at"]), readable_time(a["requested_time"])) for a in actions
+        ),
     )
+
+
+def _time(value: datetime) -> datetime:
+    read = readable_time(value)
+    assert read is not None  # a NOT NULL column
+    return read
 
 
 async def purge_idempotency_keys(pool: asyncpg.Pool, older_than: timedelta) -> int:

@@ -1,6 +1,7 @@
 """The field types of intake's submissions: each field checked on its own, with a sentence a citizen can read.
 
-Type, length, plain text, phone and e-mail shape, a known category, a kommunekode of the district.
+Type, length, no control characters (free text is otherwise taken as typed), phone and e-mail shape,
+a known category, a kommunekode of the district.
 Rules that need several fields, the reference data or the clock are in entrypoints/checks.py.
 """
 
@@ -9,9 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Final
 
-from pydantic import AfterValidator, BeforeValidator, GetJsonSchemaHandler, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, GetJsonSchemaHandler, StringConstraints
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
@@ -56,18 +58,17 @@ def custom_error(code: str, message: str) -> PydanticCustomError:
 
 # --- Field types -----------------------------------------------------------------------------
 
-# A markup tag (<b>, </a>, <br/>, <a href="...">), a comment, a doctype or a processing
-# instruction. "3 < 5", "<3" and "x > y" are plain text and pass.
-_MARKUP = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|<!--|<![A-Za-z\[]|<\?[A-Za-z]")
+# The rule for free text (docs/contract.md, "Free text is text"): what a citizen types is accepted
+# as typed, stored as typed and never interpreted. "<b>", "<svg/onload=...>" and "3 < 5" are all
+# just characters; every HTML output escapes them (a template with autoescape, or html.escape),
+# and every JSON output carries them as JSON strings. A list of forbidden tags cannot be complete
+# (the last one let <svg>, <img onerror> and <iframe> through) and would refuse honest text, so
+# there is none. Refused are only characters no text needs: C0 control characters other than tab
+# and line breaks, and DEL (a NUL cannot even be stored: Postgres text refuses it).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _plain_text(value: str) -> str:
-    # Rejected rather than escaped: officers read the text in other systems that may render it,
-    # and the citizen learns at once that formatting is not kept. Escaping on output stays the
-    # output's job all the same.
-    if _MARKUP.search(value):
-        raise custom_error("html_not_allowed", "Write plain text, without HTML tags such as <b> or <a>.")
     if _CONTROL.search(value):
         raise custom_error("control_characters", "Remove the invisible control characters from the text.")
     return value
@@ -132,12 +133,33 @@ def _email(value: str) -> str:
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_email)]
 
 
+# A time is ISO 8601 text with a zone. pydantic takes "1772348100" (and in lax mode 1772348100) as
+# a Unix time, so the text is parsed here, by its form; a datetime object passes as is (commands
+# built in Python, not from JSON). AwareDatetime then insists on the zone.
+_ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
+_NOT_A_TIME = "Must be a date and time with its time zone, such as 2026-03-01T08:15:00+01:00."
+
+
+def _iso_time(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_TIME.fullmatch(value.strip()[:16]):
+        raise custom_error("datetime_type", _NOT_A_TIME)
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise custom_error("datetime_parsing", _NOT_A_TIME) from None
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_time)]
+
+
 def _kommunekode(value: Any) -> Any:
-    """'265', '0265' or 265 -> '0265'; a code outside the district names the district's kommuner."""
+    """'265' or '0265' -> '0265'; a code outside the district names the district's kommuner."""
     if isinstance(value, str) and not value.strip():
         return None  # an unselected picker: the postcode may still settle the kommune
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return value  # left for the type check to reject
+    if not isinstance(value, str):
+        return value  # left for the (strict) type check to reject: a kommunekode is text
     resolution = resolve_kommune(value, None)
     if isinstance(resolution, KommuneUnresolved):
         raise custom_error(resolution.code, resolution.message)
@@ -148,8 +170,6 @@ Kommunekode = Annotated[str | None, BeforeValidator(_kommunekode)]
 
 
 def _postcode(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = f"{value:04d}"
     if not isinstance(value, str):
         return value
     if not value.strip():

@@ -90,7 +90,7 @@ def resolve_kommune(kommune: str | int | None, postcode: str | None) -> KommuneR
         if code is None:
             return KommuneUnresolved(
                 "kommune_outside_district",
-                f"{str(kommune).strip()} is not a kommune of {POLITIKREDS}. Choose one of: {district_list()}.",
+                f"This is not a kommune of {POLITIKREDS}. Choose one of: {district_list()}.",
                 tuple(kommuner().values()),
             )
         return KommuneFound(kommuner()[code])
@@ -106,8 +106,7 @@ def resolve_kommune(kommune: str | int | None, postcode: str | None) -> KommuneR
     if entry is None:
         return KommuneUnresolved(
             "postcode_outside_district",
-            f"Postcode {postcode.strip()} is not in {POLITIKREDS}'s area. "
-            f"Choose the kommune where it happened: {district_list()}.",
+            f"This postcode is not in {POLITIKREDS}'s area. Choose the kommune where it happened: {district_list()}.",
             tuple(kommuner().values()),
         )
     ours = entry.district_kommuner
@@ -120,7 +119,7 @@ def resolve_kommune(kommune: str | int | None, postcode: str | None) -> KommuneR
         outside = f", and by {_and(entry.outside_kommuner)} outside this police district"
     return KommuneUnresolved(
         "kommune_ambiguous",
-        f"Postcode {entry.code} {entry.town} is shared by {named}{outside}. Choose the kommune.",
+        f"The postcode of {entry.town} is shared by {named}{outside}. Choose the kommune.",
         ours,
     )
 

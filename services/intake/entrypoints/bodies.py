@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.intake.domain.district import in_district
 from services.intake.domain.fields import (
@@ -16,6 +16,7 @@ from services.intake.domain.fields import (
     CategoryId,
     Description,
     Email,
+    Instant,
     Kommunekode,
     Line200,
     OfficerId,
@@ -34,6 +35,7 @@ from shared.events.cases import Action, RequestType
 class _Body(BaseModel):
     # Unknown fields are refused, not dropped: a misspelt field would otherwise vanish silently,
     # and nothing the portal sends by mistake (a free-text note, a stray identifier) is stored.
+    # Requests are parsed in strict mode (checks.validate_submission): see STRICT there.
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -66,16 +68,33 @@ class Contact(_Body):
         return self.phone is not None or self.email is not None
 
 
+# The rules across fields (entrypoints/checks.py), said where a client reads the schema.
+WHERE_RULE = (
+    " Required: kommune, or a postcode that settles it (a postcode shared by several kommuner is a 422"
+    " that asks for the kommune)."
+)
+TIME_RULE = " From 2000-01-01 up to now (2 minutes of clock skew allowed); ISO 8601 text with a time zone."
+CONTACT_RULE = "Required, with a phone number or an e-mail address (or both)."
+FREE_TEXT_RULE = (
+    " Free text is text: kept as typed (markup included, never interpreted; HTML outputs escape it);"
+    " control characters other than tab and line breaks are refused."
+)
+
+
 class Located(_Body):
     """Where it happened: a kommunekode, or a postcode that settles it, plus an optional place."""
 
     kommune: Kommunekode = Field(
         None,
-        description="Kommunekode where it happened ('0265' or '265'); may be left out when postcode settles it",
+        description="Kommunekode where it happened ('0265' or '265'), as text." + WHERE_RULE,
         examples=["0265"],
     )
-    postcode: Postcode = Field(None, description="Postcode (postnummer) where it happened", examples=["4040"])
-    address: Line200 | None = Field(None, description="Street and number where it happened")
+    postcode: Postcode = Field(
+        None, description="Postcode (postnummer) where it happened, four digits as text", examples=["4040"]
+    )
+    address: Line200 | None = Field(
+        None, description="Street and number where it happened. burglary_home: address or position required."
+    )
     position: Position | None = None
 
     def kommunekode(self) -> str:
@@ -87,7 +106,13 @@ class Located(_Body):
 
 
 class ReportIn(Located):
-    """A citizen's report (anmeldelse): POST /v1/reports."""
+    """A citizen's report (anmeldelse): POST /v1/reports.
+
+    Rules across fields: kommune or a postcode that settles it; contact with a phone number or an
+    e-mail address; burglary_home needs in_progress and an address or position; violence and rape
+    need acute; drug_dealing_school needs institution; each of these flags is refused on other
+    categories; occurred_at from 2000-01-01 up to now.
+    """
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -106,30 +131,46 @@ class ReportIn(Located):
     )
 
     category: CategoryId
-    description: Description
-    occurred_at: AwareDatetime | None = Field(None, description="When it happened, with time zone")
-    in_progress: bool | None = Field(None, description="burglary_home: is the burglar still there?")
-    acute: bool | None = Field(None, description="violence, rape: is it acute?")
-    institution: Line200 | None = Field(None, description="drug_dealing_school: the school or institution")
-    contact: Contact | None = None
+    description: Description = Field(description="What happened." + FREE_TEXT_RULE)
+    occurred_at: Instant | None = Field(None, description="When it happened." + TIME_RULE)
+    in_progress: bool | None = Field(
+        None, description="Is the burglar still there? Required for burglary_home; refused for other categories."
+    )
+    acute: bool | None = Field(
+        None, description="Is it acute? Required for violence and rape; refused for other categories."
+    )
+    institution: Line200 | None = Field(
+        None,
+        description="The school or institution. Required for drug_dealing_school; refused for other categories."
+        " Kept in intake only: never published.",
+    )
+    contact: Contact | None = Field(None, description=CONTACT_RULE)
 
 
 class TipIn(Located):
-    """A tip (tip til politiet): POST /v1/tips. An anonymous tip carries no contact details at all."""
+    """A tip (tip til politiet): POST /v1/tips. An anonymous tip carries no contact details at all.
+
+    Rules across fields: kommune or a postcode that settles it; anonymous true: no contact;
+    anonymous false (the default): contact with a phone number or an e-mail address.
+    """
 
     category: CategoryId
-    description: Description
-    occurred_at: AwareDatetime | None = Field(None, description="When it happened or was seen, with time zone")
-    anonymous: bool = Field(False, description="True: no contact details may be sent")
-    contact: Contact | None = None
+    description: Description = Field(description="What was seen." + FREE_TEXT_RULE)
+    occurred_at: Instant | None = Field(None, description="When it happened or was seen." + TIME_RULE)
+    anonymous: bool = Field(False, description="True: contact must be left out. False: contact is required.")
+    contact: Contact | None = Field(
+        None, description="Refused on an anonymous tip; otherwise required, with a phone number or an e-mail address."
+    )
 
 
 class OfficerRequestIn(Located):
     """Bestil en betjent (order an officer): a traffic control or a talk. POST /v1/officer-requests."""
 
     request_type: RequestType
-    description: Description = Field(description="The topic of the talk, or where and why to control traffic")
-    contact: Contact | None = None
+    description: Description = Field(
+        description="The topic of the talk, or where and why to control traffic." + FREE_TEXT_RULE
+    )
+    contact: Contact | None = Field(None, description=CONTACT_RULE)
 
     @property
     def category(self) -> str:
@@ -138,14 +179,23 @@ class OfficerRequestIn(Located):
 
 
 class ActionIn(_Body):
-    """A police action on a case: POST /v1/cases/{case_id}/actions. No free-text note, by design."""
+    """A police action on a case: POST /v1/cases/{case_id}/actions. No free-text note, by design.
+
+    Rules across fields: requested_time is required for citizen_requested_later and refused for
+    other actions; outcome is required for closed and refused for other actions. Whether the
+    action fits the case (its kind, category, what came before) is a 409 with a `code`.
+    """
 
     action: Action
-    occurred_at: AwareDatetime = Field(description="When it happened, e.g. when the patrol arrived")
-    requested_time: AwareDatetime | None = Field(
-        None, description="citizen_requested_later only: when the citizen wants the police to come"
+    occurred_at: Instant = Field(description="When it happened, e.g. when the patrol arrived." + TIME_RULE)
+    requested_time: Instant | None = Field(
+        None,
+        description="When the citizen wants the police to come: required for citizen_requested_later, refused"
+        " for other actions; later than occurred_at and at most 60 days ahead.",
     )
-    outcome: Outcome | None = Field(None, description="closed only: a short code, e.g. resolved, no_offence")
+    outcome: Outcome | None = Field(
+        None, description="How the case ended, a short code (resolved, no_offence): required for closed only."
+    )
     officer_id: OfficerId | None = Field(None, description="Police staff id of who recorded it")
 
 

@@ -15,21 +15,18 @@ import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from pydantic.json_schema import models_json_schema
 
 from services.intake.commands import CaseDetails, NewAction, NewCase
 from services.intake.domain.cases import CaseKind, CaseStatus, status_view
 from services.intake.domain.fields import InvalidSubmission
 from services.intake.entrypoints.bodies import ActionIn, OfficerRequestIn, ReportIn, SubmissionT, TipIn
 from services.intake.entrypoints.checks import validate_submission
-from services.intake.entrypoints.ratelimit import RateLimiter, retry_after
 from services.intake.handlers import (
     ActionRefused,
     Answer,
@@ -41,15 +38,12 @@ from services.intake.handlers import (
 from services.intake.metrics import REPLAYED
 from shared.auth import ApiClient, require_role
 from shared.clock import Clock
-from shared.http import PROBLEM_JSON, Problem, problem_response, validation_problem
+from shared.http import Problem, instance, problem_response, validation_problem
+from shared.openapi import bearer, install_openapi, problem_responses
+from shared.ratelimit import DEFAULT_BUCKET
 from shared.reference import categories
 
 BODY_MODELS: tuple[type[BaseModel], ...] = (ReportIn, TipIn, OfficerRequestIn, ActionIn)
-
-_bearer = HTTPBearer(
-    auto_error=False,
-    description="An API key per calling system: the citizen portal's (role portal) or a police system's (role police).",
-)
 
 
 # --- Answers -----------------------------------------------------------------------------------
@@ -85,44 +79,19 @@ class CaseStatusOut(BaseModel):
     case_id: uuid.UUID
 
 
-class FieldProblem(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    field: str = Field(description="Dotted path of the field, e.g. contact.phone, or a header's name")
-    in_: Literal["body", "header", "query", "path"] = Field(alias="in")
-    message: str = Field(description="A sentence the portal can show beside the field")
-    code: str | None = Field(None, description="A stable token for machines, e.g. kommune_ambiguous")
-
-
-class ProblemDetails(BaseModel):
-    """RFC 9457 problem details (application/problem+json)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str
-    title: str
-    status: int
-    detail: str | None = None
-    instance: str | None = None
-    errors: list[FieldProblem] | None = Field(None, description="422: one entry per bad field")
-
-
 _PROBLEMS = {
-    401: "No API key, or an unknown one",
-    403: "The API key's role may not do this",
+    400: "No Idempotency-Key header (required on the portal's submissions)",
     404: "No such case",
     409: "The action does not fit the case now; `detail` says why, `code` names the rule",
     413: "The body is too large",
     415: "The body is not JSON",
     422: "One entry per bad field in `errors`, or an Idempotency-Key reused for a different request",
-    429: "Too many requests for this API key; see Retry-After",
     503: "The database is not reachable; nothing was saved; see Retry-After",
 }
 
 
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
-    ref = {"$ref": "#/components/schemas/ProblemDetails"}
-    return {code: {"description": _PROBLEMS[code], "content": {PROBLEM_JSON: {"schema": ref}}} for code in codes}
+    return problem_responses(_PROBLEMS, *codes)
 
 
 def _body(model: type[BaseModel], example: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -148,62 +117,76 @@ OFFICER_REQUEST_EXAMPLE = {
 ACTION_EXAMPLE = {"action": "dispatched", "occurred_at": "2026-03-01T08:05:00+01:00", "officer_id": "MVSJ-1234"}
 
 
-def install_openapi(app: FastAPI) -> None:
-    """Adds the body models and the problem schema to the OpenAPI document's components."""
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            _, definitions = models_json_schema(
-                [(m, "validation") for m in BODY_MODELS] + [(ProblemDetails, "serialization")],
-                ref_template="#/components/schemas/{model}",
-            )
-            document.setdefault("components", {}).setdefault("schemas", {}).update(definitions["$defs"])
-            app.openapi_schema = document
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+def install_intake_openapi(app: FastAPI) -> None:
+    """The OpenAPI document with intake's bodies and the problem schema in its components."""
+    install_openapi(app, BODY_MODELS)
 
 
 # --- Access: who calls, and how often --------------------------------------------------------
 
 
-def access(*roles: str) -> Callable[..., Coroutine[Any, Any, ApiClient]]:
-    """The caller's key must have one of `roles` (401/403), and its rate limit must allow it (429)."""
-    check = require_role(*roles)
+# The portal's status polling has a rate-limit bucket of its own (shared/ratelimit.py).
+STATUS_BUCKET = "status"
+
+
+def access(*roles: str, bucket: str = DEFAULT_BUCKET) -> Callable[..., Coroutine[Any, Any, ApiClient]]:
+    """The caller's key must have one of `roles` (401/403), and `bucket`'s rate must allow it (429)."""
+    check = require_role(*roles, bucket=bucket)
 
     async def dependency(
-        request: Request, _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+        request: Request, _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
     ) -> ApiClient:
-        client = await check(request)
-        limiter: RateLimiter = request.app.state.limiter
-        wait = limiter.take(client.name)
-        if wait > 0:
-            raise Problem(
-                429,
-                "Too many requests",
-                f"This API key has made too many requests; try again in {retry_after(wait)} s.",
-                kind="rate-limited",
-                headers={"Retry-After": retry_after(wait)},
-            )
-        return client
+        return await check(request)
 
     return dependency
 
 
 Portal = Annotated[ApiClient, Depends(access("portal"))]
 Police = Annotated[ApiClient, Depends(access("police"))]
+StatusReader = Annotated[ApiClient, Depends(access("portal", "police", bucket=STATUS_BUCKET))]
+IDEMPOTENCY_KEY_DESCRIPTION = (
+    "Any unique string per request (a UUID is fine), 1 to 255 visible ASCII characters. A repeat gets"
+    " the first answer and publishes nothing new; the same key with a different body is a 422."
+)
+_IDEMPOTENCY_KEY_RULES: dict[str, Any] = {"min_length": 1, "max_length": 255, "pattern": r"^[!-~]+$"}
 IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        pattern=r"^[!-~]+$",
-        description="Any unique string per request (a UUID is fine). A repeat gets the first answer and"
-        " publishes nothing new; the same key with a different body is a 422.",
-    ),
+    str | None, Header(alias="Idempotency-Key", description=IDEMPOTENCY_KEY_DESCRIPTION, **_IDEMPOTENCY_KEY_RULES)
 ]
+# On the portal's POSTs the key is required, but a missing one is a 400 naming the header (not a
+# 422 among the body's fields): FastAPI checks its form, the route its presence, and the OpenAPI
+# document says "required" through REQUIRED_IDEMPOTENCY_KEY.
+PortalIdempotencyKeyHeader = Annotated[
+    str | None, Header(alias="Idempotency-Key", include_in_schema=False, **_IDEMPOTENCY_KEY_RULES)
+]
+REQUIRED_IDEMPOTENCY_KEY: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": True,
+            "description": IDEMPOTENCY_KEY_DESCRIPTION
+            + " Required: a retry after an unclear answer (a 503, a timeout) must carry the first try's key,"
+            " or it makes a second case.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]+$"},
+        }
+    ]
+}
+IDEMPOTENCY_KEY_REQUIRED = "Send an Idempotency-Key header (a new UUID per submission; the same one when retrying it)."
+
+
+def require_idempotency_key(key: str | None) -> str:
+    """The portal's key, or a 400 problem naming the header."""
+    if key is None:
+        raise Problem(
+            400,
+            "Idempotency-Key required",
+            IDEMPOTENCY_KEY_REQUIRED,
+            kind="idempotency-key-required",
+            errors=[
+                {"field": "Idempotency-Key", "in": "header", "message": IDEMPOTENCY_KEY_REQUIRED, "code": "missing"}
+            ],
+        )
+    return key
 
 
 # --- Parsing ---------------------------------------------------------------------------------
@@ -281,6 +264,7 @@ def new_case(
         contact_email=contact.email if contact else None,
         # An anonymous tipster leaves no trace, not even where the request came from.
         client_address=None if anonymous else client_address,
+        institution=submission.institution if isinstance(submission, ReportIn) else None,
     )
     common: dict[str, Any] = {
         "case_id": case_id,
@@ -297,7 +281,6 @@ def new_case(
                 occurred_at=submission.occurred_at,
                 in_progress=submission.in_progress,
                 acute=submission.acute,
-                institution=submission.institution,
                 **common,
             )
         case TipIn():
@@ -313,7 +296,7 @@ def intake_router() -> APIRouter:
     router = APIRouter(prefix="/v1")
 
     async def submit(
-        request: Request, parsed: tuple[CaseSubmission, bytes], client: ApiClient, idempotency_key: str | None
+        request: Request, parsed: tuple[CaseSubmission, bytes], client: ApiClient, idempotency_key: str
     ) -> JSONResponse:
         handlers: CaseHandlers = request.app.state.handlers
         clock: Clock = request.app.state.clock
@@ -330,31 +313,44 @@ def intake_router() -> APIRouter:
         "status_code": 202,
         "response_model": Accepted,
         "tags": ["citizen portal"],
-        "responses": _problems(401, 403, 413, 415, 422, 429, 503),
+        "responses": _problems(400, 401, 403, 413, 415, 422, 429, 503),
     }
 
-    @router.post("/reports", summary="Report a crime (anmeldelse)", openapi_extra=_body(ReportIn), **submitted)
-    async def post_report(request: Request, client: Portal, idempotency_key: IdempotencyKeyHeader = None) -> Any:
+    @router.post(
+        "/reports",
+        summary="Report a crime (anmeldelse)",
+        openapi_extra=_body(ReportIn) | REQUIRED_IDEMPOTENCY_KEY,
+        **submitted,
+    )
+    async def post_report(request: Request, client: Portal, idempotency_key: PortalIdempotencyKeyHeader = None) -> Any:
         """Category, description and where it happened (kommunekode, or a postcode that settles it) are
         always needed; some categories need more (a burglary: in_progress and the address; violence
         and rape: acute; drug dealing at a school: the institution). Contact details stay in intake."""
-        return await submit(request, await parse(request, ReportIn), client, idempotency_key)
+        key = require_idempotency_key(idempotency_key)
+        return await submit(request, await parse(request, ReportIn), client, key)
 
-    @router.post("/tips", summary="Send a tip (tip til politiet)", openapi_extra=_body(TipIn, TIP_EXAMPLE), **submitted)
-    async def post_tip(request: Request, client: Portal, idempotency_key: IdempotencyKeyHeader = None) -> Any:
+    @router.post(
+        "/tips",
+        summary="Send a tip (tip til politiet)",
+        openapi_extra=_body(TipIn, TIP_EXAMPLE) | REQUIRED_IDEMPOTENCY_KEY,
+        **submitted,
+    )
+    async def post_tip(request: Request, client: Portal, idempotency_key: PortalIdempotencyKeyHeader = None) -> Any:
         """An anonymous tip carries no contact details, and intake keeps neither them nor the sender's address."""
-        return await submit(request, await parse(request, TipIn), client, idempotency_key)
+        key = require_idempotency_key(idempotency_key)
+        return await submit(request, await parse(request, TipIn), client, key)
 
     @router.post(
         "/officer-requests",
         summary="Order an officer (Bestil en betjent): a traffic control or a talk",
-        openapi_extra=_body(OfficerRequestIn, OFFICER_REQUEST_EXAMPLE),
+        openapi_extra=_body(OfficerRequestIn, OFFICER_REQUEST_EXAMPLE) | REQUIRED_IDEMPOTENCY_KEY,
         **submitted,
     )
     async def post_officer_request(
-        request: Request, client: Portal, idempotency_key: IdempotencyKeyHeader = None
+        request: Request, client: Portal, idempotency_key: PortalIdempotencyKeyHeader = None
     ) -> Any:
-        return await submit(request, await parse(request, OfficerRequestIn), client, idempotency_key)
+        key = require_idempotency_key(idempotency_key)
+        return await submit(request, await parse(request, OfficerRequestIn), client, key)
 
     @router.get(
         "/cases/{case_id}",
@@ -363,9 +359,7 @@ def intake_router() -> APIRouter:
         summary="A case's status and reference (nothing personal)",
         responses=_problems(401, 403, 404, 422, 429, 503),
     )
-    async def get_case(
-        request: Request, case_id: uuid.UUID, _client: Annotated[ApiClient, Depends(access("portal", "police"))]
-    ) -> CaseStatusOut:
+    async def get_case(request: Request, case_id: uuid.UUID, _client: StatusReader) -> CaseStatusOut:
         handlers: CaseHandlers = request.app.state.handlers
         case = await handlers.find(case_id)
         if case is None:
@@ -408,15 +402,15 @@ def install_intake_problems(app: FastAPI) -> None:
     @app.exception_handler(CaseNotFound)
     async def _not_found(request: Request, exc: CaseNotFound) -> JSONResponse:
         return problem_response(
-            Problem(404, "Not found", f"There is no case {exc.args[0]}.", kind="case-not-found"),
-            instance=request.url.path,
+            Problem(404, "Not found", "There is no such case.", kind="case-not-found"),
+            instance=instance(request),
         )
 
     @app.exception_handler(ActionRefused)
     async def _refused(request: Request, exc: ActionRefused) -> JSONResponse:
         return problem_response(
             Problem(409, "Action not allowed", exc.reason, kind="action-not-allowed", code=exc.code),
-            instance=request.url.path,
+            instance=instance(request),
         )
 
     @app.exception_handler(IdempotencyKeyReused)
@@ -435,5 +429,5 @@ def install_intake_problems(app: FastAPI) -> None:
                     {"field": "Idempotency-Key", "in": "header", "message": message, "code": "idempotency_key_reused"}
                 ],
             ),
-            instance=request.url.path,
+            instance=instance(request),
         )

@@ -24,6 +24,8 @@ def settings_for(ns, **over) -> DeadlinesSettings:  # type: ignore[no-untyped-de
         kafka_partitions=3,
         db_schema=ns.schema("deadlines"),
         rules_file=SECONDS_RULES_FILE,
+        rate_limit_per_minute=1_000_000,
+        rate_limit_burst=100_000,
         **over,
     )
 

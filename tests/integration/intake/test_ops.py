@@ -76,7 +76,7 @@ async def test_logs_never_show_report_text_or_contact_details(ns, intake_service
     await client.post("/v1/reports", json=report(), headers=key)  # replay
     await client.post("/v1/reports", json=report(in_progress=True), headers=key)  # key reused
     await client.post("/v1/reports", json=report(contact={"phone": PHONE + "999"}), headers=PORTAL)  # bad phone
-    await client.post("/v1/reports", json=report(description=DESCRIPTION + " <b>"), headers=PORTAL)  # HTML
+    await client.post("/v1/reports", json=report(description=DESCRIPTION + "\x07"), headers=PORTAL)  # control character
     await client.post(f"{accepted.json()['status_url']}/actions", json={"action": "dispatched",
                       "occurred_at": "2026-01-01T00:00:00Z"}, headers=POLICE)  # fmt: skip
     await case_events(ns, expect=2)  # the relay has published them too

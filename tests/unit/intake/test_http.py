@@ -30,6 +30,7 @@ from services.intake.handlers import (
 from services.intake.settings import IntakeSettings
 from shared.clock import ManualClock
 from shared.metrics import HTTP_REQUESTS
+from tests.support.services import PORTAL_LIKE_HOOKS
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 PORTAL = {"Authorization": "Bearer dev-portal-key"}
@@ -104,10 +105,12 @@ def make_app(store: FakeHandlers, **settings: Any) -> FastAPI:
     return build_app(IntakeSettings(**values), clock=ManualClock(NOW), handlers=store)
 
 
-async def call(app: FastAPI, method: str, path: str, **kw: Any) -> httpx.Response:
+async def call(app: FastAPI, method: str, path: str, *, portal_like: bool = True, **kw: Any) -> httpx.Response:
+    """One request; `portal_like` gives a POST an Idempotency-Key when it has none, as the portal does."""
+    hooks = PORTAL_LIKE_HOOKS if portal_like else {}
     # raise_app_exceptions=False: a bug answers 500 problem+json, as under uvicorn, instead of raising here.
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake", event_hooks=hooks) as client:
         return await client.request(method, path, **kw)
 
 
@@ -145,6 +148,17 @@ async def test_the_event_of_a_case_carries_no_personal_data(app: FastAPI, store:
     assert event.kommune == "0265" and event.data["category"] == "burglary_home"
 
 
+async def test_the_institution_a_citizen_types_goes_to_the_details_not_the_event(
+    app: FastAPI, store: FakeHandlers
+) -> None:
+    typed = "Himmelev Skole, ring 20 30 40 50 / mette@example.dk"
+    body = report(category="drug_dealing_school", in_progress=None, address=None, institution=typed)
+    assert (await call(app, "POST", "/v1/reports", json=body, headers=PORTAL)).status_code == 202
+    assert store.cases[0].details.institution == typed
+    raw = case_event(store.cases[0], "MV-2345-67A").to_bytes().decode()
+    assert "Himmelev" not in raw and "20 30 40 50" not in raw and "mette@" not in raw
+
+
 async def test_an_anonymous_tip_keeps_no_contact_and_no_client_address(app: FastAPI, store: FakeHandlers) -> None:
     body = {"category": "drug_dealing_street", "description": "Salg bag hallen", "postcode": "4300", "anonymous": True}
     assert (await call(app, "POST", "/v1/tips", json=body, headers=PORTAL)).status_code == 202
@@ -171,7 +185,7 @@ async def test_an_officer_request_is_counted_under_its_category(app: FastAPI, st
 async def test_invalid_fields_are_one_problem_entry_each_in_words_a_portal_can_show(
     app: FastAPI, store: FakeHandlers
 ) -> None:
-    body = report(contact={"phone": "12"}, description="<script>x</script>", category="burglary")
+    body = report(contact={"phone": "12"}, description="<script>x</script>\x00", category="burglary")
     r = await call(app, "POST", "/v1/reports", json=body, headers=PORTAL)
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
     problem = r.json()
@@ -182,6 +196,18 @@ async def test_invalid_fields_are_one_problem_entry_each_in_words_a_portal_can_s
     assert all(e["in"] == "body" and e["code"] for e in entries.values())
     assert "<script>" not in r.text  # never repeats what was typed
     assert store.cases == []
+
+
+async def test_markup_is_stored_as_typed_and_docs_never_carry_client_text(app: FastAPI, store: FakeHandlers) -> None:
+    markup = "<svg/onload=alert(1)><img src=x onerror=alert(2)><iframe src=javascript:alert(3)>"
+    body = report(description=markup, address=markup, contact={"name": markup, "phone": PHONE_TYPED})
+    assert (await call(app, "POST", "/v1/reports", json=body, headers=PORTAL)).status_code == 202
+    details = store.cases[0].details
+    assert (details.description, details.address, details.contact_name) == (markup, markup, markup)
+    # /docs renders the OpenAPI document: ours, built from code, with nothing a client sent.
+    for page in ("/docs", "/openapi.json", "/redoc"):
+        r = await call(app, "GET", page)
+        assert r.status_code == 200 and "onload" not in r.text and "onerror" not in r.text and "<iframe" not in r.text
 
 
 async def test_a_postcode_shared_by_kommuner_is_a_422_that_asks_for_the_kommune(app: FastAPI) -> None:
@@ -247,7 +273,32 @@ async def test_a_key_over_its_rate_gets_429_with_retry_after(store: FakeHandlers
     assert limited.headers["retry-after"] == "2"  # 30 a minute: one every 2 s
     assert len(store.cases) == 2
     # The limit is per key: the police system is not slowed down by the portal.
-    assert (await call(app, "GET", f"/v1/cases/{uuid.uuid4()}", headers=POLICE)).status_code == 404
+    police = {"action": "dispatched", "occurred_at": "2026-03-01T08:50:00+01:00"}
+    assert (
+        await call(app, "POST", f"/v1/cases/{uuid.uuid4()}/actions", json=police, headers=POLICE)
+    ).status_code == 404
+
+
+async def test_status_polling_and_submissions_have_separate_buckets(store: FakeHandlers) -> None:
+    app = make_app(
+        store, rate_limit_per_minute=1, rate_limit_burst=2, status_rate_limit_per_minute=1, status_rate_limit_burst=3
+    )
+    status = f"/v1/cases/{uuid.uuid4()}"
+    # Citizens refreshing their status pages use up the status bucket ...
+    assert [(await call(app, "GET", status, headers=PORTAL)).status_code for _ in range(4)] == [404, 404, 404, 429]
+    # ... and the portal can still submit; then its submissions run out, and status stays limited on its own.
+    answers = [(await call(app, "POST", "/v1/reports", json=report(), headers=PORTAL)).status_code for _ in range(3)]
+    assert answers == [202, 202, 429]
+    fresh = make_app(
+        FakeHandlers(),
+        rate_limit_per_minute=1,
+        rate_limit_burst=1,
+        status_rate_limit_per_minute=1,
+        status_rate_limit_burst=3,
+    )
+    assert (await call(fresh, "POST", "/v1/reports", json=report(), headers=PORTAL)).status_code == 202
+    assert (await call(fresh, "POST", "/v1/reports", json=report(), headers=PORTAL)).status_code == 429
+    assert (await call(fresh, "GET", status, headers=PORTAL)).status_code == 404  # polling is not held up
 
 
 # --- Idempotency-Key -------------------------------------------------------------------------
@@ -262,6 +313,23 @@ async def test_a_replay_gets_the_first_answer_marked_as_replayed(app: FastAPI, s
     reused = await call(app, "POST", "/v1/reports", json=report(in_progress=True), headers=headers)
     assert reused.status_code == 422 and reused.json()["type"].endswith("/idempotency-key-reused")
     assert reused.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+@pytest.mark.parametrize("path", ["/v1/reports", "/v1/tips", "/v1/officer-requests"])
+async def test_a_portal_submission_without_idempotency_key_is_400_naming_the_header(
+    app: FastAPI, store: FakeHandlers, path: str
+) -> None:
+    # Without a key, a retry after an unclear answer (a 503) would make a second case.
+    r = await call(app, "POST", path, json=report(), headers=PORTAL, portal_like=False)
+    assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["type"].endswith("/idempotency-key-required") and "Idempotency-Key" in problem["detail"]
+    assert problem["errors"] == [
+        {"field": "Idempotency-Key", "in": "header", "message": problem["detail"], "code": "missing"}
+    ]
+    assert store.cases == []
+    parameters = (await call(app, "GET", "/openapi.json")).json()["paths"][path]["post"]["parameters"]
+    assert {"name": "Idempotency-Key", "in": "header", "required": True}.items() <= parameters[0].items()
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "has space", "æøå".encode()])
@@ -399,7 +467,7 @@ async def test_a_time_before_the_first_utc_instant_is_refused_not_a_server_error
     """0001-01-01T00:00+01:00 parsed, then failed in the database (a 500)."""
     r = await call(app, "POST", "/v1/reports", json=report(occurred_at="0001-01-01T00:00:00+01:00"), headers=PORTAL)
     assert r.status_code == 422 and [(e["field"], e["code"]) for e in r.json()["errors"]] == [
-        ("occurred_at", "out_of_range")
+        ("occurred_at", "too_early")
     ]
     action = {"action": "dispatched", "occurred_at": "0001-01-01T00:59:59+01:00"}
     r = await call(app, "POST", f"/v1/cases/{uuid.uuid4()}/actions", json=action, headers=POLICE)

@@ -132,3 +132,17 @@ def test_met_event_carries_lateness_and_response_time() -> None:
         met_at=T0 + timedelta(hours=25), action="on_scene", late=True, response_seconds=90000.0,
     )  # fmt: skip
     assert met.model_dump(mode="json")["met_at"] == "2026-03-02T09:15:00Z"
+
+
+def test_a_case_reported_event_has_no_free_text_field_and_drops_a_legacy_institution() -> None:
+    # Every field is a code, a time, a yes/no or an id: no place for what a citizen typed.
+    assert "institution" not in CaseReported.model_fields
+    old = {
+        "case_id": str(uuid.uuid4()),
+        "reference": "MV-1234",
+        "category": "drug_dealing_school",
+        "focus_area": "narkotika",
+        "received_at": "2026-03-01T08:00:00Z",
+        "institution": "Himmelev Skole, ring 20304050",
+    }
+    assert "20304050" not in CaseReported.model_validate(old).model_dump_json()

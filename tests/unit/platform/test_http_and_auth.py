@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from shared.auth import ApiKeys, hash_key, require_role
 from shared.http import BodySizeLimit, MetricsMiddleware, Problem, install_problem_handlers, ops_router
+from shared.ratelimit import rate_limits
 from shared.settings import DEV_API_KEYS_FILE
 
 
@@ -22,6 +23,7 @@ class Thing(BaseModel):
 def make_app(ready: bool = True) -> FastAPI:
     app = FastAPI()
     app.state.api_keys = ApiKeys.load(DEV_API_KEYS_FILE)
+    app.state.rate_limits = rate_limits(6000, 100, 6000, 100)
     install_problem_handlers(app)
 
     async def check() -> bool:

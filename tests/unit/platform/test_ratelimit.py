@@ -1,10 +1,10 @@
-"""The per-key token bucket behind intake's 429s, on a clock the test moves."""
+"""The token buckets behind every service's 429s (shared/ratelimit.py), on a clock the test moves."""
 
 from __future__ import annotations
 
 import pytest
 
-from services.intake.entrypoints.ratelimit import RateLimiter, retry_after
+from shared.ratelimit import RateLimiter, retry_after
 
 
 class Ticks:
@@ -51,3 +51,15 @@ def test_a_limit_that_allows_nothing_is_refused() -> None:
         RateLimiter(per_minute=0, burst=1)
     with pytest.raises(ValueError):
         RateLimiter(per_minute=10, burst=0)
+
+
+def test_many_addresses_cannot_grow_the_table_without_end() -> None:
+    clock = Ticks()
+    limiter = RateLimiter(per_minute=60, burst=2, clock=clock, max_clients=100)
+    for i in range(1000):
+        clock.now += 0.001
+        limiter.take(f"203.0.113.{i}")
+    assert len(limiter) <= 100
+    # An address that was just limited is still remembered while busy ones are kept.
+    limiter.take("busy"), limiter.take("busy")
+    assert limiter.take("busy") > 0
