@@ -34,7 +34,7 @@ from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
 from shared.kafka import EventProducer, OutgoingMessage
 from tests.integration.ops.test_prometheus import metric_names
 from tests.support.infra import ROOT
-from tests.support.services import ServiceProcess, free_port, service_env
+from tests.support.services import PORTAL_LIKE_HOOKS, ServiceProcess, free_port, service_env
 from tests.support.waiting import eventually
 
 GRAFANA = ROOT / "deploy" / "grafana"
@@ -349,7 +349,7 @@ async def traffic(ns, intake: str, deadlines: str) -> None:  # type: ignore[no-u
     patrol came (guarantee cancelled), an officer request replied to and then closed (local target met,
     the other cancelled), a tip, refused requests (401, 422) and a message the consumer dead-letters.
     """
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, event_hooks=PORTAL_LIKE_HOOKS) as client:
 
         async def submit(path: str, body: dict[str, Any]) -> str:
             answer = await client.post(f"{intake}{path}", json=body, headers=PORTAL)
