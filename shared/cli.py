@@ -74,6 +74,11 @@ def command_line(
     configure(service, settings.log_level)
     if args.command in extra:
         return extra[args.command][1](settings, args)
+    try:
+        settings.check_for_production()  # before migrate too: the development password fails closed
+    except ValueError as exc:
+        print(f"{service}: refusing to start: {exc}", file=sys.stderr)
+        return 2
     if args.command == "migrate":
         applied = asyncio.run(migrate(settings.database_url, settings.db_schema, migrations()))
         done = f"migrated: {', '.join(applied)}" if applied else "up to date"

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_API_KEYS_FILE = PROJECT_ROOT / "deploy" / "dev-api-keys.yaml"
+DEV_DATABASE_PASSWORD = "politi:politi@"  # noqa: S105 (user:password@ of `make up`'s local database)
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -48,7 +49,9 @@ class CommonSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_file=".env")
 
-    environment: str = Field("development", validation_alias=_env("ENVIRONMENT"))
+    # No default on purpose: the development key file and password are accepted only when a person
+    # wrote ENVIRONMENT=development; a deployment that forgets the variable refuses to start instead.
+    environment: str = Field("", validation_alias=_env("ENVIRONMENT"))
     kafka_bootstrap_servers: str = Field("localhost:9092", validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS"))
     kafka_topic_prefix: str = Field("", validation_alias=_env("KAFKA_TOPIC_PREFIX"))
     # Six partitions per topic: enough for a consumer group of several instances per service,
@@ -65,17 +68,28 @@ class CommonSettings(BaseSettings):
         return Topics(self.kafka_topic_prefix)
 
     @property
-    def is_production(self) -> bool:
-        return self.environment.lower() in {"production", "prod"}
+    def is_development(self) -> bool:
+        return self.environment.strip().lower() == "development"
 
     def check_for_production(self) -> None:
-        """Refuses development secrets outside development: fail at start, not in an incident."""
-        if not self.is_production:
+        """Fails closed: development secrets only with ENVIRONMENT=development, set explicitly.
+
+        Anything else (production, staging, a typo, unset) refuses the public development key file
+        and the development database password, and the message says which variable to set.
+        """
+        if self.is_development:
             return
+        where = f"ENVIRONMENT={self.environment!r}" if self.environment else "ENVIRONMENT is not set"
         if self.api_keys_file.resolve() == DEV_API_KEYS_FILE.resolve():
-            raise ValueError("API_KEYS_FILE points at the development key file; set a real one in production")
-        if "politi:politi@" in self.database_url:
-            raise ValueError("DATABASE_URL uses the development password; set a real one in production")
+            raise ValueError(
+                f"API_KEYS_FILE is the development key file (its keys are public) and {where}: set API_KEYS_FILE"
+                " to your key file, or ENVIRONMENT=development on a developer's machine"
+            )
+        if DEV_DATABASE_PASSWORD in self.database_url:
+            raise ValueError(
+                f"DATABASE_URL uses the development password and {where}: set DATABASE_URL with a real"
+                " password, or ENVIRONMENT=development on a developer's machine"
+            )
 
 
 class ServiceSettings(CommonSettings):

@@ -28,6 +28,7 @@ def service_env(ns, service: str, **extra: str) -> dict[str, str]:  # type: igno
         "KAFKA_PARTITIONS": "3",
         f"{prefix}_DB_SCHEMA": ns.schema(service),
         "LOG_LEVEL": "INFO",
+        "ENVIRONMENT": "development",  # the development keys and password are refused otherwise
     }
     return env | extra
 

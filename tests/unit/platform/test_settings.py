@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from services.intake.bootstrap import SERVICE, build_app, migrations
+from services.intake.settings import IntakeSettings
+from shared.cli import command_line
 from shared.settings import CommonSettings, ServiceSettings, Topics
 
 
@@ -29,6 +34,38 @@ def test_production_refuses_the_development_keys_and_password(monkeypatch: pytes
     with pytest.raises(ValueError, match="API_KEYS_FILE"):
         CommonSettings().check_for_production()
     CommonSettings(environment="development").check_for_production()  # fine locally
+
+
+@pytest.mark.parametrize("environment", [None, "", "staging", "prod", "dev", "test"])
+def test_development_secrets_only_with_environment_development(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, environment: str | None
+) -> None:
+    """Fails closed: unset, empty or any other name refuses the public key file and the dev password."""
+    if environment is None:
+        monkeypatch.delenv("ENVIRONMENT", raising=False)
+    else:
+        monkeypatch.setenv("ENVIRONMENT", environment)
+    monkeypatch.delenv("API_KEYS_FILE", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(ValueError, match=r"set API_KEYS_FILE.*ENVIRONMENT=development"):
+        CommonSettings().check_for_production()
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("keys: []\n")
+    monkeypatch.setenv("API_KEYS_FILE", str(keys))
+    with pytest.raises(ValueError, match=r"DATABASE_URL uses the development password.*ENVIRONMENT=development"):
+        CommonSettings().check_for_production()
+    monkeypatch.setenv("DATABASE_URL", "postgresql://mvsj:s3cret@db.internal:5432/mvsj")
+    CommonSettings().check_for_production()  # real secrets: no ENVIRONMENT needed
+
+
+def test_a_service_without_environment_refuses_to_start_and_says_what_to_set(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    monkeypatch.delenv("API_KEYS_FILE", raising=False)
+    for command in ("serve", "migrate"):
+        assert command_line(SERVICE, IntakeSettings, build_app, migrations, argv=[command]) == 2
+        assert "ENVIRONMENT=development" in capsys.readouterr().err
 
 
 def test_schema_names_must_be_plain() -> None:
