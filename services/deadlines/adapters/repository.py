@@ -7,8 +7,9 @@ handlers.py see; the module functions take the caller's connection and transacti
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -289,6 +290,12 @@ class PostgresDeadlinesRepository:
         self, events: Sequence[DeadlineEvent], kommune_of: dict[uuid.UUID, str]
     ) -> list[CloudEvent]:
         return await record_and_emit(self._conn, events, kommune_of, self._topic)
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        # A transaction inside the caller's one: asyncpg makes it a SAVEPOINT, rolled back on error.
+        async with self._conn.transaction():
+            yield
 
 
 # --- reads (police API, gauges) --------------------------------------------------------------
