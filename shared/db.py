@@ -9,11 +9,14 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+from shared.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -203,3 +206,11 @@ class Listener:
             if not conn.is_closed():
                 await conn.remove_listener(self._channel, self._on_notify)
             await self._pool.release(conn)
+
+
+async def clock_offset(pool: asyncpg.Pool, clock: Clock) -> timedelta:
+    """Postgres's clock minus `clock`, judged at the midpoint of the round trip."""
+    before = clock.now()
+    database_now: datetime = await pool.fetchval("SELECT clock_timestamp()")
+    after = clock.now()
+    return database_now - (before + (after - before) / 2)

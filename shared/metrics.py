@@ -41,3 +41,9 @@ HTTP_LATENCY = Histogram(
     ["service", "method", "route"],
     buckets=LATENCY_BUCKETS,
 )
+
+CLOCK_SKEW = Gauge(
+    "clock_skew_seconds",
+    "This host's clock minus Postgres's (positive: the host runs ahead); the service corrects by it",
+    ["service"],
+)

@@ -16,7 +16,7 @@ from services.intake.handlers import CaseHandlers, Handlers
 from services.intake.settings import IntakeSettings
 from shared.asyncapi import asyncapi_document
 from shared.auth import ApiKeys
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock
 from shared.db import Migration, migrations_in, shared_migrations
 from shared.events.cases import ActionRecorded, CaseReported, OfficerRequested, TipReceived
 from shared.http import BodySizeLimit, MetricsMiddleware, install_problem_handlers, ops_router
@@ -65,6 +65,7 @@ def build_app(
         consumers=[],
         loops=[forget_old_keys],
         pool_max_size=settings.pool_max_size,
+        clock=clock,
     )
     app = FastAPI(
         title="MVSJ intake",
@@ -80,7 +81,7 @@ def build_app(
     )
     app.state.runtime = runtime
     app.state.api_keys = api_keys
-    app.state.clock = clock or SystemClock()
+    app.state.clock = runtime.clock  # `clock` (or the host's) corrected to Postgres's once started
     app.state.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     app.state.handlers = handlers or Handlers(
         PostgresUnitOfWork(
