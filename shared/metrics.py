@@ -47,3 +47,9 @@ CLOCK_SKEW = Gauge(
     "This host's clock minus Postgres's (positive: the host runs ahead); the service corrects by it",
     ["service"],
 )
+
+HTTP_READ_TIMEOUTS = Counter(
+    "http_read_timeouts_total",
+    "Connections closed because a request's headers or body did not arrive in time",
+    ["service", "phase"],
+)

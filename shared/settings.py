@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -92,14 +92,36 @@ class CommonSettings(BaseSettings):
             )
 
 
+# The ops port of each service (`<SERVICE>_OPS_PORT` overrides): /metrics, /asyncapi.json, /docs.
+DEFAULT_OPS_PORTS = {"intake": 9001, "deadlines": 9002, "notify": 9003, "reporting": 9004}
+
+
 class ServiceSettings(CommonSettings):
-    """Base of a service's settings: its own schema and port, read with the service's env prefix."""
+    """Base of a service's settings: its own schema and ports, read with the service's env prefix."""
 
     db_schema: str = "public"
     port: int = 8000
     host: str = "127.0.0.1"
+    # 0 means the service's entry in DEFAULT_OPS_PORTS (or port + 1000), found from the env prefix,
+    # so a new service gets its ops port without a line of its own.
+    ops_port: int = Field(0, ge=0, le=65535)
+    ops_host: str = ""  # empty: the same as `host`
+    # Slow clients: from connecting (or the first byte of a next request) to the end of the headers,
+    # then for the whole body; an idle keep-alive connection is closed after http_keep_alive_seconds.
+    http_header_timeout_seconds: float = Field(10.0, gt=0)
+    http_body_timeout_seconds: float = Field(30.0, gt=0)
+    http_keep_alive_seconds: int = Field(5, ge=1)
     outbox_poll_seconds: float = Field(1.0, gt=0)
     outbox_batch_size: int = Field(200, ge=1, le=5000)
+
+    @model_validator(mode="after")
+    def _default_ops_port(self) -> ServiceSettings:
+        if self.ops_port == 0:
+            name = str(self.model_config.get("env_prefix", "")).rstrip("_").lower()
+            self.ops_port = DEFAULT_OPS_PORTS.get(name, self.port + 1000)
+        if self.ops_port == self.port:
+            raise ValueError(f"the ops port and the API port are both {self.port}; give them different numbers")
+        return self
 
     @field_validator("db_schema")
     @classmethod

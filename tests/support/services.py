@@ -54,13 +54,28 @@ class ServiceProcess:
     def __init__(self, service: str, env: dict[str, str], log: Path) -> None:
         self.service = service
         self.port = free_port()
-        self.env = os.environ | env | {f"{service.upper()}_PORT": str(self.port), "PYTHONUNBUFFERED": "1"}
+        self.ops_port = free_port()  # /metrics, /asyncapi.json, /docs (shared/cli.py serve)
+        self.env = (
+            os.environ
+            | env
+            | {
+                f"{service.upper()}_PORT": str(self.port),
+                f"{service.upper()}_OPS_PORT": str(self.ops_port),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
+        """The public API port."""
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ops_url(self) -> str:
+        """The ops port: /metrics, /asyncapi.json, /docs, and /healthz, /readyz as on the API port."""
+        return f"http://127.0.0.1:{self.ops_port}"
 
     def migrate(self) -> None:
         subprocess.run(

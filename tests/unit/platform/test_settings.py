@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
+from services.deadlines.settings import DeadlinesSettings
 from services.intake.bootstrap import SERVICE, build_app, migrations
 from services.intake.settings import IntakeSettings
 from shared.cli import command_line
-from shared.settings import CommonSettings, ServiceSettings, Topics
+from shared.settings import DEFAULT_OPS_PORTS, PROJECT_ROOT, CommonSettings, ServiceSettings, Topics
 
 
 def test_defaults_work_locally(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,3 +74,14 @@ def test_schema_names_must_be_plain() -> None:
     with pytest.raises(ValueError):
         ServiceSettings(db_schema='intake"; DROP')
     assert Topics("t1.").all()[:3] == ["t1.cases.v1", "t1.deadlines.v1", "t1.alerts.v1"]
+
+
+def test_prometheus_scrapes_each_service_on_its_default_ops_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("INTAKE_OPS_PORT", "DEADLINES_OPS_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    config = yaml.safe_load((PROJECT_ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
+    settings = {"intake": IntakeSettings(), "deadlines": DeadlinesSettings()}
+    for service, own in settings.items():
+        assert targets[service] == [f"127.0.0.1:{own.ops_port}"] != [f"127.0.0.1:{own.port}"]
+        assert own.ops_port == DEFAULT_OPS_PORTS[service]
