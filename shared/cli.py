@@ -100,7 +100,7 @@ class ReadDeadlines(H11Protocol):
         if self.transport.is_closing():
             return
         HTTP_READ_TIMEOUTS.labels(self.service, phase).inc()
-        log.info("closing a connection: request %s not complete within %.0f s", phase, timeout)
+        log.debug("closing a connection: request %s not complete within %.0f s", phase, timeout)
         self.transport.close()  # the app, if reading a body, sees the client disconnect
 
 
