@@ -7,6 +7,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SERVICES ?= intake deadlines
 
+# The development key file and database password are accepted only with ENVIRONMENT=development
+# set explicitly (shared/settings.py); these targets are the developer's machine and CI.
+up run migrate test test-unit test-integration test-e2e demo bench: export ENVIRONMENT = development
+
 .PHONY: help install up down status migrate run test test-unit test-integration test-e2e lint format bench demo clean
 
 help: ## list the targets

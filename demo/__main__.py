@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".cache" / "demo"
 OUT = ROOT / "out"
 SERVICES = {"intake": 8001, "deadlines": 8002}
+OPS_PORTS = {"intake": 9001, "deadlines": 9002}  # /metrics, /docs, /asyncapi.json (shared/cli.py serve)
 POLICE = {"Authorization": "Bearer dev-police-key"}
 
 
@@ -50,9 +51,10 @@ def start_services() -> None:
             print(f"[demo] {service} already running (pid {pid_of(service)}); reusing it")
             continue
         log = (RUN_DIR / f"{service}.log").open("ab")
+        ports = {f"{service.upper()}_PORT": str(port), f"{service.upper()}_OPS_PORT": str(OPS_PORTS[service])}
         proc = subprocess.Popen(
             [sys.executable, "-m", f"services.{service}", "serve"],
-            cwd=ROOT, env=env | {f"{service.upper()}_PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=env | ports, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # outlives `make demo`
         )  # fmt: skip
         (RUN_DIR / f"{service}.pid").write_text(str(proc.pid))
@@ -145,10 +147,10 @@ def main() -> int:
     print(f"""
 Where to look (the services keep running; `make down` stops them and Kafka and Postgres):
   deadlines summary per kommune   {summary}
-  intake API (OpenAPI)            http://127.0.0.1:8001/docs
-  deadlines API (OpenAPI)         http://127.0.0.1:8002/docs
+  intake API (OpenAPI)            http://127.0.0.1:9001/docs    (the ops port; the API is on 8001)
+  deadlines API (OpenAPI)         http://127.0.0.1:9002/docs    (the ops port; the API is on 8002)
   breached deadlines              curl -s -H 'Authorization: Bearer dev-police-key' 'http://127.0.0.1:8002/v1/deadlines?state=breached'
-  metrics                         http://127.0.0.1:8001/metrics  http://127.0.0.1:8002/metrics
+  metrics (what Prometheus scrapes) http://127.0.0.1:9001/metrics  http://127.0.0.1:9002/metrics
   logs                            {RUN_DIR}/*.log
 The demo rules ({DEMO_RULES_FILE.name}) scale the real windows down to minutes: 24 h -> 3 min,
 "at once" 15 min -> 40 s, so breaches happen while you watch.""")

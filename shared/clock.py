@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -15,6 +15,22 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class CorrectedClock:
+    """The host's clock corrected by the offset last measured against Postgres (shared/runtime.py).
+
+    Every instance of every service then agrees on "now" with the database and with each other,
+    however far its own host's clock has drifted: a scheduler host running ahead does not breach
+    early, and an intake host running behind does not stamp a report as received late.
+    """
+
+    def __init__(self, base: Clock | None = None) -> None:
+        self.base = base or SystemClock()
+        self.offset = timedelta(0)  # Postgres minus host; 0 until first measured
+
+    def now(self) -> datetime:
+        return self.base.now() + self.offset
 
 
 class ManualClock:

@@ -9,12 +9,14 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any, Final
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+from shared.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -261,3 +263,11 @@ def readable_time(value: datetime | None) -> datetime | None:
 def readable_times(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
     """A row as a dict whose time columns went through readable_time."""
     return {k: readable_time(v) if isinstance(v, datetime) else v for k, v in dict(row).items()}
+
+
+async def clock_offset(pool: asyncpg.Pool, clock: Clock) -> timedelta:
+    """Postgres's clock minus `clock`, judged at the midpoint of the round trip."""
+    before = clock.now()
+    database_now: datetime = await pool.fetchval("SELECT clock_timestamp()")
+    after = clock.now()
+    return database_now - (before + (after - before) / 2)

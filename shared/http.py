@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import TRANSIENT_DB_ERRORS, is_transient
@@ -136,6 +137,13 @@ def install_problem_handlers(app: FastAPI) -> None:
             instance=instance(request),
         )
 
+    async def _gone(request: Request, exc: Exception) -> Response:
+        # The client went away (or was cut off by the body deadline, shared/cli.py) mid-body:
+        # nothing can be answered, nothing was stored. 499 as nginx counts it, for the metrics.
+        log.info("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=499)
+
+    app.add_exception_handler(ClientDisconnect, _gone)
     app.add_exception_handler(Exception, _unexpected)
     # Starlette runs the handler for Exception outside every middleware and re-raises, so request
     # metrics would count a 500 and the server log a traceback. Registered per class, the database
@@ -144,6 +152,53 @@ def install_problem_handlers(app: FastAPI) -> None:
     for error_type in database_errors:
         if issubclass(error_type, Exception):
             app.add_exception_handler(error_type, _unexpected)
+
+
+# Served on the ops port only (`<SERVICE>_OPS_PORT`), never on the public API port: the metrics
+# carry per-kommune counts, the AsyncAPI document the topology, and the OpenAPI pages (Swagger UI
+# loads its scripts from a CDN) are for the teams that integrate, not for anyone on the internet.
+OPS_ONLY_PATHS = frozenset({"/metrics", "/asyncapi.json", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# Served on both: a load balancer probes the public port, Kubernetes and Prometheus the ops port.
+BOTH_PORTS_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+class OpsPort:
+    """One app on two ports: the ops port answers only OPS_ONLY_PATHS and BOTH_PORTS_PATHS, the
+    public port everything but OPS_ONLY_PATHS; anything else is a 404 before the app sees it.
+
+    One mechanism for every service: whatever ops routes a bootstrap declared (`ops_router`, an
+    `/asyncapi.json` route, FastAPI's own /docs) are reachable on the ops port only once
+    `shared.cli.serve` runs the app, with no line of the service's own. The lifespan (pool,
+    relay, consumers) is the app's, so /readyz answers alike on both ports. The OpenAPI document
+    leaves the ops-only paths out, since the public port does not serve them.
+    """
+
+    def __init__(self, app: FastAPI, ops_port: int) -> None:
+        self.app = app
+        self.ops_port = ops_port
+        openapi = app.openapi
+
+        def public_openapi() -> dict[str, Any]:
+            schema = openapi()
+            for path in OPS_ONLY_PATHS:
+                schema.get("paths", {}).pop(path, None)
+            return schema
+
+        app.openapi = public_openapi  # type: ignore[method-assign]
+
+    def serves(self, port: int | None, path: str) -> bool:
+        if port == self.ops_port:
+            return path in OPS_ONLY_PATHS or path in BOTH_PORTS_PATHS
+        return path not in OPS_ONLY_PATHS
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            port = (scope.get("server") or (None, None))[1]
+            if not self.serves(port, scope["path"]):
+                if scope["type"] == "http":
+                    await problem_response(Problem(404, "Not found"), instance=scope["path"])(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def ops_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
@@ -164,11 +219,13 @@ def ops_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
         }
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
-    async def metrics() -> Response:
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
-
+    router.add_api_route("/metrics", metrics, summary="Prometheus metrics", response_class=PlainTextResponse)
     return router
+
+
+async def metrics() -> Response:
+    """Prometheus metrics (on the ops port once served: `split_ops`)."""
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
 class MetricsMiddleware:

@@ -47,3 +47,15 @@ HTTP_LATENCY = Histogram(
     ["service", "method", "route"],
     buckets=LATENCY_BUCKETS,
 )
+
+CLOCK_SKEW = Gauge(
+    "clock_skew_seconds",
+    "This host's clock minus Postgres's (positive: the host runs ahead); the service corrects by it",
+    ["service"],
+)
+
+HTTP_READ_TIMEOUTS = Counter(
+    "http_read_timeouts_total",
+    "Connections closed because a request's headers or body did not arrive in time",
+    ["service", "phase"],
+)

@@ -17,8 +17,9 @@ from typing import Any
 import asyncpg
 from faststream.kafka import KafkaBroker
 
+from shared.clock import Clock, CorrectedClock
 from shared.consumer import ConsumerSpec, ReliableConsumer
-from shared.db import Migration, create_pool, ping
+from shared.db import Migration, clock_offset, create_pool, ping
 from shared.kafka import (
     EventProducer,
     TopicMisconfigured,
@@ -27,12 +28,18 @@ from shared.kafka import (
     kafka_reachable,
     make_broker,
 )
+from shared.metrics import CLOCK_SKEW
 from shared.outbox import OnPublished, OutboxRelay
 from shared.settings import ServiceSettings
+from shared.timers import every
 
 log = logging.getLogger(__name__)
 
 BackgroundLoop = Callable[["ServiceRuntime"], Awaitable[None]]
+
+# How often the host's clock is compared with Postgres's, and the skew worth a warning.
+CLOCK_CHECK_SECONDS = 10.0
+CLOCK_SKEW_WARNING_SECONDS = 1.0
 
 
 class NotMigrated(RuntimeError):
@@ -64,6 +71,7 @@ class ServiceRuntime:
         loops: Sequence[BackgroundLoop] = (),
         pool_max_size: int = 10,
         on_published: OnPublished | None = None,
+        clock: Clock | None = None,
     ) -> None:
         check_replication(settings.kafka_replication_factor, settings.environment)
         self.settings = settings
@@ -73,6 +81,10 @@ class ServiceRuntime:
         self.loops = list(loops)
         self.pool_max_size = pool_max_size
         self.on_published = on_published
+        # "Now" for everything the service stamps or schedules: the host's clock (or a test's)
+        # corrected to Postgres's, so hosts whose clocks drift still agree (hardening 19).
+        self.clock = CorrectedClock(clock)
+        self._clock_warned = False
         self.pool: asyncpg.Pool | None = None
         self.producer = EventProducer(
             settings.kafka_bootstrap_servers,
@@ -109,6 +121,8 @@ class ServiceRuntime:
     async def start(self) -> None:
         self.pool = await self._connect_db()
         await check_migrated(self.pool, self.migrations, self.settings.db_schema, self.service)
+        await self.measure_clock()  # corrected before the first request is served
+        self._spawn(every(CLOCK_CHECK_SECONDS, self.measure_clock, failure="clock skew not measured"), "clock")
         self.relay = OutboxRelay(
             self.pool,
             self.producer,
@@ -128,6 +142,19 @@ class ServiceRuntime:
         self._spawn(self._start_kafka_side(), "kafka-start")
         for loop in self.loops:
             self._spawn(loop(self), getattr(loop, "__name__", "loop"))
+
+    async def measure_clock(self) -> None:
+        """Compares the host's clock with Postgres's and corrects `clock` by the difference."""
+        offset = await clock_offset(self.db, self.clock.base)
+        self.clock.offset = offset
+        skew = -offset.total_seconds()
+        CLOCK_SKEW.labels(self.service).set(skew)
+        if abs(skew) >= CLOCK_SKEW_WARNING_SECONDS and not self._clock_warned:
+            log.warning(
+                "this host's clock is %.1f s %s of Postgres's; correcting by it (check NTP)",
+                abs(skew), "ahead" if skew > 0 else "behind",
+            )  # fmt: skip
+        self._clock_warned = abs(skew) >= CLOCK_SKEW_WARNING_SECONDS
 
     def _spawn(self, coro: Awaitable[Any], name: str) -> None:
         task = asyncio.ensure_future(coro)

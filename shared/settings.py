@@ -6,11 +6,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_API_KEYS_FILE = PROJECT_ROOT / "deploy" / "dev-api-keys.yaml"
+DEV_DATABASE_PASSWORD = "politi:politi@"  # noqa: S105 (user:password@ of `make up`'s local database)
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -48,7 +49,9 @@ class CommonSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_file=".env")
 
-    environment: str = Field("development", validation_alias=_env("ENVIRONMENT"))
+    # No default on purpose: the development key file and password are accepted only when a person
+    # wrote ENVIRONMENT=development; a deployment that forgets the variable refuses to start instead.
+    environment: str = Field("", validation_alias=_env("ENVIRONMENT"))
     kafka_bootstrap_servers: str = Field("localhost:9092", validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS"))
     kafka_topic_prefix: str = Field("", validation_alias=_env("KAFKA_TOPIC_PREFIX"))
     # Six partitions per topic: enough for a consumer group of several instances per service,
@@ -65,25 +68,49 @@ class CommonSettings(BaseSettings):
         return Topics(self.kafka_topic_prefix)
 
     @property
-    def is_production(self) -> bool:
-        return self.environment.lower() in {"production", "prod"}
+    def is_development(self) -> bool:
+        return self.environment.strip().lower() == "development"
 
     def check_for_production(self) -> None:
-        """Refuses development secrets outside development: fail at start, not in an incident."""
-        if not self.is_production:
+        """Fails closed: development secrets only with ENVIRONMENT=development, set explicitly.
+
+        Anything else (production, staging, a typo, unset) refuses the public development key file
+        and the development database password, and the message says which variable to set.
+        """
+        if self.is_development:
             return
+        where = f"ENVIRONMENT={self.environment!r}" if self.environment else "ENVIRONMENT is not set"
         if self.api_keys_file.resolve() == DEV_API_KEYS_FILE.resolve():
-            raise ValueError("API_KEYS_FILE points at the development key file; set a real one in production")
-        if "politi:politi@" in self.database_url:
-            raise ValueError("DATABASE_URL uses the development password; set a real one in production")
+            raise ValueError(
+                f"API_KEYS_FILE is the development key file (its keys are public) and {where}: set API_KEYS_FILE"
+                " to your key file, or ENVIRONMENT=development on a developer's machine"
+            )
+        if DEV_DATABASE_PASSWORD in self.database_url:
+            raise ValueError(
+                f"DATABASE_URL uses the development password and {where}: set DATABASE_URL with a real"
+                " password, or ENVIRONMENT=development on a developer's machine"
+            )
+
+
+# The ops port of each service (`<SERVICE>_OPS_PORT` overrides): /metrics, /asyncapi.json, /docs.
+DEFAULT_OPS_PORTS = {"intake": 9001, "deadlines": 9002, "notify": 9003, "reporting": 9004}
 
 
 class ServiceSettings(CommonSettings):
-    """Base of a service's settings: its own schema and port, read with the service's env prefix."""
+    """Base of a service's settings: its own schema and ports, read with the service's env prefix."""
 
     db_schema: str = "public"
     port: int = 8000
     host: str = "127.0.0.1"
+    # 0 means the service's entry in DEFAULT_OPS_PORTS (or port + 1000), found from the env prefix,
+    # so a new service gets its ops port without a line of its own.
+    ops_port: int = Field(0, ge=0, le=65535)
+    ops_host: str = ""  # empty: the same as `host`
+    # Slow clients: from connecting (or the first byte of a next request) to the end of the headers,
+    # then for the whole body; an idle keep-alive connection is closed after http_keep_alive_seconds.
+    http_header_timeout_seconds: float = Field(10.0, gt=0)
+    http_body_timeout_seconds: float = Field(30.0, gt=0)
+    http_keep_alive_seconds: int = Field(5, ge=1)
     outbox_poll_seconds: float = Field(1.0, gt=0)
     outbox_batch_size: int = Field(200, ge=1, le=5000)
     # Request rate limits (shared/ratelimit.py), per instance: N instances allow N times these.
@@ -95,6 +122,15 @@ class ServiceSettings(CommonSettings):
     # a client, too few to guess keys or to load the service without one.
     anonymous_rate_limit_per_minute: float = Field(60.0, gt=0)
     anonymous_rate_limit_burst: int = Field(20, ge=1)
+
+    @model_validator(mode="after")
+    def _default_ops_port(self) -> ServiceSettings:
+        if self.ops_port == 0:
+            name = str(self.model_config.get("env_prefix", "")).rstrip("_").lower()
+            self.ops_port = DEFAULT_OPS_PORTS.get(name, self.port + 1000)
+        if self.ops_port == self.port:
+            raise ValueError(f"the ops port and the API port are both {self.port}; give them different numbers")
+        return self
 
     @field_validator("db_schema")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from shared.settings import Topics
 from tests.support.infra import Infra, LocalKafka, Namespace, discover
 
 TESTS = Path(__file__).resolve().parent
+# Tests run with the development key file and database password, which the services accept only
+# when ENVIRONMENT=development is set explicitly (shared/settings.py check_for_production).
+os.environ["ENVIRONMENT"] = "development"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

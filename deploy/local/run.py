@@ -1,7 +1,10 @@
 """Runs services side by side in the foreground with prefixed output: `python -m deploy.local.run intake deadlines`.
 
-Ctrl-C (or SIGTERM) stops them all gracefully; if one dies, the others are stopped too,
-so a broken service is never left unnoticed behind a healthy-looking terminal.
+Each service listens on its API port and on its ops port (`<SERVICE>_OPS_PORT`, by default
+intake 9001, deadlines 9002, notify 9003, reporting 9004: /metrics, /docs, /asyncapi.json), the
+targets deploy/prometheus/prometheus.yml scrapes. Ctrl-C (or SIGTERM) stops them all gracefully;
+if one dies, the others are stopped too, so a broken service is never left unnoticed behind a
+healthy-looking terminal.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from services.deadlines.metrics import OpenDeadlineGauges, observe_published
 from services.deadlines.settings import DeadlinesSettings
 from shared.asyncapi import asyncapi_document
 from shared.auth import ApiKeys
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock
 from shared.db import Migration, migrations_in, shared_migrations
 from shared.events import deadlines as deadline_events
 from shared.http import MetricsMiddleware, install_problem_handlers, ops_router
@@ -42,7 +42,6 @@ def build_app(
     """Builds the service; the rules file and key file are checked here, so a bad one stops start-up."""
     settings = settings or DeadlinesSettings()
     settings.check_for_production()
-    clock = clock or SystemClock()
     rules: RuleSet = load_rules(settings.rules_file)
     api_keys = ApiKeys.load(settings.api_keys_file)
     topics = settings.topics
@@ -50,7 +49,7 @@ def build_app(
     async def scheduler_loop(runtime: ServiceRuntime) -> None:
         scheduler = DeadlineScheduler(
             runtime.db,
-            clock,
+            runtime.clock,
             topic=topics.deadlines,
             schema=settings.db_schema,
             batch_size=settings.scheduler_batch_size,
@@ -73,6 +72,7 @@ def build_app(
         consumers=[case_consumer(rules, topics)],
         loops=[scheduler_loop, gauges_loop, *(extra_loops or [])],
         on_published=observe_published,
+        clock=clock,
     )
     app = FastAPI(
         title="MVSJ deadlines",

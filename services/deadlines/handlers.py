@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -19,6 +20,7 @@ from services.deadlines.domain.case_deadlines import CaseDeadlines
 from services.deadlines.domain.deadline import Deadline, DeadlineEvent
 from services.deadlines.domain.rules import RuleSet
 from shared.consumer import Rejected
+from shared.db import is_transient
 from shared.events import CloudEvent
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,10 @@ class DeadlinesRepository(Protocol):
     async def record_and_emit(
         self, events: Sequence[DeadlineEvent], kommune_of: dict[uuid.UUID, str]
     ) -> list[CloudEvent]: ...
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        """A nested transaction: an error inside undoes only what was written inside, then propagates."""
+        ...
 
 
 async def handle_case_event(
@@ -84,32 +90,63 @@ async def fire_due_deadlines(
 ) -> FireResult:
     """Deadlines fall due: each due warning or breach fires once (claimed rows are locked until commit).
 
-    A deadline that cannot be read or fired is parked (taken off the timer with the reason) so one
-    bad row never stops every other deadline from firing; the domain step does no I/O, so only that
-    row is wrong.
+    A deadline that cannot be read, fired, turned into envelopes or written is parked (taken off
+    the timer with the reason) so one bad row never stops every other deadline from firing.
     """
     claimed = await repo.claim_due(now, limit)
     result = FireResult(claimed=len(claimed))
     if not claimed:
         return result
-    events: list[DeadlineEvent] = []
     parked: list[tuple[uuid.UUID, str]] = []
+    fired: list[tuple[Deadline, list[DeadlineEvent]]] = []
     for item in claimed:
         try:
             if isinstance(item, Unreadable):
                 raise item.error
             deadline, emitted = item.fire(now)
         except Exception as exc:
-            log.exception("scheduler: cannot fire deadline %s; parking it", item.id)
-            parked.append((item.id, f"{type(exc).__name__}: {exc}"[:500]))
+            parked.append(_parking(item.id, exc))
             continue
-        result.fired.append(deadline)
-        events.extend(emitted)
+        fired.append((deadline, list(emitted)))
+    # The whole batch is written at once, in a savepoint. Should one row spoil it (an envelope that
+    # cannot be built, a write Postgres refuses), only that savepoint rolls back and the rows are
+    # written again one by one, each in its own savepoint: the bad one is parked, the others fire.
+    try:
+        async with repo.savepoint():
+            envelopes = await _write(repo, fired)
+    except Exception as exc:
+        if is_transient(exc):
+            raise  # the database is away: no row is at fault, the timer retries the round
+        envelopes = []
+        kept: list[tuple[Deadline, list[DeadlineEvent]]] = []
+        for deadline, emitted in fired:
+            try:
+                async with repo.savepoint():
+                    envelopes += await _write(repo, [(deadline, emitted)])
+            except Exception as row_exc:
+                if is_transient(row_exc):
+                    raise
+                parked.append(_parking(deadline.id, row_exc))
+                continue
+            kept.append((deadline, emitted))
+        fired = kept
     if parked:
         await repo.park(parked)
-    await repo.save_deadlines(result.fired)
-    result.envelopes = await repo.record_and_emit(events, {d.id: d.kommune for d in result.fired})
+    result.fired = [deadline for deadline, _ in fired]
+    result.envelopes = envelopes
     result.parked = len(parked)
     if before_commit is not None:
         before_commit(result.fired)
     return result
+
+
+async def _write(repo: DeadlinesRepository, fired: Sequence[tuple[Deadline, list[DeadlineEvent]]]) -> list[CloudEvent]:
+    await repo.save_deadlines([deadline for deadline, _ in fired])
+    return await repo.record_and_emit(
+        [e for _, emitted in fired for e in emitted], {deadline.id: deadline.kommune for deadline, _ in fired}
+    )
+
+
+def _parking(deadline_id: uuid.UUID, exc: BaseException) -> tuple[uuid.UUID, str]:
+    log.error("scheduler: cannot fire deadline %s; parking it", deadline_id, exc_info=exc)
+    return deadline_id, f"{type(exc).__name__}: {exc}"[:500]

@@ -20,7 +20,7 @@ from services.intake.handlers import CaseHandlers, Handlers
 from services.intake.settings import IntakeSettings
 from shared.asyncapi import asyncapi_document
 from shared.auth import ApiKeys
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock
 from shared.db import Migration, migrations_in, shared_migrations
 from shared.events.cases import ActionRecorded, CaseReported, OfficerRequested, TipReceived
 from shared.http import BodySizeLimit, MetricsMiddleware, install_problem_handlers, ops_router
@@ -70,6 +70,7 @@ def build_app(
         consumers=[],
         loops=[forget_old_keys],
         pool_max_size=settings.pool_max_size,
+        clock=clock,
     )
     app = FastAPI(
         title="MVSJ intake",
@@ -88,7 +89,7 @@ def build_app(
     )
     app.state.runtime = runtime
     app.state.api_keys = api_keys
-    app.state.clock = clock or SystemClock()
+    app.state.clock = runtime.clock  # `clock` (or the host's) corrected to Postgres's once started
     app.state.rate_limits = rate_limits(
         settings.rate_limit_per_minute,
         settings.rate_limit_burst,

@@ -36,6 +36,9 @@ class _DeadlineData(EventData):
     focus_area: str
     started_at: AwareDatetime
     due_at: AwareDatetime
+    reschedules: int = Field(
+        0, ge=0, description="How often the due time has moved; a breach in a later window is a new breach"
+    )
 
 
 class DeadlineStarted(_DeadlineData):

@@ -27,12 +27,15 @@ EXAMPLES = {GenerationMode.POSITIVE: 60, GenerationMode.NEGATIVE: 30}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
-def run_schemathesis(base_url: str, key_for: Callable[[str], str], real: Mapping[str, str]) -> Counter[tuple[str, int]]:
+def run_schemathesis(
+    base_url: str, key_for: Callable[[str], str], real: Mapping[str, str], *, schema_url: str
+) -> Counter[tuple[str, int]]:
     """Runs every operation in both modes; returns how often each operation answered each status.
 
-    `key_for(path)` is the API key for an operation; `real` maps a path parameter to a value that exists.
+    `key_for(path)` is the API key for an operation; `real` maps a path parameter to a value that exists;
+    `schema_url` is the OpenAPI document on the service's ops port.
     """
-    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+    schema = schemathesis.openapi.from_url(schema_url)
     answered: Counter[tuple[str, int]] = Counter()
     for result in schema.get_all_operations():
         operation = result.ok()

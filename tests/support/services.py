@@ -35,6 +35,7 @@ def service_env(ns, service: str, **extra: str) -> dict[str, str]:  # type: igno
         f"{prefix}_RATE_LIMIT_BURST": "100000",
         f"{prefix}_ANONYMOUS_RATE_LIMIT_PER_MINUTE": "1000000",
         f"{prefix}_ANONYMOUS_RATE_LIMIT_BURST": "100000",
+        "ENVIRONMENT": "development",  # the development keys and password are refused otherwise
     }
     return env | extra
 
@@ -74,13 +75,28 @@ class ServiceProcess:
     def __init__(self, service: str, env: dict[str, str], log: Path) -> None:
         self.service = service
         self.port = free_port()
-        self.env = os.environ | env | {f"{service.upper()}_PORT": str(self.port), "PYTHONUNBUFFERED": "1"}
+        self.ops_port = free_port()  # /metrics, /asyncapi.json, /docs (shared/cli.py serve)
+        self.env = (
+            os.environ
+            | env
+            | {
+                f"{service.upper()}_PORT": str(self.port),
+                f"{service.upper()}_OPS_PORT": str(self.ops_port),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
+        """The public API port."""
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ops_url(self) -> str:
+        """The ops port: /metrics, /asyncapi.json, /docs, and /healthz, /readyz as on the API port."""
+        return f"http://127.0.0.1:{self.ops_port}"
 
     def migrate(self) -> None:
         subprocess.run(

@@ -7,8 +7,9 @@ handlers.py see; the module functions take the caller's connection and transacti
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,7 +38,7 @@ SOURCE = "/mvsj/deadlines"
 _DEADLINE_COLUMNS = (
     "id", "case_id", "rule_id", "rules_version", "rule", "basis", "kommune", "category", "focus_area",
     "started_at", "due_at", "state", "warnings_sent", "warnings_skipped", "breached_at", "met_at",
-    "met_action", "cancelled_at", "outcome", "next_fire_at", "next_fire_fraction",
+    "met_action", "cancelled_at", "outcome", "next_fire_at", "next_fire_fraction", "reschedules",
 )  # fmt: skip
 # Built once from the fixed column list above; every value is a bind parameter.
 _UPSERT_DEADLINE = (
@@ -74,6 +75,7 @@ def deadline_to_record(deadline: Deadline) -> dict[str, Any]:
         "met_action": deadline.met_action,
         "cancelled_at": deadline.cancelled_at,
         "outcome": deadline.outcome,
+        "reschedules": deadline.reschedules,
         "next_fire_at": None if upcoming is None else upcoming.at,
         "next_fire_fraction": None if upcoming is None else upcoming.fraction,
     }
@@ -98,6 +100,7 @@ def deadline_from_record(row: Mapping[str, Any]) -> Deadline:
         met_action=row["met_action"],
         cancelled_at=row["cancelled_at"],
         outcome=row["outcome"],
+        reschedules=row["reschedules"],
     )
 
 
@@ -287,6 +290,12 @@ class PostgresDeadlinesRepository:
         self, events: Sequence[DeadlineEvent], kommune_of: dict[uuid.UUID, str]
     ) -> list[CloudEvent]:
         return await record_and_emit(self._conn, events, kommune_of, self._topic)
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        # A transaction inside the caller's one: asyncpg makes it a SAVEPOINT, rolled back on error.
+        async with self._conn.transaction():
+            yield
 
 
 # --- reads (police API, gauges) --------------------------------------------------------------

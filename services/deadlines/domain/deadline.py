@@ -151,6 +151,9 @@ class Deadline:
     met_action: str | None = None
     cancelled_at: datetime | None = None
     outcome: str | None = None
+    # How often the due time moved: the generation of the window, so a breach or warning in a
+    # later window is a new fact with its own event id even when the due time comes back.
+    reschedules: int = 0
 
     def __post_init__(self) -> None:
         for name in ("started_at", "due_at", "breached_at", "met_at", "cancelled_at"):
@@ -341,6 +344,7 @@ class Deadline:
             breached_at=None,
             warnings_sent=(),
             warnings_skipped=(),
+            reschedules=current.reschedules + 1,
         )
         moved = replace(moved, warnings_skipped=tuple(f for f in self.rule.warn_at if moved.warning_at(f) <= at))
         events.append(DeadlineRescheduled(**moved._common(), previous_due_at=current.due_at, rescheduled_at=at))
@@ -386,6 +390,7 @@ class Deadline:
             "focus_area": self.focus_area,
             "started_at": self.started_at,
             "due_at": self.due_at,
+            "reschedules": self.reschedules,
         }
 
 
@@ -410,15 +415,15 @@ def event_time(event: DeadlineEvent) -> datetime:
 def emitted_event_id(event: DeadlineEvent) -> uuid.UUID:
     """A deterministic envelope id: computing the same fact twice (a retry after a crash before the
     commit, two timer workers racing) gives the same id, so consumers' inboxes drop the copy."""
+    # The window's generation joins the key once the deadline has moved (ids of unmoved deadlines
+    # stay as they were): breached, re-opened by a late-recorded request and clamped back to the
+    # same due time, the second breach is a new fact, not a copy for the outbox to drop.
+    generation = f"/{event.reschedules}" if event.reschedules else ""
     match event:
         case DeadlineWarning():
-            key = f"{event.fraction}/{utc(event.started_at).isoformat()}/{utc(event.due_at).isoformat()}"
+            key = f"{event.fraction}/{utc(event.started_at).isoformat()}/{utc(event.due_at).isoformat()}{generation}"
         case DeadlineBreached():
-            # Known limit: a deadline breached, re-opened by a late-recorded reschedule, and moved
-            # back to exactly its old due time would breach again under this same id, and the
-            # outbox would drop the second breach as a duplicate. It needs two reschedules that
-            # cancel out; the deadline row itself still says breached.
-            key = utc(event.due_at).isoformat()
+            key = f"{utc(event.due_at).isoformat()}{generation}"
         case DeadlineRescheduled():
             key = "/".join(utc(t).isoformat() for t in (event.previous_due_at, event.due_at, event.rescheduled_at))
         case _:

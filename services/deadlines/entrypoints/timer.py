@@ -58,8 +58,10 @@ class DeadlineScheduler:
 
     async def fire_due(self) -> int:
         """One round: fires up to a batch of due deadlines; returns how many were claimed."""
-        now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
+            # "Now" is Postgres's, not this host's: a host whose clock runs ahead must not breach
+            # early (the corrected clock only plans the sleep between rounds).
+            now: datetime = await conn.fetchval("SELECT now()")
             result = await fire_due_deadlines(
                 PostgresDeadlinesRepository(conn, topic=self._topic),
                 now,

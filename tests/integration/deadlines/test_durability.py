@@ -103,5 +103,5 @@ async def test_two_instances_fire_every_deadline_exactly_once(ns, deadlines_sche
 
 
 def _fired_total(instance: ServiceProcess) -> float:
-    text = httpx.get(instance.url + "/metrics", timeout=5).text
+    text = httpx.get(instance.ops_url + "/metrics", timeout=5).text
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("deadline_timer_fired_total"))

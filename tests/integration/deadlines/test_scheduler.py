@@ -1,4 +1,4 @@
-"""The timer on its own, against a real schema: one unreadable deadline never stops the others."""
+"""The timer on its own, against a real schema: one deadline that cannot fire never stops the others."""
 
 from __future__ import annotations
 
@@ -40,5 +40,39 @@ async def test_an_unreadable_deadline_is_parked_and_the_rest_still_fire(ns, dead
         assert await scheduler.fire_due() == 0  # parked: not claimed again, no busy loop
         breaches = await pool.fetch("SELECT type FROM deadline_timeline WHERE deadline_id = $1", good.id)
         assert [b["type"] for b in breaches] == ["dk.politi.deadline.breached"]
+    finally:
+        await pool.close()
+
+
+async def test_rows_that_fail_in_envelope_building_or_writing_are_parked_and_the_rest_fire(
+    ns, deadlines_schema
+) -> None:
+    """Hardening 20: each row isolated in a savepoint; without it every round rolls back and nothing fires."""
+    pool = await create_pool(ns.database_url, deadlines_schema, application="tests")
+    good, no_envelope, refused = due_deadline(), due_deadline(), due_deadline()
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            for d in (good, no_envelope, refused):
+                await repository.lock_case(conn, d.case_id, d.kommune)
+            await repository.save_deadlines(conn, [good, no_envelope, refused])
+            # A kommune outside the district: the row reads and fires, its CloudEvent cannot be built.
+            await conn.execute("UPDATE deadlines SET kommune = '9999' WHERE id = $1", no_envelope.id)
+            # Postgres refuses to store this one as breached: the write itself fails.
+            await conn.execute(
+                "ALTER TABLE deadlines ADD CONSTRAINT test_refuse_breach"
+                f" CHECK (id <> '{refused.id}' OR state <> 'breached')"
+            )
+        scheduler = DeadlineScheduler(pool, SystemClock(), topic=ns.topics.deadlines, schema=deadlines_schema)
+        assert await scheduler.fire_due() == 3
+        rows = {r["id"]: r for r in await pool.fetch("SELECT id, state, next_fire_at, fire_error FROM deadlines")}
+        assert rows[good.id]["state"] == "breached"
+        assert rows[no_envelope.id]["next_fire_at"] is None and "9999" in rows[no_envelope.id]["fire_error"]
+        assert rows[refused.id]["next_fire_at"] is None and "test_refuse_breach" in rows[refused.id]["fire_error"]
+        assert {r["state"] for r in rows.values() if r["id"] != good.id} == {"pending"}
+        timeline = await pool.fetch("SELECT deadline_id, type FROM deadline_timeline")
+        assert [(t["deadline_id"], t["type"]) for t in timeline] == [(good.id, "dk.politi.deadline.breached")]
+        outbox = await pool.fetch("SELECT event_id FROM outbox")
+        assert len(outbox) == 1
+        assert await scheduler.fire_due() == 0  # parked: not claimed again, no busy loop
     finally:
         await pool.close()

@@ -45,7 +45,11 @@ async def test_no_generated_input_makes_a_server_error_or_breaks_the_schema(ns, 
         await eventually(started, timeout=30, what="the case's deadlines started")
         deadline_id = (await client.get("/v1/deadlines", headers=POLICE)).json()["items"][0]["id"]
     answered = await asyncio.to_thread(
-        run_schemathesis, deadlines_process.url, lambda _path: "dev-police-key", {"deadline_id": deadline_id}
+        run_schemathesis,
+        deadlines_process.url,
+        lambda _path: "dev-police-key",
+        {"deadline_id": deadline_id},
+        schema_url=deadlines_process.ops_url + "/openapi.json",
     )
     statuses = statuses_by_operation(answered)
     assert 200 in statuses["GET /v1/deadlines"] and 422 in statuses["GET /v1/deadlines"]

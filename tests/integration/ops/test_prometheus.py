@@ -78,7 +78,8 @@ async def test_every_metric_an_alert_uses_is_scraped_from_the_running_services(n
                 "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
                 "rule_files": [str(ALERTS)],
                 "scrape_configs": [
-                    {"job_name": "deadlines", "static_configs": [{"targets": [f"127.0.0.1:{deadlines.port}"]}]},
+                    # The ops port, as deploy/prometheus/prometheus.yml scrapes it.
+                    {"job_name": "deadlines", "static_configs": [{"targets": [f"127.0.0.1:{deadlines.ops_port}"]}]},
                 ],
             }
         )

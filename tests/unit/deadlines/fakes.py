@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from services.deadlines.adapters.repository import to_cloud_events
@@ -23,6 +25,7 @@ class FakeDeadlinesRepository:
         self.parked: dict[uuid.UUID, str] = {}
         self.unreadable: set[uuid.UUID] = set()
         self.locked: list[uuid.UUID] = []
+        self.savepoints = 0
 
     async def lock_case(self, case_id: uuid.UUID, kommune: str) -> None:
         self.locked.append(case_id)
@@ -61,3 +64,14 @@ class FakeDeadlinesRepository:
         # Like the outbox's ON CONFLICT (event_id) DO NOTHING: a recomputed fact is not written twice.
         self.outbox.extend(e for e in envelopes if e.id not in known)
         return envelopes
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """Like a SAVEPOINT: an error inside restores what was written inside, then propagates."""
+        self.savepoints += 1
+        saved = copy.copy(self.deadlines), list(self.outbox), dict(self.parked)
+        try:
+            yield
+        except BaseException:
+            self.deadlines, self.outbox, self.parked = saved
+            raise

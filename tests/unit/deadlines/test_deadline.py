@@ -304,6 +304,7 @@ def test_citizen_asking_for_later_moves_the_due_time_and_the_warnings() -> None:
             due_at=T0 + 48 * H,
             previous_due_at=T0 + 24 * H,
             rescheduled_at=T0 + 2 * H,
+            reschedules=1,
         )
     ]
     assert deadline.window == 48 * H
@@ -363,6 +364,25 @@ def test_a_request_made_in_time_but_recorded_after_the_breach_reopens_the_deadli
     # Processed at 25 h: the 0.5 mark of the new window (20 h) is due now; 0.75 (30 h) is not.
     deadline, events = deadline.fire(T0 + 25 * H)
     assert [getattr(e, "fraction", None) for e in events] == [0.5]
+
+
+def test_a_second_breach_after_a_reopening_and_a_clamped_request_gets_its_own_id() -> None:
+    """Hardening 17: breach; a request made in time but recorded late re-opens the deadline; an
+    earlier request is clamped back to the rule's due time; the second breach is a new event."""
+    first, events = started().fire(T0 + 25 * H)
+    (first_breach,) = events
+    reopened, _ = first.reschedule(T0 + 40 * H, at=T0 + 2 * H)
+    clamped, events = reopened.reschedule(T0 + 10 * H, at=T0 + 3 * H)
+    assert [type(e) for e in events] == [DeadlineRescheduled]
+    assert clamped.due_at == first.due_at == T0 + 24 * H  # back to the rule's own due time
+    second, events = clamped.fire(T0 + 26 * H)
+    (second_breach,) = events
+    assert isinstance(second_breach, DeadlineBreached) and second.state is DeadlineState.BREACHED
+    assert second_breach.due_at == first_breach.due_at
+    assert emitted_event_id(second_breach) != emitted_event_id(first_breach)
+    # Computed again (a retry after a crash), the second breach keeps its id.
+    assert emitted_event_id(clamped.fire(T0 + 27 * H).events[0]) == emitted_event_id(second_breach)
+    assert deadline_from_record(deadline_to_record(second)) == second  # the generation is stored
 
 
 def test_reschedule_does_nothing_to_a_closed_deadline_and_refuses_rules_without_it() -> None:

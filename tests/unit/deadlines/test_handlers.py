@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import timedelta
 
@@ -73,6 +74,21 @@ async def test_an_unreadable_deadline_is_parked_and_the_others_still_fire() -> N
     assert result.claimed == 2 and result.parked == 1 and len(result.fired) == 1
     assert "KeyError" in repo.parked[bad]
     assert [e.type for e in result.envelopes] == [ev.BREACHED]
+
+
+async def test_a_deadline_whose_envelope_cannot_be_built_is_parked_and_the_others_still_fire() -> None:
+    """Hardening 20: the failure comes after the domain step, while the batch is being written."""
+    repo = FakeDeadlinesRepository()
+    await burglary_reported(repo)
+    await burglary_reported(repo)
+    bad = next(d for d in repo.deadlines.values() if d.rule.id == "burglary_home_24h")
+    repo.deadlines[bad.id] = dataclasses.replace(bad, kommune="9999")  # no kommune of the district
+    result = await fire_due_deadlines(repo, T0 + 25 * H, 100)
+    assert result.claimed == 2 and result.parked == 1 and [d.id for d in result.fired] != [bad.id]
+    assert "9999" in repo.parked[bad.id]
+    assert [e.type for e in result.envelopes] == [ev.BREACHED]
+    assert [e.type for e in repo.outbox if e.type == ev.BREACHED] == [ev.BREACHED]  # nothing of the bad row
+    assert repo.deadlines[bad.id].state.value == "pending"  # its savepoint rolled back
 
 
 async def test_an_event_whose_subject_is_not_its_case_is_rejected() -> None:

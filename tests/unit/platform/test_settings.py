@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from shared.settings import CommonSettings, ServiceSettings, Topics
+import pytest
+import yaml
+
+from services.deadlines.settings import DeadlinesSettings
+from services.intake.bootstrap import SERVICE, build_app, migrations
+from services.intake.settings import IntakeSettings
+from shared.cli import command_line
+from shared.settings import DEFAULT_OPS_PORTS, PROJECT_ROOT, CommonSettings, ServiceSettings, Topics
 
 
 def test_defaults_work_locally(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -31,7 +38,50 @@ def test_production_refuses_the_development_keys_and_password(monkeypatch: pytes
     CommonSettings(environment="development").check_for_production()  # fine locally
 
 
+@pytest.mark.parametrize("environment", [None, "", "staging", "prod", "dev", "test"])
+def test_development_secrets_only_with_environment_development(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, environment: str | None
+) -> None:
+    """Fails closed: unset, empty or any other name refuses the public key file and the dev password."""
+    if environment is None:
+        monkeypatch.delenv("ENVIRONMENT", raising=False)
+    else:
+        monkeypatch.setenv("ENVIRONMENT", environment)
+    monkeypatch.delenv("API_KEYS_FILE", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(ValueError, match=r"set API_KEYS_FILE.*ENVIRONMENT=development"):
+        CommonSettings().check_for_production()
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("keys: []\n")
+    monkeypatch.setenv("API_KEYS_FILE", str(keys))
+    with pytest.raises(ValueError, match=r"DATABASE_URL uses the development password.*ENVIRONMENT=development"):
+        CommonSettings().check_for_production()
+    monkeypatch.setenv("DATABASE_URL", "postgresql://mvsj:s3cret@db.internal:5432/mvsj")
+    CommonSettings().check_for_production()  # real secrets: no ENVIRONMENT needed
+
+
+def test_a_service_without_environment_refuses_to_start_and_says_what_to_set(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    monkeypatch.delenv("API_KEYS_FILE", raising=False)
+    for command in ("serve", "migrate"):
+        assert command_line(SERVICE, IntakeSettings, build_app, migrations, argv=[command]) == 2
+        assert "ENVIRONMENT=development" in capsys.readouterr().err
+
+
 def test_schema_names_must_be_plain() -> None:
     with pytest.raises(ValueError):
         ServiceSettings(db_schema='intake"; DROP')
     assert Topics("t1.").all()[:3] == ["t1.cases.v1", "t1.deadlines.v1", "t1.alerts.v1"]
+
+
+def test_prometheus_scrapes_each_service_on_its_default_ops_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("INTAKE_OPS_PORT", "DEADLINES_OPS_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    config = yaml.safe_load((PROJECT_ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
+    settings = {"intake": IntakeSettings(), "deadlines": DeadlinesSettings()}
+    for service, own in settings.items():
+        assert targets[service] == [f"127.0.0.1:{own.ops_port}"] != [f"127.0.0.1:{own.port}"]
+        assert own.ops_port == DEFAULT_OPS_PORTS[service]
