@@ -308,7 +308,7 @@ def scrape_config(services: dict[str, ServiceProcess]) -> dict[str, Any]:
     for name, service in services.items():
         job = jobs[name]
         for static in job["static_configs"]:
-            static["targets"] = [f"127.0.0.1:{service.port}"]
+            static["targets"] = [f"127.0.0.1:{service.ops_port}"]  # metrics are on the ops port
         config["scrape_configs"].append(job)
     return config
 
