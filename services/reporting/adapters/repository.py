@@ -1,0 +1,281 @@
+"""The read model in SQL: merging upserts of facts, and the tallies KPIs are computed from."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.reporting.domain.facts import ActionFact, AlertFact, CaseFact, DeadlineFact, FactBatch, RuleFact
+from services.reporting.domain.kpis import (
+    AlertTally,
+    CaseTally,
+    DeadlineTally,
+    DurationSample,
+    PeriodFacts,
+    StockTally,
+)
+from shared.db import Conn, quote_ident
+
+TABLES = ("cases", "case_actions", "deadlines", "alerts", "rules_seen", "topic_freshness")
+
+# Each upsert merges as the matching dataclass in domain/facts.py does: LEAST/GREATEST ignore NULLs.
+_CASES = """
+INSERT INTO cases (case_id, kommune, kind, category, focus_area, received_at, first_on_scene_at)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[])
+ON CONFLICT (case_id) DO UPDATE SET
+    kind = COALESCE(cases.kind, EXCLUDED.kind),
+    category = COALESCE(cases.category, EXCLUDED.category),
+    focus_area = COALESCE(cases.focus_area, EXCLUDED.focus_area),
+    received_at = COALESCE(cases.received_at, EXCLUDED.received_at),
+    first_on_scene_at = LEAST(cases.first_on_scene_at, EXCLUDED.first_on_scene_at)
+"""
+
+_ACTIONS = """
+INSERT INTO case_actions (action_id, case_id, kommune, action, category, focus_area, occurred_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+ON CONFLICT (action_id) DO NOTHING
+"""
+
+_DEADLINES = """
+INSERT INTO deadlines (deadline_id, case_id, rule_id, title, basis, window_set_by, kommune, category, focus_area,
+                       started_at, due_at, due_as_of, window_seconds, met_at, met_late, met_action,
+                       response_seconds, breached_at, cancelled_at, outcome, rescheduled)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                     $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[],
+                     $13::float8[], $14::timestamptz[], $15::bool[], $16::text[], $17::float8[],
+                     $18::timestamptz[], $19::timestamptz[], $20::text[], $21::bool[])
+ON CONFLICT (deadline_id) DO UPDATE SET
+    due_at = CASE WHEN EXCLUDED.due_as_of > deadlines.due_as_of THEN EXCLUDED.due_at ELSE deadlines.due_at END,
+    due_as_of = GREATEST(deadlines.due_as_of, EXCLUDED.due_as_of),
+    window_seconds = COALESCE(deadlines.window_seconds, EXCLUDED.window_seconds),
+    met_late = CASE WHEN deadlines.met_at IS NULL THEN EXCLUDED.met_late ELSE deadlines.met_late END,
+    met_action = CASE WHEN deadlines.met_at IS NULL THEN EXCLUDED.met_action ELSE deadlines.met_action END,
+    response_seconds = CASE WHEN deadlines.met_at IS NULL THEN EXCLUDED.response_seconds
+                            ELSE deadlines.response_seconds END,
+    met_at = COALESCE(deadlines.met_at, EXCLUDED.met_at),
+    breached_at = LEAST(deadlines.breached_at, EXCLUDED.breached_at),
+    outcome = CASE WHEN deadlines.cancelled_at IS NULL THEN EXCLUDED.outcome ELSE deadlines.outcome END,
+    cancelled_at = COALESCE(deadlines.cancelled_at, EXCLUDED.cancelled_at),
+    rescheduled = deadlines.rescheduled OR EXCLUDED.rescheduled
+"""
+
+_ALERTS = """
+INSERT INTO alerts (alert_id, case_id, kommune, deadline_id, rule_id, reason, severity, raised_at,
+                    first_delivered_at, acknowledged_at, escalation_level, resolved_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[],
+                     $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::int[], $12::timestamptz[])
+ON CONFLICT (alert_id) DO UPDATE SET
+    deadline_id = COALESCE(alerts.deadline_id, EXCLUDED.deadline_id),
+    rule_id = COALESCE(alerts.rule_id, EXCLUDED.rule_id),
+    reason = COALESCE(alerts.reason, EXCLUDED.reason),
+    severity = COALESCE(alerts.severity, EXCLUDED.severity),
+    raised_at = LEAST(alerts.raised_at, EXCLUDED.raised_at),
+    first_delivered_at = LEAST(alerts.first_delivered_at, EXCLUDED.first_delivered_at),
+    acknowledged_at = LEAST(alerts.acknowledged_at, EXCLUDED.acknowledged_at),
+    escalation_level = GREATEST(alerts.escalation_level, EXCLUDED.escalation_level),
+    resolved_at = LEAST(alerts.resolved_at, EXCLUDED.resolved_at)
+"""
+
+_RULES = """
+INSERT INTO rules_seen (rule_id, title, basis, window_set_by, window_seconds, seen_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::timestamptz[])
+ON CONFLICT (rule_id) DO UPDATE SET
+    title = CASE WHEN EXCLUDED.seen_at > rules_seen.seen_at THEN EXCLUDED.title ELSE rules_seen.title END,
+    basis = CASE WHEN EXCLUDED.seen_at > rules_seen.seen_at THEN EXCLUDED.basis ELSE rules_seen.basis END,
+    window_set_by = CASE WHEN EXCLUDED.seen_at > rules_seen.seen_at THEN EXCLUDED.window_set_by
+                         ELSE rules_seen.window_set_by END,
+    window_seconds = CASE WHEN EXCLUDED.seen_at > rules_seen.seen_at THEN EXCLUDED.window_seconds
+                          ELSE rules_seen.window_seconds END,
+    seen_at = GREATEST(rules_seen.seen_at, EXCLUDED.seen_at)
+"""
+
+_FRESHNESS = """
+INSERT INTO topic_freshness (topic, last_event_at)
+SELECT * FROM unnest($1::text[], $2::timestamptz[])
+ON CONFLICT (topic) DO UPDATE SET last_event_at = GREATEST(topic_freshness.last_event_at, EXCLUDED.last_event_at)
+"""
+
+
+def _columns(rows: list[Any], names: tuple[str, ...]) -> list[list[Any]]:
+    return [[getattr(row, name) for row in rows] for name in names]
+
+
+async def save(conn: Conn, batch: FactBatch) -> None:
+    """One statement per table for the whole batch; rows were folded by identity in the batch."""
+    writes: list[tuple[str, list[Any], tuple[str, ...]]] = [
+        (_CASES, batch.of_type(CaseFact), CaseFact.__slots__),
+        (_ACTIONS, batch.of_type(ActionFact), ActionFact.__slots__),
+        (_DEADLINES, batch.of_type(DeadlineFact), DeadlineFact.__slots__),
+        (_ALERTS, batch.of_type(AlertFact), AlertFact.__slots__),
+        (_RULES, batch.of_type(RuleFact), RuleFact.__slots__),
+    ]
+    for sql, rows, names in writes:
+        if rows:
+            await conn.execute(sql, *_columns(rows, names))
+    if batch.last_event_at:
+        topics = sorted(batch.last_event_at)
+        await conn.execute(_FRESHNESS, topics, [batch.last_event_at[t] for t in topics])
+
+
+# ---- reading ------------------------------------------------------------------------------------
+
+
+def _scope(column: str, kommune: str | None, args: list[Any]) -> str:
+    if kommune is None:
+        return ""
+    args.append(kommune)
+    return f" AND {column} = ${len(args)}"
+
+
+async def period_facts(conn: Conn, start: datetime, end: datetime, kommune: str | None) -> PeriodFacts:
+    """Tallies for [start, end) in one kommune or the whole district (kommune None)."""
+    args: list[Any] = [start, end]
+    k = _scope("kommune", kommune, args)
+    case_rows = await conn.fetch(
+        "SELECT kind, kommune, category, focus_area, count(*) AS n FROM cases"
+        f" WHERE received_at >= $1 AND received_at < $2 AND kind IS NOT NULL{k}"
+        " GROUP BY kind, kommune, category, focus_area",
+        *args,
+    )
+    deadline_rows = await conn.fetch(
+        "SELECT rule_id, title, basis, window_set_by, max(window_seconds) AS window_seconds,"
+        " kommune, category, focus_area, count(*) AS started,"
+        " count(*) FILTER (WHERE met_at IS NOT NULL AND NOT met_late) AS met_on_time,"
+        " count(*) FILTER (WHERE met_at IS NOT NULL AND met_late) AS met_late,"
+        " count(*) FILTER (WHERE met_at IS NULL AND breached_at IS NOT NULL) AS missed,"
+        " count(*) FILTER (WHERE met_at IS NULL AND cancelled_at IS NOT NULL) AS closed_before_met,"
+        " count(*) FILTER (WHERE rescheduled) AS citizen_requested_later,"
+        " count(*) FILTER (WHERE met_at IS NULL AND breached_at IS NULL AND cancelled_at IS NULL) AS pending"
+        f" FROM deadlines WHERE started_at >= $1 AND started_at < $2{k}"
+        " GROUP BY rule_id, title, basis, window_set_by, kommune, category, focus_area",
+        *args,
+    )
+    stock_rows = await conn.fetch(
+        "SELECT rule_id, basis, kommune, focus_area,"
+        " count(*) FILTER (WHERE (met_at IS NULL OR met_at >= $2) AND (cancelled_at IS NULL OR cancelled_at >= $2))"
+        "   AS open_at_end,"
+        " count(*) FILTER (WHERE breached_at >= $1 AND breached_at < $2) AS breached_in_period"
+        " FROM deadlines WHERE started_at < $2"
+        "  AND (((met_at IS NULL OR met_at >= $2) AND (cancelled_at IS NULL OR cancelled_at >= $2))"
+        f"       OR (breached_at >= $1 AND breached_at < $2)){k}"
+        " GROUP BY rule_id, basis, kommune, focus_area",
+        *args,
+    )
+    response_rows = await conn.fetch(
+        "SELECT kommune, category, focus_area,"
+        " array_agg(extract(epoch FROM first_on_scene_at - received_at)::float8) AS seconds"
+        " FROM cases WHERE kind = 'report' AND first_on_scene_at IS NOT NULL"
+        f" AND received_at >= $1 AND received_at < $2{k} GROUP BY kommune, category, focus_area",
+        *args,
+    )
+    alert_args: list[Any] = [start, end]
+    ak = _scope("a.kommune", kommune, alert_args)
+    alert_rows = await conn.fetch(
+        "SELECT a.kommune, coalesce(a.severity, 'ukendt') AS severity,"
+        " coalesce(c.focus_area, 'lokal_tilstedevaerelse') AS focus_area, count(*) AS raised,"
+        " count(a.acknowledged_at) AS acknowledged, count(*) FILTER (WHERE a.escalation_level > 0) AS escalated,"
+        " array_agg(extract(epoch FROM a.acknowledged_at - a.raised_at)::float8)"
+        "   FILTER (WHERE a.acknowledged_at IS NOT NULL) AS ack_seconds"
+        " FROM alerts a LEFT JOIN cases c USING (case_id)"
+        f" WHERE a.raised_at >= $1 AND a.raised_at < $2{ak} GROUP BY 1, 2, 3",
+        *alert_args,
+    )
+    action_rows = await conn.fetch(
+        f"SELECT action, count(*) AS n FROM case_actions WHERE occurred_at >= $1 AND occurred_at < $2{k}"
+        " GROUP BY action",
+        *args,
+    )
+    return PeriodFacts(
+        cases=tuple(CaseTally(r["kind"], r["kommune"], r["category"], r["focus_area"], r["n"]) for r in case_rows),
+        deadlines=tuple(DeadlineTally(**dict(r)) for r in deadline_rows),
+        stock=tuple(StockTally(**dict(r)) for r in stock_rows),
+        response=tuple(
+            DurationSample(r["kommune"], r["category"], r["focus_area"], tuple(r["seconds"])) for r in response_rows
+        ),
+        alerts=tuple(
+            AlertTally(r["kommune"], r["severity"], r["focus_area"], r["raised"], r["acknowledged"], r["escalated"])
+            for r in alert_rows
+        ),
+        ack=tuple(
+            DurationSample(r["kommune"], r["severity"], r["focus_area"], tuple(r["ack_seconds"] or ()))
+            for r in alert_rows
+        ),
+        actions={r["action"]: r["n"] for r in action_rows},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MonthTrend:
+    month: str  # YYYY-MM, local time
+    reports: int
+    tips: int
+    requests: int
+    guarantee_met: int
+    guarantee_concluded: int
+
+
+async def monthly_trend(
+    conn: Conn, start: datetime, end: datetime, kommune: str | None, focus_area: str | None = None
+) -> dict[str, MonthTrend]:
+    """Per local month in [start, end): cases received, and guarantee deadlines met within window / concluded."""
+    args: list[Any] = [start, end]
+    k = _scope("kommune", kommune, args) + _scope("focus_area", focus_area, args)
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r in await conn.fetch(
+        "SELECT to_char(received_at AT TIME ZONE 'Europe/Copenhagen', 'YYYY-MM') AS month, kind, count(*) AS n"
+        f" FROM cases WHERE received_at >= $1 AND received_at < $2 AND kind IS NOT NULL{k} GROUP BY 1, 2",
+        *args,
+    ):
+        counts[r["month"]][r["kind"]] = r["n"]
+    for r in await conn.fetch(
+        "SELECT to_char(started_at AT TIME ZONE 'Europe/Copenhagen', 'YYYY-MM') AS month,"
+        " count(*) FILTER (WHERE met_at IS NOT NULL AND NOT met_late) AS met,"
+        " count(*) FILTER (WHERE met_at IS NOT NULL OR breached_at IS NOT NULL) AS concluded"
+        f" FROM deadlines WHERE basis = 'guarantee' AND started_at >= $1 AND started_at < $2{k} GROUP BY 1",
+        *args,
+    ):
+        counts[r["month"]]["met"] = r["met"]
+        counts[r["month"]]["concluded"] = r["concluded"]
+    return {
+        month: MonthTrend(month, c["report"], c["tip"], c["request"], c["met"], c["concluded"])
+        for month, c in counts.items()
+    }
+
+
+async def freshness(conn: Conn) -> dict[str, datetime]:
+    return {
+        r["topic"]: r["last_event_at"] for r in await conn.fetch("SELECT topic, last_event_at FROM topic_freshness")
+    }
+
+
+async def rules_seen(conn: Conn) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT rule_id, title, basis, window_set_by, window_seconds FROM rules_seen ORDER BY basis, rule_id"
+    )
+    return [dict(r) for r in rows]
+
+
+async def swap_schema(url: str, *, live: str, fresh: str) -> None:
+    """Puts `fresh` in place of `live` in one transaction; the old schema is dropped.
+
+    Services find their tables by schema name (search_path), so the running service reads the new
+    tables from its next statement on.
+    """
+    conn = await asyncpg.connect(url, timeout=10.0)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{live}")
+            old = f"{live}_old"[:63]
+            await conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(old)} CASCADE")
+            exists = await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", live)
+            if exists:
+                await conn.execute(f"ALTER SCHEMA {quote_ident(live)} RENAME TO {quote_ident(old)}")
+            await conn.execute(f"ALTER SCHEMA {quote_ident(fresh)} RENAME TO {quote_ident(live)}")
+            if exists:
+                await conn.execute(f"DROP SCHEMA {quote_ident(old)} CASCADE")
+    finally:
+        await conn.close()
