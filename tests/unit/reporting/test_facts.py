@@ -18,7 +18,9 @@ CASE = uuid.uuid4()
 DEADLINE = uuid.uuid4()
 
 
-def _deadline_event(model: type[dl._DeadlineData], due: datetime = T0 + timedelta(hours=24), **extra: object) -> CloudEvent:
+def _deadline_event(
+    model: type[dl._DeadlineData], due: datetime = T0 + timedelta(hours=24), **extra: object
+) -> CloudEvent:
     data = model(
         deadline_id=DEADLINE, case_id=CASE, rule_id="burglary_home_24h", basis="guarantee", window_set_by="law",
         title="Indbrud", category="burglary_home", focus_area="indbrud", started_at=T0, due_at=due, **extra,
@@ -30,10 +32,20 @@ def _life() -> list[CloudEvent]:
     later = T0 + timedelta(hours=48)
     return [
         _deadline_event(dl.DeadlineStarted, window_seconds=86400.0, rules_version=1),
-        _deadline_event(dl.DeadlineRescheduled, due=later, previous_due_at=T0 + timedelta(hours=24),
-                        rescheduled_at=T0 + timedelta(hours=1)),  # fmt: skip
-        _deadline_event(dl.DeadlineMet, due=later, met_at=T0 + timedelta(hours=30), action="on_scene", late=False,
-                        response_seconds=30 * 3600.0),  # fmt: skip
+        _deadline_event(
+            dl.DeadlineRescheduled,
+            due=later,
+            previous_due_at=T0 + timedelta(hours=24),
+            rescheduled_at=T0 + timedelta(hours=1),
+        ),
+        _deadline_event(
+            dl.DeadlineMet,
+            due=later,
+            met_at=T0 + timedelta(hours=30),
+            action="on_scene",
+            late=False,
+            response_seconds=30 * 3600.0,
+        ),
     ]
 
 
@@ -61,10 +73,27 @@ def test_an_alert_keeps_its_first_acknowledgement_and_highest_escalation() -> No
         return CloudEvent.of(data, source="/mvsj/notify", subject=str(case), kommune="0253", time=T0)
 
     events = [
-        env(al.AlertRaised(alert_id=alert, case_id=case, reason="deadline_breached", severity="critical",
-                           title="Brudt", recipients=["vagtchef"], raised_at=T0)),  # fmt: skip
-        env(al.AlertEscalated(alert_id=alert, case_id=case, to="vagtchef", level=2, escalated_at=T0 + timedelta(minutes=5))),
-        env(al.AlertEscalated(alert_id=alert, case_id=case, to="vagtchef", level=1, escalated_at=T0 + timedelta(minutes=2))),
+        env(
+            al.AlertRaised(
+                alert_id=alert,
+                case_id=case,
+                reason="deadline_breached",
+                severity="critical",
+                title="Brudt",
+                recipients=["vagtchef"],
+                raised_at=T0,
+            )
+        ),
+        env(
+            al.AlertEscalated(
+                alert_id=alert, case_id=case, to="vagtchef", level=2, escalated_at=T0 + timedelta(minutes=5)
+            )
+        ),
+        env(
+            al.AlertEscalated(
+                alert_id=alert, case_id=case, to="vagtchef", level=1, escalated_at=T0 + timedelta(minutes=2)
+            )
+        ),
         env(al.AlertAcknowledged(alert_id=alert, case_id=case, by="v1", acknowledged_at=T0 + timedelta(minutes=7))),
         env(al.AlertAcknowledged(alert_id=alert, case_id=case, by="v2", acknowledged_at=T0 + timedelta(minutes=9))),
     ]

@@ -79,8 +79,16 @@ def _tally(rule: str, basis: str = "guarantee", kommune: str = "0265", **counts:
 def test_compliance_is_met_within_window_over_concluded_with_exceptions_listed() -> None:
     facts = PeriodFacts(
         deadlines=(
-            _tally("burglary_home_24h", started=20, met_on_time=12, met_late=2, missed=1, closed_before_met=3,
-                   citizen_requested_later=4, pending=2),  # fmt: skip
+            _tally(
+                "burglary_home_24h",
+                started=20,
+                met_on_time=12,
+                met_late=2,
+                missed=1,
+                closed_before_met=3,
+                citizen_requested_later=4,
+                pending=2,
+            ),
         )
     )
     rule = figures(facts, threshold=10).rules[0]

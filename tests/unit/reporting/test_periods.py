@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 import pytest
@@ -64,7 +65,7 @@ def test_previous_and_year_earlier_cross_year_ends() -> None:
 def test_consecutive_periods_leave_no_gap() -> None:
     months = Period.parse("2026").month_periods()
     assert len(months) == 12
-    for a, b in zip(months, months[1:], strict=False):
+    for a, b in itertools.pairwise(months):
         assert a.end == b.start
     assert months[0].start == Period.parse("2026").start
     assert months[-1].end == Period.parse("2026").end

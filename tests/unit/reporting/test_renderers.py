@@ -73,7 +73,12 @@ def test_csv_has_one_figure_a_row_and_the_counts() -> None:
     text = renderers.to_csv(_report())
     rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
     rule = next(r for r in rows if r["nøgletal"] == "regel_overholdt" and r["afsnit"] == "i_alt")
-    assert (rule["regel"], rule["tæller"], rule["nævner"], rule["procent"]) == ("burglary_home_24h", "131", "150", "87.3")
+    assert (rule["regel"], rule["tæller"], rule["nævner"], rule["procent"]) == (
+        "burglary_home_24h",
+        "131",
+        "150",
+        "87.3",
+    )
     median = next(r for r in rows if r["nøgletal"] == "responstid_median" and r["afsnit"] == "i_alt")
     assert median["værdi"] == "5400"
 
