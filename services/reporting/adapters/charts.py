@@ -26,7 +26,7 @@ plt.rcParams.update(
         "axes.spines.top": False,
         "axes.spines.right": False,
         "svg.hashsalt": "mvsj-reporting",  # stable ids: the same report renders to the same SVG
-        "svg.fonttype": "path",
+        "svg.fonttype": "none",  # text stays text: WeasyPrint draws it 5x faster than glyph paths
     }
 )
 
