@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -71,8 +72,11 @@ def _z(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
-def year_of_events(n_cases: int, topics: Topics, seed: int = 2026) -> list[OutgoingMessage]:
-    """Events of `n_cases` cases spread over 2026, as intake, deadlines and notify would publish them."""
+def year_of_events(
+    n_cases: int, topics: Topics, seed: int = 2026, chunk: int = 2000
+) -> Iterator[list[OutgoingMessage]]:
+    """Events of `n_cases` cases spread over 2026, as intake, deadlines and notify would publish them,
+    in chunks of the events of `chunk` cases (a year at full size does not fit comfortably in memory)."""
     rng = random.Random(seed)
     out: list[OutgoingMessage] = []
     seconds_in_year = 365 * 86400
@@ -81,6 +85,9 @@ def year_of_events(n_cases: int, topics: Topics, seed: int = 2026) -> list[Outgo
         out.append(OutgoingMessage(topic, case.encode(), payload))
 
     for i in range(n_cases):
+        if out and i % chunk == 0:
+            yield out
+            out = []
         case = str(uuid.UUID(int=rng.getrandbits(128)))
         kommune = KOMMUNER[i % len(KOMMUNER)]
         received = YEAR_START + timedelta(seconds=rng.randrange(seconds_in_year))
@@ -140,7 +147,8 @@ def year_of_events(n_cases: int, topics: Topics, seed: int = 2026) -> list[Outgo
                 **common, "met_at": _z(met_at), "action": stop, "late": met_at > due,
                 "response_seconds": (met_at - received).total_seconds(),
             }, "/mvsj/deadlines"))  # fmt: skip
-    return out
+    if out:
+        yield out
 
 
 def _timed_get(client: httpx.Client, path: str, runs: int = 3) -> dict[str, Any]:
@@ -157,24 +165,22 @@ def _timed_get(client: httpx.Client, path: str, runs: int = 3) -> dict[str, Any]
 
 async def run() -> dict[str, Any]:
     async with namespace() as ctx:
-        print(f"[bench] reporting: making a year of events for {CASES:,} cases ...", flush=True)
-        t = time.monotonic()
-        messages = year_of_events(CASES, ctx.topics)
-        for m in messages[:200]:
-            CloudEvent.from_bytes(m.value).payload()  # the generator speaks the contract
-        made = time.monotonic() - t
-        print(f"[bench] reporting: putting {len(messages):,} events on Kafka ...", flush=True)
+        print(f"[bench] reporting: putting a year of events for {CASES:,} cases on Kafka ...", flush=True)
         producer = EventProducer(ctx.kafka, client_id="bench-reporting", send_timeout=60)
+        by_topic: dict[str, int] = {}
         t = time.monotonic()
-        for i in range(0, len(messages), 10_000):
-            await producer.send_batch(messages[i : i + 10_000])
+        checked = False
+        for messages in year_of_events(CASES, ctx.topics):
+            if not checked:
+                for m in messages[:200]:
+                    CloudEvent.from_bytes(m.value).payload()  # the generator speaks the contract
+                checked = True
+            for m in messages:
+                by_topic[m.topic] = by_topic.get(m.topic, 0) + 1
+            await producer.send_batch(messages)
         await producer.stop()
         produced = time.monotonic() - t
-        by_topic = {
-            topic: sum(1 for m in messages if m.topic == topic) for topic in sorted({m.topic for m in messages})
-        }
-        n_events = len(messages)
-        del messages
+        n_events = sum(by_topic.values())
 
         schema = ctx.schema("reporting")
         ctx.schema("reporting_rebuild")
@@ -188,9 +194,9 @@ async def run() -> dict[str, Any]:
         )  # fmt: skip
         rebuild_wall = time.monotonic() - t
         rebuild_rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        found = re.search(r"done: ([\d,]+) events in ([\d.]+) s", done.stderr)
+        found = re.search(r"done: ([\d,]+) events in ([\d.]+) s; ingest ([\d.]+) s", done.stderr)
         assert found, done.stderr
-        read, seconds = int(found[1].replace(",", "")), float(found[2])
+        read, total_seconds, seconds = int(found[1].replace(",", "")), float(found[2]), float(found[3])
 
         idle = Topics(ctx.topics.prefix + "idle.")
         serve_env = service_env(ctx, "reporting", LOG_LEVEL="WARNING", KAFKA_TOPIC_PREFIX=idle.prefix)
@@ -223,7 +229,8 @@ async def run() -> dict[str, Any]:
         "rebuild_events_read": read,
         "ingest_events_per_s": round(read / seconds, 1),
         "ingest_target_met": read / seconds >= 10_000,
-        "rebuild_seconds": seconds,
+        "rebuild_ingest_seconds": seconds,
+        "rebuild_total_seconds_with_vacuum_and_swap": total_seconds,
         "kreds_year_json_s": timings["/v1/council-reports/kreds/2026.json"]["median_s"],
         "kreds_year_pdf_s": timings["/v1/council-reports/kreds/2026.pdf"]["median_s"],
         "kreds_q1_json_s": timings["/v1/council-reports/kreds/2026-Q1.json"]["median_s"],
@@ -237,9 +244,8 @@ async def run() -> dict[str, Any]:
         "summary": summary,
         "details": {
             "events_by_topic": by_topic,
-            "generate_seconds": round(made, 1),
-            "produce_seconds": round(produced, 1),
-            "produce_events_per_s": round(n_events / produced, 1),
+            "generate_and_produce_seconds": round(produced, 1),
+            "generate_and_produce_events_per_s": round(n_events / produced, 1),
             "rebuild_wall_seconds_with_start_and_migrate": round(rebuild_wall, 1),
             "http": timings,
             "year_figures": {

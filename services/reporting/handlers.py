@@ -7,6 +7,7 @@ both through the same functions, so both give the same rows.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -231,14 +232,20 @@ async def council_report(
     """The query use case: reads the tallies of the period, the previous one and a year earlier, in one
     snapshot, and computes the report."""
     months = period.trailing_months(12)
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        facts = [
-            await repository.period_facts(conn, p.start, p.end, scope.kommune)
-            for p in (period, period.previous(), period.year_earlier())
-        ]
-        trend = await repository.monthly_trend(conn, months[0].start, months[-1].end, scope.kommune, focus_area)
-        freshness = await repository.freshness(conn)
-        rules = await repository.rules_seen(conn)
+    async with repository.snapshot(pool) as fetch:
+        # Every query goes out at once; the snapshot's connections take them as they come free.
+        trend_task = asyncio.ensure_future(
+            repository.monthly_trend(fetch, [(str(m), m.start, m.end) for m in months], scope.kommune, focus_area)
+        )
+        try:
+            current, previous, year_earlier = await asyncio.gather(
+                *(repository.period_facts(fetch, p.start, p.end, scope.kommune)
+                  for p in (period, period.previous(), period.year_earlier()))
+            )  # fmt: skip
+            freshness, rules = await asyncio.gather(repository.freshness(fetch), repository.rules_seen(fetch))
+            trend = await trend_task
+        finally:
+            trend_task.cancel()  # never left running on connections the snapshot gives back
     trend_rows = []
     for month in months:
         t = trend.get(str(month))
@@ -253,9 +260,9 @@ async def council_report(
         focus_area=focus_area,
         threshold=threshold,
         generated_at=now,
-        current=facts[0],
-        previous=facts[1],
-        year_earlier=facts[2],
+        current=current,
+        previous=previous,
+        year_earlier=year_earlier,
         trend=trend_rows,
         freshness=freshness,
         rules=[RuleTerms(**r) for r in rules],

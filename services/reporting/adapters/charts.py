@@ -90,8 +90,8 @@ def compliance_by_kommune_chart(report: CouncilReport) -> str:
 def response_distribution_chart(report: CouncilReport) -> str:
     with _LOCK:
         fig, ax = plt.subplots(figsize=(7.0, 2.4))
-        minutes = [s / 60 for s in report.response_seconds]
-        if minutes:
+        minutes = report.response_seconds / 60
+        if len(minutes):
             ax.hist(minutes, bins=30, color=BLUE)
             spread = report.current.response
             for value, label in ((spread.median, "median"), (spread.p90, "p90")):

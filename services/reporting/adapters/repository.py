@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+import numpy as np
 
 from services.reporting.domain.facts import ActionFact, AlertFact, CaseFact, DeadlineFact, FactBatch, RuleFact
 from services.reporting.domain.kpis import (
@@ -123,6 +127,53 @@ async def save(conn: Conn, batch: FactBatch) -> None:
 
 # ---- reading ------------------------------------------------------------------------------------
 
+# Runs one query and returns its rows; see `serial` and `snapshot`.
+Fetch = Callable[..., Awaitable[list[asyncpg.Record]]]
+
+
+def serial(conn: Conn) -> Fetch:
+    """Queries on one connection, one after another (asyncpg runs one statement at a time)."""
+    lock = asyncio.Lock()
+
+    async def fetch(sql: str, *args: Any) -> list[asyncpg.Record]:
+        async with lock:
+            rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+            return rows
+
+    return fetch
+
+
+@contextlib.asynccontextmanager
+async def snapshot(pool: asyncpg.Pool, workers: int = 3) -> AsyncIterator[Fetch]:
+    """Queries spread over `workers` connections that all read one snapshot (pg_export_snapshot), so a
+    report's figures agree with each other while its queries use more than one core."""
+    workers = max(1, min(workers, pool.get_max_size() - 1))  # leave a connection to the consumer
+    async with contextlib.AsyncExitStack() as stack:
+        lead = await stack.enter_async_context(pool.acquire())
+        await stack.enter_async_context(lead.transaction(isolation="repeatable_read", readonly=True))
+        exported = await lead.fetchval("SELECT pg_export_snapshot()")
+        idle: asyncio.Queue[Conn] = asyncio.Queue()
+        idle.put_nowait(lead)
+        for _ in range(workers - 1):
+            conn = await stack.enter_async_context(pool.acquire())
+            await stack.enter_async_context(conn.transaction(isolation="repeatable_read", readonly=True))
+            await conn.execute(f"SET TRANSACTION SNAPSHOT {quote_literal(exported)}")
+            idle.put_nowait(conn)
+
+        async def fetch(sql: str, *args: Any) -> list[asyncpg.Record]:
+            conn = await idle.get()
+            try:
+                rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+                return rows
+            finally:
+                idle.put_nowait(conn)
+
+        yield fetch
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
 
 def _scope(column: str, kommune: str | None, args: list[Any]) -> str:
     if kommune is None:
@@ -131,17 +182,18 @@ def _scope(column: str, kommune: str | None, args: list[Any]) -> str:
     return f" AND {column} = ${len(args)}"
 
 
-async def period_facts(conn: Conn, start: datetime, end: datetime, kommune: str | None) -> PeriodFacts:
-    """Tallies for [start, end) in one kommune or the whole district (kommune None)."""
+async def period_facts(fetch: Fetch, start: datetime, end: datetime, kommune: str | None) -> PeriodFacts:
+    """Tallies for [start, end) in one kommune or the whole district (kommune None); the queries run
+    concurrently when `fetch` has several connections on one snapshot."""
     args: list[Any] = [start, end]
     k = _scope("kommune", kommune, args)
-    case_rows = await conn.fetch(
+    case_rows_q = fetch(
         "SELECT kind, kommune, category, focus_area, count(*) AS n FROM cases"
         f" WHERE received_at >= $1 AND received_at < $2 AND kind IS NOT NULL{k}"
         " GROUP BY kind, kommune, category, focus_area",
         *args,
     )
-    deadline_rows = await conn.fetch(
+    deadline_rows_q = fetch(
         "SELECT rule_id, title, basis, window_set_by, max(window_seconds) AS window_seconds,"
         " kommune, category, focus_area, count(*) AS started,"
         " count(*) FILTER (WHERE met_at IS NOT NULL AND NOT met_late) AS met_on_time,"
@@ -154,7 +206,7 @@ async def period_facts(conn: Conn, start: datetime, end: datetime, kommune: str 
         " GROUP BY rule_id, title, basis, window_set_by, kommune, category, focus_area",
         *args,
     )
-    stock_rows = await conn.fetch(
+    stock_rows_q = fetch(
         "SELECT rule_id, basis, kommune, focus_area,"
         " count(*) FILTER (WHERE (met_at IS NULL OR met_at >= $2) AND (cancelled_at IS NULL OR cancelled_at >= $2))"
         "   AS open_at_end,"
@@ -165,7 +217,7 @@ async def period_facts(conn: Conn, start: datetime, end: datetime, kommune: str 
         " GROUP BY rule_id, basis, kommune, focus_area",
         *args,
     )
-    response_rows = await conn.fetch(
+    response_rows_q = fetch(
         "SELECT kommune, category, focus_area,"
         " array_agg(extract(epoch FROM first_on_scene_at - received_at)::float8) AS seconds"
         " FROM cases WHERE kind = 'report' AND first_on_scene_at IS NOT NULL"
@@ -174,7 +226,7 @@ async def period_facts(conn: Conn, start: datetime, end: datetime, kommune: str 
     )
     alert_args: list[Any] = [start, end]
     ak = _scope("a.kommune", kommune, alert_args)
-    alert_rows = await conn.fetch(
+    alert_rows_q = fetch(
         "SELECT a.kommune, coalesce(a.severity, 'ukendt') AS severity,"
         " coalesce(c.focus_area, 'lokal_tilstedevaerelse') AS focus_area, count(*) AS raised,"
         " count(a.acknowledged_at) AS acknowledged, count(*) FILTER (WHERE a.escalation_level > 0) AS escalated,"
@@ -184,24 +236,30 @@ async def period_facts(conn: Conn, start: datetime, end: datetime, kommune: str 
         f" WHERE a.raised_at >= $1 AND a.raised_at < $2{ak} GROUP BY 1, 2, 3",
         *alert_args,
     )
-    action_rows = await conn.fetch(
+    action_rows_q = fetch(
         f"SELECT action, count(*) AS n FROM case_actions WHERE occurred_at >= $1 AND occurred_at < $2{k}"
         " GROUP BY action",
         *args,
+    )
+    case_rows, deadline_rows, stock_rows, response_rows, alert_rows, action_rows = await asyncio.gather(
+        case_rows_q, deadline_rows_q, stock_rows_q, response_rows_q, alert_rows_q, action_rows_q
     )
     return PeriodFacts(
         cases=tuple(CaseTally(r["kind"], r["kommune"], r["category"], r["focus_area"], r["n"]) for r in case_rows),
         deadlines=tuple(DeadlineTally(**dict(r)) for r in deadline_rows),
         stock=tuple(StockTally(**dict(r)) for r in stock_rows),
         response=tuple(
-            DurationSample(r["kommune"], r["category"], r["focus_area"], tuple(r["seconds"])) for r in response_rows
+            DurationSample(r["kommune"], r["category"], r["focus_area"], np.array(r["seconds"], dtype=np.float64))
+            for r in response_rows
         ),
         alerts=tuple(
             AlertTally(r["kommune"], r["severity"], r["focus_area"], r["raised"], r["acknowledged"], r["escalated"])
             for r in alert_rows
         ),
         ack=tuple(
-            DurationSample(r["kommune"], r["severity"], r["focus_area"], tuple(r["ack_seconds"] or ()))
+            DurationSample(
+                r["kommune"], r["severity"], r["focus_area"], np.array(r["ack_seconds"] or (), dtype=np.float64)
+            )
             for r in alert_rows
         ),
         actions={r["action"]: r["n"] for r in action_rows},
@@ -219,44 +277,61 @@ class MonthTrend:
 
 
 async def monthly_trend(
-    conn: Conn, start: datetime, end: datetime, kommune: str | None, focus_area: str | None = None
+    fetch: Fetch, months: list[tuple[str, datetime, datetime]], kommune: str | None, focus_area: str | None = None
 ) -> dict[str, MonthTrend]:
-    """Per local month in [start, end): cases received, and guarantee deadlines met within window / concluded."""
-    args: list[Any] = [start, end]
+    """Per month (name, start, end; consecutive): cases received, and guarantee deadlines met within
+    window / concluded. Rows are bucketed by comparing instants with the months' starts, which is
+    much cheaper than converting every row to local time."""
+    starts = [start for _, start, _ in months]
+    args: list[Any] = [starts[0], months[-1][2], starts]
     k = _scope("kommune", kommune, args) + _scope("focus_area", focus_area, args)
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for r in await conn.fetch(
-        "SELECT to_char(received_at AT TIME ZONE 'Europe/Copenhagen', 'YYYY-MM') AS month, kind, count(*) AS n"
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    case_q = fetch(
+        "SELECT width_bucket(received_at, $3::timestamptz[]) AS bucket, kind, count(*) AS n"
         f" FROM cases WHERE received_at >= $1 AND received_at < $2 AND kind IS NOT NULL{k} GROUP BY 1, 2",
         *args,
-    ):
-        counts[r["month"]][r["kind"]] = r["n"]
-    for r in await conn.fetch(
-        "SELECT to_char(started_at AT TIME ZONE 'Europe/Copenhagen', 'YYYY-MM') AS month,"
+    )
+    deadline_q = fetch(
+        "SELECT width_bucket(started_at, $3::timestamptz[]) AS bucket,"
         " count(*) FILTER (WHERE met_at IS NOT NULL AND NOT met_late) AS met,"
         " count(*) FILTER (WHERE met_at IS NOT NULL OR breached_at IS NOT NULL) AS concluded"
         f" FROM deadlines WHERE basis = 'guarantee' AND started_at >= $1 AND started_at < $2{k} GROUP BY 1",
         *args,
-    ):
-        counts[r["month"]]["met"] = r["met"]
-        counts[r["month"]]["concluded"] = r["concluded"]
-    return {
-        month: MonthTrend(month, c["report"], c["tip"], c["request"], c["met"], c["concluded"])
-        for month, c in counts.items()
-    }
+    )
+    case_rows, deadline_rows = await asyncio.gather(case_q, deadline_q)
+    for r in case_rows:
+        counts[r["bucket"]][r["kind"]] = r["n"]
+    for r in deadline_rows:
+        counts[r["bucket"]]["met"] = r["met"]
+        counts[r["bucket"]]["concluded"] = r["concluded"]
+    out = {}
+    for i, (name, _, _) in enumerate(months, start=1):
+        c = counts.get(i, {})
+        out[name] = MonthTrend(
+            name, c.get("report", 0), c.get("tip", 0), c.get("request", 0), c.get("met", 0), c.get("concluded", 0)
+        )
+    return out
 
 
-async def freshness(conn: Conn) -> dict[str, datetime]:
-    return {
-        r["topic"]: r["last_event_at"] for r in await conn.fetch("SELECT topic, last_event_at FROM topic_freshness")
-    }
+async def freshness(fetch: Fetch) -> dict[str, datetime]:
+    return {r["topic"]: r["last_event_at"] for r in await fetch("SELECT topic, last_event_at FROM topic_freshness")}
 
 
-async def rules_seen(conn: Conn) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
+async def rules_seen(fetch: Fetch) -> list[dict[str, Any]]:
+    rows = await fetch(
         "SELECT rule_id, title, basis, window_set_by, window_seconds FROM rules_seen ORDER BY basis, rule_id"
     )
     return [dict(r) for r in rows]
+
+
+async def vacuum_analyze(url: str, schema: str) -> None:
+    """After a bulk load: planner statistics and the visibility map (index-only scans) for every table."""
+    conn = await asyncpg.connect(url, timeout=10.0)
+    try:
+        for table in TABLES:
+            await conn.execute(f"VACUUM (ANALYZE) {quote_ident(schema)}.{quote_ident(table)}")
+    finally:
+        await conn.close()
 
 
 async def swap_schema(url: str, *, live: str, fresh: str) -> None:

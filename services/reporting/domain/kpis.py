@@ -23,6 +23,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
+
 Basis = Literal["guarantee", "local_target"]
 CaseKind = Literal["report", "tip", "request"]
 
@@ -37,7 +40,7 @@ BESTIL_CARRIED_OUT_RULE = "bestil_en_betjent_carried_out"
 
 def percentile(ordered: Sequence[float], p: float) -> float | None:
     """Nearest-rank percentile of already sorted values (p in (0, 100]); None without values."""
-    if not ordered:
+    if len(ordered) == 0:
         return None
     if not 0 < p <= 100:
         raise ValueError(f"percentile {p} outside (0, 100]")
@@ -90,14 +93,19 @@ class Spread:
     p90: int | None
 
     @classmethod
-    def of(cls, values: Iterable[float]) -> Spread:
-        ordered = sorted(max(0.0, v) for v in values)
+    def of(cls, values: Iterable[float] | npt.NDArray[np.float64]) -> Spread:
+        # numpy: a district's year holds hundreds of thousands of response times, sliced many ways.
+        array = values if isinstance(values, np.ndarray) else np.fromiter(values, dtype=np.float64)
+        ordered = np.sort(np.maximum(array, 0.0))
+        if len(ordered) == 0:
+            return cls(0, None, None, None, None)
 
         def whole(p: float) -> int | None:
-            found = percentile(ordered, p)
+            found = percentile(ordered, p)  # type: ignore[arg-type]
             return None if found is None else math.floor(found)
 
-        return cls(len(ordered), mean_floor_seconds(ordered), whole(50), whole(80), whole(90))
+        mean = math.floor(math.fsum(ordered.tolist()) / len(ordered))
+        return cls(len(ordered), mean, whole(50), whole(80), whole(90))
 
     def as_dict(self) -> dict[str, int | None]:
         return {"count": self.count, "mean": self.mean, "median": self.median, "p80": self.p80, "p90": self.p90}
@@ -157,7 +165,7 @@ class DurationSample:
     kommune: str
     category: str
     focus_area: str
-    seconds: tuple[float, ...]
+    seconds: Sequence[float] | npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,10 +372,12 @@ def figures(facts: PeriodFacts, threshold: int) -> Figures:
     for row in facts.cases:
         counts[row.kind] += row.count
     rules = _rule_compliance(facts.deadlines, threshold)
-    by_category: dict[str, list[float]] = {}
+    by_category: dict[str, list[npt.NDArray[np.float64]]] = {}
     for sample in facts.response:
-        by_category.setdefault(sample.category, []).extend(sample.seconds)
-    everything = [s for values in by_category.values() for s in values]
+        by_category.setdefault(sample.category, []).append(np.asarray(sample.seconds, dtype=np.float64))
+    joined = {k: np.concatenate(v) for k, v in by_category.items()}
+    everything = np.concatenate(list(joined.values())) if joined else np.empty(0)
+    acks = [np.asarray(s.seconds, dtype=np.float64) for s in facts.ack]
     return Figures(
         reports=counts["report"],
         tips=counts["tip"],
@@ -376,7 +386,7 @@ def figures(facts: PeriodFacts, threshold: int) -> Figures:
         guarantees=_pooled(rules, "guarantee", threshold),
         local_targets=_pooled(rules, "local_target", threshold),
         response=Spread.of(everything),
-        response_by_category={k: Spread.of(v) for k, v in sorted(by_category.items())},
+        response_by_category={k: Spread.of(v) for k, v in sorted(joined.items())},
         open_deadlines=_by_basis(facts.stock, lambda r: r.open_at_end),
         breached_deadlines=_by_basis(facts.stock, lambda r: r.breached_in_period),
         followups=_rate_of(rules, FOLLOWUP_RULE, threshold),
@@ -385,6 +395,6 @@ def figures(facts: PeriodFacts, threshold: int) -> Figures:
         alerts_raised=sum(a.raised for a in facts.alerts),
         alerts_acknowledged=sum(a.acknowledged for a in facts.alerts),
         alerts_escalated=sum(a.escalated for a in facts.alerts),
-        alert_ack=Spread.of(s for sample in facts.ack for s in sample.seconds),
+        alert_ack=Spread.of(np.concatenate(acks) if acks else np.empty(0)),
         actions=dict(sorted(facts.actions.items())),
     )

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from services.reporting.domain.kpis import Figures, PeriodFacts, Rate, figures
 from services.reporting.domain.periods import Period
 from shared.reference import categories, focus_areas, kommuner
@@ -84,7 +87,7 @@ class CouncilReport:
     trend: tuple[TrendPoint, ...]
     freshness: dict[str, datetime]
     rules: tuple[RuleTerms, ...]
-    response_seconds: tuple[float, ...]  # the period's response times, for the distribution chart
+    response_seconds: npt.NDArray[np.float64]  # the period's response times, for the distribution chart
 
     @property
     def at_once_seconds(self) -> list[float]:
@@ -182,5 +185,7 @@ def build_report(
         ),
         freshness=freshness,
         rules=tuple(rules),
-        response_seconds=tuple(s for sample in current.response for s in sample.seconds),
+        response_seconds=np.concatenate([np.asarray(s.seconds, dtype=np.float64) for s in current.response])
+        if current.response
+        else np.empty(0),
     )
