@@ -81,3 +81,16 @@ def test_danish_labels() -> None:
     assert Period.parse("2026-Q1").label_da() == "1. kvartal 2026"
     assert Period.parse("2026-03").label_da() == "marts 2026"
     assert Period.parse("2026").label_da() == "2026"
+
+
+def test_scope_is_the_district_or_one_of_its_kommuner() -> None:
+    from services.reporting.domain.report import Scope, ScopeError
+
+    assert Scope.parse("kreds").kommune is None
+    assert Scope.parse("KREDS").kommune is None
+    assert Scope.parse("265").kommune == "0265"
+    assert Scope.parse("0265").label_da() == "Roskilde Kommune"
+    assert Scope.parse("0253").council_da == "Lokalrådet i Greve"
+    for bad in ("0101", "danmark", "", "12345"):
+        with pytest.raises(ScopeError):
+            Scope.parse(bad)
