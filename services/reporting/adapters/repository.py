@@ -155,7 +155,12 @@ async def snapshot(pool: asyncpg.Pool, workers: int = 3) -> AsyncIterator[Fetch]
         idle: asyncio.Queue[Conn] = asyncio.Queue()
         idle.put_nowait(lead)
         for _ in range(workers - 1):
-            conn = await stack.enter_async_context(pool.acquire())
+            # Extra connections are a bonus: waiting for them while other reports hold theirs could
+            # deadlock the pool, so a report takes only those free at once.
+            try:
+                conn = await stack.enter_async_context(pool.acquire(timeout=0.05))
+            except TimeoutError:
+                break
             await stack.enter_async_context(conn.transaction(isolation="repeatable_read", readonly=True))
             await conn.execute(f"SET TRANSACTION SNAPSHOT {quote_literal(exported)}")
             idle.put_nowait(conn)

@@ -3,6 +3,7 @@ a rebuild from offset 0, the same figures; the PDF holds them; markup in free te
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -198,3 +199,15 @@ async def test_council_report_command_writes_a_pdf_with_progress(ns, reporting_s
     assert done.returncode == 0, done.stderr
     assert "rendering PDF" in done.stderr and "wrote" in done.stderr
     assert "84,6 % (11 af 13)" in pdf_text(out.read_bytes(), tmp_path)
+
+
+async def test_many_reports_at_once_share_the_pool_without_deadlock(ns, reporting_service, bus) -> None:  # type: ignore[no-untyped-def]
+    """Each report reads on up to three connections; more reports than the pool has connections still finish."""
+    _, client = reporting_service
+    await publish_and_wait(ns, bus, district_quarter().events)
+    answers = await asyncio.wait_for(
+        asyncio.gather(*(client.get("/v1/council-reports/kreds/2026-Q1.json", headers=COUNCIL) for _ in range(14))),
+        timeout=60,
+    )
+    assert {a.status_code for a in answers} == {200}
+    assert {a.json()["current"]["compliance"]["guarantees"]["numerator"] for a in answers} == {11}
