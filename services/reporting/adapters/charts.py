@@ -6,6 +6,7 @@ import io
 import threading
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # no display on servers; must precede pyplot
 import matplotlib.pyplot as plt
@@ -92,7 +93,11 @@ def response_distribution_chart(report: CouncilReport) -> str:
         fig, ax = plt.subplots(figsize=(7.0, 2.4))
         minutes = report.response_seconds / 60
         if len(minutes):
-            ax.hist(minutes, bins=30, color=BLUE)
+            # A few very long waits would squeeze everything else into one bar: times beyond the
+            # 95th percentile are gathered in the last bar, and the title says from where.
+            cap = float(np.percentile(minutes, 95, method="inverted_cdf"))
+            ax.hist(np.minimum(minutes, cap), bins=30, color=BLUE)
+            ax.set_title(f"Fordeling af responstider (over {_da(cap, 0)} min samlet i sidste søjle)", fontsize=9)
             spread = report.current.response
             for value, label in ((spread.median, "median"), (spread.p90, "p90")):
                 if value is not None:
@@ -103,5 +108,6 @@ def response_distribution_chart(report: CouncilReport) -> str:
         ax.set_xlabel("Minutter fra anmeldelse modtaget til første patrulje fremme")
         ax.set_ylabel("Sager")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title("Fordeling af responstider", fontsize=9)
+        if not len(minutes):
+            ax.set_title("Fordeling af responstider", fontsize=9)
         return _svg(fig)

@@ -22,6 +22,16 @@ from services.reporting.domain.report import CouncilReport
 from shared.reference import categories, focus_areas, kommuner
 
 LOCALE = "da_DK"
+ACTIONS_DA = {
+    "dispatched": "Patrulje sendt",
+    "on_scene": "Patrulje fremme",
+    "citizen_requested_later": "Borger bad om senere besøg",
+    "school_and_ssp_contacted": "Skolens ledelse og SSP kontaktet",
+    "followup_done": "Tryghedsopfølgning udført",
+    "replied": "Bestil en betjent: svar givet",
+    "carried_out": "Bestil en betjent: gennemført",
+    "closed": "Sag afsluttet",
+}
 TEMPLATE = "council_report.html"
 
 
@@ -121,6 +131,7 @@ def to_html(report: CouncilReport) -> str:
             "response": _svg_image(charts.response_distribution_chart(report), "Fordeling af responstider"),
         },
         too_few=TOO_FEW_DA,
+        action_names=ACTIONS_DA,
     )
 
 
