@@ -185,6 +185,10 @@ async def test_who_may_ask_and_what_a_bad_question_gets(reporting_service) -> No
     assert unknown.status_code == 422
     empty = await client.get("/v1/council-reports/kreds/2026.json", headers=POLICE)
     assert empty.status_code == 200 and empty.json()["current"]["reports"] == 0
+    channels = (await client.get("/asyncapi.json")).json()["channels"]
+    assert {name.split(":")[0].rsplit(".", 2)[-2] for name in channels} == {"cases", "deadlines", "alerts"}
+    metrics = (await client.get("/metrics")).text
+    assert 'reporting_reports_rendered_total{format="json"}' in metrics
 
 
 @pytest.mark.timeout(240)
