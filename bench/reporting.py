@@ -10,10 +10,13 @@ the result records what ran.
   3. A reporting service process serves that schema (its consumer pointed at empty topics, so no
      ingest competes with the reports): the kreds council report for the year and for Q1 as JSON,
      HTML and PDF, timed over HTTP (median of 3 after one warm-up), and the service's peak RSS.
+  4. A reporting service with an empty schema consumes the same topics live (one event per
+     transaction, as in production) for 20 s: its rate, beside the rebuild's batched one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -28,6 +31,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 
 from bench.harness import RESULTS, ROOT, namespace
@@ -40,6 +44,7 @@ from shared.settings import Topics
 from tests.support.services import ServiceProcess, service_env
 
 CASES = int(os.environ.get("REPORTING_BENCH_CASES", "500000"))
+LIVE_SECONDS = 20.0
 KOMMUNER = ["0253", "0259", "0265", "0269", "0306", "0316", "0326", "0329", "0336", "0350"]
 YEAR_START = datetime(2026, 1, 1, tzinfo=UTC)
 COUNCIL = {"Authorization": "Bearer dev-council-key"}
@@ -222,6 +227,28 @@ async def run() -> dict[str, Any]:
             proc.stop()
             await delete_topics(ctx.kafka, idle.all())
 
+        # The live consumer (one event per transaction, inbox row included) on the same topics,
+        # into a schema of its own, for LIVE_SECONDS: its rate, for comparison with the rebuild's.
+        live_schema = ctx.schema("reporting_live")
+        await migrate(ctx.database_url, live_schema, migrations())
+        live_env = service_env(ctx, "reporting", LOG_LEVEL="WARNING", REPORTING_DB_SCHEMA=live_schema)
+        live = ServiceProcess("reporting", live_env, RESULTS / "reporting-live.log").start()
+        try:
+            live.wait_ready(timeout=120)
+            conn = await asyncpg.connect(ctx.database_url)
+            try:
+                count = f"SELECT count(*) FROM {live_schema}.processed_events"
+                joined_by = time.monotonic() + 60
+                while await conn.fetchval(count) == 0 and time.monotonic() < joined_by:
+                    await asyncio.sleep(0.2)  # the consumer group is still joining
+                first, t0 = await conn.fetchval(count), time.monotonic()
+                await asyncio.sleep(LIVE_SECONDS)
+                live_rate = (await conn.fetchval(count) - first) / (time.monotonic() - t0)
+            finally:
+                await conn.close()
+        finally:
+            live.stop()
+
     current = year["current"]
     summary = {
         "cases": CASES,
@@ -237,6 +264,7 @@ async def run() -> dict[str, Any]:
         "kreds_q1_pdf_s": timings["/v1/council-reports/kreds/2026-Q1.pdf"]["median_s"],
         "json_under_1s": timings["/v1/council-reports/kreds/2026.json"]["max_s"] < 1.0,
         "pdf_under_5s": timings["/v1/council-reports/kreds/2026.pdf"]["max_s"] < 5.0,
+        "live_consumer_events_per_s": round(live_rate, 1),
         "rebuild_peak_rss_mib": round(rebuild_rss_kib / 1024, 1),
         "service_peak_rss_mib": round(service_rss / 1024, 1),
     }
