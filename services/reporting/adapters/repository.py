@@ -84,6 +84,20 @@ ON CONFLICT (alert_id) DO UPDATE SET
     resolved_at = LEAST(alerts.resolved_at, EXCLUDED.resolved_at)
 """
 
+# focus_area of an alert is its case's: filled by whichever of the two arrives second.
+_ALERT_FOCUS_FROM_CASES = """
+UPDATE alerts SET focus_area = c.focus_area
+FROM cases c
+WHERE alerts.alert_id = ANY($1::uuid[]) AND alerts.focus_area IS NULL
+  AND c.case_id = alerts.case_id AND c.focus_area IS NOT NULL
+"""
+
+_ALERT_FOCUS_FOR_CASES = """
+UPDATE alerts SET focus_area = u.focus_area
+FROM unnest($1::uuid[], $2::text[]) AS u (case_id, focus_area)
+WHERE alerts.focus_area IS NULL AND alerts.case_id = u.case_id
+"""
+
 _RULES = """
 INSERT INTO rules_seen (rule_id, title, basis, window_set_by, window_seconds, seen_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::timestamptz[])
@@ -120,6 +134,14 @@ async def save(conn: Conn, batch: FactBatch) -> None:
     for sql, rows, names in writes:
         if rows:
             await conn.execute(sql, *_columns(rows, names))
+        if sql is _CASES:
+            described = [c for c in rows if c.focus_area is not None]
+            if described:
+                await conn.execute(
+                    _ALERT_FOCUS_FOR_CASES, [c.case_id for c in described], [c.focus_area for c in described]
+                )
+        if sql is _ALERTS and rows:
+            await conn.execute(_ALERT_FOCUS_FROM_CASES, [a.alert_id for a in rows])
     if batch.last_event_at:
         topics = sorted(batch.last_event_at)
         await conn.execute(_FRESHNESS, topics, [batch.last_event_at[t] for t in topics])
@@ -229,17 +251,14 @@ async def period_facts(fetch: Fetch, start: datetime, end: datetime, kommune: st
         f" AND received_at >= $1 AND received_at < $2{k} GROUP BY kommune, category, focus_area",
         *args,
     )
-    alert_args: list[Any] = [start, end]
-    ak = _scope("a.kommune", kommune, alert_args)
     alert_rows_q = fetch(
-        "SELECT a.kommune, coalesce(a.severity, 'ukendt') AS severity,"
-        " coalesce(c.focus_area, 'lokal_tilstedevaerelse') AS focus_area, count(*) AS raised,"
-        " count(a.acknowledged_at) AS acknowledged, count(*) FILTER (WHERE a.escalation_level > 0) AS escalated,"
-        " array_agg(extract(epoch FROM a.acknowledged_at - a.raised_at)::float8)"
-        "   FILTER (WHERE a.acknowledged_at IS NOT NULL) AS ack_seconds"
-        " FROM alerts a LEFT JOIN cases c USING (case_id)"
-        f" WHERE a.raised_at >= $1 AND a.raised_at < $2{ak} GROUP BY 1, 2, 3",
-        *alert_args,
+        "SELECT kommune, coalesce(severity, 'ukendt') AS severity,"
+        " coalesce(focus_area, 'lokal_tilstedevaerelse') AS focus_area, count(*) AS raised,"
+        " count(acknowledged_at) AS acknowledged, count(*) FILTER (WHERE escalation_level > 0) AS escalated,"
+        " array_agg(extract(epoch FROM acknowledged_at - raised_at)::float8)"
+        "   FILTER (WHERE acknowledged_at IS NOT NULL) AS ack_seconds"
+        f" FROM alerts WHERE raised_at >= $1 AND raised_at < $2{k} GROUP BY 1, 2, 3",
+        *args,
     )
     action_rows_q = fetch(
         f"SELECT action, count(*) AS n FROM case_actions WHERE occurred_at >= $1 AND occurred_at < $2{k}"
