@@ -231,28 +231,15 @@ async def council_report(
 ) -> CouncilReport:
     """The query use case: reads the tallies of the period, the previous one and a year earlier, in one
     snapshot, and computes the report."""
-    months = period.trailing_months(12)
+    window = [(str(m), m.start) for m in period.trailing_months(12)]
     async with repository.snapshot(pool) as fetch:
         # Every query goes out at once; the snapshot's connections take them as they come free.
-        trend_task = asyncio.ensure_future(
-            repository.monthly_trend(fetch, [(str(m), m.start, m.end) for m in months], scope.kommune, focus_area)
-        )
-        try:
-            current, previous, year_earlier = await asyncio.gather(
-                *(repository.period_facts(fetch, p.start, p.end, scope.kommune)
-                  for p in (period, period.previous(), period.year_earlier()))
-            )  # fmt: skip
-            freshness, rules = await asyncio.gather(repository.freshness(fetch), repository.rules_seen(fetch))
-            trend = await trend_task
-        finally:
-            trend_task.cancel()  # never left running on connections the snapshot gives back
-    trend_rows = []
-    for month in months:
-        t = trend.get(str(month))
-        trend_rows.append(
-            (month, t.reports, t.tips, t.requests, t.guarantee_met, t.guarantee_concluded)
-            if t
-            else (month, 0, 0, 0, 0, 0)
+        current, previous, year_earlier, freshness, rules = await asyncio.gather(
+            repository.period_facts(fetch, period.start, period.end, scope.kommune, window),
+            repository.period_facts(fetch, period.previous().start, period.previous().end, scope.kommune),
+            repository.period_facts(fetch, period.year_earlier().start, period.year_earlier().end, scope.kommune),
+            repository.freshness(fetch),
+            repository.rules_seen(fetch),
         )
     return build_report(
         scope=scope,
@@ -263,7 +250,6 @@ async def council_report(
         current=current,
         previous=previous,
         year_earlier=year_earlier,
-        trend=trend_rows,
         freshness=freshness,
         rules=[RuleTerms(**r) for r in rules],
     )

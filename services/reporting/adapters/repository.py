@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -209,20 +207,38 @@ def _scope(column: str, kommune: str | None, args: list[Any]) -> str:
     return f" AND {column} = ${len(args)}"
 
 
-async def period_facts(fetch: Fetch, start: datetime, end: datetime, kommune: str | None) -> PeriodFacts:
+async def period_facts(
+    fetch: Fetch,
+    start: datetime,
+    end: datetime,
+    kommune: str | None,
+    window: Sequence[tuple[str, datetime]] = (),
+) -> PeriodFacts:
     """Tallies for [start, end) in one kommune or the whole district (kommune None); the queries run
-    concurrently when `fetch` has several connections on one snapshot."""
-    args: list[Any] = [start, end]
+    concurrently when `fetch` has several connections on one snapshot.
+
+    `window`: consecutive months (name, start) ending at `end` and covering the period, for the
+    trend: cases and deadlines are then counted per month over the whole window in the same scan
+    (bucketed by comparing instants, far cheaper than converting every row to local time), and
+    the period's own tallies are the months inside it.
+    """
+    args: list[Any] = [window[0][1] if window else start, end]
     k = _scope("kommune", kommune, args)
+    bucket = ""
+    if window:
+        args.append([month_start for _, month_start in window])
+        bucket = f"width_bucket({{column}}, ${len(args)}::timestamptz[])"
     case_rows_q = fetch(
-        "SELECT kind, kommune, category, focus_area, count(*) AS n FROM cases"
-        f" WHERE received_at >= $1 AND received_at < $2 AND kind IS NOT NULL{k}"
-        " GROUP BY kind, kommune, category, focus_area",
+        "SELECT kind, kommune, category, focus_area, count(*) AS n"
+        + (f", {bucket.format(column='received_at')} AS bucket" if window else "")
+        + f" FROM cases WHERE received_at >= $1 AND received_at < $2 AND kind IS NOT NULL{k}"
+        " GROUP BY kind, kommune, category, focus_area" + (", bucket" if window else ""),
         *args,
     )
     deadline_rows_q = fetch(
         "SELECT rule_id, title, basis, window_set_by, max(window_seconds) AS window_seconds,"
-        " kommune, category, focus_area, count(*) AS started,"
+        + (f" {bucket.format(column='started_at')} AS bucket," if window else "")
+        + " kommune, category, focus_area, count(*) AS started,"
         " count(*) FILTER (WHERE met_at IS NOT NULL AND NOT met_late) AS met_on_time,"
         " count(*) FILTER (WHERE met_at IS NOT NULL AND met_late) AS met_late,"
         " count(*) FILTER (WHERE met_at IS NULL AND breached_at IS NOT NULL) AS missed,"
@@ -230,9 +246,13 @@ async def period_facts(fetch: Fetch, start: datetime, end: datetime, kommune: st
         " count(*) FILTER (WHERE rescheduled) AS citizen_requested_later,"
         " count(*) FILTER (WHERE met_at IS NULL AND breached_at IS NULL AND cancelled_at IS NULL) AS pending"
         f" FROM deadlines WHERE started_at >= $1 AND started_at < $2{k}"
-        " GROUP BY rule_id, title, basis, window_set_by, kommune, category, focus_area",
+        " GROUP BY rule_id, title, basis, window_set_by, kommune, category, focus_area"
+        + (", bucket" if window else ""),
         *args,
     )
+    # The other tallies are of the period itself.
+    args = [start, end]
+    k = _scope("kommune", kommune, args)
     stock_rows_q = fetch(
         "SELECT rule_id, basis, kommune, focus_area,"
         " count(*) FILTER (WHERE (met_at IS NULL OR met_at >= $2) AND (cancelled_at IS NULL OR cancelled_at >= $2))"
@@ -268,9 +288,21 @@ async def period_facts(fetch: Fetch, start: datetime, end: datetime, kommune: st
     case_rows, deadline_rows, stock_rows, response_rows, alert_rows, action_rows = await asyncio.gather(
         case_rows_q, deadline_rows_q, stock_rows_q, response_rows_q, alert_rows_q, action_rows_q
     )
+    names = [name for name, _ in window]
+    period_months = {name for name, month_start in window if month_start >= start}
+
+    def month(row: asyncpg.Record) -> str | None:
+        return names[row["bucket"] - 1] if window else None
+
+    cases = [CaseTally(r["kind"], r["kommune"], r["category"], r["focus_area"], r["n"], month(r)) for r in case_rows]
+    deadlines = [
+        DeadlineTally(**{name: v for name, v in r.items() if name != "bucket"}, month=month(r)) for r in deadline_rows
+    ]
     return PeriodFacts(
-        cases=tuple(CaseTally(r["kind"], r["kommune"], r["category"], r["focus_area"], r["n"]) for r in case_rows),
-        deadlines=tuple(DeadlineTally(**dict(r)) for r in deadline_rows),
+        cases=tuple(c for c in cases if not window or c.month in period_months),
+        deadlines=tuple(d for d in deadlines if not window or d.month in period_months),
+        trend_cases=tuple(cases) if window else (),
+        trend_deadlines=tuple(deadlines) if window else (),
         stock=tuple(StockTally(**dict(r)) for r in stock_rows),
         response=tuple(
             DurationSample(r["kommune"], r["category"], r["focus_area"], np.array(r["seconds"], dtype=np.float64))
@@ -288,53 +320,6 @@ async def period_facts(fetch: Fetch, start: datetime, end: datetime, kommune: st
         ),
         actions={r["action"]: r["n"] for r in action_rows},
     )
-
-
-@dataclass(frozen=True, slots=True)
-class MonthTrend:
-    month: str  # YYYY-MM, local time
-    reports: int
-    tips: int
-    requests: int
-    guarantee_met: int
-    guarantee_concluded: int
-
-
-async def monthly_trend(
-    fetch: Fetch, months: list[tuple[str, datetime, datetime]], kommune: str | None, focus_area: str | None = None
-) -> dict[str, MonthTrend]:
-    """Per month (name, start, end; consecutive): cases received, and guarantee deadlines met within
-    window / concluded. Rows are bucketed by comparing instants with the months' starts, which is
-    much cheaper than converting every row to local time."""
-    starts = [start for _, start, _ in months]
-    args: list[Any] = [starts[0], months[-1][2], starts]
-    k = _scope("kommune", kommune, args) + _scope("focus_area", focus_area, args)
-    counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    case_q = fetch(
-        "SELECT width_bucket(received_at, $3::timestamptz[]) AS bucket, kind, count(*) AS n"
-        f" FROM cases WHERE received_at >= $1 AND received_at < $2 AND kind IS NOT NULL{k} GROUP BY 1, 2",
-        *args,
-    )
-    deadline_q = fetch(
-        "SELECT width_bucket(started_at, $3::timestamptz[]) AS bucket,"
-        " count(*) FILTER (WHERE met_at IS NOT NULL AND NOT met_late) AS met,"
-        " count(*) FILTER (WHERE met_at IS NOT NULL OR breached_at IS NOT NULL) AS concluded"
-        f" FROM deadlines WHERE basis = 'guarantee' AND started_at >= $1 AND started_at < $2{k} GROUP BY 1",
-        *args,
-    )
-    case_rows, deadline_rows = await asyncio.gather(case_q, deadline_q)
-    for r in case_rows:
-        counts[r["bucket"]][r["kind"]] = r["n"]
-    for r in deadline_rows:
-        counts[r["bucket"]]["met"] = r["met"]
-        counts[r["bucket"]]["concluded"] = r["concluded"]
-    out = {}
-    for i, (name, _, _) in enumerate(months, start=1):
-        c = counts.get(i, {})
-        out[name] = MonthTrend(
-            name, c.get("report", 0), c.get("tip", 0), c.get("request", 0), c.get("met", 0), c.get("concluded", 0)
-        )
-    return out
 
 
 async def freshness(fetch: Fetch) -> dict[str, datetime]:

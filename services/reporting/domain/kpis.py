@@ -123,6 +123,7 @@ class CaseTally:
     category: str
     focus_area: str
     count: int
+    month: str | None = None  # YYYY-MM when counted per month (the trend)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +145,7 @@ class DeadlineTally:
     closed_before_met: int = 0  # cancelled without being met (before or after a breach)
     citizen_requested_later: int = 0  # moved to the citizen's requested time
     pending: int = 0
+    month: str | None = None  # YYYY-MM when counted per month (the trend)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +191,9 @@ class PeriodFacts:
     alerts: tuple[AlertTally, ...] = ()
     ack: tuple[DurationSample, ...] = ()
     actions: dict[str, int] = field(default_factory=dict)
+    # Per month over the 12 months ending with the period (the trend chart); empty when not asked.
+    trend_cases: tuple[CaseTally, ...] = ()
+    trend_deadlines: tuple[DeadlineTally, ...] = ()
 
     def where(
         self, *, kommune: str | None = None, focus_area: str | None = None, category: str | None = None
@@ -210,6 +215,8 @@ class PeriodFacts:
             alerts=tuple(r for r in self.alerts if keep(r)),
             ack=tuple(r for r in self.ack if keep(r)),
             actions=self.actions if kommune is None and focus_area is None and category is None else {},
+            trend_cases=tuple(r for r in self.trend_cases if keep(r)),
+            trend_deadlines=tuple(r for r in self.trend_deadlines if keep(r)),
         )
 
 

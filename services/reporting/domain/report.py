@@ -143,6 +143,24 @@ class CouncilReport:
         }
 
 
+def trend_of(facts: PeriodFacts, months: list[Period], threshold: int) -> tuple[TrendPoint, ...]:
+    """Month by month: cases received, and guarantee deadlines met within the window / concluded."""
+    points = []
+    for month in months:
+        name = str(month)
+        counts = {"report": 0, "tip": 0, "request": 0}
+        for c in facts.trend_cases:
+            if c.month == name:
+                counts[c.kind] += c.count
+        law = [d for d in facts.trend_deadlines if d.month == name and d.basis == "guarantee"]
+        met = sum(d.met_on_time for d in law)
+        concluded = sum(d.met_on_time + d.met_late + d.missed for d in law)
+        points.append(
+            TrendPoint(month, counts["report"], counts["tip"], counts["request"], Rate(met, concluded, threshold))
+        )
+    return tuple(points)
+
+
 def build_report(
     *,
     scope: Scope,
@@ -153,7 +171,6 @@ def build_report(
     current: PeriodFacts,
     previous: PeriodFacts,
     year_earlier: PeriodFacts,
-    trend: list[tuple[Period, int, int, int, int, int]],
     freshness: dict[str, datetime],
     rules: list[RuleTerms],
 ) -> CouncilReport:
@@ -179,10 +196,7 @@ def build_report(
             for fa in areas
         },
         by_category={cat: figures(current.where(category=cat), threshold) for cat in ordered_categories},
-        trend=tuple(
-            TrendPoint(month, reports, tips, requests, Rate(met, concluded, threshold))
-            for month, reports, tips, requests, met, concluded in trend
-        ),
+        trend=trend_of(current, period.trailing_months(12), threshold),
         freshness=freshness,
         rules=tuple(rules),
         response_seconds=np.concatenate([np.asarray(s.seconds, dtype=np.float64) for s in current.response])

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.reporting.domain.periods import Period
 from tests.integration.reporting.conftest import (
     COUNCIL,
     GREVE,
@@ -149,6 +150,16 @@ async def test_the_pdf_renders_and_holds_the_figures(ns, reporting_service, bus,
     assert "50 min 00 s" in text  # median response time
     assert "2 t 51 min" in text  # Rigspolitiet's mean, 10,260 s
     assert "15 minutter" in text  # what "at once" means in this district
+
+    trend = {
+        p["month"]: p
+        for p in (await client.get("/v1/council-reports/kreds/2026-Q1.json", headers=COUNCIL)).json()["trend"]
+    }
+    assert list(trend) == [str(m) for m in Period.parse("2026-Q1").trailing_months(12)]
+    assert trend["2025-12"]["reports"] == 1 and trend["2026-01"]["reports"] == 0
+    feb = trend["2026-02"]
+    assert (feb["reports"], feb["tips"], feb["officer_requests"]) == (14, 3, 1)
+    assert (feb["guarantees"]["numerator"], feb["guarantees"]["denominator"]) == (11, 13)
 
     html = await client.get("/v1/council-reports/0265/2026-Q1.html", headers=COUNCIL)
     assert html.status_code == 200 and "Lokalrådet i Roskilde" in html.text

@@ -153,3 +153,31 @@ def test_open_and_breached_deadlines_by_basis() -> None:
     result = figures(facts, threshold=10)
     assert result.open_deadlines == {"guarantee": 3, "local_target": 7}
     assert result.breached_deadlines == {"guarantee": 1, "local_target": 2}
+
+
+def test_trend_counts_each_month_and_pools_only_guarantees() -> None:
+    from dataclasses import replace
+
+    from services.reporting.domain.kpis import CaseTally
+    from services.reporting.domain.periods import Period
+    from services.reporting.domain.report import trend_of
+
+    march = "2026-03"
+    facts = PeriodFacts(
+        trend_cases=(
+            CaseTally("report", "0265", "burglary_home", "indbrud", 4, month=march),
+            CaseTally("tip", "0265", "drug_dealing_street", "narkotika_gadeplan", 2, month=march),
+            CaseTally("report", "0265", "burglary_home", "indbrud", 7, month="2025-12"),
+        ),
+        trend_deadlines=(
+            replace(_tally("burglary_home_24h", met_on_time=9, met_late=1, missed=2), month=march),
+            replace(_tally("tryghedsopfoelgning_burglary", basis="local_target", missed=30), month=march),
+        ),
+    )
+    points = trend_of(facts, Period.parse("2026-Q1").trailing_months(12), threshold=10)
+    assert len(points) == 12 and str(points[0].month) == "2025-04" and str(points[-1].month) == march
+    by_month = {str(p.month): p for p in points}
+    assert (by_month[march].reports, by_month[march].tips) == (4, 2)
+    assert (by_month[march].guarantees.numerator, by_month[march].guarantees.denominator) == (9, 12)
+    assert by_month["2025-12"].reports == 7
+    assert by_month["2026-01"].reports == 0 and by_month["2026-01"].guarantees.denominator == 0

@@ -32,7 +32,6 @@ def _report(title: str = "Indbrud i privat hjem: 24 timer", met: int = 131, conc
         current=facts,
         previous=PeriodFacts(),
         year_earlier=PeriodFacts(),
-        trend=[(m, 0, 0, 0, 0, 0) for m in Period.parse("2026-Q1").trailing_months()],
         freshness={"cases.v1": datetime(2026, 4, 1, 21, 59, tzinfo=UTC)},
         rules=[RuleTerms("violence_acute", title, "guarantee", "district", 900.0)],
     )
