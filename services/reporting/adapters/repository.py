@@ -147,6 +147,8 @@ async def save(conn: Conn, batch: FactBatch) -> None:
 
 # ---- reading ------------------------------------------------------------------------------------
 
+REPORT_WORK_MEM = "64MB"
+
 # Runs one query and returns its rows; see `serial` and `snapshot`.
 Fetch = Callable[..., Awaitable[list[asyncpg.Record]]]
 
@@ -172,6 +174,9 @@ async def snapshot(pool: asyncpg.Pool, workers: int = 3) -> AsyncIterator[Fetch]
         lead = await stack.enter_async_context(pool.acquire())
         await stack.enter_async_context(lead.transaction(isolation="repeatable_read", readonly=True))
         exported = await lead.fetchval("SELECT pg_export_snapshot()")
+        # Grouping by many text columns makes the planner expect a huge number of groups; with the
+        # default 4 MB it sorts on disk instead of hashing a few hundred groups in memory.
+        await lead.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
         idle: asyncio.Queue[Conn] = asyncio.Queue()
         idle.put_nowait(lead)
         for _ in range(workers - 1):
@@ -183,6 +188,7 @@ async def snapshot(pool: asyncpg.Pool, workers: int = 3) -> AsyncIterator[Fetch]
                 break
             await stack.enter_async_context(conn.transaction(isolation="repeatable_read", readonly=True))
             await conn.execute(f"SET TRANSACTION SNAPSHOT {quote_literal(exported)}")
+            await conn.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
             idle.put_nowait(conn)
 
         async def fetch(sql: str, *args: Any) -> list[asyncpg.Record]:
