@@ -1,8 +1,9 @@
 """`python -m demo [start|stop|status]`: the services in the background, simulated traffic, where to look.
 
-start (default): starts intake and deadlines (reusing ones a previous demo left running) with the
+start (default): starts intake, deadlines and reporting (reusing ones a previous demo left running) with the
 demo rules (windows of minutes), feeds simulated traffic from the 10 kommuner, writes a summary
-of the deadlines per kommune to out/demo-deadlines.json and prints where to look. The services
+of the deadlines per kommune to out/demo-deadlines.json and the kredsråd's council report for this
+quarter (PDF and HTML) to out/, and prints where to look. The services
 keep running afterwards so you can explore; `make down` (or `python -m demo stop`) stops them.
 """
 
@@ -17,20 +18,27 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 from demo.simulate import DEMO_WINDOWS, Simulator
 from services.deadlines.adapters.rules_file import DEMO_RULES_FILE
+from services.reporting.domain.periods import Period
 from shared.reference import kommuner
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".cache" / "demo"
 OUT = ROOT / "out"
-SERVICES = {"intake": 8001, "deadlines": 8002}
-OPS_PORTS = {"intake": 9001, "deadlines": 9002}  # /metrics, /docs, /asyncapi.json (shared/cli.py serve)
+SERVICES = {"intake": 8001, "deadlines": 8002, "reporting": 8004}
+OPS_PORTS = {
+    "intake": 9001,
+    "deadlines": 9002,
+    "reporting": 9004,
+}  # /metrics, /docs, /asyncapi.json (shared/cli.py serve)
 POLICE = {"Authorization": "Bearer dev-police-key"}
+COUNCIL = {"Authorization": "Bearer dev-council-key"}
 
 
 def pid_of(service: str) -> int | None:
@@ -123,6 +131,22 @@ def summarise() -> Path:
     return path
 
 
+def council_reports() -> list[Path]:
+    """The kredsråd's report for this quarter, as the reporting service renders it, in out/."""
+    period = Period.containing(datetime.now(UTC), "quarter")
+    OUT.mkdir(exist_ok=True)
+    written = []
+    for fmt in ("pdf", "html"):
+        response = httpx.get(
+            f"http://127.0.0.1:8004/v1/council-reports/kreds/{period}.{fmt}", headers=COUNCIL, timeout=60
+        )
+        response.raise_for_status()
+        path = OUT / f"raadsrapport-kreds-{period}.{fmt}"
+        path.write_bytes(response.content)
+        written.append(path)
+    return written
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
     parser.add_argument("command", nargs="?", default="start", choices=["start", "stop", "status"])
@@ -144,9 +168,12 @@ def main() -> int:
     print(f"[demo] sent {stats.reports} reports, {stats.tips} tips, {stats.requests} officer requests, "
           f"{stats.actions} police actions ({stats.refused} refused by validation, {stats.errors} errors)")  # fmt: skip
     summary = summarise()
+    pdf, html = council_reports()
     print(f"""
 Where to look (the services keep running; `make down` stops them and Kafka and Postgres):
   deadlines summary per kommune   {summary}
+  council report (kredsråd)       {pdf}
+                                  {html}
   intake API (OpenAPI)            http://127.0.0.1:9001/docs    (the ops port; the API is on 8001)
   deadlines API (OpenAPI)         http://127.0.0.1:9002/docs    (the ops port; the API is on 8002)
   breached deadlines              curl -s -H 'Authorization: Bearer dev-police-key' 'http://127.0.0.1:8002/v1/deadlines?state=breached'

@@ -174,8 +174,11 @@ def command_line(
             ]
         ),
     )
-    parser.add_argument("args", nargs="*", help="arguments of an extra command")
+    # REMAINDER, so an extra command can take options of its own (`council-report --scope kreds`).
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments and options of an extra command")
     args = parser.parse_args(argv)
+    if args.command in ("serve", "migrate") and args.args:
+        parser.error(f"{args.command} takes no arguments: {' '.join(args.args)}")
     settings = settings_type()
     configure(service, settings.log_level)
     if args.command in extra:

@@ -1,0 +1,373 @@
+"""The read model in SQL: merging upserts of facts, and the tallies KPIs are computed from."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import numpy as np
+
+from services.reporting.domain.facts import ActionFact, AlertFact, CaseFact, DeadlineFact, FactBatch, RuleFact
+from services.reporting.domain.kpis import (
+    AlertTally,
+    CaseTally,
+    DeadlineTally,
+    DurationSample,
+    PeriodFacts,
+    StockTally,
+)
+from shared.db import Conn, quote_ident
+
+TABLES = ("cases", "case_actions", "deadlines", "alerts", "rules_seen", "topic_freshness")
+
+# Each upsert merges as the matching dataclass in domain/facts.py does: LEAST/GREATEST ignore NULLs.
+_CASES = """
+INSERT INTO cases (case_id, kommune, kind, category, focus_area, received_at, first_on_scene_at)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[])
+ON CONFLICT (case_id) DO UPDATE SET
+    kind = COALESCE(cases.kind, EXCLUDED.kind),
+    category = COALESCE(cases.category, EXCLUDED.category),
+    focus_area = COALESCE(cases.focus_area, EXCLUDED.focus_area),
+    received_at = COALESCE(cases.received_at, EXCLUDED.received_at),
+    first_on_scene_at = LEAST(cases.first_on_scene_at, EXCLUDED.first_on_scene_at)
+"""
+
+_ACTIONS = """
+INSERT INTO case_actions (action_id, case_id, kommune, action, category, focus_area, occurred_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+ON CONFLICT (action_id) DO NOTHING
+"""
+
+_DEADLINES = """
+INSERT INTO deadlines (deadline_id, case_id, rule_id, title, basis, window_set_by, kommune, category, focus_area,
+                       started_at, due_at, due_as_of, window_seconds, met_at, met_late, met_action,
+                       response_seconds, breached_at, cancelled_at, outcome, rescheduled)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                     $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[],
+                     $13::float8[], $14::timestamptz[], $15::bool[], $16::text[], $17::float8[],
+                     $18::timestamptz[], $19::timestamptz[], $20::text[], $21::bool[])
+ON CONFLICT (deadline_id) DO UPDATE SET
+    due_at = CASE WHEN EXCLUDED.due_as_of > deadlines.due_as_of THEN EXCLUDED.due_at ELSE deadlines.due_at END,
+    due_as_of = GREATEST(deadlines.due_as_of, EXCLUDED.due_as_of),
+    window_seconds = COALESCE(deadlines.window_seconds, EXCLUDED.window_seconds),
+    met_late = CASE WHEN deadlines.met_at IS NULL THEN EXCLUDED.met_late ELSE deadlines.met_late END,
+    met_action = CASE WHEN deadlines.met_at IS NULL THEN EXCLUDED.met_action ELSE deadlines.met_action END,
+    response_seconds = CASE WHEN deadlines.met_at IS NULL THEN EXCLUDED.response_seconds
+                            ELSE deadlines.response_seconds END,
+    met_at = COALESCE(deadlines.met_at, EXCLUDED.met_at),
+    breached_at = LEAST(deadlines.breached_at, EXCLUDED.breached_at),
+    outcome = CASE WHEN deadlines.cancelled_at IS NULL THEN EXCLUDED.outcome ELSE deadlines.outcome END,
+    cancelled_at = COALESCE(deadlines.cancelled_at, EXCLUDED.cancelled_at),
+    rescheduled = deadlines.rescheduled OR EXCLUDED.rescheduled
+"""
+
+_ALERTS = """
+INSERT INTO alerts (alert_id, case_id, kommune, deadline_id, rule_id, reason, severity, raised_at,
+                    first_delivered_at, acknowledged_at, escalation_level, resolved_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[],
+                     $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::int[], $12::timestamptz[])
+ON CONFLICT (alert_id) DO UPDATE SET
+    deadline_id = COALESCE(alerts.deadline_id, EXCLUDED.deadline_id),
+    rule_id = COALESCE(alerts.rule_id, EXCLUDED.rule_id),
+    reason = COALESCE(alerts.reason, EXCLUDED.reason),
+    severity = COALESCE(alerts.severity, EXCLUDED.severity),
+    raised_at = LEAST(alerts.raised_at, EXCLUDED.raised_at),
+    first_delivered_at = LEAST(alerts.first_delivered_at, EXCLUDED.first_delivered_at),
+    acknowledged_at = LEAST(alerts.acknowledged_at, EXCLUDED.acknowledged_at),
+    escalation_level = GREATEST(alerts.escalation_level, EXCLUDED.escalation_level),
+    resolved_at = LEAST(alerts.resolved_at, EXCLUDED.resolved_at)
+"""
+
+# focus_area of an alert is its case's: filled by whichever of the two arrives second.
+_ALERT_FOCUS_FROM_CASES = """
+UPDATE alerts SET focus_area = c.focus_area
+FROM cases c
+WHERE alerts.alert_id = ANY($1::uuid[]) AND alerts.focus_area IS NULL
+  AND c.case_id = alerts.case_id AND c.focus_area IS NOT NULL
+"""
+
+_ALERT_FOCUS_FOR_CASES = """
+UPDATE alerts SET focus_area = u.focus_area
+FROM unnest($1::uuid[], $2::text[]) AS u (case_id, focus_area)
+WHERE alerts.focus_area IS NULL AND alerts.case_id = u.case_id
+"""
+
+_RULES = """
+INSERT INTO rules_seen (rule_id, title, basis, window_set_by, window_seconds, seen_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::timestamptz[])
+ON CONFLICT (rule_id) DO UPDATE SET
+    title = CASE WHEN EXCLUDED.seen_at > rules_seen.seen_at THEN EXCLUDED.title ELSE rules_seen.title END,
+    basis = CASE WHEN EXCLUDED.seen_at > rules_seen.seen_at THEN EXCLUDED.basis ELSE rules_seen.basis END,
+    window_set_by = CASE WHEN EXCLUDED.seen_at > rules_seen.seen_at THEN EXCLUDED.window_set_by
+                         ELSE rules_seen.window_set_by END,
+    window_seconds = CASE WHEN EXCLUDED.seen_at > rules_seen.seen_at THEN EXCLUDED.window_seconds
+                          ELSE rules_seen.window_seconds END,
+    seen_at = GREATEST(rules_seen.seen_at, EXCLUDED.seen_at)
+"""
+
+_FRESHNESS = """
+INSERT INTO topic_freshness (topic, last_event_at)
+SELECT * FROM unnest($1::text[], $2::timestamptz[])
+ON CONFLICT (topic) DO UPDATE SET last_event_at = GREATEST(topic_freshness.last_event_at, EXCLUDED.last_event_at)
+"""
+
+
+def _columns(rows: list[Any], names: tuple[str, ...]) -> list[list[Any]]:
+    return [[getattr(row, name) for row in rows] for name in names]
+
+
+async def save(conn: Conn, batch: FactBatch) -> None:
+    """One statement per table for the whole batch; rows were folded by identity in the batch."""
+    writes: list[tuple[str, list[Any], tuple[str, ...]]] = [
+        (_CASES, batch.of_type(CaseFact), CaseFact.__slots__),
+        (_ACTIONS, batch.of_type(ActionFact), ActionFact.__slots__),
+        (_DEADLINES, batch.of_type(DeadlineFact), DeadlineFact.__slots__),
+        (_ALERTS, batch.of_type(AlertFact), AlertFact.__slots__),
+        (_RULES, batch.of_type(RuleFact), RuleFact.__slots__),
+    ]
+    for sql, rows, names in writes:
+        if rows:
+            await conn.execute(sql, *_columns(rows, names))
+        if sql is _CASES:
+            described = [c for c in rows if c.focus_area is not None]
+            if described:
+                await conn.execute(
+                    _ALERT_FOCUS_FOR_CASES, [c.case_id for c in described], [c.focus_area for c in described]
+                )
+        if sql is _ALERTS and rows:
+            await conn.execute(_ALERT_FOCUS_FROM_CASES, [a.alert_id for a in rows])
+    if batch.last_event_at:
+        topics = sorted(batch.last_event_at)
+        await conn.execute(_FRESHNESS, topics, [batch.last_event_at[t] for t in topics])
+
+
+# ---- reading ------------------------------------------------------------------------------------
+
+REPORT_WORK_MEM = "64MB"
+
+# Runs one query and returns its rows; see `serial` and `snapshot`.
+Fetch = Callable[..., Awaitable[list[asyncpg.Record]]]
+
+
+def serial(conn: Conn) -> Fetch:
+    """Queries on one connection, one after another (asyncpg runs one statement at a time)."""
+    lock = asyncio.Lock()
+
+    async def fetch(sql: str, *args: Any) -> list[asyncpg.Record]:
+        async with lock:
+            rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+            return rows
+
+    return fetch
+
+
+@contextlib.asynccontextmanager
+async def snapshot(pool: asyncpg.Pool, workers: int = 3) -> AsyncIterator[Fetch]:
+    """Queries spread over `workers` connections that all read one snapshot (pg_export_snapshot), so a
+    report's figures agree with each other while its queries use more than one core."""
+    workers = max(1, min(workers, pool.get_max_size() - 1))  # leave a connection to the consumer
+    async with contextlib.AsyncExitStack() as stack:
+        lead = await stack.enter_async_context(pool.acquire())
+        await stack.enter_async_context(lead.transaction(isolation="repeatable_read", readonly=True))
+        exported = await lead.fetchval("SELECT pg_export_snapshot()")
+        # Grouping by many text columns makes the planner expect a huge number of groups; with the
+        # default 4 MB it sorts on disk instead of hashing a few hundred groups in memory.
+        await lead.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
+        idle: asyncio.Queue[Conn] = asyncio.Queue()
+        idle.put_nowait(lead)
+        for _ in range(workers - 1):
+            # Extra connections are a bonus: waiting for them while other reports hold theirs could
+            # deadlock the pool, so a report takes only those free at once.
+            try:
+                conn = await stack.enter_async_context(pool.acquire(timeout=0.05))
+            except TimeoutError:
+                break
+            await stack.enter_async_context(conn.transaction(isolation="repeatable_read", readonly=True))
+            await conn.execute(f"SET TRANSACTION SNAPSHOT {quote_literal(exported)}")
+            await conn.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
+            idle.put_nowait(conn)
+
+        async def fetch(sql: str, *args: Any) -> list[asyncpg.Record]:
+            conn = await idle.get()
+            try:
+                rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+                return rows
+            finally:
+                idle.put_nowait(conn)
+
+        yield fetch
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _scope(column: str, kommune: str | None, args: list[Any]) -> str:
+    if kommune is None:
+        return ""
+    args.append(kommune)
+    return f" AND {column} = ${len(args)}"
+
+
+async def period_facts(
+    fetch: Fetch,
+    start: datetime,
+    end: datetime,
+    kommune: str | None,
+    window: Sequence[tuple[str, datetime]] = (),
+) -> PeriodFacts:
+    """Tallies for [start, end) in one kommune or the whole district (kommune None); the queries run
+    concurrently when `fetch` has several connections on one snapshot.
+
+    `window`: consecutive months (name, start) ending at `end` and covering the period, for the
+    trend: cases and deadlines are then counted per month over the whole window in the same scan
+    (bucketed by comparing instants, far cheaper than converting every row to local time), and
+    the period's own tallies are the months inside it.
+    """
+    # The SQL below is composed only of this function's fixed fragments (`_scope`, `bucket`); every value
+    # travels as a $n parameter, hence the S608 exemptions.
+    args: list[Any] = [window[0][1] if window else start, end]
+    k = _scope("kommune", kommune, args)
+    bucket = ""
+    if window:
+        args.append([month_start for _, month_start in window])
+        bucket = f"width_bucket({{column}}, ${len(args)}::timestamptz[])"
+    case_rows_q = fetch(
+        "SELECT kind, kommune, category, focus_area, count(*) AS n"  # noqa: S608
+        + (f", {bucket.format(column='received_at')} AS bucket" if window else "")
+        + f" FROM cases WHERE received_at >= $1 AND received_at < $2 AND kind IS NOT NULL{k}"
+        " GROUP BY kind, kommune, category, focus_area" + (", bucket" if window else ""),
+        *args,
+    )
+    deadline_rows_q = fetch(
+        "SELECT rule_id, title, basis, window_set_by, max(window_seconds) AS window_seconds,"  # noqa: S608
+        + (f" {bucket.format(column='started_at')} AS bucket," if window else "")
+        + " kommune, category, focus_area, count(*) AS started,"
+        " count(*) FILTER (WHERE met_at IS NOT NULL AND NOT met_late) AS met_on_time,"
+        " count(*) FILTER (WHERE met_at IS NOT NULL AND met_late) AS met_late,"
+        " count(*) FILTER (WHERE met_at IS NULL AND breached_at IS NOT NULL) AS missed,"
+        " count(*) FILTER (WHERE met_at IS NULL AND cancelled_at IS NOT NULL) AS closed_before_met,"
+        " count(*) FILTER (WHERE rescheduled) AS citizen_requested_later,"
+        " count(*) FILTER (WHERE met_at IS NULL AND breached_at IS NULL AND cancelled_at IS NULL) AS pending"
+        f" FROM deadlines WHERE started_at >= $1 AND started_at < $2{k}"
+        " GROUP BY rule_id, title, basis, window_set_by, kommune, category, focus_area"
+        + (", bucket" if window else ""),
+        *args,
+    )
+    # The other tallies are of the period itself.
+    args = [start, end]
+    k = _scope("kommune", kommune, args)
+    stock_rows_q = fetch(
+        "SELECT rule_id, basis, kommune, focus_area,"  # noqa: S608
+        " count(*) FILTER (WHERE (met_at IS NULL OR met_at >= $2) AND (cancelled_at IS NULL OR cancelled_at >= $2))"
+        "   AS open_at_end,"
+        " count(*) FILTER (WHERE breached_at >= $1 AND breached_at < $2) AS breached_in_period"
+        " FROM deadlines WHERE started_at < $2"
+        "  AND (((met_at IS NULL OR met_at >= $2) AND (cancelled_at IS NULL OR cancelled_at >= $2))"
+        f"       OR (breached_at >= $1 AND breached_at < $2)){k}"
+        " GROUP BY rule_id, basis, kommune, focus_area",
+        *args,
+    )
+    response_rows_q = fetch(
+        "SELECT kommune, category, focus_area,"  # noqa: S608
+        " array_agg(extract(epoch FROM first_on_scene_at - received_at)::float8) AS seconds"
+        " FROM cases WHERE kind = 'report' AND first_on_scene_at IS NOT NULL"
+        f" AND received_at >= $1 AND received_at < $2{k} GROUP BY kommune, category, focus_area",
+        *args,
+    )
+    alert_rows_q = fetch(
+        "SELECT kommune, coalesce(severity, 'ukendt') AS severity,"  # noqa: S608
+        " coalesce(focus_area, 'lokal_tilstedevaerelse') AS focus_area, count(*) AS raised,"
+        " count(acknowledged_at) AS acknowledged, count(*) FILTER (WHERE escalation_level > 0) AS escalated,"
+        " array_agg(extract(epoch FROM acknowledged_at - raised_at)::float8)"
+        "   FILTER (WHERE acknowledged_at IS NOT NULL) AS ack_seconds"
+        f" FROM alerts WHERE raised_at >= $1 AND raised_at < $2{k} GROUP BY 1, 2, 3",
+        *args,
+    )
+    action_rows_q = fetch(
+        f"SELECT action, count(*) AS n FROM case_actions WHERE occurred_at >= $1 AND occurred_at < $2{k}"  # noqa: S608
+        " GROUP BY action",
+        *args,
+    )
+    case_rows, deadline_rows, stock_rows, response_rows, alert_rows, action_rows = await asyncio.gather(
+        case_rows_q, deadline_rows_q, stock_rows_q, response_rows_q, alert_rows_q, action_rows_q
+    )
+    names = [name for name, _ in window]
+    period_months = {name for name, month_start in window if month_start >= start}
+
+    def month(row: asyncpg.Record) -> str | None:
+        return names[row["bucket"] - 1] if window else None
+
+    cases = [CaseTally(r["kind"], r["kommune"], r["category"], r["focus_area"], r["n"], month(r)) for r in case_rows]
+    deadlines = [
+        DeadlineTally(**{name: v for name, v in r.items() if name != "bucket"}, month=month(r)) for r in deadline_rows
+    ]
+    return PeriodFacts(
+        cases=tuple(c for c in cases if not window or c.month in period_months),
+        deadlines=tuple(d for d in deadlines if not window or d.month in period_months),
+        trend_cases=tuple(cases) if window else (),
+        trend_deadlines=tuple(deadlines) if window else (),
+        stock=tuple(StockTally(**dict(r)) for r in stock_rows),
+        response=tuple(
+            DurationSample(r["kommune"], r["category"], r["focus_area"], np.array(r["seconds"], dtype=np.float64))
+            for r in response_rows
+        ),
+        alerts=tuple(
+            AlertTally(r["kommune"], r["severity"], r["focus_area"], r["raised"], r["acknowledged"], r["escalated"])
+            for r in alert_rows
+        ),
+        ack=tuple(
+            DurationSample(
+                r["kommune"], r["severity"], r["focus_area"], np.array(r["ack_seconds"] or (), dtype=np.float64)
+            )
+            for r in alert_rows
+        ),
+        actions={r["action"]: r["n"] for r in action_rows},
+    )
+
+
+async def freshness(fetch: Fetch) -> dict[str, datetime]:
+    return {r["topic"]: r["last_event_at"] for r in await fetch("SELECT topic, last_event_at FROM topic_freshness")}
+
+
+async def rules_seen(fetch: Fetch) -> list[dict[str, Any]]:
+    rows = await fetch(
+        "SELECT rule_id, title, basis, window_set_by, window_seconds FROM rules_seen ORDER BY basis, rule_id"
+    )
+    return [dict(r) for r in rows]
+
+
+async def vacuum_analyze(url: str, schema: str) -> None:
+    """After a bulk load: planner statistics and the visibility map (index-only scans) for every table."""
+    conn = await asyncpg.connect(url, timeout=10.0)
+    try:
+        for table in TABLES:
+            await conn.execute(f"VACUUM (ANALYZE) {quote_ident(schema)}.{quote_ident(table)}")
+    finally:
+        await conn.close()
+
+
+async def swap_schema(url: str, *, live: str, fresh: str) -> None:
+    """Puts `fresh` in place of `live` in one transaction; the old schema is dropped.
+
+    Services find their tables by schema name (search_path), so the running service reads the new
+    tables from its next statement on.
+    """
+    conn = await asyncpg.connect(url, timeout=10.0)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{live}")
+            old = f"{live}_old"[:63]
+            await conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(old)} CASCADE")
+            exists = await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", live)
+            if exists:
+                await conn.execute(f"ALTER SCHEMA {quote_ident(live)} RENAME TO {quote_ident(old)}")
+            await conn.execute(f"ALTER SCHEMA {quote_ident(fresh)} RENAME TO {quote_ident(live)}")
+            if exists:
+                await conn.execute(f"DROP SCHEMA {quote_ident(old)} CASCADE")
+    finally:
+        await conn.close()

@@ -1,0 +1,114 @@
+"""The reporting API for councils and police: KPIs, and council reports as JSON, HTML, PDF or CSV."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from services.reporting import handlers
+from services.reporting.adapters import renderers
+from services.reporting.domain.periods import Period, PeriodError
+from services.reporting.domain.report import CouncilReport, Scope, ScopeError
+from services.reporting.metrics import RENDER_SECONDS, RENDERED
+from shared.auth import require_role
+from shared.clock import Clock
+from shared.http import invalid_query, validation_problem
+from shared.reference import focus_areas
+
+FORMATS = ("json", "html", "pdf", "csv")
+
+
+def _parse(scope: str, period: str, focus_area: str | None, where: str) -> tuple[Scope, Period, str | None]:
+    errors = []
+    parsed_scope = parsed_period = None
+    try:
+        parsed_scope = Scope.parse(scope)
+    except ScopeError as exc:
+        errors.append({"field": "scope", "in": where, "message": str(exc), "code": "invalid"})
+    try:
+        parsed_period = Period.parse(period)
+    except PeriodError as exc:
+        errors.append({"field": "period", "in": where, "message": str(exc), "code": "invalid"})
+    if focus_area is not None and focus_area not in focus_areas():
+        errors.append(
+            {
+                "field": "focus_area",
+                "in": "query",
+                "message": f"Unknown focus area; known: {', '.join(focus_areas())}.",
+                "code": "invalid",
+            }
+        )
+    if errors:
+        raise validation_problem(errors)
+    assert parsed_scope is not None and parsed_period is not None
+    return parsed_scope, parsed_period, focus_area
+
+
+def reporting_router(clock: Clock, threshold: int) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["reporting"], dependencies=[Depends(require_role("council", "police"))])
+
+    async def report(request: Request, scope: Scope, period: Period, focus_area: str | None) -> CouncilReport:
+        return await handlers.council_report(
+            request.app.state.runtime.db,
+            scope=scope,
+            period=period,
+            focus_area=focus_area,
+            threshold=threshold,
+            now=clock.now(),
+        )
+
+    @router.get("/kpis", summary="KPIs of a scope and period, beside the previous period and a year earlier")
+    async def kpis(
+        request: Request,
+        scope: Annotated[str, Query(description="kreds or a kommunekode, e.g. 0265")],
+        period: Annotated[str, Query(description="2026, 2026-Q1 or 2026-03")],
+        focus_area: Annotated[str | None, Query(description="an indsatsområde id, e.g. indbrud")] = None,
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        parsed = _parse(scope, period, focus_area, "query")
+        document = (await report(request, *parsed)).as_dict()
+        for only_in_report in ("trend", "rules"):
+            document.pop(only_in_report)
+        RENDERED.labels("kpis").inc()
+        RENDER_SECONDS.labels("kpis").observe(time.perf_counter() - started)
+        return document
+
+    @router.get(
+        "/council-reports/{scope}/{document}",
+        summary="A council report: /v1/council-reports/kreds/2026-Q1.pdf (json, html, pdf or csv)",
+        response_class=Response,
+        responses={200: {"content": {"application/pdf": {}, "text/html": {}, "text/csv": {}, "application/json": {}}}},
+    )
+    async def council_report(
+        request: Request,
+        scope: str,
+        document: str,
+        focus_area: Annotated[str | None, Query(description="only this indsatsområde")] = None,
+    ) -> Response:
+        started = time.perf_counter()
+        period_text, dot, fmt = document.rpartition(".")
+        if not dot or fmt not in FORMATS:
+            raise invalid_query("document", f"Ask for <period>.<format> with a format of {', '.join(FORMATS)}.")
+        parsed = _parse(scope, period_text, focus_area, "path")
+        built = await report(request, *parsed)
+        filename = f"raadsrapport-{built.scope}-{built.period}.{fmt}"
+        disposition = {"Content-Disposition": f'inline; filename="{filename}"'}
+        answer: Response
+        if fmt == "json":
+            answer = JSONResponse(renderers.to_json(built))
+        elif fmt == "csv":
+            answer = Response(renderers.to_csv(built), media_type="text/csv; charset=utf-8", headers=disposition)
+        elif fmt == "html":
+            answer = HTMLResponse(await asyncio.to_thread(renderers.to_html, built))
+        else:
+            pdf = await asyncio.to_thread(renderers.to_pdf, built)
+            answer = Response(pdf, media_type="application/pdf", headers=disposition)
+        RENDERED.labels(fmt).inc()
+        RENDER_SECONDS.labels(fmt).observe(time.perf_counter() - started)
+        return answer
+
+    return router
