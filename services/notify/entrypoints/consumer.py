@@ -1,0 +1,43 @@
+"""Consumes cases.v1 (case references) and deadlines.v1 (what raises and resolves alerts): parse -> handler -> done."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from services.notify import handlers
+from services.notify.metrics import count_events
+from shared.consumer import AfterCommit, ConsumerSpec, types_of
+from shared.db import Conn
+from shared.events import CloudEvent, EventData
+from shared.events import cases as case_events
+from shared.events import deadlines as deadline_events
+from shared.settings import Topics
+
+CASE_EVENTS = (case_events.CaseReported, case_events.TipReceived, case_events.OfficerRequested)
+DEADLINE_EVENTS = (
+    deadline_events.DeadlineStarted,
+    deadline_events.DeadlineWarning,
+    deadline_events.DeadlineBreached,
+    deadline_events.DeadlineMet,
+    deadline_events.DeadlineCancelled,
+)
+
+
+def notify_consumer(ctx: handlers.Context, topics: Topics, now: Callable[[], datetime]) -> ConsumerSpec:
+    async def handle(conn: Conn, event: CloudEvent, payload: EventData) -> AfterCommit | None:
+        if payload.topic == case_events.TOPIC:
+            await handlers.on_case_event(conn, event, payload)
+            return None
+        applied = await handlers.on_deadline_event(conn, event, payload, ctx, now())
+        return lambda: count_events(applied.events)
+
+    return ConsumerSpec(
+        service="notify",
+        name="notify-events",
+        group_id=f"{topics.prefix}notify",
+        topics=[topics.cases, topics.deadlines],
+        handler=handle,
+        dlq_topic=topics.dlq("notify"),
+        event_types=types_of(*CASE_EVENTS, *DEADLINE_EVENTS),
+    )
