@@ -71,8 +71,8 @@ class EmailClient:
         msg["Date"] = format_datetime(now)
         domain = self.sender.rpartition("@")[2] or "notify.local"
         msg["Message-ID"] = f"<{delivery_id}@{domain}>"
-        msg["Content-Language"] = "da"
         msg.set_content(text, charset="utf-8")
+        msg["Content-Language"] = "da"  # after set_content, which replaces every Content-* header
         return msg
 
     async def send(self, to: str, subject: str, text: str, delivery_id: str, now: datetime) -> Outcome:

@@ -24,6 +24,8 @@ from shared.reference import normalize_kommunekode
 
 StateFilter = Literal["open", "acknowledged", "escalated", "resolved", "unresolved"]
 SeverityFilter = Literal["info", "warning", "critical"]
+# Module level, so FastAPI can resolve the annotation (routes are defined in a closure).
+Police = Annotated[ApiClient, Depends(require_role("police"))]
 
 
 class DeliveryOut(BaseModel):
@@ -157,7 +159,7 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
 
     @router.post("/alerts/{alert_id}/ack", summary="Acknowledge: take responsibility; escalation and reminders stop")
     async def acknowledge(
-        request: Request, alert_id: uuid.UUID, client: Annotated[ApiClient, police], body: AckBody | None = None
+        request: Request, alert_id: uuid.UUID, client: Police, body: AckBody | None = None
     ) -> dict[str, Any]:
         by = (body.by if body and body.by else None) or client.name
         return await _ack(request, alert_id, by, "api")
