@@ -118,13 +118,16 @@ class SmtpSink:
         self.messages: list[tuple[list[str], EmailMessage]] = []
         self.lock = threading.Lock()
         self._controller = Controller(_Collect(self), hostname="127.0.0.1", port=self.port)
+        self.stopped = False
 
     def start(self) -> SmtpSink:
         self._controller.start()
         return self
 
     def stop(self) -> None:
-        self._controller.stop()
+        if not self.stopped:
+            self.stopped = True
+            self._controller.stop()
 
     def to(self, address: str) -> list[EmailMessage]:
         with self.lock:
