@@ -49,6 +49,7 @@ class WebhookReceiver:
         self.hits: list[Hit] = []
         self.plans: dict[str, Plan] = {}
         self.first_hit = threading.Event()
+        self.arrivals: list[tuple[str, str, float]] = []  # (path, webhook-id, monotonic) as requests come in
         self._lock = threading.Lock()
         app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=["POST"])])
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
@@ -64,6 +65,8 @@ class WebhookReceiver:
         path = "/" + request.path_params["path"]
         body = await request.body()
         plan = self.plans.get(path, Plan())
+        with self._lock:
+            self.arrivals.append((path, request.headers.get("webhook-id", ""), time.monotonic()))
         self.first_hit.set()
         if plan.delay:
             await asyncio.sleep(plan.delay)
