@@ -82,14 +82,20 @@ async def on_deadline_event(conn: Conn, event: CloudEvent, payload: EventData, c
         if existing is None:
             return Applied(None, [])  # nothing was raised for this deadline: nothing to resolve
         why = "met" if event.type == deadline_events.MET else "cancelled"
-        return await _apply(conn, domain.resolve(existing, why, now), ctx, now, actor="deadlines")
+        return await _apply(conn, domain.resolve(existing, why, now), ctx, now, actor="deadlines", since=event.time)
+    if isinstance(payload, deadline_events.DeadlineRescheduled):
+        existing = await repo.lock_alert(conn, alert_id)
+        if existing is None:
+            return Applied(None, [])
+        decision = domain.reschedule(existing, payload.due_at, now)
+        return await _apply(conn, decision, ctx, now, actor="deadlines", since=event.time)
     rule = ctx.policy().rule_for(event.type, payload.rule_id)
     if rule is None:
         return Applied(None, [])
     await repo.lock_new_alert(conn, alert_id)
     existing = await repo.lock_alert(conn, alert_id)
     decision = domain.on_deadline(existing, _fact(event, payload), rule, ctx.roster(), now)
-    return await _apply(conn, decision, ctx, now, actor="deadlines")
+    return await _apply(conn, decision, ctx, now, actor="deadlines", since=event.time)
 
 
 async def acknowledge(
@@ -113,7 +119,14 @@ async def fire_timers(conn: Conn, ctx: Context, now: datetime, limit: int) -> li
     return done
 
 
-async def _apply(conn: Conn, decision: Decision, ctx: Context, now: datetime, *, actor: str) -> Applied:
+async def _apply(
+    conn: Conn, decision: Decision, ctx: Context, now: datetime, *, actor: str, since: datetime | None = None
+) -> Applied:
+    """Saves the decision: audit rows, the alert, its deliveries and events, in the caller's transaction.
+
+    `since` is when the cause happened (a deadline event's time); delivery latency is measured
+    from it. Escalations, reminders and acks happen now.
+    """
     alert = decision.alert
     if alert is None:
         return Applied(None, [])
@@ -128,7 +141,7 @@ async def _apply(conn: Conn, decision: Decision, ctx: Context, now: datetime, *,
     added = 0
     for notice in decision.notices:
         recipients = [r for r in (roster.find(i) for i in notice.recipients) if r is not None]
-        added += await repo.add_deliveries(conn, notice, recipients, happened_at=alert.happened_at, now=now)
+        added += await repo.add_deliveries(conn, notice, recipients, happened_at=since or now, now=now)
     events = await repo.emit(conn, decision.events, kommune=alert.kommune, topic=ctx.alerts_topic)
     return Applied(alert, events, added)
 

@@ -11,6 +11,7 @@ import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.notify.adapters import repository as repo
+from services.notify.domain.messages import stage_kind
 from shared.events import CloudEvent
 from shared.events import alerts as ev
 
@@ -22,10 +23,14 @@ DELIVERIES = Counter(
     "Delivery attempts by channel and outcome (delivered, retry, failed, cancelled)",
     ["channel", "outcome"],
 )
+for _channel in ("webhook", "email", "console"):
+    # Declared up front, so dashboards and alert rules see every series before the first failure.
+    for _outcome in ("delivered", "retry", "failed", "cancelled"):
+        DELIVERIES.labels(_channel, _outcome)
 DELIVERY_LATENCY = Histogram(
     "notify_delivery_latency_seconds",
-    "From the deadline event's time (e.g. the breach) to the message delivered",
-    ["channel"],
+    "From the cause (the deadline event's time, e.g. the breach; an escalation's or ack's moment) to delivered",
+    ["channel", "kind"],
     buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0),
 )
 TIME_TO_ACK = Histogram(
@@ -52,10 +57,11 @@ def count_events(envelopes: Sequence[CloudEvent]) -> None:
             ESCALATIONS.labels(str(env.data["level"])).inc()
 
 
-def observe_delivery(channel: str, outcome: str, happened_at: datetime, now: datetime) -> None:
+def observe_delivery(channel: str, stage: str, outcome: str, happened_at: datetime, now: datetime) -> None:
     DELIVERIES.labels(channel, outcome).inc()
     if outcome == "delivered":
-        DELIVERY_LATENCY.labels(channel).observe(max(0.0, (now - happened_at).total_seconds()))
+        kind = stage_kind(stage)
+        DELIVERY_LATENCY.labels(channel, kind).observe(max(0.0, (now - happened_at).total_seconds()))
 
 
 def observe_ack(severity: str, raised_at: datetime, acknowledged_at: datetime) -> None:

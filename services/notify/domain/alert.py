@@ -209,6 +209,17 @@ def resolve(alert: Alert, why: str, now: datetime) -> Decision:
     )
 
 
+def reschedule(alert: Alert, due_at: datetime, now: datetime) -> Decision:
+    """The citizen asked for a later time: the alert's due time (the console's countdown) moves with it."""
+    if alert.state == "resolved" or alert.due_at == due_at:
+        return Decision(alert, changed=False)
+    moved = replace(alert, due_at=due_at, updated_at=now)
+    event = ev.AlertUpdated(alert_id=alert.id, case_id=alert.case_id, reason=alert.reason, severity=alert.severity,
+                            updated_at=now, due_at=due_at)  # fmt: skip
+    return Decision(moved, events=[event], audit=[("rescheduled", {"from": alert.due_at.isoformat(),
+                                                                   "to": due_at.isoformat()})])  # fmt: skip
+
+
 def _notice_to_ids(alert_id: uuid.UUID, stage: str, ids: tuple[str, ...], *, stoppable: bool = False) -> Notice:
     return Notice(notice_id_for(alert_id, stage), alert_id, stage, ids, stoppable=stoppable)
 

@@ -21,6 +21,7 @@ DEADLINE_EVENTS = (
     deadline_events.DeadlineBreached,
     deadline_events.DeadlineMet,
     deadline_events.DeadlineCancelled,
+    deadline_events.DeadlineRescheduled,
 )
 
 

@@ -176,7 +176,7 @@ class DeliveryWorker:
             # with the same id.
             log.warning("delivery %s: result not recorded (%r); it will be retried", delivery["id"], exc)
             return
-        observe_delivery(delivery["channel"], result, delivery["happened_at"], now)
+        observe_delivery(delivery["channel"], delivery["stage"], result, delivery["happened_at"], now)
         count_events(events)
 
     async def _send(self, delivery: asyncpg.Record, row: asyncpg.Record) -> Outcome:

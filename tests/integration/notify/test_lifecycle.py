@@ -134,3 +134,16 @@ async def test_an_ack_link_shows_a_form_on_get_acks_on_post_and_works_once(
     assert again.status_code == 409
     forged = await client.get(path, params={"token": token[:-3] + "abc"})
     assert forged.status_code == 400 and "<form" not in forged.text
+
+
+async def test_an_acute_report_goes_to_the_vagtchef_at_once_as_critical(ns, notify_service, upstream, receiver) -> None:
+    _, client = notify_service
+    acute = Deadline(rule="violence_acute", category="violence")
+    plain = Deadline()  # a 24-hour burglary raises nothing when it starts
+    await upstream.publish(acute.reported(), acute.started(), plain.reported(), plain.started())
+    await eventually(lambda: receiver.delivered("/vagtchef"), timeout=20, what="acute alert to the vagtchef")
+    payload = json.loads(receiver.delivered("/vagtchef")[0].body)
+    assert (payload["alert"]["reason"], payload["alert"]["severity"]) == ("acute_report", "critical")
+    listed = (await client.get("/v1/alerts", headers=POLICE)).json()
+    assert listed["total"] == 1 and listed["items"][0]["rule_id"] == "violence_acute"
+    assert listed["items"][0]["deliveries"][0]["recipient_id"] in ("vc-a", "vc-b")

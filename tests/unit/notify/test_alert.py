@@ -143,3 +143,14 @@ def test_an_acute_report_goes_to_the_vagtchef_on_duty_or_the_vagtcentral_in_a_ga
     assert rule is not None
     in_gap = a.on_deadline(None, f, rule, gap_roster, T0)  # a Monday: nobody on the rota
     assert in_gap.notices[0].recipients == ("vagtcentral",)
+
+
+def test_a_rescheduled_deadline_moves_the_alerts_due_time_but_not_a_resolved_one() -> None:
+    alert = raise_(d.WARNING, fraction=0.5).alert
+    assert alert is not None
+    later = T0 + timedelta(days=2)
+    moved = a.reschedule(alert, later, T0 + timedelta(minutes=1))
+    assert moved.alert is not None and moved.alert.due_at == later and moved.notices == []
+    assert [type(e) for e in moved.events] == [ev.AlertUpdated]
+    resolved = a.resolve(alert, "cancelled", T0).alert
+    assert resolved is not None and a.reschedule(resolved, later, T0).changed is False
