@@ -5,7 +5,7 @@ PYTHON_BIN ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SERVICES ?= intake deadlines
+SERVICES ?= intake deadlines notify
 
 .PHONY: help install up down status migrate run test test-unit test-integration test-e2e lint format bench demo clean
 
