@@ -81,6 +81,7 @@ def build_app(
             await TimerLoop(runtime.db, worker, clock, batch=settings.delivery_batch_size,
                             max_sleep=settings.max_sleep_seconds).run()  # fmt: skip
         finally:
+            await worker.close()
             await webhooks.close()
 
     async def escalation_loop(runtime: ServiceRuntime) -> None:
@@ -106,6 +107,8 @@ def build_app(
         migrations=migrations(),
         consumers=[notify_consumer(ctx, topics, clock.now)],
         loops=loops,
+        # Three LISTEN connections (relay and two timers) stay taken; sends in flight record results.
+        pool_max_size=20,
     )
     app = FastAPI(
         title="MVSJ notify",

@@ -51,7 +51,7 @@ class WebhookReceiver:
         self.first_hit = threading.Event()
         self.arrivals: list[tuple[str, str, float]] = []  # (path, webhook-id, monotonic) as requests come in
         self._lock = threading.Lock()
-        app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=["POST"])])
+        app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=["POST", "GET"])])
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

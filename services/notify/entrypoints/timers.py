@@ -138,31 +138,47 @@ class DeliveryWorker:
         self._backoff = backoff
         self._lease = lease
         self._batch = batch
-        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        self._in_flight: set[asyncio.Task[None]] = set()
         self._random = random.random
 
     async def fire_due(self) -> int:
+        """Claims as many due deliveries as there is room for and starts sending them; returns how many.
+
+        Sends run as their own tasks, so one slow receiver holds up only its own slot, never the rest.
+        """
+        if len(self._in_flight) >= self._concurrency:
+            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+        room = min(self._batch, self._concurrency - len(self._in_flight))
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
-            claimed = await repo.claim_deliveries(conn, now, self.owner, self._lease, self._batch)
+            claimed = await repo.claim_deliveries(conn, now, self.owner, self._lease, room)
             if not claimed:
                 return 0
             views = await repo.views_for(conn, [d["alert_id"] for d in claimed])
             disabled = await repo.disabled_targets(conn, [d["target"] for d in claimed])
         # No transaction is open from here on while webhooks and SMTP answer.
-        await asyncio.gather(*(self._deliver(d, views[d["alert_id"]], disabled) for d in claimed))
-        return len(claimed)
+        for delivery in claimed:
+            task = asyncio.create_task(self._deliver(delivery, views[delivery["alert_id"]], disabled))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+        return len(claimed) if len(claimed) < room else self._batch  # full: look again at once
+
+    async def close(self) -> None:
+        """Stops sends in flight; their leases run out and another round (or instance) sends them again."""
+        for task in list(self._in_flight):
+            task.cancel()
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     async def next_due(self) -> datetime | None:
         async with self._pool.acquire() as conn:
             return await repo.next_delivery(conn)
 
     async def _deliver(self, delivery: asyncpg.Record, view: asyncpg.Record, disabled: set[str]) -> None:
-        async with self._slots:
-            if delivery["target"] in disabled:
-                outcome = Outcome("gone", "endpoint disabled after an earlier 410 Gone")
-            else:
-                outcome = await self._send(delivery, view)
+        if delivery["target"] in disabled:
+            outcome = Outcome("gone", "endpoint disabled after an earlier 410 Gone")
+        else:
+            outcome = await self._send(delivery, view)
         now = self._clock.now()
         try:
             async with self._pool.acquire() as conn, conn.transaction():

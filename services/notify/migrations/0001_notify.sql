@@ -118,6 +118,9 @@ BEGIN
 END
 $$;
 CREATE TRIGGER deliveries_wake AFTER INSERT ON deliveries FOR EACH STATEMENT EXECUTE FUNCTION notify_deliveries();
+-- A retry scheduled sooner than the worker's planned wake-up.
+CREATE TRIGGER deliveries_retry_wake AFTER UPDATE OF next_attempt_at ON deliveries
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_deliveries();
 
 CREATE FUNCTION notify_alert_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
