@@ -135,8 +135,8 @@ async def _apply(
     if not decision.changed:
         return Applied(alert, [])
     await repo.save_alert(conn, alert)
-    if alert.state in ("acknowledged", "resolved"):
-        await repo.cancel_stoppable(conn, alert.id, f"not sent: alert {alert.state}")
+    if decision.stop_pending:
+        await repo.cancel_stoppable(conn, alert.id, f"not sent: alert {decision.audit[-1][0]}")
     roster = ctx.roster()
     added = 0
     for notice in decision.notices:

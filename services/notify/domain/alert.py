@@ -103,6 +103,8 @@ class Decision:
     events: list[EventData] = field(default_factory=list)
     audit: list[tuple[str, dict[str, object]]] = field(default_factory=list)
     changed: bool = True
+    # Escalations and reminders of the alert not yet sent are dropped (an ack, a resolve, a supersede).
+    stop_pending: bool = False
 
 
 def _recipients(roster: Roster, groups: tuple[str, ...], kommune: str, at: datetime) -> tuple[Recipient, ...]:
@@ -173,6 +175,7 @@ def on_deadline(existing: Alert | None, fact: DeadlineFact, rule: AlertRule, ros
         notices=[Notice(notice_id_for(alert.id, stage), alert.id, stage, tuple(ids))],
         events=[updated],
         audit=[("superseded", {"from": existing.reason, "to": rule.reason, "recipients": ids})],
+        stop_pending=True,
     )
 
 
@@ -192,6 +195,7 @@ def acknowledge(alert: Alert, by: str, now: datetime, via: Literal["api", "link"
         notices=[_notice_to_ids(alert.id, stage, others)],
         events=[event],
         audit=[("acknowledged", {"by": by, "via": via})],
+        stop_pending=True,
     )
 
 
@@ -206,6 +210,7 @@ def resolve(alert: Alert, why: str, now: datetime) -> Decision:
         notices=[_notice_to_ids(alert.id, "resolved", alert.notified)],
         events=[event],
         audit=[("resolved", {"reason": why})],
+        stop_pending=True,
     )
 
 
