@@ -57,7 +57,7 @@ async def on_case_event(conn: Conn, event: CloudEvent, payload: EventData) -> No
         await repo.remember_case(conn, payload.case_id, payload.reference, payload.category, event.kommune)
 
 
-def _fact(event: CloudEvent, payload: Any) -> DeadlineFact:
+def _fact(event: CloudEvent, payload: Any, reference: str | None) -> DeadlineFact:
     return DeadlineFact(
         event_type=event.type,
         deadline_id=payload.deadline_id,
@@ -69,6 +69,7 @@ def _fact(event: CloudEvent, payload: Any) -> DeadlineFact:
         due_at=payload.due_at,
         happened_at=event.time,
         fraction=getattr(payload, "fraction", None),
+        reference=reference,
     )
 
 
@@ -94,7 +95,8 @@ async def on_deadline_event(conn: Conn, event: CloudEvent, payload: EventData, c
         return Applied(None, [])
     await repo.lock_new_alert(conn, alert_id)
     existing = await repo.lock_alert(conn, alert_id)
-    decision = domain.on_deadline(existing, _fact(event, payload), rule, ctx.roster(), now)
+    reference = None if existing else await repo.reference_of(conn, payload.case_id)
+    decision = domain.on_deadline(existing, _fact(event, payload, reference), rule, ctx.roster(), now)
     return await _apply(conn, decision, ctx, now, actor="deadlines", since=event.time)
 
 

@@ -59,6 +59,11 @@ async def remember_case(conn: Conn, case_id: uuid.UUID, reference: str, category
     )
 
 
+async def reference_of(conn: Conn, case_id: uuid.UUID) -> str | None:
+    value: str | None = await conn.fetchval("SELECT reference FROM case_refs WHERE case_id = $1", case_id)
+    return value
+
+
 async def lock_alert(conn: Conn, alert_id: uuid.UUID) -> Alert | None:
     """The alert, locked until the transaction ends: ack, resolve, timer and events on it take turns."""
     row = await conn.fetchrow("SELECT * FROM alerts WHERE id = $1 FOR UPDATE", alert_id)

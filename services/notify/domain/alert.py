@@ -52,6 +52,7 @@ class DeadlineFact:
     due_at: datetime
     happened_at: datetime  # the deadline event's time: delivery latency is measured from here
     fraction: float | None = None
+    reference: str | None = None  # from cases.v1, when notify has seen the case
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +140,7 @@ def on_deadline(existing: Alert | None, fact: DeadlineFact, rule: AlertRule, ros
         raised = ev.AlertRaised(
             alert_id=alert_id, case_id=fact.case_id, deadline_id=fact.deadline_id, rule_id=fact.deadline_rule,
             reason=rule.reason, severity=rule.severity, title=fact.title, recipients=ids, raised_at=now,
-            due_at=fact.due_at, category=fact.category,
+            due_at=fact.due_at, category=fact.category, reference=fact.reference,
         )  # fmt: skip
         return Decision(
             alert,

@@ -53,6 +53,7 @@ async def test_a_warning_reaches_the_kommunes_officers_once_and_an_ack_stops_esc
     assert kinds[ev.DELIVERED] == 3  # lb1 raised, lb2 raised, lb1 told of the ack
     raised = next(e for e in events if e.type == ev.RAISED)
     assert raised.kommune == "0265" and raised.subject == str(deadline.case_id)
+    assert raised.data["reference"] == deadline.reference and raised.data["category"] == "burglary_home"
     assert set(raised.data["recipients"]) == {"lb-roskilde-1", "lb-roskilde-2"}
     detail = await alert_of(client, alert_id)
     assert [a["kind"] for a in detail["audit"]][:1] == ["raised"]
