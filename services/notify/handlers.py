@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -45,6 +45,7 @@ class Applied:
     alert: Alert | None
     events: list[CloudEvent]
     deliveries: int = 0
+    shown: list[asyncpg.Record] = field(default_factory=list)  # console deliveries, delivered as written
 
 
 class NotFound(Exception):
@@ -140,12 +141,40 @@ async def _apply(
     if decision.stop_pending:
         await repo.cancel_stoppable(conn, alert.id, f"not sent: alert {decision.audit[-1][0]}")
     roster = ctx.roster()
-    added = 0
+    added: list[asyncpg.Record] = []
     for notice in decision.notices:
         recipients = [r for r in (roster.find(i) for i in notice.recipients) if r is not None]
         added += await repo.add_deliveries(conn, notice, recipients, happened_at=since or now, now=now)
-    events = await repo.emit(conn, decision.events, kommune=alert.kommune, topic=ctx.alerts_topic)
-    return Applied(alert, events, added)
+    shown = [d for d in added if d["state"] == "delivered"]
+    shown_events = await _shown(conn, alert.id, alert.case_id, shown, now)
+    events = await repo.emit(conn, [*decision.events, *shown_events], kommune=alert.kommune, topic=ctx.alerts_topic)
+    return Applied(alert, events, len(added), shown)
+
+
+async def _shown(
+    conn: Conn, alert_id: uuid.UUID, case_id: uuid.UUID, shown: list[asyncpg.Record], now: datetime
+) -> list[EventData]:
+    """Audit rows and `alert.delivered` events for console deliveries, which are delivered as written."""
+    if not shown:
+        return []
+    await repo.audit_many(conn, alert_id, now, [
+        ("delivered", {"delivery_id": str(d["id"]), "stage": d["stage"], "channel": "console",
+                       "recipient": d["recipient_id"], "attempt": 1, "detail": "shown on the console"})
+        for d in shown
+    ])  # fmt: skip
+    return [
+        alert_events.AlertDelivered(
+            alert_id=alert_id,
+            case_id=case_id,
+            channel="console",
+            recipient=d["recipient_id"],
+            delivered_at=now,
+            delivery_id=d["id"],
+            stage=d["stage"],
+            attempts=1,
+        )
+        for d in shown
+    ]
 
 
 async def record_outcome(
@@ -198,16 +227,17 @@ async def record_outcome(
     notice = Notice(delivery["notice_id"], alert_id, delivery["stage"], (), delivery["stoppable"])
     next_no = delivery["channel_no"] + 1
     next_channel: str | None = None
+    added: list[asyncpg.Record] = []
     if not stopped:
         if recipient is not None and next_no < len(recipient.channels):
             next_channel = recipient.channels[next_no].kind
-            await repo.add_deliveries(conn, notice, [recipient], happened_at=delivery["happened_at"], now=now,
-                                      channel_no=next_no)  # fmt: skip
+            added = await repo.add_deliveries(conn, notice, [recipient], happened_at=delivery["happened_at"],
+                                              now=now, channel_no=next_no)  # fmt: skip
         elif delivery["recipient_id"] != ctx.roster().vagtcentral.id:
             # Every channel of this recipient failed: the vagtcentral's shared channel takes it. Never dropped.
             shared: Recipient = ctx.roster().vagtcentral
             next_channel = f"vagtcentral:{shared.channels[0].kind}"
-            await repo.add_deliveries(conn, notice, [shared], happened_at=delivery["happened_at"], now=now)
+            added = await repo.add_deliveries(conn, notice, [shared], happened_at=delivery["happened_at"], now=now)
     await repo.audit(conn, alert_id, now, "delivery_failed",
                      base | {"error": outcome.detail, "next_channel": next_channel})  # fmt: skip
     failed = alert_events.AlertDeliveryFailed(
@@ -215,4 +245,5 @@ async def record_outcome(
         recipient=delivery["recipient_id"], error=outcome.detail[:300], attempt=attempt, failed_at=now,
         delivery_id=delivery["id"], stage=delivery["stage"], next_channel=next_channel,
     )  # fmt: skip
-    return "failed", await repo.emit(conn, [failed], kommune=alert_row["kommune"], topic=ctx.alerts_topic)
+    shown = await _shown(conn, alert_id, alert_row["case_id"], [d for d in added if d["state"] == "delivered"], now)
+    return "failed", await repo.emit(conn, [failed, *shown], kommune=alert_row["kommune"], topic=ctx.alerts_topic)

@@ -48,10 +48,23 @@ PAST_CHAIN = Gauge(
 HEARTBEAT_FAILURES = Counter("notify_heartbeat_failures_total", "Heartbeats the external monitor did not take", [])
 
 
-def count_events(envelopes: Sequence[CloudEvent]) -> None:
-    """Counts committed lifecycle events (never for a rolled-back attempt)."""
+def count_events(
+    envelopes: Sequence[CloudEvent], shown: Sequence[asyncpg.Record] = (), now: datetime | None = None
+) -> None:
+    """Counts committed lifecycle events (never for a rolled-back attempt).
+
+    Console deliveries are delivered in the transaction that writes them, so they are counted
+    from their events; `shown` (their rows) adds their latency.
+    """
+    for row in shown:
+        assert now is not None
+        DELIVERY_LATENCY.labels("console", stage_kind(row["stage"])).observe(
+            max(0.0, (now - row["happened_at"]).total_seconds())
+        )
     for env in envelopes:
-        if env.type == ev.RAISED:
+        if env.type == ev.DELIVERED and env.data["channel"] == "console":
+            DELIVERIES.labels("console", "delivered").inc()
+        elif env.type == ev.RAISED:
             RAISED.labels(env.data["reason"], env.data["severity"], env.kommune).inc()
         elif env.type == ev.ESCALATED:
             ESCALATIONS.labels(str(env.data["level"])).inc()

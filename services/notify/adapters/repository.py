@@ -91,8 +91,12 @@ async def add_deliveries(
     happened_at: datetime,
     now: datetime,
     channel_no: int = 0,
-) -> int:
-    """The first channel's delivery row for each recipient of a stage; a stage already there is not added twice."""
+) -> list[asyncpg.Record]:
+    """The first channel's delivery row for each recipient of a stage; a stage already there is not added twice.
+
+    A console delivery is delivered as it is written: the alert is on the console and in the API
+    the moment this transaction commits, so there is nothing left to send. Returns the new rows.
+    """
     rows = []
     for recipient in recipients:
         if channel_no >= len(recipient.channels):
@@ -103,17 +107,29 @@ async def add_deliveries(
             notice.stoppable, recipient.id, recipient.name, channel_no, channel.kind, channel.target, now, happened_at,
         ))  # fmt: skip
     if not rows:
-        return 0
-    inserted = await conn.fetch(
-        "INSERT INTO deliveries (id, alert_id, notice_id, stage, stoppable, recipient_id, recipient_name, channel_no,"
-        " channel, target, state, next_attempt_at, happened_at)"
-        " SELECT i, a, n, s, st, r, rn, c, ch, t, 'pending', na, h FROM unnest($1::uuid[], $2::uuid[], $3::uuid[],"
-        " $4::text[], $5::bool[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[], $11::timestamptz[],"
-        " $12::timestamptz[]) AS x(i, a, n, s, st, r, rn, c, ch, t, na, h)"
-        " ON CONFLICT DO NOTHING RETURNING id",
-        *[list(col) for col in zip(*rows, strict=True)],
+        return []
+    return list(
+        await conn.fetch(
+            "INSERT INTO deliveries (id, alert_id, notice_id, stage, stoppable, recipient_id, recipient_name,"
+            " channel_no, channel, target, state, next_attempt_at, happened_at, attempts, delivered_at)"
+            " SELECT i, a, n, s, st, r, rn, c, ch, t, CASE WHEN ch = 'console' THEN 'delivered' ELSE 'pending' END,"
+            " na, h, CASE WHEN ch = 'console' THEN 1 ELSE 0 END, CASE WHEN ch = 'console' THEN na END"
+            " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bool[], $6::text[], $7::text[],"
+            " $8::int[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[])"
+            " AS x(i, a, n, s, st, r, rn, c, ch, t, na, h)"
+            " ON CONFLICT DO NOTHING RETURNING id, stage, recipient_id, channel, state, attempts, happened_at",
+            *[list(col) for col in zip(*rows, strict=True)],
+        )
     )
-    return len(inserted)
+
+
+async def audit_many(
+    conn: Conn, alert_id: uuid.UUID, at: datetime, entries: Sequence[tuple[str, dict[str, Any]]]
+) -> None:
+    await conn.executemany(
+        "INSERT INTO audit (alert_id, at, kind, detail) VALUES ($1, $2, $3, $4)",
+        [(alert_id, at, kind, detail) for kind, detail in entries],
+    )
 
 
 async def cancel_stoppable(conn: Conn, alert_id: uuid.UUID, why: str) -> int:

@@ -30,8 +30,9 @@ def notify_consumer(ctx: handlers.Context, topics: Topics, now: Callable[[], dat
         if payload.topic == case_events.TOPIC:
             await handlers.on_case_event(conn, event, payload)
             return None
-        applied = await handlers.on_deadline_event(conn, event, payload, ctx, now())
-        return lambda: count_events(applied.events)
+        at = now()
+        applied = await handlers.on_deadline_event(conn, event, payload, ctx, at)
+        return lambda: count_events(applied.events, applied.shown, at)
 
     return ConsumerSpec(
         service="notify",

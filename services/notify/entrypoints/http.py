@@ -149,7 +149,7 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
             except AlreadyResolved as exc:
                 raise Problem(409, "Alert resolved", "The alert was resolved before this acknowledgement.",
                               kind="alert-resolved") from exc  # fmt: skip
-        count_events(applied.events)
+        count_events(applied.events, applied.shown, at)
         alert = applied.alert
         assert alert is not None
         if applied.events and alert.acknowledged_at is not None:

@@ -103,7 +103,7 @@ class EscalationTimer:
         async with self._pool.acquire() as conn, conn.transaction():
             done = await handlers.fire_timers(conn, self._ctx, now, self._batch)
         for applied in done:
-            count_events(applied.events)
+            count_events(applied.events, applied.shown, now)
         return len(done)
 
     async def next_due(self) -> datetime | None:
