@@ -15,7 +15,7 @@ from services.notify.adapters.heartbeat import heartbeat
 from services.notify.adapters.loaders import load_policy, load_roster
 from services.notify.domain.delivery import Backoff
 from services.notify.domain.roster import describe_gaps
-from services.notify.entrypoints.consumer import CASE_EVENTS, DEADLINE_EVENTS, notify_consumer
+from services.notify.entrypoints.consumer import CASE_EVENTS, DEADLINE_EVENTS, notify_consumers
 from services.notify.entrypoints.http import alerts_router
 from services.notify.entrypoints.timers import DeliveryWorker, EscalationTimer, TimerLoop
 from services.notify.metrics import refresh_gauges
@@ -46,6 +46,8 @@ def build_app(
     """Builds the service; the roster, policy and key files are checked here, so a bad one stops start-up."""
     settings = settings or NotifySettings()
     settings.check_for_production()
+    # One line per webhook request at INFO would drown the log; failures are logged and audited.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     clock = clock or SystemClock()
     roster = load_roster(settings.roster_file)
     policy = load_policy(settings.alert_policy_file)
@@ -105,7 +107,7 @@ def build_app(
         settings,
         service=SERVICE,
         migrations=migrations(),
-        consumers=[notify_consumer(ctx, topics, clock.now)],
+        consumers=notify_consumers(ctx, topics, clock.now, workers=settings.consumer_workers),
         loops=loops,
         # Three LISTEN connections (relay and two timers) stay taken; sends in flight record results.
         pool_max_size=20,

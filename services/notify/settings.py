@@ -41,6 +41,8 @@ class NotifySettings(ServiceSettings):
     retry_cap_seconds: float = Field(300.0, gt=0)
     max_attempts: int = Field(6, ge=1)
     timer_batch_size: int = Field(200, ge=1, le=5000)
+    # Consumers of deadlines.v1 in this instance: partitions are handled in parallel, each in order.
+    consumer_workers: int = Field(3, ge=1, le=64)
     max_sleep_seconds: float = Field(5.0, gt=0)
     gauges_interval_seconds: float = Field(15.0, gt=0)
     # How far ahead the rota is checked for gaps at start-up.

@@ -110,6 +110,7 @@ class _Collect:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.sink.lock:
             self.sink.messages.append((list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+            self.sink.arrivals.append((str(message["Message-ID"]), time.monotonic()))
         return "250 OK"
 
 
@@ -119,6 +120,7 @@ class SmtpSink:
     def __init__(self) -> None:
         self.port = free_port()
         self.messages: list[tuple[list[str], EmailMessage]] = []
+        self.arrivals: list[tuple[str, float]] = []  # (Message-ID, monotonic) as messages are accepted
         self.lock = threading.Lock()
         self._controller = Controller(_Collect(self), hostname="127.0.0.1", port=self.port)
         self.stopped = False

@@ -25,21 +25,38 @@ DEADLINE_EVENTS = (
 )
 
 
-def notify_consumer(ctx: handlers.Context, topics: Topics, now: Callable[[], datetime]) -> ConsumerSpec:
-    async def handle(conn: Conn, event: CloudEvent, payload: EventData) -> AfterCommit | None:
-        if payload.topic == case_events.TOPIC:
-            await handlers.on_case_event(conn, event, payload)
-            return None
+def notify_consumers(
+    ctx: handlers.Context, topics: Topics, now: Callable[[], datetime], *, workers: int = 1
+) -> list[ConsumerSpec]:
+    """Two consumers: case references (light), and deadline events, with `workers` consumers in the
+    group so partitions are handled in parallel (each partition, so each case, still in order)."""
+
+    async def on_case(conn: Conn, event: CloudEvent, payload: EventData) -> AfterCommit | None:
+        await handlers.on_case_event(conn, event, payload)
+        return None
+
+    async def on_deadline(conn: Conn, event: CloudEvent, payload: EventData) -> AfterCommit | None:
         at = now()
         applied = await handlers.on_deadline_event(conn, event, payload, ctx, at)
         return lambda: count_events(applied.events, applied.shown, at)
 
-    return ConsumerSpec(
+    cases = ConsumerSpec(
         service="notify",
-        name="notify-events",
-        group_id=f"{topics.prefix}notify",
-        topics=[topics.cases, topics.deadlines],
-        handler=handle,
+        name="notify-cases",
+        group_id=f"{topics.prefix}notify-cases",
+        topics=[topics.cases],
+        handler=on_case,
         dlq_topic=topics.dlq("notify"),
-        event_types=types_of(*CASE_EVENTS, *DEADLINE_EVENTS),
+        event_types=types_of(*CASE_EVENTS),
     )
+    deadlines = ConsumerSpec(
+        service="notify",
+        name="notify-deadlines",
+        group_id=f"{topics.prefix}notify",
+        topics=[topics.deadlines],
+        handler=on_deadline,
+        dlq_topic=topics.dlq("notify"),
+        event_types=types_of(*DEADLINE_EVENTS),
+        subscriber_options={"max_workers": workers} if workers > 1 else {},
+    )
+    return [cases, deadlines]
