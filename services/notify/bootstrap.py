@@ -17,7 +17,7 @@ from services.notify.domain.delivery import Backoff
 from services.notify.domain.roster import describe_gaps
 from services.notify.entrypoints.consumer import CASE_EVENTS, DEADLINE_EVENTS, notify_consumers
 from services.notify.entrypoints.http import alerts_router
-from services.notify.entrypoints.timers import DeliveryWorker, EscalationTimer, TimerLoop
+from services.notify.entrypoints.timers import DeliveryWorker, EscalationTimer, Timer
 from services.notify.metrics import refresh_gauges
 from services.notify.settings import NotifySettings
 from shared.asyncapi import asyncapi_document
@@ -29,6 +29,7 @@ from shared.http import MetricsMiddleware, install_problem_handlers, ops_router
 from shared.openapi import install_openapi
 from shared.ratelimit import rate_limits
 from shared.runtime import ServiceRuntime
+from shared.timers import DurableTimer
 
 SERVICE = "notify"
 VERSION = "1.0.0"
@@ -71,6 +72,12 @@ def build_app(
         base=settings.retry_base_seconds, cap=settings.retry_cap_seconds, max_attempts=settings.max_attempts
     )
 
+    def durable(runtime: ServiceRuntime, timer: Timer, batch: int) -> DurableTimer:
+        return DurableTimer(
+            runtime.db, channel=timer.channel, name=type(timer).__name__, fire_due=timer.fire_due,
+            next_due=timer.next_due, batch_size=batch, max_sleep=settings.max_sleep_seconds, clock=clock,
+        )  # fmt: skip
+
     async def delivery_loop(runtime: ServiceRuntime) -> None:
         webhooks = WebhookClient(timeout=settings.send_timeout_seconds)
         email = EmailClient(
@@ -83,16 +90,14 @@ def build_app(
             batch=settings.delivery_batch_size, concurrency=settings.delivery_concurrency,
         )  # fmt: skip
         try:
-            await TimerLoop(runtime.db, worker, clock, batch=settings.delivery_batch_size,
-                            max_sleep=settings.max_sleep_seconds).run()  # fmt: skip
+            await durable(runtime, worker, settings.delivery_batch_size).run()
         finally:
             await worker.close()
             await webhooks.close()
 
     async def escalation_loop(runtime: ServiceRuntime) -> None:
         timer = EscalationTimer(runtime.db, ctx, clock, schema=settings.db_schema, batch=settings.timer_batch_size)
-        await TimerLoop(runtime.db, timer, clock, batch=settings.timer_batch_size,
-                        max_sleep=settings.max_sleep_seconds).run()  # fmt: skip
+        await durable(runtime, timer, settings.timer_batch_size).run()
 
     async def gauges_loop(runtime: ServiceRuntime) -> None:
         await refresh_gauges(runtime.db, settings.gauges_interval_seconds)

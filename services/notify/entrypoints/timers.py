@@ -1,9 +1,9 @@
 """Notify's two durable timers in Postgres: the delivery worker and the escalation timer.
 
 Both follow one shape, `fire_due()` (one round, returns how many it took) and `next_due()`
-(when the next one falls due), run by `TimerLoop`: LISTEN/NOTIFY wakes it early, and it sleeps
-until the next due time otherwise (the cap only guards a lost notification). The loop can be
-replaced by a shared helper without touching the two workers.
+(when the next one falls due), run by the shared `DurableTimer` (shared/timers.py): LISTEN/NOTIFY
+on `channel` wakes it early, and it sleeps until the next due time otherwise (the cap only guards
+a lost notification).
 
 Escalations fire inside one transaction (row lock, SKIP LOCKED, commit): once across instances
 and restarts. Deliveries are claimed under a lease in a short transaction and sent with no
@@ -14,7 +14,6 @@ lease to run out, and the delivery is sent again with the same id (webhook-id, M
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import uuid
@@ -31,11 +30,9 @@ from services.notify.domain import messages
 from services.notify.domain.delivery import Backoff, Outcome
 from services.notify.metrics import count_events, observe_delivery
 from shared.clock import Clock
-from shared.db import Listener, is_transient
 from shared.reference import categories, kommuner
 
 log = logging.getLogger(__name__)
-BUSY_RETRY_SECONDS = 0.05
 
 
 class Timer(Protocol):
@@ -44,50 +41,6 @@ class Timer(Protocol):
     async def fire_due(self) -> int: ...
 
     async def next_due(self) -> datetime | None: ...
-
-
-class TimerLoop:
-    def __init__(self, pool: asyncpg.Pool, timer: Timer, clock: Clock, *, batch: int, max_sleep: float) -> None:
-        self._pool = pool
-        self._timer = timer
-        self._clock = clock
-        self._batch = batch
-        self._max_sleep = max_sleep
-        self._wake = asyncio.Event()
-
-    async def run(self) -> None:
-        listener = Listener(self._pool, self._timer.channel, self._wake)
-        backoff = 0.5
-        name = type(self._timer).__name__
-        try:
-            while True:
-                try:
-                    await listener.ensure()
-                    self._wake.clear()
-                    taken = await self._timer.fire_due()
-                    backoff = 0.5
-                    if taken >= self._batch:
-                        continue
-                    upcoming = await self._timer.next_due()
-                    wait = self._max_sleep
-                    if upcoming is not None:
-                        wait = min(wait, max(0.0, (upcoming - self._clock.now()).total_seconds()))
-                    if wait <= 0:
-                        wait = BUSY_RETRY_SECONDS  # due but held elsewhere: look again shortly
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), wait)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    if not is_transient(exc):
-                        log.exception("%s: unexpected error; retrying in 2s", name)
-                        await asyncio.sleep(2.0)
-                        continue
-                    log.warning("%s: database unavailable (%r); retrying in %.1fs", name, exc, backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 10.0)
-        finally:
-            await asyncio.wait_for(listener.close(), 2.0)
 
 
 class EscalationTimer:

@@ -101,26 +101,16 @@ CREATE INDEX audit_by_alert ON audit (alert_id, id);
 
 -- Wake-ups (hints; the loops also poll): the escalation timer when a timer is set, the delivery
 -- worker when a delivery is due, and whoever watches alerts (the console) when one changes.
-CREATE FUNCTION notify_timers() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('notify_timers_' || TG_TABLE_SCHEMA, '');
-    RETURN NULL;
-END
-$$;
-CREATE TRIGGER alerts_timer_insert AFTER INSERT ON alerts FOR EACH STATEMENT EXECUTE FUNCTION notify_timers();
+-- notify_wakeup(prefix) is the project's one wake-up trigger function (shared/sql/0001_outbox_inbox.sql).
+CREATE TRIGGER alerts_timer_insert AFTER INSERT ON alerts
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_wakeup('notify_timers');
 CREATE TRIGGER alerts_timer_update AFTER UPDATE OF next_timer_at ON alerts
-    FOR EACH STATEMENT EXECUTE FUNCTION notify_timers();
-
-CREATE FUNCTION notify_deliveries() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('notify_deliveries_' || TG_TABLE_SCHEMA, '');
-    RETURN NULL;
-END
-$$;
-CREATE TRIGGER deliveries_wake AFTER INSERT ON deliveries FOR EACH STATEMENT EXECUTE FUNCTION notify_deliveries();
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_wakeup('notify_timers');
+CREATE TRIGGER deliveries_wake AFTER INSERT ON deliveries
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_wakeup('notify_deliveries');
 -- A retry scheduled sooner than the worker's planned wake-up.
 CREATE TRIGGER deliveries_retry_wake AFTER UPDATE OF next_attempt_at ON deliveries
-    FOR EACH STATEMENT EXECUTE FUNCTION notify_deliveries();
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_wakeup('notify_deliveries');
 
 CREATE FUNCTION notify_alert_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
