@@ -1,0 +1,182 @@
+"""The console in a real headless Chromium (Debian's), against notify as a real process on real Kafka and Postgres.
+
+A duty officer signs in, a breach published on the deadlines topic appears without a reload, the
+ack button acknowledges it (the API says so and it never escalates, while an unacknowledged twin
+does), and markup in event data and in the officer's name shows as text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from services.notify.adapters.loaders import SECONDS_POLICY_FILE
+from shared.events import alerts as ev
+from tests.integration.notify.conftest import POLICE, Deadline, alert_events, notify_env
+from tests.support.services import ServiceProcess
+from tests.support.waiting import eventually
+
+CHROMIUM = "/usr/bin/chromium"
+MARKUP = '<img src=x onerror="window.__pwned=1"><b>fed</b>'
+OFFICER = "Vagtchef <i>Test</i>"
+ACK_TIMEOUT = 8  # seconds: long enough to click, short enough to see the unacknowledged twin escalate
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+
+
+class MarkupDeadline(Deadline):
+    """A deadline whose title (event data, free text) carries markup: the page must show it as text."""
+
+    def _common(self) -> dict[str, Any]:
+        return super()._common() | {"title": MARKUP}
+
+
+@pytest.fixture
+def policy(tmp_path: Path) -> Path:
+    text = SECONDS_POLICY_FILE.read_text(encoding="utf-8").replace("ack_timeout: PT3S", f"ack_timeout: PT{ACK_TIMEOUT}S")
+    path = tmp_path / "policy.yaml"
+    path.write_text(text.replace("reminder_interval: PT3S", "reminder_interval: PT60S"), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def notify(ns, notify_schema, roster, smtp, policy, tmp_path) -> Any:  # type: ignore[no-untyped-def]
+    env = notify_env(ns, roster, smtp) | {"ALERT_POLICY_FILE": str(policy)}
+    service = ServiceProcess("notify", env, tmp_path / "notify.log").start()
+    try:
+        service.wait_ready()
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        chromium = await p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+async def sign_in(page: Page, base: str, key: str = "dev-police-key") -> None:
+    await page.goto(base + "/console")
+    await page.get_by_label("Dit navn").fill(OFFICER)
+    await page.get_by_label("Nøgle").fill(key)
+    await page.get_by_role("button", name="Log ind").click()
+
+
+async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
+    notify, upstream, receiver, browser, ns
+) -> None:
+    base = notify.url
+    context = await browser.new_context(locale="da-DK", timezone_id="Europe/Copenhagen",
+                                        viewport={"width": 1280, "height": 900})  # fmt: skip
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    # A wrong key is refused on the form; nothing is set.
+    await sign_in(page, base, key="not-a-key")
+    await expect(page.get_by_role("alert")).to_have_text("Nøglen er ikke gyldig.")
+    assert await context.cookies() == []
+
+    await sign_in(page, base)
+    await expect(page.locator("#live")).to_have_text("Live")
+    assert "key" not in page.url and page.url == base + "/console"
+    (cookie,) = await context.cookies()
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/console"
+    assert "dev-police-key" not in cookie["value"]
+    await expect(page.locator("#officer")).to_have_text(OFFICER)  # the officer's own name, as text
+    await page.evaluate("window.__sameDocument = true")  # gone if the page ever reloads
+
+    # Two breaches, raised by events on the test's deadlines topic, after the page has loaded.
+    acked, ignored = MarkupDeadline(kommune="0265"), Deadline(kommune="0316", category="violence",
+                                                              rule="violence_24h")  # fmt: skip
+    await upstream.publish(acked.reported(), ignored.reported())
+    await asyncio.sleep(0.5)  # the references first, so the alerts carry them
+    await upstream.publish(acked.breached(), ignored.breached())
+
+    card = page.locator("article.alert", has_text=acked.reference)
+    twin = page.locator("article.alert", has_text=ignored.reference)
+    await expect(card).to_be_visible(timeout=15_000)
+    await expect(twin).to_be_visible(timeout=15_000)
+    assert await page.evaluate("window.__sameDocument") is True  # live, not reloaded
+    await expect(card.locator(".badge")).to_have_text("Kritisk")
+    await expect(card).to_contain_text("Roskilde")
+    await expect(card).to_contain_text("Indbrud")  # the category's Danish label
+    await expect(twin).to_contain_text("Holbæk")
+    await expect(card.locator(".countdown")).to_contain_text("om ")
+    # Who was told, on which channel: the vagtchef by webhook (delivered by the real receiver).
+    await expect(card.locator("tr.delivery", has_text="Vagtchef A").or_(
+        card.locator("tr.delivery", has_text="Vagtchef B"))).to_contain_text("leveret", timeout=15_000)  # fmt: skip
+    await expect(card.locator("tr.delivery", has_text="lb-roskilde-1")).to_contain_text("webhook")
+
+    # Markup in event data is shown as text and never becomes an element or runs.
+    await expect(card.locator("dd", has_text="onerror")).to_have_text(MARKUP)
+    assert await card.locator("img, b").count() == 0
+    assert await page.evaluate("window.__pwned") is None
+
+    if shot := os.environ.get("CONSOLE_SCREENSHOT"):
+        await page.screenshot(path=shot, full_page=True)
+
+    await card.get_by_role("button", name="Kvittér").click()
+    await expect(card).to_have_attribute("data-state", "acknowledged")
+    await expect(card.locator(".state")).to_have_text("Kvitteret")
+    await expect(card.get_by_role("button", name="Kvittér")).to_have_count(0)
+    await expect(card.locator("dd", has_text="Test")).to_contain_text(OFFICER)
+
+    alert_id = await card.get_attribute("data-id")
+    twin_id = await twin.get_attribute("data-id")
+    async with httpx.AsyncClient(base_url=base, headers=POLICE) as api:
+        body = (await api.get(f"/v1/alerts/{alert_id}")).json()
+        assert body["state"] == "acknowledged" and body["acknowledged_by"] == OFFICER
+        assert body["next_escalation_at"] is None
+        assert any(a["kind"] == "acknowledged" for a in body["audit"])
+
+        # The unacknowledged twin escalates after the timeout, and the page shows it live...
+        await expect(twin.locator(".state")).to_have_text("Eskaleret", timeout=(ACK_TIMEOUT + 15) * 1000)
+        # ...by then the acknowledged one has had its timeout too, and nothing happened to it.
+        assert (await api.get(f"/v1/alerts/{alert_id}")).json()["state"] == "acknowledged"
+    events = await alert_events(ns, timeout=5)
+    escalated = {e.data["alert_id"] for e in events if e.type == ev.ESCALATED}
+    assert twin_id in escalated and alert_id not in escalated
+    acknowledged = [e for e in events if e.type == ev.ACKNOWLEDGED and e.data["alert_id"] == alert_id]
+    assert len(acknowledged) == 1 and acknowledged[0].data["via"] == "console"
+    assert not [h for h in receiver.delivered("/vagtcentral") if alert_id.encode() in h.body]
+    assert errors == []
+
+    # Signing out ends the session: the page asks for a key again, and the feed refuses.
+    await page.get_by_role("button", name="Log ud").click()
+    await expect(page.get_by_role("button", name="Log ind")).to_be_visible()
+    assert await context.cookies() == []
+    await context.close()
+
+
+async def test_ack_without_the_session_token_is_refused(notify, upstream, browser) -> None:
+    """A cross-site form cannot ack: the cookie is SameSite=Strict, and even with it the CSRF token is missing."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    await sign_in(page, notify.url)
+    await expect(page.locator("#live")).to_have_text("Live")
+    dl = Deadline()
+    await upstream.publish(dl.reported(), dl.breached())
+    card = page.locator("article.alert", has_text=dl.reference)
+    await expect(card).to_be_visible(timeout=15_000)
+    alert_id = await card.get_attribute("data-id")
+    status = await page.evaluate(
+        "async (id) => (await fetch('/console/alerts/' + id + '/ack', {method: 'POST'})).status", alert_id
+    )
+    assert status == 403
+    async with httpx.AsyncClient(base_url=notify.url, headers=POLICE) as api:
+        assert (await api.get(f"/v1/alerts/{alert_id}")).json()["acknowledged_by"] is None
+    await context.close()
+
