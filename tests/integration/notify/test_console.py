@@ -1,14 +1,18 @@
-"""The console in a real headless Chromium (Debian's), against notify as a real process on real Kafka and Postgres.
+"""The console against notify as a real process on real Kafka and Postgres: in Debian's headless Chromium, and by HTTP.
 
-A duty officer signs in, a breach published on the deadlines topic appears without a reload, the
-ack button acknowledges it (the API says so and it never escalates, while an unacknowledged twin
-does), and markup in event data and in the officer's name shows as text.
+In the browser a duty officer signs in, a breach published on the deadlines topic appears without
+a reload, the ack button acknowledges it (the API says so and it never escalates, while an
+unacknowledged twin does), and markup in event data and in the officer's name shows as text.
+By HTTP: the session cookie's flags, refused keys and origins, the CSRF token, and the event
+stream carrying a change made by another notify instance.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,7 @@ MARKUP = '<img src=x onerror="window.__pwned=1"><b>fed</b>'
 OFFICER = "Vagtchef <i>Test</i>"
 ACK_TIMEOUT = 8  # seconds: long enough to click, short enough to see the unacknowledged twin escalate
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium")
 
 
 class MarkupDeadline(Deadline):
@@ -40,16 +44,22 @@ class MarkupDeadline(Deadline):
 
 @pytest.fixture
 def policy(tmp_path: Path) -> Path:
-    text = SECONDS_POLICY_FILE.read_text(encoding="utf-8").replace("ack_timeout: PT3S", f"ack_timeout: PT{ACK_TIMEOUT}S")
+    text = SECONDS_POLICY_FILE.read_text(encoding="utf-8").replace(
+        "ack_timeout: PT3S", f"ack_timeout: PT{ACK_TIMEOUT}S"
+    )
     path = tmp_path / "policy.yaml"
     path.write_text(text.replace("reminder_interval: PT3S", "reminder_interval: PT60S"), encoding="utf-8")
     return path
 
 
 @pytest.fixture
-def notify(ns, notify_schema, roster, smtp, policy, tmp_path) -> Any:  # type: ignore[no-untyped-def]
-    env = notify_env(ns, roster, smtp) | {"ALERT_POLICY_FILE": str(policy)}
-    service = ServiceProcess("notify", env, tmp_path / "notify.log").start()
+def notify_environment(ns, notify_schema, roster, smtp, policy) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return notify_env(ns, roster, smtp) | {"ALERT_POLICY_FILE": str(policy)}
+
+
+@pytest.fixture
+def notify(notify_environment, tmp_path) -> Any:  # type: ignore[no-untyped-def]
+    service = ServiceProcess("notify", notify_environment, tmp_path / "notify.log").start()
     try:
         service.wait_ready()
         yield service
@@ -74,6 +84,7 @@ async def sign_in(page: Page, base: str, key: str = "dev-police-key") -> None:
     await page.get_by_role("button", name="Log ind").click()
 
 
+@needs_chromium
 async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
     notify, upstream, receiver, browser, ns
 ) -> None:
@@ -161,6 +172,7 @@ async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
     await context.close()
 
 
+@needs_chromium
 async def test_ack_without_the_session_token_is_refused(notify, upstream, browser) -> None:
     """A cross-site form cannot ack: the cookie is SameSite=Strict, and even with it the CSRF token is missing."""
     context = await browser.new_context()
@@ -180,3 +192,95 @@ async def test_ack_without_the_session_token_is_refused(notify, upstream, browse
         assert (await api.get(f"/v1/alerts/{alert_id}")).json()["acknowledged_by"] is None
     await context.close()
 
+
+def _signed_in(base: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=10)
+    response = client.post("/console/login", data={"key": "dev-police-key", "navn": "VC Http"})
+    assert response.status_code == 303 and response.headers["location"] == "/console"
+    return client
+
+
+def _csrf(client: httpx.Client) -> str:
+    page = client.get("/console").text
+    return page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+
+
+def test_sign_in_sets_a_strict_http_only_cookie_and_refuses_wrong_keys_and_origins(notify) -> None:
+    base = notify.url
+    with httpx.Client(base_url=base, timeout=10) as anonymous:
+        assert anonymous.post("/console/login", data={"key": "nope"}).status_code == 401
+        refused = anonymous.post("/console/login", data={"key": "dev-council-key"})
+        assert refused.status_code == 403 and "set-cookie" not in refused.headers
+        cross = anonymous.post("/console/login", data={"key": "dev-police-key"},
+                               headers={"Origin": "https://evil.example"})  # fmt: skip
+        assert cross.status_code == 403 and "set-cookie" not in cross.headers
+        assert anonymous.get("/console/events").status_code == 401
+        assert anonymous.get("/console").headers["content-security-policy"].startswith("default-src 'none'")
+        # A key in the URL signs nobody in.
+        assert "Log ind" in anonymous.get("/console", params={"key": "dev-police-key"}).text
+
+    with httpx.Client(base_url=base, timeout=10) as client:
+        response = client.post("/console/login", data={"key": "dev-police-key", "navn": "VC Http"})
+        assert response.status_code == 303
+        flags = [f.strip().lower() for f in response.headers["set-cookie"].split(";")]
+        assert "httponly" in flags and "samesite=strict" in flags and "path=/console" in flags
+        assert "dev-police-key" not in response.headers["set-cookie"]
+        assert "Logget ind som" in client.get("/console").text
+        # A cookie altered by its holder is no session.
+        value = client.cookies["notify_console"]
+        client.cookies.set("notify_console", value[:-2] + ("AA" if not value.endswith("AA") else "BB"),
+                           domain="127.0.0.1", path="/console")  # fmt: skip
+        assert "Log ind" in client.get("/console").text
+
+
+async def test_the_feed_shows_a_change_made_by_another_instance(notify, notify_environment, upstream,
+                                                                tmp_path) -> None:  # fmt: skip
+    client = _signed_in(notify.url)
+    token = _csrf(client)
+    dl = Deadline()
+    await upstream.publish(dl.reported(), dl.breached())
+    alert_id = ""
+
+    async def raised() -> bool:
+        nonlocal alert_id
+        items = httpx.get(notify.url + "/v1/alerts", headers=POLICE).json()["items"]
+        alert_id = items[0]["id"] if items else ""
+        return bool(alert_id)
+
+    await eventually(raised, timeout=20, what="the alert raised")
+    other = ServiceProcess("notify", notify_environment, tmp_path / "other.log").start()
+    try:
+        other.wait_ready()
+        events: list[tuple[str, Any]] = []
+        async with httpx.AsyncClient(base_url=notify.url, cookies=client.cookies, timeout=30) as stream_client, \
+                stream_client.stream("GET", "/console/events") as stream:  # fmt: skip
+            assert stream.status_code == 200
+            name, acked = "", False
+            async for line in stream.aiter_lines():
+                if line.startswith("event:"):
+                    name = line.split(":", 1)[1].strip()
+                elif line.startswith("data:"):
+                    events.append((name, json.loads(line.split(":", 1)[1])))
+                    if name == "snapshot" and not acked:
+                        assert [a["id"] for a in events[0][1]] == [alert_id]
+                        # The ack goes to the other instance; this one learns of it from Postgres.
+                        ack = httpx.post(f"{other.url}/v1/alerts/{alert_id}/ack", headers=POLICE, json={"by": "vc-b"})
+                        assert ack.status_code == 200
+                        acked = True
+                    elif name == "alerts" and any(a["acknowledged_by"] == "vc-b" for a in events[-1][1]):
+                        break
+    finally:
+        other.stop()
+    (shown,) = [a for a in events[-1][1] if a["id"] == alert_id]
+    assert shown["state"] == "acknowledged" and shown["state_da"] == "Kvitteret"
+
+    # The console's own ack wants the session's token; the API's state is the judge.
+    assert client.post(f"/console/alerts/{alert_id}/ack").status_code == 403
+    assert client.post(f"/console/alerts/{alert_id}/ack", headers={"X-CSRF-Token": token + "x"}).status_code == 403
+    again = client.post(f"/console/alerts/{alert_id}/ack", headers={"X-CSRF-Token": token})
+    assert again.status_code == 200 and again.json()["acknowledged_by"] == "vc-b"  # a second ack changes nothing
+    assert client.post(f"/console/alerts/{uuid.uuid4()}/ack", headers={"X-CSRF-Token": token}).status_code == 404
+    # Signed out, the token is worth nothing.
+    assert client.post("/console/logout", data={"csrf": token}).status_code == 303
+    assert client.post(f"/console/alerts/{alert_id}/ack", headers={"X-CSRF-Token": token}).status_code == 401
+    client.close()
