@@ -11,7 +11,7 @@ import time
 
 from bench.harness import write_result
 
-BENCHMARKS = ["intake", "deadlines"]
+BENCHMARKS = ["intake", "deadlines", "notify"]
 
 
 def main(names: list[str]) -> int:
