@@ -37,7 +37,7 @@ function countdown(node) {
   const left = Math.round((Date.parse(node.dataset.due) - Date.now()) / 1000);
   const abs = Math.abs(left);
   const h = Math.floor(abs / 3600), m = Math.floor((abs % 3600) / 60), s = abs % 60;
-  const text = (h ? h + " t " : "") + String(m).padStart(2, "0") + " min " + String(s).padStart(2, "0") + " s";
+  const text = h ? h + " t " + String(m).padStart(2, "0") + " min" : m + " min " + String(s).padStart(2, "0") + " s";
   node.textContent = left >= 0 ? "om " + text : "overskredet for " + text + " siden";
   node.classList.toggle("overdue", left < 0);
 }

@@ -14,6 +14,7 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,13 @@ class MarkupDeadline(Deadline):
 
     def _common(self) -> dict[str, Any]:
         return super()._common() | {"title": MARKUP}
+
+
+def timed(deadline: Deadline, due_in: timedelta) -> Deadline:
+    """The deadline as if started a day before its due time, which is `due_in` from now."""
+    deadline.due_at = datetime.now(UTC) + due_in
+    deadline.started_at = deadline.due_at - timedelta(hours=24)
+    return deadline
 
 
 @pytest.fixture
@@ -109,12 +117,14 @@ async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
     await expect(page.locator("#officer")).to_have_text(OFFICER)  # the officer's own name, as text
     await page.evaluate("window.__sameDocument = true")  # gone if the page ever reloads
 
-    # Two breaches, raised by events on the test's deadlines topic, after the page has loaded.
-    acked, ignored = MarkupDeadline(kommune="0265"), Deadline(kommune="0316", category="violence",
-                                                              rule="violence_24h")  # fmt: skip
-    await upstream.publish(acked.reported(), ignored.reported())
+    # Two breaches and a warning, raised by events on the test's deadlines topic, after the page has loaded.
+    acked = timed(MarkupDeadline(kommune="0265"), due_in=timedelta(minutes=-3))
+    ignored = timed(Deadline(kommune="0316", category="violence", rule="violence_24h"), due_in=timedelta(minutes=-1))
+    warned = timed(Deadline(kommune="0326", category="youth_party_nuisance", rule="youth_party_nuisance_48h"),
+                   due_in=timedelta(minutes=40))  # fmt: skip
+    await upstream.publish(acked.reported(), ignored.reported(), warned.reported())
     await asyncio.sleep(0.5)  # the references first, so the alerts carry them
-    await upstream.publish(acked.breached(), ignored.breached())
+    await upstream.publish(acked.breached(), ignored.breached(), warned.warning(0.75))
 
     card = page.locator("article.alert", has_text=acked.reference)
     twin = page.locator("article.alert", has_text=ignored.reference)
@@ -125,7 +135,14 @@ async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
     await expect(card).to_contain_text("Roskilde")
     await expect(card).to_contain_text("Indbrud")  # the category's Danish label
     await expect(twin).to_contain_text("Holbæk")
-    await expect(card.locator(".countdown")).to_contain_text("om ")
+    await expect(card.locator(".countdown")).to_contain_text("overskredet for 3 min")
+    warning = page.locator("article.alert", has_text=warned.reference)
+    await expect(warning.locator(".badge")).to_have_text("Advarsel")
+    await expect(warning).to_contain_text("Kalundborg")
+    await expect(warning.locator(".countdown")).to_contain_text("om 39 min")
+    # Most urgent first: the breaches (critical), the one due longest ago first, then the warning.
+    await expect(page.locator("article.alert h2")).to_have_text([acked.reference, ignored.reference,
+                                                                 warned.reference])  # fmt: skip
     # Who was told, on which channel: the vagtchef by webhook (delivered by the real receiver).
     await expect(card.locator("tr.delivery", has_text="Vagtchef A").or_(
         card.locator("tr.delivery", has_text="Vagtchef B"))).to_contain_text("leveret", timeout=15_000)  # fmt: skip
@@ -135,9 +152,6 @@ async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
     await expect(card.locator("dd", has_text="onerror")).to_have_text(MARKUP)
     assert await card.locator("img, b").count() == 0
     assert await page.evaluate("window.__pwned") is None
-
-    if shot := os.environ.get("CONSOLE_SCREENSHOT"):
-        await page.screenshot(path=shot, full_page=True)
 
     await card.get_by_role("button", name="Kvittér").click()
     await expect(card).to_have_attribute("data-state", "acknowledged")
@@ -157,6 +171,8 @@ async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
         await expect(twin.locator(".state")).to_have_text("Eskaleret", timeout=(ACK_TIMEOUT + 15) * 1000)
         # ...by then the acknowledged one has had its timeout too, and nothing happened to it.
         assert (await api.get(f"/v1/alerts/{alert_id}")).json()["state"] == "acknowledged"
+    if shot := os.environ.get("CONSOLE_SCREENSHOT"):
+        await page.screenshot(path=shot, full_page=True)
     events = await alert_events(ns, timeout=5)
     escalated = {e.data["alert_id"] for e in events if e.type == ev.ESCALATED}
     assert twin_id in escalated and alert_id not in escalated
@@ -165,7 +181,7 @@ async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
     assert not [h for h in receiver.delivered("/vagtcentral") if alert_id.encode() in h.body]
     assert errors == []
 
-    # Signing out ends the session: the page asks for a key again, and the feed refuses.
+    # Signing out ends the session: the page asks for a key again.
     await page.get_by_role("button", name="Log ud").click()
     await expect(page.get_by_role("button", name="Log ind")).to_be_visible()
     assert await context.cookies() == []
