@@ -134,7 +134,7 @@ def build_app(
     app.add_middleware(MetricsMiddleware, service=SERVICE)
     app.include_router(ops_router({"postgres": runtime.postgres_ready, "kafka": runtime.kafka_ready}))
     app.include_router(alerts_router(ctx, links, clock.now))
-    app.include_router(console_router(ctx, feed, clock.now))
+    app.include_router(console_router(ctx, feed, clock.now, settings.console_session_max_age_seconds))
     # The console's sign-in: signed (itsdangerous), HttpOnly, SameSite=Strict, sent only to /console.
     app.add_middleware(
         SessionMiddleware, secret_key=settings.console_secret, session_cookie=SESSION_COOKIE, path="/console",

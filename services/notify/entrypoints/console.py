@@ -203,9 +203,18 @@ class ConsoleFeed:
 
 
 def _session(request: Request) -> dict[str, Any] | None:
-    """The signed-in officer's session, or None."""
+    """The signed-in officer's session, or None.
+
+    The cookie's own age slides (Starlette signs it anew with each answer); `until`, set at
+    sign-in, ends a sign-in after one shift however busy the page has been.
+    """
     session: dict[str, Any] = request.session
-    return session if session.get("officer") and session.get("csrf") else None
+    if not (session.get("officer") and session.get("csrf")):
+        return None
+    if float(session.get("until", 0)) <= time.time():
+        session.clear()
+        return None
+    return session
 
 
 def _same_origin(request: Request) -> bool:
@@ -227,7 +236,9 @@ def _static(name: str, media_type: str) -> Response:
                                                           "nosniff"})  # fmt: skip
 
 
-def console_router(handler_ctx: handlers.Context, feed: ConsoleFeed, now: Callable[[], datetime]) -> APIRouter:
+def console_router(
+    handler_ctx: handlers.Context, feed: ConsoleFeed, now: Callable[[], datetime], session_max_age: float
+) -> APIRouter:
     router = APIRouter(prefix="/console", include_in_schema=False)
 
     @router.get("", response_class=HTMLResponse)
@@ -255,7 +266,7 @@ def console_router(handler_ctx: handlers.Context, feed: ConsoleFeed, now: Callab
         request.session.clear()
         # Who acknowledges is the officer's own name when given; else the key's name, as the API does.
         request.session.update({"officer": name or client.name, "key": client.name,
-                                "csrf": secrets.token_urlsafe(32)})  # fmt: skip
+                                "csrf": secrets.token_urlsafe(32), "until": time.time() + session_max_age})  # fmt: skip
         log.info("console sign-in", extra={"key": client.name})
         return RedirectResponse("/console", status_code=303, headers={"Cache-Control": "no-store"})
 
@@ -270,9 +281,12 @@ def console_router(handler_ctx: handlers.Context, feed: ConsoleFeed, now: Callab
 
     @router.get("/events", response_model=None)
     async def events(request: Request) -> Response:
-        if _session(request) is None:
+        session = _session(request)
+        if session is None:
             return JSONResponse({"detail": "Ikke logget ind."}, status_code=401)
         pool = request.app.state.runtime.db
+        # A stream outlives no session: at the sign-in's end it stops, and the reconnect is refused.
+        ends_at = float(session["until"])
 
         async def stream() -> AsyncIterator[ServerSentEvent]:
             # Subscribe before reading the list: a change between the two then arrives after it, not never.
@@ -281,7 +295,10 @@ def console_router(handler_ctx: handlers.Context, feed: ConsoleFeed, now: Callab
                     snapshot = await read_alerts(conn, None)
                 yield ServerSentEvent(json.dumps(snapshot), event="snapshot", retry=2000)
                 while True:
-                    batch = await queue.get()
+                    try:
+                        batch = await asyncio.wait_for(queue.get(), max(0.0, ends_at - time.time()))
+                    except TimeoutError:
+                        return
                     if batch is None:
                         yield ServerSentEvent("{}", event="restart")
                         return

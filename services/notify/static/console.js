@@ -139,7 +139,12 @@ async function acknowledge(id, button) {
 function connect() {
   const source = new EventSource("/console/events");
   source.addEventListener("open", () => { live.dataset.state = "live"; live.textContent = "Live"; });
-  source.addEventListener("error", () => { live.dataset.state = "down"; live.textContent = "Genforbinder …"; });
+  source.addEventListener("error", () => {
+    live.dataset.state = "down";
+    live.textContent = "Genforbinder …";
+    // The browser gives up only when the server refuses (the sign-in ended): show the sign-in form.
+    if (source.readyState === EventSource.CLOSED) location.reload();
+  });
   source.addEventListener("snapshot", (e) => {
     alerts.clear();
     for (const a of JSON.parse(e.data)) alerts.set(a.id, a);

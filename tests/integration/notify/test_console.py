@@ -10,8 +10,10 @@ stream carrying a change made by another notify instance.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -20,9 +22,11 @@ from typing import Any
 
 import httpx
 import pytest
+from itsdangerous import TimestampSigner
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from services.notify.adapters.loaders import SECONDS_POLICY_FILE
+from services.notify.settings import DEV_CONSOLE_SECRET
 from shared.events import alerts as ev
 from tests.integration.notify.conftest import POLICE, Deadline, alert_events, notify_env
 from tests.support.services import ServiceProcess
@@ -300,3 +304,25 @@ async def test_the_feed_shows_a_change_made_by_another_instance(notify, notify_e
     assert client.post("/console/logout", data={"csrf": token}).status_code == 303
     assert client.post(f"/console/alerts/{alert_id}/ack", headers={"X-CSRF-Token": token}).status_code == 401
     client.close()
+
+
+def _cookie(secret: str, session: dict[str, Any]) -> str:
+    """A session cookie as Starlette writes it: base64 JSON, signed with a timestamp (itsdangerous)."""
+    data = base64.b64encode(json.dumps(session).encode())
+    return TimestampSigner(secret).sign(data).decode()
+
+
+def test_a_sign_in_ends_after_its_time_and_a_cookie_needs_the_secret(notify) -> None:
+    now = time.time()
+    fresh = {"officer": "vc-x", "key": "dev-police", "csrf": "t" * 43, "until": now + 600}
+    stale = fresh | {"until": now - 1}
+    cases = [
+        (DEV_CONSOLE_SECRET, fresh, True),
+        (DEV_CONSOLE_SECRET, stale, False),
+        ("another-secret" * 3, fresh, False),
+    ]
+    for secret, session, signed_in in cases:
+        with httpx.Client(base_url=notify.url, timeout=10, cookies={"notify_console": _cookie(secret, session)}) as c:
+            assert ("Logget ind som" in c.get("/console").text) is signed_in
+            if not signed_in:
+                assert c.get("/console/events").status_code == 401
