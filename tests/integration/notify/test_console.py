@@ -177,6 +177,10 @@ async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
         assert (await api.get(f"/v1/alerts/{alert_id}")).json()["state"] == "acknowledged"
     if shot := os.environ.get("CONSOLE_SCREENSHOT"):
         await page.screenshot(path=shot, full_page=True)
+    # A resolve (the deadline met) takes the alert off the page, live as well.
+    await upstream.publish(ignored.met())
+    await expect(twin).to_have_count(0, timeout=15_000)
+    await expect(page.locator("#count")).to_have_text("2")
     events = await alert_events(ns, timeout=5)
     escalated = {e.data["alert_id"] for e in events if e.type == ev.ESCALATED}
     assert twin_id in escalated and alert_id not in escalated
