@@ -160,25 +160,32 @@ class ConsoleFeed:
             try:
                 queue.put_nowait(alerts)
             except asyncio.QueueFull:
-                self._subscribers.discard(queue)
-                with contextlib.suppress(asyncio.QueueFull):
-                    queue.get_nowait()
-                    queue.put_nowait(None)  # None: "start again"
+                self._restart(queue)
+
+    def _restart(self, queue: asyncio.Queue[list[dict[str, Any]] | None]) -> None:
+        """Drops a console from the feed with a last word, None: "start again from a fresh list"."""
+        self._subscribers.discard(queue)
+        with contextlib.suppress(asyncio.QueueEmpty):
+            while True:
+                queue.get_nowait()
+        queue.put_nowait(None)
 
     async def run(self, runtime: ServiceRuntime) -> None:
         """The background loop: listens, reads what changed, publishes; reconnects after a database error."""
         delay = 0.5
         while True:
+            started = time.monotonic()
             try:
                 await self._listen(runtime.db)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if time.monotonic() - started > 60:
+                    delay = 0.5  # it had been working: this is a new outage
                 log.warning("console feed lost its Postgres listener (%r); reconnecting in %.1fs", exc, delay)
-                # Consoles may have missed changes: tell them to start again from a fresh list.
+                # Consoles may have missed changes: they start again from a fresh list.
                 for queue in list(self._subscribers):
-                    with contextlib.suppress(asyncio.QueueFull):
-                        queue.put_nowait(None)
+                    self._restart(queue)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 

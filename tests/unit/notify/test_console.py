@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.notify.entrypoints.console import console_alert
+from services.notify.entrypoints.console import ConsoleFeed, console_alert
 from services.notify.settings import NotifySettings
 
 
@@ -51,3 +51,14 @@ def test_production_refuses_the_development_console_secret() -> None:
     NotifySettings(environment="production", api_keys_file=Path("/elsewhere/keys.yaml"),
                    database_url="postgresql://u:secret@db/politi", ack_secret="a-real-ack-secret-0123456789",
                    console_secret="x" * 40).check_for_production()  # fmt: skip
+
+
+async def test_a_console_that_falls_behind_is_told_to_start_again_and_dropped() -> None:
+    feed = ConsoleFeed("notify", queue_size=2)
+    with feed.subscribe() as slow, feed.subscribe() as quick:
+        for n in range(3):
+            feed.publish([{"n": n}])
+            assert await quick.get() == [{"n": n}]
+        assert slow.qsize() == 1 and slow.get_nowait() is None  # its backlog gone, one last word
+        feed.publish([{"n": 3}])
+        assert slow.empty() and await quick.get() == [{"n": 3}]
