@@ -93,6 +93,7 @@ def test_the_dockerfiles_healthcheck_finds_the_service_in_its_own_pid_namespace(
         | service_env(ns, "deadlines", **environment())
         | {
             "DEADLINES_PORT": str(port),
+            "DEADLINES_OPS_PORT": str(free_port()),  # never a default port: a running demo may hold it
             "SERVICE_COMMAND": json.dumps([sys.executable, "-m", "services.deadlines", "serve"]),
             "HEALTHCHECK_COMMAND": json.dumps([sys.executable if command[0] == "python" else command[0], *command[1:]]),
             "SERVICE_LOG": str(tmp_path / "deadlines.log"),
