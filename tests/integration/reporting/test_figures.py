@@ -192,6 +192,7 @@ async def test_who_may_ask_and_what_a_bad_question_gets(reporting_service) -> No
     bad = await client.get("/v1/kpis", params={"scope": "9999", "period": "2026-Q5"}, headers=COUNCIL)
     assert bad.status_code == 422
     assert {e["field"] for e in bad.json()["errors"]} == {"scope", "period"}
+    assert "9999" not in bad.text and "Q5" not in bad.text  # errors never repeat what the client typed
     unknown = await client.get("/v1/council-reports/kreds/2026-Q1.docx", headers=COUNCIL)
     assert unknown.status_code == 422
     empty = await client.get("/v1/council-reports/kreds/2026.json", headers=POLICE)
