@@ -249,8 +249,12 @@ async def period_facts(
         + " kommune, category, focus_area, count(*) AS started,"
         " count(*) FILTER (WHERE met_at IS NOT NULL AND NOT met_late) AS met_on_time,"
         " count(*) FILTER (WHERE met_at IS NOT NULL AND met_late) AS met_late,"
-        " count(*) FILTER (WHERE met_at IS NULL AND breached_at IS NOT NULL) AS missed,"
-        " count(*) FILTER (WHERE met_at IS NULL AND cancelled_at IS NOT NULL) AS closed_before_met,"
+        # met_on_time, met_late, missed, closed_before_met and pending partition `started`: a deadline
+        # closed after its breach is missed only; one closed before it (a late breach word) is closed only.
+        " count(*) FILTER (WHERE met_at IS NULL AND breached_at IS NOT NULL"
+        "   AND (cancelled_at IS NULL OR cancelled_at >= breached_at)) AS missed,"
+        " count(*) FILTER (WHERE met_at IS NULL AND cancelled_at IS NOT NULL"
+        "   AND (breached_at IS NULL OR cancelled_at < breached_at)) AS closed_before_met,"
         " count(*) FILTER (WHERE rescheduled) AS citizen_requested_later,"
         " count(*) FILTER (WHERE met_at IS NULL AND breached_at IS NULL AND cancelled_at IS NULL) AS pending"
         f" FROM deadlines WHERE started_at >= $1 AND started_at < $2{k}"

@@ -142,7 +142,7 @@ class DeadlineTally:
     met_on_time: int = 0
     met_late: int = 0
     missed: int = 0  # breached and never met (closed after the breach included)
-    closed_before_met: int = 0  # cancelled without being met (before or after a breach)
+    closed_before_met: int = 0  # cancelled before it was met and before it broke
     citizen_requested_later: int = 0  # moved to the citizen's requested time
     pending: int = 0
     month: str | None = None  # YYYY-MM when counted per month (the trend)

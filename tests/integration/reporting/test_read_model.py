@@ -4,13 +4,17 @@ with repeats, leaves the same rows (what makes redelivery harmless and a rebuild
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 
 from services.reporting import handlers
+from services.reporting.adapters import repository
 from services.reporting.adapters.repository import TABLES
 from services.reporting.bootstrap import migrations
 from services.reporting.domain.facts import FactBatch
+from services.reporting.domain.kpis import figures
+from services.reporting.domain.periods import Period
 from shared.db import create_pool, migrate
-from tests.integration.reporting.conftest import district_quarter
+from tests.integration.reporting.conftest import Q1, ROSKILDE, Quarter, district_quarter
 
 ORDER = {
     "cases": "case_id",
@@ -57,3 +61,40 @@ async def test_one_batch_equals_one_event_at_a_time_in_any_order_with_repeats(ns
     finally:
         for pool in pools.values():
             await pool.close()
+
+
+async def test_deadline_outcome_columns_partition_the_deadlines_started(ns) -> None:  # type: ignore[no-untyped-def]
+    """Each deadline is in exactly one of met on time, met late, missed, closed before met, pending;
+    a deadline closed after its breach is missed (not also closed before met)."""
+    q = Quarter()
+    outcomes = ["met", "late", "breached", "cancelled", "breached_closed", "cancelled_late_breach", "pending"]
+    for i, outcome in enumerate(outcomes):
+        received = Q1 + timedelta(days=i)
+        case = q.report(ROSKILDE, "burglary_home", received, in_progress=False)
+        q.deadline(case, ROSKILDE, "burglary_home_24h", "burglary_home", received, timedelta(hours=24), outcome=outcome)
+    schema = ns.schema("rm_partition")
+    await migrate(ns.database_url, schema, migrations())
+    pool = await create_pool(ns.database_url, schema, application="tests")
+    try:
+        batch = FactBatch()
+        for event in q.events:
+            handlers.add_event(batch, event, event.payload())
+        async with pool.acquire() as conn:
+            async with conn.transaction():
+                await handlers.apply(conn, batch)
+            period = Period.parse("2026-Q1")
+            facts = await repository.period_facts(repository.serial(conn), period.start, period.end, None)
+    finally:
+        await pool.close()
+    (tally,) = facts.deadlines
+    columns = ("met_on_time", "met_late", "missed", "closed_before_met", "pending")
+    assert {c: getattr(tally, c) for c in columns} == {
+        "met_on_time": 1,
+        "met_late": 1,
+        "missed": 2,  # breached, and breached then closed
+        "closed_before_met": 2,  # cancelled, and cancelled before a late breach word
+        "pending": 1,
+    }
+    assert sum(getattr(tally, c) for c in columns) == tally.started == len(outcomes)
+    rule = figures(facts, threshold=1).rules[0]
+    assert (rule.rate.numerator, rule.rate.denominator) == (1, 4)
