@@ -162,7 +162,8 @@ class StockTally:
 
 @dataclass(frozen=True, slots=True)
 class DurationSample:
-    """Durations in seconds of one group: response times (received -> first on scene) or alert acks."""
+    """Durations in seconds of one group (kommune, case category, focus area): response times (received ->
+    first on scene) or alert times to acknowledge (per stage)."""
 
     kommune: str
     category: str
@@ -172,8 +173,11 @@ class DurationSample:
 
 @dataclass(frozen=True, slots=True)
 class AlertTally:
+    """Alerts raised in the period in one kommune, of one (latest) severity and one case category."""
+
     kommune: str
     severity: str
+    category: str  # the case's category ('ukendt' while the case is not known)
     focus_area: str
     raised: int
     acknowledged: int
