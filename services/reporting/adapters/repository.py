@@ -319,12 +319,13 @@ async def period_facts(
     # Time to acknowledge per stage: from the stage's start (the raising, or a supersede) to the first
     # acknowledgement before the next stage starts (the first stage also takes an ack stamped a little
     # before its raising). "Acknowledged" means the alert's current stage is.
+    k_alert = k.replace(" kommune ", " a.kommune ")  # the same filter, on the joined alerts
     alert_rows_q = fetch(
         "WITH s AS (SELECT st.alert_id, st.started_at, a.kommune, coalesce(a.severity, 'ukendt') AS severity,"  # noqa: S608
         "   coalesce(a.category, 'ukendt') AS category, coalesce(a.focus_area, 'lokal_tilstedevaerelse') AS focus_area,"
         "   a.escalation_level, lag(st.started_at) OVER w AS previous_at, lead(st.started_at) OVER w AS next_at"
         "   FROM alert_stages st JOIN alerts a USING (alert_id)"
-        f"   WHERE a.raised_at >= $1 AND a.raised_at < $2{k.replace('kommune', 'a.kommune')}"
+        f"   WHERE a.raised_at >= $1 AND a.raised_at < $2{k_alert}"
         "   WINDOW w AS (PARTITION BY st.alert_id ORDER BY st.started_at)),"
         # A join and a group rather than a subquery per stage: linear, and cheap enough in the
         # planner's eyes that it does not JIT-compile (which cost more than the query itself).
