@@ -14,14 +14,12 @@ from services.deadlines.entrypoints.http import deadlines_router
 from services.deadlines.entrypoints.timer import DeadlineScheduler
 from services.deadlines.metrics import OpenDeadlineGauges, observe_published
 from services.deadlines.settings import DeadlinesSettings
+from shared.app import service_app
 from shared.asyncapi import asyncapi_document
 from shared.auth import ApiKeys
 from shared.clock import Clock
 from shared.db import Migration, migrations_in, shared_migrations
 from shared.events import deadlines as deadline_events
-from shared.http import MetricsMiddleware, install_problem_handlers, ops_router
-from shared.openapi import install_openapi
-from shared.ratelimit import rate_limits
 from shared.runtime import ServiceRuntime
 from shared.timers import every
 
@@ -74,7 +72,8 @@ def build_app(
         on_published=observe_published,
         clock=clock,
     )
-    app = FastAPI(
+    return service_app(
+        service=SERVICE,
         title="MVSJ deadlines",
         version=VERSION,
         description=(
@@ -82,44 +81,26 @@ def build_app(
             " matching rule, warns before it slips, declares a breach the moment it happens (exactly once), and"
             f" records when it was met. Rules file version {rules.version}: {settings.rules_file.name}."
         ),
-        lifespan=runtime.lifespan,
-        # No trailing-slash redirect: its Location would be built from the client's Host header, and a
-        # path that is not ours is a 404 like any other.
-        redirect_slashes=False,
+        settings=settings,
+        runtime=runtime,
+        api_keys=api_keys,
+        readiness={"postgres": runtime.postgres_ready, "kafka": runtime.kafka_ready},
+        routers=[deadlines_router(rules)],
+        asyncapi_doc=asyncapi_document(
+            service=SERVICE,
+            version=VERSION,
+            bootstrap=settings.kafka_bootstrap_servers,
+            publishes={
+                topics.deadlines: [
+                    deadline_events.DeadlineStarted,
+                    deadline_events.DeadlineWarning,
+                    deadline_events.DeadlineMet,
+                    deadline_events.DeadlineBreached,
+                    deadline_events.DeadlineCancelled,
+                    deadline_events.DeadlineRescheduled,
+                ]
+            },
+            consumes={topics.cases: list(CASE_EVENTS)},
+        ),
+        asyncapi_summary="AsyncAPI: what this service consumes and publishes",
     )
-    app.state.runtime = runtime
-    app.state.api_keys = api_keys
-    app.state.rate_limits = rate_limits(
-        settings.rate_limit_per_minute,
-        settings.rate_limit_burst,
-        settings.anonymous_rate_limit_per_minute,
-        settings.anonymous_rate_limit_burst,
-    )
-    install_problem_handlers(app)
-    app.add_middleware(MetricsMiddleware, service=SERVICE)
-    app.include_router(ops_router({"postgres": runtime.postgres_ready, "kafka": runtime.kafka_ready}))
-    app.include_router(deadlines_router(rules))
-    install_openapi(app)
-
-    document = asyncapi_document(
-        service=SERVICE,
-        version=VERSION,
-        bootstrap=settings.kafka_bootstrap_servers,
-        publishes={
-            topics.deadlines: [
-                deadline_events.DeadlineStarted,
-                deadline_events.DeadlineWarning,
-                deadline_events.DeadlineMet,
-                deadline_events.DeadlineBreached,
-                deadline_events.DeadlineCancelled,
-                deadline_events.DeadlineRescheduled,
-            ]
-        },
-        consumes={topics.cases: list(CASE_EVENTS)},
-    )
-
-    @app.get("/asyncapi.json", tags=["operations"], summary="AsyncAPI: what this service consumes and publishes")
-    async def asyncapi() -> dict[str, object]:
-        return document
-
-    return app

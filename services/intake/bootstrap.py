@@ -8,23 +8,25 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from services.intake.adapters.repository import PostgresUnitOfWork, purge_idempotency_keys
 from services.intake.entrypoints.http import (
+    BODY_MODELS,
     STATUS_BUCKET,
-    install_intake_openapi,
     install_intake_problems,
     intake_router,
 )
 from services.intake.handlers import CaseHandlers, Handlers
 from services.intake.settings import IntakeSettings
+from shared.app import service_app
 from shared.asyncapi import asyncapi_document
 from shared.auth import ApiKeys
 from shared.clock import Clock
 from shared.db import Migration, migrations_in, shared_migrations
 from shared.events.cases import ActionRecorded, CaseReported, OfficerRequested, TipReceived
-from shared.http import BodySizeLimit, MetricsMiddleware, install_problem_handlers, ops_router
-from shared.ratelimit import RateLimiter, rate_limits
+from shared.http import BodySizeLimit
+from shared.ratelimit import RateLimiter
 from shared.runtime import ServiceRuntime
 from shared.timers import every
 
@@ -72,7 +74,8 @@ def build_app(
         pool_max_size=settings.pool_max_size,
         clock=clock,
     )
-    app = FastAPI(
+    app = service_app(
+        service=SERVICE,
         title="MVSJ intake",
         version=VERSION,
         description=(
@@ -82,21 +85,28 @@ def build_app(
             " Citizen contact details and report text stay here; events carry none. Errors are RFC 9457"
             " application/problem+json. Rate limits are per API key and per instance."
         ),
-        lifespan=runtime.lifespan,
-        # No trailing-slash redirect: its Location would be built from the client's Host header, and a
-        # path that is not ours is a 404 like any other.
-        redirect_slashes=False,
+        settings=settings,
+        runtime=runtime,
+        api_keys=api_keys,
+        # Readiness is Postgres only: intake is built to accept reports while Kafka is away (the outbox
+        # holds them), so a Kafka outage must not take it out of a load balancer. /metrics shows the backlog.
+        readiness={"postgres": runtime.postgres_ready},
+        routers=[intake_router()],
+        asyncapi_doc=asyncapi_document(
+            service=SERVICE,
+            version=VERSION,
+            bootstrap=settings.kafka_bootstrap_servers,
+            publishes={topics.cases: list(CASE_EVENTS)},
+        ),
+        asyncapi_summary="AsyncAPI: what this service publishes",
+        rate_buckets={
+            STATUS_BUCKET: RateLimiter(settings.status_rate_limit_per_minute, settings.status_rate_limit_burst)
+        },
+        openapi_bodies=BODY_MODELS,
+        problem_handlers=install_intake_problems,
+        inner_middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],  # its 413s are counted too
     )
-    app.state.runtime = runtime
-    app.state.api_keys = api_keys
     app.state.clock = runtime.clock  # `clock` (or the host's) corrected to Postgres's once started
-    app.state.rate_limits = rate_limits(
-        settings.rate_limit_per_minute,
-        settings.rate_limit_burst,
-        settings.anonymous_rate_limit_per_minute,
-        settings.anonymous_rate_limit_burst,
-        **{STATUS_BUCKET: RateLimiter(settings.status_rate_limit_per_minute, settings.status_rate_limit_burst)},
-    )
     app.state.handlers = handlers or Handlers(
         PostgresUnitOfWork(
             lambda: runtime.db,
@@ -107,25 +117,4 @@ def build_app(
         ),
         rng=rng,
     )
-    install_problem_handlers(app)
-    install_intake_problems(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, service=SERVICE)  # outermost: counts 413s too
-    # Readiness is Postgres only: intake is built to accept reports while Kafka is away (the outbox
-    # holds them), so a Kafka outage must not take it out of a load balancer. /metrics shows the backlog.
-    app.include_router(ops_router({"postgres": runtime.postgres_ready}))
-    app.include_router(intake_router())
-    install_intake_openapi(app)
-
-    document = asyncapi_document(
-        service=SERVICE,
-        version=VERSION,
-        bootstrap=settings.kafka_bootstrap_servers,
-        publishes={topics.cases: list(CASE_EVENTS)},
-    )
-
-    @app.get("/asyncapi.json", tags=["operations"], summary="AsyncAPI: what this service publishes")
-    async def asyncapi() -> dict[str, object]:
-        return document
-
     return app

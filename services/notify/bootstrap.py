@@ -22,14 +22,12 @@ from services.notify.entrypoints.http import alerts_router
 from services.notify.entrypoints.timers import DeliveryWorker, EscalationTimer, Timer
 from services.notify.metrics import refresh_gauges
 from services.notify.settings import NotifySettings
+from shared.app import service_app
 from shared.asyncapi import asyncapi_document
 from shared.auth import ApiKeys
 from shared.clock import Clock, CorrectedClock
 from shared.db import Migration, migrations_in, shared_migrations
 from shared.events import alerts as alert_events
-from shared.http import MetricsMiddleware, install_problem_handlers, ops_router
-from shared.openapi import install_openapi
-from shared.ratelimit import rate_limits
 from shared.runtime import ServiceRuntime
 from shared.timers import DurableTimer
 
@@ -124,7 +122,8 @@ def build_app(
         pool_max_size=20,
         clock=clock,
     )
-    app = FastAPI(
+    app = service_app(
+        service=SERVICE,
         title="MVSJ notify",
         version=VERSION,
         description=(
@@ -133,54 +132,40 @@ def build_app(
             f" {roster.version} ({settings.roster_file.name}), policy version {policy.version}"
             f" ({settings.alert_policy_file.name})."
         ),
-        lifespan=runtime.lifespan,
-        # No trailing-slash redirect: its Location would be built from the client's Host header.
-        redirect_slashes=False,
-    )
-    app.state.runtime = runtime
-    app.state.api_keys = api_keys
-    app.state.rate_limits = rate_limits(
-        settings.rate_limit_per_minute,
-        settings.rate_limit_burst,
-        settings.anonymous_rate_limit_per_minute,
-        settings.anonymous_rate_limit_burst,
+        settings=settings,
+        runtime=runtime,
+        api_keys=api_keys,
+        readiness={"postgres": runtime.postgres_ready, "kafka": runtime.kafka_ready},
+        routers=[
+            alerts_router(ctx, links, clock.now),
+            console_router(ctx, feed, clock.now, settings.console_session_max_age_seconds),
+        ],
+        asyncapi_doc=asyncapi_document(
+            service=SERVICE,
+            version=VERSION,
+            bootstrap=settings.kafka_bootstrap_servers,
+            publishes={
+                topics.alerts: [
+                    alert_events.AlertRaised,
+                    alert_events.AlertUpdated,
+                    alert_events.AlertDelivered,
+                    alert_events.AlertDeliveryFailed,
+                    alert_events.AlertAcknowledged,
+                    alert_events.AlertEscalated,
+                    alert_events.AlertResolved,
+                ]
+            },
+            consumes={topics.cases: list(CASE_EVENTS), topics.deadlines: list(DEADLINE_EVENTS)},
+        ),
+        asyncapi_summary="AsyncAPI: what this service consumes and publishes",
     )
     app.state.roster = roster
     app.state.policy = policy
     app.state.context = ctx
     app.state.ack_links = links
-    install_problem_handlers(app)
-    app.add_middleware(MetricsMiddleware, service=SERVICE)
-    app.include_router(ops_router({"postgres": runtime.postgres_ready, "kafka": runtime.kafka_ready}))
-    app.include_router(alerts_router(ctx, links, clock.now))
-    app.include_router(console_router(ctx, feed, clock.now, settings.console_session_max_age_seconds))
     # The console's sign-in: signed (itsdangerous), HttpOnly, SameSite=Strict, sent only to /console.
     app.add_middleware(
         SessionMiddleware, secret_key=settings.console_secret, session_cookie=SESSION_COOKIE, path="/console",
         max_age=settings.console_session_max_age_seconds, same_site="strict", https_only=not settings.is_development,
     )  # fmt: skip
-    install_openapi(app)
-
-    document = asyncapi_document(
-        service=SERVICE,
-        version=VERSION,
-        bootstrap=settings.kafka_bootstrap_servers,
-        publishes={
-            topics.alerts: [
-                alert_events.AlertRaised,
-                alert_events.AlertUpdated,
-                alert_events.AlertDelivered,
-                alert_events.AlertDeliveryFailed,
-                alert_events.AlertAcknowledged,
-                alert_events.AlertEscalated,
-                alert_events.AlertResolved,
-            ]
-        },
-        consumes={topics.cases: list(CASE_EVENTS), topics.deadlines: list(DEADLINE_EVENTS)},
-    )
-
-    @app.get("/asyncapi.json", tags=["operations"], summary="AsyncAPI: what this service consumes and publishes")
-    async def asyncapi() -> dict[str, object]:
-        return document
-
     return app

@@ -17,7 +17,9 @@ import asyncpg
 from services.reporting.adapters import repository
 from services.reporting.domain.facts import (
     ActionFact,
+    AlertAckFact,
     AlertFact,
+    AlertStageFact,
     CaseFact,
     DeadlineFact,
     Fact,
@@ -160,9 +162,22 @@ def alert_raised(event: CloudEvent, data: al.AlertRaised) -> list[Fact]:
             rule_id=data.rule_id,
             reason=data.reason,
             severity=data.severity,
+            severity_as_of=data.raised_at,
             raised_at=data.raised_at,
-        )
+        ),
+        AlertStageFact(alert_id=data.alert_id, started_at=data.raised_at),
     ]
+
+
+def alert_updated(event: CloudEvent, data: al.AlertUpdated) -> list[Fact]:
+    """A later warning or a reschedule changes the latest severity only; a supersede (a breach replacing a
+    warning) also starts a new stage: the alert is open again and its time to acknowledge starts anew."""
+    facts: list[Fact] = [
+        _alert(event, data, reason=data.reason, severity=data.severity, severity_as_of=data.updated_at)
+    ]
+    if data.superseded is not None:
+        facts.append(AlertStageFact(alert_id=data.alert_id, started_at=data.updated_at))
+    return facts
 
 
 def alert_delivered(event: CloudEvent, data: al.AlertDelivered) -> list[Fact]:
@@ -170,7 +185,7 @@ def alert_delivered(event: CloudEvent, data: al.AlertDelivered) -> list[Fact]:
 
 
 def alert_acknowledged(event: CloudEvent, data: al.AlertAcknowledged) -> list[Fact]:
-    return [_alert(event, data, acknowledged_at=data.acknowledged_at)]
+    return [_alert(event, data), AlertAckFact(alert_id=data.alert_id, acknowledged_at=data.acknowledged_at)]
 
 
 def alert_escalated(event: CloudEvent, data: al.AlertEscalated) -> list[Fact]:
@@ -197,6 +212,7 @@ HANDLERS: dict[type[EventData], FactsOf] = {
     dl.DeadlineCancelled: deadline_cancelled,
     dl.DeadlineRescheduled: deadline_rescheduled,
     al.AlertRaised: alert_raised,
+    al.AlertUpdated: alert_updated,
     al.AlertDelivered: alert_delivered,
     al.AlertAcknowledged: alert_acknowledged,
     al.AlertEscalated: alert_escalated,

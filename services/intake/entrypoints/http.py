@@ -39,7 +39,7 @@ from services.intake.metrics import REPLAYED
 from shared.auth import ApiClient, require_role
 from shared.clock import Clock
 from shared.http import Problem, instance, problem_response, validation_problem
-from shared.openapi import bearer, install_openapi, problem_responses
+from shared.openapi import bearer, problem_responses
 from shared.ratelimit import DEFAULT_BUCKET
 from shared.reference import categories
 
@@ -115,11 +115,6 @@ OFFICER_REQUEST_EXAMPLE = {
     "contact": {"name": "Jens Nielsen", "email": "jens@example.dk"},
 }
 ACTION_EXAMPLE = {"action": "dispatched", "occurred_at": "2026-03-01T08:05:00+01:00", "officer_id": "MVSJ-1234"}
-
-
-def install_intake_openapi(app: FastAPI) -> None:
-    """The OpenAPI document with intake's bodies and the problem schema in its components."""
-    install_openapi(app, BODY_MODELS)
 
 
 # --- Access: who calls, and how often --------------------------------------------------------

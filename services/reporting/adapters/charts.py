@@ -98,7 +98,7 @@ def response_distribution_chart(report: CouncilReport) -> str:
             cap = float(np.percentile(minutes, 95, method="inverted_cdf"))
             ax.hist(np.minimum(minutes, cap), bins=30, color=BLUE)
             ax.set_title(f"Fordeling af responstider (over {_da(cap, 0)} min samlet i sidste søjle)", fontsize=9)
-            spread = report.current.response
+            spread = report.current.response  # no median or p90 lines over too few measurements
             for value, label in ((spread.median, "median"), (spread.p90, "p90")):
                 if value is not None:
                     ax.axvline(value / 60, color=DARK, linestyle="--", linewidth=1)

@@ -88,9 +88,21 @@ def window(seconds: float | None) -> str:
     return f"{number(seconds, 1)} sekunder"
 
 
+def spread_figure(spread: Spread, name: str) -> str:
+    """One figure of a spread ('median'), or 'for få sager (3)' over too few measurements."""
+    if spread.count == 0:
+        return "–"
+    if spread.suppressed:
+        return f"{TOO_FEW_DA} ({number(spread.count)})"
+    value: int | None = getattr(spread, name)
+    return duration(value)
+
+
 def spread_text(spread: Spread) -> str:
     if spread.count == 0:
         return "ingen målinger"
+    if spread.suppressed:
+        return f"{number(spread.count)} målinger: {TOO_FEW_DA}"
     return (
         f"{number(spread.count)} målinger: gennemsnit {duration(spread.mean)}, median {duration(spread.median)},"
         f" p80 {duration(spread.p80)}, p90 {duration(spread.p90)}"
@@ -108,7 +120,15 @@ _ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_ENV.filters.update(number=number, rate=rate_text, duration=duration, when=when, window=window, spread=spread_text)
+_ENV.filters.update(
+    number=number,
+    rate=rate_text,
+    duration=duration,
+    when=when,
+    window=window,
+    spread=spread_text,
+    spread_figure=spread_figure,
+)
 
 
 def _svg_image(svg: str, alt: str) -> Markup:
@@ -171,8 +191,11 @@ def _figures_rows(section: str, slice_: str, period: str, f: Figures) -> list[li
         ):
             rows.append([section, slice_, period, name, rule.rule_id, rule.basis, "", "", "", value])
     for prefix, spread in (("responstid", f.response), ("alarm_kvittering", f.alert_ack)):
-        for name, seconds in spread.as_dict().items():
-            shown = "" if seconds is None else seconds
+        rows.append([section, slice_, period, f"{prefix}_count", "", "", "", "", "", spread.count])
+        for name in ("mean", "median", "p80", "p90"):
+            seconds = getattr(spread, name)
+            # Over too few measurements the row says so, as the HTML does, rather than staying blank.
+            shown = TOO_FEW_DA if spread.suppressed and spread.count else "" if seconds is None else seconds
             rows.append([section, slice_, period, f"{prefix}_{name}", "", "", "", "", "", shown])
     for basis, value in f.open_deadlines.items():
         rows.append([section, slice_, period, "aabne_frister", "", basis, "", "", "", value])

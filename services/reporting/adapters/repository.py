@@ -11,7 +11,16 @@ from typing import Any
 import asyncpg
 import numpy as np
 
-from services.reporting.domain.facts import ActionFact, AlertFact, CaseFact, DeadlineFact, FactBatch, RuleFact
+from services.reporting.domain.facts import (
+    ActionFact,
+    AlertAckFact,
+    AlertFact,
+    AlertStageFact,
+    CaseFact,
+    DeadlineFact,
+    FactBatch,
+    RuleFact,
+)
 from services.reporting.domain.kpis import (
     AlertTally,
     CaseTally,
@@ -22,7 +31,7 @@ from services.reporting.domain.kpis import (
 )
 from shared.db import Conn, quote_ident
 
-TABLES = ("cases", "case_actions", "deadlines", "alerts", "rules_seen", "topic_freshness")
+TABLES = ("cases", "case_actions", "deadlines", "alerts", "alert_stages", "alert_acks", "rules_seen", "topic_freshness")
 
 # Each upsert merges as the matching dataclass in domain/facts.py does: LEAST/GREATEST ignore NULLs.
 _CASES = """
@@ -65,34 +74,53 @@ ON CONFLICT (deadline_id) DO UPDATE SET
     rescheduled = deadlines.rescheduled OR EXCLUDED.rescheduled
 """
 
+# Severity and reason follow the latest word on them (severity_as_of; a tie goes to the greater pair),
+# as AlertFact.merge does.
 _ALERTS = """
-INSERT INTO alerts (alert_id, case_id, kommune, deadline_id, rule_id, reason, severity, raised_at,
-                    first_delivered_at, acknowledged_at, escalation_level, resolved_at)
+INSERT INTO alerts (alert_id, case_id, kommune, deadline_id, rule_id, reason, severity, severity_as_of, raised_at,
+                    first_delivered_at, escalation_level, resolved_at)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[],
                      $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::int[], $12::timestamptz[])
 ON CONFLICT (alert_id) DO UPDATE SET
     deadline_id = COALESCE(alerts.deadline_id, EXCLUDED.deadline_id),
     rule_id = COALESCE(alerts.rule_id, EXCLUDED.rule_id),
-    reason = COALESCE(alerts.reason, EXCLUDED.reason),
-    severity = COALESCE(alerts.severity, EXCLUDED.severity),
+    reason = CASE WHEN _newer THEN EXCLUDED.reason ELSE alerts.reason END,
+    severity = CASE WHEN _newer THEN EXCLUDED.severity ELSE alerts.severity END,
+    severity_as_of = CASE WHEN _newer THEN EXCLUDED.severity_as_of ELSE alerts.severity_as_of END,
     raised_at = LEAST(alerts.raised_at, EXCLUDED.raised_at),
     first_delivered_at = LEAST(alerts.first_delivered_at, EXCLUDED.first_delivered_at),
-    acknowledged_at = LEAST(alerts.acknowledged_at, EXCLUDED.acknowledged_at),
     escalation_level = GREATEST(alerts.escalation_level, EXCLUDED.escalation_level),
     resolved_at = LEAST(alerts.resolved_at, EXCLUDED.resolved_at)
+""".replace(
+    "_newer",
+    "(EXCLUDED.severity_as_of IS NOT NULL AND EXCLUDED.severity IS NOT NULL AND (alerts.severity_as_of IS NULL"
+    " OR alerts.severity IS NULL OR (EXCLUDED.severity_as_of, EXCLUDED.severity, coalesce(EXCLUDED.reason, ''))"
+    " > (alerts.severity_as_of, alerts.severity, coalesce(alerts.reason, ''))))",
+)
+
+_ALERT_STAGES = """
+INSERT INTO alert_stages (alert_id, started_at)
+SELECT * FROM unnest($1::uuid[], $2::timestamptz[])
+ON CONFLICT DO NOTHING
 """
 
-# focus_area of an alert is its case's: filled by whichever of the two arrives second.
+_ALERT_ACKS = """
+INSERT INTO alert_acks (alert_id, acknowledged_at)
+SELECT * FROM unnest($1::uuid[], $2::timestamptz[])
+ON CONFLICT DO NOTHING
+"""
+
+# focus_area and category of an alert are its case's: filled by whichever of the two arrives second.
 _ALERT_FOCUS_FROM_CASES = """
-UPDATE alerts SET focus_area = c.focus_area
+UPDATE alerts SET focus_area = c.focus_area, category = c.category
 FROM cases c
 WHERE alerts.alert_id = ANY($1::uuid[]) AND alerts.focus_area IS NULL
   AND c.case_id = alerts.case_id AND c.focus_area IS NOT NULL
 """
 
 _ALERT_FOCUS_FOR_CASES = """
-UPDATE alerts SET focus_area = u.focus_area
-FROM unnest($1::uuid[], $2::text[]) AS u (case_id, focus_area)
+UPDATE alerts SET focus_area = u.focus_area, category = u.category
+FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u (case_id, focus_area, category)
 WHERE alerts.focus_area IS NULL AND alerts.case_id = u.case_id
 """
 
@@ -127,6 +155,8 @@ async def save(conn: Conn, batch: FactBatch) -> None:
         (_ACTIONS, batch.of_type(ActionFact), ActionFact.__slots__),
         (_DEADLINES, batch.of_type(DeadlineFact), DeadlineFact.__slots__),
         (_ALERTS, batch.of_type(AlertFact), AlertFact.__slots__),
+        (_ALERT_STAGES, batch.of_type(AlertStageFact), AlertStageFact.__slots__),
+        (_ALERT_ACKS, batch.of_type(AlertAckFact), AlertAckFact.__slots__),
         (_RULES, batch.of_type(RuleFact), RuleFact.__slots__),
     ]
     for sql, rows, names in writes:
@@ -136,7 +166,10 @@ async def save(conn: Conn, batch: FactBatch) -> None:
             described = [c for c in rows if c.focus_area is not None]
             if described:
                 await conn.execute(
-                    _ALERT_FOCUS_FOR_CASES, [c.case_id for c in described], [c.focus_area for c in described]
+                    _ALERT_FOCUS_FOR_CASES,
+                    [c.case_id for c in described],
+                    [c.focus_area for c in described],
+                    [c.category for c in described],
                 )
         if sql is _ALERTS and rows:
             await conn.execute(_ALERT_FOCUS_FROM_CASES, [a.alert_id for a in rows])
@@ -249,8 +282,12 @@ async def period_facts(
         + " kommune, category, focus_area, count(*) AS started,"
         " count(*) FILTER (WHERE met_at IS NOT NULL AND NOT met_late) AS met_on_time,"
         " count(*) FILTER (WHERE met_at IS NOT NULL AND met_late) AS met_late,"
-        " count(*) FILTER (WHERE met_at IS NULL AND breached_at IS NOT NULL) AS missed,"
-        " count(*) FILTER (WHERE met_at IS NULL AND cancelled_at IS NOT NULL) AS closed_before_met,"
+        # met_on_time, met_late, missed, closed_before_met and pending partition `started`: a deadline
+        # closed after its breach is missed only; one closed before it (a late breach word) is closed only.
+        " count(*) FILTER (WHERE met_at IS NULL AND breached_at IS NOT NULL"
+        "   AND (cancelled_at IS NULL OR cancelled_at >= breached_at)) AS missed,"
+        " count(*) FILTER (WHERE met_at IS NULL AND cancelled_at IS NOT NULL"
+        "   AND (breached_at IS NULL OR cancelled_at < breached_at)) AS closed_before_met,"
         " count(*) FILTER (WHERE rescheduled) AS citizen_requested_later,"
         " count(*) FILTER (WHERE met_at IS NULL AND breached_at IS NULL AND cancelled_at IS NULL) AS pending"
         f" FROM deadlines WHERE started_at >= $1 AND started_at < $2{k}"
@@ -279,13 +316,33 @@ async def period_facts(
         f" AND received_at >= $1 AND received_at < $2{k} GROUP BY kommune, category, focus_area",
         *args,
     )
+    # Time to acknowledge per stage: from the stage's start (the raising, or a supersede) to the first
+    # acknowledgement before the next stage starts (the first stage also takes an ack stamped a little
+    # before its raising). "Acknowledged" means the alert's current stage is.
+    k_alert = k.replace(" kommune ", " a.kommune ")  # the same filter, on the joined alerts
     alert_rows_q = fetch(
-        "SELECT kommune, coalesce(severity, 'ukendt') AS severity,"  # noqa: S608
-        " coalesce(focus_area, 'lokal_tilstedevaerelse') AS focus_area, count(*) AS raised,"
-        " count(acknowledged_at) AS acknowledged, count(*) FILTER (WHERE escalation_level > 0) AS escalated,"
-        " array_agg(extract(epoch FROM acknowledged_at - raised_at)::float8)"
-        "   FILTER (WHERE acknowledged_at IS NOT NULL) AS ack_seconds"
-        f" FROM alerts WHERE raised_at >= $1 AND raised_at < $2{k} GROUP BY 1, 2, 3",
+        "WITH s AS (SELECT st.alert_id, st.started_at, a.kommune, coalesce(a.severity, 'ukendt') AS severity,"  # noqa: S608
+        "   coalesce(a.category, 'ukendt') AS category, coalesce(a.focus_area, 'lokal_tilstedevaerelse') AS focus_area,"
+        "   a.escalation_level, lag(st.started_at) OVER w AS previous_at, lead(st.started_at) OVER w AS next_at"
+        "   FROM alert_stages st JOIN alerts a USING (alert_id)"
+        f"   WHERE a.raised_at >= $1 AND a.raised_at < $2{k_alert}"
+        "   WINDOW w AS (PARTITION BY st.alert_id ORDER BY st.started_at)),"
+        # A join and a group rather than a subquery per stage: linear, and cheap enough in the
+        # planner's eyes that it does not JIT-compile (which cost more than the query itself).
+        " sa AS (SELECT s.kommune, s.severity, s.category, s.focus_area, s.escalation_level,"
+        "   s.next_at IS NULL AS current, min(k.acknowledged_at) - s.started_at AS ack"
+        "   FROM s LEFT JOIN alert_acks k ON k.alert_id = s.alert_id"
+        "     AND (s.previous_at IS NULL OR k.acknowledged_at >= s.started_at)"
+        "     AND (s.next_at IS NULL OR k.acknowledged_at < s.next_at)"
+        "   GROUP BY s.alert_id, s.started_at, s.next_at, s.kommune, s.severity, s.category, s.focus_area,"
+        "     s.escalation_level)"
+        # One row per stage. Every alert raised has its first stage (alert.raised states both) and
+        # exactly one current stage, so counting current rows counts alerts.
+        " SELECT kommune, severity, category, focus_area, count(*) FILTER (WHERE current) AS raised,"
+        " count(*) FILTER (WHERE current AND ack IS NOT NULL) AS acknowledged,"
+        " count(*) FILTER (WHERE current AND escalation_level > 0) AS escalated,"
+        " array_agg(extract(epoch FROM ack)::float8) FILTER (WHERE ack IS NOT NULL) AS ack_seconds"
+        " FROM sa GROUP BY 1, 2, 3, 4",
         *args,
     )
     action_rows_q = fetch(
@@ -317,12 +374,20 @@ async def period_facts(
             for r in response_rows
         ),
         alerts=tuple(
-            AlertTally(r["kommune"], r["severity"], r["focus_area"], r["raised"], r["acknowledged"], r["escalated"])
+            AlertTally(
+                kommune=r["kommune"],
+                severity=r["severity"],
+                category=r["category"],
+                focus_area=r["focus_area"],
+                raised=r["raised"],
+                acknowledged=r["acknowledged"],
+                escalated=r["escalated"],
+            )
             for r in alert_rows
         ),
         ack=tuple(
             DurationSample(
-                r["kommune"], r["severity"], r["focus_area"], np.array(r["ack_seconds"] or (), dtype=np.float64)
+                r["kommune"], r["category"], r["focus_area"], np.array(r["ack_seconds"] or (), dtype=np.float64)
             )
             for r in alert_rows
         ),

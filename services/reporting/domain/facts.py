@@ -123,7 +123,13 @@ class DeadlineFact:
 
 @dataclass(frozen=True, slots=True)
 class AlertFact:
-    """An alert to officers: when it was raised, first delivered, first acknowledged, escalated, resolved."""
+    """An alert to officers: when it was raised, first delivered, escalated, resolved; its latest severity.
+
+    notify updates an alert in place (`alert.updated`: a breach supersedes a warning), so severity
+    and reason are the latest word: the pair stated by the event with the newest time
+    (`severity_as_of`); a tie goes to the greater pair, so the order of arrival never matters.
+    Acknowledgements are kept per stage (`AlertStageFact`, `AlertAckFact`).
+    """
 
     alert_id: uuid.UUID
     case_id: uuid.UUID
@@ -132,27 +138,57 @@ class AlertFact:
     rule_id: str | None = None
     reason: str | None = None
     severity: str | None = None
+    severity_as_of: datetime | None = None
     raised_at: datetime | None = None
     first_delivered_at: datetime | None = None
-    acknowledged_at: datetime | None = None
     escalation_level: int = 0
     resolved_at: datetime | None = None
 
+    def _word(self) -> tuple[datetime, str, str] | None:
+        if self.severity_as_of is None or self.severity is None:
+            return None
+        return (self.severity_as_of, self.severity, self.reason or "")
+
     def merge(self, other: AlertFact) -> AlertFact:
+        mine, theirs = self._word(), other._word()
+        latest = other if mine is None or (theirs is not None and theirs > mine) else self
         return AlertFact(
             alert_id=self.alert_id,
             case_id=self.case_id,
             kommune=self.kommune,
             deadline_id=_first(self.deadline_id, other.deadline_id),
             rule_id=_first(self.rule_id, other.rule_id),
-            reason=_first(self.reason, other.reason),
-            severity=_first(self.severity, other.severity),
+            reason=latest.reason,
+            severity=latest.severity,
+            severity_as_of=latest.severity_as_of,
             raised_at=_earliest(self.raised_at, other.raised_at),
             first_delivered_at=_earliest(self.first_delivered_at, other.first_delivered_at),
-            acknowledged_at=_earliest(self.acknowledged_at, other.acknowledged_at),
             escalation_level=max(self.escalation_level, other.escalation_level),
             resolved_at=_earliest(self.resolved_at, other.resolved_at),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class AlertStageFact:
+    """A stage of an alert began: its raising, or a supersede (a breach replacing a warning), after which
+    the alert is open again and an earlier acknowledgement no longer counts (notify's README)."""
+
+    alert_id: uuid.UUID
+    started_at: datetime
+
+    def merge(self, other: AlertStageFact) -> AlertStageFact:
+        return self  # one stage start is one fact
+
+
+@dataclass(frozen=True, slots=True)
+class AlertAckFact:
+    """An acknowledgement of an alert; the time to acknowledge a stage is to its first one within the stage."""
+
+    alert_id: uuid.UUID
+    acknowledged_at: datetime
+
+    def merge(self, other: AlertAckFact) -> AlertAckFact:
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,10 +206,11 @@ class RuleFact:
         return other if other.seen_at > self.seen_at else self
 
 
-Fact = CaseFact | ActionFact | DeadlineFact | AlertFact | RuleFact
+Fact = CaseFact | ActionFact | DeadlineFact | AlertFact | AlertStageFact | AlertAckFact | RuleFact
+FactKey = tuple[str, uuid.UUID | str | tuple[uuid.UUID, datetime]]
 
 
-def _key(fact: Fact) -> tuple[str, uuid.UUID | str]:
+def _key(fact: Fact) -> FactKey:
     if isinstance(fact, CaseFact):
         return ("case", fact.case_id)
     if isinstance(fact, ActionFact):
@@ -182,6 +219,10 @@ def _key(fact: Fact) -> tuple[str, uuid.UUID | str]:
         return ("deadline", fact.deadline_id)
     if isinstance(fact, RuleFact):
         return ("rule", fact.rule_id)
+    if isinstance(fact, AlertStageFact):
+        return ("alert_stage", (fact.alert_id, fact.started_at))
+    if isinstance(fact, AlertAckFact):
+        return ("alert_ack", (fact.alert_id, fact.acknowledged_at))
     return ("alert", fact.alert_id)
 
 
@@ -189,7 +230,7 @@ def _key(fact: Fact) -> tuple[str, uuid.UUID | str]:
 class FactBatch:
     """Facts of many events folded by identity, plus the last event time seen per topic (freshness)."""
 
-    facts: dict[tuple[str, uuid.UUID | str], Any] = field(default_factory=dict)
+    facts: dict[FactKey, Any] = field(default_factory=dict)
     last_event_at: dict[str, datetime] = field(default_factory=dict)
     events: int = 0
 

@@ -12,7 +12,8 @@ returns figures. Methods, stated once so every report can quote them:
   A deadline closed before it was met and before it broke (e.g. sellers caught at the school) is
   not concluded either way: it is listed as an exception. Pending deadlines are not concluded.
 - A rate over fewer than `threshold` concluded cases prints no percentage ("for få sager"); its
-  count is always given.
+  count is always given. Likewise a spread (mean, median, p80, p90) over fewer than `threshold`
+  measurements: only its count.
 - Guarantees (law) and local targets are never pooled into one figure.
 """
 
@@ -84,21 +85,26 @@ class Rate:
 
 @dataclass(frozen=True, slots=True)
 class Spread:
-    """A duration's distribution in whole seconds: count, Rigspolitiet's mean, median, p80, p90."""
+    """A duration's distribution in whole seconds: count, Rigspolitiet's mean, median, p80, p90.
+
+    Over fewer than `threshold` measurements only the count is given (`suppressed`): a median of one
+    or three waits is one citizen's story, not a figure to compare kommuner by.
+    """
 
     count: int
     mean: int | None
     median: int | None
     p80: int | None
     p90: int | None
+    suppressed: bool = False
 
     @classmethod
-    def of(cls, values: Iterable[float] | npt.NDArray[np.float64]) -> Spread:
+    def of(cls, values: Iterable[float] | npt.NDArray[np.float64], threshold: int = 1) -> Spread:
         # numpy: a district's year holds hundreds of thousands of response times, sliced many ways.
         array = values if isinstance(values, np.ndarray) else np.fromiter(values, dtype=np.float64)
         ordered = np.sort(np.maximum(array, 0.0))
-        if len(ordered) == 0:
-            return cls(0, None, None, None, None)
+        if len(ordered) < max(1, threshold):
+            return cls(len(ordered), None, None, None, None, suppressed=True)
 
         def whole(p: float) -> int | None:
             found = percentile(ordered, p)  # type: ignore[arg-type]
@@ -107,8 +113,15 @@ class Spread:
         mean = math.floor(math.fsum(ordered.tolist()) / len(ordered))
         return cls(len(ordered), mean, whole(50), whole(80), whole(90))
 
-    def as_dict(self) -> dict[str, int | None]:
-        return {"count": self.count, "mean": self.mean, "median": self.median, "p80": self.p80, "p90": self.p90}
+    def as_dict(self) -> dict[str, int | bool | None]:
+        return {
+            "count": self.count,
+            "mean": self.mean,
+            "median": self.median,
+            "p80": self.p80,
+            "p90": self.p90,
+            "suppressed": self.suppressed,
+        }
 
 
 # ---- inputs: tallies the repository counted ----------------------------------------------------
@@ -142,7 +155,7 @@ class DeadlineTally:
     met_on_time: int = 0
     met_late: int = 0
     missed: int = 0  # breached and never met (closed after the breach included)
-    closed_before_met: int = 0  # cancelled without being met (before or after a breach)
+    closed_before_met: int = 0  # cancelled before it was met and before it broke
     citizen_requested_later: int = 0  # moved to the citizen's requested time
     pending: int = 0
     month: str | None = None  # YYYY-MM when counted per month (the trend)
@@ -162,7 +175,8 @@ class StockTally:
 
 @dataclass(frozen=True, slots=True)
 class DurationSample:
-    """Durations in seconds of one group: response times (received -> first on scene) or alert acks."""
+    """Durations in seconds of one group (kommune, case category, focus area): response times (received ->
+    first on scene) or alert times to acknowledge (per stage)."""
 
     kommune: str
     category: str
@@ -172,8 +186,11 @@ class DurationSample:
 
 @dataclass(frozen=True, slots=True)
 class AlertTally:
+    """Alerts raised in the period in one kommune, of one (latest) severity and one case category."""
+
     kommune: str
     severity: str
+    category: str  # the case's category ('ukendt' while the case is not known)
     focus_area: str
     raised: int
     acknowledged: int
@@ -392,8 +409,8 @@ def figures(facts: PeriodFacts, threshold: int) -> Figures:
         rules=rules,
         guarantees=_pooled(rules, "guarantee", threshold),
         local_targets=_pooled(rules, "local_target", threshold),
-        response=Spread.of(everything),
-        response_by_category={k: Spread.of(v) for k, v in sorted(joined.items())},
+        response=Spread.of(everything, threshold),
+        response_by_category={k: Spread.of(v, threshold) for k, v in sorted(joined.items())},
         open_deadlines=_by_basis(facts.stock, lambda r: r.open_at_end),
         breached_deadlines=_by_basis(facts.stock, lambda r: r.breached_in_period),
         followups=_rate_of(rules, FOLLOWUP_RULE, threshold),
@@ -402,6 +419,6 @@ def figures(facts: PeriodFacts, threshold: int) -> Figures:
         alerts_raised=sum(a.raised for a in facts.alerts),
         alerts_acknowledged=sum(a.acknowledged for a in facts.alerts),
         alerts_escalated=sum(a.escalated for a in facts.alerts),
-        alert_ack=Spread.of(np.concatenate(acks) if acks else np.empty(0)),
+        alert_ack=Spread.of(np.concatenate(acks) if acks else np.empty(0), threshold),
         actions=dict(sorted(facts.actions.items())),
     )

@@ -39,12 +39,13 @@ class Period:
 
     @classmethod
     def parse(cls, text: str) -> Period:
+        # Errors are fixed sentences: an answer never repeats what the client typed (shared/validation.py).
         match = _PERIOD.match(text.strip())
         if match is None:
-            raise PeriodError(f"{text!r} is not a period; write 2026, 2026-Q1 or 2026-03")
+            raise PeriodError("Not a period; write 2026, 2026-Q1 or 2026-03.")
         year = int(match["year"])
         if year < 2000 or year > 2100:
-            raise PeriodError(f"{text!r}: the year must lie between 2000 and 2100")
+            raise PeriodError("The year must lie between 2000 and 2100.")
         if match["quarter"]:
             return cls(year, "quarter", int(match["quarter"]))
         if match["month"]:

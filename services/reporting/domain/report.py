@@ -36,7 +36,8 @@ class Scope:
             code = value.zfill(4)
             if code in kommuner():
                 return cls(code)
-        raise ScopeError(f"{text!r} is not a scope; write 'kreds' or a kommunekode of the district such as 0265")
+        # A fixed sentence: an answer never repeats what the client typed (shared/validation.py).
+        raise ScopeError("Not a scope; write 'kreds' or a kommunekode of the district such as 0265.")
 
     def __str__(self) -> str:
         return self.kommune or KREDS

@@ -162,7 +162,8 @@ class Quarter:
         outcome: str,
         at: datetime | None = None,
     ) -> uuid.UUID:
-        """outcome: met | late | breached | cancelled | rescheduled_met | pending."""
+        """outcome: met | late | breached | cancelled | breached_closed | cancelled_late_breach | rescheduled_met |
+        pending."""
         deadline = uuid.uuid4()
         due = started + window
         common = dict(
@@ -198,6 +199,20 @@ class Quarter:
                 dl.DeadlineCancelled(**common, due_at=due, cancelled_at=when, outcome="anholdt"),  # type: ignore[arg-type]
                 kommune, when, "/mvsj/deadlines",
             )  # fmt: skip
+        elif outcome == "breached_closed":  # broke, then the case was closed
+            when = due + window
+            self.add(dl.DeadlineBreached(**common, due_at=due, breached_at=due), kommune, due, "/mvsj/deadlines")  # type: ignore[arg-type]
+            self.add(
+                dl.DeadlineCancelled(**common, due_at=due, cancelled_at=when, outcome="henlagt", breached_at=due),  # type: ignore[arg-type]
+                kommune, when, "/mvsj/deadlines",
+            )  # fmt: skip
+        elif outcome == "cancelled_late_breach":  # closed in time; a breach word still came after it
+            when = started + window / 3
+            self.add(
+                dl.DeadlineCancelled(**common, due_at=due, cancelled_at=when, outcome="anholdt"),  # type: ignore[arg-type]
+                kommune, when, "/mvsj/deadlines",
+            )  # fmt: skip
+            self.add(dl.DeadlineBreached(**common, due_at=due, breached_at=due), kommune, due, "/mvsj/deadlines")  # type: ignore[arg-type]
         return deadline
 
     def alert(self, case: uuid.UUID, kommune: str, raised: datetime, ack_after: timedelta | None) -> None:

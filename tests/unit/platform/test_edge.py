@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,8 +26,29 @@ def deadlines(**over: Any) -> FastAPI:
     return build_deadlines(DeadlinesSettings(**over))
 
 
+def notify(**over: Any) -> FastAPI:
+    from services.notify.bootstrap import build_app
+    from services.notify.settings import NotifySettings
+
+    return build_app(NotifySettings(**over))
+
+
+def reporting(**over: Any) -> FastAPI:
+    from services.reporting.bootstrap import build_app
+    from services.reporting.settings import ReportingSettings
+
+    return build_app(ReportingSettings(**over))
+
+
 APPS: dict[str, Callable[..., FastAPI]] = {"intake": intake, "deadlines": deadlines}
-PATHS = {"intake": ["/v1/reports/", "/v1/tips/", "/healthz/"], "deadlines": ["/v1/deadlines/", "/v1/rules/"]}
+# Every service's HTTP edge, for what each must get from shared/app.py (service_app).
+EVERY_APP: dict[str, Callable[..., FastAPI]] = {**APPS, "notify": notify, "reporting": reporting}
+PATHS = {
+    "intake": ["/v1/reports/", "/v1/tips/", "/healthz/"],
+    "deadlines": ["/v1/deadlines/", "/v1/rules/"],
+    "notify": ["/v1/alerts/", "/readyz/"],
+    "reporting": ["/v1/kpis/", "/asyncapi.json/"],
+}
 
 
 async def call(app: FastAPI, method: str, path: str, address: str = "203.0.113.7", **kw: Any) -> httpx.Response:
@@ -35,9 +57,24 @@ async def call(app: FastAPI, method: str, path: str, address: str = "203.0.113.7
         return await client.request(method, path, **kw)
 
 
-@pytest.mark.parametrize("service", sorted(APPS))
+async def test_every_service_builds_its_app_with_the_shared_service_app() -> None:
+    # One place sets up the edge (no slash redirects, limits, problems, metrics, ops routes, OpenAPI,
+    # AsyncAPI): a bootstrap that calls FastAPI(...) itself could miss the Host-reflection fix.
+    root = Path(__file__).resolve().parents[3] / "services"
+    services = sorted(p.parent.name for p in root.glob("*/bootstrap.py"))
+    assert services == sorted(EVERY_APP), "a new service belongs in EVERY_APP, so the edge tests cover it"
+    for name in services:
+        source = (root / name / "bootstrap.py").read_text(encoding="utf-8")
+        assert "service_app(" in source and "FastAPI(" not in source, name
+        app = EVERY_APP[name]()
+        assert app.router.redirect_slashes is False
+        for path in ("/healthz", "/metrics", "/asyncapi.json"):
+            assert (await call(app, "GET", path)).status_code == 200, (name, path)
+
+
+@pytest.mark.parametrize("service", sorted(EVERY_APP))
 async def test_a_trailing_slash_is_404_and_a_forged_host_is_never_reflected(service: str) -> None:
-    app = APPS[service]()
+    app = EVERY_APP[service]()
     for path in PATHS[service]:
         for method in ("GET", "POST"):
             r = await call(app, method, path, headers={"Host": EVIL_HOST})
@@ -160,6 +197,9 @@ async def test_the_deadlines_api_has_a_rate_limit_per_key() -> None:
 def test_every_service_takes_its_limits_from_the_shared_settings() -> None:
     for settings in (IntakeSettings, DeadlinesSettings):
         assert {"rate_limit_per_minute", "anonymous_rate_limit_per_minute"} <= set(settings.model_fields)
+    for name, build in EVERY_APP.items():
+        limits = build(rate_limit_per_minute=6.0, anonymous_rate_limit_per_minute=3.0).state.rate_limits
+        assert limits is not None, name
 
 
 # --- OpenAPI agrees with behaviour ---------------------------------------------------------------

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from services.reporting import handlers
-from services.reporting.domain.facts import AlertFact, DeadlineFact, FactBatch
+from services.reporting.domain.facts import AlertAckFact, AlertFact, AlertStageFact, DeadlineFact, FactBatch
 from shared.events import CloudEvent
 from shared.events import alerts as al
 from shared.events import deadlines as dl
@@ -66,7 +66,7 @@ def test_a_deadline_comes_out_the_same_in_any_order_and_with_repeats() -> None:
     assert fact.rescheduled and fact.met_late is False and fact.window_seconds == 86400.0
 
 
-def test_an_alert_keeps_its_first_acknowledgement_and_highest_escalation() -> None:
+def test_an_alert_keeps_every_acknowledgement_and_its_highest_escalation() -> None:
     alert, case = uuid.uuid4(), uuid.uuid4()
 
     def env(data: al._AlertData) -> CloudEvent:
@@ -98,10 +98,38 @@ def test_an_alert_keeps_its_first_acknowledgement_and_highest_escalation() -> No
         env(al.AlertAcknowledged(alert_id=alert, case_id=case, by="v2", acknowledged_at=T0 + timedelta(minutes=9))),
     ]
     for order in (events, list(reversed(events))):
-        (fact,) = _fold(order).of_type(AlertFact)
-        assert fact.acknowledged_at == T0 + timedelta(minutes=7)
+        batch = _fold(order)
+        (fact,) = batch.of_type(AlertFact)
+        assert sorted(a.acknowledged_at for a in batch.of_type(AlertAckFact)) == [
+            T0 + timedelta(minutes=7),
+            T0 + timedelta(minutes=9),
+        ]
         assert fact.escalation_level == 2
         assert fact.raised_at == T0 and fact.severity == "critical"
+
+
+def test_an_updated_alert_has_the_latest_severity_in_any_order_and_a_supersede_starts_a_stage() -> None:
+    alert, case = uuid.uuid4(), uuid.uuid4()
+    breach = T0 + timedelta(hours=2)
+
+    def env(data: al._AlertData) -> CloudEvent:
+        return CloudEvent.of(data, source="/mvsj/notify", subject=str(case), kommune="0253", time=T0)
+
+    events = [
+        env(al.AlertRaised(alert_id=alert, case_id=case, reason="deadline_warning", severity="warning",
+                           title="Frist", recipients=["lokalbetjent:0253"], raised_at=T0)),
+        env(al.AlertUpdated(alert_id=alert, case_id=case, reason="deadline_warning", severity="warning",
+                            updated_at=T0 + timedelta(hours=1))),
+        env(al.AlertUpdated(alert_id=alert, case_id=case, reason="deadline_breached", severity="critical",
+                            superseded="deadline_warning", updated_at=breach)),
+    ]  # fmt: skip
+    for order in itertools.permutations(events):
+        batch = _fold([*order, order[0]])
+        (fact,) = batch.of_type(AlertFact)
+        assert (fact.severity, fact.reason, fact.severity_as_of) == ("critical", "deadline_breached", breach)
+        assert fact.raised_at == T0
+        # The raising and the supersede start stages; the later warning does not.
+        assert sorted(s.started_at for s in batch.of_type(AlertStageFact)) == [T0, breach]
 
 
 def test_freshness_is_the_newest_event_time_per_topic() -> None:

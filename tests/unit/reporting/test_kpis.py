@@ -49,7 +49,21 @@ def test_spread_in_whole_seconds_with_its_count() -> None:
     assert spread.median == 600
     assert spread.p80 == 900
     assert spread.p90 == 1200
-    assert Spread.of([]).as_dict() == {"count": 0, "mean": None, "median": None, "p80": None, "p90": None}
+    assert Spread.of([]).as_dict() == {
+        "count": 0,
+        "mean": None,
+        "median": None,
+        "p80": None,
+        "p90": None,
+        "suppressed": True,
+    }
+
+
+def test_a_spread_over_too_few_measurements_keeps_only_its_count() -> None:
+    few = Spread.of([600.0, 60.0, 120.0], threshold=10)
+    assert few.as_dict() == {"count": 3, "mean": None, "median": None, "p80": None, "p90": None, "suppressed": True}
+    enough = Spread.of([60.0 * i for i in range(1, 11)], threshold=10)
+    assert not enough.suppressed and enough.median == 300 and enough.p90 == 540
 
 
 def test_rate_is_suppressed_below_the_threshold_but_keeps_its_count() -> None:
@@ -135,12 +149,17 @@ def test_response_times_pool_across_groups_and_stay_per_category() -> None:
             DurationSample("0265", "violence", "kriminalitetsforebyggelse", (120.0,)),
         )
     )
-    result = figures(facts, threshold=10)
+    result = figures(facts, threshold=1)
     assert result.response.count == 4
     assert result.response.median == 300
     assert result.response_by_category["burglary_home"].count == 3
     assert result.response_by_category["violence"].median == 120
-    assert figures(facts.where(focus_area="indbrud"), threshold=10).response.count == 3
+    assert figures(facts.where(focus_area="indbrud"), threshold=1).response.count == 3
+    # The small-number threshold holds for spreads too: per category and pooled, counts stay.
+    small = figures(facts, threshold=4)
+    assert small.response.median == 300 and not small.response.suppressed
+    assert small.response_by_category["violence"] == Spread(1, None, None, None, None, suppressed=True)
+    assert small.response_by_category["burglary_home"].suppressed
 
 
 def test_open_and_breached_deadlines_by_basis() -> None:

@@ -94,3 +94,16 @@ def test_scope_is_the_district_or_one_of_its_kommuner() -> None:
     for bad in ("0101", "danmark", "", "12345"):
         with pytest.raises(ScopeError):
             Scope.parse(bad)
+
+
+@pytest.mark.parametrize("text", ["Hans Jensen 12-3456", "<b>1999</b>", "1999"])
+def test_an_error_never_repeats_what_the_client_typed(text: str) -> None:
+    # The text may be personal (issue 8): the answer is a fixed sentence.
+    from services.reporting.domain.report import Scope, ScopeError
+
+    with pytest.raises(PeriodError) as period_error:
+        Period.parse(text)
+    with pytest.raises(ScopeError) as scope_error:
+        Scope.parse(text)
+    for error in (period_error.value, scope_error.value):
+        assert text not in str(error) and text.strip("<b>/") not in str(error)

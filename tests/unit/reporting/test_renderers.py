@@ -14,15 +14,22 @@ from services.reporting.domain.report import RuleTerms, Scope, build_report
 HOSTILE = '<script>alert("x")</script><b>fed</b> & "citat"'
 
 
-def _report(title: str = "Indbrud i privat hjem: 24 timer", met: int = 131, concluded: int = 150):  # type: ignore[no-untyped-def]
+# Ten response times (threshold 10): nearest-rank median 5,400 s.
+TEN_TIMES = (3600.0,) * 4 + (5400.0,) * 3 + (7200.5,) * 3
+
+
+def _report(  # type: ignore[no-untyped-def]
+    title: str = "Indbrud i privat hjem: 24 timer",
+    met: int = 131,
+    concluded: int = 150,
+    response: tuple[float, ...] = TEN_TIMES,
+):
     tally = DeadlineTally(
         rule_id="burglary_home_24h", title=title, basis="guarantee", window_set_by="law", window_seconds=86400.0,
         kommune="0265", category="burglary_home", focus_area="indbrud", started=concluded, met_on_time=met,
         missed=concluded - met,
     )  # fmt: skip
-    facts = PeriodFacts(
-        deadlines=(tally,), response=(DurationSample("0265", "burglary_home", "indbrud", (3600.0, 7200.5, 5400.0)),)
-    )
+    facts = PeriodFacts(deadlines=(tally,), response=(DurationSample("0265", "burglary_home", "indbrud", response),))
     return build_report(
         scope=Scope.parse("kreds"),
         period=Period.parse("2026-Q1"),
@@ -87,3 +94,20 @@ def test_json_keeps_counts_beside_rates() -> None:
     compliance = document["current"]["compliance"]["guarantees"]
     assert compliance == {"numerator": 7, "denominator": 9, "percent": None, "suppressed": True}
     assert document["period"]["previous"] == "2025-Q4" and document["period"]["year_earlier"] == "2025-Q1"
+
+
+def test_a_spread_over_too_few_cases_says_so_in_html_csv_and_json() -> None:
+    report = _report(response=(3600.0, 7200.5, 5400.0))
+    html = renderers.to_html(report)
+    assert "for få sager (3)" in html
+    assert "1 t 30 min" not in html and "2 t 00 min" not in html  # neither the median nor the p90
+    rows = list(csv.DictReader(io.StringIO(renderers.to_csv(report).lstrip("\ufeff"))))
+    figures = {r["nøgletal"]: r["værdi"] for r in rows if r["afsnit"] == "i_alt"}
+    assert figures["responstid_count"] == "3"
+    assert {figures[f"responstid_{name}"] for name in ("mean", "median", "p80", "p90")} == {"for få sager"}
+    response = renderers.to_json(report)["current"]["response_time_seconds"]
+    assert response["count"] == 3 and response["suppressed"] is True
+    assert (response["mean"], response["median"], response["p80"], response["p90"]) == (None, None, None, None)
+    assert response["by_category"]["burglary_home"]["suppressed"] is True
+    shown = renderers.to_html(_report())
+    assert "1 t 30 min" in shown and "for få sager (10)" not in shown
