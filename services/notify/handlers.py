@@ -96,6 +96,8 @@ async def on_deadline_event(conn: Conn, event: CloudEvent, payload: EventData, c
         return Applied(None, [])
     await repo.lock_new_alert(conn, alert_id)
     existing = await repo.lock_alert(conn, alert_id)
+    if payload.reference:  # may come before cases.v1; messages read the reference from case_refs
+        await repo.remember_case(conn, payload.case_id, payload.reference, payload.category, event.kommune)
     reference = None if existing else await repo.reference_of(conn, payload.case_id)
     decision = domain.on_deadline(existing, _fact(event, payload, reference), rule, ctx.roster(), now)
     return await _apply(conn, decision, ctx, now, actor="deadlines", since=event.time)

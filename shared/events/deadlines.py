@@ -39,6 +39,13 @@ class _DeadlineData(EventData):
     reschedules: int = Field(
         0, ge=0, description="How often the due time has moved; a breach in a later window is a new breach"
     )
+    reference: str | None = Field(
+        None,
+        min_length=4,
+        max_length=16,
+        description="The case's reference (e.g. MV-7K3Q-9FX), so an alert names the case even before its "
+        "cases.v1 event arrives; absent on events written before the field existed",
+    )
 
 
 class DeadlineStarted(_DeadlineData):

@@ -28,10 +28,11 @@ def reported(
     in_progress: bool | None = None,
     acute: bool | None = None,
     kommune: str = ROSKILDE,
+    reference: str = "MV-1234",
 ) -> CloudEvent:
     data = CaseReported(
         case_id=case_id,
-        reference="MV-1234",
+        reference=reference,
         category=category,
         focus_area=categories()[category].focus_area,
         received_at=received_at,

@@ -38,7 +38,7 @@ SOURCE = "/mvsj/deadlines"
 _DEADLINE_COLUMNS = (
     "id", "case_id", "rule_id", "rules_version", "rule", "basis", "kommune", "category", "focus_area",
     "started_at", "due_at", "state", "warnings_sent", "warnings_skipped", "breached_at", "met_at",
-    "met_action", "cancelled_at", "outcome", "next_fire_at", "next_fire_fraction", "reschedules",
+    "met_action", "cancelled_at", "outcome", "next_fire_at", "next_fire_fraction", "reschedules", "reference",
 )  # fmt: skip
 # Built once from the fixed column list above; every value is a bind parameter.
 _UPSERT_DEADLINE = (
@@ -76,6 +76,7 @@ def deadline_to_record(deadline: Deadline) -> dict[str, Any]:
         "cancelled_at": deadline.cancelled_at,
         "outcome": deadline.outcome,
         "reschedules": deadline.reschedules,
+        "reference": deadline.reference,
         "next_fire_at": None if upcoming is None else upcoming.at,
         "next_fire_fraction": None if upcoming is None else upcoming.fraction,
     }
@@ -101,6 +102,7 @@ def deadline_from_record(row: Mapping[str, Any]) -> Deadline:
         cancelled_at=row["cancelled_at"],
         outcome=row["outcome"],
         reschedules=row["reschedules"],
+        reference=row["reference"],
     )
 
 

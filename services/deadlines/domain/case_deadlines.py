@@ -88,6 +88,7 @@ class CaseDeadlines:
                 category=category,
                 focus_area=_focus_area(payload, category),
                 started_at=rule.start_time(payload),
+                reference=getattr(payload, "reference", None),
             )
             # Actions that came first (this one included, if an action started the rule) are replayed
             # in the order they happened, as if they had arrived after the start.

@@ -154,6 +154,9 @@ class Deadline:
     # How often the due time moved: the generation of the window, so a breach or warning in a
     # later window is a new fact with its own event id even when the due time comes back.
     reschedules: int = 0
+    # The case's reference (from the event that started the deadline), carried on every event so
+    # notify can name the case without waiting for cases.v1; None for deadlines started before it.
+    reference: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("started_at", "due_at", "breached_at", "met_at", "cancelled_at"):
@@ -224,6 +227,7 @@ class Deadline:
         category: str,
         focus_area: str,
         started_at: datetime,
+        reference: str | None = None,
     ) -> Transition:
         started = utc(started_at)
         deadline = cls(
@@ -236,6 +240,7 @@ class Deadline:
             focus_area=focus_area,
             started_at=started,
             due_at=started + rule.window,
+            reference=reference,
         )
         return Transition(
             deadline,
@@ -391,6 +396,7 @@ class Deadline:
             "started_at": self.started_at,
             "due_at": self.due_at,
             "reschedules": self.reschedules,
+            "reference": self.reference,
         }
 
 

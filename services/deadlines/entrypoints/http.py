@@ -24,6 +24,7 @@ StateFilter = Literal["open", "pending", "breached", "met", "cancelled"]
 class DeadlineOut(BaseModel):
     id: uuid.UUID
     case_id: uuid.UUID
+    reference: str | None = Field(None, description="The case's reference; null on deadlines older than the field")
     rule_id: str
     title: str
     basis: Literal["guarantee", "local_target"]

@@ -32,7 +32,7 @@ async def test_report_starts_warns_then_breaches_once(ns, deadlines_service, cas
     _app, client = deadlines_service
     case = uuid.uuid4()
     received = now()
-    await cases_topic.publish(reported(case, "burglary_home", received, in_progress=False))
+    await cases_topic.publish(reported(case, "burglary_home", received, in_progress=False, reference="MV-7K3Q-9FX"))
 
     async def breached() -> bool:
         r = await client.get("/v1/deadlines", params={"state": "breached", "rule": BURGLARY_24H}, headers=POLICE)
@@ -47,6 +47,8 @@ async def test_report_starts_warns_then_breaches_once(ns, deadlines_service, cas
     assert warning.fraction == 0.5
     assert breach.breached_at == started.due_at
     assert all(e.kommune == "0265" and e.subject == str(case) for e in events)
+    # The timer's events come from the stored row: the report's reference survived Postgres.
+    assert [e.data["reference"] for e in events] == ["MV-7K3Q-9FX"] * 3
 
     # The police API shows the same story.
     page = (await client.get("/v1/deadlines", params={"kommune": "265"}, headers=POLICE)).json()
@@ -54,6 +56,7 @@ async def test_report_starts_warns_then_breaches_once(ns, deadlines_service, cas
     detail = (await client.get(f"/v1/deadlines/{started.deadline_id}", headers=POLICE)).json()
     assert [t["type"] for t in detail["timeline"]] == [ev.STARTED, ev.WARNING, ev.BREACHED]
     assert detail["state"] == "breached" and detail["window_set_by"] == "law"
+    assert detail["reference"] == "MV-7K3Q-9FX"
 
 
 async def test_on_scene_before_due_meets_it_and_nothing_breaches(ns, deadlines_service, cases_topic) -> None:

@@ -154,12 +154,16 @@ class Deadline:
         self.started_at = datetime.now(UTC)
         self.due_at = self.started_at + window
         self.reference = "MV-" + uuid.uuid4().hex[:4].upper() + "-" + uuid.uuid4().hex[:3].upper()
+        # The deadlines service puts the case's reference on every deadline event; False plays an
+        # event written before it did.
+        self.carries_reference = True
 
     def _common(self) -> dict[str, Any]:
         return {
             "deadline_id": self.deadline_id, "case_id": self.case_id, "rule_id": self.rule, "basis": "guarantee",
             "window_set_by": "law", "title": f"Frist {self.rule}", "category": self.category,
             "focus_area": "indbrud", "started_at": self.started_at, "due_at": self.due_at,
+            "reference": self.reference if self.carries_reference else None,
         }  # fmt: skip
 
     def _wrap(self, data: Any, at: datetime) -> CloudEvent:

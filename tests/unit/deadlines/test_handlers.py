@@ -55,6 +55,24 @@ async def test_a_deadline_falling_due_is_breached_once_with_the_skipped_warnings
     assert (await fire_due_deadlines(repo, T0 + 26 * H, 100)).envelopes == []
 
 
+async def test_every_event_of_a_deadline_carries_the_reference_of_the_report() -> None:
+    # notify names the case in an alert from the deadline event alone, even before it has seen cases.v1.
+    repo = FakeDeadlinesRepository()
+    case_id = uuid.uuid4()
+    await handle_case_event(repo, reported(case_id, "burglary_home", in_progress=False, reference="MV-7K3Q-9FX"),
+                            case_id, RULES)  # fmt: skip
+    await fire_due_deadlines(repo, T0 + 12 * H, 100)
+    await fire_due_deadlines(repo, T0 + 25 * H, 100)
+    # The action's own reference differs: the deadline keeps the report's.
+    on_scene = action(case_id, "on_scene", T0 + 26 * H, category="burglary_home")
+    assert on_scene.data["reference"] != "MV-7K3Q-9FX"
+    await handle_case_event(repo, on_scene, case_id, RULES)
+    guarantee = [e for e in repo.outbox if e.data["rule_id"] == "burglary_home_24h"]
+    assert [e.type for e in guarantee] == [ev.STARTED, ev.WARNING, ev.BREACHED, ev.MET]
+    assert [e.data["reference"] for e in guarantee] == ["MV-7K3Q-9FX"] * 4
+    assert {e.data["reference"] for e in repo.outbox} == {"MV-7K3Q-9FX"}  # the follow-up target's too
+
+
 async def test_on_scene_in_time_meets_the_deadline_and_the_timer_has_nothing_left() -> None:
     repo = FakeDeadlinesRepository()
     case_id = await burglary_reported(repo)
