@@ -26,7 +26,8 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP) ## create the virtualenv with locked dependencies
 
-up: install ## start Kafka (KRaft, from Maven Central jars) and Postgres; reuses what already answers
+up: install ## install missing Debian packages; start Kafka (KRaft, from Maven Central jars) and Postgres
+	@bash deploy/local/packages.sh ensure
 	@bash deploy/local/kafka.sh up
 	@bash deploy/local/postgres.sh up
 	@bash deploy/local/prometheus.sh ensure
