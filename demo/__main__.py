@@ -52,6 +52,7 @@ COUNCIL = {"Authorization": "Bearer dev-council-key"}
 # The demo's roster and alert policy for notify: timeouts of seconds to match the demo rules.
 DEMO_ROSTER_FILE = ROOT / "demo" / "notify-roster.yaml"
 DEMO_POLICY_FILE = ROOT / "demo" / "notify-policy.yaml"
+ECHO_HEADERS = {"webhook": "[webhook] signature ok", "smtp": "[e-mail] to"}  # the first line of a printed delivery
 SHOWN_IN_FULL = 4  # webhook deliveries and e-mails printed whole; the rest are counted (all are in the logs)
 
 
@@ -191,41 +192,55 @@ def stop_all() -> None:
 
 
 class Echo:
-    """Prints the first few blocks the webhook receiver and the SMTP sink log, and counts all of them."""
+    """Prints the first few deliveries the webhook receiver and the SMTP sink log, whole, and counts all of them."""
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.follow, args=(name,), daemon=True) for name in ("webhook", "smtp")]
+        self.thread = threading.Thread(target=self.follow, daemon=True)
 
     def start(self) -> Echo:
-        for thread in self.threads:
-            thread.start()
+        self.thread.start()
         return self
 
-    def follow(self, name: str) -> None:
-        path = RUN_DIR / f"{name}.log"
-        position = path.stat().st_size if path.exists() else 0
-        showing = False
+    def follow(self) -> None:
+        """One thread reads both logs, so a printed block is never cut by another's lines."""
+        positions = {name: self.end_of(name) for name in ECHO_HEADERS}
         while not self.stop.is_set():
-            if not path.exists():
-                time.sleep(0.5)
-                continue
-            with path.open(errors="replace") as log:
-                log.seek(position)
-                for line in log:
-                    if line.startswith(("[webhook] signature ok", "[e-mail] to")):
-                        self.counts[name] += 1
-                        showing = self.counts[name] <= SHOWN_IN_FULL
-                    elif line.startswith("[webhook] REJECTED"):
-                        self.counts["rejected"] += 1
-                        showing = True
-                    elif not line.startswith(" "):
-                        showing = False
-                    if showing:
-                        print("   " + line.rstrip(), flush=True)
-                position = log.tell()
+            for name in ECHO_HEADERS:
+                positions[name] = self.read(name, positions[name])
             time.sleep(0.5)
+
+    @staticmethod
+    def end_of(name: str) -> int:
+        path = RUN_DIR / f"{name}.log"
+        return path.stat().st_size if path.exists() else 0
+
+    def read(self, name: str, position: int) -> int:
+        path = RUN_DIR / f"{name}.log"
+        if not path.exists():
+            return position
+        with path.open("rb") as log:
+            log.seek(position)
+            chunk = log.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # a block being written is read on the next round
+        block: list[str] = []
+        for line in complete.decode(errors="replace").splitlines():
+            if line.startswith(ECHO_HEADERS[name]) or line.startswith("[webhook] REJECTED"):
+                self.show(name, block)
+                block = [line]
+                self.counts[name if not line.startswith("[webhook] REJECTED") else "rejected"] += 1
+            elif block:
+                block.append(line)
+        self.show(name, block)
+        return position + len(complete)
+
+    def show(self, name: str, block: list[str]) -> None:
+        if block and (self.counts[name] <= SHOWN_IN_FULL or "REJECTED" in block[0]):
+            print("\n".join("   " + line for line in block), flush=True)
+            if self.counts[name] == SHOWN_IN_FULL:
+                print(f"   (further {'webhooks' if name == 'webhook' else 'e-mails'} are counted below; "
+                      f"all are in {RUN_DIR.relative_to(ROOT)}/{name}.log)", flush=True)  # fmt: skip
 
 
 async def progress_of(running: dict[str, tuple[int, int]], echo: Echo) -> str:
@@ -337,7 +352,8 @@ def run(args: argparse.Namespace) -> int:
         f"minutes, {args.volume:g}x the real volume (demo settings, see demo/simulate.py)"
     )
     sim = Simulator(f"http://{HOST}:8001", seed=int(time.time()), portal_key="dev-portal-key",
-                    police_key="dev-police-key", volume=args.volume)  # fmt: skip
+                    police_key="dev-police-key", volume=args.volume,
+                    notify=f"http://{HOST}:8003" if "notify" in running else None)  # fmt: skip
 
     async def progress() -> str:
         return await progress_of(running, echo)

@@ -177,10 +177,20 @@ class Stats:
     by_category: dict[str, int] = field(default_factory=dict)
 
 
+# Acknowledgement timeouts of the demo alert policy (demo/notify-policy.yaml), by alert severity:
+# critical alerts run on the akut chain, warnings on the lokal chain.
+DEMO_ACK_TIMEOUTS = {"critical": 20.0, "warning": 40.0}
+ACK_IN_TIME, ACK_LATE = 0.65, 0.25  # ASSUMPTION: the rest are never acknowledged while the demo runs
+
+
 class Simulator:
     def __init__(self, intake: str, *, seed: int, portal_key: str, police_key: str, speed: float = SPEED,
-                 volume: float = VOLUME, start: datetime | None = None) -> None:  # fmt: skip
+                 volume: float = VOLUME, start: datetime | None = None, notify: str | None = None,
+                 ack_timeouts: dict[str, float] | None = None) -> None:  # fmt: skip
         self.intake = intake.rstrip("/")
+        self.notify = notify.rstrip("/") if notify else None
+        self.ack_timeouts = ack_timeouts or DEMO_ACK_TIMEOUTS
+        self.decided: set[tuple[str, str]] = set()  # (alert id, reason): a breach superseding a warning is new
         self.rng = random.Random(seed)
         self.portal = auth(portal_key)
         self.police = auth(police_key)
@@ -354,6 +364,55 @@ class Simulator:
 
         self.spawn(act())
 
+    async def duty_officers(self, every: float = 2.0) -> None:
+        """Officers watch notify's alert list and acknowledge: mostly in time, some late, some never.
+
+        A late acknowledgement comes after the chain's ack timeout, so notify escalates first; an
+        alert nobody acknowledges runs through its whole chain. A breach superseding a warning is a
+        new decision (notify opens the alert again: an ack of the warning is not an ack of the breach).
+        """
+        assert self.notify is not None
+        async with httpx.AsyncClient(timeout=10, headers=self.police) as client:
+            while True:
+                try:
+                    page = await client.get(f"{self.notify}/v1/alerts", params={"state": "unresolved", "limit": 500})
+                    alerts = page.json()["items"] if page.status_code == 200 else []
+                except (httpx.HTTPError, ValueError):
+                    alerts = []
+                for alert in alerts:
+                    key = (alert["id"], alert["reason"])
+                    if alert["state"] == "acknowledged" or key in self.decided:
+                        continue
+                    self.decided.add(key)
+                    timeout = self.ack_timeouts.get(alert["severity"], 30.0)
+                    roll = self.rng.random()
+                    if roll < ACK_IN_TIME:
+                        self.acknowledge(alert, self.rng.uniform(0.2, 0.8) * timeout, late=False)
+                    elif roll < ACK_IN_TIME + ACK_LATE:
+                        self.acknowledge(alert, self.rng.uniform(1.2, 2.2) * timeout, late=True)
+                await asyncio.sleep(every)
+
+    def acknowledge(self, alert: dict[str, Any], after: float, *, late: bool) -> None:
+        by = "vc-demo" if alert["severity"] == "critical" else f"lb-{alert['kommune']}-demo"
+
+        async def ack() -> None:
+            await asyncio.sleep(after)
+            async with httpx.AsyncClient(timeout=10, headers=self.police) as client:
+                try:
+                    answer = await client.post(f"{self.notify}/v1/alerts/{alert['id']}/ack", json={"by": by})
+                except httpx.HTTPError as error:
+                    self.stats.errors += 1
+                    print(f"[demo] ack: {error!r}", file=sys.stderr)
+                    return
+            if answer.status_code == 200:
+                self.stats.acks += 1
+                self.stats.late_acks += late
+            elif answer.status_code != 409:  # 409: resolved first (the patrol arrived): nothing to take on
+                self.stats.errors += 1
+                print(f"[demo] ack: HTTP {answer.status_code}: {answer.text[:200]}", file=sys.stderr)
+
+        self.spawn(ack())
+
     def spawn(self, work: Awaitable[None]) -> None:
         async def run() -> None:
             await work
@@ -381,6 +440,7 @@ class Simulator:
         """Citizens submit for `seconds`; then police keep acting for up to `drain` seconds more."""
         end = time.monotonic() + seconds
         last_print = time.monotonic()
+        officers = asyncio.create_task(self.duty_officers()) if self.notify else None
         async with httpx.AsyncClient(timeout=10) as client:
             while time.monotonic() < end:
                 wait, kind = self.next_submission()
@@ -400,6 +460,8 @@ class Simulator:
                 extra = await progress() if progress else ""
                 print(self.progress_line(0) + extra, flush=True)
             await self.drain(0)
+        if officers:
+            officers.cancel()
         return self.stats
 
 
@@ -429,12 +491,13 @@ def main() -> int:
     parser.add_argument("--volume", type=float, default=VOLUME, help="times the district's real volume")
     parser.add_argument("--drain", type=float, default=0, help="then let police act this many seconds more")
     parser.add_argument("--seed", type=int, default=2023)
+    parser.add_argument("--notify", default=None, help="notify's URL: acknowledge its alerts as officers would")
     parser.add_argument("--portal-key", default="dev-portal-key")
     parser.add_argument("--police-key", default="dev-police-key")
     args = parser.parse_args()
     print(f"[demo] the district's expected submissions per day: {describe_rates()}")
     sim = Simulator(args.intake, seed=args.seed, portal_key=args.portal_key, police_key=args.police_key,
-                    volume=args.volume)  # fmt: skip
+                    volume=args.volume, notify=args.notify)  # fmt: skip
     stats = asyncio.run(sim.run(args.seconds, DEMO_WINDOWS, args.drain))
     print(f"[demo] simulated: {stats}")
     return 1 if stats.errors else 0

@@ -35,7 +35,7 @@ def describe(payload: dict[str, Any]) -> str:
         str(alert.get("reason", "")),
         f"case {alert.get('reference') or alert.get('case_id', '?')}",
         f"kommune {alert.get('kommune', '?')}",
-        f"rule {alert.get('rule_id', '?')}",
+        str(alert.get("title", "")),
     ]
     return "  ".join(p for p in parts if p)
 

@@ -31,7 +31,7 @@ async def test_a_signed_delivery_is_printed_once_and_a_forged_one_refused() -> N
     body = json.dumps({
         "stage": "breached",
         "alert": {"severity": "critical", "reason": "deadline_breached", "reference": "MV-2026-0001",
-                  "kommune": "0265", "rule_id": "burglary_home_24h"},
+                  "kommune": "0265", "title": "Indbrud i privat hjem"},
         "text": "Fristen er overskredet\nmere tekst",
         "ack_url": "http://127.0.0.1:8003/ack/abc",
     })  # fmt: skip
