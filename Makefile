@@ -67,7 +67,7 @@ format: install
 	@$(PY) -m ruff format .
 	@$(PY) -m ruff check --fix .
 
-demo: migrate ## Kafka, Postgres, the services and simulated traffic; prints where to look
+demo: up ## Kafka, Postgres, Prometheus, the services and simulated traffic; prints where to look (Ctrl-C stops it)
 	@$(PY) -m demo
 
 bench: up ## benchmarks; results as JSON under bench/results/

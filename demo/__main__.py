@@ -1,6 +1,6 @@
 """`python -m demo [start|stop|status]`: the whole system on this machine, simulated traffic, where to look.
 
-start (default; `make demo` runs it after `make up` and `make migrate`): starts Prometheus (scraping
+start (default; `make demo` runs it after `make up`): migrates each service's schema, starts Prometheus (scraping
 every service's ops port), a local webhook receiver and an SMTP sink that print what notify sends,
 then the four services with the demo rules (windows of minutes) and the demo roster and policy;
 feeds simulated traffic from the 10 kommuner (demo/simulate.py) while printing progress; writes a
@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -65,24 +66,61 @@ def say(text: str) -> None:
     print(f"[demo] {text}", flush=True)
 
 
+def alive(pid: int) -> bool:
+    """Whether the process runs; a child of this demo that exited is reaped here (a zombie is not alive)."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # started by another `python -m demo` (e.g. `demo stop` from another terminal)
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+STARTED: dict[str, subprocess.Popen[bytes]] = {}  # by this process: their state is known without guessing
+
+
 def pid_of(name: str) -> int | None:
+    if name in STARTED:
+        return STARTED[name].pid if STARTED[name].poll() is None else None
     try:
         pid = int((RUN_DIR / f"{name}.pid").read_text())
-        os.kill(pid, 0)
-        return pid
     except (OSError, ValueError):
         return None
+    if not alive(pid):
+        return None
+    # A pid file left by a crashed demo may name a pid the system has since given to another program.
+    expected = "prometheus" if name == "prometheus" else ("demo." if name in HELPERS else f"services.{name}")
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return pid  # no /proc (not Linux): trust the pid file
+    return pid if expected in cmdline else None
 
 
-def launch(name: str, argv: list[str], env: dict[str, str]) -> int:
+def port_taken(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex((HOST, port)) == 0
+
+
+def launch(name: str, argv: list[str], env: dict[str, str], ports: tuple[int, ...] = ()) -> int:
     """Starts a child in its own session (Ctrl-C reaches only the demo, which stops it in order)."""
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     running = pid_of(name)
     if running:
         say(f"{name} already running (pid {running}); reusing it")
         return running
+    taken = [p for p in ports if port_taken(p)]
+    if taken:
+        stop_all()
+        sys.exit(f"[demo] port {taken[0]} for {name} is taken by another program; is another demo running "
+                 "(`python -m demo status`)? The DEMO_*_PORT variables move the helpers' ports.")  # fmt: skip
     log = (RUN_DIR / f"{name}.log").open("ab")
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    STARTED[name] = proc
     (RUN_DIR / f"{name}.pid").write_text(str(proc.pid))
     return proc.pid
 
@@ -132,16 +170,17 @@ def start_helpers(running: dict[str, tuple[int, int]]) -> None:
         config = prometheus_config(running)
         launch("prometheus", ["prometheus", f"--config.file={config}", f"--web.listen-address={HOST}:{PROMETHEUS_PORT}",
                               f"--storage.tsdb.path={RUN_DIR / 'prometheus-data'}", "--storage.tsdb.retention.time=1d"],
-               env)  # fmt: skip
+               env, ports=(PROMETHEUS_PORT,))  # fmt: skip
         wait_for("prometheus", f"http://{HOST}:{PROMETHEUS_PORT}/-/ready")
         say(f"Prometheus on http://{HOST}:{PROMETHEUS_PORT}, scraping {', '.join(running)} on their ops ports")
     else:
         say("WARNING: no prometheus binary (make up installs Debian's package); running without it")
     if "notify" in running:
-        launch("webhook", [sys.executable, "-m", "demo.webhook_receiver", "--port", str(WEBHOOK_PORT)], env)
+        launch("webhook", [sys.executable, "-m", "demo.webhook_receiver", "--port", str(WEBHOOK_PORT)], env,
+               ports=(WEBHOOK_PORT,))  # fmt: skip
         wait_for("webhook", f"http://{HOST}:{WEBHOOK_PORT}/stats")
         say(f"webhook receiver on http://{HOST}:{WEBHOOK_PORT}/ (checks Standard Webhooks signatures)")
-        launch("smtp", [sys.executable, "-m", "demo.smtp_sink", "--port", str(SMTP_PORT)], env)
+        launch("smtp", [sys.executable, "-m", "demo.smtp_sink", "--port", str(SMTP_PORT)], env, ports=(SMTP_PORT,))
         say(f"SMTP sink on {HOST}:{SMTP_PORT} (prints the e-mails notify sends)")
 
 
@@ -162,11 +201,21 @@ def service_env() -> dict[str, str]:
     return env
 
 
+def migrate(running: dict[str, tuple[int, int]]) -> None:
+    """Each service's migrations, as `make migrate` runs them (idempotent; a new checkout's notify included)."""
+    for name in running:
+        done = subprocess.run([sys.executable, "-m", f"services.{name}", "migrate"], cwd=ROOT, env=service_env(),
+                              capture_output=True, text=True)  # fmt: skip
+        if done.returncode != 0:
+            sys.exit(f"[demo] migrating {name} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        say(done.stdout.strip().splitlines()[-1] if done.stdout.strip() else f"{name}: migrated")
+
+
 def start_services(running: dict[str, tuple[int, int]]) -> None:
     env = service_env()
     for name, (port, ops) in running.items():
         ports = {f"{name.upper()}_PORT": str(port), f"{name.upper()}_OPS_PORT": str(ops)}
-        pid = launch(name, [sys.executable, "-m", f"services.{name}", "serve"], env | ports)
+        pid = launch(name, [sys.executable, "-m", f"services.{name}", "serve"], env | ports, ports=(port, ops))
         say(f"started {name} on http://{HOST}:{port} (pid {pid}, log {RUN_DIR / name}.log)")
     for name, (port, _) in running.items():
         wait_for(name, f"http://{HOST}:{port}/readyz")
@@ -343,6 +392,7 @@ def run(args: argparse.Namespace) -> int:
     running = services()
     if "notify" not in running:
         say("this checkout has no notify service yet: no alerts, webhooks or e-mails in this run")
+    migrate(running)
     start_helpers(running)
     start_services(running)
     echo = Echo().start()
@@ -389,13 +439,12 @@ def main() -> int:
             pid = pid_of(name)
             say(f"{name}: " + (f"running (pid {pid})" if pid else "not running"))
         return 0
-    interrupted = threading.Event()
 
     def on_signal(*_: Any) -> None:
-        interrupted.set()
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)  # also when started with SIGINT ignored (a background job)
     try:
         code = run(args)
         if args.detach:
