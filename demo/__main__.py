@@ -361,13 +361,25 @@ def council_reports() -> list[Path]:
     return written
 
 
+def console_served() -> bool:
+    try:
+        return httpx.get(f"http://{HOST}:8003/console", timeout=5).status_code != 404
+    except httpx.HTTPError:
+        return False
+
+
 def where_to_look(running: dict[str, tuple[int, int]], summary: Path, reports: list[Path], echo: Echo) -> str:
     rel = [str(p.relative_to(ROOT)) for p in (summary, *reports)]
     lines = ["", "Where to look:"]
     if "notify" in running:
+        if console_served():
+            lines += [
+                f"  duty-officer console         http://{HOST}:8003/console",
+                "                               sign in with the development police key: dev-police-key",
+            ]
+        else:
+            lines.append("  duty-officer console         not in this checkout yet; the alerts API below has the same")
         lines += [
-            f"  duty-officer console         http://{HOST}:8003/console",
-            "                               sign in with the development police key: dev-police-key",
             f"  alerts (police API)          curl -s -H 'Authorization: Bearer dev-police-key' http://{HOST}:8003/v1/alerts",
             f"  webhooks received (verified) {echo.counts['webhook']}, e-mails received {echo.counts['smtp']}: "
             f"{RUN_DIR.relative_to(ROOT)}/webhook.log, smtp.log",

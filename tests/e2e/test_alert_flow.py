@@ -17,15 +17,18 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from services.notify.adapters.loaders import SECONDS_POLICY_FILE
 from standardwebhooks.webhooks import Webhook
 
 from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
 from services.reporting.domain.periods import Period
-from tests.support.notify import new_secret, roster_document, write_roster
-from tests.support.receivers import SmtpSink, WebhookReceiver
 from tests.support.services import PORTAL_LIKE_HOOKS, ServiceProcess, service_env
 from tests.support.waiting import eventually
+
+pytest.importorskip("services.notify", reason="notify joins main at ~14:50; this guard goes then")
+from services.notify.adapters.loaders import SECONDS_POLICY_FILE
+
+from tests.support.notify import new_secret, roster_document, write_roster
+from tests.support.receivers import SmtpSink, WebhookReceiver
 
 PORTAL = {"Authorization": "Bearer dev-portal-key"}
 POLICE = {"Authorization": "Bearer dev-police-key"}
