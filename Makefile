@@ -5,7 +5,7 @@ PYTHON_BIN ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SERVICES ?= intake deadlines reporting
+SERVICES ?= intake deadlines notify reporting
 
 # The development key file and database password are accepted only with ENVIRONMENT=development
 # set explicitly (shared/settings.py); these targets are the developer's machine and CI.

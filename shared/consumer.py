@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -54,6 +54,9 @@ class ConsumerSpec:
     event_types: frozenset[str] | None = None  # None: every known type; others are skipped
     max_attempts: int = 5
     retry_base_seconds: float = 0.2
+    # More FastStream subscriber options, e.g. {"max_workers": 3}: one consumer per worker in the
+    # group, partitions spread over them, each partition still in order (a single topic only).
+    subscriber_options: dict[str, Any] = field(default_factory=dict)
 
 
 class ReliableConsumer:
@@ -80,7 +83,7 @@ class ReliableConsumer:
             auto_offset_reset="earliest",
             max_poll_interval_ms=300_000,
             title=f"{self.spec.service}:{self.spec.name}",
-            **options,
+            **(self.spec.subscriber_options | options),
         )(on_message)
 
     def _count(self, record: ConsumerRecord, outcome: str) -> None:

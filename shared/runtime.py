@@ -83,7 +83,8 @@ class ServiceRuntime:
         self.on_published = on_published
         # "Now" for everything the service stamps or schedules: the host's clock (or a test's)
         # corrected to Postgres's, so hosts whose clocks drift still agree (hardening 19).
-        self.clock = CorrectedClock(clock)
+        # A service that hands its parts the clock before the runtime exists passes a CorrectedClock itself.
+        self.clock = clock if isinstance(clock, CorrectedClock) else CorrectedClock(clock)
         self._clock_warned = False
         self.pool: asyncpg.Pool | None = None
         self.producer = EventProducer(

@@ -1,4 +1,8 @@
-"""Events on `alerts.v1`: an alert to officers, from raised to resolved."""
+"""Events on `alerts.v1`: an alert to officers, from raised to resolved.
+
+An alert names a case by reference, category, kommune and due time, never the citizen (DOMAIN.md).
+Recipients are roster ids (lokalbetjent, vagtchef, `vagtcentral`), never addresses.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from shared.events.envelope import EventData
 TOPIC = "alerts.v1"
 
 RAISED = "dk.politi.alert.raised"
+UPDATED = "dk.politi.alert.updated"
 DELIVERED = "dk.politi.alert.delivered"
 DELIVERY_FAILED = "dk.politi.alert.delivery_failed"
 ACKNOWLEDGED = "dk.politi.alert.acknowledged"
@@ -19,6 +24,8 @@ ESCALATED = "dk.politi.alert.escalated"
 RESOLVED = "dk.politi.alert.resolved"
 
 Severity = Literal["info", "warning", "critical"]
+Reason = Literal["deadline_warning", "deadline_breached", "acute_report"]
+Channel = Literal["webhook", "email", "console"]
 
 
 class _AlertData(EventData):
@@ -33,11 +40,26 @@ class AlertRaised(_AlertData):
 
     deadline_id: uuid.UUID | None = None
     rule_id: str | None = None
-    reason: Literal["deadline_warning", "deadline_breached", "acute_report"]
+    reason: Reason
     severity: Severity
     title: str
     recipients: list[str] = Field(description="Roster ids, e.g. lokalbetjent:0265 or vagtchef")
     raised_at: AwareDatetime
+    due_at: AwareDatetime | None = None
+    category: str | None = None
+    reference: str | None = Field(None, max_length=16, description="The case's reference, when notify knows it")
+
+
+class AlertUpdated(_AlertData):
+    """The same alert (one per deadline) changed: a later warning, or a breach that supersedes warnings."""
+
+    event_type: ClassVar[str] = UPDATED
+
+    reason: Reason
+    severity: Severity
+    superseded: Reason | None = Field(None, description="The reason this update replaced, e.g. deadline_warning")
+    recipients: list[str] = Field(default_factory=list, description="Who is told of this change (may be none)")
+    updated_at: AwareDatetime
     due_at: AwareDatetime | None = None
 
 
@@ -47,6 +69,9 @@ class AlertDelivered(_AlertData):
     channel: str
     recipient: str
     delivered_at: AwareDatetime
+    delivery_id: uuid.UUID | None = Field(None, description="Stable per recipient, channel and stage (webhook-id)")
+    stage: str | None = Field(None, description="raised, breached, escalated-N, reminder-N, acknowledged, resolved")
+    attempts: int | None = None
 
 
 class AlertDeliveryFailed(_AlertData):
@@ -57,6 +82,9 @@ class AlertDeliveryFailed(_AlertData):
     error: str
     attempt: int
     failed_at: AwareDatetime
+    delivery_id: uuid.UUID | None = None
+    stage: str | None = None
+    next_channel: str | None = Field(None, description="The channel tried next for this recipient, if any")
 
 
 class AlertAcknowledged(_AlertData):
@@ -64,6 +92,7 @@ class AlertAcknowledged(_AlertData):
 
     by: str
     acknowledged_at: AwareDatetime
+    via: Literal["api", "link", "console"] | None = None
 
 
 class AlertEscalated(_AlertData):
@@ -72,6 +101,7 @@ class AlertEscalated(_AlertData):
     to: str
     level: int
     escalated_at: AwareDatetime
+    recipients: list[str] = Field(default_factory=list)
 
 
 class AlertResolved(_AlertData):

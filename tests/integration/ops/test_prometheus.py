@@ -17,12 +17,14 @@ import yaml
 from prometheus_client import REGISTRY
 
 from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
+from services.notify.adapters.loaders import SECONDS_POLICY_FILE
 from shared.kafka import EventProducer, OutgoingMessage
 from tests.support.cases import reported
 from tests.support.infra import ROOT
+from tests.support.notify import roster_document, write_roster
 from tests.support.services import ServiceProcess, free_port, service_env
 
-METRIC_MODULES = ("shared.metrics", "services.deadlines.metrics", "services.intake.metrics")
+METRIC_MODULES = ("shared.metrics", "services.deadlines.metrics", "services.intake.metrics", "services.notify.metrics")
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 PROMQL_WORDS = {
     "sum", "by", "max", "min", "rate", "increase", "histogram_quantile", "le", "up", "without", "avg", "count",
@@ -70,6 +72,17 @@ async def test_every_metric_an_alert_uses_is_scraped_from_the_running_services(n
     )
     deadlines.migrate()
     deadlines.start()
+    # notify behind deadlines, with a console-only roster: the acute report below raises an alert
+    # that is delivered at once, so its labelled series exist.
+    roster = write_roster(tmp_path / "roster.yaml", roster_document())
+    notify = ServiceProcess(
+        "notify",
+        service_env(ns, "notify", ROSTER_FILE=str(roster), ALERT_POLICY_FILE=str(SECONDS_POLICY_FILE),
+                    NOTIFY_GAUGES_INTERVAL_SECONDS="1"),
+        tmp_path / "n.log",
+    )  # fmt: skip
+    notify.migrate()
+    notify.start()
     prom_port = free_port()
     config = tmp_path / "prometheus.yml"
     config.write_text(
@@ -80,6 +93,7 @@ async def test_every_metric_an_alert_uses_is_scraped_from_the_running_services(n
                 "scrape_configs": [
                     # The ops port, as deploy/prometheus/prometheus.yml scrapes it.
                     {"job_name": "deadlines", "static_configs": [{"targets": [f"127.0.0.1:{deadlines.ops_port}"]}]},
+                    {"job_name": "notify", "static_configs": [{"targets": [f"127.0.0.1:{notify.ops_port}"]}]},
                 ],
             }
         )
@@ -91,6 +105,7 @@ async def test_every_metric_an_alert_uses_is_scraped_from_the_running_services(n
     )  # fmt: skip
     try:
         deadlines.wait_ready()
+        notify.wait_ready()
         # Traffic that makes the labelled series exist: a deadline that warns and breaches, and a
         # message the consumer must dead-letter.
         producer = EventProducer(ns.kafka, client_id="ops-test")
@@ -104,7 +119,7 @@ async def test_every_metric_an_alert_uses_is_scraped_from_the_running_services(n
         api = f"http://127.0.0.1:{prom_port}/api/v1"
         wanted = set().union(*(metric_names(rule["expr"]) for rule in alert_rules()))
         must_have = {"up", "deadline_events_total", "deadline_detection_lag_seconds_bucket", "consumer_events_total",
-                     "outbox_oldest_pending_age_seconds"}  # fmt: skip
+                     "outbox_oldest_pending_age_seconds", "notify_deliveries_total", "notify_alerts_past_chain"}  # fmt: skip
         missing: set[str] = set(wanted)
         end = time.monotonic() + 40
         while missing & must_have and time.monotonic() < end:
@@ -127,6 +142,7 @@ async def test_every_metric_an_alert_uses_is_scraped_from_the_running_services(n
         prom.terminate()
         prom.wait(10)
         deadlines.stop()
+        notify.stop()
 
 
 def declared_metric_names() -> set[str]:

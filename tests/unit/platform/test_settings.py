@@ -10,6 +10,7 @@ import yaml
 from services.deadlines.settings import DeadlinesSettings
 from services.intake.bootstrap import SERVICE, build_app, migrations
 from services.intake.settings import IntakeSettings
+from services.notify.settings import NotifySettings
 from services.reporting.settings import ReportingSettings
 from shared.cli import command_line
 from shared.settings import DEFAULT_OPS_PORTS, PROJECT_ROOT, CommonSettings, ServiceSettings, Topics
@@ -78,11 +79,16 @@ def test_schema_names_must_be_plain() -> None:
 
 
 def test_prometheus_scrapes_each_service_on_its_default_ops_port(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("INTAKE_OPS_PORT", "DEADLINES_OPS_PORT", "REPORTING_OPS_PORT"):
+    for name in ("INTAKE_OPS_PORT", "DEADLINES_OPS_PORT", "NOTIFY_OPS_PORT", "REPORTING_OPS_PORT"):
         monkeypatch.delenv(name, raising=False)
     config = yaml.safe_load((PROJECT_ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
     targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
-    settings = {"intake": IntakeSettings(), "deadlines": DeadlinesSettings(), "reporting": ReportingSettings()}
+    settings = {
+        "intake": IntakeSettings(),
+        "deadlines": DeadlinesSettings(),
+        "notify": NotifySettings(),
+        "reporting": ReportingSettings(),
+    }
     for service, own in settings.items():
         assert targets[service] == [f"127.0.0.1:{own.ops_port}"] != [f"127.0.0.1:{own.port}"]
         assert own.ops_port == DEFAULT_OPS_PORTS[service]

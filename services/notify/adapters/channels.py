@@ -1,0 +1,101 @@
+"""Outbound channels: Standard Webhooks-signed JSON over HTTP, and Danish e-mail over SMTP."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import math
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+
+import aiosmtplib
+import httpx
+
+from services.notify.domain.delivery import Outcome, Verdict, http_outcome
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
+    """`v1,<base64 HMAC-SHA256>` of `id.timestamp.body` with the endpoint's `whsec_` secret (Standard Webhooks)."""
+    key = base64.b64decode(secret.removeprefix("whsec_") + "==")
+    digest = hmac.new(key, f"{message_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+class WebhookClient:
+    def __init__(self, timeout: float = 10.0) -> None:
+        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+
+    async def send(self, url: str, secret: str, delivery_id: str, payload: dict[str, Any], now: datetime) -> Outcome:
+        """One POST. `delivery_id` is the webhook-id: the same across retries, so a receiver can drop repeats."""
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        timestamp = math.floor(now.timestamp())
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": delivery_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(secret, delivery_id, timestamp, body),
+            "user-agent": "mvsj-notify/1.0",
+        }
+        try:
+            response = await self._client.post(url, content=body.encode(), headers=headers)
+        except httpx.HTTPError as exc:
+            return Outcome("retry", f"{type(exc).__name__}: {exc}".strip(": ")[:300])
+        return http_outcome(response.status_code, response.headers.get("retry-after"), now)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class EmailClient:
+    """SMTP with aiosmtplib; the Message-ID is derived from the delivery id, so a resend is recognisable."""
+
+    def __init__(self, host: str, port: int, sender: str, *, timeout: float = 10.0, starttls: bool = False,
+                 username: str | None = None, password: str | None = None) -> None:  # fmt: skip
+        self.host = host
+        self.port = port
+        self.sender = sender
+        self.timeout = timeout
+        self.starttls = starttls
+        self.username = username
+        self.password = password
+
+    def message(self, to: str, subject: str, text: str, delivery_id: str, now: datetime) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"] = self.sender
+        msg["To"] = to
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(now)
+        domain = self.sender.rpartition("@")[2] or "notify.local"
+        msg["Message-ID"] = f"<{delivery_id}@{domain}>"
+        msg.set_content(text, charset="utf-8")
+        msg["Content-Language"] = "da"  # after set_content, which replaces every Content-* header
+        return msg
+
+    async def send(self, to: str, subject: str, text: str, delivery_id: str, now: datetime) -> Outcome:
+        msg = self.message(to, subject, text, delivery_id, now)
+        try:
+            await aiosmtplib.send(
+                msg,
+                hostname=self.host,
+                port=self.port,
+                timeout=self.timeout,
+                start_tls=self.starttls,
+                username=self.username,
+                password=self.password,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            return Outcome("failed", f"SMTP refused the recipient: {exc}"[:300])
+        except aiosmtplib.SMTPResponseException as exc:
+            # 5xx is permanent (mailbox unknown, policy); 4xx is "try later".
+            verdict: Verdict = "failed" if 500 <= exc.code < 600 else "retry"
+            return Outcome(verdict, f"SMTP {exc.code}: {exc.message}"[:300])
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            return Outcome("retry", f"{type(exc).__name__}: {exc}"[:300])
+        return Outcome("delivered", "SMTP 250")
+
+
+__all__ = ["EmailClient", "WebhookClient", "make_msgid", "sign"]

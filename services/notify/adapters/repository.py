@@ -1,0 +1,364 @@
+"""Postgres storage of notify: alerts, deliveries, audit trail, case references; SQL and row mapping only."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from services.notify.domain.alert import Alert, Notice
+from services.notify.domain.policy import Chain
+from services.notify.domain.roster import Recipient
+from shared.db import Conn
+from shared.events import CloudEvent, EventData
+from shared.outbox import enqueue_many
+
+SOURCE = "/mvsj/notify"
+_EVENT_NS = uuid.UUID("b5f0a0f1-0c8e-4a4a-8b36-1d3c1f6a7e21")
+
+_ALERT_COLUMNS = (
+    "id", "case_id", "deadline_id", "deadline_rule", "title", "category", "kommune", "due_at", "policy_rule",
+    "reason", "severity", "state", "chain", "level", "reminders", "raised_at", "updated_at", "happened_at",
+    "notified", "last_step", "next_timer_at", "acknowledged_at", "acknowledged_by", "resolved_at",
+    "resolved_reason", "fraction",
+)  # fmt: skip
+# Built once from the column names above (no value is ever formatted in): hence the S608 exemption.
+_UPSERT_ALERT = (
+    f"INSERT INTO alerts ({', '.join(_ALERT_COLUMNS)}) VALUES "  # noqa: S608
+    f"({', '.join(f'${i}' for i in range(1, len(_ALERT_COLUMNS) + 1))}) ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _ALERT_COLUMNS if c not in ("id", "case_id", "deadline_rule"))
+)
+
+
+def alert_from_row(row: asyncpg.Record | dict[str, Any]) -> Alert:
+    data = {c: row[c] for c in _ALERT_COLUMNS}
+    data["chain"] = Chain.from_snapshot(data["chain"])
+    data["notified"] = tuple(data["notified"])
+    data["last_step"] = tuple(data["last_step"])
+    return Alert(**data)
+
+
+def _alert_args(alert: Alert) -> tuple[Any, ...]:
+    values = {c: getattr(alert, c) for c in _ALERT_COLUMNS}
+    values["chain"] = alert.chain.to_snapshot()
+    values["notified"] = list(alert.notified)
+    values["last_step"] = list(alert.last_step)
+    return tuple(values[c] for c in _ALERT_COLUMNS)
+
+
+async def remember_case(conn: Conn, case_id: uuid.UUID, reference: str, category: str, kommune: str) -> None:
+    await conn.execute(
+        "INSERT INTO case_refs (case_id, reference, category, kommune) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (case_id) DO NOTHING",
+        case_id,
+        reference,
+        category,
+        kommune,
+    )
+
+
+async def reference_of(conn: Conn, case_id: uuid.UUID) -> str | None:
+    value: str | None = await conn.fetchval("SELECT reference FROM case_refs WHERE case_id = $1", case_id)
+    return value
+
+
+async def lock_alert(conn: Conn, alert_id: uuid.UUID) -> Alert | None:
+    """The alert, locked until the transaction ends: ack, resolve, timer and events on it take turns."""
+    row = await conn.fetchrow("SELECT * FROM alerts WHERE id = $1 FOR UPDATE", alert_id)
+    return alert_from_row(row) if row else None
+
+
+async def lock_new_alert(conn: Conn, alert_id: uuid.UUID) -> None:
+    """Two events of one deadline may reach two consumers during a rebalance: one creates, the other waits."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"alert:{alert_id}")
+
+
+async def save_alert(conn: Conn, alert: Alert) -> None:
+    await conn.execute(_UPSERT_ALERT, *_alert_args(alert))
+
+
+def delivery_id_for(notice_id: uuid.UUID, recipient_id: str, channel_no: int) -> uuid.UUID:
+    return uuid.uuid5(notice_id, f"{recipient_id}/{channel_no}")
+
+
+async def add_deliveries(
+    conn: Conn,
+    notice: Notice,
+    recipients: Sequence[Recipient],
+    *,
+    happened_at: datetime,
+    now: datetime,
+    channel_no: int = 0,
+) -> list[asyncpg.Record]:
+    """The first channel's delivery row for each recipient of a stage; a stage already there is not added twice.
+
+    A console delivery is delivered as it is written: the alert is on the console and in the API
+    the moment this transaction commits, so there is nothing left to send. Returns the new rows.
+    """
+    rows = []
+    for recipient in recipients:
+        if channel_no >= len(recipient.channels):
+            continue
+        channel = recipient.channels[channel_no]
+        rows.append((
+            delivery_id_for(notice.id, recipient.id, channel_no), notice.alert_id, notice.id, notice.stage,
+            notice.stoppable, recipient.id, recipient.name, channel_no, channel.kind, channel.target, now, happened_at,
+        ))  # fmt: skip
+    if not rows:
+        return []
+    return list(
+        await conn.fetch(
+            "INSERT INTO deliveries (id, alert_id, notice_id, stage, stoppable, recipient_id, recipient_name,"
+            " channel_no, channel, target, state, next_attempt_at, happened_at, attempts, delivered_at)"
+            " SELECT i, a, n, s, st, r, rn, c, ch, t, CASE WHEN ch = 'console' THEN 'delivered' ELSE 'pending' END,"
+            " na, h, CASE WHEN ch = 'console' THEN 1 ELSE 0 END, CASE WHEN ch = 'console' THEN na END"
+            " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bool[], $6::text[], $7::text[],"
+            " $8::int[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[])"
+            " AS x(i, a, n, s, st, r, rn, c, ch, t, na, h)"
+            " ON CONFLICT DO NOTHING RETURNING id, stage, recipient_id, channel, state, attempts, happened_at",
+            *[list(col) for col in zip(*rows, strict=True)],
+        )
+    )
+
+
+async def audit_many(
+    conn: Conn, alert_id: uuid.UUID, at: datetime, entries: Sequence[tuple[str, dict[str, Any]]]
+) -> None:
+    await conn.executemany(
+        "INSERT INTO audit (alert_id, at, kind, detail) VALUES ($1, $2, $3, $4)",
+        [(alert_id, at, kind, detail) for kind, detail in entries],
+    )
+
+
+async def cancel_stoppable(conn: Conn, alert_id: uuid.UUID, why: str) -> int:
+    """Escalations and reminders not yet sent are not sent at all once someone has acknowledged."""
+    status = await conn.execute(
+        # A delivery in flight (leased) finishes; its result is recorded, and it is not retried.
+        "UPDATE deliveries SET state = 'cancelled', last_error = $2"
+        " WHERE alert_id = $1 AND state = 'pending' AND stoppable AND (lease_until IS NULL OR lease_until < now())",
+        alert_id,
+        why,
+    )
+    return int(status.split()[-1])
+
+
+async def audit(
+    conn: Conn, alert_id: uuid.UUID, at: datetime, kind: str, detail: dict[str, Any], actor: str | None = None
+) -> None:
+    await conn.execute(
+        "INSERT INTO audit (alert_id, at, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)",
+        alert_id,
+        at,
+        kind,
+        actor,
+        detail,
+    )
+
+
+def event_id_for(data: EventData) -> uuid.UUID:
+    """Deterministic: the same fact computed twice (a retry after a crash) is the same event, sent once."""
+    return uuid.uuid5(_EVENT_NS, f"{data.event_type}/{data.model_dump_json()}")
+
+
+async def emit(conn: Conn, events: Sequence[EventData], *, kommune: str, topic: str) -> list[CloudEvent]:
+    if not events:
+        return []
+    envelopes = [
+        CloudEvent.of(
+            e,
+            source=SOURCE,
+            subject=str(e.case_id),  # type: ignore[attr-defined]
+            kommune=kommune,
+            time=_time_of(e),
+            event_id=event_id_for(e),
+        )
+        for e in events
+    ]
+    await enqueue_many(conn, envelopes, topic=topic)
+    return envelopes
+
+
+def _time_of(event: EventData) -> datetime:
+    for name in ("raised_at", "updated_at", "delivered_at", "failed_at", "acknowledged_at", "escalated_at",
+                 "resolved_at"):  # fmt: skip
+        value = getattr(event, name, None)
+        if isinstance(value, datetime):
+            return value
+    raise TypeError(f"{type(event).__name__} carries no time")
+
+
+# --- the escalation timer ---
+
+
+async def claim_due_alerts(conn: Conn, now: datetime, limit: int) -> list[Alert]:
+    """Alerts whose ack timeout or reminder is due and that nobody else holds; locked until commit."""
+    rows = await conn.fetch(
+        "SELECT * FROM alerts WHERE next_timer_at <= $1 ORDER BY next_timer_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        now,
+        limit,
+    )
+    return [alert_from_row(r) for r in rows]
+
+
+async def next_timer(conn: Conn) -> datetime | None:
+    value: datetime | None = await conn.fetchval(
+        "SELECT min(next_timer_at) FROM alerts WHERE next_timer_at IS NOT NULL"
+    )
+    return value
+
+
+# --- deliveries ---
+
+_CLAIM_DELIVERIES = """
+WITH due AS (
+    SELECT d.id FROM deliveries d
+    WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until < $1)
+    ORDER BY d.next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED
+)
+UPDATE deliveries d SET lease_owner = $2, lease_until = $1 + $3::interval, attempts = d.attempts + 1
+FROM due WHERE d.id = due.id
+RETURNING d.*
+"""
+
+
+async def claim_deliveries(conn: Conn, now: datetime, owner: str, lease: timedelta, limit: int) -> list[asyncpg.Record]:
+    """Takes due deliveries under a lease (committed at once): the sending happens with no transaction open.
+
+    A worker that dies mid-send leaves its lease to run out; then another takes the delivery again
+    with the same id, so a receiver that deduplicates by webhook-id or Message-ID sees it once.
+    """
+    return await conn.fetch(_CLAIM_DELIVERIES, now, owner, lease, limit)
+
+
+async def views_for(conn: Conn, alert_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, asyncpg.Record]:
+    rows = await conn.fetch(
+        "SELECT a.*, c.reference FROM alerts a LEFT JOIN case_refs c ON c.case_id = a.case_id WHERE a.id = ANY($1)",
+        list(set(alert_ids)),
+    )
+    return {r["id"]: r for r in rows}
+
+
+async def lock_delivery(conn: Conn, delivery_id: uuid.UUID, owner: str) -> asyncpg.Record | None:
+    """The delivery, if this worker still holds its lease (else another took it over: leave it)."""
+    return await conn.fetchrow(
+        "SELECT * FROM deliveries WHERE id = $1 AND lease_owner = $2 FOR UPDATE", delivery_id, owner
+    )
+
+
+async def mark_delivered(conn: Conn, delivery_id: uuid.UUID, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE deliveries SET state = 'delivered', delivered_at = $2, lease_owner = NULL, lease_until = NULL,"
+        " last_error = NULL WHERE id = $1",
+        delivery_id,
+        at,
+    )
+
+
+async def mark_retry(conn: Conn, delivery_id: uuid.UUID, at: datetime, error: str) -> None:
+    await conn.execute(
+        "UPDATE deliveries SET next_attempt_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL"
+        " WHERE id = $1",
+        delivery_id,
+        at,
+        error[:500],
+    )
+
+
+async def mark_failed(conn: Conn, delivery_id: uuid.UUID, error: str) -> None:
+    await conn.execute(
+        "UPDATE deliveries SET state = 'failed', last_error = $2, lease_owner = NULL, lease_until = NULL WHERE id = $1",
+        delivery_id,
+        error[:500],
+    )
+
+
+async def disable_endpoint(conn: Conn, target: str, reason: str) -> None:
+    await conn.execute(
+        "INSERT INTO disabled_endpoints (target, reason) VALUES ($1, $2) ON CONFLICT DO NOTHING", target, reason
+    )
+
+
+async def disabled_targets(conn: Conn, targets: Sequence[str]) -> set[str]:
+    rows = await conn.fetch("SELECT target FROM disabled_endpoints WHERE target = ANY($1)", list(set(targets)))
+    return {r["target"] for r in rows}
+
+
+async def next_delivery(conn: Conn) -> datetime | None:
+    value: datetime | None = await conn.fetchval(
+        "SELECT min(greatest(next_attempt_at, coalesce(lease_until, next_attempt_at))) FROM deliveries"
+        " WHERE state = 'pending'"
+    )
+    return value
+
+
+async def use_ack_link(conn: Conn, delivery_id: uuid.UUID, alert_id: uuid.UUID) -> bool:
+    """True the first time a link is used; a link works once."""
+    status = await conn.execute(
+        "INSERT INTO used_ack_links (delivery_id, alert_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        delivery_id,
+        alert_id,
+    )
+    return bool(status == "INSERT 0 1")
+
+
+# --- reading, for the API and the console ---
+
+# Static statements for every combination of filters: a NULL parameter means "any".
+_COUNT_ALERTS = (
+    "SELECT count(*) FROM alerts a"
+    " WHERE ($1::text IS NULL OR a.kommune = $1) AND ($2::text IS NULL OR a.severity = $2)"
+    " AND ($3::text IS NULL OR a.state = $3) AND (NOT $4::boolean OR a.state <> 'resolved')"
+)
+_LIST_ALERTS = (
+    "SELECT a.*, c.reference FROM alerts a LEFT JOIN case_refs c ON c.case_id = a.case_id"
+    " WHERE ($1::text IS NULL OR a.kommune = $1) AND ($2::text IS NULL OR a.severity = $2)"
+    " AND ($3::text IS NULL OR a.state = $3) AND (NOT $4::boolean OR a.state <> 'resolved')"
+    " ORDER BY (a.state = 'resolved'), (a.state = 'acknowledged'),"
+    " CASE a.severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, a.due_at, a.id"
+    " LIMIT $5 OFFSET $6"
+)
+
+
+async def list_alerts(
+    conn: Conn, *, state: str | None, kommune: str | None, severity: str | None, limit: int, offset: int
+) -> tuple[list[asyncpg.Record], int]:
+    """Alerts, most urgent first (unresolved before resolved, critical first, soonest due first)."""
+    unresolved = state == "unresolved"
+    args = (kommune, severity, None if unresolved else state, unresolved)
+    total = await conn.fetchval(_COUNT_ALERTS, *args)
+    rows = await conn.fetch(_LIST_ALERTS, *args, limit, offset)
+    return list(rows), int(total)
+
+
+async def get_alert(conn: Conn, alert_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT a.*, c.reference FROM alerts a LEFT JOIN case_refs c ON c.case_id = a.case_id WHERE a.id = $1",
+        alert_id,
+    )
+
+
+async def deliveries_of(conn: Conn, alert_ids: Sequence[uuid.UUID]) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT id, alert_id, stage, recipient_id, recipient_name, channel, state, attempts, last_error,"
+            " created_at, delivered_at FROM deliveries WHERE alert_id = ANY($1) ORDER BY created_at, channel_no",
+            list(alert_ids),
+        )
+    )
+
+
+async def audit_of(conn: Conn, alert_id: uuid.UUID) -> list[asyncpg.Record]:
+    return list(await conn.fetch("SELECT at, kind, actor, detail FROM audit WHERE alert_id = $1 ORDER BY id", alert_id))
+
+
+async def open_unacknowledged(conn: Conn) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            # Reminders start only once the last step of the chain has had its time: past the chain.
+            "SELECT kommune, severity, count(*) AS n, count(*) FILTER (WHERE reminders > 0) AS past_chain"
+            " FROM alerts WHERE state IN ('open', 'escalated') GROUP BY kommune, severity"
+        )
+    )

@@ -1,0 +1,177 @@
+"""Composition root of the notify service: the one place that knows every part and wires them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from services.notify import handlers
+from services.notify.adapters.ack_links import AckLinks
+from services.notify.adapters.channels import EmailClient, WebhookClient
+from services.notify.adapters.heartbeat import heartbeat
+from services.notify.adapters.loaders import load_policy, load_roster
+from services.notify.domain.delivery import Backoff
+from services.notify.domain.roster import describe_gaps
+from services.notify.entrypoints.consumer import CASE_EVENTS, DEADLINE_EVENTS, notify_consumers
+from services.notify.entrypoints.http import alerts_router
+from services.notify.entrypoints.timers import DeliveryWorker, EscalationTimer, Timer
+from services.notify.metrics import refresh_gauges
+from services.notify.settings import NotifySettings
+from shared.asyncapi import asyncapi_document
+from shared.auth import ApiKeys
+from shared.clock import Clock, CorrectedClock
+from shared.db import Migration, migrations_in, shared_migrations
+from shared.events import alerts as alert_events
+from shared.http import MetricsMiddleware, install_problem_handlers, ops_router
+from shared.openapi import install_openapi
+from shared.ratelimit import rate_limits
+from shared.runtime import ServiceRuntime
+from shared.timers import DurableTimer
+
+SERVICE = "notify"
+VERSION = "1.0.0"
+log = logging.getLogger(__name__)
+
+
+def migrations() -> list[Migration]:
+    return shared_migrations() + migrations_in("services.notify.migrations")
+
+
+def build_app(
+    settings: NotifySettings | None = None,
+    *,
+    clock: Clock | None = None,
+    extra_loops: list[Callable[[ServiceRuntime], Awaitable[None]]] | None = None,
+) -> FastAPI:
+    """Builds the service; the roster, policy and key files are checked here, so a bad one stops start-up."""
+    settings = settings or NotifySettings()
+    settings.check_for_production()
+    # One line per webhook request at INFO would drown the log; failures are logged and audited.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Corrected to Postgres's clock by the runtime once started (shared/runtime.py), shared by every part here.
+    clock = CorrectedClock(clock)
+    roster = load_roster(settings.roster_file)
+    policy = load_policy(settings.alert_policy_file)
+    api_keys = ApiKeys.load(settings.api_keys_file)
+    topics = settings.topics
+    now = clock.now()
+    gaps = roster.gaps(now, now + timedelta(days=settings.rota_check_days))
+    if gaps:
+        # Not fatal: in a gap the vagtcentral's shared channel takes the alerts. But someone should fill it.
+        log.warning(
+            "the vagtchef rota has gaps in the next %d days; alerts then go to the vagtcentral's shared channel: %s",
+            settings.rota_check_days,
+            "; ".join(describe_gaps(gaps, roster.tz)),
+        )
+    ctx = handlers.Context(policy=lambda: policy, roster=lambda: roster, alerts_topic=topics.alerts)
+    links = AckLinks(settings.ack_secret, settings.public_url, settings.ack_link_max_age_seconds)
+    backoff = Backoff(
+        base=settings.retry_base_seconds, cap=settings.retry_cap_seconds, max_attempts=settings.max_attempts
+    )
+
+    def durable(runtime: ServiceRuntime, timer: Timer, batch: int) -> DurableTimer:
+        return DurableTimer(
+            runtime.db, channel=timer.channel, name=type(timer).__name__, fire_due=timer.fire_due,
+            next_due=timer.next_due, batch_size=batch, max_sleep=settings.max_sleep_seconds, clock=clock,
+        )  # fmt: skip
+
+    async def delivery_loop(runtime: ServiceRuntime) -> None:
+        webhooks = WebhookClient(timeout=settings.send_timeout_seconds)
+        email = EmailClient(
+            settings.smtp_host, settings.smtp_port, settings.smtp_from, timeout=settings.send_timeout_seconds,
+            starttls=settings.smtp_starttls, username=settings.smtp_username, password=settings.smtp_password,
+        )  # fmt: skip
+        worker = DeliveryWorker(
+            runtime.db, ctx, clock, schema=settings.db_schema, webhooks=webhooks, email=email, ack_links=links,
+            backoff=backoff, lease=timedelta(seconds=settings.delivery_lease_seconds),
+            batch=settings.delivery_batch_size, concurrency=settings.delivery_concurrency,
+        )  # fmt: skip
+        try:
+            await durable(runtime, worker, settings.delivery_batch_size).run()
+        finally:
+            await worker.close()
+            await webhooks.close()
+
+    async def escalation_loop(runtime: ServiceRuntime) -> None:
+        timer = EscalationTimer(runtime.db, ctx, clock, schema=settings.db_schema, batch=settings.timer_batch_size)
+        await durable(runtime, timer, settings.timer_batch_size).run()
+
+    async def gauges_loop(runtime: ServiceRuntime) -> None:
+        await refresh_gauges(runtime.db, settings.gauges_interval_seconds)
+
+    loops = [delivery_loop, escalation_loop, gauges_loop, *(extra_loops or [])]
+    if settings.heartbeat_url:
+        url = settings.heartbeat_url
+
+        async def heartbeat_loop(runtime: ServiceRuntime) -> None:
+            await heartbeat(url, settings.heartbeat_interval_seconds, runtime.postgres_ready)
+
+        loops.append(heartbeat_loop)
+
+    runtime = ServiceRuntime(
+        settings,
+        service=SERVICE,
+        migrations=migrations(),
+        consumers=notify_consumers(ctx, topics, clock.now, workers=settings.consumer_workers),
+        loops=loops,
+        # Three LISTEN connections (relay and two timers) stay taken; sends in flight record results.
+        pool_max_size=20,
+        clock=clock,
+    )
+    app = FastAPI(
+        title="MVSJ notify",
+        version=VERSION,
+        description=(
+            "Tells the right officers when a politigaranti (police guarantee) is about to slip or has, escalates"
+            " until someone acknowledges, and records every delivery. Roster version"
+            f" {roster.version} ({settings.roster_file.name}), policy version {policy.version}"
+            f" ({settings.alert_policy_file.name})."
+        ),
+        lifespan=runtime.lifespan,
+        # No trailing-slash redirect: its Location would be built from the client's Host header.
+        redirect_slashes=False,
+    )
+    app.state.runtime = runtime
+    app.state.api_keys = api_keys
+    app.state.rate_limits = rate_limits(
+        settings.rate_limit_per_minute,
+        settings.rate_limit_burst,
+        settings.anonymous_rate_limit_per_minute,
+        settings.anonymous_rate_limit_burst,
+    )
+    app.state.roster = roster
+    app.state.policy = policy
+    app.state.context = ctx
+    app.state.ack_links = links
+    install_problem_handlers(app)
+    app.add_middleware(MetricsMiddleware, service=SERVICE)
+    app.include_router(ops_router({"postgres": runtime.postgres_ready, "kafka": runtime.kafka_ready}))
+    app.include_router(alerts_router(ctx, links, clock.now))
+    install_openapi(app)
+
+    document = asyncapi_document(
+        service=SERVICE,
+        version=VERSION,
+        bootstrap=settings.kafka_bootstrap_servers,
+        publishes={
+            topics.alerts: [
+                alert_events.AlertRaised,
+                alert_events.AlertUpdated,
+                alert_events.AlertDelivered,
+                alert_events.AlertDeliveryFailed,
+                alert_events.AlertAcknowledged,
+                alert_events.AlertEscalated,
+                alert_events.AlertResolved,
+            ]
+        },
+        consumes={topics.cases: list(CASE_EVENTS), topics.deadlines: list(DEADLINE_EVENTS)},
+    )
+
+    @app.get("/asyncapi.json", tags=["operations"], summary="AsyncAPI: what this service consumes and publishes")
+    async def asyncapi() -> dict[str, object]:
+        return document
+
+    return app

@@ -1,0 +1,264 @@
+"""The alert state machine: one alert per deadline (dedup key case + rule), from raised to resolved.
+
+Every decision takes the time as an argument and returns the new alert, the notices to send
+(who is told what) and the events to publish. The states: open -> (escalated) -> acknowledged
+-> resolved. Resolved is final: a late event never reopens it, and an acknowledgement that
+races a resolve finds it resolved and is refused, so the outcome is the same in either order.
+A breach supersedes a warning alert: it becomes critical and open again (an ack of a warning is
+not an ack of a broken promise).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Literal
+
+from services.notify.domain.policy import RANK, AlertRule, Chain, Reason, Severity
+from services.notify.domain.roster import Recipient, Roster
+from shared.events import alerts as ev
+from shared.events.envelope import EventData
+
+AlertState = Literal["open", "acknowledged", "escalated", "resolved"]
+ACTIVE: frozenset[str] = frozenset({"open", "escalated"})
+_NAMESPACE = uuid.UUID("3f1c2a52-8d7e-4b8e-9a51-6f0c9b1d2e40")
+
+
+def alert_id_for(case_id: uuid.UUID, deadline_rule: str) -> uuid.UUID:
+    """The dedup key (case + deadline rule) as the alert's id: the same deadline always finds its one alert."""
+    return uuid.uuid5(_NAMESPACE, f"alert/{case_id}/{deadline_rule}")
+
+
+def notice_id_for(alert_id: uuid.UUID, stage: str) -> uuid.UUID:
+    return uuid.uuid5(_NAMESPACE, f"notice/{alert_id}/{stage}")
+
+
+class AlreadyResolved(Exception):
+    """The alert was resolved first: there is nothing left to acknowledge."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineFact:
+    """What a deadline event says, for the alert (no citizen data: reference, category, kommune, due time)."""
+
+    event_type: str
+    deadline_id: uuid.UUID
+    case_id: uuid.UUID
+    deadline_rule: str
+    title: str
+    category: str
+    kommune: str
+    due_at: datetime
+    happened_at: datetime  # the deadline event's time: delivery latency is measured from here
+    fraction: float | None = None
+    reference: str | None = None  # from cases.v1, when notify has seen the case
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One message about an alert (a stage) to some recipients; each recipient gets each stage once."""
+
+    id: uuid.UUID
+    alert_id: uuid.UUID
+    stage: str
+    recipients: tuple[str, ...]  # roster ids
+    # Escalations and reminders stop at an ack; what reports an ack or a resolve never does.
+    stoppable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    id: uuid.UUID
+    case_id: uuid.UUID
+    deadline_id: uuid.UUID
+    deadline_rule: str
+    title: str
+    category: str
+    kommune: str
+    due_at: datetime
+    policy_rule: str
+    reason: Reason
+    severity: Severity
+    state: AlertState
+    chain: Chain
+    level: int
+    reminders: int
+    raised_at: datetime
+    updated_at: datetime
+    happened_at: datetime
+    notified: tuple[str, ...] = ()
+    last_step: tuple[str, ...] = ()  # recipients of the last stage reached: reminders go to them
+    next_timer_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_reason: str | None = None
+    fraction: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    alert: Alert | None
+    notices: list[Notice] = field(default_factory=list)
+    events: list[EventData] = field(default_factory=list)
+    audit: list[tuple[str, dict[str, object]]] = field(default_factory=list)
+    changed: bool = True
+    # Escalations and reminders of the alert not yet sent are dropped (an ack, a resolve, a supersede).
+    stop_pending: bool = False
+
+
+def _recipients(roster: Roster, groups: tuple[str, ...], kommune: str, at: datetime) -> tuple[Recipient, ...]:
+    found: dict[str, Recipient] = {}
+    for group in groups:
+        for recipient in roster.recipients(group, kommune, at):
+            found.setdefault(recipient.id, recipient)
+    return tuple(found.values())
+
+
+def _told(alert: Alert, recipients: tuple[Recipient, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys([*alert.notified, *(r.id for r in recipients)]))
+
+
+def on_deadline(existing: Alert | None, fact: DeadlineFact, rule: AlertRule, roster: Roster, now: datetime) -> Decision:
+    """A deadline event that the policy says raises an alert: raise it, update it, supersede it, or ignore it."""
+    if existing is not None and existing.state == "resolved":
+        return Decision(existing, audit=[("ignored", {"event": fact.event_type, "why": "alert already resolved"})],
+                        changed=False)  # fmt: skip
+    recipients = _recipients(roster, rule.notify, fact.kommune, now)
+    ids = [r.id for r in recipients]
+    if existing is None:
+        alert_id = alert_id_for(fact.case_id, fact.deadline_rule)
+        alert = Alert(
+            id=alert_id, case_id=fact.case_id, deadline_id=fact.deadline_id, deadline_rule=fact.deadline_rule,
+            title=fact.title, category=fact.category, kommune=fact.kommune, due_at=fact.due_at,
+            policy_rule=rule.id, reason=rule.reason, severity=rule.severity, state="open", chain=rule.chain,
+            level=0, reminders=0, raised_at=now, updated_at=now, happened_at=fact.happened_at,
+            notified=tuple(ids), last_step=tuple(ids), next_timer_at=now + rule.chain.ack_timeout,
+            fraction=fact.fraction,
+        )  # fmt: skip
+        raised = ev.AlertRaised(
+            alert_id=alert_id, case_id=fact.case_id, deadline_id=fact.deadline_id, rule_id=fact.deadline_rule,
+            reason=rule.reason, severity=rule.severity, title=fact.title, recipients=ids, raised_at=now,
+            due_at=fact.due_at, category=fact.category, reference=fact.reference,
+        )  # fmt: skip
+        return Decision(
+            alert,
+            notices=[Notice(notice_id_for(alert_id, "raised"), alert_id, "raised", tuple(ids))],
+            events=[raised],
+            audit=[("raised", {"reason": rule.reason, "severity": rule.severity, "recipients": ids})],
+        )
+    if RANK[rule.reason] <= RANK[existing.reason]:
+        # A later warning (or a warning after an acute alert): the same alert, newer numbers; the
+        # officers already know, and escalation covers silence, so nobody is messaged again.
+        if RANK[rule.reason] < RANK[existing.reason]:
+            why: dict[str, object] = {"event": fact.event_type, "why": "alert already more severe"}
+            return Decision(existing, audit=[("ignored", why)], changed=False)
+        alert = replace(existing, updated_at=now, fraction=fact.fraction or existing.fraction, due_at=fact.due_at)
+        updated = ev.AlertUpdated(
+            alert_id=alert.id, case_id=alert.case_id, reason=alert.reason, severity=alert.severity,
+            updated_at=now, due_at=alert.due_at,
+        )  # fmt: skip
+        return Decision(alert, events=[updated], audit=[("updated", {"fraction": fact.fraction})])
+    # Supersede: a breach replaces warnings (or an acute alert); it is open again and starts its own chain.
+    stage = rule.reason.removeprefix("deadline_")
+    alert = replace(
+        existing, policy_rule=rule.id, reason=rule.reason, severity=rule.severity, state="open", chain=rule.chain,
+        level=0, reminders=0, updated_at=now, happened_at=fact.happened_at, due_at=fact.due_at,
+        notified=_told(existing, recipients), last_step=tuple(ids), next_timer_at=now + rule.chain.ack_timeout,
+    )  # fmt: skip
+    updated = ev.AlertUpdated(
+        alert_id=alert.id, case_id=alert.case_id, reason=rule.reason, severity=rule.severity,
+        superseded=existing.reason, recipients=ids, updated_at=now, due_at=alert.due_at,
+    )  # fmt: skip
+    return Decision(
+        alert,
+        notices=[Notice(notice_id_for(alert.id, stage), alert.id, stage, tuple(ids))],
+        events=[updated],
+        audit=[("superseded", {"from": existing.reason, "to": rule.reason, "recipients": ids})],
+        stop_pending=True,
+    )
+
+
+def acknowledge(alert: Alert, by: str, now: datetime, via: Literal["api", "link", "console"]) -> Decision:
+    """Stops escalation and reminders at once and tells the others who were notified; twice is once."""
+    if alert.state == "resolved":
+        raise AlreadyResolved(alert.id)
+    if alert.state == "acknowledged":
+        return Decision(alert, changed=False)
+    others = tuple(r for r in alert.notified if r != by)
+    acked = replace(alert, state="acknowledged", acknowledged_at=now, acknowledged_by=by, next_timer_at=None,
+                    updated_at=now)  # fmt: skip
+    event = ev.AlertAcknowledged(alert_id=alert.id, case_id=alert.case_id, by=by, acknowledged_at=now, via=via)
+    stage = f"acknowledged-{alert.reason}"
+    return Decision(
+        acked,
+        notices=[_notice_to_ids(alert.id, stage, others)],
+        events=[event],
+        audit=[("acknowledged", {"by": by, "via": via})],
+        stop_pending=True,
+    )
+
+
+def resolve(alert: Alert, why: str, now: datetime) -> Decision:
+    """Met or cancelled: closes the alert and tells everyone who was notified. Final."""
+    if alert.state == "resolved":
+        return Decision(alert, audit=[("ignored", {"why": "already resolved", "resolve": why})], changed=False)
+    done = replace(alert, state="resolved", resolved_at=now, resolved_reason=why, next_timer_at=None, updated_at=now)
+    event = ev.AlertResolved(alert_id=alert.id, case_id=alert.case_id, resolved_at=now, reason=why)
+    return Decision(
+        done,
+        notices=[_notice_to_ids(alert.id, "resolved", alert.notified)],
+        events=[event],
+        audit=[("resolved", {"reason": why})],
+        stop_pending=True,
+    )
+
+
+def reschedule(alert: Alert, due_at: datetime, now: datetime) -> Decision:
+    """The citizen asked for a later time: the alert's due time (the console's countdown) moves with it."""
+    if alert.state == "resolved" or alert.due_at == due_at:
+        return Decision(alert, changed=False)
+    moved = replace(alert, due_at=due_at, updated_at=now)
+    event = ev.AlertUpdated(alert_id=alert.id, case_id=alert.case_id, reason=alert.reason, severity=alert.severity,
+                            updated_at=now, due_at=due_at)  # fmt: skip
+    return Decision(moved, events=[event], audit=[("rescheduled", {"from": alert.due_at.isoformat(),
+                                                                   "to": due_at.isoformat()})])  # fmt: skip
+
+
+def _notice_to_ids(alert_id: uuid.UUID, stage: str, ids: tuple[str, ...], *, stoppable: bool = False) -> Notice:
+    return Notice(notice_id_for(alert_id, stage), alert_id, stage, ids, stoppable=stoppable)
+
+
+def on_timer(alert: Alert, roster: Roster, now: datetime) -> Decision:
+    """The ack timeout ran out: the chain's next step is told (`alert.escalated`); past the end, a reminder."""
+    if alert.state not in ACTIVE or alert.next_timer_at is None or alert.next_timer_at > now:
+        return Decision(alert, changed=False)
+    chain = alert.chain
+    if alert.level < len(chain.steps):
+        level = alert.level + 1
+        group = chain.steps[level - 1]
+        recipients = _recipients(roster, (group,), alert.kommune, now)
+        ids = tuple(r.id for r in recipients)
+        last = level == len(chain.steps)
+        escalated = replace(
+            alert, state="escalated", level=level, updated_at=now, notified=_told(alert, recipients), last_step=ids,
+            next_timer_at=now + (chain.reminder_interval if last else chain.ack_timeout),
+        )  # fmt: skip
+        stage = f"{alert.reason}-escalated-{level}"
+        event = ev.AlertEscalated(alert_id=alert.id, case_id=alert.case_id, to=group, level=level, escalated_at=now,
+                                  recipients=list(ids))  # fmt: skip
+        return Decision(
+            escalated,
+            notices=[Notice(notice_id_for(alert.id, stage), alert.id, stage, ids)],
+            events=[event],
+            audit=[("escalated", {"level": level, "to": group, "recipients": list(ids)})],
+        )
+    count = alert.reminders + 1
+    reminded = replace(alert, reminders=count, updated_at=now, next_timer_at=now + chain.reminder_interval)
+    stage = f"{alert.reason}-reminder-{count}"
+    return Decision(
+        reminded,
+        notices=[_notice_to_ids(alert.id, stage, alert.last_step, stoppable=True)],
+        audit=[("reminder", {"number": count, "recipients": list(alert.last_step)})],
+    )

@@ -1,0 +1,117 @@
+"""What an alert says, in Danish: e-mail subject and text, webhook JSON; reference, category, kommune, due time only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from shared.events.envelope import utc_rfc3339
+
+COPENHAGEN = ZoneInfo("Europe/Copenhagen")
+
+_REASON_DA = {
+    "deadline_warning": "Frist nærmer sig",
+    "deadline_breached": "Frist overskredet",
+    "acute_report": "Akut anmeldelse",
+}
+_STATE_DA = {"open": "åben", "acknowledged": "kvitteret", "escalated": "eskaleret", "resolved": "afsluttet"}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """The facts a message may carry (no citizen data)."""
+
+    alert_id: str
+    case_id: str
+    reference: str | None
+    category: str
+    category_da: str
+    kommune: str
+    kommune_name: str
+    title: str
+    reason: str
+    severity: str
+    state: str
+    due_at: datetime
+    acknowledged_by: str | None = None
+    resolved_reason: str | None = None
+
+
+def stage_da(stage: str) -> str:
+    if stage.startswith("acknowledged"):
+        return "Kvitteret"
+    if stage == "resolved":
+        return "Afsluttet"
+    if "-escalated-" in stage:
+        return f"Eskaleret (trin {stage.rsplit('-', 1)[1]})"
+    if "-reminder-" in stage:
+        return f"Påmindelse {stage.rsplit('-', 1)[1]}"
+    return "Ny alarm" if stage == "raised" else "Opdateret"
+
+
+def local_time(at: datetime) -> str:
+    return at.astimezone(COPENHAGEN).strftime("%d.%m.%Y kl. %H:%M")
+
+
+def subject(view: AlertView, stage: str) -> str:
+    reason = _REASON_DA.get(view.reason, view.reason)
+    return f"[{stage_da(stage)}] {reason}: {view.reference or 'sag'} ({view.kommune_name})"
+
+
+def email_text(view: AlertView, stage: str, ack_url: str | None) -> str:
+    lines = [
+        f"{stage_da(stage)}: {_REASON_DA.get(view.reason, view.reason)}",
+        "",
+        f"Sag: {view.reference or '(reference ukendt endnu; sags-id ' + view.case_id + ')'}",
+        f"Kategori: {view.category_da}",
+        f"Kommune: {view.kommune_name} ({view.kommune})",
+        f"Frist: {view.title}",
+        f"Forfalder: {local_time(view.due_at)}",
+        f"Alvor: {view.severity}",
+        f"Status: {_STATE_DA.get(view.state, view.state)}",
+    ]
+    if view.acknowledged_by:
+        lines.append(f"Kvitteret af: {view.acknowledged_by}")
+    if view.resolved_reason:
+        lines.append(f"Afsluttet: {view.resolved_reason}")
+    if ack_url and view.state in ("open", "escalated"):
+        lines += ["", "Kvittér for alarmen (tager ansvar for sagen):", ack_url]
+    lines += ["", "Åbn sagen i politiets systemer ud fra referencen. Denne besked indeholder ingen borgeroplysninger."]
+    return "\n".join(lines) + "\n"
+
+
+def webhook_payload(view: AlertView, stage: str, delivery_id: str, ack_url: str | None) -> dict[str, Any]:
+    return {
+        "type": "alert." + stage_kind(stage),
+        "delivery_id": delivery_id,
+        "stage": stage,
+        "alert": {
+            "id": view.alert_id,
+            "case_id": view.case_id,
+            "reference": view.reference,
+            "category": view.category,
+            "kommune": view.kommune,
+            "title": view.title,
+            "reason": view.reason,
+            "severity": view.severity,
+            "state": view.state,
+            "due_at": utc_rfc3339(view.due_at),
+            "acknowledged_by": view.acknowledged_by,
+        },
+        "text": subject(view, stage),
+        "ack_url": ack_url if view.state in ("open", "escalated") else None,
+    }
+
+
+def stage_kind(stage: str) -> str:
+    if stage.startswith("acknowledged"):
+        return "acknowledged"
+    if stage == "resolved":
+        return "resolved"
+    if "-escalated-" in stage:
+        return "escalated"
+    if "-reminder-" in stage:
+        return "reminder"
+    return "raised" if stage == "raised" else "updated"

@@ -1,0 +1,214 @@
+"""The police API of notify: alerts with their audit trail, acknowledgement by API key or by signed link."""
+
+from __future__ import annotations
+
+import html
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from services.notify import handlers
+from services.notify.adapters import repository as repo
+from services.notify.adapters.ack_links import AckLinks, InvalidLink
+from services.notify.domain.alert import AlreadyResolved
+from services.notify.metrics import count_events, observe_ack
+from shared.auth import ApiClient, require_role
+from shared.http import Problem, invalid_query
+from shared.reference import normalize_kommunekode
+
+StateFilter = Literal["open", "acknowledged", "escalated", "resolved", "unresolved"]
+SeverityFilter = Literal["info", "warning", "critical"]
+# Module level, so FastAPI can resolve the annotation (routes are defined in a closure).
+Police = Annotated[ApiClient, Depends(require_role("police"))]
+
+
+class DeliveryOut(BaseModel):
+    id: uuid.UUID
+    stage: str
+    recipient_id: str
+    recipient_name: str
+    channel: str
+    state: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class AlertOut(BaseModel):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    deadline_id: uuid.UUID
+    rule_id: str = Field(description="The deadline rule (politigaranti or local target)")
+    reference: str | None = Field(description="The case's reference; null until notify has seen the case")
+    category: str
+    kommune: str
+    title: str
+    severity: Literal["info", "warning", "critical"]
+    state: Literal["open", "acknowledged", "escalated", "resolved"]
+    reason: str
+    level: int = Field(description="Escalation step reached (0: the first recipients)")
+    due_at: datetime
+    raised_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_reason: str | None
+    next_escalation_at: datetime | None
+    deliveries: list[DeliveryOut]
+
+
+class AuditEntry(BaseModel):
+    at: datetime
+    kind: str
+    actor: str | None
+    detail: dict[str, Any]
+
+
+class AlertDetail(AlertOut):
+    audit: list[AuditEntry]
+
+
+class AlertPage(BaseModel):
+    items: list[AlertOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AckBody(BaseModel):
+    by: str | None = Field(None, max_length=64, description="The officer's id; defaults to the API key's name")
+
+
+def alert_out(row: Any, deliveries: list[Any]) -> dict[str, Any]:
+    return {
+        **{k: row[k] for k in AlertOut.model_fields if k in row.keys()},  # noqa: SIM118 - asyncpg Record
+        "rule_id": row["deadline_rule"],
+        "next_escalation_at": row["next_timer_at"],
+        "deliveries": [dict(d) for d in deliveries],
+    }
+
+
+def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], datetime]) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["alerts"])
+    police = Depends(require_role("police"))
+
+    @router.get("/alerts", response_model=AlertPage, dependencies=[police], summary="Alerts, most urgent first")
+    async def list_alerts(
+        request: Request,
+        state: Annotated[StateFilter | None, Query(description="unresolved = open, escalated or acknowledged")] = None,
+        kommune: Annotated[str | None, Query(description="kommunekode, e.g. 0265")] = None,
+        severity: Annotated[SeverityFilter | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    ) -> dict[str, Any]:
+        code = None
+        if kommune is not None:
+            code = normalize_kommunekode(kommune)
+            if code is None:
+                raise invalid_query("kommune", f"{kommune!r} is not a kommunekode of the district.")
+        async with request.app.state.runtime.db.acquire() as conn:
+            rows, total = await repo.list_alerts(
+                conn, state=state, kommune=code, severity=severity, limit=limit, offset=offset
+            )
+            deliveries = await repo.deliveries_of(conn, [r["id"] for r in rows])
+        by_alert: dict[uuid.UUID, list[Any]] = {}
+        for d in deliveries:
+            by_alert.setdefault(d["alert_id"], []).append(d)
+        items = [alert_out(r, by_alert.get(r["id"], [])) for r in rows]
+        return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+    @router.get("/alerts/{alert_id}", response_model=AlertDetail, dependencies=[police],
+                summary="One alert with its whole audit trail")  # fmt: skip
+    async def get_alert(request: Request, alert_id: uuid.UUID) -> dict[str, Any]:
+        async with request.app.state.runtime.db.acquire() as conn:
+            row = await repo.get_alert(conn, alert_id)
+            if row is None:
+                raise Problem(404, "Not found", f"No alert {alert_id}.")
+            deliveries = await repo.deliveries_of(conn, [alert_id])
+            audit = await repo.audit_of(conn, alert_id)
+        return alert_out(row, deliveries) | {"audit": [dict(a) for a in audit]}
+
+    async def _ack(request: Request, alert_id: uuid.UUID, by: str, via: Literal["api", "link", "console"],
+                   link_delivery: uuid.UUID | None = None) -> dict[str, Any]:  # fmt: skip
+        at = now()
+        async with request.app.state.runtime.db.acquire() as conn, conn.transaction():
+            if link_delivery is not None and not await repo.use_ack_link(conn, link_delivery, alert_id):
+                raise Problem(409, "Link already used", "Dette link er allerede brugt.", kind="ack-link-used")
+            try:
+                applied = await handlers.acknowledge(conn, alert_id, by, via, ctx, at)
+            except handlers.NotFound as exc:
+                raise Problem(404, "Not found", f"No alert {alert_id}.") from exc
+            except AlreadyResolved as exc:
+                raise Problem(409, "Alert resolved", "The alert was resolved before this acknowledgement.",
+                              kind="alert-resolved") from exc  # fmt: skip
+        count_events(applied.events, applied.shown, at)
+        alert = applied.alert
+        assert alert is not None
+        if applied.events and alert.acknowledged_at is not None:
+            observe_ack(alert.severity, alert.raised_at, alert.acknowledged_at)
+        return {"id": str(alert.id), "state": alert.state, "acknowledged_by": alert.acknowledged_by,
+                "acknowledged_at": alert.acknowledged_at}  # fmt: skip
+
+    @router.post("/alerts/{alert_id}/ack", summary="Acknowledge: take responsibility; escalation and reminders stop")
+    async def acknowledge(
+        request: Request, alert_id: uuid.UUID, client: Police, body: AckBody | None = None
+    ) -> dict[str, Any]:
+        by = (body.by if body and body.by else None) or client.name
+        return await _ack(request, alert_id, by, "api")
+
+    @router.get("/alerts/{alert_id}/ack-link", response_class=HTMLResponse, include_in_schema=False)
+    async def ack_link_page(alert_id: uuid.UUID, token: str = "") -> HTMLResponse:
+        # A GET never acknowledges: mail scanners and link previews fetch links. It shows a form that posts back.
+        try:
+            claim = links.read(token)
+        except InvalidLink as exc:
+            return _page("Kvittering", f"<p>{html.escape(str(exc))}</p>", 400)
+        if claim.alert_id != alert_id:
+            return _page("Kvittering", "<p>Linket er ikke gyldigt.</p>", 400)
+        form = (
+            f"<p>Kvittér for alarmen som <strong>{html.escape(claim.recipient)}</strong>? "
+            "Så stopper eskalering og påmindelser, og de andre får besked.</p>"
+            f'<form method="post" action="/v1/alerts/{html.escape(str(alert_id))}/ack-link">'
+            f'<input type="hidden" name="token" value="{html.escape(token, quote=True)}">'
+            '<button type="submit">Kvittér</button></form>'
+        )
+        return _page("Kvittér for alarm", form, 200)
+
+    @router.post("/alerts/{alert_id}/ack-link", response_class=HTMLResponse, include_in_schema=False)
+    async def ack_link_post(request: Request, alert_id: uuid.UUID) -> HTMLResponse:
+        # A plain urlencoded form; read by hand, which spares a multipart dependency for one field.
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        token = (form.get("token") or [""])[0]
+        try:
+            claim = links.read(token)
+        except InvalidLink as exc:
+            return _page("Kvittering", f"<p>{html.escape(str(exc))}</p>", 400)
+        if claim.alert_id != alert_id:
+            return _page("Kvittering", "<p>Linket er ikke gyldigt.</p>", 400)
+        try:
+            result = await _ack(request, alert_id, claim.recipient, "link", link_delivery=claim.delivery_id)
+        except Problem as problem:
+            return _page("Kvittering", f"<p>{html.escape(problem.detail or problem.title)}</p>", problem.status)
+        return _page("Kvitteret", f"<p>Alarmen er kvitteret af {html.escape(str(result['acknowledged_by']))}.</p>",
+                     200)  # fmt: skip
+
+    return router
+
+
+def _page(title: str, body: str, status: int) -> HTMLResponse:
+    """`body` is already escaped by the caller."""
+    return HTMLResponse(
+        f'<!doctype html><html lang="da"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        '<meta name="robots" content="noindex"></head>'
+        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>",
+        status_code=status,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )

@@ -1,0 +1,249 @@
+"""Notify's use cases, one function per event or command: what happens when X. Each runs in the caller's transaction.
+
+Read this file to learn the service: a deadline event raises, updates, supersedes or resolves an
+alert; an ack stops its escalation; the timer escalates or reminds; a delivery's outcome is
+recorded, retried later, or handed to the recipient's next channel. Every step writes its audit
+row and its `alerts.v1` event (outbox) in the same transaction as the state change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import asyncpg
+
+from services.notify.adapters import repository as repo
+from services.notify.domain import alert as domain
+from services.notify.domain.alert import Alert, DeadlineFact, Decision, Notice
+from services.notify.domain.delivery import Backoff, Outcome
+from services.notify.domain.policy import RESOLVING_EVENTS, Policy
+from services.notify.domain.roster import Recipient, Roster
+from shared.db import Conn
+from shared.events import CloudEvent, EventData
+from shared.events import alerts as alert_events
+from shared.events import cases as case_events
+from shared.events import deadlines as deadline_events
+
+
+@dataclass
+class Context:
+    """What the use cases need besides a connection: the data files in force and where events go."""
+
+    policy: Callable[[], Policy]
+    roster: Callable[[], Roster]
+    alerts_topic: str
+
+
+@dataclass
+class Applied:
+    """What a use case did, for the caller's metrics after commit."""
+
+    alert: Alert | None
+    events: list[CloudEvent]
+    deliveries: int = 0
+    shown: list[asyncpg.Record] = field(default_factory=list)  # console deliveries, delivered as written
+
+
+class NotFound(Exception):
+    pass
+
+
+async def on_case_event(conn: Conn, event: CloudEvent, payload: EventData) -> None:
+    """cases.v1: remember the case's reference and category, which deadline events do not carry."""
+    if isinstance(payload, case_events.CaseReported | case_events.TipReceived | case_events.OfficerRequested):
+        await repo.remember_case(conn, payload.case_id, payload.reference, payload.category, event.kommune)
+
+
+def _fact(event: CloudEvent, payload: Any, reference: str | None) -> DeadlineFact:
+    return DeadlineFact(
+        event_type=event.type,
+        deadline_id=payload.deadline_id,
+        case_id=payload.case_id,
+        deadline_rule=payload.rule_id,
+        title=payload.title,
+        category=payload.category,
+        kommune=event.kommune,
+        due_at=payload.due_at,
+        happened_at=event.time,
+        fraction=getattr(payload, "fraction", None),
+        reference=reference,
+    )
+
+
+async def on_deadline_event(conn: Conn, event: CloudEvent, payload: EventData, ctx: Context, now: datetime) -> Applied:
+    """deadlines.v1: the policy decides whether it raises (or supersedes) an alert; met/cancelled resolve it."""
+    if not isinstance(payload, deadline_events._DeadlineData):
+        return Applied(None, [])
+    alert_id = domain.alert_id_for(payload.case_id, payload.rule_id)
+    if event.type in RESOLVING_EVENTS:
+        existing = await repo.lock_alert(conn, alert_id)
+        if existing is None:
+            return Applied(None, [])  # nothing was raised for this deadline: nothing to resolve
+        why = "met" if event.type == deadline_events.MET else "cancelled"
+        return await _apply(conn, domain.resolve(existing, why, now), ctx, now, actor="deadlines", since=event.time)
+    if isinstance(payload, deadline_events.DeadlineRescheduled):
+        existing = await repo.lock_alert(conn, alert_id)
+        if existing is None:
+            return Applied(None, [])
+        decision = domain.reschedule(existing, payload.due_at, now)
+        return await _apply(conn, decision, ctx, now, actor="deadlines", since=event.time)
+    rule = ctx.policy().rule_for(event.type, payload.rule_id)
+    if rule is None:
+        return Applied(None, [])
+    await repo.lock_new_alert(conn, alert_id)
+    existing = await repo.lock_alert(conn, alert_id)
+    reference = None if existing else await repo.reference_of(conn, payload.case_id)
+    decision = domain.on_deadline(existing, _fact(event, payload, reference), rule, ctx.roster(), now)
+    return await _apply(conn, decision, ctx, now, actor="deadlines", since=event.time)
+
+
+async def acknowledge(
+    conn: Conn, alert_id: uuid.UUID, by: str, via: Literal["api", "link", "console"], ctx: Context, now: datetime
+) -> Applied:
+    """An officer takes responsibility: escalation and reminders stop at once; the others are told who.
+
+    Raises NotFound, or domain.AlreadyResolved when a resolve came first (the alert stays resolved).
+    """
+    existing = await repo.lock_alert(conn, alert_id)
+    if existing is None:
+        raise NotFound(alert_id)
+    return await _apply(conn, domain.acknowledge(existing, by, now, via), ctx, now, actor=by)
+
+
+async def fire_timers(conn: Conn, ctx: Context, now: datetime, limit: int) -> list[Applied]:
+    """Escalates or reminds every due alert no other instance holds; each fires once (row lock + commit)."""
+    done = []
+    for alert in await repo.claim_due_alerts(conn, now, limit):
+        done.append(await _apply(conn, domain.on_timer(alert, ctx.roster(), now), ctx, now, actor="timer"))
+    return done
+
+
+async def _apply(
+    conn: Conn, decision: Decision, ctx: Context, now: datetime, *, actor: str, since: datetime | None = None
+) -> Applied:
+    """Saves the decision: audit rows, the alert, its deliveries and events, in the caller's transaction.
+
+    `since` is when the cause happened (a deadline event's time); delivery latency is measured
+    from it. Escalations, reminders and acks happen now.
+    """
+    alert = decision.alert
+    if alert is None:
+        return Applied(None, [])
+    for kind, detail in decision.audit:
+        await repo.audit(conn, alert.id, now, kind, detail, actor=actor)
+    if not decision.changed:
+        return Applied(alert, [])
+    await repo.save_alert(conn, alert)
+    if decision.stop_pending:
+        await repo.cancel_stoppable(conn, alert.id, f"not sent: alert {decision.audit[-1][0]}")
+    roster = ctx.roster()
+    added: list[asyncpg.Record] = []
+    for notice in decision.notices:
+        recipients = [r for r in (roster.find(i) for i in notice.recipients) if r is not None]
+        added += await repo.add_deliveries(conn, notice, recipients, happened_at=since or now, now=now)
+    shown = [d for d in added if d["state"] == "delivered"]
+    shown_events = await _shown(conn, alert.id, alert.case_id, shown, now)
+    events = await repo.emit(conn, [*decision.events, *shown_events], kommune=alert.kommune, topic=ctx.alerts_topic)
+    return Applied(alert, events, len(added), shown)
+
+
+async def _shown(
+    conn: Conn, alert_id: uuid.UUID, case_id: uuid.UUID, shown: list[asyncpg.Record], now: datetime
+) -> list[EventData]:
+    """Audit rows and `alert.delivered` events for console deliveries, which are delivered as written."""
+    if not shown:
+        return []
+    await repo.audit_many(conn, alert_id, now, [
+        ("delivered", {"delivery_id": str(d["id"]), "stage": d["stage"], "channel": "console",
+                       "recipient": d["recipient_id"], "attempt": 1, "detail": "shown on the console"})
+        for d in shown
+    ])  # fmt: skip
+    return [
+        alert_events.AlertDelivered(
+            alert_id=alert_id,
+            case_id=case_id,
+            channel="console",
+            recipient=d["recipient_id"],
+            delivered_at=now,
+            delivery_id=d["id"],
+            stage=d["stage"],
+            attempts=1,
+        )
+        for d in shown
+    ]
+
+
+async def record_outcome(
+    conn: Conn,
+    delivery: asyncpg.Record,
+    outcome: Outcome,
+    *,
+    ctx: Context,
+    backoff: Backoff,
+    random: Callable[[], float],
+    now: datetime,
+) -> tuple[str, list[CloudEvent]]:
+    """One attempt's result: delivered; retry later (backoff, Retry-After); or failed, then the next channel.
+
+    Only this row changes: a failure on one channel never touches a channel that worked.
+    Returns what became of it (delivered, retry, failed, cancelled) and the events written.
+    """
+    alert_id: uuid.UUID = delivery["alert_id"]
+    alert_row = await conn.fetchrow("SELECT case_id, kommune, state FROM alerts WHERE id = $1", alert_id)
+    assert alert_row is not None
+    attempt = delivery["attempts"]
+    base = {"delivery_id": str(delivery["id"]), "stage": delivery["stage"], "channel": delivery["channel"],
+            "recipient": delivery["recipient_id"], "attempt": attempt}  # fmt: skip
+    if outcome.verdict == "delivered":
+        await repo.mark_delivered(conn, delivery["id"], now)
+        await repo.audit(conn, alert_id, now, "delivered", base | {"detail": outcome.detail})
+        event: EventData = alert_events.AlertDelivered(
+            alert_id=alert_id, case_id=alert_row["case_id"], channel=delivery["channel"],
+            recipient=delivery["recipient_id"], delivered_at=now, delivery_id=delivery["id"],
+            stage=delivery["stage"], attempts=attempt,
+        )  # fmt: skip
+        return "delivered", await repo.emit(conn, [event], kommune=alert_row["kommune"], topic=ctx.alerts_topic)
+
+    stopped = delivery["stoppable"] and alert_row["state"] in ("acknowledged", "resolved")
+    if outcome.verdict == "retry" and stopped:
+        await repo.mark_failed(conn, delivery["id"], f"not retried: alert {alert_row['state']}")
+        await repo.audit(conn, alert_id, now, "delivery_stopped", base | {"error": outcome.detail})
+        return "cancelled", []
+    if outcome.verdict == "retry" and not backoff.exhausted(attempt):
+        delay = backoff.delay(attempt, outcome.retry_after, random)
+        await repo.mark_retry(conn, delivery["id"], now + timedelta(seconds=delay), outcome.detail)
+        await repo.audit(conn, alert_id, now, "delivery_attempt_failed",
+                         base | {"error": outcome.detail, "retry_in_seconds": round(delay, 3)})  # fmt: skip
+        return "retry", []
+
+    if outcome.verdict == "gone":
+        await repo.disable_endpoint(conn, delivery["target"], outcome.detail)
+    await repo.mark_failed(conn, delivery["id"], outcome.detail)
+    recipient = ctx.roster().find(delivery["recipient_id"])
+    notice = Notice(delivery["notice_id"], alert_id, delivery["stage"], (), delivery["stoppable"])
+    next_no = delivery["channel_no"] + 1
+    next_channel: str | None = None
+    added: list[asyncpg.Record] = []
+    if not stopped:
+        if recipient is not None and next_no < len(recipient.channels):
+            next_channel = recipient.channels[next_no].kind
+            added = await repo.add_deliveries(conn, notice, [recipient], happened_at=delivery["happened_at"],
+                                              now=now, channel_no=next_no)  # fmt: skip
+        elif delivery["recipient_id"] != ctx.roster().vagtcentral.id:
+            # Every channel of this recipient failed: the vagtcentral's shared channel takes it. Never dropped.
+            shared: Recipient = ctx.roster().vagtcentral
+            next_channel = f"vagtcentral:{shared.channels[0].kind}"
+            added = await repo.add_deliveries(conn, notice, [shared], happened_at=delivery["happened_at"], now=now)
+    await repo.audit(conn, alert_id, now, "delivery_failed",
+                     base | {"error": outcome.detail, "next_channel": next_channel})  # fmt: skip
+    failed = alert_events.AlertDeliveryFailed(
+        alert_id=alert_id, case_id=alert_row["case_id"], channel=delivery["channel"],
+        recipient=delivery["recipient_id"], error=outcome.detail[:300], attempt=attempt, failed_at=now,
+        delivery_id=delivery["id"], stage=delivery["stage"], next_channel=next_channel,
+    )  # fmt: skip
+    shown = await _shown(conn, alert_id, alert_row["case_id"], [d for d in added if d["state"] == "delivered"], now)
+    return "failed", await repo.emit(conn, [failed, *shown], kommune=alert_row["kommune"], topic=ctx.alerts_topic)

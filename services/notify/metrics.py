@@ -1,0 +1,100 @@
+"""Prometheus metrics of notify: alerts raised, deliveries by channel and outcome, latency, time to ack, open alerts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.notify.adapters import repository as repo
+from services.notify.domain.messages import stage_kind
+from shared.events import CloudEvent
+from shared.events import alerts as ev
+
+log = logging.getLogger(__name__)
+
+RAISED = Counter("notify_alerts_raised_total", "Alerts raised", ["reason", "severity", "kommune"])
+DELIVERIES = Counter(
+    "notify_deliveries_total",
+    "Delivery attempts by channel and outcome (delivered, retry, failed, cancelled)",
+    ["channel", "outcome"],
+)
+for _channel in ("webhook", "email", "console"):
+    # Declared up front, so dashboards and alert rules see every series before the first failure.
+    for _outcome in ("delivered", "retry", "failed", "cancelled"):
+        DELIVERIES.labels(_channel, _outcome)
+DELIVERY_LATENCY = Histogram(
+    "notify_delivery_latency_seconds",
+    "From the cause (the deadline event's time, e.g. the breach; an escalation's or ack's moment) to delivered",
+    ["channel", "kind"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0),
+)
+TIME_TO_ACK = Histogram(
+    "notify_time_to_acknowledge_seconds",
+    "From an alert raised to its acknowledgement",
+    ["severity"],
+    buckets=(5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200),
+)
+ESCALATIONS = Counter("notify_escalations_total", "Alerts escalated to the next step of their chain", ["level"])
+OPEN_UNACKED = Gauge("notify_alerts_open_unacknowledged", "Alerts open or escalated, not acknowledged",
+                     ["kommune", "severity"])  # fmt: skip
+PAST_CHAIN = Gauge(
+    "notify_alerts_past_chain", "Unacknowledged alerts that have gone through their whole escalation chain", []
+)
+HEARTBEAT_FAILURES = Counter("notify_heartbeat_failures_total", "Heartbeats the external monitor did not take", [])
+
+
+def count_events(
+    envelopes: Sequence[CloudEvent], shown: Sequence[asyncpg.Record] = (), now: datetime | None = None
+) -> None:
+    """Counts committed lifecycle events (never for a rolled-back attempt).
+
+    Console deliveries are delivered in the transaction that writes them, so they are counted
+    from their events; `shown` (their rows) adds their latency.
+    """
+    for row in shown:
+        assert now is not None
+        DELIVERY_LATENCY.labels("console", stage_kind(row["stage"])).observe(
+            max(0.0, (now - row["happened_at"]).total_seconds())
+        )
+    for env in envelopes:
+        if env.type == ev.DELIVERED and env.data["channel"] == "console":
+            DELIVERIES.labels("console", "delivered").inc()
+        elif env.type == ev.RAISED:
+            RAISED.labels(env.data["reason"], env.data["severity"], env.kommune).inc()
+        elif env.type == ev.ESCALATED:
+            ESCALATIONS.labels(str(env.data["level"])).inc()
+
+
+def observe_delivery(channel: str, stage: str, outcome: str, happened_at: datetime, now: datetime) -> None:
+    DELIVERIES.labels(channel, outcome).inc()
+    if outcome == "delivered":
+        kind = stage_kind(stage)
+        DELIVERY_LATENCY.labels(channel, kind).observe(max(0.0, (now - happened_at).total_seconds()))
+
+
+def observe_ack(severity: str, raised_at: datetime, acknowledged_at: datetime) -> None:
+    TIME_TO_ACK.labels(severity).observe(max(0.0, (acknowledged_at - raised_at).total_seconds()))
+
+
+async def refresh_gauges(pool: asyncpg.Pool, interval: float) -> None:
+    """Open unacknowledged alerts, read from the table (true across instances and restarts)."""
+    seen: set[tuple[str, str]] = set()
+    while True:
+        try:
+            async with pool.acquire() as conn:
+                rows = await repo.open_unacknowledged(conn)
+            current = {(r["kommune"], r["severity"]): r["n"] for r in rows}
+            for labels in seen - set(current):
+                OPEN_UNACKED.labels(*labels).set(0)
+            for labels, n in current.items():
+                OPEN_UNACKED.labels(*labels).set(n)
+            seen |= set(current)
+            PAST_CHAIN.set(sum(r["past_chain"] for r in rows))
+        except Exception as exc:  # a gauge must never take the service down
+            log.warning("notify gauges not refreshed: %r", exc)
+        await asyncio.sleep(interval)

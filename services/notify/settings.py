@@ -1,0 +1,59 @@
+"""Settings of the notify service (env prefix NOTIFY_; ROSTER_FILE and ALERT_POLICY_FILE as SPEC names them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
+
+from services.notify.adapters.loaders import DEFAULT_POLICY_FILE, DEFAULT_ROSTER_FILE
+from shared.settings import ServiceSettings
+
+DEV_ACK_SECRET = "dev-notify-ack-secret-not-for-production"  # noqa: S105 - refused in production
+
+
+class NotifySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="NOTIFY_", extra="ignore", populate_by_name=True, env_file=".env")
+
+    db_schema: str = "notify"
+    port: int = 8003
+    roster_file: Path = Field(DEFAULT_ROSTER_FILE, validation_alias=AliasChoices("ROSTER_FILE", "roster_file"))
+    alert_policy_file: Path = Field(
+        DEFAULT_POLICY_FILE, validation_alias=AliasChoices("ALERT_POLICY_FILE", "alert_policy_file")
+    )
+    # Where officers' ack links point (this service as they reach it).
+    public_url: str = "http://127.0.0.1:8003"
+    ack_secret: str = Field(DEV_ACK_SECRET, min_length=16, repr=False)
+    ack_link_max_age_seconds: int = Field(24 * 3600, ge=60)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_from: str = "notify@politi.example"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = Field(None, repr=False)
+    # Delivery: a lease longer than any one send, so a live worker never loses a delivery to another.
+    send_timeout_seconds: float = Field(10.0, gt=0)
+    delivery_lease_seconds: float = Field(30.0, gt=0)
+    delivery_batch_size: int = Field(200, ge=1, le=5000)
+    delivery_concurrency: int = Field(50, ge=1, le=1000)
+    retry_base_seconds: float = Field(1.0, gt=0)
+    retry_cap_seconds: float = Field(300.0, gt=0)
+    max_attempts: int = Field(6, ge=1)
+    timer_batch_size: int = Field(200, ge=1, le=5000)
+    # Consumers of deadlines.v1 in this instance: partitions are handled in parallel, each in order.
+    consumer_workers: int = Field(3, ge=1, le=64)
+    max_sleep_seconds: float = Field(5.0, gt=0)
+    gauges_interval_seconds: float = Field(15.0, gt=0)
+    # How far ahead the rota is checked for gaps at start-up.
+    rota_check_days: int = Field(28, ge=1, le=366)
+    heartbeat_url: str | None = None
+    heartbeat_interval_seconds: float = Field(60.0, gt=0)
+
+    def check_for_production(self) -> None:
+        super().check_for_production()
+        if not self.is_development and self.ack_secret == DEV_ACK_SECRET:
+            raise ValueError(
+                "NOTIFY_ACK_SECRET is the development secret (it is public) and ENVIRONMENT is not development:"
+                " set NOTIFY_ACK_SECRET to a long random value, or ENVIRONMENT=development on a developer's machine"
+            )

@@ -1,0 +1,102 @@
+"""Delivery rules and message shapes: backoff with jitter and Retry-After, answers, signatures, Danish e-mail."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from services.notify.adapters.ack_links import AckLinks, InvalidLink
+from services.notify.adapters.channels import EmailClient, sign
+from services.notify.domain.delivery import Backoff, http_outcome, parse_retry_after
+from services.notify.domain.messages import AlertView, email_text, subject, webhook_payload
+from tests.support.notify import new_secret
+
+NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+
+
+def test_backoff_grows_with_jitter_within_bounds_and_is_capped() -> None:
+    b = Backoff(base=1.0, cap=30.0, max_attempts=6)
+    assert [b.delay(n, None, lambda: 0.0) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 4.0]
+    assert [b.delay(n, None, lambda: 0.999) for n in (1, 2, 3)] == pytest.approx([0.9995, 1.999, 3.998])
+    assert b.delay(10, None, lambda: 0.999) <= 30.0
+    assert b.exhausted(6) and not b.exhausted(5)
+
+
+def test_retry_after_is_a_floor_and_is_itself_capped() -> None:
+    b = Backoff(base=1.0, cap=30.0, max_retry_after=120.0)
+    assert b.delay(1, 7.0, lambda: 0.5) == 7.0
+    assert b.delay(1, 10_000.0, lambda: 0.5) == 120.0
+    assert b.delay(5, 0.1, lambda: 0.0) == 8.0  # a smaller wish does not make it hammer the receiver
+
+
+def test_http_answers_mean_what_the_receiver_says() -> None:
+    assert http_outcome(204, None, NOW).verdict == "delivered"
+    assert http_outcome(410, None, NOW).verdict == "gone"
+    slow = http_outcome(429, "12", NOW)
+    assert (slow.verdict, slow.retry_after) == ("retry", 12.0)
+    later = http_outcome(503, "Mon, 04 May 2026 10:01:00 GMT", NOW)
+    assert (later.verdict, later.retry_after) == ("retry", 60.0)
+    assert http_outcome(500, None, NOW).verdict == "retry"
+    assert http_outcome(400, None, NOW).verdict == "failed"
+    assert parse_retry_after("soon", NOW) is None
+
+
+def test_our_signature_verifies_with_the_standardwebhooks_package() -> None:
+    secret = new_secret()
+    body = json.dumps({"a": "æøå"}, ensure_ascii=False, separators=(",", ":"))
+    msg_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    ts = int(now.timestamp())
+    headers = {"webhook-id": msg_id, "webhook-timestamp": str(ts), "webhook-signature": sign(secret, msg_id, ts, body)}
+    assert Webhook(secret).verify(body, headers) == {"a": "æøå"}
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_secret()).verify(body, headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(body.replace("æ", "a"), headers)
+
+
+VIEW = AlertView(
+    alert_id=str(uuid.uuid4()), case_id=str(uuid.uuid4()), reference="MV-ABCD-EFG", category="burglary_home",
+    category_da="Indbrud i privat hjem", kommune="0265", kommune_name="Roskilde", title="Indbrud: 24 timer",
+    reason="deadline_breached", severity="critical", state="open", due_at=NOW,
+)  # fmt: skip
+
+
+def test_the_email_is_danish_carries_only_case_facts_and_a_stable_message_id() -> None:
+    text = email_text(VIEW, "breached", "http://notify/v1/alerts/x/ack-link?token=t")
+    assert "Frist overskredet" in text and "MV-ABCD-EFG" in text and "Roskilde (0265)" in text
+    assert "04.05.2026 kl. 12:00" in text  # due time in Danish local time
+    assert "http://notify/v1/alerts/x/ack-link?token=t" in text
+    delivery = str(uuid.uuid4())
+    msg = EmailClient("h", 25, "notify@politi.example").message("vc@politi.example", subject(VIEW, "breached"), text,
+                                                                  delivery, NOW)  # fmt: skip
+    assert msg["Message-ID"] == f"<{delivery}@politi.example>"
+    assert subject(VIEW, "breached").startswith("[Opdateret] Frist overskredet: MV-ABCD-EFG")
+
+
+def test_the_webhook_payload_has_no_room_for_citizen_data() -> None:
+    payload = webhook_payload(VIEW, "raised", "d-1", "http://ack")
+    assert set(payload["alert"]) == {"id", "case_id", "reference", "category", "kommune", "title", "reason",
+                                     "severity", "state", "due_at", "acknowledged_by"}  # fmt: skip
+    assert payload["ack_url"] == "http://ack" and payload["type"] == "alert.raised"
+    closed = AlertView(**{**{f: getattr(VIEW, f) for f in VIEW.__dataclass_fields__}, "state": "resolved"})
+    resolved = webhook_payload(closed, "resolved", "d-2", "http://ack")
+    assert resolved["type"] == "alert.resolved" and resolved["ack_url"] is None  # nothing left to acknowledge
+
+
+def test_ack_links_are_signed_and_expire() -> None:
+    links = AckLinks("s" * 32, "http://notify", max_age_seconds=60)
+    alert, delivery = uuid.uuid4(), uuid.uuid4()
+    token = links.token(alert, delivery, "vc-a")
+    claim = links.read(token)
+    assert (claim.alert_id, claim.delivery_id, claim.recipient) == (alert, delivery, "vc-a")
+    with pytest.raises(InvalidLink):
+        links.read(token[:-2] + "xx")
+    with pytest.raises(InvalidLink):
+        AckLinks("t" * 32, "http://notify", 60).read(token)
+    assert links.url(alert, delivery, "vc-a").startswith(f"http://notify/v1/alerts/{alert}/ack-link?token=")

@@ -1,0 +1,40 @@
+"""Start-up checks: a rota gap is a warning naming the span; a bad data file stops start-up naming the entry."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from services.notify.bootstrap import build_app
+from services.notify.domain.problems import DataFileError
+from services.notify.settings import NotifySettings
+from shared.clock import ManualClock
+from tests.support.notify import roster_document, write_roster
+
+
+def test_a_rota_gap_is_a_start_up_warning_naming_the_span(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    days_only = [{"officer": "vc-a", "rrule": "FREQ=DAILY", "from": "2026-01-01", "start": "07:00", "end": "19:00"}]
+    roster = write_roster(tmp_path / "r.yaml", roster_document(rota=days_only))
+    with caplog.at_level(logging.WARNING, logger="services.notify.bootstrap"):
+        build_app(NotifySettings(roster_file=roster, rota_check_days=1),
+                  clock=ManualClock(datetime(2026, 5, 4, 10, tzinfo=UTC)))  # fmt: skip
+    assert "the vagtchef rota has gaps" in caplog.text
+    assert "2026-05-04 19:00 - 2026-05-05 07:00" in caplog.text  # Danish local time
+
+
+def test_a_bad_roster_stops_start_up_and_names_the_entry(tmp_path: Path) -> None:
+    document = roster_document()
+    document["kommuner"]["0265"]["lokalbetjente"][0]["channels"] = [{"type": "email", "to": "nobody"}]
+    roster = write_roster(tmp_path / "r.yaml", document)
+    with pytest.raises(DataFileError, match=r"kommuner\.0265\.lokalbetjente #1 \(lb-roskilde-1\)\.channels #1\.to"):
+        build_app(NotifySettings(roster_file=roster))
+
+
+def test_production_refuses_the_development_ack_secret() -> None:
+    settings = NotifySettings(environment="production", api_keys_file=Path("/elsewhere/keys.yaml"),
+                              database_url="postgresql://u:secret@db/politi")  # fmt: skip
+    with pytest.raises(ValueError, match="NOTIFY_ACK_SECRET"):
+        settings.check_for_production()
