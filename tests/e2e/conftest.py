@@ -32,24 +32,3 @@ def system(ns, tmp_path: Path) -> Iterator[dict[str, ServiceProcess]]:  # type: 
     finally:
         for service in services.values():
             service.stop()
-
-
-@pytest.fixture
-def whole_system(ns, tmp_path: Path) -> Iterator[dict[str, ServiceProcess]]:  # type: ignore[no-untyped-def]
-    """intake, deadlines and reporting as real processes, each its own schema, on the test's topics,
-    with the deadline rules of seconds."""
-    env = {"INTAKE_OUTBOX_POLL_SECONDS": "0.5", "DEADLINE_RULES_FILE": str(SECONDS_RULES_FILE)}
-    services = {
-        name: ServiceProcess(name, service_env(ns, name, **env), tmp_path / f"{name}.log")
-        for name in ("intake", "deadlines", "reporting")
-    }
-    for service in services.values():
-        service.migrate()
-        service.start()
-    try:
-        for service in services.values():
-            service.wait_ready()
-        yield services
-    finally:
-        for service in services.values():
-            service.stop()

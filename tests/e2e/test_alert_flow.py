@@ -20,15 +20,12 @@ import yaml
 from standardwebhooks.webhooks import Webhook
 
 from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
-from services.reporting.domain.periods import Period
-from tests.support.services import PORTAL_LIKE_HOOKS, ServiceProcess, service_env
-from tests.support.waiting import eventually
-
-pytest.importorskip("services.notify", reason="notify joins main at ~14:50; this guard goes then")
 from services.notify.adapters.loaders import SECONDS_POLICY_FILE
-
+from services.reporting.domain.periods import Period
 from tests.support.notify import new_secret, roster_document, write_roster
 from tests.support.receivers import SmtpSink, WebhookReceiver
+from tests.support.services import PORTAL_LIKE_HOOKS, ServiceProcess, service_env
+from tests.support.waiting import eventually
 
 PORTAL = {"Authorization": "Bearer dev-portal-key"}
 POLICE = {"Authorization": "Bearer dev-police-key"}
@@ -239,6 +236,14 @@ async def test_warning_alert_reaches_the_officer_then_the_patrol_meets_the_guara
         assert (figures["compliance"]["numerator"], figures["compliance"]["denominator"]) == (1, 1)
         # Two alerts: the guarantee's, and the follow-up target's (its 6 s window warned at 3 s, before this one).
         assert current["reports"] == 1 and current["alerts"]["raised"] == 2
+        period = Period.containing(datetime.now(UTC), "quarter")
+        reporting = system.url("reporting")
+        lejre = await client.get(
+            f"{reporting}/v1/kpis", params={"scope": LEJRE, "period": str(period)}, headers=COUNCIL
+        )
+        assert lejre.json()["current"]["reports"] == 1
+        html = await client.get(f"{reporting}/v1/council-reports/kreds/{period}.html", headers=COUNCIL)
+        assert html.status_code == 200 and "Test Borger" not in html.text and "+4522334455" not in html.text
 
 
 async def test_breach_escalates_until_acknowledged_and_the_late_arrival_is_counted(alerting_system) -> None:  # type: ignore[no-untyped-def]
