@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 import yaml
 
-from demo.simulate import DEMO_WINDOWS, SPEED, VOLUME, Simulator, describe_rates
+from demo.simulate import DEMO_WINDOWS, LOCAL, SPEED, VOLUME, Simulator, describe_rates
 from services.deadlines.adapters.rules_file import DEMO_RULES_FILE
 from services.reporting.domain.periods import Period
 from shared.reference import kommuner
@@ -410,10 +410,13 @@ def run(args: argparse.Namespace) -> int:
     echo = Echo().start()
     say(f"the district's expected submissions per real day: {describe_rates()}")
     say(
-        f"simulating {args.seconds:.0f}s of citizens and police in the 10 kommuner: 1 s = {SPEED / 60:.0f} simulated "
-        f"minutes, {args.volume:g}x the real volume (demo settings, see demo/simulate.py)"
+        f"simulating {args.seconds:.0f}s of citizens and police in the 10 kommuner from 07:00: 1 s = {SPEED / 60:.0f} "
+        f"simulated minutes, {args.volume:g}x the real volume (demo settings, see demo/simulate.py)"
     )
-    sim = Simulator(f"http://{HOST}:8001", seed=int(time.time()), portal_key="dev-portal-key",
+    # The simulated day starts at 07:00 local time, so two minutes cover the day's rhythm (morning
+    # traffic, office-hour requests, evening burglaries) and the drain runs into the night.
+    morning = datetime.now(LOCAL).replace(hour=7, minute=0, second=0, microsecond=0)
+    sim = Simulator(f"http://{HOST}:8001", seed=int(time.time()), portal_key="dev-portal-key", start=morning,
                     police_key="dev-police-key", volume=args.volume,
                     notify=f"http://{HOST}:8003" if "notify" in running else None)  # fmt: skip
 
