@@ -96,6 +96,10 @@ PROFILE_OF = {
 # demo settings, not claims about the district.
 SPEED = 480.0
 VOLUME = 8.0
+# Some kinds are rare even at that volume (about 5 Bestil-en-betjent requests and 0.5 reports of
+# drug dealing at a school in a two-minute run), so chance alone may show none. These extra
+# submissions, at these seconds into the run, make sure every path of the system appears once.
+SHOWCASE = [(12.0, "officer_request"), (25.0, "drug_dealing_school"), (50.0, "officer_request")]
 
 # Kommunekode, name, population (approx., Danmarks Statistik 2024, rounded), a town centre inside the kommune.
 KOMMUNER = [
@@ -126,6 +130,7 @@ DESCRIPTIONS = {
     "rape": "Jeg er blevet overfaldet og voldtaget.",
     "other": "Hærværk på busstoppestedet igen.",
 }
+SCHOOLS = ["Roskilde Katedralskole", "Holbæk Gymnasium", "Køge Handelsskole", "Greve Gymnasium", "Ringsted Skole"]
 TOPICS = {
     "traffic_control": "Fartkontrol ved skolen om morgenen",
     "talk": "Foredrag om indbrudssikring i grundejerforeningen",
@@ -186,10 +191,11 @@ ACK_IN_TIME, ACK_LATE = 0.65, 0.25  # ASSUMPTION: the rest are never acknowledge
 class Simulator:
     def __init__(self, intake: str, *, seed: int, portal_key: str, police_key: str, speed: float = SPEED,
                  volume: float = VOLUME, start: datetime | None = None, notify: str | None = None,
-                 ack_timeouts: dict[str, float] | None = None) -> None:  # fmt: skip
+                 ack_timeouts: dict[str, float] | None = None, showcase: bool = True) -> None:  # fmt: skip
         self.intake = intake.rstrip("/")
         self.notify = notify.rstrip("/") if notify else None
         self.ack_timeouts = ack_timeouts or DEMO_ACK_TIMEOUTS
+        self.showcase = list(SHOWCASE) if showcase else []
         self.decided: set[tuple[str, str]] = set()  # (alert id, reason): a breach superseding a warning is new
         self.rng = random.Random(seed)
         self.portal = auth(portal_key)
@@ -270,6 +276,8 @@ class Simulator:
             body["in_progress"] = self.rng.random() < IN_PROGRESS_SHARE
         if category in ACUTE_SHARE:
             body["acute"] = self.rng.random() < ACUTE_SHARE[category]
+        if category == "drug_dealing_school":
+            body["institution"] = self.rng.choice(SCHOOLS)  # intake requires it for this category
         accepted = await self.post(client, "/v1/reports", body, self.portal)
         if not accepted:
             return
@@ -441,8 +449,11 @@ class Simulator:
         end = time.monotonic() + seconds
         last_print = time.monotonic()
         officers = asyncio.create_task(self.duty_officers()) if self.notify else None
+        showcase = sorted(self.showcase)
         async with httpx.AsyncClient(timeout=10) as client:
             while time.monotonic() < end:
+                while showcase and time.monotonic() - self.began >= showcase[0][0]:
+                    await self.submit(client, showcase.pop(0)[1], window)
                 wait, kind = self.next_submission()
                 await asyncio.sleep(min(wait, max(0.0, end - time.monotonic())))
                 if time.monotonic() >= end:
