@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from fastapi import FastAPI
+from starlette.middleware.sessions import SessionMiddleware
 
 from services.notify import handlers
 from services.notify.adapters.ack_links import AckLinks
@@ -15,6 +16,7 @@ from services.notify.adapters.heartbeat import heartbeat
 from services.notify.adapters.loaders import load_policy, load_roster
 from services.notify.domain.delivery import Backoff
 from services.notify.domain.roster import describe_gaps
+from services.notify.entrypoints.console import SESSION_COOKIE, ConsoleFeed, console_router
 from services.notify.entrypoints.consumer import CASE_EVENTS, DEADLINE_EVENTS, notify_consumers
 from services.notify.entrypoints.http import alerts_router
 from services.notify.entrypoints.timers import DeliveryWorker, EscalationTimer, Timer
@@ -102,7 +104,8 @@ def build_app(
     async def gauges_loop(runtime: ServiceRuntime) -> None:
         await refresh_gauges(runtime.db, settings.gauges_interval_seconds)
 
-    loops = [delivery_loop, escalation_loop, gauges_loop, *(extra_loops or [])]
+    feed = ConsoleFeed(settings.db_schema)
+    loops = [delivery_loop, escalation_loop, gauges_loop, feed.run, *(extra_loops or [])]
     if settings.heartbeat_url:
         url = settings.heartbeat_url
 
@@ -117,7 +120,7 @@ def build_app(
         migrations=migrations(),
         consumers=notify_consumers(ctx, topics, clock.now, workers=settings.consumer_workers),
         loops=loops,
-        # Three LISTEN connections (relay and two timers) stay taken; sends in flight record results.
+        # Four LISTEN connections (relay, two timers, the console feed) stay taken; sends in flight record results.
         pool_max_size=20,
         clock=clock,
     )
@@ -150,6 +153,12 @@ def build_app(
     app.add_middleware(MetricsMiddleware, service=SERVICE)
     app.include_router(ops_router({"postgres": runtime.postgres_ready, "kafka": runtime.kafka_ready}))
     app.include_router(alerts_router(ctx, links, clock.now))
+    app.include_router(console_router(ctx, feed, clock.now, settings.console_session_max_age_seconds))
+    # The console's sign-in: signed (itsdangerous), HttpOnly, SameSite=Strict, sent only to /console.
+    app.add_middleware(
+        SessionMiddleware, secret_key=settings.console_secret, session_cookie=SESSION_COOKIE, path="/console",
+        max_age=settings.console_session_max_age_seconds, same_site="strict", https_only=not settings.is_development,
+    )  # fmt: skip
     install_openapi(app)
 
     document = asyncapi_document(

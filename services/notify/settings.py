@@ -11,6 +11,7 @@ from services.notify.adapters.loaders import DEFAULT_POLICY_FILE, DEFAULT_ROSTER
 from shared.settings import ServiceSettings
 
 DEV_ACK_SECRET = "dev-notify-ack-secret-not-for-production"  # noqa: S105 - refused in production
+DEV_CONSOLE_SECRET = "dev-notify-console-session-secret-not-for-production"  # noqa: S105 - refused in production
 
 
 class NotifySettings(ServiceSettings):
@@ -47,6 +48,9 @@ class NotifySettings(ServiceSettings):
     gauges_interval_seconds: float = Field(15.0, gt=0)
     # How far ahead the rota is checked for gaps at start-up.
     rota_check_days: int = Field(28, ge=1, le=366)
+    # The console's session cookie is signed with this; a sign-in lasts one shift at most.
+    console_secret: str = Field(DEV_CONSOLE_SECRET, min_length=32, repr=False)
+    console_session_max_age_seconds: int = Field(12 * 3600, ge=300)
     heartbeat_url: str | None = None
     heartbeat_interval_seconds: float = Field(60.0, gt=0)
 
@@ -56,4 +60,9 @@ class NotifySettings(ServiceSettings):
             raise ValueError(
                 "NOTIFY_ACK_SECRET is the development secret (it is public) and ENVIRONMENT is not development:"
                 " set NOTIFY_ACK_SECRET to a long random value, or ENVIRONMENT=development on a developer's machine"
+            )
+        if not self.is_development and self.console_secret == DEV_CONSOLE_SECRET:
+            raise ValueError(
+                "NOTIFY_CONSOLE_SECRET is the development secret (it is public) and ENVIRONMENT is not development:"
+                " set NOTIFY_CONSOLE_SECRET to a long random value, or ENVIRONMENT=development on a developer's machine"
             )

@@ -235,6 +235,12 @@ async def claim_due(conn: Conn, now: datetime, limit: int) -> list[asyncpg.Recor
     )
 
 
+async def transaction_now(conn: Conn) -> datetime:
+    """Postgres's "now" (the start of the current transaction): the one clock every instance agrees on."""
+    value: datetime = await conn.fetchval("SELECT now()")
+    return value
+
+
 async def next_due(conn: Conn) -> datetime | None:
     value: datetime | None = await conn.fetchval(
         "SELECT min(next_fire_at) FROM deadlines WHERE next_fire_at IS NOT NULL"

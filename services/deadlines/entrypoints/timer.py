@@ -61,7 +61,7 @@ class DeadlineScheduler:
         async with self._pool.acquire() as conn, conn.transaction():
             # "Now" is Postgres's, not this host's: a host whose clock runs ahead must not breach
             # early (the corrected clock only plans the sleep between rounds).
-            now: datetime = await conn.fetchval("SELECT now()")
+            now = await repository.transaction_now(conn)
             result = await fire_due_deadlines(
                 PostgresDeadlinesRepository(conn, topic=self._topic),
                 now,

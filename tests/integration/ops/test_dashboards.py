@@ -31,9 +31,11 @@ import yaml
 from prometheus_client import REGISTRY
 
 from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
+from services.notify.adapters.loaders import SECONDS_POLICY_FILE
 from shared.kafka import EventProducer, OutgoingMessage
 from tests.integration.ops.test_prometheus import metric_names
 from tests.support.infra import ROOT
+from tests.support.notify import roster_document, write_roster
 from tests.support.services import PORTAL_LIKE_HOOKS, ServiceProcess, free_port, service_env
 from tests.support.waiting import eventually
 
@@ -242,6 +244,10 @@ async def test_every_dashboard_query_returns_series_from_the_running_services(ns
         "INTAKE_OUTBOX_POLL_SECONDS": "0.2",
         "DEADLINE_RULES_FILE": str(SECONDS_RULES_FILE),
         "DEADLINES_GAUGES_INTERVAL_SECONDS": "1",
+        # notify (when built) with a console-only roster and the seconds policy: every alert the traffic
+        # raises is delivered at once, so the delivery panels have series.
+        "ROSTER_FILE": str(write_roster(tmp_path / "roster.yaml", roster_document())),
+        "ALERT_POLICY_FILE": str(SECONDS_POLICY_FILE),
     }
     services = {name: ServiceProcess(name, service_env(ns, name, **env), tmp_path / f"{name}.log") for name in running}
     config = tmp_path / "prometheus.yml"

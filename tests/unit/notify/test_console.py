@@ -1,0 +1,64 @@
+"""The console's pure parts: what an alert shows (Danish labels, no addresses) and the production secret check."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from services.notify.entrypoints.console import ConsoleFeed, console_alert
+from services.notify.settings import NotifySettings
+
+
+def _row(**over: object) -> dict[str, object]:
+    at = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+    return {
+        "id": uuid.uuid4(), "reference": "MV-1234-ABC", "title": "Frist", "category": "burglary_home",
+        "kommune": "0265", "severity": "critical", "state": "escalated", "reason": "deadline_breached", "level": 1,
+        "due_at": at, "raised_at": at, "acknowledged_at": None, "acknowledged_by": None, "resolved_at": None,
+        "next_timer_at": at,
+    } | over  # fmt: skip
+
+
+def test_an_alert_shows_danish_labels_and_recipients_by_name_only() -> None:
+    delivery = {"recipient_name": "Vagtchef A", "channel": "email", "stage": "n-escalated-1", "state": "delivered",
+                "attempts": 2, "delivered_at": None, "created_at": datetime(2026, 3, 29, tzinfo=UTC),
+                "target": "vagtchef@politi.example"}  # fmt: skip
+    shown = console_alert(_row(), [delivery])
+    assert (shown["kommune_name"], shown["category_da"]) == ("Roskilde", "Indbrud i privat hjem")
+    assert (shown["severity_da"], shown["state_da"], shown["reason_da"]) == (
+        "Kritisk",
+        "Eskaleret",
+        "Frist overskredet",
+    )
+    assert shown["deliveries"] == [{"recipient": "Vagtchef A", "channel": "e-mail", "stage": "Eskaleret (trin 1)",
+                                    "state": "leveret", "attempts": 2, "at": "2026-03-29T00:00:00+00:00"}]  # fmt: skip
+    assert "politi.example" not in str(shown)  # an officer's address is not the console's business
+
+
+def test_an_unknown_code_is_shown_as_it_is() -> None:
+    shown = console_alert(_row(kommune="9999", category="new_category"), [])
+    assert (shown["kommune_name"], shown["category_da"]) == ("9999", "new_category")
+
+
+def test_production_refuses_the_development_console_secret() -> None:
+    settings = NotifySettings(environment="production", api_keys_file=Path("/elsewhere/keys.yaml"),
+                              database_url="postgresql://u:secret@db/politi", ack_secret="a-real-ack-secret-0123456789")  # fmt: skip
+    with pytest.raises(ValueError, match="NOTIFY_CONSOLE_SECRET"):
+        settings.check_for_production()
+    NotifySettings(environment="production", api_keys_file=Path("/elsewhere/keys.yaml"),
+                   database_url="postgresql://u:secret@db/politi", ack_secret="a-real-ack-secret-0123456789",
+                   console_secret="x" * 40).check_for_production()  # fmt: skip
+
+
+async def test_a_console_that_falls_behind_is_told_to_start_again_and_dropped() -> None:
+    feed = ConsoleFeed("notify", queue_size=2)
+    with feed.subscribe() as slow, feed.subscribe() as quick:
+        for n in range(3):
+            feed.publish([{"n": n}])
+            assert await quick.get() == [{"n": n}]
+        assert slow.qsize() == 1 and slow.get_nowait() is None  # its backlog gone, one last word
+        feed.publish([{"n": 3}])
+        assert slow.empty() and await quick.get() == [{"n": 3}]
