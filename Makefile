@@ -26,7 +26,8 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP) ## create the virtualenv with locked dependencies
 
-up: install ## start Kafka (KRaft, from Maven Central jars) and Postgres; reuses what already answers
+up: install ## install missing Debian packages; start Kafka (KRaft, from Maven Central jars) and Postgres
+	@bash deploy/local/packages.sh ensure
 	@bash deploy/local/kafka.sh up
 	@bash deploy/local/postgres.sh up
 	@bash deploy/local/prometheus.sh ensure
@@ -66,7 +67,7 @@ format: install
 	@$(PY) -m ruff format .
 	@$(PY) -m ruff check --fix .
 
-demo: migrate ## Kafka, Postgres, the services and simulated traffic; prints where to look
+demo: up ## Kafka, Postgres, Prometheus, the services and simulated traffic; prints where to look (Ctrl-C stops it)
 	@$(PY) -m demo
 
 bench: up ## benchmarks; results as JSON under bench/results/

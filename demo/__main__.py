@@ -1,29 +1,39 @@
-"""`python -m demo [start|stop|status]`: the services in the background, simulated traffic, where to look.
+"""`python -m demo [start|stop|status]`: the whole system on this machine, simulated traffic, where to look.
 
-start (default): starts intake, deadlines and reporting (reusing ones a previous demo left running) with the
-demo rules (windows of minutes), feeds simulated traffic from the 10 kommuner, writes a summary
-of the deadlines per kommune to out/demo-deadlines.json and the kredsråd's council report for this
-quarter (PDF and HTML) to out/, and prints where to look. The services
-keep running afterwards so you can explore; `make down` (or `python -m demo stop`) stops them.
+start (default; `make demo` runs it after `make up`): migrates each service's schema, starts Prometheus (scraping
+every service's ops port), a local webhook receiver and an SMTP sink that print what notify sends,
+then the four services with the demo rules (windows of minutes) and the demo roster and policy;
+feeds simulated traffic from the 10 kommuner (demo/simulate.py) while printing progress; writes a
+summary of the deadlines per kommune and the kredsråd's council report for this quarter (PDF and
+HTML) to out/; prints where to look and keeps everything running until Ctrl-C, which stops
+everything the demo started. `python -m demo stop` (also run by `make down`) does the same from
+another terminal; `--detach` leaves the services running after the summary.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import contextlib
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
+import yaml
 
-from demo.simulate import DEMO_WINDOWS, Simulator
+from demo.simulate import DEMO_WINDOWS, LOCAL, SPEED, VOLUME, Simulator, describe_rates
 from services.deadlines.adapters.rules_file import DEMO_RULES_FILE
 from services.reporting.domain.periods import Period
 from shared.reference import kommuner
@@ -31,76 +41,280 @@ from shared.reference import kommuner
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".cache" / "demo"
 OUT = ROOT / "out"
-SERVICES = {"intake": 8001, "deadlines": 8002, "reporting": 8004}
-OPS_PORTS = {
-    "intake": 9001,
-    "deadlines": 9002,
-    "reporting": 9004,
-}  # /metrics, /docs, /asyncapi.json (shared/cli.py serve)
+HOST = "127.0.0.1"
+# API port, ops port (/metrics, /docs, /asyncapi.json: shared/cli.py serve) per service.
+ALL_SERVICES = {"intake": (8001, 9001), "deadlines": (8002, 9002), "notify": (8003, 9003), "reporting": (8004, 9004)}
+WEBHOOK_PORT = int(os.environ.get("DEMO_WEBHOOK_PORT", "8090"))
+SMTP_PORT = int(os.environ.get("DEMO_SMTP_PORT", "1025"))  # notify's default NOTIFY_SMTP_PORT
+PROMETHEUS_PORT = int(os.environ.get("DEMO_PROMETHEUS_PORT", "9090"))
+HELPERS = ("prometheus", "webhook", "smtp")
 POLICE = {"Authorization": "Bearer dev-police-key"}
 COUNCIL = {"Authorization": "Bearer dev-council-key"}
+# The demo's roster and alert policy for notify: timeouts of seconds to match the demo rules.
+DEMO_ROSTER_FILE = ROOT / "demo" / "notify-roster.yaml"
+DEMO_POLICY_FILE = ROOT / "demo" / "notify-policy.yaml"
+ECHO_HEADERS = {"webhook": "[webhook] signature ok", "smtp": "[e-mail] to"}  # the first line of a printed delivery
+SHOWN_IN_FULL = 4  # webhook deliveries and e-mails printed whole; the rest are counted (all are in the logs)
 
 
-def pid_of(service: str) -> int | None:
-    path = RUN_DIR / f"{service}.pid"
+def services() -> dict[str, tuple[int, int]]:
+    """The services this checkout has (notify joins when its room exists)."""
+    return {name: ports for name, ports in ALL_SERVICES.items() if (ROOT / "services" / name / "__main__.py").exists()}
+
+
+def say(text: str) -> None:
+    print(f"[demo] {text}", flush=True)
+
+
+def alive(pid: int) -> bool:
+    """Whether the process runs; a child of this demo that exited is reaped here (a zombie is not alive)."""
     try:
-        pid = int(path.read_text())
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # started by another `python -m demo` (e.g. `demo stop` from another terminal)
+    try:
         os.kill(pid, 0)
-        return pid
+    except OSError:
+        return False
+    return True
+
+
+STARTED: dict[str, subprocess.Popen[bytes]] = {}  # by this process: their state is known without guessing
+
+
+def pid_of(name: str) -> int | None:
+    if name in STARTED:
+        return STARTED[name].pid if STARTED[name].poll() is None else None
+    try:
+        pid = int((RUN_DIR / f"{name}.pid").read_text())
     except (OSError, ValueError):
         return None
+    if not alive(pid):
+        return None
+    # A pid file left by a crashed demo may name a pid the system has since given to another program.
+    expected = "prometheus" if name == "prometheus" else ("demo." if name in HELPERS else f"services.{name}")
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return pid  # no /proc (not Linux): trust the pid file
+    return pid if expected in cmdline else None
 
 
-def start_services() -> None:
+def port_taken(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex((HOST, port)) == 0
+
+
+def launch(name: str, argv: list[str], env: dict[str, str], ports: tuple[int, ...] = ()) -> int:
+    """Starts a child in its own session (Ctrl-C reaches only the demo, which stops it in order)."""
     RUN_DIR.mkdir(parents=True, exist_ok=True)
-    env = os.environ | {"DEADLINE_RULES_FILE": str(DEMO_RULES_FILE), "PYTHONUNBUFFERED": "1"}
-    for service, port in SERVICES.items():
-        if pid_of(service):
-            print(f"[demo] {service} already running (pid {pid_of(service)}); reusing it")
-            continue
-        log = (RUN_DIR / f"{service}.log").open("ab")
-        ports = {f"{service.upper()}_PORT": str(port), f"{service.upper()}_OPS_PORT": str(OPS_PORTS[service])}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", f"services.{service}", "serve"],
-            cwd=ROOT, env=env | ports, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,  # outlives `make demo`
-        )  # fmt: skip
-        (RUN_DIR / f"{service}.pid").write_text(str(proc.pid))
-        print(f"[demo] started {service} on http://127.0.0.1:{port} (pid {proc.pid}, log {RUN_DIR / service}.log)")
-    for service, port in SERVICES.items():
-        wait_ready(service, port)
+    running = pid_of(name)
+    if running:
+        say(f"{name} already running (pid {running}); reusing it")
+        return running
+    taken = [p for p in ports if port_taken(p)]
+    if taken:
+        stop_all()
+        sys.exit(f"[demo] port {taken[0]} for {name} is taken by another program; is another demo running "
+                 "(`python -m demo status`)? The DEMO_*_PORT variables move the helpers' ports.")  # fmt: skip
+    log = (RUN_DIR / f"{name}.log").open("ab")
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    STARTED[name] = proc
+    (RUN_DIR / f"{name}.pid").write_text(str(proc.pid))
+    return proc.pid
 
 
-def wait_ready(service: str, port: int, timeout: float = 60) -> None:
+def wait_for(name: str, url: str, timeout: float = 90) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if pid_of(service) is None:
-            log = RUN_DIR / f"{service}.log"
+        if pid_of(name) is None:
+            log = RUN_DIR / f"{name}.log"
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) if log.exists() else ""
-            sys.exit(f"[demo] {service} stopped during start-up; last log lines:\n{tail}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                print(f"[demo] {service} ready")
+            stop_all()
+            sys.exit(f"[demo] {name} stopped during start-up; last log lines:\n{tail}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
                 return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    sys.exit(f"[demo] {service} not ready after {timeout:.0f}s; see {RUN_DIR / service}.log")
+        time.sleep(0.3)
+    stop_all()
+    sys.exit(f"[demo] {name} not ready after {timeout:.0f}s; see {RUN_DIR / name}.log")
 
 
-def stop_services() -> None:
-    for service in SERVICES:
-        pid = pid_of(service)
+def webhook_secret() -> str:
+    """The receiver's Standard Webhooks secret, made once per machine and kept in .cache (never committed)."""
+    path = RUN_DIR / "webhook-secret"
+    if not path.exists():
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text("whsec_" + base64.b64encode(os.urandom(24)).decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def prometheus_config(running: dict[str, tuple[int, int]]) -> Path:
+    """deploy/prometheus/prometheus.yml with a target per running service's ops port and the alert rules."""
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    config["rule_files"] = [str(ROOT / "deploy" / "prometheus" / "alerts.yml")]
+    config["scrape_configs"] = [
+        {"job_name": name, "static_configs": [{"targets": [f"{HOST}:{ops}"], "labels": {"service": name}}]}
+        for name, (_, ops) in running.items()
+    ]
+    path = RUN_DIR / "prometheus.yml"
+    path.write_text("# Written by `python -m demo` from deploy/prometheus/prometheus.yml.\n" + yaml.safe_dump(config))
+    return path
+
+
+def start_helpers(running: dict[str, tuple[int, int]]) -> None:
+    env = os.environ | {"PYTHONUNBUFFERED": "1", "DEMO_WEBHOOK_SECRET": webhook_secret()}
+    if shutil.which("prometheus"):
+        config = prometheus_config(running)
+        launch("prometheus", ["prometheus", f"--config.file={config}", f"--web.listen-address={HOST}:{PROMETHEUS_PORT}",
+                              f"--storage.tsdb.path={RUN_DIR / 'prometheus-data'}", "--storage.tsdb.retention.time=1d"],
+               env, ports=(PROMETHEUS_PORT,))  # fmt: skip
+        wait_for("prometheus", f"http://{HOST}:{PROMETHEUS_PORT}/-/ready")
+        say(f"Prometheus on http://{HOST}:{PROMETHEUS_PORT}, scraping {', '.join(running)} on their ops ports")
+    else:
+        say("WARNING: no prometheus binary (make up installs Debian's package); running without it")
+    if "notify" in running:
+        launch("webhook", [sys.executable, "-m", "demo.webhook_receiver", "--port", str(WEBHOOK_PORT)], env,
+               ports=(WEBHOOK_PORT,))  # fmt: skip
+        wait_for("webhook", f"http://{HOST}:{WEBHOOK_PORT}/stats")
+        say(f"webhook receiver on http://{HOST}:{WEBHOOK_PORT}/ (checks Standard Webhooks signatures)")
+        launch("smtp", [sys.executable, "-m", "demo.smtp_sink", "--port", str(SMTP_PORT)], env, ports=(SMTP_PORT,))
+        say(f"SMTP sink on {HOST}:{SMTP_PORT} (prints the e-mails notify sends)")
+
+
+def service_env() -> dict[str, str]:
+    env = os.environ | {
+        "ENVIRONMENT": os.environ.get("ENVIRONMENT", "development"),  # the development keys; make sets it too
+        "DEADLINE_RULES_FILE": str(DEMO_RULES_FILE),
+        "ROSTER_FILE": str(DEMO_ROSTER_FILE),
+        "ALERT_POLICY_FILE": str(DEMO_POLICY_FILE),
+        "DEMO_WEBHOOK_SECRET": webhook_secret(),  # the demo roster's secret_env
+        "NOTIFY_SMTP_HOST": HOST,
+        "NOTIFY_SMTP_PORT": str(SMTP_PORT),
+        "NOTIFY_PUBLIC_URL": f"http://{HOST}:8003",
+        # Retries in seconds, not minutes, so a failed channel falls back while the demo runs.
+        "NOTIFY_RETRY_CAP_SECONDS": "10",
+        "PYTHONUNBUFFERED": "1",
+    }
+    return env
+
+
+def migrate(running: dict[str, tuple[int, int]]) -> None:
+    """Each service's migrations, as `make migrate` runs them (idempotent; a new checkout's notify included)."""
+    for name in running:
+        done = subprocess.run([sys.executable, "-m", f"services.{name}", "migrate"], cwd=ROOT, env=service_env(),
+                              capture_output=True, text=True)  # fmt: skip
+        if done.returncode != 0:
+            sys.exit(f"[demo] migrating {name} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        say(done.stdout.strip().splitlines()[-1] if done.stdout.strip() else f"{name}: migrated")
+
+
+def start_services(running: dict[str, tuple[int, int]]) -> None:
+    env = service_env()
+    for name, (port, ops) in running.items():
+        ports = {f"{name.upper()}_PORT": str(port), f"{name.upper()}_OPS_PORT": str(ops)}
+        pid = launch(name, [sys.executable, "-m", f"services.{name}", "serve"], env | ports, ports=(port, ops))
+        say(f"started {name} on http://{HOST}:{port} (pid {pid}, log {RUN_DIR / name}.log)")
+    for name, (port, _) in running.items():
+        wait_for(name, f"http://{HOST}:{port}/readyz")
+        say(f"{name} ready")
+
+
+def stop_all() -> None:
+    """Stops what the demo started, services first (they finish their in-flight work), by pid file."""
+    for name in [*ALL_SERVICES, *HELPERS]:
+        pid = pid_of(name)
         if pid is None:
-            print(f"[demo] {service}: not running")
+            (RUN_DIR / f"{name}.pid").unlink(missing_ok=True)
             continue
         os.kill(pid, signal.SIGTERM)
-        for _ in range(50):
-            if pid_of(service) is None:
+        for _ in range(100):
+            if pid_of(name) is None:
                 break
             time.sleep(0.2)
-        print(f"[demo] {service}: stopped")
-        (RUN_DIR / f"{service}.pid").unlink(missing_ok=True)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        say(f"{name}: stopped")
+        (RUN_DIR / f"{name}.pid").unlink(missing_ok=True)
+
+
+class Echo:
+    """Prints the first few deliveries the webhook receiver and the SMTP sink log, whole, and counts all of them."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.follow, daemon=True)
+
+    def start(self) -> Echo:
+        self.thread.start()
+        return self
+
+    def follow(self) -> None:
+        """One thread reads both logs, so a printed block is never cut by another's lines."""
+        positions = {name: self.end_of(name) for name in ECHO_HEADERS}
+        while not self.stop.is_set():
+            for name in ECHO_HEADERS:
+                positions[name] = self.read(name, positions[name])
+            time.sleep(0.5)
+
+    @staticmethod
+    def end_of(name: str) -> int:
+        path = RUN_DIR / f"{name}.log"
+        return path.stat().st_size if path.exists() else 0
+
+    def read(self, name: str, position: int) -> int:
+        path = RUN_DIR / f"{name}.log"
+        if not path.exists():
+            return position
+        with path.open("rb") as log:
+            log.seek(position)
+            chunk = log.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # a block being written is read on the next round
+        block: list[str] = []
+        for line in complete.decode(errors="replace").splitlines():
+            if line.startswith(ECHO_HEADERS[name]) or line.startswith("[webhook] REJECTED"):
+                self.show(name, block)
+                block = [line]
+                self.counts[name if not line.startswith("[webhook] REJECTED") else "rejected"] += 1
+            elif block:
+                block.append(line)
+        self.show(name, block)
+        return position + len(complete)
+
+    def show(self, name: str, block: list[str]) -> None:
+        if block and (self.counts[name] <= SHOWN_IN_FULL or "REJECTED" in block[0]):
+            print("\n".join("   " + line for line in block), flush=True)
+            if self.counts[name] == SHOWN_IN_FULL:
+                print(f"   (further {'webhooks' if name == 'webhook' else 'e-mails'} are counted below; "
+                      f"all are in {RUN_DIR.relative_to(ROOT)}/{name}.log)", flush=True)  # fmt: skip
+
+
+async def progress_of(running: dict[str, tuple[int, int]], echo: Echo) -> str:
+    """Counts from the services' own APIs, appended to the simulator's progress line."""
+    parts = []
+    async with httpx.AsyncClient(timeout=5, headers=POLICE) as client:
+        try:
+            states = {}
+            for state in ("pending", "met", "breached"):
+                page = await client.get(f"http://{HOST}:8002/v1/deadlines", params={"state": state, "limit": 1})
+                states[state] = page.json()["total"]
+            parts.append(f"deadlines {states['pending']} open, {states['met']} met, {states['breached']} breached")
+            if "notify" in running:
+                alerts = {}
+                for state in ("open", "escalated", "acknowledged", "resolved"):
+                    page = await client.get(f"http://{HOST}:8003/v1/alerts", params={"state": state, "limit": 1})
+                    alerts[state] = page.json()["total"]
+                parts.append(
+                    f"alerts {alerts['open']} open, {alerts['escalated']} escalated, "
+                    f"{alerts['acknowledged']} acked, {alerts['resolved']} resolved; "
+                    f"{echo.counts['webhook']} webhooks, {echo.counts['smtp']} e-mails"
+                )
+        except (httpx.HTTPError, KeyError, ValueError) as error:
+            parts.append(f"(counts unavailable: {error!r})")
+    return "\n       " + "; ".join(parts)
 
 
 def summarise() -> Path:
@@ -109,7 +323,7 @@ def summarise() -> Path:
     offset = 0
     while True:
         page = httpx.get(
-            "http://127.0.0.1:8002/v1/deadlines", params={"limit": 500, "offset": offset}, headers=POLICE, timeout=10
+            f"http://{HOST}:8002/v1/deadlines", params={"limit": 500, "offset": offset}, headers=POLICE, timeout=10
         ).json()
         items += page["items"]
         offset += page["limit"]
@@ -132,13 +346,13 @@ def summarise() -> Path:
 
 
 def council_reports() -> list[Path]:
-    """The kredsråd's report for this quarter, as the reporting service renders it, in out/."""
+    """The kredsråd's report for this quarter, as the reporting service renders it over HTTP, in out/."""
     period = Period.containing(datetime.now(UTC), "quarter")
     OUT.mkdir(exist_ok=True)
     written = []
     for fmt in ("pdf", "html"):
         response = httpx.get(
-            f"http://127.0.0.1:8004/v1/council-reports/kreds/{period}.{fmt}", headers=COUNCIL, timeout=60
+            f"http://{HOST}:8004/v1/council-reports/kreds/{period}.{fmt}", headers=COUNCIL, timeout=120
         )
         response.raise_for_status()
         path = OUT / f"raadsrapport-kreds-{period}.{fmt}"
@@ -147,41 +361,118 @@ def council_reports() -> list[Path]:
     return written
 
 
+def console_served() -> bool:
+    try:
+        return httpx.get(f"http://{HOST}:8003/console", timeout=5).status_code != 404
+    except httpx.HTTPError:
+        return False
+
+
+def where_to_look(running: dict[str, tuple[int, int]], summary: Path, reports: list[Path], echo: Echo) -> str:
+    rel = [str(p.relative_to(ROOT)) for p in (summary, *reports)]
+    lines = ["", "Where to look:"]
+    if "notify" in running:
+        if console_served():
+            lines += [
+                f"  duty-officer console         http://{HOST}:8003/console",
+                "                               sign in with the development police key: dev-police-key",
+            ]
+        else:
+            lines.append("  duty-officer console         not in this checkout yet; the alerts API below has the same")
+        lines += [
+            f"  alerts (police API)          curl -s -H 'Authorization: Bearer dev-police-key' http://{HOST}:8003/v1/alerts",
+            f"  webhooks received (verified) {echo.counts['webhook']}, e-mails received {echo.counts['smtp']}: "
+            f"{RUN_DIR.relative_to(ROOT)}/webhook.log, smtp.log",
+        ]
+    lines += [f"  council report (kredsråd)    {rel[1]}", f"                               {rel[2]}"]
+    lines += [f"  deadlines per kommune        {rel[0]}"]
+    for name, (port, ops) in running.items():
+        lines.append(f"  {name + ' API docs (OpenAPI)':<29}http://{HOST}:{ops}/docs   (API on :{port})")
+    if pid_of("prometheus"):
+        lines.append(f"  Prometheus (targets, alerts) http://{HOST}:{PROMETHEUS_PORT}/targets  /alerts")
+    lines.append(f"  logs                         {RUN_DIR.relative_to(ROOT)}/*.log")
+    lines.append(
+        f"The demo rules ({DEMO_RULES_FILE.name}) and the demo roster and policy (demo/notify-*.yaml) scale\n"
+        "the real windows to minutes: 24 h -> 3 min, 'at once' 15 min -> 40 s, acks 5-30 min -> 20-40 s,\n"
+        "so breaches and escalations happen while you watch."
+    )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    running = services()
+    if "notify" not in running:
+        say("this checkout has no notify service yet: no alerts, webhooks or e-mails in this run")
+    migrate(running)
+    start_helpers(running)
+    start_services(running)
+    echo = Echo().start()
+    say(f"the district's expected submissions per real day: {describe_rates()}")
+    say(
+        f"simulating {args.seconds:.0f}s of citizens and police in the 10 kommuner from 07:00: 1 s = {SPEED / 60:.0f} "
+        f"simulated minutes, {args.volume:g}x the real volume (demo settings, see demo/simulate.py)"
+    )
+    # The simulated day starts at 07:00 local time, so two minutes cover the day's rhythm (morning
+    # traffic, office-hour requests, evening burglaries) and the drain runs into the night.
+    morning = datetime.now(LOCAL).replace(hour=7, minute=0, second=0, microsecond=0)
+    sim = Simulator(f"http://{HOST}:8001", seed=int(time.time()), portal_key="dev-portal-key", start=morning,
+                    police_key="dev-police-key", volume=args.volume,
+                    notify=f"http://{HOST}:8003" if "notify" in running else None)  # fmt: skip
+
+    async def progress() -> str:
+        return await progress_of(running, echo)
+
+    stats = asyncio.run(sim.run(args.seconds, DEMO_WINDOWS, drain=args.drain, progress=progress))
+    say(
+        f"sent {stats.reports} reports, {stats.tips} tips, {stats.requests} Bestil-en-betjent requests, "
+        f"{stats.actions} police actions ({stats.later_visits} later visits asked for, {stats.late_on_purpose} late "
+        f"on purpose), {stats.acks} acks ({stats.late_acks} late); {stats.refused} refused, {stats.errors} errors"
+    )
+    summary = summarise()
+    say("asking reporting for the kredsråd's council report (PDF and HTML) ...")
+    reports = council_reports()
+    echo.stop.set()
+    print(where_to_look(running, summary, reports, echo))
+    say(f"the demo took {time.monotonic() - started:.0f}s")
+    return 1 if stats.errors else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
     parser.add_argument("command", nargs="?", default="start", choices=["start", "stop", "status"])
-    parser.add_argument("--seconds", type=float, default=float(os.environ.get("DEMO_SECONDS", 90)))
-    parser.add_argument("--rate", type=float, default=1.5, help="citizen submissions per second")
+    parser.add_argument("--seconds", type=float, default=float(os.environ.get("DEMO_SECONDS", 120)))
+    parser.add_argument("--drain", type=float, default=float(os.environ.get("DEMO_DRAIN_SECONDS", 90)))
+    parser.add_argument("--volume", type=float, default=VOLUME, help="times the district's real volume")
+    parser.add_argument("--detach", action="store_true", help="leave everything running after the summary")
     args = parser.parse_args()
     if args.command == "stop":
-        stop_services()
+        stop_all()
         return 0
     if args.command == "status":
-        for service in SERVICES:
-            print(f"[demo] {service}: " + (f"running (pid {pid_of(service)})" if pid_of(service) else "not running"))
+        for name in [*ALL_SERVICES, *HELPERS]:
+            pid = pid_of(name)
+            say(f"{name}: " + (f"running (pid {pid})" if pid else "not running"))
         return 0
-    start_services()
-    print(f"[demo] simulating {args.seconds:.0f}s of citizens and police in the 10 kommuner ...")
-    sim = Simulator("http://127.0.0.1:8001", rate=args.rate, seed=int(time.time()),
-                    portal_key="dev-portal-key", police_key="dev-police-key")  # fmt: skip
-    stats = asyncio.run(sim.run(args.seconds, DEMO_WINDOWS, drain=45))
-    print(f"[demo] sent {stats.reports} reports, {stats.tips} tips, {stats.requests} officer requests, "
-          f"{stats.actions} police actions ({stats.refused} refused by validation, {stats.errors} errors)")  # fmt: skip
-    summary = summarise()
-    pdf, html = council_reports()
-    print(f"""
-Where to look (the services keep running; `make down` stops them and Kafka and Postgres):
-  deadlines summary per kommune   {summary}
-  council report (kredsråd)       {pdf}
-                                  {html}
-  intake API (OpenAPI)            http://127.0.0.1:9001/docs    (the ops port; the API is on 8001)
-  deadlines API (OpenAPI)         http://127.0.0.1:9002/docs    (the ops port; the API is on 8002)
-  breached deadlines              curl -s -H 'Authorization: Bearer dev-police-key' 'http://127.0.0.1:8002/v1/deadlines?state=breached'
-  metrics (what Prometheus scrapes) http://127.0.0.1:9001/metrics  http://127.0.0.1:9002/metrics
-  logs                            {RUN_DIR}/*.log
-The demo rules ({DEMO_RULES_FILE.name}) scale the real windows down to minutes: 24 h -> 3 min,
-"at once" 15 min -> 40 s, so breaches happen while you watch.""")
-    return 1 if stats.errors else 0
+
+    def on_signal(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)  # also when started with SIGINT ignored (a background job)
+    try:
+        code = run(args)
+        if args.detach:
+            say("left running; `python -m demo stop` or `make down` stops it")
+            return code
+        say("everything keeps running so you can look around; Ctrl-C stops everything the demo started")
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print()
+        say("stopping everything the demo started ...")
+        stop_all()
+        return 0
 
 
 if __name__ == "__main__":
