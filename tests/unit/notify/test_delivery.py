@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC, datetime
 
 import pytest
+from itsdangerous import TimestampSigner
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
@@ -100,3 +102,18 @@ def test_ack_links_are_signed_and_expire() -> None:
     with pytest.raises(InvalidLink):
         AckLinks("t" * 32, "http://notify", 60).read(token)
     assert links.url(alert, delivery, "vc-a").startswith(f"http://notify/v1/alerts/{alert}/ack-link?token=")
+
+
+def test_an_ack_link_older_than_its_max_age_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    links = AckLinks("s" * 32, "http://notify", max_age_seconds=60)
+    alert, delivery = uuid.uuid4(), uuid.uuid4()
+    now = int(time.time())
+    with monkeypatch.context() as m:  # issued 61 s ago (itsdangerous stamps its tokens with this clock)
+        m.setattr(TimestampSigner, "get_timestamp", lambda self: now - 61)
+        old = links.token(alert, delivery, "vc-a")
+    with monkeypatch.context() as m:
+        m.setattr(TimestampSigner, "get_timestamp", lambda self: now - 59)
+        fresh = links.token(alert, delivery, "vc-a")
+    assert links.read(fresh).alert_id == alert
+    with pytest.raises(InvalidLink, match="udløbet"):
+        links.read(old)
