@@ -113,7 +113,7 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
         if kommune is not None:
             code = normalize_kommunekode(kommune)
             if code is None:
-                raise invalid_query("kommune", f"{kommune!r} is not a kommunekode of the district.")
+                raise invalid_query("kommune", "Not a kommunekode of the district, such as 0265.")
         async with request.app.state.runtime.db.acquire() as conn:
             rows, total = await repo.list_alerts(
                 conn, state=state, kommune=code, severity=severity, limit=limit, offset=offset
