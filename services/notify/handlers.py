@@ -182,6 +182,7 @@ async def record_outcome(
     delivery: asyncpg.Record,
     outcome: Outcome,
     *,
+    owner: str,
     ctx: Context,
     backoff: Backoff,
     random: Callable[[], float],
@@ -190,11 +191,16 @@ async def record_outcome(
     """One attempt's result: delivered; retry later (backoff, Retry-After); or failed, then the next channel.
 
     Only this row changes: a failure on one channel never touches a channel that worked.
-    Returns what became of it (delivered, retry, failed, cancelled) and the events written.
+    Returns what became of it (delivered, retry, failed, cancelled; lost when this worker's lease
+    ran out and another took the delivery over, whose result counts) and the events written.
     """
     alert_id: uuid.UUID = delivery["alert_id"]
-    alert_row = await conn.fetchrow("SELECT case_id, kommune, state FROM alerts WHERE id = $1", alert_id)
-    assert alert_row is not None
+    # The alert first (shared), then the delivery: the order an ack takes them in. An ack waits
+    # for this result, or this waits for the ack and sees it, so no next-channel row is written
+    # after an ack has committed.
+    alert_row = await repo.share_alert(conn, alert_id)
+    if alert_row is None or await repo.lock_delivery(conn, delivery["id"], owner) is None:
+        return "lost", []
     attempt = delivery["attempts"]
     base = {"delivery_id": str(delivery["id"]), "stage": delivery["stage"], "channel": delivery["channel"],
             "recipient": delivery["recipient_id"], "attempt": attempt}  # fmt: skip

@@ -241,6 +241,11 @@ async def views_for(conn: Conn, alert_ids: Sequence[uuid.UUID]) -> dict[uuid.UUI
     return {r["id"]: r for r in rows}
 
 
+async def share_alert(conn: Conn, alert_id: uuid.UUID) -> asyncpg.Record | None:
+    """The alert's case, kommune and state, held (shared) until commit: an ack or resolve waits, a reader does not."""
+    return await conn.fetchrow("SELECT case_id, kommune, state FROM alerts WHERE id = $1 FOR SHARE", alert_id)
+
+
 async def lock_delivery(conn: Conn, delivery_id: uuid.UUID, owner: str) -> asyncpg.Record | None:
     """The delivery, if this worker still holds its lease (else another took it over: leave it)."""
     return await conn.fetchrow(

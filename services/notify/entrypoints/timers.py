@@ -135,16 +135,17 @@ class DeliveryWorker:
         now = self._clock.now()
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                if await repo.lock_delivery(conn, delivery["id"], self.owner) is None:
-                    return  # the lease ran out and another worker took it over: its result counts
                 result, events = await handlers.record_outcome(
-                    conn, delivery, outcome, ctx=self._ctx, backoff=self._backoff, random=self._random, now=now
-                )
+                    conn, delivery, outcome, owner=self.owner, ctx=self._ctx, backoff=self._backoff,
+                    random=self._random, now=now,
+                )  # fmt: skip
         except Exception as exc:
             # The lease runs out and the delivery is tried again: never lost, at worst repeated
             # with the same id.
             log.warning("delivery %s: result not recorded (%r); it will be retried", delivery["id"], exc)
             return
+        if result == "lost":
+            return  # another worker took the delivery over when this one's lease ran out: its result counts
         observe_delivery(delivery["channel"], delivery["stage"], result, delivery["happened_at"], now)
         count_events(events)
 

@@ -6,15 +6,17 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
 from services.notify import handlers
+from services.notify.adapters import repository as repo
 from services.notify.adapters.changes import alert_changes
 from services.notify.adapters.loaders import SECONDS_POLICY_FILE, load_policy, load_roster
 from services.notify.domain.alert import AlreadyResolved, alert_id_for
+from services.notify.domain.delivery import Backoff, Outcome
 from shared.db import create_pool
 from tests.integration.notify.conftest import Deadline
 
@@ -91,3 +93,36 @@ async def test_alert_changes_reach_a_live_feed(ns, pool, ctx, notify_schema) -> 
     with contextlib.suppress(asyncio.CancelledError):
         await task
     assert alert_id in seen
+
+
+async def test_a_late_failure_racing_an_ack_hands_nothing_to_the_next_channel(pool, ctx) -> None:  # type: ignore[no-untyped-def]
+    deadline = Deadline()
+    await _apply(pool, ctx, deadline.warning())
+    alert_id = alert_id_for(deadline.case_id, deadline.rule)
+    async with pool.acquire() as conn:
+        claimed = await repo.claim_deliveries(conn, datetime.now(UTC), "worker-1", timedelta(minutes=1), 10)
+    # lb-roskilde-1's webhook, in flight; its next channel is e-mail.
+    webhook = next(d for d in claimed if d["recipient_id"] == "lb-roskilde-1")
+    async with pool.acquire() as acking, pool.acquire() as worker:
+        ack = acking.transaction()
+        await ack.start()
+        await handlers.acknowledge(acking, alert_id, "lb-roskilde-2", "api", ctx, datetime.now(UTC))
+
+        async def fail_late() -> str:
+            async with worker.transaction():
+                result, _ = await handlers.record_outcome(
+                    worker, webhook, Outcome("failed", "HTTP 500"), owner="worker-1", ctx=ctx,
+                    backoff=Backoff(base=0.1, cap=1, max_attempts=1), random=lambda: 0.5, now=datetime.now(UTC),
+                )  # fmt: skip
+                return result
+
+        late = asyncio.create_task(fail_late())
+        await asyncio.sleep(0.5)  # the result waits for the ack's transaction to end
+        await ack.commit()
+        assert await late == "failed"
+    pending = await pool.fetch(
+        "SELECT channel FROM deliveries WHERE alert_id = $1 AND stage = 'raised' AND recipient_id = 'lb-roskilde-1'"
+        " AND state = 'pending'",
+        alert_id,
+    )
+    assert [dict(r) for r in pending] == []  # the warning is acknowledged: no e-mail follows the failed webhook
