@@ -8,6 +8,7 @@ row and its `alerts.v1` event (outbox) in the same transaction as the state chan
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,11 +23,13 @@ from services.notify.domain.alert import Alert, DeadlineFact, Decision, Notice
 from services.notify.domain.delivery import Backoff, Outcome
 from services.notify.domain.policy import RESOLVING_EVENTS, Policy
 from services.notify.domain.roster import Recipient, Roster
-from shared.db import Conn
+from shared.db import Conn, is_transient
 from shared.events import CloudEvent, EventData
 from shared.events import alerts as alert_events
 from shared.events import cases as case_events
 from shared.events import deadlines as deadline_events
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -114,12 +117,38 @@ async def acknowledge(
     return await _apply(conn, domain.acknowledge(existing, by, now, via), ctx, now, actor=by)
 
 
-async def fire_timers(conn: Conn, ctx: Context, now: datetime, limit: int) -> list[Applied]:
-    """Escalates or reminds every due alert no other instance holds; each fires once (row lock + commit)."""
-    done = []
+@dataclass
+class TimerRound:
+    """What one round of the escalation timer did: the alerts it fired, and how many it had to park."""
+
+    fired: list[Applied]
+    parked: int = 0
+
+
+async def fire_timers(conn: Conn, ctx: Context, now: datetime, limit: int) -> TimerRound:
+    """Escalates or reminds every due alert no other instance holds; each fires once (row lock + commit).
+
+    Each alert fires in its own savepoint: one that cannot be read, decided, turned into events
+    or written is parked (taken off the timer with its reason), and every other alert still fires.
+    """
+    done: list[Applied] = []
+    parked: list[tuple[uuid.UUID, str]] = []
     for alert in await repo.claim_due_alerts(conn, now, limit):
-        done.append(await _apply(conn, domain.on_timer(alert, ctx.roster(), now), ctx, now, actor="timer"))
-    return done
+        try:
+            if isinstance(alert, repo.Unreadable):
+                raise alert.error
+            async with conn.transaction():  # a savepoint inside the round's transaction
+                done.append(await _apply(conn, domain.on_timer(alert, ctx.roster(), now), ctx, now, actor="timer"))
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the database is away: no alert is at fault, the next round tries again
+            log.error("escalation timer: cannot fire alert %s; parking it", alert.id, exc_info=exc)
+            parked.append((alert.id, f"{type(exc).__name__}: {exc}"[:500]))
+    if parked:
+        await repo.park_timers(conn, parked)
+        for alert_id, why in parked:
+            await repo.audit(conn, alert_id, now, "timer_parked", {"error": why}, actor="timer")
+    return TimerRound(done, len(parked))
 
 
 async def _apply(

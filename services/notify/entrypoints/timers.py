@@ -28,7 +28,7 @@ from services.notify.adapters.ack_links import AckLinks
 from services.notify.adapters.channels import EmailClient, WebhookClient
 from services.notify.domain import messages
 from services.notify.domain.delivery import Backoff, Outcome
-from services.notify.metrics import count_events, observe_delivery
+from services.notify.metrics import TIMER_PARKED, count_events, observe_delivery
 from shared.clock import Clock
 from shared.reference import categories, kommuner
 
@@ -55,9 +55,12 @@ class EscalationTimer:
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
             done = await handlers.fire_timers(conn, self._ctx, now, self._batch)
-        for applied in done:
+        # Counted after the commit: a rolled-back round counts nothing.
+        for applied in done.fired:
             count_events(applied.events, applied.shown, now)
-        return len(done)
+        if done.parked:
+            TIMER_PARKED.inc(done.parked)
+        return len(done.fired) + done.parked
 
     async def next_due(self) -> datetime | None:
         async with self._pool.acquire() as conn:

@@ -126,3 +126,35 @@ async def test_a_late_failure_racing_an_ack_hands_nothing_to_the_next_channel(po
         alert_id,
     )
     assert [dict(r) for r in pending] == []  # the warning is acknowledged: no e-mail follows the failed webhook
+
+
+async def test_one_alert_that_cannot_fire_is_parked_and_the_others_still_escalate(pool, ctx) -> None:  # type: ignore[no-untyped-def]
+    good, unreadable, unsendable = Deadline(), Deadline(), Deadline()
+    ids = {}
+    for name, deadline in (("good", good), ("unreadable", unreadable), ("unsendable", unsendable)):
+        await _apply(pool, ctx, deadline.warning())
+        ids[name] = alert_id_for(deadline.case_id, deadline.rule)
+    await pool.execute("UPDATE alerts SET next_timer_at = now() - interval '1 second' WHERE id = ANY($1)",
+                       list(ids.values()))  # fmt: skip
+    # One row no longer maps to an alert; another's events cannot be built (no such kommune).
+    await pool.execute("UPDATE alerts SET chain = '{\"steps\": 1}' WHERE id = $1", ids["unreadable"])
+    await pool.execute("UPDATE alerts SET kommune = '9999' WHERE id = $1", ids["unsendable"])
+    async with pool.acquire() as conn, conn.transaction():
+        round_ = await handlers.fire_timers(conn, ctx, datetime.now(UTC), limit=10)
+    assert [a.alert.id for a in round_.fired if a.alert] == [ids["good"]] and round_.parked == 2
+    rows = {r["id"]: r for r in await pool.fetch("SELECT id, state, level, next_timer_at, timer_error FROM alerts"
+                                                 " WHERE id = ANY($1)", list(ids.values()))}  # fmt: skip
+    assert rows[ids["good"]]["state"] == "escalated" and rows[ids["good"]]["timer_error"] is None
+    for name in ("unreadable", "unsendable"):
+        parked = rows[ids[name]]
+        assert parked["state"] == "open" and parked["level"] == 0 and parked["next_timer_at"] is None
+        assert parked["timer_error"]
+    assert "9999" in rows[ids["unsendable"]]["timer_error"]
+    # Nothing the parked alerts' failed attempts wrote survives: no escalation deliveries, one audit row.
+    escalations = await pool.fetchval(
+        "SELECT count(*) FROM deliveries WHERE alert_id = ANY($1) AND stage LIKE '%escalated%'",
+        [ids["unreadable"], ids["unsendable"]],
+    )
+    assert escalations == 0
+    kinds = await pool.fetch("SELECT kind FROM audit WHERE alert_id = $1 ORDER BY id", ids["unsendable"])
+    assert [k["kind"] for k in kinds] == ["raised", "timer_parked"]
