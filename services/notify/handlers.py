@@ -105,16 +105,24 @@ async def on_deadline_event(conn: Conn, event: CloudEvent, payload: EventData, c
 
 
 async def acknowledge(
-    conn: Conn, alert_id: uuid.UUID, by: str, via: Literal["api", "link", "console"], ctx: Context, now: datetime
+    conn: Conn,
+    alert_id: uuid.UUID,
+    by: str,
+    via: Literal["api", "link", "console"],
+    ctx: Context,
+    now: datetime,
+    *,
+    for_reason: str | None = None,
 ) -> Applied:
     """An officer takes responsibility: escalation and reminders stop at once; the others are told who.
 
-    Raises NotFound, or domain.AlreadyResolved when a resolve came first (the alert stays resolved).
+    Raises NotFound, domain.AlreadyResolved when a resolve came first (the alert stays resolved),
+    or domain.MovedOn when `for_reason` (an ack link's) is no longer the alert's reason.
     """
     existing = await repo.lock_alert(conn, alert_id)
     if existing is None:
         raise NotFound(alert_id)
-    return await _apply(conn, domain.acknowledge(existing, by, now, via), ctx, now, actor=by)
+    return await _apply(conn, domain.acknowledge(existing, by, now, via, for_reason=for_reason), ctx, now, actor=by)
 
 
 @dataclass

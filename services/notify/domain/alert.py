@@ -38,6 +38,10 @@ class AlreadyResolved(Exception):
     """The alert was resolved first: there is nothing left to acknowledge."""
 
 
+class MovedOn(Exception):
+    """An ack (link) for an earlier reason of the alert, e.g. a warning's link after the breach superseded it."""
+
+
 @dataclass(frozen=True, slots=True)
 class DeadlineFact:
     """What a deadline event says, for the alert (no citizen data: reference, category, kommune, due time)."""
@@ -180,10 +184,18 @@ def on_deadline(existing: Alert | None, fact: DeadlineFact, rule: AlertRule, ros
     )
 
 
-def acknowledge(alert: Alert, by: str, now: datetime, via: Literal["api", "link", "console"]) -> Decision:
-    """Stops escalation and reminders at once and tells the others who were notified; twice is once."""
+def acknowledge(
+    alert: Alert, by: str, now: datetime, via: Literal["api", "link", "console"], *, for_reason: str | None = None
+) -> Decision:
+    """Stops escalation and reminders at once and tells the others who were notified; twice is once.
+
+    `for_reason`: what the officer was told (an ack link's reason); an ack of a warning is not an
+    ack of the breach that superseded it (raises MovedOn).
+    """
     if alert.state == "resolved":
         raise AlreadyResolved(alert.id)
+    if for_reason is not None and for_reason != alert.reason:
+        raise MovedOn(alert.id)
     if alert.state == "acknowledged":
         return Decision(alert, changed=False)
     others = tuple(r for r in alert.notified if r != by)

@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 
 from services.notify import handlers
 from services.notify.adapters import repository as repo
-from services.notify.adapters.ack_links import AckLinks, InvalidLink
-from services.notify.domain.alert import AlreadyResolved
+from services.notify.adapters.ack_links import AckClaim, AckLinks, InvalidLink
+from services.notify.domain.alert import AlreadyResolved, MovedOn
 from services.notify.metrics import count_events, observe_ack
 from shared.auth import ApiClient, require_role
 from shared.http import Problem, invalid_query
@@ -87,6 +87,14 @@ class AckBody(BaseModel):
     by: str | None = Field(None, max_length=64, description="The officer's id; defaults to the API key's name")
 
 
+# Fixed wording, Danish for the officer with the English beside it for the API's other readers.
+MOVED_ON = (
+    "Alarmen er skærpet, siden dette link blev sendt (f.eks. er fristen nu overskredet): linket gælder kun den"
+    " tidligere besked. Kvittér med linket i den nyeste besked eller i konsollen. / The alert has moved on since"
+    " this link was sent; acknowledge it from the latest message or the console."
+)
+
+
 def alert_out(row: Any, deliveries: list[Any]) -> dict[str, Any]:
     return {
         **{k: row[k] for k in AlertOut.model_fields if k in row.keys()},  # noqa: SIM118 - asyncpg Record
@@ -137,18 +145,21 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
         return alert_out(row, deliveries) | {"audit": [dict(a) for a in audit]}
 
     async def _ack(request: Request, alert_id: uuid.UUID, by: str, via: Literal["api", "link", "console"],
-                   link_delivery: uuid.UUID | None = None) -> dict[str, Any]:  # fmt: skip
+                   link: AckClaim | None = None) -> dict[str, Any]:  # fmt: skip
         at = now()
         async with request.app.state.runtime.db.acquire() as conn, conn.transaction():
-            if link_delivery is not None and not await repo.use_ack_link(conn, link_delivery, alert_id):
+            if link is not None and not await repo.use_ack_link(conn, link.delivery_id, alert_id):
                 raise Problem(409, "Link already used", "Dette link er allerede brugt.", kind="ack-link-used")
             try:
-                applied = await handlers.acknowledge(conn, alert_id, by, via, ctx, at)
+                applied = await handlers.acknowledge(conn, alert_id, by, via, ctx, at,
+                                                     for_reason=link.reason if link else None)  # fmt: skip
             except handlers.NotFound as exc:
                 raise Problem(404, "Not found", f"No alert {alert_id}.") from exc
             except AlreadyResolved as exc:
                 raise Problem(409, "Alert resolved", "The alert was resolved before this acknowledgement.",
                               kind="alert-resolved") from exc  # fmt: skip
+            except MovedOn as exc:  # the transaction rolls back: the link stays unused
+                raise Problem(409, "Alert moved on", MOVED_ON, kind="alert-moved-on") from exc
         count_events(applied.events, applied.shown, at)
         alert = applied.alert
         assert alert is not None
@@ -165,7 +176,7 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
         return await _ack(request, alert_id, by, "api")
 
     @router.get("/alerts/{alert_id}/ack-link", response_class=HTMLResponse, include_in_schema=False)
-    async def ack_link_page(alert_id: uuid.UUID, token: str = "") -> HTMLResponse:
+    async def ack_link_page(request: Request, alert_id: uuid.UUID, token: str = "") -> HTMLResponse:
         # A GET never acknowledges: mail scanners and link previews fetch links. It shows a form that posts back.
         try:
             claim = links.read(token)
@@ -173,6 +184,10 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
             return _page("Kvittering", f"<p>{html.escape(str(exc))}</p>", 400)
         if claim.alert_id != alert_id:
             return _page("Kvittering", "<p>Linket er ikke gyldigt.</p>", 400)
+        async with request.app.state.runtime.db.acquire() as conn:
+            current = await repo.get_alert(conn, alert_id)
+        if current is not None and current["state"] != "resolved" and current["reason"] != claim.reason:
+            return _page("Kvittering", f"<p>{html.escape(MOVED_ON)}</p>", 409)
         form = (
             f"<p>Kvittér for alarmen som <strong>{html.escape(claim.recipient)}</strong>? "
             "Så stopper eskalering og påmindelser, og de andre får besked.</p>"
@@ -194,7 +209,7 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
         if claim.alert_id != alert_id:
             return _page("Kvittering", "<p>Linket er ikke gyldigt.</p>", 400)
         try:
-            result = await _ack(request, alert_id, claim.recipient, "link", link_delivery=claim.delivery_id)
+            result = await _ack(request, alert_id, claim.recipient, "link", link=claim)
         except Problem as problem:
             return _page("Kvittering", f"<p>{html.escape(problem.detail or problem.title)}</p>", problem.status)
         return _page("Kvitteret", f"<p>Alarmen er kvitteret af {html.escape(str(result['acknowledged_by']))}.</p>",

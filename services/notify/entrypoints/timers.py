@@ -158,7 +158,7 @@ class DeliveryWorker:
             return Outcome("delivered", "shown on the console")
         view = _view(row)
         stage = delivery["stage"]
-        ack_url = self._links.url(row["id"], delivery["id"], delivery["recipient_id"])
+        ack_url = self._links.url(row["id"], delivery["id"], delivery["recipient_id"], row["reason"])
         now = self._clock.now()
         try:
             if channel == "webhook":

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from tests.integration.notify.conftest import POLICE
+import json
+
+import httpx
+
+from services.notify.domain.alert import alert_id_for
+from tests.integration.notify.conftest import POLICE, Deadline, alert_of
+from tests.support.waiting import eventually
 
 
 async def test_a_bad_kommune_filter_is_answered_without_repeating_it(notify_service) -> None:  # type: ignore[no-untyped-def]
@@ -13,3 +19,27 @@ async def test_a_bad_kommune_filter_is_answered_without_repeating_it(notify_serv
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "22 33 44 55" not in response.text and "xxxx" not in response.text and "<b>" not in response.text
     assert [e["message"] for e in response.json()["errors"]] == ["Not a kommunekode of the district, such as 0265."]
+
+
+async def test_a_warnings_ack_link_cannot_acknowledge_the_breach_that_superseded_it(
+    notify_service, upstream, receiver
+) -> None:  # type: ignore[no-untyped-def]
+    _, client = notify_service
+    deadline = Deadline()
+    await upstream.publish(deadline.reported(), deadline.warning())
+    await eventually(lambda: receiver.delivered("/lb1"), timeout=20)
+    link = httpx.URL(json.loads(receiver.delivered("/lb1")[0].body)["ack_url"])
+    alert_id = str(alert_id_for(deadline.case_id, deadline.rule))
+    await upstream.publish(deadline.breached())
+
+    async def breached() -> bool:
+        return (await alert_of(client, alert_id))["reason"] == "deadline_breached"
+
+    await eventually(breached, timeout=20, what="the breach supersedes the warning")
+    page = await client.get(link.path, params={"token": link.params["token"]})
+    assert page.status_code == 409 and "<form" not in page.text and "skærpet" in page.text
+    done = await client.post(link.path, content=f"token={link.params['token']}",
+                             headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert done.status_code == 409 and "skærpet" in done.text and "moved on" in done.text
+    detail = await alert_of(client, alert_id)
+    assert detail["state"] == "open" and detail["acknowledged_by"] is None  # the breach still escalates

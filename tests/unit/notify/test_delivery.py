@@ -94,14 +94,21 @@ def test_the_webhook_payload_has_no_room_for_citizen_data() -> None:
 def test_ack_links_are_signed_and_expire() -> None:
     links = AckLinks("s" * 32, "http://notify", max_age_seconds=60)
     alert, delivery = uuid.uuid4(), uuid.uuid4()
-    token = links.token(alert, delivery, "vc-a")
+    token = links.token(alert, delivery, "vc-a", "deadline_warning")
     claim = links.read(token)
-    assert (claim.alert_id, claim.delivery_id, claim.recipient) == (alert, delivery, "vc-a")
+    assert (claim.alert_id, claim.delivery_id, claim.recipient, claim.reason) == (
+        alert,
+        delivery,
+        "vc-a",
+        "deadline_warning",
+    )
     with pytest.raises(InvalidLink):
         links.read(token[:-2] + "xx")
     with pytest.raises(InvalidLink):
         AckLinks("t" * 32, "http://notify", 60).read(token)
-    assert links.url(alert, delivery, "vc-a").startswith(f"http://notify/v1/alerts/{alert}/ack-link?token=")
+    assert links.url(alert, delivery, "vc-a", "deadline_warning").startswith(
+        f"http://notify/v1/alerts/{alert}/ack-link?token="
+    )
 
 
 def test_an_ack_link_older_than_its_max_age_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,10 +117,10 @@ def test_an_ack_link_older_than_its_max_age_is_refused(monkeypatch: pytest.Monke
     now = int(time.time())
     with monkeypatch.context() as m:  # issued 61 s ago (itsdangerous stamps its tokens with this clock)
         m.setattr(TimestampSigner, "get_timestamp", lambda self: now - 61)
-        old = links.token(alert, delivery, "vc-a")
+        old = links.token(alert, delivery, "vc-a", "deadline_warning")
     with monkeypatch.context() as m:
         m.setattr(TimestampSigner, "get_timestamp", lambda self: now - 59)
-        fresh = links.token(alert, delivery, "vc-a")
+        fresh = links.token(alert, delivery, "vc-a", "deadline_warning")
     assert links.read(fresh).alert_id == alert
     with pytest.raises(InvalidLink, match="udløbet"):
         links.read(old)
