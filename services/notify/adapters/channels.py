@@ -9,7 +9,7 @@ import json
 import math
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from typing import Any
 
 import aiosmtplib
@@ -98,4 +98,4 @@ class EmailClient:
         return Outcome("delivered", "SMTP 250")
 
 
-__all__ = ["EmailClient", "WebhookClient", "make_msgid", "sign"]
+__all__ = ["EmailClient", "WebhookClient", "sign"]
