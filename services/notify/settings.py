@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.notify.adapters.loaders import DEFAULT_POLICY_FILE, DEFAULT_ROSTER_FILE
 from shared.settings import ServiceSettings
 
 DEV_ACK_SECRET = "dev-notify-ack-secret-not-for-production"  # noqa: S105 - refused in production
+# Time a delivery's lease must leave after the longest send: recording the result, clock steps.
+LEASE_MARGIN_SECONDS = 2.0
 
 
 class NotifySettings(ServiceSettings):
@@ -49,6 +51,18 @@ class NotifySettings(ServiceSettings):
     rota_check_days: int = Field(28, ge=1, le=366)
     heartbeat_url: str | None = None
     heartbeat_interval_seconds: float = Field(60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> NotifySettings:
+        # A send is bounded by the send timeout; the lease must outlast it and the recording of its
+        # result, or a live worker's delivery is taken over by another and sent twice.
+        if self.delivery_lease_seconds <= self.send_timeout_seconds + LEASE_MARGIN_SECONDS:
+            raise ValueError(
+                f"NOTIFY_DELIVERY_LEASE_SECONDS ({self.delivery_lease_seconds:g}) must be more than"
+                f" NOTIFY_SEND_TIMEOUT_SECONDS ({self.send_timeout_seconds:g}) + {LEASE_MARGIN_SECONDS:g} s,"
+                " so a send in flight never loses its lease"
+            )
+        return self
 
     def check_for_production(self) -> None:
         super().check_for_production()

@@ -74,7 +74,7 @@ FAST = {
     "retry_cap_seconds": 1.0,
     "max_attempts": 3,
     "delivery_lease_seconds": 5.0,
-    "send_timeout_seconds": 3.0,
+    "send_timeout_seconds": 2.5,
     "max_sleep_seconds": 1.0,
     "gauges_interval_seconds": 1.0,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -13,9 +14,10 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from services.notify.adapters.ack_links import AckLinks, InvalidLink
-from services.notify.adapters.channels import EmailClient, sign
+from services.notify.adapters.channels import EmailClient, WebhookClient, sign
 from services.notify.domain.delivery import Backoff, http_outcome, parse_retry_after
 from services.notify.domain.messages import AlertView, email_text, subject, webhook_payload
+from services.notify.settings import NotifySettings
 from tests.support.notify import new_secret
 
 NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
@@ -124,3 +126,37 @@ def test_an_ack_link_older_than_its_max_age_is_refused(monkeypatch: pytest.Monke
     assert links.read(fresh).alert_id == alert
     with pytest.raises(InvalidLink, match="udløbet"):
         links.read(old)
+
+
+async def _trickling_server(seconds: float) -> asyncio.Server:
+    """Answers 200, one body byte at a time: every read is quick, the whole answer takes `seconds`."""
+    body = b"x" * 10
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(body))
+        for byte in body:
+            await asyncio.sleep(seconds / len(body))
+            writer.write(bytes([byte]))
+            await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(answer, "127.0.0.1", 0)
+
+
+async def test_a_webhook_answer_that_trickles_is_cut_off_at_the_send_timeout() -> None:
+    server = await _trickling_server(seconds=6.0)
+    port = server.sockets[0].getsockname()[1]
+    client = WebhookClient(timeout=1.0)
+    try:
+        outcome = await client.send(f"http://127.0.0.1:{port}/hook", new_secret(), "d-1", {"a": 1}, datetime.now(UTC))
+    finally:
+        await client.close()
+        server.close()
+    assert outcome.verdict == "retry" and "within 1 s" in outcome.detail
+
+
+def test_settings_refuse_a_lease_a_send_can_outlast() -> None:
+    with pytest.raises(ValueError, match="NOTIFY_DELIVERY_LEASE_SECONDS"):
+        NotifySettings(send_timeout_seconds=10, delivery_lease_seconds=11)
+    assert NotifySettings(send_timeout_seconds=10, delivery_lease_seconds=13).delivery_lease_seconds == 13
