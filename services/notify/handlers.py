@@ -113,16 +113,20 @@ async def acknowledge(
     now: datetime,
     *,
     for_reason: str | None = None,
+    key: str | None = None,
 ) -> Applied:
     """An officer takes responsibility: escalation and reminders stop at once; the others are told who.
 
+    `key`: the API key's name when a police system acknowledges for `by`; the audit's actor, so
+    the trail shows which key spoke for which officer.
     Raises NotFound, domain.AlreadyResolved when a resolve came first (the alert stays resolved),
     or domain.MovedOn when `for_reason` (an ack link's) is no longer the alert's reason.
     """
     existing = await repo.lock_alert(conn, alert_id)
     if existing is None:
         raise NotFound(alert_id)
-    return await _apply(conn, domain.acknowledge(existing, by, now, via, for_reason=for_reason), ctx, now, actor=by)
+    decision = domain.acknowledge(existing, by, now, via, for_reason=for_reason)
+    return await _apply(conn, decision, ctx, now, actor=f"key:{key}" if key else by)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from services.notify.adapters.ack_links import AckClaim, AckLinks, InvalidLink
 from services.notify.domain.alert import AlreadyResolved, MovedOn
 from services.notify.metrics import count_events, observe_ack
 from shared.auth import ApiClient, require_role
-from shared.http import Problem, invalid_query
+from shared.http import Problem, invalid_query, validation_problem
 from shared.reference import normalize_kommunekode
 
 StateFilter = Literal["open", "acknowledged", "escalated", "resolved", "unresolved"]
@@ -84,7 +84,12 @@ class AlertPage(BaseModel):
 
 
 class AckBody(BaseModel):
-    by: str | None = Field(None, max_length=64, description="The officer's id; defaults to the API key's name")
+    by: str | None = Field(
+        None,
+        max_length=64,
+        description="The officer's roster id (e.g. vc-a); must be in the roster. Defaults to the API key's name."
+        " The key's name is recorded in the audit trail either way.",
+    )
 
 
 # Fixed wording, Danish for the officer with the English beside it for the API's other readers.
@@ -145,13 +150,13 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
         return alert_out(row, deliveries) | {"audit": [dict(a) for a in audit]}
 
     async def _ack(request: Request, alert_id: uuid.UUID, by: str, via: Literal["api", "link", "console"],
-                   link: AckClaim | None = None) -> dict[str, Any]:  # fmt: skip
+                   link: AckClaim | None = None, key: str | None = None) -> dict[str, Any]:  # fmt: skip
         at = now()
         async with request.app.state.runtime.db.acquire() as conn, conn.transaction():
             if link is not None and not await repo.use_ack_link(conn, link.delivery_id, alert_id):
                 raise Problem(409, "Link already used", "Dette link er allerede brugt.", kind="ack-link-used")
             try:
-                applied = await handlers.acknowledge(conn, alert_id, by, via, ctx, at,
+                applied = await handlers.acknowledge(conn, alert_id, by, via, ctx, at, key=key,
                                                      for_reason=link.reason if link else None)  # fmt: skip
             except handlers.NotFound as exc:
                 raise Problem(404, "Not found", f"No alert {alert_id}.") from exc
@@ -172,8 +177,15 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
     async def acknowledge(
         request: Request, alert_id: uuid.UUID, client: Police, body: AckBody | None = None
     ) -> dict[str, Any]:
-        by = (body.by if body and body.by else None) or client.name
-        return await _ack(request, alert_id, by, "api")
+        by = client.name
+        if body is not None and body.by:
+            # Only an officer of the roster: free text would go out on alerts.v1 and into e-mails.
+            if ctx.roster().find(body.by) is None:
+                raise validation_problem(
+                    [{"field": "by", "in": "body", "message": "Not an officer id of the roster.", "code": "invalid"}]
+                )
+            by = body.by
+        return await _ack(request, alert_id, by, "api", key=client.name)
 
     @router.get("/alerts/{alert_id}/ack-link", response_class=HTMLResponse, include_in_schema=False)
     async def ack_link_page(request: Request, alert_id: uuid.UUID, token: str = "") -> HTMLResponse:

@@ -43,3 +43,21 @@ async def test_a_warnings_ack_link_cannot_acknowledge_the_breach_that_superseded
     assert done.status_code == 409 and "skærpet" in done.text and "moved on" in done.text
     detail = await alert_of(client, alert_id)
     assert detail["state"] == "open" and detail["acknowledged_by"] is None  # the breach still escalates
+
+
+async def test_a_police_key_acknowledges_only_as_an_officer_of_the_roster_and_is_named(
+    notify_service, upstream, receiver
+) -> None:  # type: ignore[no-untyped-def]
+    _, client = notify_service
+    deadline = Deadline()
+    await upstream.publish(deadline.reported(), deadline.warning())
+    await eventually(lambda: receiver.delivered("/lb1"), timeout=20)
+    alert_id = str(alert_id_for(deadline.case_id, deadline.rule))
+    forged = await client.post(f"/v1/alerts/{alert_id}/ack", json={"by": "Rigspolitichefen"}, headers=POLICE)
+    assert forged.status_code == 422 and "Rigspolitichefen" not in forged.text
+    assert [e["field"] for e in forged.json()["errors"]] == ["by"]
+    assert (await alert_of(client, alert_id))["state"] == "open"
+    done = await client.post(f"/v1/alerts/{alert_id}/ack", json={"by": "lb-roskilde-2"}, headers=POLICE)
+    assert done.status_code == 200 and done.json()["acknowledged_by"] == "lb-roskilde-2"
+    acked = [a for a in (await alert_of(client, alert_id))["audit"] if a["kind"] == "acknowledged"]
+    assert [(a["actor"], a["detail"]["by"]) for a in acked] == [("key:dev-police", "lb-roskilde-2")]
