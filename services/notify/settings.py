@@ -32,6 +32,8 @@ class NotifySettings(ServiceSettings):
     smtp_port: int = 1025
     smtp_from: str = "notify@politi.example"
     smtp_starttls: bool = False
+    # Implicit TLS (SMTPS, usually port 465); outside development one of the two TLS modes is required.
+    smtp_use_tls: bool = False
     smtp_username: str | None = None
     smtp_password: str | None = Field(None, repr=False)
     # Delivery: a lease longer than any one send, so a live worker never loses a delivery to another.
@@ -70,4 +72,15 @@ class NotifySettings(ServiceSettings):
             raise ValueError(
                 "NOTIFY_ACK_SECRET is the development secret (it is public) and ENVIRONMENT is not development:"
                 " set NOTIFY_ACK_SECRET to a long random value, or ENVIRONMENT=development on a developer's machine"
+            )
+        if not self.is_development and not self.public_url.lower().startswith("https://"):
+            # An ack link is a bearer credential: over plain http anyone on the path can take it.
+            raise ValueError(
+                f"NOTIFY_PUBLIC_URL ({self.public_url}) is not https and ENVIRONMENT is not development:"
+                " ack links carry a credential; set NOTIFY_PUBLIC_URL to the https address officers reach"
+            )
+        if not self.is_development and not (self.smtp_starttls or self.smtp_use_tls):
+            raise ValueError(
+                "SMTP without TLS and ENVIRONMENT is not development: e-mails carry ack links;"
+                " set NOTIFY_SMTP_STARTTLS=true (port 587) or NOTIFY_SMTP_USE_TLS=true (implicit TLS, port 465)"
             )

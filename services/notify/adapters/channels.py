@@ -61,12 +61,13 @@ class EmailClient:
     """SMTP with aiosmtplib; the Message-ID is derived from the delivery id, so a resend is recognisable."""
 
     def __init__(self, host: str, port: int, sender: str, *, timeout: float = 10.0, starttls: bool = False,
-                 username: str | None = None, password: str | None = None) -> None:  # fmt: skip
+                 use_tls: bool = False, username: str | None = None, password: str | None = None) -> None:  # fmt: skip
         self.host = host
         self.port = port
         self.sender = sender
         self.timeout = timeout
         self.starttls = starttls
+        self.use_tls = use_tls
         self.username = username
         self.password = password
 
@@ -93,6 +94,7 @@ class EmailClient:
                     port=self.port,
                     timeout=self.timeout,
                     start_tls=self.starttls,
+                    use_tls=self.use_tls,
                     username=self.username,
                     password=self.password,
                 )

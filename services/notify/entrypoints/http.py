@@ -20,6 +20,7 @@ from services.notify.domain.alert import AlreadyResolved, MovedOn
 from services.notify.metrics import count_events, observe_ack
 from shared.auth import ApiClient, require_role
 from shared.http import Problem, invalid_query, validation_problem
+from shared.ratelimit import ANONYMOUS, RateLimits
 from shared.reference import normalize_kommunekode
 
 StateFilter = Literal["open", "acknowledged", "escalated", "resolved", "unresolved"]
@@ -112,6 +113,7 @@ def alert_out(row: Any, deliveries: list[Any]) -> dict[str, Any]:
 def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], datetime]) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["alerts"])
     police = Depends(require_role("police"))
+    anonymous = Depends(_limit_anonymous)
 
     @router.get("/alerts", response_model=AlertPage, dependencies=[police], summary="Alerts, most urgent first")
     async def list_alerts(
@@ -187,7 +189,8 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
             by = body.by
         return await _ack(request, alert_id, by, "api", key=client.name)
 
-    @router.get("/alerts/{alert_id}/ack-link", response_class=HTMLResponse, include_in_schema=False)
+    @router.get("/alerts/{alert_id}/ack-link", response_class=HTMLResponse, include_in_schema=False,
+                dependencies=[anonymous])  # fmt: skip
     async def ack_link_page(request: Request, alert_id: uuid.UUID, token: str = "") -> HTMLResponse:
         # A GET never acknowledges: mail scanners and link previews fetch links. It shows a form that posts back.
         try:
@@ -209,7 +212,8 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
         )
         return _page("Kvittér for alarm", form, 200)
 
-    @router.post("/alerts/{alert_id}/ack-link", response_class=HTMLResponse, include_in_schema=False)
+    @router.post("/alerts/{alert_id}/ack-link", response_class=HTMLResponse, include_in_schema=False,
+                 dependencies=[anonymous])  # fmt: skip
     async def ack_link_post(request: Request, alert_id: uuid.UUID) -> HTMLResponse:
         # A plain urlencoded form; read by hand, which spares a multipart dependency for one field.
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
@@ -228,6 +232,12 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
                      200)  # fmt: skip
 
     return router
+
+
+async def _limit_anonymous(request: Request) -> None:
+    """Ack links carry no API key: they take from the anonymous bucket, per client address, as a keyless call does."""
+    limits: RateLimits = request.app.state.rate_limits
+    limits.check(ANONYMOUS, request.client.host if request.client else "unknown", anonymous=True)
 
 
 def _page(title: str, body: str, status: int) -> HTMLResponse:

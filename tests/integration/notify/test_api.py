@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import httpx
 
+from services.notify.bootstrap import build_app
 from services.notify.domain.alert import alert_id_for
-from tests.integration.notify.conftest import POLICE, Deadline, alert_of
+from tests.integration.notify.conftest import POLICE, Deadline, alert_of, settings_for
+from tests.support.services import in_process
 from tests.support.waiting import eventually
 
 
@@ -61,3 +64,16 @@ async def test_a_police_key_acknowledges_only_as_an_officer_of_the_roster_and_is
     assert done.status_code == 200 and done.json()["acknowledged_by"] == "lb-roskilde-2"
     acked = [a for a in (await alert_of(client, alert_id))["audit"] if a["kind"] == "acknowledged"]
     assert [(a["actor"], a["detail"]["by"]) for a in acked] == [("key:dev-police", "lb-roskilde-2")]
+
+
+async def test_ack_links_are_rate_limited_per_address_like_keyless_calls(ns, notify_schema, roster, smtp) -> None:  # type: ignore[no-untyped-def]
+    app = build_app(settings_for(ns, roster, smtp, anonymous_rate_limit_burst=3, anonymous_rate_limit_per_minute=1))
+    async with in_process(app) as client:
+        path = f"/v1/alerts/{uuid.uuid4()}/ack-link"
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        answers = [(await client.get(path, params={"token": "guess"})).status_code for _ in range(2)]
+        answers.append((await client.post(path, content="token=guess", headers=form)).status_code)
+        assert answers == [400, 400, 400]  # guesses: refused, and each one counted
+        over = await client.post(path, content="token=guess", headers=form)
+        assert over.status_code == 429 and "retry-after" in over.headers
+        assert (await client.get(path, params={"token": "guess"})).status_code == 429
