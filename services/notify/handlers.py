@@ -74,6 +74,7 @@ def _fact(event: CloudEvent, payload: Any, reference: str | None) -> DeadlineFac
         happened_at=event.time,
         fraction=getattr(payload, "fraction", None),
         reference=reference,
+        reschedules=payload.reschedules,
     )
 
 

@@ -24,7 +24,7 @@ _ALERT_COLUMNS = (
     "id", "case_id", "deadline_id", "deadline_rule", "title", "category", "kommune", "due_at", "policy_rule",
     "reason", "severity", "state", "chain", "level", "reminders", "raised_at", "updated_at", "happened_at",
     "notified", "last_step", "next_timer_at", "acknowledged_at", "acknowledged_by", "resolved_at",
-    "resolved_reason", "fraction",
+    "resolved_reason", "fraction", "generation",
 )  # fmt: skip
 # Built once from the column names above (no value is ever formatted in): hence the S608 exemption.
 _UPSERT_ALERT = (

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from services.notify import handlers
 from services.notify.adapters import repository as repo
 from services.notify.adapters.ack_links import AckClaim, AckLinks, InvalidLink
-from services.notify.domain.alert import AlreadyResolved, MovedOn
+from services.notify.domain.alert import AlreadyResolved, MovedOn, ack_scope
 from services.notify.metrics import count_events, observe_ack
 from shared.auth import ApiClient, require_role
 from shared.http import Problem, invalid_query, validation_problem
@@ -201,7 +201,8 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
             return _page("Kvittering", "<p>Linket er ikke gyldigt.</p>", 400)
         async with request.app.state.runtime.db.acquire() as conn:
             current = await repo.get_alert(conn, alert_id)
-        if current is not None and current["state"] != "resolved" and current["reason"] != claim.reason:
+        scope = ack_scope(current["reason"], current["generation"]) if current is not None else None
+        if current is not None and current["state"] != "resolved" and scope != claim.reason:
             return _page("Kvittering", f"<p>{html.escape(MOVED_ON)}</p>", 409)
         form = (
             f"<p>Kvittér for alarmen som <strong>{html.escape(claim.recipient)}</strong>? "

@@ -27,6 +27,7 @@ from services.notify.adapters import repository as repo
 from services.notify.adapters.ack_links import AckLinks
 from services.notify.adapters.channels import EmailClient, WebhookClient
 from services.notify.domain import messages
+from services.notify.domain.alert import ack_scope
 from services.notify.domain.delivery import Backoff, Outcome
 from services.notify.metrics import TIMER_PARKED, count_events, observe_delivery
 from shared.clock import Clock
@@ -158,7 +159,8 @@ class DeliveryWorker:
             return Outcome("delivered", "shown on the console")
         view = _view(row)
         stage = delivery["stage"]
-        ack_url = self._links.url(row["id"], delivery["id"], delivery["recipient_id"], row["reason"])
+        scope = ack_scope(row["reason"], row["generation"])
+        ack_url = self._links.url(row["id"], delivery["id"], delivery["recipient_id"], scope)
         now = self._clock.now()
         try:
             if channel == "webhook":

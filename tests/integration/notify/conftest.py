@@ -154,12 +154,14 @@ class Deadline:
         self.started_at = datetime.now(UTC)
         self.due_at = self.started_at + window
         self.reference = "MV-" + uuid.uuid4().hex[:4].upper() + "-" + uuid.uuid4().hex[:3].upper()
+        self.reschedules = 0  # raise it to play a later window of the deadline (after a reschedule)
 
     def _common(self) -> dict[str, Any]:
         return {
             "deadline_id": self.deadline_id, "case_id": self.case_id, "rule_id": self.rule, "basis": "guarantee",
             "window_set_by": "law", "title": f"Frist {self.rule}", "category": self.category,
             "focus_area": "indbrud", "started_at": self.started_at, "due_at": self.due_at,
+            "reschedules": self.reschedules,
         }  # fmt: skip
 
     def _wrap(self, data: Any, at: datetime) -> CloudEvent:

@@ -77,3 +77,22 @@ async def test_ack_links_are_rate_limited_per_address_like_keyless_calls(ns, not
         over = await client.post(path, content="token=guess", headers=form)
         assert over.status_code == 429 and "retry-after" in over.headers
         assert (await client.get(path, params={"token": "guess"})).status_code == 429
+
+
+async def test_a_second_breach_after_a_reschedule_reaches_the_vagtchef_again(
+    notify_service, upstream, receiver
+) -> None:  # type: ignore[no-untyped-def]
+    _, client = notify_service
+    deadline = Deadline()
+    await upstream.publish(deadline.reported(), deadline.breached())
+    await eventually(lambda: len(receiver.delivered("/vagtchef")) == 1, timeout=20)
+    alert_id = str(alert_id_for(deadline.case_id, deadline.rule))
+    acked = await client.post(f"/v1/alerts/{alert_id}/ack", json={"by": "vc-a"}, headers=POLICE)
+    assert acked.status_code == 200
+    deadline.reschedules = 1
+    await upstream.publish(deadline.breached())
+    await eventually(lambda: len(receiver.delivered("/vagtchef")) == 2, timeout=20, what="the second breach told")
+    second = json.loads(receiver.delivered("/vagtchef")[1].body)
+    assert second["stage"] == "breached-g1" and second["ack_url"]
+    detail = await alert_of(client, alert_id)
+    assert detail["state"] == "open" and detail["acknowledged_by"] is None
