@@ -82,7 +82,8 @@ def build_app(
         webhooks = WebhookClient(timeout=settings.send_timeout_seconds)
         email = EmailClient(
             settings.smtp_host, settings.smtp_port, settings.smtp_from, timeout=settings.send_timeout_seconds,
-            starttls=settings.smtp_starttls, username=settings.smtp_username, password=settings.smtp_password,
+            starttls=settings.smtp_starttls, use_tls=settings.smtp_use_tls, username=settings.smtp_username,
+            password=settings.smtp_password,
         )  # fmt: skip
         worker = DeliveryWorker(
             runtime.db, ctx, clock, schema=settings.db_schema, webhooks=webhooks, email=email, ack_links=links,

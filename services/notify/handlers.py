@@ -8,6 +8,7 @@ row and its `alerts.v1` event (outbox) in the same transaction as the state chan
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,11 +23,13 @@ from services.notify.domain.alert import Alert, DeadlineFact, Decision, Notice
 from services.notify.domain.delivery import Backoff, Outcome
 from services.notify.domain.policy import RESOLVING_EVENTS, Policy
 from services.notify.domain.roster import Recipient, Roster
-from shared.db import Conn
+from shared.db import Conn, is_transient
 from shared.events import CloudEvent, EventData
 from shared.events import alerts as alert_events
 from shared.events import cases as case_events
 from shared.events import deadlines as deadline_events
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -71,6 +74,7 @@ def _fact(event: CloudEvent, payload: Any, reference: str | None) -> DeadlineFac
         happened_at=event.time,
         fraction=getattr(payload, "fraction", None),
         reference=reference,
+        reschedules=payload.reschedules,
     )
 
 
@@ -104,24 +108,62 @@ async def on_deadline_event(conn: Conn, event: CloudEvent, payload: EventData, c
 
 
 async def acknowledge(
-    conn: Conn, alert_id: uuid.UUID, by: str, via: Literal["api", "link", "console"], ctx: Context, now: datetime
+    conn: Conn,
+    alert_id: uuid.UUID,
+    by: str,
+    via: Literal["api", "link", "console"],
+    ctx: Context,
+    now: datetime,
+    *,
+    for_reason: str | None = None,
+    key: str | None = None,
 ) -> Applied:
     """An officer takes responsibility: escalation and reminders stop at once; the others are told who.
 
-    Raises NotFound, or domain.AlreadyResolved when a resolve came first (the alert stays resolved).
+    `key`: the API key's name when a police system acknowledges for `by`; the audit's actor, so
+    the trail shows which key spoke for which officer.
+    Raises NotFound, domain.AlreadyResolved when a resolve came first (the alert stays resolved),
+    or domain.MovedOn when `for_reason` (an ack link's) is no longer the alert's reason.
     """
     existing = await repo.lock_alert(conn, alert_id)
     if existing is None:
         raise NotFound(alert_id)
-    return await _apply(conn, domain.acknowledge(existing, by, now, via), ctx, now, actor=by)
+    decision = domain.acknowledge(existing, by, now, via, for_reason=for_reason)
+    return await _apply(conn, decision, ctx, now, actor=f"key:{key}" if key else by)
 
 
-async def fire_timers(conn: Conn, ctx: Context, now: datetime, limit: int) -> list[Applied]:
-    """Escalates or reminds every due alert no other instance holds; each fires once (row lock + commit)."""
-    done = []
+@dataclass
+class TimerRound:
+    """What one round of the escalation timer did: the alerts it fired, and how many it had to park."""
+
+    fired: list[Applied]
+    parked: int = 0
+
+
+async def fire_timers(conn: Conn, ctx: Context, now: datetime, limit: int) -> TimerRound:
+    """Escalates or reminds every due alert no other instance holds; each fires once (row lock + commit).
+
+    Each alert fires in its own savepoint: one that cannot be read, decided, turned into events
+    or written is parked (taken off the timer with its reason), and every other alert still fires.
+    """
+    done: list[Applied] = []
+    parked: list[tuple[uuid.UUID, str]] = []
     for alert in await repo.claim_due_alerts(conn, now, limit):
-        done.append(await _apply(conn, domain.on_timer(alert, ctx.roster(), now), ctx, now, actor="timer"))
-    return done
+        try:
+            if isinstance(alert, repo.Unreadable):
+                raise alert.error
+            async with conn.transaction():  # a savepoint inside the round's transaction
+                done.append(await _apply(conn, domain.on_timer(alert, ctx.roster(), now), ctx, now, actor="timer"))
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the database is away: no alert is at fault, the next round tries again
+            log.error("escalation timer: cannot fire alert %s; parking it", alert.id, exc_info=exc)
+            parked.append((alert.id, f"{type(exc).__name__}: {exc}"[:500]))
+    if parked:
+        await repo.park_timers(conn, parked)
+        for alert_id, why in parked:
+            await repo.audit(conn, alert_id, now, "timer_parked", {"error": why}, actor="timer")
+    return TimerRound(done, len(parked))
 
 
 async def _apply(
@@ -184,6 +226,7 @@ async def record_outcome(
     delivery: asyncpg.Record,
     outcome: Outcome,
     *,
+    owner: str,
     ctx: Context,
     backoff: Backoff,
     random: Callable[[], float],
@@ -192,11 +235,16 @@ async def record_outcome(
     """One attempt's result: delivered; retry later (backoff, Retry-After); or failed, then the next channel.
 
     Only this row changes: a failure on one channel never touches a channel that worked.
-    Returns what became of it (delivered, retry, failed, cancelled) and the events written.
+    Returns what became of it (delivered, retry, failed, cancelled; lost when this worker's lease
+    ran out and another took the delivery over, whose result counts) and the events written.
     """
     alert_id: uuid.UUID = delivery["alert_id"]
-    alert_row = await conn.fetchrow("SELECT case_id, kommune, state FROM alerts WHERE id = $1", alert_id)
-    assert alert_row is not None
+    # The alert first (shared), then the delivery: the order an ack takes them in. An ack waits
+    # for this result, or this waits for the ack and sees it, so no next-channel row is written
+    # after an ack has committed.
+    alert_row = await repo.share_alert(conn, alert_id)
+    if alert_row is None or await repo.lock_delivery(conn, delivery["id"], owner) is None:
+        return "lost", []
     attempt = delivery["attempts"]
     base = {"delivery_id": str(delivery["id"]), "stage": delivery["stage"], "channel": delivery["channel"],
             "recipient": delivery["recipient_id"], "attempt": attempt}  # fmt: skip

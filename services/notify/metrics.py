@@ -18,6 +18,11 @@ from shared.events import alerts as ev
 log = logging.getLogger(__name__)
 
 RAISED = Counter("notify_alerts_raised_total", "Alerts raised", ["reason", "severity", "kommune"])
+TIMER_PARKED = Counter(
+    "notify_timer_parked_total",
+    "Alerts the escalation timer could not fire and took off the timer (see alerts.timer_error); each needs a person",
+    [],
+)
 DELIVERIES = Counter(
     "notify_deliveries_total",
     "Delivery attempts by channel and outcome (delivered, retry, failed, cancelled)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.notify.adapters.loaders import DEFAULT_POLICY_FILE, DEFAULT_ROSTER_FILE
@@ -12,6 +12,8 @@ from shared.settings import ServiceSettings
 
 DEV_ACK_SECRET = "dev-notify-ack-secret-not-for-production"  # noqa: S105 - refused in production
 DEV_CONSOLE_SECRET = "dev-notify-console-session-secret-not-for-production"  # noqa: S105 - refused in production
+# Time a delivery's lease must leave after the longest send: recording the result, clock steps.
+LEASE_MARGIN_SECONDS = 2.0
 
 
 class NotifySettings(ServiceSettings):
@@ -31,6 +33,8 @@ class NotifySettings(ServiceSettings):
     smtp_port: int = 1025
     smtp_from: str = "notify@politi.example"
     smtp_starttls: bool = False
+    # Implicit TLS (SMTPS, usually port 465); outside development one of the two TLS modes is required.
+    smtp_use_tls: bool = False
     smtp_username: str | None = None
     smtp_password: str | None = Field(None, repr=False)
     # Delivery: a lease longer than any one send, so a live worker never loses a delivery to another.
@@ -54,6 +58,18 @@ class NotifySettings(ServiceSettings):
     heartbeat_url: str | None = None
     heartbeat_interval_seconds: float = Field(60.0, gt=0)
 
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> NotifySettings:
+        # A send is bounded by the send timeout; the lease must outlast it and the recording of its
+        # result, or a live worker's delivery is taken over by another and sent twice.
+        if self.delivery_lease_seconds <= self.send_timeout_seconds + LEASE_MARGIN_SECONDS:
+            raise ValueError(
+                f"NOTIFY_DELIVERY_LEASE_SECONDS ({self.delivery_lease_seconds:g}) must be more than"
+                f" NOTIFY_SEND_TIMEOUT_SECONDS ({self.send_timeout_seconds:g}) + {LEASE_MARGIN_SECONDS:g} s,"
+                " so a send in flight never loses its lease"
+            )
+        return self
+
     def check_for_production(self) -> None:
         super().check_for_production()
         if not self.is_development and self.ack_secret == DEV_ACK_SECRET:
@@ -65,4 +81,15 @@ class NotifySettings(ServiceSettings):
             raise ValueError(
                 "NOTIFY_CONSOLE_SECRET is the development secret (it is public) and ENVIRONMENT is not development:"
                 " set NOTIFY_CONSOLE_SECRET to a long random value, or ENVIRONMENT=development on a developer's machine"
+            )
+        if not self.is_development and not self.public_url.lower().startswith("https://"):
+            # An ack link is a bearer credential: over plain http anyone on the path can take it.
+            raise ValueError(
+                f"NOTIFY_PUBLIC_URL ({self.public_url}) is not https and ENVIRONMENT is not development:"
+                " ack links carry a credential; set NOTIFY_PUBLIC_URL to the https address officers reach"
+            )
+        if not self.is_development and not (self.smtp_starttls or self.smtp_use_tls):
+            raise ValueError(
+                "SMTP without TLS and ENVIRONMENT is not development: e-mails carry ack links;"
+                " set NOTIFY_SMTP_STARTTLS=true (port 587) or NOTIFY_SMTP_USE_TLS=true (implicit TLS, port 465)"
             )

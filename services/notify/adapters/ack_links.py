@@ -1,4 +1,5 @@
-"""Signed, expiring ack links (kvitteringslinks): the token names the alert and the delivery it was sent in.
+"""Signed, expiring ack links (kvitteringslinks): the token names the alert, the delivery it was sent in and the
+alert's reason then (warning, breach, acute), so a warning's link cannot acknowledge the breach that superseded it.
 
 Single use is the repository's job (used_ack_links); signing and expiry are itsdangerous'.
 """
@@ -16,6 +17,7 @@ class AckClaim:
     alert_id: uuid.UUID
     delivery_id: uuid.UUID
     recipient: str
+    reason: str  # the alert's reason when the link was sent: it acknowledges that, and nothing later
 
 
 class InvalidLink(Exception):
@@ -28,11 +30,12 @@ class AckLinks:
         self._base = base_url.rstrip("/")
         self._max_age = max_age_seconds
 
-    def token(self, alert_id: uuid.UUID, delivery_id: uuid.UUID, recipient: str) -> str:
-        return str(self._serializer.dumps({"a": str(alert_id), "d": str(delivery_id), "r": recipient}))
+    def token(self, alert_id: uuid.UUID, delivery_id: uuid.UUID, recipient: str, reason: str) -> str:
+        return str(self._serializer.dumps({"a": str(alert_id), "d": str(delivery_id), "r": recipient, "s": reason}))
 
-    def url(self, alert_id: uuid.UUID, delivery_id: uuid.UUID, recipient: str) -> str:
-        return f"{self._base}/v1/alerts/{alert_id}/ack-link?token={self.token(alert_id, delivery_id, recipient)}"
+    def url(self, alert_id: uuid.UUID, delivery_id: uuid.UUID, recipient: str, reason: str) -> str:
+        token = self.token(alert_id, delivery_id, recipient, reason)
+        return f"{self._base}/v1/alerts/{alert_id}/ack-link?token={token}"
 
     def read(self, token: str) -> AckClaim:
         try:
@@ -42,6 +45,7 @@ class AckLinks:
         except BadSignature as exc:
             raise InvalidLink("Linket er ikke gyldigt.") from exc
         try:
-            return AckClaim(uuid.UUID(data["a"]), uuid.UUID(data["d"]), str(data["r"]))
+            # A token without a reason (issued before reasons were signed) is refused: it could be a warning's.
+            return AckClaim(uuid.UUID(data["a"]), uuid.UUID(data["d"]), str(data["r"]), str(data["s"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidLink("Linket er ikke gyldigt.") from exc

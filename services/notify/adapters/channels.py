@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -9,7 +10,7 @@ import json
 import math
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from typing import Any
 
 import aiosmtplib
@@ -27,6 +28,9 @@ def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
 
 class WebhookClient:
     def __init__(self, timeout: float = 10.0) -> None:
+        # httpx's timeout is per step (connect, each read): a receiver that trickles its answer
+        # would hold a send far past the delivery's lease. `timeout` also bounds the whole send.
+        self._timeout = timeout
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
 
     async def send(self, url: str, secret: str, delivery_id: str, payload: dict[str, Any], now: datetime) -> Outcome:
@@ -41,7 +45,10 @@ class WebhookClient:
             "user-agent": "mvsj-notify/1.0",
         }
         try:
-            response = await self._client.post(url, content=body.encode(), headers=headers)
+            async with asyncio.timeout(self._timeout):
+                response = await self._client.post(url, content=body.encode(), headers=headers)
+        except TimeoutError:
+            return Outcome("retry", f"no complete answer within {self._timeout:g} s")
         except httpx.HTTPError as exc:
             return Outcome("retry", f"{type(exc).__name__}: {exc}".strip(": ")[:300])
         return http_outcome(response.status_code, response.headers.get("retry-after"), now)
@@ -54,12 +61,13 @@ class EmailClient:
     """SMTP with aiosmtplib; the Message-ID is derived from the delivery id, so a resend is recognisable."""
 
     def __init__(self, host: str, port: int, sender: str, *, timeout: float = 10.0, starttls: bool = False,
-                 username: str | None = None, password: str | None = None) -> None:  # fmt: skip
+                 use_tls: bool = False, username: str | None = None, password: str | None = None) -> None:  # fmt: skip
         self.host = host
         self.port = port
         self.sender = sender
         self.timeout = timeout
         self.starttls = starttls
+        self.use_tls = use_tls
         self.username = username
         self.password = password
 
@@ -78,15 +86,18 @@ class EmailClient:
     async def send(self, to: str, subject: str, text: str, delivery_id: str, now: datetime) -> Outcome:
         msg = self.message(to, subject, text, delivery_id, now)
         try:
-            await aiosmtplib.send(
-                msg,
-                hostname=self.host,
-                port=self.port,
-                timeout=self.timeout,
-                start_tls=self.starttls,
-                username=self.username,
-                password=self.password,
-            )
+            # aiosmtplib's timeout is per command; the whole conversation is bounded too (see WebhookClient).
+            async with asyncio.timeout(self.timeout):
+                await aiosmtplib.send(
+                    msg,
+                    hostname=self.host,
+                    port=self.port,
+                    timeout=self.timeout,
+                    start_tls=self.starttls,
+                    use_tls=self.use_tls,
+                    username=self.username,
+                    password=self.password,
+                )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             return Outcome("failed", f"SMTP refused the recipient: {exc}"[:300])
         except aiosmtplib.SMTPResponseException as exc:
@@ -98,4 +109,4 @@ class EmailClient:
         return Outcome("delivered", "SMTP 250")
 
 
-__all__ = ["EmailClient", "WebhookClient", "make_msgid", "sign"]
+__all__ = ["EmailClient", "WebhookClient", "sign"]

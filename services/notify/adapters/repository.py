@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ _ALERT_COLUMNS = (
     "id", "case_id", "deadline_id", "deadline_rule", "title", "category", "kommune", "due_at", "policy_rule",
     "reason", "severity", "state", "chain", "level", "reminders", "raised_at", "updated_at", "happened_at",
     "notified", "last_step", "next_timer_at", "acknowledged_at", "acknowledged_by", "resolved_at",
-    "resolved_reason", "fraction",
+    "resolved_reason", "fraction", "generation",
 )  # fmt: skip
 # Built once from the column names above (no value is ever formatted in): hence the S608 exemption.
 _UPSERT_ALERT = (
@@ -193,14 +194,33 @@ def _time_of(event: EventData) -> datetime:
 # --- the escalation timer ---
 
 
-async def claim_due_alerts(conn: Conn, now: datetime, limit: int) -> list[Alert]:
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A claimed alert row that does not map to an Alert (e.g. a damaged chain snapshot): to be parked."""
+
+    id: uuid.UUID
+    error: Exception
+
+
+async def claim_due_alerts(conn: Conn, now: datetime, limit: int) -> list[Alert | Unreadable]:
     """Alerts whose ack timeout or reminder is due and that nobody else holds; locked until commit."""
     rows = await conn.fetch(
         "SELECT * FROM alerts WHERE next_timer_at <= $1 ORDER BY next_timer_at LIMIT $2 FOR UPDATE SKIP LOCKED",
         now,
         limit,
     )
-    return [alert_from_row(r) for r in rows]
+    claimed: list[Alert | Unreadable] = []
+    for row in rows:
+        try:
+            claimed.append(alert_from_row(row))
+        except Exception as exc:
+            claimed.append(Unreadable(row["id"], exc))
+    return claimed
+
+
+async def park_timers(conn: Conn, parked: Sequence[tuple[uuid.UUID, str]]) -> None:
+    """Takes alerts the timer cannot fire off the timer, with the reason, for a person to look at."""
+    await conn.executemany("UPDATE alerts SET next_timer_at = NULL, timer_error = $2 WHERE id = $1", parked)
 
 
 async def next_timer(conn: Conn) -> datetime | None:
@@ -239,6 +259,11 @@ async def views_for(conn: Conn, alert_ids: Sequence[uuid.UUID]) -> dict[uuid.UUI
         list(set(alert_ids)),
     )
     return {r["id"]: r for r in rows}
+
+
+async def share_alert(conn: Conn, alert_id: uuid.UUID) -> asyncpg.Record | None:
+    """The alert's case, kommune and state, held (shared) until commit: an ack or resolve waits, a reader does not."""
+    return await conn.fetchrow("SELECT case_id, kommune, state FROM alerts WHERE id = $1 FOR SHARE", alert_id)
 
 
 async def lock_delivery(conn: Conn, delivery_id: uuid.UUID, owner: str) -> asyncpg.Record | None:

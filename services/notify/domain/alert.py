@@ -38,6 +38,10 @@ class AlreadyResolved(Exception):
     """The alert was resolved first: there is nothing left to acknowledge."""
 
 
+class MovedOn(Exception):
+    """An ack (link) for an earlier reason of the alert, e.g. a warning's link after the breach superseded it."""
+
+
 @dataclass(frozen=True, slots=True)
 class DeadlineFact:
     """What a deadline event says, for the alert (no citizen data: reference, category, kommune, due time)."""
@@ -53,6 +57,7 @@ class DeadlineFact:
     happened_at: datetime  # the deadline event's time: delivery latency is measured from here
     fraction: float | None = None
     reference: str | None = None  # from cases.v1, when notify has seen the case
+    reschedules: int = 0  # the deadline's window: a breach in a later window (after a reschedule) is a new breach
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,14 @@ class Alert:
     resolved_at: datetime | None = None
     resolved_reason: str | None = None
     fraction: float | None = None
+    # The deadline window (its reschedule count) the alert's current reason is about.
+    generation: int = 0
+
+
+def ack_scope(reason: str, generation: int) -> str:
+    """What an ack (link) is for: the alert's reason in one window. Also names its stages, so each window's
+    breach, escalations and ack are new messages rather than repeats of the earlier window's."""
+    return reason if generation == 0 else f"{reason}-g{generation}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +148,7 @@ def on_deadline(existing: Alert | None, fact: DeadlineFact, rule: AlertRule, ros
             policy_rule=rule.id, reason=rule.reason, severity=rule.severity, state="open", chain=rule.chain,
             level=0, reminders=0, raised_at=now, updated_at=now, happened_at=fact.happened_at,
             notified=tuple(ids), last_step=tuple(ids), next_timer_at=now + rule.chain.ack_timeout,
-            fraction=fact.fraction,
+            fraction=fact.fraction, generation=fact.reschedules,
         )  # fmt: skip
         raised = ev.AlertRaised(
             alert_id=alert_id, case_id=fact.case_id, deadline_id=fact.deadline_id, rule_id=fact.deadline_rule,
@@ -148,7 +161,11 @@ def on_deadline(existing: Alert | None, fact: DeadlineFact, rule: AlertRule, ros
             events=[raised],
             audit=[("raised", {"reason": rule.reason, "severity": rule.severity, "recipients": ids})],
         )
-    if RANK[rule.reason] <= RANK[existing.reason]:
+    if fact.reschedules < existing.generation:
+        earlier: dict[str, object] = {"event": fact.event_type, "why": "from an earlier window (before a reschedule)"}
+        return Decision(existing, audit=[("ignored", earlier)], changed=False)
+    new_window = fact.reschedules > existing.generation
+    if not new_window and RANK[rule.reason] <= RANK[existing.reason]:
         # A later warning (or a warning after an acute alert): the same alert, newer numbers; the
         # officers already know, and escalation covers silence, so nobody is messaged again.
         if RANK[rule.reason] < RANK[existing.reason]:
@@ -161,11 +178,16 @@ def on_deadline(existing: Alert | None, fact: DeadlineFact, rule: AlertRule, ros
         )  # fmt: skip
         return Decision(alert, events=[updated], audit=[("updated", {"fraction": fact.fraction})])
     # Supersede: a breach replaces warnings (or an acute alert); it is open again and starts its own chain.
-    stage = rule.reason.removeprefix("deadline_")
+    # So does any event of a later window (after a reschedule): a second breach is a new breach, and
+    # an ack of the first one is not an ack of it.
+    stage = ack_scope(rule.reason.removeprefix("deadline_"), fact.reschedules)
     alert = replace(
         existing, policy_rule=rule.id, reason=rule.reason, severity=rule.severity, state="open", chain=rule.chain,
         level=0, reminders=0, updated_at=now, happened_at=fact.happened_at, due_at=fact.due_at,
         notified=_told(existing, recipients), last_step=tuple(ids), next_timer_at=now + rule.chain.ack_timeout,
+        generation=fact.reschedules,
+        acknowledged_at=None if new_window else existing.acknowledged_at,
+        acknowledged_by=None if new_window else existing.acknowledged_by,
     )  # fmt: skip
     updated = ev.AlertUpdated(
         alert_id=alert.id, case_id=alert.case_id, reason=rule.reason, severity=rule.severity,
@@ -175,22 +197,32 @@ def on_deadline(existing: Alert | None, fact: DeadlineFact, rule: AlertRule, ros
         alert,
         notices=[Notice(notice_id_for(alert.id, stage), alert.id, stage, tuple(ids))],
         events=[updated],
-        audit=[("superseded", {"from": existing.reason, "to": rule.reason, "recipients": ids})],
+        audit=[
+            ("superseded", {"from": existing.reason, "to": rule.reason, "recipients": ids, "window": fact.reschedules})
+        ],
         stop_pending=True,
     )
 
 
-def acknowledge(alert: Alert, by: str, now: datetime, via: Literal["api", "link", "console"]) -> Decision:
-    """Stops escalation and reminders at once and tells the others who were notified; twice is once."""
+def acknowledge(
+    alert: Alert, by: str, now: datetime, via: Literal["api", "link", "console"], *, for_reason: str | None = None
+) -> Decision:
+    """Stops escalation and reminders at once and tells the others who were notified; twice is once.
+
+    `for_reason`: what the officer was told (an ack link's reason); an ack of a warning is not an
+    ack of the breach that superseded it (raises MovedOn).
+    """
     if alert.state == "resolved":
         raise AlreadyResolved(alert.id)
+    if for_reason is not None and for_reason != ack_scope(alert.reason, alert.generation):
+        raise MovedOn(alert.id)
     if alert.state == "acknowledged":
         return Decision(alert, changed=False)
     others = tuple(r for r in alert.notified if r != by)
     acked = replace(alert, state="acknowledged", acknowledged_at=now, acknowledged_by=by, next_timer_at=None,
                     updated_at=now)  # fmt: skip
     event = ev.AlertAcknowledged(alert_id=alert.id, case_id=alert.case_id, by=by, acknowledged_at=now, via=via)
-    stage = f"acknowledged-{alert.reason}"
+    stage = f"acknowledged-{ack_scope(alert.reason, alert.generation)}"
     return Decision(
         acked,
         notices=[_notice_to_ids(alert.id, stage, others)],
@@ -216,10 +248,15 @@ def resolve(alert: Alert, why: str, now: datetime) -> Decision:
 
 
 def reschedule(alert: Alert, due_at: datetime, now: datetime) -> Decision:
-    """The citizen asked for a later time: the alert's due time (the console's countdown) moves with it."""
+    """The citizen asked for a later time: the alert's due time (the console's countdown) moves with it.
+
+    An unacknowledged alert's escalation timer starts again from now: its ack timeout counts from
+    the new situation, not from a moment that belonged to the old due time.
+    """
     if alert.state == "resolved" or alert.due_at == due_at:
         return Decision(alert, changed=False)
-    moved = replace(alert, due_at=due_at, updated_at=now)
+    timer = now + alert.chain.ack_timeout if alert.state in ACTIVE else alert.next_timer_at
+    moved = replace(alert, due_at=due_at, updated_at=now, next_timer_at=timer)
     event = ev.AlertUpdated(alert_id=alert.id, case_id=alert.case_id, reason=alert.reason, severity=alert.severity,
                             updated_at=now, due_at=due_at)  # fmt: skip
     return Decision(moved, events=[event], audit=[("rescheduled", {"from": alert.due_at.isoformat(),
@@ -245,7 +282,7 @@ def on_timer(alert: Alert, roster: Roster, now: datetime) -> Decision:
             alert, state="escalated", level=level, updated_at=now, notified=_told(alert, recipients), last_step=ids,
             next_timer_at=now + (chain.reminder_interval if last else chain.ack_timeout),
         )  # fmt: skip
-        stage = f"{alert.reason}-escalated-{level}"
+        stage = f"{ack_scope(alert.reason, alert.generation)}-escalated-{level}"
         event = ev.AlertEscalated(alert_id=alert.id, case_id=alert.case_id, to=group, level=level, escalated_at=now,
                                   recipients=list(ids))  # fmt: skip
         return Decision(
@@ -256,7 +293,7 @@ def on_timer(alert: Alert, roster: Roster, now: datetime) -> Decision:
         )
     count = alert.reminders + 1
     reminded = replace(alert, reminders=count, updated_at=now, next_timer_at=now + chain.reminder_interval)
-    stage = f"{alert.reason}-reminder-{count}"
+    stage = f"{ack_scope(alert.reason, alert.generation)}-reminder-{count}"
     return Decision(
         reminded,
         notices=[_notice_to_ids(alert.id, stage, alert.last_step, stoppable=True)],

@@ -15,11 +15,12 @@ from pydantic import BaseModel, Field
 
 from services.notify import handlers
 from services.notify.adapters import repository as repo
-from services.notify.adapters.ack_links import AckLinks, InvalidLink
-from services.notify.domain.alert import AlreadyResolved
+from services.notify.adapters.ack_links import AckClaim, AckLinks, InvalidLink
+from services.notify.domain.alert import AlreadyResolved, MovedOn, ack_scope
 from services.notify.metrics import count_events, observe_ack
 from shared.auth import ApiClient, require_role
-from shared.http import Problem, invalid_query
+from shared.http import Problem, invalid_query, validation_problem
+from shared.ratelimit import ANONYMOUS, RateLimits
 from shared.reference import normalize_kommunekode
 
 StateFilter = Literal["open", "acknowledged", "escalated", "resolved", "unresolved"]
@@ -84,7 +85,20 @@ class AlertPage(BaseModel):
 
 
 class AckBody(BaseModel):
-    by: str | None = Field(None, max_length=64, description="The officer's id; defaults to the API key's name")
+    by: str | None = Field(
+        None,
+        max_length=64,
+        description="The officer's roster id (e.g. vc-a); must be in the roster. Defaults to the API key's name."
+        " The key's name is recorded in the audit trail either way.",
+    )
+
+
+# Fixed wording, Danish for the officer with the English beside it for the API's other readers.
+MOVED_ON = (
+    "Alarmen er skærpet, siden dette link blev sendt (f.eks. er fristen nu overskredet): linket gælder kun den"
+    " tidligere besked. Kvittér med linket i den nyeste besked eller i konsollen. / The alert has moved on since"
+    " this link was sent; acknowledge it from the latest message or the console."
+)
 
 
 def alert_out(row: Any, deliveries: list[Any]) -> dict[str, Any]:
@@ -99,6 +113,7 @@ def alert_out(row: Any, deliveries: list[Any]) -> dict[str, Any]:
 def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], datetime]) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["alerts"])
     police = Depends(require_role("police"))
+    anonymous = Depends(_limit_anonymous)
 
     @router.get("/alerts", response_model=AlertPage, dependencies=[police], summary="Alerts, most urgent first")
     async def list_alerts(
@@ -113,7 +128,7 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
         if kommune is not None:
             code = normalize_kommunekode(kommune)
             if code is None:
-                raise invalid_query("kommune", f"{kommune!r} is not a kommunekode of the district.")
+                raise invalid_query("kommune", "Not a kommunekode of the district, such as 0265.")
         async with request.app.state.runtime.db.acquire() as conn:
             rows, total = await repo.list_alerts(
                 conn, state=state, kommune=code, severity=severity, limit=limit, offset=offset
@@ -137,18 +152,21 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
         return alert_out(row, deliveries) | {"audit": [dict(a) for a in audit]}
 
     async def _ack(request: Request, alert_id: uuid.UUID, by: str, via: Literal["api", "link", "console"],
-                   link_delivery: uuid.UUID | None = None) -> dict[str, Any]:  # fmt: skip
+                   link: AckClaim | None = None, key: str | None = None) -> dict[str, Any]:  # fmt: skip
         at = now()
         async with request.app.state.runtime.db.acquire() as conn, conn.transaction():
-            if link_delivery is not None and not await repo.use_ack_link(conn, link_delivery, alert_id):
+            if link is not None and not await repo.use_ack_link(conn, link.delivery_id, alert_id):
                 raise Problem(409, "Link already used", "Dette link er allerede brugt.", kind="ack-link-used")
             try:
-                applied = await handlers.acknowledge(conn, alert_id, by, via, ctx, at)
+                applied = await handlers.acknowledge(conn, alert_id, by, via, ctx, at, key=key,
+                                                     for_reason=link.reason if link else None)  # fmt: skip
             except handlers.NotFound as exc:
                 raise Problem(404, "Not found", f"No alert {alert_id}.") from exc
             except AlreadyResolved as exc:
                 raise Problem(409, "Alert resolved", "The alert was resolved before this acknowledgement.",
                               kind="alert-resolved") from exc  # fmt: skip
+            except MovedOn as exc:  # the transaction rolls back: the link stays unused
+                raise Problem(409, "Alert moved on", MOVED_ON, kind="alert-moved-on") from exc
         count_events(applied.events, applied.shown, at)
         alert = applied.alert
         assert alert is not None
@@ -161,11 +179,19 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
     async def acknowledge(
         request: Request, alert_id: uuid.UUID, client: Police, body: AckBody | None = None
     ) -> dict[str, Any]:
-        by = (body.by if body and body.by else None) or client.name
-        return await _ack(request, alert_id, by, "api")
+        by = client.name
+        if body is not None and body.by:
+            # Only an officer of the roster: free text would go out on alerts.v1 and into e-mails.
+            if ctx.roster().find(body.by) is None:
+                raise validation_problem(
+                    [{"field": "by", "in": "body", "message": "Not an officer id of the roster.", "code": "invalid"}]
+                )
+            by = body.by
+        return await _ack(request, alert_id, by, "api", key=client.name)
 
-    @router.get("/alerts/{alert_id}/ack-link", response_class=HTMLResponse, include_in_schema=False)
-    async def ack_link_page(alert_id: uuid.UUID, token: str = "") -> HTMLResponse:
+    @router.get("/alerts/{alert_id}/ack-link", response_class=HTMLResponse, include_in_schema=False,
+                dependencies=[anonymous])  # fmt: skip
+    async def ack_link_page(request: Request, alert_id: uuid.UUID, token: str = "") -> HTMLResponse:
         # A GET never acknowledges: mail scanners and link previews fetch links. It shows a form that posts back.
         try:
             claim = links.read(token)
@@ -173,6 +199,11 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
             return _page("Kvittering", f"<p>{html.escape(str(exc))}</p>", 400)
         if claim.alert_id != alert_id:
             return _page("Kvittering", "<p>Linket er ikke gyldigt.</p>", 400)
+        async with request.app.state.runtime.db.acquire() as conn:
+            current = await repo.get_alert(conn, alert_id)
+        scope = ack_scope(current["reason"], current["generation"]) if current is not None else None
+        if current is not None and current["state"] != "resolved" and scope != claim.reason:
+            return _page("Kvittering", f"<p>{html.escape(MOVED_ON)}</p>", 409)
         form = (
             f"<p>Kvittér for alarmen som <strong>{html.escape(claim.recipient)}</strong>? "
             "Så stopper eskalering og påmindelser, og de andre får besked.</p>"
@@ -182,7 +213,8 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
         )
         return _page("Kvittér for alarm", form, 200)
 
-    @router.post("/alerts/{alert_id}/ack-link", response_class=HTMLResponse, include_in_schema=False)
+    @router.post("/alerts/{alert_id}/ack-link", response_class=HTMLResponse, include_in_schema=False,
+                 dependencies=[anonymous])  # fmt: skip
     async def ack_link_post(request: Request, alert_id: uuid.UUID) -> HTMLResponse:
         # A plain urlencoded form; read by hand, which spares a multipart dependency for one field.
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
@@ -194,13 +226,19 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
         if claim.alert_id != alert_id:
             return _page("Kvittering", "<p>Linket er ikke gyldigt.</p>", 400)
         try:
-            result = await _ack(request, alert_id, claim.recipient, "link", link_delivery=claim.delivery_id)
+            result = await _ack(request, alert_id, claim.recipient, "link", link=claim)
         except Problem as problem:
             return _page("Kvittering", f"<p>{html.escape(problem.detail or problem.title)}</p>", problem.status)
         return _page("Kvitteret", f"<p>Alarmen er kvitteret af {html.escape(str(result['acknowledged_by']))}.</p>",
                      200)  # fmt: skip
 
     return router
+
+
+async def _limit_anonymous(request: Request) -> None:
+    """Ack links carry no API key: they take from the anonymous bucket, per client address, as a keyless call does."""
+    limits: RateLimits = request.app.state.rate_limits
+    limits.check(ANONYMOUS, request.client.host if request.client else "unknown", anonymous=True)
 
 
 def _page(title: str, body: str, status: int) -> HTMLResponse:

@@ -27,8 +27,9 @@ from services.notify.adapters import repository as repo
 from services.notify.adapters.ack_links import AckLinks
 from services.notify.adapters.channels import EmailClient, WebhookClient
 from services.notify.domain import messages
+from services.notify.domain.alert import ack_scope
 from services.notify.domain.delivery import Backoff, Outcome
-from services.notify.metrics import count_events, observe_delivery
+from services.notify.metrics import TIMER_PARKED, count_events, observe_delivery
 from shared.clock import Clock
 from shared.reference import categories, kommuner
 
@@ -55,9 +56,12 @@ class EscalationTimer:
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
             done = await handlers.fire_timers(conn, self._ctx, now, self._batch)
-        for applied in done:
+        # Counted after the commit: a rolled-back round counts nothing.
+        for applied in done.fired:
             count_events(applied.events, applied.shown, now)
-        return len(done)
+        if done.parked:
+            TIMER_PARKED.inc(done.parked)
+        return len(done.fired) + done.parked
 
     async def next_due(self) -> datetime | None:
         async with self._pool.acquire() as conn:
@@ -135,16 +139,17 @@ class DeliveryWorker:
         now = self._clock.now()
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                if await repo.lock_delivery(conn, delivery["id"], self.owner) is None:
-                    return  # the lease ran out and another worker took it over: its result counts
                 result, events = await handlers.record_outcome(
-                    conn, delivery, outcome, ctx=self._ctx, backoff=self._backoff, random=self._random, now=now
-                )
+                    conn, delivery, outcome, owner=self.owner, ctx=self._ctx, backoff=self._backoff,
+                    random=self._random, now=now,
+                )  # fmt: skip
         except Exception as exc:
             # The lease runs out and the delivery is tried again: never lost, at worst repeated
             # with the same id.
             log.warning("delivery %s: result not recorded (%r); it will be retried", delivery["id"], exc)
             return
+        if result == "lost":
+            return  # another worker took the delivery over when this one's lease ran out: its result counts
         observe_delivery(delivery["channel"], delivery["stage"], result, delivery["happened_at"], now)
         count_events(events)
 
@@ -154,7 +159,8 @@ class DeliveryWorker:
             return Outcome("delivered", "shown on the console")
         view = _view(row)
         stage = delivery["stage"]
-        ack_url = self._links.url(row["id"], delivery["id"], delivery["recipient_id"])
+        scope = ack_scope(row["reason"], row["generation"])
+        ack_url = self._links.url(row["id"], delivery["id"], delivery["recipient_id"], scope)
         now = self._clock.now()
         try:
             if channel == "webhook":

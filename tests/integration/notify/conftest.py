@@ -74,7 +74,7 @@ FAST = {
     "retry_cap_seconds": 1.0,
     "max_attempts": 3,
     "delivery_lease_seconds": 5.0,
-    "send_timeout_seconds": 3.0,
+    "send_timeout_seconds": 2.5,
     "max_sleep_seconds": 1.0,
     "gauges_interval_seconds": 1.0,
 }
@@ -157,6 +157,7 @@ class Deadline:
         # The deadlines service puts the case's reference on every deadline event; False plays an
         # event written before it did.
         self.carries_reference = True
+        self.reschedules = 0  # raise it to play a later window of the deadline (after a reschedule)
 
     def _common(self) -> dict[str, Any]:
         return {
@@ -164,6 +165,7 @@ class Deadline:
             "window_set_by": "law", "title": f"Frist {self.rule}", "category": self.category,
             "focus_area": "indbrud", "started_at": self.started_at, "due_at": self.due_at,
             "reference": self.reference if self.carries_reference else None,
+            "reschedules": self.reschedules,
         }  # fmt: skip
 
     def _wrap(self, data: Any, at: datetime) -> CloudEvent:

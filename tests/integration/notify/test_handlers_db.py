@@ -6,15 +6,17 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
 from services.notify import handlers
+from services.notify.adapters import repository as repo
 from services.notify.adapters.changes import alert_changes
 from services.notify.adapters.loaders import SECONDS_POLICY_FILE, load_policy, load_roster
 from services.notify.domain.alert import AlreadyResolved, alert_id_for
+from services.notify.domain.delivery import Backoff, Outcome
 from shared.db import create_pool
 from tests.integration.notify.conftest import Deadline
 
@@ -61,11 +63,13 @@ async def test_an_ack_racing_a_resolve_always_ends_resolved(pool, ctx, round_: i
     row = await pool.fetchrow("SELECT state, acknowledged_by, next_timer_at FROM alerts WHERE id = $1", alert_id)
     assert row is not None and row["state"] == "resolved" and row["next_timer_at"] is None
     assert (row["acknowledged_by"] == "lb-roskilde-1") == (outcome["ack"] == "accepted")
-    pending = await pool.fetchval(
-        "SELECT count(*) FROM deliveries WHERE alert_id = $1 AND state = 'pending' AND stoppable AND stage <> 'raised'",
+    # The warning's own deliveries were never sent (no worker runs here): the resolve (and an ack
+    # before it) must have cancelled every one of them, so nothing about a closed alert goes out.
+    states = await pool.fetch(
+        "SELECT state, count(*) AS n FROM deliveries WHERE alert_id = $1 AND stage = 'raised' GROUP BY state",
         alert_id,
     )
-    assert pending == 0
+    assert {r["state"]: r["n"] for r in states} == {"cancelled": 2}
 
 
 async def test_alert_changes_reach_a_live_feed(ns, pool, ctx, notify_schema) -> None:
@@ -89,3 +93,68 @@ async def test_alert_changes_reach_a_live_feed(ns, pool, ctx, notify_schema) -> 
     with contextlib.suppress(asyncio.CancelledError):
         await task
     assert alert_id in seen
+
+
+async def test_a_late_failure_racing_an_ack_hands_nothing_to_the_next_channel(pool, ctx) -> None:  # type: ignore[no-untyped-def]
+    deadline = Deadline()
+    await _apply(pool, ctx, deadline.warning())
+    alert_id = alert_id_for(deadline.case_id, deadline.rule)
+    async with pool.acquire() as conn:
+        claimed = await repo.claim_deliveries(conn, datetime.now(UTC), "worker-1", timedelta(minutes=1), 10)
+    # lb-roskilde-1's webhook, in flight; its next channel is e-mail.
+    webhook = next(d for d in claimed if d["recipient_id"] == "lb-roskilde-1")
+    async with pool.acquire() as acking, pool.acquire() as worker:
+        ack = acking.transaction()
+        await ack.start()
+        await handlers.acknowledge(acking, alert_id, "lb-roskilde-2", "api", ctx, datetime.now(UTC))
+
+        async def fail_late() -> str:
+            async with worker.transaction():
+                result, _ = await handlers.record_outcome(
+                    worker, webhook, Outcome("failed", "HTTP 500"), owner="worker-1", ctx=ctx,
+                    backoff=Backoff(base=0.1, cap=1, max_attempts=1), random=lambda: 0.5, now=datetime.now(UTC),
+                )  # fmt: skip
+                return result
+
+        late = asyncio.create_task(fail_late())
+        await asyncio.sleep(0.5)  # the result waits for the ack's transaction to end
+        await ack.commit()
+        assert await late == "failed"
+    pending = await pool.fetch(
+        "SELECT channel FROM deliveries WHERE alert_id = $1 AND stage = 'raised' AND recipient_id = 'lb-roskilde-1'"
+        " AND state = 'pending'",
+        alert_id,
+    )
+    assert [dict(r) for r in pending] == []  # the warning is acknowledged: no e-mail follows the failed webhook
+
+
+async def test_one_alert_that_cannot_fire_is_parked_and_the_others_still_escalate(pool, ctx) -> None:  # type: ignore[no-untyped-def]
+    good, unreadable, unsendable = Deadline(), Deadline(), Deadline()
+    ids = {}
+    for name, deadline in (("good", good), ("unreadable", unreadable), ("unsendable", unsendable)):
+        await _apply(pool, ctx, deadline.warning())
+        ids[name] = alert_id_for(deadline.case_id, deadline.rule)
+    await pool.execute("UPDATE alerts SET next_timer_at = now() - interval '1 second' WHERE id = ANY($1)",
+                       list(ids.values()))  # fmt: skip
+    # One row no longer maps to an alert; another's events cannot be built (no such kommune).
+    await pool.execute("UPDATE alerts SET chain = '{\"steps\": 1}' WHERE id = $1", ids["unreadable"])
+    await pool.execute("UPDATE alerts SET kommune = '9999' WHERE id = $1", ids["unsendable"])
+    async with pool.acquire() as conn, conn.transaction():
+        round_ = await handlers.fire_timers(conn, ctx, datetime.now(UTC), limit=10)
+    assert [a.alert.id for a in round_.fired if a.alert] == [ids["good"]] and round_.parked == 2
+    rows = {r["id"]: r for r in await pool.fetch("SELECT id, state, level, next_timer_at, timer_error FROM alerts"
+                                                 " WHERE id = ANY($1)", list(ids.values()))}  # fmt: skip
+    assert rows[ids["good"]]["state"] == "escalated" and rows[ids["good"]]["timer_error"] is None
+    for name in ("unreadable", "unsendable"):
+        parked = rows[ids[name]]
+        assert parked["state"] == "open" and parked["level"] == 0 and parked["next_timer_at"] is None
+        assert parked["timer_error"]
+    assert "9999" in rows[ids["unsendable"]]["timer_error"]
+    # Nothing the parked alerts' failed attempts wrote survives: no escalation deliveries, one audit row.
+    escalations = await pool.fetchval(
+        "SELECT count(*) FROM deliveries WHERE alert_id = ANY($1) AND stage LIKE '%escalated%'",
+        [ids["unreadable"], ids["unsendable"]],
+    )
+    assert escalations == 0
+    kinds = await pool.fetch("SELECT kind FROM audit WHERE alert_id = $1 ORDER BY id", ids["unsendable"])
+    assert [k["kind"] for k in kinds] == ["raised", "timer_parked"]

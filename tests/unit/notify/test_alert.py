@@ -22,10 +22,12 @@ CASE = uuid.uuid4()
 DEADLINE = uuid.uuid4()
 
 
-def fact(event_type: str, at: datetime = T0, rule: str = "burglary_home_24h", fraction: float | None = None):  # type: ignore[no-untyped-def]
+def fact(event_type: str, at: datetime = T0, rule: str = "burglary_home_24h", fraction: float | None = None,  # type: ignore[no-untyped-def]
+         reschedules: int = 0):  # fmt: skip
     return a.DeadlineFact(
         event_type=event_type, deadline_id=DEADLINE, case_id=CASE, deadline_rule=rule, title="Indbrud: 24 timer",
         category="burglary_home", kommune="0265", due_at=T0 + timedelta(hours=12), happened_at=at, fraction=fraction,
+        reschedules=reschedules,
     )  # fmt: skip
 
 
@@ -154,3 +156,38 @@ def test_a_rescheduled_deadline_moves_the_alerts_due_time_but_not_a_resolved_one
     assert [type(e) for e in moved.events] == [ev.AlertUpdated]
     resolved = a.resolve(alert, "cancelled", T0).alert
     assert resolved is not None and a.reschedule(resolved, later, T0).changed is False
+
+
+def test_a_second_breach_after_a_reschedule_reopens_and_tells_everyone_again() -> None:
+    first = raise_(d.BREACHED).alert
+    assert first is not None
+    acked = a.acknowledge(first, "vc-a", T0 + timedelta(minutes=1), "api").alert
+    assert acked is not None
+    second = raise_(d.BREACHED, acked, T0 + timedelta(hours=2), reschedules=1)
+    alert = second.alert
+    assert alert is not None and alert.state == "open" and alert.generation == 1 and alert.acknowledged_by is None
+    assert alert.next_timer_at == T0 + timedelta(hours=2) + alert.chain.ack_timeout
+    assert [n.stage for n in second.notices] == ["breached-g1"] and second.notices[0].recipients
+    # The first breach's ack link does not acknowledge the second; one for the second does.
+    with pytest.raises(a.MovedOn):
+        a.acknowledge(alert, "vc-a", T0 + timedelta(hours=3), "link", for_reason="deadline_breached")
+    ok = a.acknowledge(alert, "vc-a", T0 + timedelta(hours=3), "link", for_reason="deadline_breached-g1")
+    assert ok.alert is not None and ok.alert.state == "acknowledged"
+    assert [n.stage for n in ok.notices] == ["acknowledged-deadline_breached-g1"]
+    # Escalations of the new window are new messages too, not repeats the deliveries would drop.
+    escalated = a.on_timer(alert, ROSTER, alert.next_timer_at)  # type: ignore[arg-type]
+    assert [n.stage for n in escalated.notices] == ["deadline_breached-g1-escalated-1"]
+    # A late event of the earlier window changes nothing.
+    late = raise_(d.BREACHED, alert, T0 + timedelta(hours=4), reschedules=0)
+    assert late.changed is False and late.audit[0][0] == "ignored"
+
+
+def test_a_reschedule_restarts_an_unacknowledged_alerts_escalation_timer() -> None:
+    alert = raise_(d.BREACHED).alert
+    assert alert is not None and alert.next_timer_at == T0 + alert.chain.ack_timeout
+    at = T0 + timedelta(minutes=20)
+    moved = a.reschedule(alert, T0 + timedelta(days=2), at).alert
+    assert moved is not None and moved.next_timer_at == at + alert.chain.ack_timeout
+    acked = a.acknowledge(alert, "vc-a", T0, "api").alert
+    assert acked is not None
+    assert a.reschedule(acked, T0 + timedelta(days=2), at).alert.next_timer_at is None  # type: ignore[union-attr]

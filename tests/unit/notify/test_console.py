@@ -50,7 +50,8 @@ def test_production_refuses_the_development_console_secret() -> None:
         settings.check_for_production()
     NotifySettings(environment="production", api_keys_file=Path("/elsewhere/keys.yaml"),
                    database_url="postgresql://u:secret@db/politi", ack_secret="a-real-ack-secret-0123456789",
-                   console_secret="x" * 40).check_for_production()  # fmt: skip
+                   console_secret="x" * 40, public_url="https://varsler.politi.example",
+                   smtp_starttls=True).check_for_production()  # fmt: skip
 
 
 async def test_a_console_that_falls_behind_is_told_to_start_again_and_dropped() -> None:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from datetime import UTC, datetime
 
 import pytest
+from itsdangerous import TimestampSigner
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from services.notify.adapters.ack_links import AckLinks, InvalidLink
-from services.notify.adapters.channels import EmailClient, sign
+from services.notify.adapters.channels import EmailClient, WebhookClient, sign
 from services.notify.domain.delivery import Backoff, http_outcome, parse_retry_after
 from services.notify.domain.messages import AlertView, email_text, subject, webhook_payload
+from services.notify.settings import NotifySettings
 from tests.support.notify import new_secret
 
 NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
@@ -92,11 +96,67 @@ def test_the_webhook_payload_has_no_room_for_citizen_data() -> None:
 def test_ack_links_are_signed_and_expire() -> None:
     links = AckLinks("s" * 32, "http://notify", max_age_seconds=60)
     alert, delivery = uuid.uuid4(), uuid.uuid4()
-    token = links.token(alert, delivery, "vc-a")
+    token = links.token(alert, delivery, "vc-a", "deadline_warning")
     claim = links.read(token)
-    assert (claim.alert_id, claim.delivery_id, claim.recipient) == (alert, delivery, "vc-a")
+    assert (claim.alert_id, claim.delivery_id, claim.recipient, claim.reason) == (
+        alert,
+        delivery,
+        "vc-a",
+        "deadline_warning",
+    )
     with pytest.raises(InvalidLink):
         links.read(token[:-2] + "xx")
     with pytest.raises(InvalidLink):
         AckLinks("t" * 32, "http://notify", 60).read(token)
-    assert links.url(alert, delivery, "vc-a").startswith(f"http://notify/v1/alerts/{alert}/ack-link?token=")
+    assert links.url(alert, delivery, "vc-a", "deadline_warning").startswith(
+        f"http://notify/v1/alerts/{alert}/ack-link?token="
+    )
+
+
+def test_an_ack_link_older_than_its_max_age_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    links = AckLinks("s" * 32, "http://notify", max_age_seconds=60)
+    alert, delivery = uuid.uuid4(), uuid.uuid4()
+    now = int(time.time())
+    with monkeypatch.context() as m:  # issued 61 s ago (itsdangerous stamps its tokens with this clock)
+        m.setattr(TimestampSigner, "get_timestamp", lambda self: now - 61)
+        old = links.token(alert, delivery, "vc-a", "deadline_warning")
+    with monkeypatch.context() as m:
+        m.setattr(TimestampSigner, "get_timestamp", lambda self: now - 59)
+        fresh = links.token(alert, delivery, "vc-a", "deadline_warning")
+    assert links.read(fresh).alert_id == alert
+    with pytest.raises(InvalidLink, match="udløbet"):
+        links.read(old)
+
+
+async def _trickling_server(seconds: float) -> asyncio.Server:
+    """Answers 200, one body byte at a time: every read is quick, the whole answer takes `seconds`."""
+    body = b"x" * 10
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(body))
+        for byte in body:
+            await asyncio.sleep(seconds / len(body))
+            writer.write(bytes([byte]))
+            await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(answer, "127.0.0.1", 0)
+
+
+async def test_a_webhook_answer_that_trickles_is_cut_off_at_the_send_timeout() -> None:
+    server = await _trickling_server(seconds=6.0)
+    port = server.sockets[0].getsockname()[1]
+    client = WebhookClient(timeout=1.0)
+    try:
+        outcome = await client.send(f"http://127.0.0.1:{port}/hook", new_secret(), "d-1", {"a": 1}, datetime.now(UTC))
+    finally:
+        await client.close()
+        server.close()
+    assert outcome.verdict == "retry" and "within 1 s" in outcome.detail
+
+
+def test_settings_refuse_a_lease_a_send_can_outlast() -> None:
+    with pytest.raises(ValueError, match="NOTIFY_DELIVERY_LEASE_SECONDS"):
+        NotifySettings(send_timeout_seconds=10, delivery_lease_seconds=11)
+    assert NotifySettings(send_timeout_seconds=10, delivery_lease_seconds=13).delivery_lease_seconds == 13

@@ -38,3 +38,29 @@ def test_production_refuses_the_development_ack_secret() -> None:
                               database_url="postgresql://u:secret@db/politi")  # fmt: skip
     with pytest.raises(ValueError, match="NOTIFY_ACK_SECRET"):
         settings.check_for_production()
+
+
+def _production(**over: object) -> NotifySettings:
+    base: dict[str, object] = {
+        "environment": "production", "api_keys_file": Path("/elsewhere/keys.yaml"),
+        "database_url": "postgresql://u:secret@db/politi", "ack_secret": "a-long-random-production-secret",
+        "console_secret": "another-long-random-production-secret",
+        "public_url": "https://varsler.politi.example", "smtp_starttls": True,
+    }  # fmt: skip
+    return NotifySettings(**(base | over))  # type: ignore[arg-type]
+
+
+def test_production_refuses_ack_links_over_plain_http() -> None:
+    with pytest.raises(ValueError, match=r"NOTIFY_PUBLIC_URL .* is not https"):
+        _production(public_url="http://varsler.politi.example").check_for_production()
+
+
+def test_production_refuses_smtp_without_tls() -> None:
+    with pytest.raises(ValueError, match="NOTIFY_SMTP_STARTTLS=true"):
+        _production(smtp_starttls=False).check_for_production()
+    _production(smtp_starttls=False, smtp_use_tls=True).check_for_production()  # implicit TLS will do
+    _production().check_for_production()
+
+
+def test_development_may_use_plain_http_and_smtp() -> None:
+    NotifySettings(environment="development", public_url="http://127.0.0.1:8003").check_for_production()
