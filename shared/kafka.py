@@ -18,6 +18,8 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
 
+from shared.aio import within
+
 log = logging.getLogger(__name__)
 
 
@@ -73,9 +75,9 @@ async def ensure_topics(
     required = min_insync_replicas if min_insync_replicas is not None else min_insync_replicas_for(replication_factor)
     configs = {"min.insync.replicas": str(required)} if required else None
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
-    await asyncio.wait_for(admin.start(), timeout)
+    await within(admin.start(), timeout)
     try:
-        existing = set(await asyncio.wait_for(admin.list_topics(), timeout))
+        existing = set(await within(admin.list_topics(), timeout))
         missing = [t for t in topics if t not in existing]
         if missing:
             await _create(admin, missing, partitions, replication_factor, configs, timeout)
@@ -83,7 +85,7 @@ async def ensure_topics(
         if required and (older := [t for t in topics if t in existing]):
             await _check_min_insync(admin, older, required, timeout)
     finally:
-        await asyncio.wait_for(admin.close(), timeout)
+        await within(admin.close(), timeout)
 
 
 async def _create(
@@ -95,7 +97,7 @@ async def _create(
     timeout: float,
 ) -> None:
     try:
-        response = await asyncio.wait_for(
+        response = await within(
             admin.create_topics(
                 [
                     NewTopic(t, num_partitions=partitions, replication_factor=replication_factor, topic_configs=configs)
@@ -114,7 +116,7 @@ async def _create(
 
 
 async def _check_min_insync(admin: AIOKafkaAdminClient, topics: Sequence[str], required: int, timeout: float) -> None:
-    responses = await asyncio.wait_for(
+    responses = await within(
         admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t) for t in topics]), timeout
     )
     weak = []
@@ -135,28 +137,28 @@ async def _check_min_insync(admin: AIOKafkaAdminClient, topics: Sequence[str], r
 
 async def delete_topics(bootstrap: str, topics: Sequence[str], timeout: float = 15.0) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
-    await asyncio.wait_for(admin.start(), timeout)
+    await within(admin.start(), timeout)
     try:
         existing = set(await admin.list_topics())
         doomed = [t for t in topics if t in existing]
         if doomed:
-            await asyncio.wait_for(admin.delete_topics(doomed), timeout)
+            await within(admin.delete_topics(doomed), timeout)
     finally:
-        await asyncio.wait_for(admin.close(), timeout)
+        await within(admin.close(), timeout)
 
 
 async def describe_kafka(bootstrap: str, timeout: float = 3.0) -> dict[str, Any] | None:
     """The cluster as describe-cluster reports it (cluster_id, brokers, ...), or None when it does not answer."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
     try:
-        await asyncio.wait_for(admin.start(), timeout)
-        cluster: dict[str, Any] = await asyncio.wait_for(admin.describe_cluster(), timeout)
+        await within(admin.start(), timeout)
+        cluster: dict[str, Any] = await within(admin.describe_cluster(), timeout)
         return cluster
     except Exception:
         return None
     finally:
         try:
-            await asyncio.wait_for(admin.close(), timeout)
+            await within(admin.close(), timeout)
         except Exception:  # noqa: S110 - closing a client that never connected
             pass
 
@@ -197,7 +199,7 @@ class EventProducer:
             max_batch_size=256 * 1024,
         )
         try:
-            await asyncio.wait_for(producer.start(), self._timeout)
+            await within(producer.start(), self._timeout)
         except BaseException:
             await self._abandon(producer)
             raise
@@ -211,7 +213,7 @@ class EventProducer:
         through its shutdown.
         """
         try:
-            await asyncio.wait_for(producer.stop(), 2.0)
+            await within(producer.stop(), 2.0)
         except asyncio.CancelledError:
             _tear_down(producer)
             raise
@@ -224,7 +226,7 @@ class EventProducer:
             return
         async with self._lock:
             try:
-                await asyncio.wait_for(self._send_all(messages), self._timeout)
+                await within(self._send_all(messages), self._timeout)
             except (asyncio.CancelledError, KeyboardInterrupt):
                 raise
             except BaseException as exc:

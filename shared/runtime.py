@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 from faststream.kafka import KafkaBroker
 
+from shared.aio import within
 from shared.clock import Clock, CorrectedClock
 from shared.consumer import ConsumerSpec, ReliableConsumer
 from shared.db import Migration, clock_offset, create_pool, ping
@@ -40,6 +41,9 @@ BackgroundLoop = Callable[["ServiceRuntime"], Awaitable[None]]
 # How often the host's clock is compared with Postgres's, and the skew worth a warning.
 CLOCK_CHECK_SECONDS = 10.0
 CLOCK_SKEW_WARNING_SECONDS = 1.0
+# How long stop() waits for a cancelled background task, and how often it cancels one that lingers.
+STOP_GRACE_SECONDS = 5.0
+STOP_ATTEMPTS = 3
 
 
 class NotMigrated(RuntimeError):
@@ -179,7 +183,7 @@ class ServiceRuntime:
                     replication_factor=self.settings.kafka_replication_factor,
                 )
                 if self.broker is not None:
-                    await asyncio.wait_for(self.broker.start(), 30.0)
+                    await within(self.broker.start(), 30.0)
                 self.consuming.set()
                 log.info("kafka side started", extra={"consumers": len(self.consumers)})
                 return
@@ -195,22 +199,41 @@ class ServiceRuntime:
                 log.warning("Kafka not ready (%r); retrying in %.0fs", exc, delay)
                 if self.broker is not None:
                     with contextlib.suppress(Exception):
-                        await asyncio.wait_for(self.broker.stop(), 10.0)
+                        await within(self.broker.stop(), 10.0)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 15.0)
 
     async def stop(self) -> None:
         if self.broker is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.broker.stop(), 20.0)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+                await within(self.broker.stop(), 20.0)
+        await self._cancel_tasks()
         await self.producer.stop()
         if self.pool is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.pool.close(), 10.0)
+                await within(self.pool.close(), 10.0)
+
+    async def _cancel_tasks(self) -> None:
+        """Cancels the background tasks and waits for them; one that ignores it is named and cancelled again.
+
+        A loop that swallows its cancellation (shared/aio.py says how that happened once) would
+        otherwise hold the shutdown forever with nothing in the log.
+        """
+        pending = {task for task in self._tasks if not task.done()}
+        for _attempt in range(STOP_ATTEMPTS):
+            if not pending:
+                break
+            for task in pending:
+                task.cancel()
+            _done, pending = await asyncio.wait(pending, timeout=STOP_GRACE_SECONDS)
+            if pending:
+                log.error(
+                    "background tasks %s still running %.0f s after being cancelled",
+                    sorted(t.get_name() for t in pending), STOP_GRACE_SECONDS,
+                )  # fmt: skip
+        if pending:
+            log.error("stopping without background tasks %s", sorted(t.get_name() for t in pending))
+        self._tasks.clear()
 
     async def postgres_ready(self) -> bool:
         return self.pool is not None and await ping(self.pool)

@@ -23,6 +23,7 @@ from datetime import datetime
 
 import asyncpg
 
+from shared.aio import within
 from shared.clock import Clock, SystemClock
 from shared.db import Listener, is_transient
 
@@ -118,7 +119,7 @@ class DurableTimer:
                         continue  # more is waiting: no sleep
                     wait = await self.seconds_until_next()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), wait)
+                        await within(self._wake.wait(), wait)
                 except Exception as exc:
                     if self._on_error is not None:
                         delay = await self._on_error(exc, backoff)
@@ -133,7 +134,9 @@ class DurableTimer:
                     log.warning("%s: database unavailable (%r); retrying in %.1fs", self._name, exc, delay)
                     await asyncio.sleep(delay)
         finally:
-            await asyncio.wait_for(listener.close(), 2.0)
+            # A listener that cannot close in time is left to the pool; the cancellation goes on.
+            with contextlib.suppress(Exception):
+                await within(listener.close(), 2.0)
 
 
 async def every(interval: float, job: Callable[[], Awaitable[object]], *, failure: str) -> None:

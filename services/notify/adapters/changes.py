@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
+from shared.aio import within
+
 
 async def alert_changes(pool: asyncpg.Pool, schema: str, idle: float = 15.0) -> AsyncIterator[uuid.UUID | None]:
     """Yields the id of each alert that changed (raised, delivered to, acknowledged, escalated, resolved).
@@ -28,7 +30,7 @@ async def alert_changes(pool: asyncpg.Pool, schema: str, idle: float = 15.0) -> 
         await conn.add_listener(channel, on_notify)
         while True:
             try:
-                payload = await asyncio.wait_for(queue.get(), idle)
+                payload = await within(queue.get(), idle)
             except TimeoutError:
                 yield None
                 continue

@@ -35,6 +35,7 @@ from services.notify.adapters.changes import alert_changes
 from services.notify.domain.alert import AlreadyResolved
 from services.notify.domain.messages import stage_da
 from services.notify.metrics import count_events, observe_ack
+from shared.aio import within
 from shared.auth import ApiKeys
 from shared.db import Conn
 from shared.ratelimit import ANONYMOUS, RateLimits
@@ -307,7 +308,7 @@ def console_router(
                 yield ServerSentEvent(json.dumps(snapshot), event="snapshot", retry=2000)
                 while True:
                     try:
-                        batch = await asyncio.wait_for(queue.get(), max(0.0, ends_at - time.time()))
+                        batch = await within(queue.get(), max(0.0, ends_at - time.time()))
                     except TimeoutError:
                         return
                     if batch is None:

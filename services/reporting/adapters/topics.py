@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.aio import within
+
 
 async def partitions_of(bootstrap: str, topics: Sequence[str], timeout: float = 15.0) -> list[TopicPartition]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
-    await asyncio.wait_for(admin.start(), timeout)
+    await within(admin.start(), timeout)
     try:
-        described = await asyncio.wait_for(admin.describe_topics(list(topics)), timeout)
+        described = await within(admin.describe_topics(list(topics)), timeout)
     finally:
-        await asyncio.wait_for(admin.close(), timeout)
+        await within(admin.close(), timeout)
     found: list[TopicPartition] = []
     for topic in described:
         name = topic.get("topic") or topic.get("name")

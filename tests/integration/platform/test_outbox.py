@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 
+from shared.aio import within
 from shared.consumer import ReliableConsumer
 from shared.events import CloudEvent
 from shared.kafka import EventProducer, PublishError, make_broker
@@ -168,7 +169,7 @@ async def test_relay_survives_a_frozen_broker(ns, platform_schema) -> None:
         await eventually(lambda: all_sent(pool), timeout=60)
     finally:
         task.cancel()
-        await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 15)
+        await within(asyncio.gather(task, return_exceptions=True), 15)
         await producer.stop()
         undo()
         await proxy.stop()

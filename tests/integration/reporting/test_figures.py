@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from services.reporting.domain.periods import Period
+from shared.aio import within
 from tests.integration.reporting.conftest import (
     COUNCIL,
     GREVE,
@@ -227,9 +228,9 @@ async def test_many_reports_at_once_share_the_pool_without_deadlock(ns, reportin
     """Each report reads on up to three connections; more reports than the pool has connections still finish."""
     _, client = reporting_service
     await publish_and_wait(ns, bus, district_quarter().events)
-    answers = await asyncio.wait_for(
+    answers = await within(
         asyncio.gather(*(client.get("/v1/council-reports/kreds/2026-Q1.json", headers=COUNCIL) for _ in range(14))),
-        timeout=60,
+        60,
     )
     assert {a.status_code for a in answers} == {200}
     assert {a.json()["current"]["compliance"]["guarantees"]["numerator"] for a in answers} == {11}

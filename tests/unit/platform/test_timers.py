@@ -169,3 +169,43 @@ async def test_every_runs_its_job_again_after_a_failure_and_warns_once_per_run_o
     assert len(runs) >= 5
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert warnings == ["gauges not refreshed: RuntimeError('gauge query failed')"] * 2
+
+
+async def test_a_timer_cancelled_just_as_a_notify_wakes_it_stops() -> None:
+    """The outbox relay once outlived its service's shutdown: woken by a NOTIFY as it was cancelled."""
+
+    async def fire_due() -> int:
+        return 0
+
+    timer = DurableTimer(_Pool(), channel="c", name="t", fire_due=fire_due, batch_size=10, max_sleep=0.2)  # type: ignore[arg-type]
+    task = asyncio.create_task(timer.run())
+    await asyncio.sleep(0.01)
+    timer.wake()
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=2.0)
+    assert done == {task} and task.cancelled()
+
+
+async def test_stopping_a_runtime_cancels_a_task_that_ignored_its_first_cancellation_and_names_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from shared import runtime as runtime_module
+    from shared.runtime import ServiceRuntime
+    from shared.settings import ServiceSettings
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            pass  # the bug this guards against: a loop that swallowed its cancellation and went on
+        await asyncio.sleep(3600)
+
+    runtime = ServiceRuntime(ServiceSettings(environment="development"), service="t", migrations=[])
+    runtime._spawn(stubborn(), "stubborn")
+    await asyncio.sleep(0)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runtime_module, "STOP_GRACE_SECONDS", 0.05)
+        await runtime._cancel_tasks()
+    assert runtime._tasks == []
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == ["background tasks ['t:stubborn'] still running 0 s after being cancelled"]
