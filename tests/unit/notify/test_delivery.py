@@ -15,9 +15,11 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from services.notify.adapters.ack_links import AckLinks, InvalidLink
 from services.notify.adapters.channels import EmailClient, WebhookClient, sign
+from services.notify.adapters.repository import view_from_row
 from services.notify.domain.delivery import Backoff, http_outcome, parse_retry_after
 from services.notify.domain.messages import AlertView, email_text, subject, webhook_payload
 from services.notify.settings import NotifySettings
+from shared.reference import categories
 from tests.support.notify import new_secret
 
 NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
@@ -91,6 +93,19 @@ def test_the_webhook_payload_has_no_room_for_citizen_data() -> None:
     closed = AlertView(**{**{f: getattr(VIEW, f) for f in VIEW.__dataclass_fields__}, "state": "resolved"})
     resolved = webhook_payload(closed, "resolved", "d-2", "http://ack")
     assert resolved["type"] == "alert.resolved" and resolved["ack_url"] is None  # nothing left to acknowledge
+
+
+def test_an_alert_row_becomes_the_message_view_with_danish_labels_and_its_ack_scope() -> None:
+    row = {"id": uuid.uuid4(), "case_id": uuid.uuid4(), "reference": None, "category": "burglary_home",
+           "kommune": "0265", "title": "Indbrud: 24 timer", "reason": "deadline_breached", "severity": "critical",
+           "state": "open", "due_at": NOW, "acknowledged_by": None, "resolved_reason": None, "generation": 1}  # fmt: skip
+    view = view_from_row(row)
+    assert (view.alert_id, view.category_da, view.kommune_name) == (
+        str(row["id"]), categories()["burglary_home"].da, "Roskilde")  # fmt: skip
+    assert view.ack_scope == "deadline_breached-g1"  # a breach in the deadline's second window
+    # A code the reference data no longer has is shown as it is, not dropped.
+    gone = view_from_row(row | {"category": "no_such_category", "kommune": "9999", "generation": 0})
+    assert (gone.category_da, gone.kommune_name, gone.ack_scope) == ("no_such_category", "9999", "deadline_breached")
 
 
 def test_ack_links_are_signed_and_expire() -> None:
