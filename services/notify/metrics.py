@@ -54,9 +54,7 @@ PAST_CHAIN = Gauge(
 HEARTBEAT_FAILURES = Counter("notify_heartbeat_failures_total", "Heartbeats the external monitor did not take", [])
 
 
-def count_events(
-    envelopes: Sequence[CloudEvent], shown: Sequence[Row] = (), now: datetime | None = None
-) -> None:
+def count_events(envelopes: Sequence[CloudEvent], shown: Sequence[Row] = (), now: datetime | None = None) -> None:
     """Counts committed lifecycle events (never for a rolled-back attempt).
 
     Console deliveries are delivered in the transaction that writes them, so they are counted
