@@ -128,6 +128,38 @@ def test_ack_links_are_signed_and_expire() -> None:
     )
 
 
+def test_ack_links_signed_before_a_secret_rotation_keep_working_and_new_ones_use_the_new_secret() -> None:
+    old, new = "old-ack-secret-" + "o" * 20, "new-ack-secret-" + "n" * 20
+    alert, delivery = uuid.uuid4(), uuid.uuid4()
+    in_flight = AckLinks(old, "http://notify", 60).token(alert, delivery, "vc-a", "deadline_warning")
+    rotated = AckLinks(new, "http://notify", 60, previous=[old])
+    assert rotated.read(in_flight).alert_id == alert  # sent before the rotation, still good
+    issued = rotated.token(alert, delivery, "vc-a", "deadline_warning")
+    # A previous secret only verifies: what is issued now is signed with the new one alone.
+    assert AckLinks(new, "http://notify", 60).read(issued).alert_id == alert
+    with pytest.raises(InvalidLink):
+        AckLinks(old, "http://notify", 60).read(issued)
+    # Once the old secret is dropped from the list, its links are refused.
+    with pytest.raises(InvalidLink):
+        AckLinks(new, "http://notify", 60).read(in_flight)
+    with pytest.raises(InvalidLink):
+        AckLinks(new, "http://notify", 60, previous=["some-other-secret-" + "x" * 20]).read(in_flight)
+
+
+def test_previous_ack_secrets_are_read_comma_separated_and_each_must_be_a_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NOTIFY_ACK_PREVIOUS_SECRETS", " first-previous-secret-0123 , second-previous-secret-0123,")
+    assert NotifySettings().ack_previous_secrets == ["first-previous-secret-0123", "second-previous-secret-0123"]
+    monkeypatch.setenv("NOTIFY_ACK_PREVIOUS_SECRETS", "")
+    assert NotifySettings().ack_previous_secrets == []
+    monkeypatch.setenv("NOTIFY_ACK_PREVIOUS_SECRETS", "first-previous-secret-0123,short")
+    with pytest.raises(ValueError, match="too short: #2") as refused:
+        NotifySettings()
+    assert "first-previous-secret-0123" not in str(refused.value)  # a secret is never echoed
+    assert "first-previous" not in repr(NotifySettings(ack_previous_secrets=["first-previous-secret-0123"]))
+
+
 def test_an_ack_link_older_than_its_max_age_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     links = AckLinks("s" * 32, "http://notify", max_age_seconds=60)
     alert, delivery = uuid.uuid4(), uuid.uuid4()
