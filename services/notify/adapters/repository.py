@@ -257,7 +257,8 @@ async def claim_deliveries(conn: Conn, now: datetime, owner: str, lease: timedel
     return await conn.fetch(_CLAIM_DELIVERIES, now, owner, lease, limit)
 
 
-async def views_for(conn: Conn, alert_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, asyncpg.Record]:
+async def alert_rows(conn: Conn, alert_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, asyncpg.Record]:
+    """The alerts' rows with their case's reference, by id: for the console's cards and the message views."""
     rows = await conn.fetch(
         "SELECT a.*, c.reference FROM alerts a LEFT JOIN case_refs c ON c.case_id = a.case_id WHERE a.id = ANY($1)",
         list(set(alert_ids)),
@@ -288,7 +289,7 @@ def view_from_row(row: asyncpg.Record | dict[str, Any]) -> messages.AlertView:
 
 async def alert_views(conn: Conn, alert_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, messages.AlertView]:
     """What the messages of these alerts say, as of now (the state an e-mail reports is the current one)."""
-    return {alert_id: view_from_row(row) for alert_id, row in (await views_for(conn, alert_ids)).items()}
+    return {alert_id: view_from_row(row) for alert_id, row in (await alert_rows(conn, alert_ids)).items()}
 
 
 async def share_alert(conn: Conn, alert_id: uuid.UUID) -> asyncpg.Record | None:

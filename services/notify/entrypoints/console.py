@@ -124,7 +124,7 @@ async def read_alerts(conn: Conn, ids: list[uuid.UUID] | None) -> list[dict[str,
             conn, state="unresolved", kommune=None, severity=None, limit=SNAPSHOT_LIMIT, offset=0
         )
     else:
-        rows = list((await repo.views_for(conn, ids)).values())
+        rows = list((await repo.alert_rows(conn, ids)).values())
     deliveries = await repo.deliveries_of(conn, [r["id"] for r in rows]) if rows else []
     by_alert: dict[uuid.UUID, list[Any]] = {}
     for d in deliveries:
