@@ -67,7 +67,12 @@ def build_app(
             "; ".join(describe_gaps(gaps, roster.tz)),
         )
     ctx = handlers.Context(policy=lambda: policy, roster=lambda: roster, alerts_topic=topics.alerts)
-    links = AckLinks(settings.ack_secret, settings.public_url, settings.ack_link_max_age_seconds)
+    links = AckLinks(
+        settings.ack_secret,
+        settings.public_url,
+        settings.ack_link_max_age_seconds,
+        previous=settings.ack_previous_secrets,
+    )
     backoff = Backoff(
         base=settings.retry_base_seconds, cap=settings.retry_cap_seconds, max_attempts=settings.max_attempts
     )

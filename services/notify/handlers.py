@@ -4,26 +4,28 @@ Read this file to learn the service: a deadline event raises, updates, supersede
 alert; an ack stops its escalation; the timer escalates or reminds; a delivery's outcome is
 recorded, retried later, or handed to the recipient's next channel. Every step writes its audit
 row and its `alerts.v1` event (outbox) in the same transaction as the state change.
+
+Each use case takes a `NotifyRepository` (the Postgres one inside the caller's transaction, or
+the in-memory fake of tests/unit/notify/fakes.py) and returns what it did; the caller counts
+after the commit.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-import asyncpg
-
-from services.notify.adapters import repository as repo
 from services.notify.domain import alert as domain
 from services.notify.domain.alert import Alert, DeadlineFact, Decision, Notice
 from services.notify.domain.delivery import Backoff, Outcome
 from services.notify.domain.policy import RESOLVING_EVENTS, Policy
 from services.notify.domain.roster import Recipient, Roster
-from shared.db import Conn, is_transient
+from shared.db import is_transient
 from shared.events import CloudEvent, EventData
 from shared.events import alerts as alert_events
 from shared.events import cases as case_events
@@ -32,9 +34,109 @@ from shared.events import deadlines as deadline_events
 log = logging.getLogger(__name__)
 
 
+class Row(Protocol):
+    """A stored row read by column name: a delivery, or the shared part of an alert (an asyncpg Record, or a dict)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A claimed alert row that does not map to an Alert (e.g. a damaged chain snapshot): to be parked."""
+
+    id: uuid.UUID
+    error: Exception
+
+
+class NotifyRepository(Protocol):
+    """Storage as the use cases see it; every call runs in the one transaction the caller owns.
+
+    Alerts are domain objects; deliveries stay rows (`Row`): the worker sends them as it claimed them.
+    """
+
+    async def remember_case(self, case_id: uuid.UUID, reference: str, category: str, kommune: str) -> None:
+        """Keeps a case's reference (first one wins)."""
+        ...
+
+    async def reference_of(self, case_id: uuid.UUID) -> str | None: ...
+
+    async def lock_new_alert(self, alert_id: uuid.UUID) -> None:
+        """Serialises the creation of one alert (two consumers during a rebalance)."""
+        ...
+
+    async def lock_alert(self, alert_id: uuid.UUID) -> Alert | None:
+        """The alert, locked until the transaction ends."""
+        ...
+
+    async def save_alert(self, alert: Alert) -> None: ...
+
+    async def cancel_stoppable(self, alert_id: uuid.UUID, why: str) -> int:
+        """Pending escalations and reminders not in flight are not sent at all."""
+        ...
+
+    async def add_deliveries(
+        self,
+        notice: Notice,
+        recipients: Sequence[Recipient],
+        *,
+        happened_at: datetime,
+        now: datetime,
+        channel_no: int = 0,
+    ) -> Sequence[Row]:
+        """One delivery per recipient on its channel `channel_no`; one already there is not added twice.
+
+        A console delivery is delivered as written. Returns the new rows (id, stage, recipient_id,
+        channel, state, attempts, happened_at).
+        """
+        ...
+
+    async def audit(
+        self, alert_id: uuid.UUID, at: datetime, kind: str, detail: dict[str, Any], actor: str | None = None
+    ) -> None: ...
+
+    async def audit_many(
+        self, alert_id: uuid.UUID, at: datetime, entries: Sequence[tuple[str, dict[str, Any]]]
+    ) -> None: ...
+
+    async def emit(self, events: Sequence[EventData], *, kommune: str) -> list[CloudEvent]:
+        """The events' envelopes (deterministic ids), written to the outbox; returns them."""
+        ...
+
+    async def claim_due_alerts(self, now: datetime, limit: int) -> Sequence[Alert | Unreadable]:
+        """Alerts whose timer is due and that nobody else holds; locked until commit."""
+        ...
+
+    async def park_timers(self, parked: Sequence[tuple[uuid.UUID, str]]) -> None: ...
+
+    async def share_alert(self, alert_id: uuid.UUID) -> Row | None:
+        """The alert's case_id, kommune and state, held (shared) until commit: an ack or resolve waits."""
+        ...
+
+    async def lock_delivery(self, delivery_id: uuid.UUID, owner: str) -> Row | None:
+        """The delivery, locked, if `owner` still holds its lease; else None."""
+        ...
+
+    async def mark_delivered(self, delivery_id: uuid.UUID, at: datetime) -> None: ...
+
+    async def mark_retry(self, delivery_id: uuid.UUID, at: datetime, error: str) -> None: ...
+
+    async def mark_failed(self, delivery_id: uuid.UUID, error: str) -> None: ...
+
+    async def disable_endpoint(self, target: str, reason: str) -> None: ...
+
+    async def use_ack_link(self, delivery_id: uuid.UUID, alert_id: uuid.UUID) -> bool:
+        """True the first time; a link works once."""
+        ...
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        """A nested transaction: an error inside undoes only what was written inside, then propagates."""
+        ...
+
+
 @dataclass
 class Context:
-    """What the use cases need besides a connection: the data files in force and where events go."""
+    """What the use cases need besides storage: the data files in force, and (for the entrypoints that bind
+    the repository) where events go."""
 
     policy: Callable[[], Policy]
     roster: Callable[[], Roster]
@@ -48,17 +150,21 @@ class Applied:
     alert: Alert | None
     events: list[CloudEvent]
     deliveries: int = 0
-    shown: list[asyncpg.Record] = field(default_factory=list)  # console deliveries, delivered as written
+    shown: list[Row] = field(default_factory=list)  # console deliveries, delivered as written
 
 
 class NotFound(Exception):
     pass
 
 
-async def on_case_event(conn: Conn, event: CloudEvent, payload: EventData) -> None:
+class LinkUsed(Exception):
+    """The ack link was used before: a link works once."""
+
+
+async def handle_case_event(repo: NotifyRepository, event: CloudEvent, payload: EventData) -> None:
     """cases.v1: remember the case's reference and category, which deadline events do not carry."""
     if isinstance(payload, case_events.CaseReported | case_events.TipReceived | case_events.OfficerRequested):
-        await repo.remember_case(conn, payload.case_id, payload.reference, payload.category, event.kommune)
+        await repo.remember_case(payload.case_id, payload.reference, payload.category, event.kommune)
 
 
 def _fact(event: CloudEvent, payload: Any, reference: str | None) -> DeadlineFact:
@@ -78,37 +184,39 @@ def _fact(event: CloudEvent, payload: Any, reference: str | None) -> DeadlineFac
     )
 
 
-async def on_deadline_event(conn: Conn, event: CloudEvent, payload: EventData, ctx: Context, now: datetime) -> Applied:
+async def handle_deadline_event(
+    repo: NotifyRepository, event: CloudEvent, payload: EventData, ctx: Context, now: datetime
+) -> Applied:
     """deadlines.v1: the policy decides whether it raises (or supersedes) an alert; met/cancelled resolve it."""
     if not isinstance(payload, deadline_events._DeadlineData):
         return Applied(None, [])
     alert_id = domain.alert_id_for(payload.case_id, payload.rule_id)
     if event.type in RESOLVING_EVENTS:
-        existing = await repo.lock_alert(conn, alert_id)
+        existing = await repo.lock_alert(alert_id)
         if existing is None:
             return Applied(None, [])  # nothing was raised for this deadline: nothing to resolve
         why = "met" if event.type == deadline_events.MET else "cancelled"
-        return await _apply(conn, domain.resolve(existing, why, now), ctx, now, actor="deadlines", since=event.time)
+        return await _apply(repo, domain.resolve(existing, why, now), ctx, now, actor="deadlines", since=event.time)
     if isinstance(payload, deadline_events.DeadlineRescheduled):
-        existing = await repo.lock_alert(conn, alert_id)
+        existing = await repo.lock_alert(alert_id)
         if existing is None:
             return Applied(None, [])
         decision = domain.reschedule(existing, payload.due_at, now)
-        return await _apply(conn, decision, ctx, now, actor="deadlines", since=event.time)
+        return await _apply(repo, decision, ctx, now, actor="deadlines", since=event.time)
     rule = ctx.policy().rule_for(event.type, payload.rule_id)
     if rule is None:
         return Applied(None, [])
-    await repo.lock_new_alert(conn, alert_id)
-    existing = await repo.lock_alert(conn, alert_id)
+    await repo.lock_new_alert(alert_id)
+    existing = await repo.lock_alert(alert_id)
     if payload.reference:  # may come before cases.v1; messages read the reference from case_refs
-        await repo.remember_case(conn, payload.case_id, payload.reference, payload.category, event.kommune)
-    reference = None if existing else await repo.reference_of(conn, payload.case_id)
+        await repo.remember_case(payload.case_id, payload.reference, payload.category, event.kommune)
+    reference = None if existing else await repo.reference_of(payload.case_id)
     decision = domain.on_deadline(existing, _fact(event, payload, reference), rule, ctx.roster(), now)
-    return await _apply(conn, decision, ctx, now, actor="deadlines", since=event.time)
+    return await _apply(repo, decision, ctx, now, actor="deadlines", since=event.time)
 
 
 async def acknowledge(
-    conn: Conn,
+    repo: NotifyRepository,
     alert_id: uuid.UUID,
     by: str,
     via: Literal["api", "link", "console"],
@@ -117,19 +225,24 @@ async def acknowledge(
     *,
     for_reason: str | None = None,
     key: str | None = None,
+    link: uuid.UUID | None = None,
 ) -> Applied:
     """An officer takes responsibility: escalation and reminders stop at once; the others are told who.
 
     `key`: the API key's name when a police system acknowledges for `by`; the audit's actor, so
-    the trail shows which key spoke for which officer.
-    Raises NotFound, domain.AlreadyResolved when a resolve came first (the alert stays resolved),
-    or domain.MovedOn when `for_reason` (an ack link's) is no longer the alert's reason.
+    the trail shows which key spoke for which officer. `link`: the delivery an ack link was sent
+    in (`for_reason` is the reason it names); a link works once.
+    Raises NotFound, LinkUsed, domain.AlreadyResolved when a resolve came first (the alert stays
+    resolved), or domain.MovedOn when `for_reason` is no longer the alert's reason. Any of them
+    rolls the caller's transaction back, so a refused ack leaves its link unused.
     """
-    existing = await repo.lock_alert(conn, alert_id)
+    if link is not None and not await repo.use_ack_link(link, alert_id):
+        raise LinkUsed(link)
+    existing = await repo.lock_alert(alert_id)
     if existing is None:
         raise NotFound(alert_id)
     decision = domain.acknowledge(existing, by, now, via, for_reason=for_reason)
-    return await _apply(conn, decision, ctx, now, actor=f"key:{key}" if key else by)
+    return await _apply(repo, decision, ctx, now, actor=f"key:{key}" if key else by)
 
 
 @dataclass
@@ -140,7 +253,7 @@ class TimerRound:
     parked: int = 0
 
 
-async def fire_timers(conn: Conn, ctx: Context, now: datetime, limit: int) -> TimerRound:
+async def fire_due_alerts(repo: NotifyRepository, ctx: Context, now: datetime, limit: int) -> TimerRound:
     """Escalates or reminds every due alert no other instance holds; each fires once (row lock + commit).
 
     Each alert fires in its own savepoint: one that cannot be read, decided, turned into events
@@ -148,26 +261,32 @@ async def fire_timers(conn: Conn, ctx: Context, now: datetime, limit: int) -> Ti
     """
     done: list[Applied] = []
     parked: list[tuple[uuid.UUID, str]] = []
-    for alert in await repo.claim_due_alerts(conn, now, limit):
+    for alert in await repo.claim_due_alerts(now, limit):
         try:
-            if isinstance(alert, repo.Unreadable):
+            if isinstance(alert, Unreadable):
                 raise alert.error
-            async with conn.transaction():  # a savepoint inside the round's transaction
-                done.append(await _apply(conn, domain.on_timer(alert, ctx.roster(), now), ctx, now, actor="timer"))
+            async with repo.savepoint():  # undoes only this alert's writes if it fails
+                done.append(await _apply(repo, domain.on_timer(alert, ctx.roster(), now), ctx, now, actor="timer"))
         except Exception as exc:
             if is_transient(exc):
                 raise  # the database is away: no alert is at fault, the next round tries again
             log.error("escalation timer: cannot fire alert %s; parking it", alert.id, exc_info=exc)
             parked.append((alert.id, f"{type(exc).__name__}: {exc}"[:500]))
     if parked:
-        await repo.park_timers(conn, parked)
+        await repo.park_timers(parked)
         for alert_id, why in parked:
-            await repo.audit(conn, alert_id, now, "timer_parked", {"error": why}, actor="timer")
+            await repo.audit(alert_id, now, "timer_parked", {"error": why}, actor="timer")
     return TimerRound(done, len(parked))
 
 
 async def _apply(
-    conn: Conn, decision: Decision, ctx: Context, now: datetime, *, actor: str, since: datetime | None = None
+    repo: NotifyRepository,
+    decision: Decision,
+    ctx: Context,
+    now: datetime,
+    *,
+    actor: str,
+    since: datetime | None = None,
 ) -> Applied:
     """Saves the decision: audit rows, the alert, its deliveries and events, in the caller's transaction.
 
@@ -178,30 +297,30 @@ async def _apply(
     if alert is None:
         return Applied(None, [])
     for kind, detail in decision.audit:
-        await repo.audit(conn, alert.id, now, kind, detail, actor=actor)
+        await repo.audit(alert.id, now, kind, detail, actor=actor)
     if not decision.changed:
         return Applied(alert, [])
-    await repo.save_alert(conn, alert)
+    await repo.save_alert(alert)
     if decision.stop_pending:
-        await repo.cancel_stoppable(conn, alert.id, f"not sent: alert {decision.audit[-1][0]}")
+        await repo.cancel_stoppable(alert.id, f"not sent: alert {decision.audit[-1][0]}")
     roster = ctx.roster()
-    added: list[asyncpg.Record] = []
+    added: list[Row] = []
     for notice in decision.notices:
         recipients = [r for r in (roster.find(i) for i in notice.recipients) if r is not None]
-        added += await repo.add_deliveries(conn, notice, recipients, happened_at=since or now, now=now)
+        added += await repo.add_deliveries(notice, recipients, happened_at=since or now, now=now)
     shown = [d for d in added if d["state"] == "delivered"]
-    shown_events = await _shown(conn, alert.id, alert.case_id, shown, now)
-    events = await repo.emit(conn, [*decision.events, *shown_events], kommune=alert.kommune, topic=ctx.alerts_topic)
+    shown_events = await _shown(repo, alert.id, alert.case_id, shown, now)
+    events = await repo.emit([*decision.events, *shown_events], kommune=alert.kommune)
     return Applied(alert, events, len(added), shown)
 
 
 async def _shown(
-    conn: Conn, alert_id: uuid.UUID, case_id: uuid.UUID, shown: list[asyncpg.Record], now: datetime
+    repo: NotifyRepository, alert_id: uuid.UUID, case_id: uuid.UUID, shown: list[Row], now: datetime
 ) -> list[EventData]:
     """Audit rows and `alert.delivered` events for console deliveries, which are delivered as written."""
     if not shown:
         return []
-    await repo.audit_many(conn, alert_id, now, [
+    await repo.audit_many(alert_id, now, [
         ("delivered", {"delivery_id": str(d["id"]), "stage": d["stage"], "channel": "console",
                        "recipient": d["recipient_id"], "attempt": 1, "detail": "shown on the console"})
         for d in shown
@@ -222,8 +341,8 @@ async def _shown(
 
 
 async def record_outcome(
-    conn: Conn,
-    delivery: asyncpg.Record,
+    repo: NotifyRepository,
+    delivery: Row,
     outcome: Outcome,
     *,
     owner: str,
@@ -242,58 +361,58 @@ async def record_outcome(
     # The alert first (shared), then the delivery: the order an ack takes them in. An ack waits
     # for this result, or this waits for the ack and sees it, so no next-channel row is written
     # after an ack has committed.
-    alert_row = await repo.share_alert(conn, alert_id)
-    if alert_row is None or await repo.lock_delivery(conn, delivery["id"], owner) is None:
+    alert_row = await repo.share_alert(alert_id)
+    if alert_row is None or await repo.lock_delivery(delivery["id"], owner) is None:
         return "lost", []
     attempt = delivery["attempts"]
     base = {"delivery_id": str(delivery["id"]), "stage": delivery["stage"], "channel": delivery["channel"],
             "recipient": delivery["recipient_id"], "attempt": attempt}  # fmt: skip
     if outcome.verdict == "delivered":
-        await repo.mark_delivered(conn, delivery["id"], now)
-        await repo.audit(conn, alert_id, now, "delivered", base | {"detail": outcome.detail})
+        await repo.mark_delivered(delivery["id"], now)
+        await repo.audit(alert_id, now, "delivered", base | {"detail": outcome.detail})
         event: EventData = alert_events.AlertDelivered(
             alert_id=alert_id, case_id=alert_row["case_id"], channel=delivery["channel"],
             recipient=delivery["recipient_id"], delivered_at=now, delivery_id=delivery["id"],
             stage=delivery["stage"], attempts=attempt,
         )  # fmt: skip
-        return "delivered", await repo.emit(conn, [event], kommune=alert_row["kommune"], topic=ctx.alerts_topic)
+        return "delivered", await repo.emit([event], kommune=alert_row["kommune"])
 
     stopped = delivery["stoppable"] and alert_row["state"] in ("acknowledged", "resolved")
     if outcome.verdict == "retry" and stopped:
-        await repo.mark_failed(conn, delivery["id"], f"not retried: alert {alert_row['state']}")
-        await repo.audit(conn, alert_id, now, "delivery_stopped", base | {"error": outcome.detail})
+        await repo.mark_failed(delivery["id"], f"not retried: alert {alert_row['state']}")
+        await repo.audit(alert_id, now, "delivery_stopped", base | {"error": outcome.detail})
         return "cancelled", []
     if outcome.verdict == "retry" and not backoff.exhausted(attempt):
         delay = backoff.delay(attempt, outcome.retry_after, random)
-        await repo.mark_retry(conn, delivery["id"], now + timedelta(seconds=delay), outcome.detail)
-        await repo.audit(conn, alert_id, now, "delivery_attempt_failed",
+        await repo.mark_retry(delivery["id"], now + timedelta(seconds=delay), outcome.detail)
+        await repo.audit(alert_id, now, "delivery_attempt_failed",
                          base | {"error": outcome.detail, "retry_in_seconds": round(delay, 3)})  # fmt: skip
         return "retry", []
 
     if outcome.verdict == "gone":
-        await repo.disable_endpoint(conn, delivery["target"], outcome.detail)
-    await repo.mark_failed(conn, delivery["id"], outcome.detail)
+        await repo.disable_endpoint(delivery["target"], outcome.detail)
+    await repo.mark_failed(delivery["id"], outcome.detail)
     recipient = ctx.roster().find(delivery["recipient_id"])
     notice = Notice(delivery["notice_id"], alert_id, delivery["stage"], (), delivery["stoppable"])
     next_no = delivery["channel_no"] + 1
     next_channel: str | None = None
-    added: list[asyncpg.Record] = []
+    added: Sequence[Row] = []
     if not stopped:
         if recipient is not None and next_no < len(recipient.channels):
             next_channel = recipient.channels[next_no].kind
-            added = await repo.add_deliveries(conn, notice, [recipient], happened_at=delivery["happened_at"],
+            added = await repo.add_deliveries(notice, [recipient], happened_at=delivery["happened_at"],
                                               now=now, channel_no=next_no)  # fmt: skip
         elif delivery["recipient_id"] != ctx.roster().vagtcentral.id:
             # Every channel of this recipient failed: the vagtcentral's shared channel takes it. Never dropped.
             shared: Recipient = ctx.roster().vagtcentral
             next_channel = f"vagtcentral:{shared.channels[0].kind}"
-            added = await repo.add_deliveries(conn, notice, [shared], happened_at=delivery["happened_at"], now=now)
-    await repo.audit(conn, alert_id, now, "delivery_failed",
+            added = await repo.add_deliveries(notice, [shared], happened_at=delivery["happened_at"], now=now)
+    await repo.audit(alert_id, now, "delivery_failed",
                      base | {"error": outcome.detail, "next_channel": next_channel})  # fmt: skip
     failed = alert_events.AlertDeliveryFailed(
         alert_id=alert_id, case_id=alert_row["case_id"], channel=delivery["channel"],
         recipient=delivery["recipient_id"], error=outcome.detail[:300], attempt=attempt, failed_at=now,
         delivery_id=delivery["id"], stage=delivery["stage"], next_channel=next_channel,
     )  # fmt: skip
-    shown = await _shown(conn, alert_id, alert_row["case_id"], [d for d in added if d["state"] == "delivered"], now)
-    return "failed", await repo.emit(conn, [failed, *shown], kommune=alert_row["kommune"], topic=ctx.alerts_topic)
+    shown = await _shown(repo, alert_id, alert_row["case_id"], [d for d in added if d["state"] == "delivered"], now)
+    return "failed", await repo.emit([failed, *shown], kommune=alert_row["kommune"])

@@ -12,6 +12,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from services.notify.adapters import repository as repo
 from services.notify.domain.messages import stage_kind
+from services.notify.handlers import Row
 from shared.events import CloudEvent
 from shared.events import alerts as ev
 
@@ -53,9 +54,7 @@ PAST_CHAIN = Gauge(
 HEARTBEAT_FAILURES = Counter("notify_heartbeat_failures_total", "Heartbeats the external monitor did not take", [])
 
 
-def count_events(
-    envelopes: Sequence[CloudEvent], shown: Sequence[asyncpg.Record] = (), now: datetime | None = None
-) -> None:
+def count_events(envelopes: Sequence[CloudEvent], shown: Sequence[Row] = (), now: datetime | None = None) -> None:
     """Counts committed lifecycle events (never for a rolled-back attempt).
 
     Console deliveries are delivered in the transaction that writes them, so they are counted

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from services.notify.adapters.loaders import DEFAULT_POLICY_FILE, DEFAULT_ROSTER_FILE
 from shared.settings import ServiceSettings
@@ -17,7 +18,10 @@ LEASE_MARGIN_SECONDS = 2.0
 
 
 class NotifySettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="NOTIFY_", extra="ignore", populate_by_name=True, env_file=".env")
+    # hide_input_in_errors: a refused setting is named with its reason, never echoed (it may be a secret).
+    model_config = SettingsConfigDict(
+        env_prefix="NOTIFY_", extra="ignore", populate_by_name=True, env_file=".env", hide_input_in_errors=True
+    )
 
     db_schema: str = "notify"
     port: int = 8003
@@ -28,6 +32,9 @@ class NotifySettings(ServiceSettings):
     # Where officers' ack links point (this service as they reach it).
     public_url: str = "http://127.0.0.1:8003"
     ack_secret: str = Field(DEV_ACK_SECRET, min_length=16, repr=False)
+    # Secrets ack links were signed with before the last rotation: still accepted, never used to sign,
+    # so links in flight keep working until they expire. Comma-separated in the environment.
+    ack_previous_secrets: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
     ack_link_max_age_seconds: int = Field(24 * 3600, ge=60)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
@@ -58,6 +65,22 @@ class NotifySettings(ServiceSettings):
     heartbeat_url: str | None = None
     heartbeat_interval_seconds: float = Field(60.0, gt=0)
 
+    @field_validator("ack_previous_secrets", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("ack_previous_secrets")
+    @classmethod
+    def _previous_secrets_are_secrets(cls, value: list[str]) -> list[str]:
+        if any(len(secret) < 16 for secret in value):
+            # Never echo a secret in the error: say which one by position only.
+            short = [str(i + 1) for i, secret in enumerate(value) if len(secret) < 16]
+            raise ValueError(f"each secret needs at least 16 characters; too short: #{', #'.join(short)}")
+        return value
+
     @model_validator(mode="after")
     def _lease_outlasts_a_send(self) -> NotifySettings:
         # A send is bounded by the send timeout; the lease must outlast it and the recording of its
@@ -76,6 +99,11 @@ class NotifySettings(ServiceSettings):
             raise ValueError(
                 "NOTIFY_ACK_SECRET is the development secret (it is public) and ENVIRONMENT is not development:"
                 " set NOTIFY_ACK_SECRET to a long random value, or ENVIRONMENT=development on a developer's machine"
+            )
+        if not self.is_development and DEV_ACK_SECRET in self.ack_previous_secrets:
+            raise ValueError(
+                "NOTIFY_ACK_PREVIOUS_SECRETS holds the development secret (it is public: anyone could sign a link)"
+                " and ENVIRONMENT is not development: remove it from the list"
             )
         if not self.is_development and self.console_secret == DEV_CONSOLE_SECRET:
             raise ValueError(

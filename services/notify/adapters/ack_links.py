@@ -1,12 +1,14 @@
 """Signed, expiring ack links (kvitteringslinks): the token names the alert, the delivery it was sent in and the
 alert's reason then (warning, breach, acute), so a warning's link cannot acknowledge the breach that superseded it.
 
-Single use is the repository's job (used_ack_links); signing and expiry are itsdangerous'.
+Single use is the repository's job (used_ack_links); signing and expiry are itsdangerous'. A rotated
+secret keeps the links it signed working: `previous` secrets are verified but never sign.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -25,8 +27,9 @@ class InvalidLink(Exception):
 
 
 class AckLinks:
-    def __init__(self, secret: str, base_url: str, max_age_seconds: int) -> None:
-        self._serializer = URLSafeTimedSerializer(secret, salt="notify-ack-link")
+    def __init__(self, secret: str, base_url: str, max_age_seconds: int, *, previous: Sequence[str] = ()) -> None:
+        # itsdangerous signs with the last key of the list and accepts a signature by any of them.
+        self._serializer = URLSafeTimedSerializer([*previous, secret], salt="notify-ack-link")
         self._base = base_url.rstrip("/")
         self._max_age = max_age_seconds
 

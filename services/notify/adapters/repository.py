@@ -1,18 +1,25 @@
-"""Postgres storage of notify: alerts, deliveries, audit trail, case references; SQL and row mapping only."""
+"""Postgres storage of notify: alerts, deliveries, audit trail, case references; SQL and row mapping only.
+
+`PostgresNotifyRepository` is what the use cases in handlers.py see (their `NotifyRepository`);
+the module functions take the caller's connection and transaction. The read queries of the API,
+the console and the gauges, and the message view of an alert (`alert_views`), live here too.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from services.notify.domain import messages
 from services.notify.domain.alert import Alert, Notice
 from services.notify.domain.policy import Chain
 from services.notify.domain.roster import Recipient
+from services.notify.handlers import Unreadable
 from shared.db import Conn
 from shared.events import CloudEvent, EventData
 from shared.outbox import enqueue_many
@@ -164,10 +171,9 @@ def event_id_for(data: EventData) -> uuid.UUID:
     return uuid.uuid5(_EVENT_NS, f"{data.event_type}/{data.model_dump_json()}")
 
 
-async def emit(conn: Conn, events: Sequence[EventData], *, kommune: str, topic: str) -> list[CloudEvent]:
-    if not events:
-        return []
-    envelopes = [
+def to_cloud_events(events: Sequence[EventData], kommune: str) -> list[CloudEvent]:
+    """The envelopes of one alert's events: subject the case, time the event's own, ids deterministic."""
+    return [
         CloudEvent.of(
             e,
             source=SOURCE,
@@ -178,6 +184,12 @@ async def emit(conn: Conn, events: Sequence[EventData], *, kommune: str, topic: 
         )
         for e in events
     ]
+
+
+async def emit(conn: Conn, events: Sequence[EventData], *, kommune: str, topic: str) -> list[CloudEvent]:
+    if not events:
+        return []
+    envelopes = to_cloud_events(events, kommune)
     await enqueue_many(conn, envelopes, topic=topic)
     return envelopes
 
@@ -192,14 +204,6 @@ def _time_of(event: EventData) -> datetime:
 
 
 # --- the escalation timer ---
-
-
-@dataclass(frozen=True, slots=True)
-class Unreadable:
-    """A claimed alert row that does not map to an Alert (e.g. a damaged chain snapshot): to be parked."""
-
-    id: uuid.UUID
-    error: Exception
 
 
 async def claim_due_alerts(conn: Conn, now: datetime, limit: int) -> list[Alert | Unreadable]:
@@ -253,12 +257,39 @@ async def claim_deliveries(conn: Conn, now: datetime, owner: str, lease: timedel
     return await conn.fetch(_CLAIM_DELIVERIES, now, owner, lease, limit)
 
 
-async def views_for(conn: Conn, alert_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, asyncpg.Record]:
+async def alert_rows(conn: Conn, alert_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, asyncpg.Record]:
+    """The alerts' rows with their case's reference, by id: for the console's cards and the message views."""
     rows = await conn.fetch(
         "SELECT a.*, c.reference FROM alerts a LEFT JOIN case_refs c ON c.case_id = a.case_id WHERE a.id = ANY($1)",
         list(set(alert_ids)),
     )
     return {r["id"]: r for r in rows}
+
+
+def view_from_row(row: asyncpg.Record | dict[str, Any]) -> messages.AlertView:
+    """An alert row (with its case's reference) as a message sees it, with the category's and kommune's labels."""
+    return messages.AlertView(
+        alert_id=str(row["id"]),
+        case_id=str(row["case_id"]),
+        reference=row["reference"],
+        category=row["category"],
+        category_da=messages.category_da(row["category"]),
+        kommune=row["kommune"],
+        kommune_name=messages.kommune_name(row["kommune"]),
+        title=row["title"],
+        reason=row["reason"],
+        severity=row["severity"],
+        state=row["state"],
+        due_at=row["due_at"],
+        acknowledged_by=row["acknowledged_by"],
+        resolved_reason=row["resolved_reason"],
+        generation=row["generation"],
+    )
+
+
+async def alert_views(conn: Conn, alert_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, messages.AlertView]:
+    """What the messages of these alerts say, as of now (the state an e-mail reports is the current one)."""
+    return {alert_id: view_from_row(row) for alert_id, row in (await alert_rows(conn, alert_ids)).items()}
 
 
 async def share_alert(conn: Conn, alert_id: uuid.UUID) -> asyncpg.Record | None:
@@ -327,6 +358,91 @@ async def use_ack_link(conn: Conn, delivery_id: uuid.UUID, alert_id: uuid.UUID) 
         alert_id,
     )
     return bool(status == "INSERT 0 1")
+
+
+class PostgresNotifyRepository:
+    """The NotifyRepository of handlers.py on one connection, inside the caller's transaction."""
+
+    def __init__(self, conn: Conn, *, topic: str) -> None:
+        self._conn = conn
+        self._topic = topic
+
+    async def remember_case(self, case_id: uuid.UUID, reference: str, category: str, kommune: str) -> None:
+        await remember_case(self._conn, case_id, reference, category, kommune)
+
+    async def reference_of(self, case_id: uuid.UUID) -> str | None:
+        return await reference_of(self._conn, case_id)
+
+    async def lock_new_alert(self, alert_id: uuid.UUID) -> None:
+        await lock_new_alert(self._conn, alert_id)
+
+    async def lock_alert(self, alert_id: uuid.UUID) -> Alert | None:
+        return await lock_alert(self._conn, alert_id)
+
+    async def save_alert(self, alert: Alert) -> None:
+        await save_alert(self._conn, alert)
+
+    async def cancel_stoppable(self, alert_id: uuid.UUID, why: str) -> int:
+        return await cancel_stoppable(self._conn, alert_id, why)
+
+    async def add_deliveries(
+        self,
+        notice: Notice,
+        recipients: Sequence[Recipient],
+        *,
+        happened_at: datetime,
+        now: datetime,
+        channel_no: int = 0,
+    ) -> list[asyncpg.Record]:
+        return await add_deliveries(
+            self._conn, notice, recipients, happened_at=happened_at, now=now, channel_no=channel_no
+        )
+
+    async def audit(
+        self, alert_id: uuid.UUID, at: datetime, kind: str, detail: dict[str, Any], actor: str | None = None
+    ) -> None:
+        await audit(self._conn, alert_id, at, kind, detail, actor)
+
+    async def audit_many(
+        self, alert_id: uuid.UUID, at: datetime, entries: Sequence[tuple[str, dict[str, Any]]]
+    ) -> None:
+        await audit_many(self._conn, alert_id, at, entries)
+
+    async def emit(self, events: Sequence[EventData], *, kommune: str) -> list[CloudEvent]:
+        return await emit(self._conn, events, kommune=kommune, topic=self._topic)
+
+    async def claim_due_alerts(self, now: datetime, limit: int) -> list[Alert | Unreadable]:
+        return await claim_due_alerts(self._conn, now, limit)
+
+    async def park_timers(self, parked: Sequence[tuple[uuid.UUID, str]]) -> None:
+        await park_timers(self._conn, parked)
+
+    async def share_alert(self, alert_id: uuid.UUID) -> asyncpg.Record | None:
+        return await share_alert(self._conn, alert_id)
+
+    async def lock_delivery(self, delivery_id: uuid.UUID, owner: str) -> asyncpg.Record | None:
+        return await lock_delivery(self._conn, delivery_id, owner)
+
+    async def mark_delivered(self, delivery_id: uuid.UUID, at: datetime) -> None:
+        await mark_delivered(self._conn, delivery_id, at)
+
+    async def mark_retry(self, delivery_id: uuid.UUID, at: datetime, error: str) -> None:
+        await mark_retry(self._conn, delivery_id, at, error)
+
+    async def mark_failed(self, delivery_id: uuid.UUID, error: str) -> None:
+        await mark_failed(self._conn, delivery_id, error)
+
+    async def disable_endpoint(self, target: str, reason: str) -> None:
+        await disable_endpoint(self._conn, target, reason)
+
+    async def use_ack_link(self, delivery_id: uuid.UUID, alert_id: uuid.UUID) -> bool:
+        return await use_ack_link(self._conn, delivery_id, alert_id)
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        # A transaction inside the caller's one: asyncpg makes it a SAVEPOINT, rolled back on error.
+        async with self._conn.transaction():
+            yield
 
 
 # --- reading, for the API and the console ---

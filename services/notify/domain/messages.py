@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from services.notify.domain.alert import ack_scope
 from shared.events.envelope import utc_rfc3339
+from shared.reference import categories, kommuner
 
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 
@@ -21,7 +23,7 @@ _STATE_DA = {"open": "åben", "acknowledged": "kvitteret", "escalated": "eskaler
 
 @dataclass(frozen=True, slots=True)
 class AlertView:
-    """The facts a message may carry (no citizen data)."""
+    """The facts a message may carry (no citizen data); the repository builds it (`alert_views`)."""
 
     alert_id: str
     case_id: str
@@ -37,6 +39,24 @@ class AlertView:
     due_at: datetime
     acknowledged_by: str | None = None
     resolved_reason: str | None = None
+    generation: int = 0  # the deadline window the alert's reason is about
+
+    @property
+    def ack_scope(self) -> str:
+        """What an ack link sent with this message acknowledges (see alert.ack_scope)."""
+        return ack_scope(self.reason, self.generation)
+
+
+def category_da(code: str) -> str:
+    """The category's Danish label; the code itself when the reference data no longer has it."""
+    category = categories().get(code)
+    return category.da if category else code
+
+
+def kommune_name(code: str) -> str:
+    """The kommune's name; the code itself when the reference data no longer has it."""
+    kommune = kommuner().get(code)
+    return kommune.name if kommune else code
 
 
 def stage_da(stage: str) -> str:

@@ -32,14 +32,14 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from services.notify import handlers
 from services.notify.adapters import repository as repo
 from services.notify.adapters.changes import alert_changes
+from services.notify.adapters.repository import PostgresNotifyRepository
 from services.notify.domain.alert import AlreadyResolved
-from services.notify.domain.messages import stage_da
+from services.notify.domain.messages import category_da, kommune_name, stage_da
 from services.notify.metrics import count_events, observe_ack
 from shared.aio import within
 from shared.auth import ApiKeys
 from shared.db import Conn
 from shared.ratelimit import ANONYMOUS, RateLimits
-from shared.reference import categories, kommuner
 from shared.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -82,16 +82,14 @@ def _iso(value: datetime | None) -> str | None:
 def console_alert(row: Any, deliveries: list[Any]) -> dict[str, Any]:
     """What the page shows of an alert: the case's reference, category, kommune and due time, never citizen data;
     deliveries by recipient name and channel, never their address."""
-    kommune = kommuner().get(row["kommune"])
-    category = categories().get(row["category"])
     return {
         "id": str(row["id"]),
         "reference": row["reference"],
         "title": row["title"],
         "category": row["category"],
-        "category_da": category.da if category else row["category"],
+        "category_da": category_da(row["category"]),
         "kommune": row["kommune"],
-        "kommune_name": kommune.name if kommune else row["kommune"],
+        "kommune_name": kommune_name(row["kommune"]),
         "severity": row["severity"],
         "severity_da": _SEVERITY_DA.get(row["severity"], row["severity"]),
         "state": row["state"],
@@ -126,7 +124,7 @@ async def read_alerts(conn: Conn, ids: list[uuid.UUID] | None) -> list[dict[str,
             conn, state="unresolved", kommune=None, severity=None, limit=SNAPSHOT_LIMIT, offset=0
         )
     else:
-        rows = list((await repo.views_for(conn, ids)).values())
+        rows = list((await repo.alert_rows(conn, ids)).values())
     deliveries = await repo.deliveries_of(conn, [r["id"] for r in rows]) if rows else []
     by_alert: dict[uuid.UUID, list[Any]] = {}
     for d in deliveries:
@@ -328,8 +326,11 @@ def console_router(
             return JSONResponse({"detail": "Ugyldig formular; genindlæs siden."}, status_code=403)
         at = now()
         async with request.app.state.runtime.db.acquire() as conn, conn.transaction():
+            repository = PostgresNotifyRepository(conn, topic=handler_ctx.alerts_topic)
             try:
-                applied = await handlers.acknowledge(conn, alert_id, session["officer"], "console", handler_ctx, at)
+                # The key that signed in is the audit's actor, as for the API: the name was typed, the key checked.
+                applied = await handlers.acknowledge(repository, alert_id, session["officer"], "console", handler_ctx,
+                                                     at, key=session.get("key"))  # fmt: skip
             except handlers.NotFound:
                 return JSONResponse({"detail": "Alarmen findes ikke."}, status_code=404)
             except AlreadyResolved:

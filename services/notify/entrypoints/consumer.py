@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from services.notify import handlers
+from services.notify.adapters.repository import PostgresNotifyRepository
 from services.notify.metrics import count_events
 from shared.consumer import AfterCommit, ConsumerSpec, types_of
 from shared.db import Conn
@@ -32,12 +33,13 @@ def notify_consumers(
     group so partitions are handled in parallel (each partition, so each case, still in order)."""
 
     async def on_case(conn: Conn, event: CloudEvent, payload: EventData) -> AfterCommit | None:
-        await handlers.on_case_event(conn, event, payload)
+        await handlers.handle_case_event(PostgresNotifyRepository(conn, topic=ctx.alerts_topic), event, payload)
         return None
 
     async def on_deadline(conn: Conn, event: CloudEvent, payload: EventData) -> AfterCommit | None:
         at = now()
-        applied = await handlers.on_deadline_event(conn, event, payload, ctx, at)
+        repo = PostgresNotifyRepository(conn, topic=ctx.alerts_topic)
+        applied = await handlers.handle_deadline_event(repo, event, payload, ctx, at)
         return lambda: count_events(applied.events, applied.shown, at)
 
     cases = ConsumerSpec(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from services.notify import handlers
 from services.notify.adapters import repository as repo
 from services.notify.adapters.ack_links import AckClaim, AckLinks, InvalidLink
+from services.notify.adapters.repository import PostgresNotifyRepository
 from services.notify.domain.alert import AlreadyResolved, MovedOn, ack_scope
 from services.notify.metrics import count_events, observe_ack
 from shared.auth import ApiClient, require_role
@@ -155,11 +156,13 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
                    link: AckClaim | None = None, key: str | None = None) -> dict[str, Any]:  # fmt: skip
         at = now()
         async with request.app.state.runtime.db.acquire() as conn, conn.transaction():
-            if link is not None and not await repo.use_ack_link(conn, link.delivery_id, alert_id):
-                raise Problem(409, "Link already used", "Dette link er allerede brugt.", kind="ack-link-used")
+            repository = PostgresNotifyRepository(conn, topic=ctx.alerts_topic)
             try:
-                applied = await handlers.acknowledge(conn, alert_id, by, via, ctx, at, key=key,
-                                                     for_reason=link.reason if link else None)  # fmt: skip
+                applied = await handlers.acknowledge(repository, alert_id, by, via, ctx, at, key=key,
+                                                     for_reason=link.reason if link else None,
+                                                     link=link.delivery_id if link else None)  # fmt: skip
+            except handlers.LinkUsed as exc:
+                raise Problem(409, "Link already used", "Dette link er allerede brugt.", kind="ack-link-used") from exc
             except handlers.NotFound as exc:
                 raise Problem(404, "Not found", f"No alert {alert_id}.") from exc
             except AlreadyResolved as exc:

@@ -26,12 +26,11 @@ from services.notify import handlers
 from services.notify.adapters import repository as repo
 from services.notify.adapters.ack_links import AckLinks
 from services.notify.adapters.channels import EmailClient, WebhookClient
+from services.notify.adapters.repository import PostgresNotifyRepository
 from services.notify.domain import messages
-from services.notify.domain.alert import ack_scope
 from services.notify.domain.delivery import Backoff, Outcome
 from services.notify.metrics import TIMER_PARKED, count_events, observe_delivery
 from shared.clock import Clock
-from shared.reference import categories, kommuner
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,8 @@ class EscalationTimer:
     async def fire_due(self) -> int:
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
-            done = await handlers.fire_timers(conn, self._ctx, now, self._batch)
+            repository = PostgresNotifyRepository(conn, topic=self._ctx.alerts_topic)
+            done = await handlers.fire_due_alerts(repository, self._ctx, now, self._batch)
         # Counted after the commit: a rolled-back round counts nothing.
         for applied in done.fired:
             count_events(applied.events, applied.shown, now)
@@ -112,7 +112,7 @@ class DeliveryWorker:
             claimed = await repo.claim_deliveries(conn, now, self.owner, self._lease, room)
             if not claimed:
                 return 0
-            views = await repo.views_for(conn, [d["alert_id"] for d in claimed])
+            views = await repo.alert_views(conn, [d["alert_id"] for d in claimed])
             disabled = await repo.disabled_targets(conn, [d["target"] for d in claimed])
         # No transaction is open from here on while webhooks and SMTP answer.
         for delivery in claimed:
@@ -131,7 +131,7 @@ class DeliveryWorker:
         async with self._pool.acquire() as conn:
             return await repo.next_delivery(conn)
 
-    async def _deliver(self, delivery: asyncpg.Record, view: asyncpg.Record, disabled: set[str]) -> None:
+    async def _deliver(self, delivery: asyncpg.Record, view: messages.AlertView, disabled: set[str]) -> None:
         if delivery["target"] in disabled:
             outcome = Outcome("gone", "endpoint disabled after an earlier 410 Gone")
         else:
@@ -139,8 +139,9 @@ class DeliveryWorker:
         now = self._clock.now()
         try:
             async with self._pool.acquire() as conn, conn.transaction():
+                repository = PostgresNotifyRepository(conn, topic=self._ctx.alerts_topic)
                 result, events = await handlers.record_outcome(
-                    conn, delivery, outcome, owner=self.owner, ctx=self._ctx, backoff=self._backoff,
+                    repository, delivery, outcome, owner=self.owner, ctx=self._ctx, backoff=self._backoff,
                     random=self._random, now=now,
                 )  # fmt: skip
         except Exception as exc:
@@ -153,14 +154,12 @@ class DeliveryWorker:
         observe_delivery(delivery["channel"], delivery["stage"], result, delivery["happened_at"], now)
         count_events(events)
 
-    async def _send(self, delivery: asyncpg.Record, row: asyncpg.Record) -> Outcome:
+    async def _send(self, delivery: asyncpg.Record, view: messages.AlertView) -> Outcome:
         channel = delivery["channel"]
         if channel == "console":
             return Outcome("delivered", "shown on the console")
-        view = _view(row)
         stage = delivery["stage"]
-        scope = ack_scope(row["reason"], row["generation"])
-        ack_url = self._links.url(row["id"], delivery["id"], delivery["recipient_id"], scope)
+        ack_url = self._links.url(uuid.UUID(view.alert_id), delivery["id"], delivery["recipient_id"], view.ack_scope)
         now = self._clock.now()
         try:
             if channel == "webhook":
@@ -180,24 +179,3 @@ class DeliveryWorker:
         except Exception as exc:  # a client bug must not lose the delivery: retry it
             log.exception("delivery %s: sending failed unexpectedly", delivery["id"])
             return Outcome("retry", f"{type(exc).__name__}: {exc}"[:300])
-
-
-def _view(row: asyncpg.Record) -> messages.AlertView:
-    category = categories().get(row["category"])
-    kommune = kommuner().get(row["kommune"])
-    return messages.AlertView(
-        alert_id=str(row["id"]),
-        case_id=str(row["case_id"]),
-        reference=row["reference"],
-        category=row["category"],
-        category_da=category.da if category else row["category"],
-        kommune=row["kommune"],
-        kommune_name=kommune.name if kommune else row["kommune"],
-        title=row["title"],
-        reason=row["reason"],
-        severity=row["severity"],
-        state=row["state"],
-        due_at=row["due_at"],
-        acknowledged_by=row["acknowledged_by"],
-        resolved_reason=row["resolved_reason"],
-    )

@@ -314,6 +314,29 @@ async def test_the_feed_shows_a_change_made_by_another_instance(notify, notify_e
     client.close()
 
 
+async def test_a_console_ack_names_the_signed_in_key_in_the_audit_trail(notify, upstream) -> None:  # type: ignore[no-untyped-def]
+    # The name is typed at sign-in; the key is what was checked: the trail keeps both, as for the API.
+    client = _signed_in(notify.url)
+    token = _csrf(client)
+    dl = Deadline()
+    await upstream.publish(dl.reported(), dl.breached())
+    alert_id = ""
+
+    async def raised() -> bool:
+        nonlocal alert_id
+        items = httpx.get(notify.url + "/v1/alerts", headers=POLICE).json()["items"]
+        alert_id = items[0]["id"] if items else ""
+        return bool(alert_id)
+
+    await eventually(raised, timeout=20, what="the alert raised")
+    acked = client.post(f"/console/alerts/{alert_id}/ack", headers={"X-CSRF-Token": token})
+    assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "VC Http"
+    client.close()
+    audit = httpx.get(f"{notify.url}/v1/alerts/{alert_id}", headers=POLICE).json()["audit"]
+    assert [(a["actor"], a["detail"]) for a in audit if a["kind"] == "acknowledged"] == [
+        ("key:dev-police", {"by": "VC Http", "via": "console"})]  # fmt: skip
+
+
 def _cookie(secret: str, session: dict[str, Any]) -> str:
     """A session cookie as Starlette writes it: base64 JSON, signed with a timestamp (itsdangerous)."""
     data = base64.b64encode(json.dumps(session).encode())

@@ -15,6 +15,7 @@ from services.notify import handlers
 from services.notify.adapters import repository as repo
 from services.notify.adapters.changes import alert_changes
 from services.notify.adapters.loaders import SECONDS_POLICY_FILE, load_policy, load_roster
+from services.notify.adapters.repository import PostgresNotifyRepository
 from services.notify.domain.alert import AlreadyResolved, alert_id_for
 from services.notify.domain.delivery import Backoff, Outcome
 from shared.db import create_pool
@@ -34,9 +35,13 @@ def ctx(ns, roster) -> handlers.Context:  # type: ignore[no-untyped-def]
     return handlers.Context(policy=lambda: policy, roster=lambda: r, alerts_topic=ns.topics.alerts)
 
 
+def _repo(conn: asyncpg.Connection, ctx: handlers.Context) -> PostgresNotifyRepository:
+    return PostgresNotifyRepository(conn, topic=ctx.alerts_topic)
+
+
 async def _apply(pool: asyncpg.Pool, ctx: handlers.Context, event) -> handlers.Applied:  # type: ignore[no-untyped-def]
     async with pool.acquire() as conn, conn.transaction():
-        return await handlers.on_deadline_event(conn, event, event.payload(), ctx, datetime.now(UTC))
+        return await handlers.handle_deadline_event(_repo(conn, ctx), event, event.payload(), ctx, datetime.now(UTC))
 
 
 @pytest.mark.parametrize("round_", range(6))
@@ -49,7 +54,7 @@ async def test_an_ack_racing_a_resolve_always_ends_resolved(pool, ctx, round_: i
     async def ack() -> None:
         async with pool.acquire() as conn, conn.transaction():
             try:
-                await handlers.acknowledge(conn, alert_id, "lb-roskilde-1", "api", ctx, datetime.now(UTC))
+                await handlers.acknowledge(_repo(conn, ctx), alert_id, "lb-roskilde-1", "api", ctx, datetime.now(UTC))
                 outcome["ack"] = "accepted"
             except AlreadyResolved:
                 outcome["ack"] = "refused"
@@ -106,12 +111,12 @@ async def test_a_late_failure_racing_an_ack_hands_nothing_to_the_next_channel(po
     async with pool.acquire() as acking, pool.acquire() as worker:
         ack = acking.transaction()
         await ack.start()
-        await handlers.acknowledge(acking, alert_id, "lb-roskilde-2", "api", ctx, datetime.now(UTC))
+        await handlers.acknowledge(_repo(acking, ctx), alert_id, "lb-roskilde-2", "api", ctx, datetime.now(UTC))
 
         async def fail_late() -> str:
             async with worker.transaction():
                 result, _ = await handlers.record_outcome(
-                    worker, webhook, Outcome("failed", "HTTP 500"), owner="worker-1", ctx=ctx,
+                    _repo(worker, ctx), webhook, Outcome("failed", "HTTP 500"), owner="worker-1", ctx=ctx,
                     backoff=Backoff(base=0.1, cap=1, max_attempts=1), random=lambda: 0.5, now=datetime.now(UTC),
                 )  # fmt: skip
                 return result
@@ -140,7 +145,7 @@ async def test_one_alert_that_cannot_fire_is_parked_and_the_others_still_escalat
     await pool.execute("UPDATE alerts SET chain = '{\"steps\": 1}' WHERE id = $1", ids["unreadable"])
     await pool.execute("UPDATE alerts SET kommune = '9999' WHERE id = $1", ids["unsendable"])
     async with pool.acquire() as conn, conn.transaction():
-        round_ = await handlers.fire_timers(conn, ctx, datetime.now(UTC), limit=10)
+        round_ = await handlers.fire_due_alerts(_repo(conn, ctx), ctx, datetime.now(UTC), limit=10)
     assert [a.alert.id for a in round_.fired if a.alert] == [ids["good"]] and round_.parked == 2
     rows = {r["id"]: r for r in await pool.fetch("SELECT id, state, level, next_timer_at, timer_error FROM alerts"
                                                  " WHERE id = ANY($1)", list(ids.values()))}  # fmt: skip

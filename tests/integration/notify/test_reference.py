@@ -9,6 +9,7 @@ from standardwebhooks import Webhook
 
 from services.notify import handlers
 from services.notify.adapters.loaders import SECONDS_POLICY_FILE, load_policy, load_roster
+from services.notify.adapters.repository import PostgresNotifyRepository
 from services.notify.domain.alert import alert_id_for
 from shared.db import create_pool
 from shared.events import alerts as ev
@@ -56,8 +57,9 @@ async def test_a_deadline_event_without_a_reference_takes_the_one_remembered_fro
     pool = await create_pool(ns.database_url, notify_schema, application="notify-tests")
     try:
         async with pool.acquire() as conn, conn.transaction():
-            await handlers.on_case_event(conn, reported, reported.payload())
-            applied = await handlers.on_deadline_event(conn, warning, warning.payload(), ctx, datetime.now(UTC))
+            repo = PostgresNotifyRepository(conn, topic=ctx.alerts_topic)
+            await handlers.handle_case_event(repo, reported, reported.payload())
+            applied = await handlers.handle_deadline_event(repo, warning, warning.payload(), ctx, datetime.now(UTC))
     finally:
         await pool.close()
     raised = [e for e in applied.events if e.type == ev.RAISED]

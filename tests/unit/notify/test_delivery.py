@@ -15,9 +15,11 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from services.notify.adapters.ack_links import AckLinks, InvalidLink
 from services.notify.adapters.channels import EmailClient, WebhookClient, sign
+from services.notify.adapters.repository import view_from_row
 from services.notify.domain.delivery import Backoff, http_outcome, parse_retry_after
 from services.notify.domain.messages import AlertView, email_text, subject, webhook_payload
 from services.notify.settings import NotifySettings
+from shared.reference import categories
 from tests.support.notify import new_secret
 
 NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
@@ -93,6 +95,19 @@ def test_the_webhook_payload_has_no_room_for_citizen_data() -> None:
     assert resolved["type"] == "alert.resolved" and resolved["ack_url"] is None  # nothing left to acknowledge
 
 
+def test_an_alert_row_becomes_the_message_view_with_danish_labels_and_its_ack_scope() -> None:
+    row = {"id": uuid.uuid4(), "case_id": uuid.uuid4(), "reference": None, "category": "burglary_home",
+           "kommune": "0265", "title": "Indbrud: 24 timer", "reason": "deadline_breached", "severity": "critical",
+           "state": "open", "due_at": NOW, "acknowledged_by": None, "resolved_reason": None, "generation": 1}  # fmt: skip
+    view = view_from_row(row)
+    assert (view.alert_id, view.category_da, view.kommune_name) == (
+        str(row["id"]), categories()["burglary_home"].da, "Roskilde")  # fmt: skip
+    assert view.ack_scope == "deadline_breached-g1"  # a breach in the deadline's second window
+    # A code the reference data no longer has is shown as it is, not dropped.
+    gone = view_from_row(row | {"category": "no_such_category", "kommune": "9999", "generation": 0})
+    assert (gone.category_da, gone.kommune_name, gone.ack_scope) == ("no_such_category", "9999", "deadline_breached")
+
+
 def test_ack_links_are_signed_and_expire() -> None:
     links = AckLinks("s" * 32, "http://notify", max_age_seconds=60)
     alert, delivery = uuid.uuid4(), uuid.uuid4()
@@ -111,6 +126,38 @@ def test_ack_links_are_signed_and_expire() -> None:
     assert links.url(alert, delivery, "vc-a", "deadline_warning").startswith(
         f"http://notify/v1/alerts/{alert}/ack-link?token="
     )
+
+
+def test_ack_links_signed_before_a_secret_rotation_keep_working_and_new_ones_use_the_new_secret() -> None:
+    old, new = "old-ack-secret-" + "o" * 20, "new-ack-secret-" + "n" * 20
+    alert, delivery = uuid.uuid4(), uuid.uuid4()
+    in_flight = AckLinks(old, "http://notify", 60).token(alert, delivery, "vc-a", "deadline_warning")
+    rotated = AckLinks(new, "http://notify", 60, previous=[old])
+    assert rotated.read(in_flight).alert_id == alert  # sent before the rotation, still good
+    issued = rotated.token(alert, delivery, "vc-a", "deadline_warning")
+    # A previous secret only verifies: what is issued now is signed with the new one alone.
+    assert AckLinks(new, "http://notify", 60).read(issued).alert_id == alert
+    with pytest.raises(InvalidLink):
+        AckLinks(old, "http://notify", 60).read(issued)
+    # Once the old secret is dropped from the list, its links are refused.
+    with pytest.raises(InvalidLink):
+        AckLinks(new, "http://notify", 60).read(in_flight)
+    with pytest.raises(InvalidLink):
+        AckLinks(new, "http://notify", 60, previous=["some-other-secret-" + "x" * 20]).read(in_flight)
+
+
+def test_previous_ack_secrets_are_read_comma_separated_and_each_must_be_a_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NOTIFY_ACK_PREVIOUS_SECRETS", " first-previous-secret-0123 , second-previous-secret-0123,")
+    assert NotifySettings().ack_previous_secrets == ["first-previous-secret-0123", "second-previous-secret-0123"]
+    monkeypatch.setenv("NOTIFY_ACK_PREVIOUS_SECRETS", "")
+    assert NotifySettings().ack_previous_secrets == []
+    monkeypatch.setenv("NOTIFY_ACK_PREVIOUS_SECRETS", "first-previous-secret-0123,short")
+    with pytest.raises(ValueError, match="too short: #2") as refused:
+        NotifySettings()
+    assert "first-previous-secret-0123" not in str(refused.value)  # a secret is never echoed
+    assert "first-previous" not in repr(NotifySettings(ack_previous_secrets=["first-previous-secret-0123"]))
 
 
 def test_an_ack_link_older_than_its_max_age_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from services.notify.bootstrap import build_app
 from services.notify.domain.problems import DataFileError
-from services.notify.settings import NotifySettings
+from services.notify.settings import DEV_ACK_SECRET, NotifySettings
 from shared.clock import ManualClock
 from tests.support.notify import roster_document, write_roster
 
@@ -60,6 +60,12 @@ def test_production_refuses_smtp_without_tls() -> None:
         _production(smtp_starttls=False).check_for_production()
     _production(smtp_starttls=False, smtp_use_tls=True).check_for_production()  # implicit TLS will do
     _production().check_for_production()
+
+
+def test_production_refuses_the_development_ack_secret_among_the_previous_ones() -> None:
+    with pytest.raises(ValueError, match="NOTIFY_ACK_PREVIOUS_SECRETS holds the development secret"):
+        _production(ack_previous_secrets=[DEV_ACK_SECRET]).check_for_production()
+    _production(ack_previous_secrets=["an-older-production-secret"]).check_for_production()
 
 
 def test_development_may_use_plain_http_and_smtp() -> None:
