@@ -47,7 +47,8 @@ class Topics:
 class CommonSettings(BaseSettings):
     """Names without a prefix are shared by all services (docs/contract.md)."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_file=".env")
+    # hide_input_in_errors: a refused setting may be a secret (DATABASE_URL carries a password).
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_file=".env", hide_input_in_errors=True)
 
     # No default on purpose: the development key file and password are accepted only when a person
     # wrote ENVIRONMENT=development; a deployment that forgets the variable refuses to start instead.

@@ -92,3 +92,14 @@ def test_prometheus_scrapes_each_service_on_its_default_ops_port(monkeypatch: py
     for service, own in settings.items():
         assert targets[service] == [f"127.0.0.1:{own.ops_port}"] != [f"127.0.0.1:{own.port}"]
         assert own.ops_port == DEFAULT_OPS_PORTS[service]
+
+
+def test_a_refused_setting_is_not_echoed_in_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A setting's value may be a secret (DATABASE_URL holds a password): errors name the setting, not the value."""
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("KAFKA_PARTITIONS", "s3cret-looking-value")
+    for settings in (CommonSettings, IntakeSettings, DeadlinesSettings, NotifySettings, ReportingSettings):
+        with pytest.raises(ValidationError) as refused:
+            settings()
+        assert "KAFKA_PARTITIONS" in str(refused.value) and "s3cret" not in str(refused.value), settings
