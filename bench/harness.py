@@ -66,6 +66,8 @@ def machine() -> dict[str, Any]:
         "kafka": libs[0].stem.removeprefix("kafka_2.13-") if libs else "unknown",
         "postgres": cmd("psql", "--version"),
         "kernel": platform.release(),
+        # Other work on the machine skews every figure: the 1, 5 and 15 minute load averages at the end.
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 
