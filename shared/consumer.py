@@ -113,6 +113,10 @@ class OffsetCommitter:
                 # The effects are durable; a redelivery after a failed commit is caught by the inbox.
                 log.warning("%s: offset commit failed (a redelivery will be ignored): %r", self._name, exc)
 
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending) or (self._task is not None and not self._task.done())
+
     async def flush(self) -> None:
         """Waits for the commit in flight and any noted after it (for a test or a clean stop)."""
         while self._task is not None and not self._task.done():
@@ -275,6 +279,9 @@ class ReliableConsumer:
 
     def committer(self, consumer: AIOKafkaConsumer) -> OffsetCommitter:
         if consumer not in self._committers:
+            # A restarted broker brings new consumers: idle committers of old ones are let go (a
+            # live consumer's is made again on its next message).
+            self._committers = {c: k for c, k in self._committers.items() if k.busy}
             self._committers[consumer] = OffsetCommitter(consumer, self.spec.name)
         return self._committers[consumer]
 
