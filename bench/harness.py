@@ -29,7 +29,8 @@ async def namespace(partitions: int = 6) -> AsyncIterator[BenchContext]:
     ctx = Namespace.new(
         os.environ.get("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_KAFKA),
         os.environ.get("DATABASE_URL", DEFAULT_DB),
-        prefix="b",
+        # BENCH_PREFIX keeps a helper's ad-hoc runs apart from everyone else's (topics and schemas start with it).
+        prefix=os.environ.get("BENCH_PREFIX", "b"),
     )
     await ensure_topics(ctx.kafka, ctx.topics.all(), partitions=partitions, replication_factor=1)
     try:
@@ -65,6 +66,8 @@ def machine() -> dict[str, Any]:
         "kafka": libs[0].stem.removeprefix("kafka_2.13-") if libs else "unknown",
         "postgres": cmd("psql", "--version"),
         "kernel": platform.release(),
+        # Other work on the machine skews every figure: the 1, 5 and 15 minute load averages at the end.
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 

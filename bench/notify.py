@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import tempfile
 import time
 import uuid
@@ -100,6 +101,46 @@ async def _stages(
     }
 
 
+async def _burst_stages(
+    conn: asyncpg.Connection,
+    schema: str,
+    on_topic: dict[str, tuple[datetime, datetime]],
+    cases: set[uuid.UUID],
+    received: dict[uuid.UUID, datetime],
+    inserted_at: datetime,
+) -> dict[str, list[float]]:
+    """When the burst's alerts passed each stage, in seconds from the insert: [p50, last].
+
+    The last one through a stage is what the burst waits for: the stage whose "last" jumps most
+    from the one before it is where the time goes. Stages: breach on the topic (deadlines: scheduler,
+    outbox relay, Kafka), the alert's row (notify's consumer), the webhook recorded as delivered (the
+    delivery worker, after the receiver answered), and the receiver's own clock.
+    """
+    rows = await conn.fetch(
+        f"SELECT a.case_id, a.deadline_id, a.raised_at, min(d.delivered_at) AS delivered_at FROM {schema}.alerts a"
+        f" JOIN {schema}.deliveries d ON d.alert_id = a.id AND d.channel = 'webhook' AND d.stage = 'raised'"
+        " WHERE a.case_id = ANY($1::uuid[]) GROUP BY a.case_id, a.deadline_id, a.raised_at",
+        list(cases),
+    )
+    marks: dict[str, list[float]] = {"breach_on_topic": [], "alert_row": [], "webhook_delivered": []}
+    for row in rows:
+        seen = on_topic.get(str(row["deadline_id"]))
+        if seen is not None:
+            marks["breach_on_topic"].append((seen[1] - inserted_at).total_seconds())
+        marks["alert_row"].append((row["raised_at"] - inserted_at).total_seconds())
+        if row["delivered_at"] is not None:
+            marks["webhook_delivered"].append((row["delivered_at"] - inserted_at).total_seconds())
+    marks["webhook_received"] = [(at - inserted_at).total_seconds() for c, at in received.items() if c in cases]
+    return {name: [round(percentile(v, 50), 2), round(max(v, default=0.0), 2)] for name, v in marks.items()}
+
+
+def _busy_cpu_seconds() -> float:
+    """CPU time the whole machine has spent busy (all processes, all cores), from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 async def run() -> dict[str, Any]:
     receiver = WebhookReceiver().start()
     arrivals = Arrivals(receiver)
@@ -165,6 +206,7 @@ async def run() -> dict[str, Any]:
             overdue = datetime.now(UTC) - timedelta(seconds=1)
             rows, cases = make_deadlines(BURST, [overdue] * BURST, timedelta(minutes=15))
             burst_cases = {case_id for case_id, _ in cases}
+            cpu_before = (notify.cpu_seconds(), deadlines.cpu_seconds(), _busy_cpu_seconds())
             inserted_at = datetime.now(UTC)
             t0 = time.monotonic()
             await load(conn, deadlines_schema, rows, cases)
@@ -172,6 +214,13 @@ async def run() -> dict[str, Any]:
             got = arrivals.by_case()
             burst = [(got[c] - inserted_at).total_seconds() for c in burst_cases if c in got]
             burst_seconds = max(burst, default=time.monotonic() - t0)
+            cpu_after = (notify.cpu_seconds(), deadlines.cpu_seconds(), _busy_cpu_seconds())
+            burst_cpu = {
+                name: round(after - before, 1)
+                for name, before, after in zip(("notify", "deadlines", "machine_busy"), cpu_before, cpu_after,
+                                               strict=True)
+            }  # fmt: skip
+            burst_stages = await _burst_stages(conn, notify_schema, listener.arrivals, burst_cases, got, inserted_at)
             rss = notify.memory_kib()["VmHWM"]
             cpu = notify.cpu_seconds()
         finally:
@@ -210,6 +259,8 @@ async def run() -> dict[str, Any]:
             "burst_p50_seconds": round(percentile(burst, 50), 2),
             "burst_p99_seconds": round(percentile(burst, 99), 2),
             "steady_stages_p50_p99_ms": stages,
+            "burst_stages_p50_last_seconds_from_insert": burst_stages,
+            "burst_cpu_seconds": burst_cpu,
             "notify_cpu_seconds": round(cpu, 1),
             "method": __doc__,
         },

@@ -1,7 +1,9 @@
 """Reliable consumption: parse -> inbox -> effect -> commit, with retries and a dead-letter queue.
 
 At-least-once from Kafka plus an inbox row in the effect's own transaction gives
-effectively-once effects. The offset is committed only after that transaction commits.
+effectively-once effects. The offset is committed only after that transaction commits: by an
+`OffsetCommitter` in the background, so the next message does not wait for the broker's answer
+(a commit is a round trip to the group coordinator, as long as the whole transaction under load).
 Bad input goes to the DLQ with its reason and consumption continues; a database outage
 is waited out (never dead-lettered), and a handler that keeps failing on one event
 dead-letters it after `max_attempts`.
@@ -13,13 +15,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faststream import AckPolicy
+from faststream._internal.context import Context  # the class behind faststream.Context() (0.7)
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.message import KafkaMessage as _KafkaMessage
 from faststream.message import AckStatus
 from pydantic import ValidationError
 
@@ -37,6 +40,21 @@ log = logging.getLogger(__name__)
 # once that transaction has committed (e.g. counting metrics only for work that really happened).
 AfterCommit = Callable[[], None]
 Handler = Callable[[Conn, CloudEvent, EventData], Awaitable[AfterCommit | None]]
+
+
+class _MessageContext(Context):
+    """FastStream's `Context("message")`, resolved in the event loop.
+
+    fast-depends runs a synchronous `use` in a worker thread: for the stock `KafkaMessage`
+    annotation that was a thread hop per message (a few per cent of a busy consumer's CPU, and a
+    wait for a thread on a loaded machine). The lookup itself is a dictionary read.
+    """
+
+    async def use(self, /, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        return super().use(**kwargs)
+
+
+KafkaMessage = Annotated[_KafkaMessage, _MessageContext("message")]
 
 
 class Rejected(Exception):
@@ -59,12 +77,60 @@ class ConsumerSpec:
     subscriber_options: dict[str, Any] = field(default_factory=dict)
 
 
+class OffsetCommitter:
+    """Commits the offsets of messages whose effect is durable, for one Kafka consumer, off the message path.
+
+    `done()` notes a partition's next offset; one commit at a time is in flight and takes every
+    offset noted until it starts, so in a burst a commit covers many messages and the consumer
+    never waits for one. Only offsets of finished messages are ever noted, so a commit never
+    passes a message whose effect is not durable: at worst (a crash, a failed commit, a
+    partition moved to another consumer) finished messages are read again, and the inbox drops them.
+    """
+
+    def __init__(self, consumer: AIOKafkaConsumer, name: str) -> None:
+        self._consumer = consumer
+        self._name = name
+        self._pending: dict[TopicPartition, int] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def done(self, record: ConsumerRecord) -> None:
+        self._pending[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._commit_pending())
+
+    async def _commit_pending(self) -> None:
+        while self._pending:
+            offsets, self._pending = self._pending, {}
+            try:
+                # A partition taken away by a rebalance is its new owner's to commit.
+                assigned = self._consumer.assignment()
+                mine = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+                if mine:
+                    await self._consumer.commit(mine)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # The effects are durable; a redelivery after a failed commit is caught by the inbox.
+                log.warning("%s: offset commit failed (a redelivery will be ignored): %r", self._name, exc)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending) or (self._task is not None and not self._task.done())
+
+    async def flush(self) -> None:
+        """Waits for the commit in flight and any noted after it (for a test or a clean stop)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+
 class ReliableConsumer:
     def __init__(self, spec: ConsumerSpec, *, pool: asyncpg.Pool, producer: EventProducer) -> None:
         self.spec = spec
         self._pool = pool
         self._producer = producer
         self._failures: dict[tuple[str, int, int], int] = {}
+        # One committer per Kafka consumer (FastStream runs one per worker), made on its first message.
+        self._committers: dict[AIOKafkaConsumer, OffsetCommitter] = {}
         # Test seam: runs after the effect's transaction committed, before the offset commit.
         self.after_effect: Callable[[CloudEvent], Awaitable[None]] | None = None
 
@@ -211,8 +277,27 @@ class ReliableConsumer:
         self._count(record, "dead_lettered")
         await self._commit(msg)
 
+    def committer(self, consumer: AIOKafkaConsumer) -> OffsetCommitter:
+        if consumer not in self._committers:
+            # A restarted broker brings new consumers: idle committers of old ones are let go (a
+            # live consumer's is made again on its next message).
+            self._committers = {c: k for c, k in self._committers.items() if k.busy}
+            self._committers[consumer] = OffsetCommitter(consumer, self.spec.name)
+        return self._committers[consumer]
+
+    async def flush_commits(self) -> None:
+        """Waits until every offset noted so far has been committed (or its commit has failed)."""
+        for committer in list(self._committers.values()):
+            await committer.flush()
+
     async def _commit(self, msg: Any) -> None:
+        consumer = getattr(msg, "consumer", None)
+        if isinstance(consumer, AIOKafkaConsumer) and isinstance(msg.raw_message, ConsumerRecord):
+            self.committer(consumer).done(msg.raw_message)
+            msg.committed = AckStatus.ACKED  # what FastStream's ack records (its metrics read it)
+            return
         try:
+            # TestKafkaBroker's stand-in consumer: FastStream's own ack (its commit does nothing).
             await msg.ack()
         except Exception as exc:
             # The effect is durable; a redelivery after a failed commit is caught by the inbox.

@@ -90,6 +90,18 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """A pool's reset on release: only asyncpg's own (an open transaction rolled back, callbacks dropped).
+
+    asyncpg's default also sends `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` on
+    every release: a round trip per transaction, an eighth of notify's statements in a burst of
+    alerts. Nothing run on a pool connection leaves session state behind: advisory locks are
+    transaction-scoped (pg_advisory_xact_lock), settings are SET LOCAL or given at connect time,
+    cursors live inside transactions, and a Listener UNLISTENs before it hands its connection
+    back. What needs session state takes a connection of its own (as `migrate` does).
+    """
+
+
 async def create_pool(
     url: str,
     schema: str,
@@ -117,6 +129,7 @@ async def create_pool(
         command_timeout=command_timeout,
         timeout=10.0,
         init=init_connection,
+        reset=keep_session,
         server_settings={
             "search_path": f"{quote_ident(schema)},public",
             "application_name": application,

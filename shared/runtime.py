@@ -204,6 +204,10 @@ class ServiceRuntime:
                 delay = min(delay * 2, 15.0)
 
     async def stop(self) -> None:
+        # Offsets of finished messages whose commit is still on its way: sent before the consumers
+        # close, so a restart does not read them again (the inbox would drop them, at some cost).
+        with contextlib.suppress(Exception):
+            await within(asyncio.gather(*(c.flush_commits() for c in self.consumers)), 5.0)
         if self.broker is not None:
             with contextlib.suppress(Exception):
                 await within(self.broker.stop(), 20.0)

@@ -76,6 +76,7 @@ class DurableTimer:
         busy_retry: float = 0.05,
         unexpected_retry: float = 2.0,
         on_error: OnError | None = None,
+        wake_linger: float = 0.0,
     ) -> None:
         self._pool = pool
         self._channel = channel
@@ -88,6 +89,10 @@ class DurableTimer:
         self._busy_retry = busy_retry
         self._unexpected_retry = unexpected_retry
         self._on_error = on_error
+        # After a wake-up, wait this long before the round, so the wake-ups of a burst share one
+        # round. For timers whose rows fall due well after they are written (escalations), where
+        # each NOTIFY otherwise costs a round that finds nothing due. Due times are not delayed.
+        self._wake_linger = wake_linger
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -120,6 +125,8 @@ class DurableTimer:
                     wait = await self.seconds_until_next()
                     with contextlib.suppress(TimeoutError):
                         await within(self._wake.wait(), wait)
+                        if self._wake_linger > 0:
+                            await asyncio.sleep(self._wake_linger)
                 except Exception as exc:
                     if self._on_error is not None:
                         delay = await self._on_error(exc, backoff)

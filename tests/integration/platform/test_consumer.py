@@ -104,6 +104,30 @@ async def test_consumer_killed_before_commit_gets_the_event_again_and_the_inbox_
     assert await pool.fetchval("SELECT count(*) FROM processed_events WHERE consumer = 'effects'") == 2
 
 
+async def test_finished_messages_are_committed_so_the_groups_next_consumer_starts_after_them(
+    ns, platform_schema
+) -> None:  # type: ignore[no-untyped-def]
+    """Commits run in the background (OffsetCommitter); they still happen, for every finished message."""
+    _, pool = platform_schema
+    earlier = [sample_report(i) for i in range(20, 25)]
+    await publish(ns, *earlier)
+    group = unique("g")
+    async with Running(ns, pool, group) as worker:
+        await eventually(lambda: _has(pool, earlier[-1].id), timeout=40, what="first batch applied")
+        await worker.flush_commits()
+    later = sample_report(25)
+    await publish(ns, later)
+    read: list = []
+
+    async def note(event: CloudEvent) -> None:
+        read.append(event.id)
+
+    async with Running(ns, pool, group) as worker:
+        worker.after_effect = note
+        await eventually(lambda: later.id in read, timeout=40, what="the later event read")
+    assert read == [later.id]  # none of the earlier ones came again
+
+
 async def test_without_the_inbox_the_redelivery_would_apply_twice(ns, platform_schema, monkeypatch) -> None:
     """Shows the test above can fail: with the inbox switched off, the same event is applied twice."""
 

@@ -7,6 +7,7 @@ import contextlib
 import subprocess
 import sys
 
+from shared.db import Listener
 from shared.kafka import EventProducer
 from shared.outbox import OutboxRelay
 from tests.support.infra import ROOT
@@ -53,3 +54,39 @@ async def test_service_connections_carry_keepalives_and_an_idle_in_transaction_t
         assert await conn.fetchval("SHOW tcp_keepalives_interval") == "10"
         assert await conn.fetchval("SHOW tcp_keepalives_count") == "3"
         assert await conn.fetchval("SHOW tcp_user_timeout") == "60000"  # milliseconds
+
+
+async def test_a_released_connection_costs_no_reset_round_trip_and_an_open_transaction_is_still_rolled_back(
+    ns,
+) -> None:  # type: ignore[no-untyped-def]
+    from shared.db import create_pool
+
+    pool = await create_pool(ns.database_url, "public", application="tests", min_size=1, max_size=1)
+    sent: list[str] = []
+    try:
+        async with pool.acquire() as conn:
+            conn.add_query_logger(lambda q: sent.append(q.query))
+            async with conn.transaction():
+                await conn.execute("SELECT 1")
+        assert sent == ["BEGIN;", "SELECT 1", "COMMIT;"]  # no pg_advisory_unlock_all(); ... RESET ALL
+        async with pool.acquire() as conn:
+            await conn.execute("BEGIN")  # left open, as a bug or a cancellation would leave it
+        async with pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT 1") == 1
+    finally:
+        await pool.close()
+
+
+async def test_a_listeners_connection_goes_back_to_the_pool_listening_to_nothing(ns) -> None:  # type: ignore[no-untyped-def]
+    from shared.db import create_pool
+
+    pool = await create_pool(ns.database_url, "public", application="tests", min_size=1, max_size=1)
+    try:
+        listener = Listener(pool, "burst_wake_test", asyncio.Event())
+        await listener.ensure()
+        await listener.close()
+        async with pool.acquire() as conn:
+            assert await conn.fetch("SELECT pg_listening_channels()") == []
+    finally:
+        await pool.close()

@@ -105,6 +105,39 @@ async def test_a_wake_up_starts_the_next_round_before_the_sleep_ends_and_a_full_
     assert pool.conn.listening == [] and pool.released == 1  # the LISTEN connection went back
 
 
+async def test_with_a_wake_linger_the_wake_ups_of_a_burst_share_one_round() -> None:
+    rounds: list[int] = []
+
+    async def fire_due() -> int:
+        rounds.append(1)
+        return 0
+
+    timer = DurableTimer(
+        _Pool(),  # type: ignore[arg-type]
+        channel="c", name="t", fire_due=fire_due, batch_size=10, max_sleep=3600, wake_linger=0.5,
+    )  # fmt: skip
+    task = asyncio.create_task(timer.run())
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0)
+        assert len(rounds) == 1  # the first round, then asleep until woken
+        for _ in range(5):  # five alerts written one after another: five NOTIFYs
+            timer.wake()
+            for _ in range(10):
+                await asyncio.sleep(0)
+        assert len(rounds) == 1  # gathering
+        for _ in range(40):
+            if len(rounds) > 1:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)
+        assert len(rounds) == 2  # one round for all five
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def test_a_transient_database_error_is_waited_out_and_a_service_error_handled_by_the_service() -> None:
     errors: list[Exception] = [ConnectionRefusedError("db down"), ValueError("service-specific")]
     seen: list[tuple[str, float]] = []
