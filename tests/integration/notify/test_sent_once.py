@@ -89,9 +89,9 @@ async def test_a_worker_whose_recording_waits_past_its_lease_keeps_the_delivery(
     pool, ctx, clients, notify_schema, receiver: WebhookReceiver, smtp: SmtpSink
 ) -> None:  # type: ignore[no-untyped-def]
     deadline = await _warn(pool, ctx)
-    lease = 1.5
-    first = worker(pool, ctx, clients, notify_schema, lease)
-    second = worker(pool, ctx, clients, notify_schema, lease)
+    lease = 1.5  # room for a send (the clients' 1 s bound) and the recording margin
+    first = worker(pool, ctx, clients, notify_schema, lease, record_margin=0.3)
+    second = worker(pool, ctx, clients, notify_schema, lease, record_margin=0.3)
     try:
         async with pool.acquire() as holder:
             # Someone holds the alert (an ack, an escalation round on a loaded database): the first
