@@ -48,6 +48,8 @@ from services.notify.domain.delivery import Backoff, Outcome
 from services.notify.metrics import TIMER_PARKED, count_events, observe_delivery
 from services.notify.settings import LEASE_MARGIN_SECONDS
 from shared.clock import Clock
+from shared.db import is_transient
+from shared.events import CloudEvent
 from shared.reference import categories, kommuner
 
 log = logging.getLogger(__name__)
@@ -206,25 +208,49 @@ class DeliveryWorker:
                 await self._hand_back(delivery, budget)
                 return
             outcome = await self._send(delivery, view, budget)
-        now = self._clock.now()
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                result, events = await handlers.record_outcome(
-                    conn, delivery, outcome, owner=self.owner, ctx=self._ctx, backoff=self._backoff,
-                    random=self._random, now=now,
-                )  # fmt: skip
-        except Exception as exc:
-            # The lease runs out and the delivery is tried again: never lost, at worst repeated
-            # with the same id.
-            log.warning("delivery %s: result not recorded (%r); it will be retried", delivery["id"], exc)
+        recorded = await self._record(delivery, outcome)
+        if recorded is None:
             return
+        result, events, now = recorded
         if result == "lost":
             # Another worker took the delivery over when this one's lease ran out, and sends it too
-            # (same id): its result counts.
-            log.warning("delivery %s: lease lost before the result was recorded; it may arrive twice", delivery["id"])
+            # (same id): its result counts. (Or an earlier try of this recording did commit.)
+            log.warning("delivery %s: no longer held when its result came to be recorded", delivery["id"])
             return
         observe_delivery(delivery["channel"], delivery["stage"], result, delivery["happened_at"], now)
         count_events(events)
+
+    async def _record(
+        self, delivery: asyncpg.Record, outcome: Outcome
+    ) -> tuple[str, list[CloudEvent], datetime] | None:
+        """Writes the send's result; a database that refuses or drops the connection is waited out.
+
+        Giving up means sending again (the lease runs out), so a transient error is retried for as
+        long as three leases while the lease is renewed; a retry after the result did commit finds
+        the lease gone and changes nothing.
+        """
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + 3 * self._lease.total_seconds()
+        pause = 0.1
+        while True:
+            now = self._clock.now()
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    result, events = await handlers.record_outcome(
+                        conn, delivery, outcome, owner=self.owner, ctx=self._ctx, backoff=self._backoff,
+                        random=self._random, now=now,
+                    )  # fmt: skip
+                return result, events, now
+            except Exception as exc:
+                if is_transient(exc) and loop.time() + pause < give_up_at:
+                    log.warning("delivery %s: result not recorded yet (%r); trying again", delivery["id"], exc)
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 2.0)
+                    continue
+                # The lease runs out and the delivery is tried again: never lost, at worst repeated
+                # with the same id.
+                log.warning("delivery %s: result not recorded (%r); it will be retried", delivery["id"], exc)
+                return None
 
     async def _hand_back(self, delivery: asyncpg.Record, budget: float) -> None:
         log.warning("delivery %s: too little lease left to send (%.2f s); handed back", delivery["id"], budget)

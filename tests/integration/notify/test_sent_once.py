@@ -120,6 +120,50 @@ async def test_a_worker_whose_recording_waits_past_its_lease_keeps_the_delivery(
     assert states["webhook"][:2] == ("delivered", 1) and states["email"][:2] == ("delivered", 1)
 
 
+async def test_a_recording_cut_off_by_the_database_is_tried_again_not_the_send(
+    pool, ctx, clients, notify_schema, receiver: WebhookReceiver, smtp: SmtpSink
+) -> None:  # type: ignore[no-untyped-def]
+    deadline = await _warn(pool, ctx)
+    alert_id = alert_id_for(deadline.case_id, deadline.rule)
+    lease = 1.5
+    first = worker(pool, ctx, clients, notify_schema, lease, record_margin=0.3)
+    second = worker(pool, ctx, clients, notify_schema, lease, record_margin=0.3)
+    try:
+        async with pool.acquire() as holder:
+            hold = holder.transaction()
+            await hold.start()
+            await holder.execute("SELECT 1 FROM alerts WHERE id = $1 FOR UPDATE", alert_id)
+            assert await first.fire_due() == 2
+            await eventually(lambda: len(smtp.to(LB2)) == 1 and len(receiver.delivered("/lb1")) == 1, timeout=10,
+                             what="both sent by the first worker")  # fmt: skip
+            # The database ends the sessions recording the results (a restart, a full server refusing
+            # and dropping connections): the messages are out, only their recording failed.
+            await eventually(lambda: _cut_off_recordings(pool, 2), timeout=10, what="both recordings cut off")
+            await hold.rollback()
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 3 * lease
+        while loop.time() < end:  # the second worker looks for due deliveries all the while
+            await second.fire_due()
+            await asyncio.sleep(0.1)
+        await eventually(lambda: _all_delivered(pool, alert_id), timeout=10, what="both recorded delivered")
+    finally:
+        await first.close()
+        await second.close()
+    assert len(smtp.to(LB2)) == 1 and len(receiver.delivered("/lb1")) == 1
+
+
+async def _cut_off_recordings(pool: asyncpg.Pool, n: int) -> bool:
+    """Ends the sessions waiting for the held alert row to record a result, once `n` of them wait."""
+    pids = [r["pid"] for r in await pool.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        " AND query LIKE '%FROM alerts WHERE id = $1 FOR SHARE%'"
+    )]  # fmt: skip
+    if len(pids) < n:
+        return False
+    await pool.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", pids)
+    return True
+
+
 async def _all_delivered(pool: asyncpg.Pool, alert_id: object) -> bool:
     n = await pool.fetchval(
         "SELECT count(*) FROM deliveries WHERE alert_id = $1 AND stage = 'raised' AND state = 'delivered'", alert_id
