@@ -157,9 +157,10 @@ class DeliveryWorker:
 
     async def close(self) -> None:
         """Stops sends in flight; their leases run out and another round (or instance) sends them again."""
-        for task in [*self._in_flight, *([self._renewing] if self._renewing else [])]:
+        tasks = [*self._in_flight, *([self._renewing] if self._renewing else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._in_flight, *([self._renewing] if self._renewing else []), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _keep_leases(self) -> None:
         """Renews the leases of the deliveries this worker is sending or recording, every third of a lease.
