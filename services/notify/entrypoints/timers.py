@@ -19,6 +19,8 @@ While both live, two instances do not send one delivery twice:
   its delivery; only a worker that dies, or freezes for most of a lease, lets it go;
 - a send is bounded by its lease's time left minus a margin for recording, and one with too
   little left is handed back unsent instead of started late;
+- a result the database refuses or drops (full, restarting, a deadlock) is recorded again, not
+  the message sent again;
 - an e-mail the server answered 250 to is delivered even if QUIT goes unanswered.
 
 What remains, by design at least once rather than at most once, always with the same id: the
