@@ -13,7 +13,8 @@ from shared.settings import ServiceSettings
 
 DEV_ACK_SECRET = "dev-notify-ack-secret-not-for-production"  # noqa: S105 - refused in production
 DEV_CONSOLE_SECRET = "dev-notify-console-session-secret-not-for-production"  # noqa: S105 - refused in production
-# Time a delivery's lease must leave after the longest send: recording the result, clock steps.
+# Time a delivery's lease must leave after the longest send: recording the result. The delivery
+# worker keeps it free at the start of every send (a send with less left is handed back, not started).
 LEASE_MARGIN_SECONDS = 2.0
 
 
@@ -44,7 +45,8 @@ class NotifySettings(ServiceSettings):
     smtp_use_tls: bool = False
     smtp_username: str | None = None
     smtp_password: str | None = Field(None, repr=False)
-    # Delivery: a lease longer than any one send, so a live worker never loses a delivery to another.
+    # Delivery: a lease longer than any one send, renewed while the worker sends and records (every
+    # third of it), so a live worker never loses a delivery to another; a dead one's runs out.
     send_timeout_seconds: float = Field(10.0, gt=0)
     delivery_lease_seconds: float = Field(30.0, gt=0)
     delivery_batch_size: int = Field(200, ge=1, le=5000)

@@ -113,6 +113,13 @@ class _Collect:
             self.sink.arrivals.append((str(message["Message-ID"]), time.monotonic()))
         return "250 OK"
 
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.sink.quit_delay:
+            import asyncio
+
+            await asyncio.sleep(self.sink.quit_delay)  # a server slow to say goodbye, after it has taken the mail
+        return "221 Bye"
+
 
 class SmtpSink:
     """A real SMTP server (aiosmtpd) on a free port that keeps every message it accepts."""
@@ -121,6 +128,7 @@ class SmtpSink:
         self.port = free_port()
         self.messages: list[tuple[list[str], EmailMessage]] = []
         self.arrivals: list[tuple[str, float]] = []  # (Message-ID, monotonic) as messages are accepted
+        self.quit_delay = 0.0  # seconds before QUIT is answered
         self.lock = threading.Lock()
         self._controller = Controller(_Collect(self), hostname="127.0.0.1", port=self.port)
         self.stopped = False

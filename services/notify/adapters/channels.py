@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -33,8 +34,13 @@ class WebhookClient:
         self._timeout = timeout
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
 
-    async def send(self, url: str, secret: str, delivery_id: str, payload: dict[str, Any], now: datetime) -> Outcome:
-        """One POST. `delivery_id` is the webhook-id: the same across retries, so a receiver can drop repeats."""
+    async def send(self, url: str, secret: str, delivery_id: str, payload: dict[str, Any], now: datetime,
+                   *, timeout: float | None = None) -> Outcome:  # fmt: skip
+        """One POST. `delivery_id` is the webhook-id: the same across retries, so a receiver can drop repeats.
+
+        `timeout` shortens the bound for this send (the time its lease has left), never lengthens it.
+        """
+        bound = self._timeout if timeout is None else min(self._timeout, timeout)
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
         timestamp = math.floor(now.timestamp())
         headers = {
@@ -45,10 +51,10 @@ class WebhookClient:
             "user-agent": "mvsj-notify/1.0",
         }
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(bound):
                 response = await self._client.post(url, content=body.encode(), headers=headers)
         except TimeoutError:
-            return Outcome("retry", f"no complete answer within {self._timeout:g} s")
+            return Outcome("retry", f"no complete answer within {bound:g} s")
         except httpx.HTTPError as exc:
             return Outcome("retry", f"{type(exc).__name__}: {exc}".strip(": ")[:300])
         return http_outcome(response.status_code, response.headers.get("retry-after"), now)
@@ -83,21 +89,29 @@ class EmailClient:
         msg["Content-Language"] = "da"  # after set_content, which replaces every Content-* header
         return msg
 
-    async def send(self, to: str, subject: str, text: str, delivery_id: str, now: datetime) -> Outcome:
+    async def send(self, to: str, subject: str, text: str, delivery_id: str, now: datetime,
+                   *, timeout: float | None = None) -> Outcome:  # fmt: skip
+        """One message in one SMTP conversation, bounded as a whole by `timeout` (at most the client's own).
+
+        Once the server has answered 250 to the message it is the server's: it counts as delivered
+        even if QUIT then goes unanswered, so a slow goodbye never sends the message twice. Only a
+        250 that arrives after the bound (or never) leaves us not knowing; that is retried, with the
+        same Message-ID.
+        """
         msg = self.message(to, subject, text, delivery_id, now)
+        bound = self.timeout if timeout is None else min(self.timeout, timeout)
+        deadline = asyncio.get_running_loop().time() + bound
+        # aiosmtplib's timeout is per command; the whole conversation is bounded too (see WebhookClient).
+        smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=bound, start_tls=self.starttls,
+                               use_tls=self.use_tls, username=self.username, password=self.password)  # fmt: skip
         try:
-            # aiosmtplib's timeout is per command; the whole conversation is bounded too (see WebhookClient).
-            async with asyncio.timeout(self.timeout):
-                await aiosmtplib.send(
-                    msg,
-                    hostname=self.host,
-                    port=self.port,
-                    timeout=self.timeout,
-                    start_tls=self.starttls,
-                    use_tls=self.use_tls,
-                    username=self.username,
-                    password=self.password,
-                )
+            async with asyncio.timeout_at(deadline):
+                await smtp.connect()  # EHLO, STARTTLS and AUTH as configured
+                await smtp.send_message(msg)
+            # Delivered. QUIT is a courtesy within what is left of the bound; whatever becomes of it changes nothing.
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                async with asyncio.timeout_at(deadline):
+                    await smtp.quit()
         except aiosmtplib.SMTPRecipientsRefused as exc:
             return Outcome("failed", f"SMTP refused the recipient: {exc}"[:300])
         except aiosmtplib.SMTPResponseException as exc:
@@ -106,6 +120,8 @@ class EmailClient:
             return Outcome(verdict, f"SMTP {exc.code}: {exc.message}"[:300])
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             return Outcome("retry", f"{type(exc).__name__}: {exc}"[:300])
+        finally:
+            smtp.close()
         return Outcome("delivered", "SMTP 250")
 
 

@@ -236,13 +236,17 @@ async def next_timer(conn: Conn) -> datetime | None:
 
 # --- deliveries ---
 
+# Leases are measured by Postgres's clock alone (clock_timestamp(): the moment of the row's update,
+# not the start of the transaction), so instances whose clocks disagree, or a claim that waited for a
+# connection, never shorten a lease another instance holds. Due times stay on the service's clock.
 _CLAIM_DELIVERIES = """
 WITH due AS (
     SELECT d.id FROM deliveries d
-    WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until < $1)
+    WHERE d.state = 'pending' AND d.next_attempt_at <= $1
+      AND (d.lease_until IS NULL OR d.lease_until < clock_timestamp())
     ORDER BY d.next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED
 )
-UPDATE deliveries d SET lease_owner = $2, lease_until = $1 + $3::interval, attempts = d.attempts + 1
+UPDATE deliveries d SET lease_owner = $2, lease_until = clock_timestamp() + $3::interval, attempts = d.attempts + 1
 FROM due WHERE d.id = due.id
 RETURNING d.*
 """
@@ -255,6 +259,35 @@ async def claim_deliveries(conn: Conn, now: datetime, owner: str, lease: timedel
     with the same id, so a receiver that deduplicates by webhook-id or Message-ID sees it once.
     """
     return await conn.fetch(_CLAIM_DELIVERIES, now, owner, lease, limit)
+
+
+async def renew_leases(conn: Conn, ids: Sequence[uuid.UUID], owner: str, lease: timedelta) -> list[uuid.UUID]:
+    """Extends the leases `owner` still holds on these deliveries (it is still sending or recording them).
+
+    A row whose result is being recorded at this moment is locked and skipped: no other worker can
+    claim it while it is locked, and once recorded it needs no lease. Returns the ids renewed.
+    """
+    rows = await conn.fetch(
+        "WITH held AS (SELECT id FROM deliveries WHERE id = ANY($1) AND lease_owner = $2 AND state = 'pending'"
+        " FOR UPDATE SKIP LOCKED)"
+        " UPDATE deliveries d SET lease_until = clock_timestamp() + $3::interval FROM held WHERE d.id = held.id"
+        " RETURNING d.id",
+        list(ids),
+        owner,
+        lease,
+    )
+    return [r["id"] for r in rows]
+
+
+async def release_delivery(conn: Conn, delivery_id: uuid.UUID, owner: str) -> bool:
+    """Hands back a delivery claimed but not sent, for the next round; the claim does not count as an attempt."""
+    status = await conn.execute(
+        "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1"
+        " WHERE id = $1 AND lease_owner = $2 AND state = 'pending'",
+        delivery_id,
+        owner,
+    )
+    return bool(status == "UPDATE 1")
 
 
 async def alert_rows(conn: Conn, alert_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, asyncpg.Record]:
