@@ -12,6 +12,9 @@
 -- another: -1 for its old key, +1 for the new one. Counters never decide a figure's meaning: the key
 -- expressions below are the filters of services.reporting.adapters.repository's fact queries, and
 -- tests/integration/reporting/test_counters.py checks that counters equal a count of the facts.
+-- Counter rows are hot (a month's counts): each trigger writes them in key order, and the repository
+-- writes the tables in a fixed order, so two writers at once (the rebuild's last pass after its swap
+-- and the live consumer) wait for each other instead of deadlocking.
 
 CREATE TABLE case_counts (
     month       timestamptz NOT NULL,  -- local midnight starting the month of received_at
@@ -68,6 +71,7 @@ BEGIN
         FROM (%s) r
         WHERE r.kind IS NOT NULL AND r.received_at IS NOT NULL
         GROUP BY 1, 2, 3, 4, 5 HAVING sum(r.d) <> 0
+        ORDER BY 1, 2, 3, 4, 5
         ON CONFLICT (month, kind, kommune, category, focus_area) DO UPDATE SET n = c.n + EXCLUDED.n
     $sql$, CASE TG_OP WHEN 'INSERT' THEN 'SELECT *, 1 AS d FROM new_rows'
                       ELSE 'SELECT *, 1 AS d FROM new_rows UNION ALL SELECT *, -1 AS d FROM old_rows' END);
@@ -82,6 +86,7 @@ BEGIN
     SELECT date_trunc('month', r.occurred_at, 'Europe/Copenhagen'), r.action, r.kommune, count(*)
     FROM new_rows r
     GROUP BY 1, 2, 3
+    ORDER BY 1, 2, 3
     ON CONFLICT (month, action, kommune) DO UPDATE SET n = c.n + EXCLUDED.n;
     RETURN NULL;
 END
@@ -110,6 +115,7 @@ BEGIN
             sum(r.d)
         FROM (%s) r
         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18 HAVING sum(r.d) <> 0
+        ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18
         ON CONFLICT (rule_id, title, basis, window_set_by, window_seconds, kommune, category, focus_area,
                      started_month, met_month, cancelled_month, breached_month, met_on_time, met_late, missed,
                      closed_before_met, rescheduled, pending)
