@@ -29,7 +29,7 @@ async def namespace(partitions: int = 6) -> AsyncIterator[BenchContext]:
     ctx = Namespace.new(
         os.environ.get("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_KAFKA),
         os.environ.get("DATABASE_URL", DEFAULT_DB),
-        # BENCH_PREFIX keeps a helper's ad-hoc runs apart from everyone else's (topics and schemas start with it).
+        # Several people benchmarking on one broker and database keep apart by prefix.
         prefix=os.environ.get("BENCH_PREFIX", "b"),
     )
     await ensure_topics(ctx.kafka, ctx.topics.all(), partitions=partitions, replication_factor=1)

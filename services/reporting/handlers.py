@@ -248,15 +248,21 @@ async def council_report(
     """The query use case: reads the tallies of the period, the previous one and a year earlier, in one
     snapshot, and computes the report."""
     window = [(str(m), m.start) for m in period.trailing_months(12)]
+    # A year's previous period is the year earlier: read once.
+    earlier = (
+        [period.previous()]
+        if period.previous() == period.year_earlier()
+        else [period.previous(), period.year_earlier()]
+    )
     async with repository.snapshot(pool) as fetch:
         # Every query goes out at once; the snapshot's connections take them as they come free.
-        current, previous, year_earlier, freshness, rules = await asyncio.gather(
+        current, freshness, rules, *before = await asyncio.gather(
             repository.period_facts(fetch, period.start, period.end, scope.kommune, window),
-            repository.period_facts(fetch, period.previous().start, period.previous().end, scope.kommune),
-            repository.period_facts(fetch, period.year_earlier().start, period.year_earlier().end, scope.kommune),
             repository.freshness(fetch),
             repository.rules_seen(fetch),
+            *(repository.period_facts(fetch, p.start, p.end, scope.kommune) for p in earlier),
         )
+    previous, year_earlier = before[0], before[-1]
     return build_report(
         scope=scope,
         period=period,

@@ -269,28 +269,28 @@ async def period_facts(
     if window:
         args.append([month_start for _, month_start in window])
         bucket = f"width_bucket({{column}}, ${len(args)}::timestamptz[])"
+    # Counts come from the month counters (migrations/0004): every period and the trend's window are
+    # whole local months, so a month's counter row is in or out as its facts would be.
     case_rows_q = fetch(
-        "SELECT kind, kommune, category, focus_area, count(*) AS n"  # noqa: S608
-        + (f", {bucket.format(column='received_at')} AS bucket" if window else "")
-        + f" FROM cases WHERE received_at >= $1 AND received_at < $2 AND kind IS NOT NULL{k}"
+        "SELECT kind, kommune, category, focus_area, sum(n) AS n"  # noqa: S608
+        + (f", {bucket.format(column='month')} AS bucket" if window else "")
+        + f" FROM case_counts WHERE month >= $1 AND month < $2 AND n <> 0{k}"
         " GROUP BY kind, kommune, category, focus_area" + (", bucket" if window else ""),
         *args,
     )
+    # The outcome columns (met_on_time, met_late, missed, closed_before_met, pending) partition
+    # `started`: see the trigger function count_deadlines.
     deadline_rows_q = fetch(
         "SELECT rule_id, title, basis, window_set_by, max(window_seconds) AS window_seconds,"  # noqa: S608
-        + (f" {bucket.format(column='started_at')} AS bucket," if window else "")
-        + " kommune, category, focus_area, count(*) AS started,"
-        " count(*) FILTER (WHERE met_at IS NOT NULL AND NOT met_late) AS met_on_time,"
-        " count(*) FILTER (WHERE met_at IS NOT NULL AND met_late) AS met_late,"
-        # met_on_time, met_late, missed, closed_before_met and pending partition `started`: a deadline
-        # closed after its breach is missed only; one closed before it (a late breach word) is closed only.
-        " count(*) FILTER (WHERE met_at IS NULL AND breached_at IS NOT NULL"
-        "   AND (cancelled_at IS NULL OR cancelled_at >= breached_at)) AS missed,"
-        " count(*) FILTER (WHERE met_at IS NULL AND cancelled_at IS NOT NULL"
-        "   AND (breached_at IS NULL OR cancelled_at < breached_at)) AS closed_before_met,"
-        " count(*) FILTER (WHERE rescheduled) AS citizen_requested_later,"
-        " count(*) FILTER (WHERE met_at IS NULL AND breached_at IS NULL AND cancelled_at IS NULL) AS pending"
-        f" FROM deadlines WHERE started_at >= $1 AND started_at < $2{k}"
+        + (f" {bucket.format(column='started_month')} AS bucket," if window else "")
+        + " kommune, category, focus_area, sum(n) AS started,"
+        " coalesce(sum(n) FILTER (WHERE met_on_time), 0) AS met_on_time,"
+        " coalesce(sum(n) FILTER (WHERE met_late), 0) AS met_late,"
+        " coalesce(sum(n) FILTER (WHERE missed), 0) AS missed,"
+        " coalesce(sum(n) FILTER (WHERE closed_before_met), 0) AS closed_before_met,"
+        " coalesce(sum(n) FILTER (WHERE rescheduled), 0) AS citizen_requested_later,"
+        " coalesce(sum(n) FILTER (WHERE pending), 0) AS pending"
+        f" FROM deadline_counts WHERE started_month >= $1 AND started_month < $2 AND n <> 0{k}"
         " GROUP BY rule_id, title, basis, window_set_by, kommune, category, focus_area"
         + (", bucket" if window else ""),
         *args,
@@ -298,14 +298,15 @@ async def period_facts(
     # The other tallies are of the period itself.
     args = [start, end]
     k = _scope("kommune", kommune, args)
+    # $2 is a month's start: an instant is before it exactly when its month is.
     stock_rows_q = fetch(
         "SELECT rule_id, basis, kommune, focus_area,"  # noqa: S608
-        " count(*) FILTER (WHERE (met_at IS NULL OR met_at >= $2) AND (cancelled_at IS NULL OR cancelled_at >= $2))"
-        "   AS open_at_end,"
-        " count(*) FILTER (WHERE breached_at >= $1 AND breached_at < $2) AS breached_in_period"
-        " FROM deadlines WHERE started_at < $2"
-        "  AND (((met_at IS NULL OR met_at >= $2) AND (cancelled_at IS NULL OR cancelled_at >= $2))"
-        f"       OR (breached_at >= $1 AND breached_at < $2)){k}"
+        " coalesce(sum(n) FILTER (WHERE (met_month IS NULL OR met_month >= $2)"
+        "   AND (cancelled_month IS NULL OR cancelled_month >= $2)), 0) AS open_at_end,"
+        " coalesce(sum(n) FILTER (WHERE breached_month >= $1 AND breached_month < $2), 0) AS breached_in_period"
+        " FROM deadline_counts WHERE started_month < $2 AND n <> 0"
+        "  AND (((met_month IS NULL OR met_month >= $2) AND (cancelled_month IS NULL OR cancelled_month >= $2))"
+        f"       OR (breached_month >= $1 AND breached_month < $2)){k}"
         " GROUP BY rule_id, basis, kommune, focus_area",
         *args,
     )
@@ -325,7 +326,7 @@ async def period_facts(
         "   coalesce(a.category, 'ukendt') AS category, coalesce(a.focus_area, 'lokal_tilstedevaerelse') AS focus_area,"
         "   a.escalation_level, lag(st.started_at) OVER w AS previous_at, lead(st.started_at) OVER w AS next_at"
         "   FROM alert_stages st JOIN alerts a USING (alert_id)"
-        f"   WHERE a.raised_at >= $1 AND a.raised_at < $2{k_alert}"
+        f"   WHERE a.raised_at >= $1 AND a.raised_at < $2 AND a.stages > 1{k_alert}"
         "   WINDOW w AS (PARTITION BY st.alert_id ORDER BY st.started_at)),"
         # A join and a group rather than a subquery per stage: linear, and cheap enough in the
         # planner's eyes that it does not JIT-compile (which cost more than the query itself).
@@ -335,18 +336,25 @@ async def period_facts(
         "     AND (s.previous_at IS NULL OR k.acknowledged_at >= s.started_at)"
         "     AND (s.next_at IS NULL OR k.acknowledged_at < s.next_at)"
         "   GROUP BY s.alert_id, s.started_at, s.next_at, s.kommune, s.severity, s.category, s.focus_area,"
-        "     s.escalation_level)"
+        "     s.escalation_level),"
+        # An alert of one stage (most of them) needs neither: its ack is its first minus its raising (its
+        # one stage starts at raised_at, as alert.raised states both; migrations/0005).
+        " one AS (SELECT a.kommune, coalesce(a.severity, 'ukendt') AS severity,"
+        "   coalesce(a.category, 'ukendt') AS category, coalesce(a.focus_area, 'lokal_tilstedevaerelse') AS focus_area,"
+        "   a.escalation_level, true AS current, a.first_acknowledged_at - a.raised_at AS ack"
+        f"   FROM alerts a WHERE a.raised_at >= $1 AND a.raised_at < $2 AND a.stages = 1{k_alert}),"
+        " stages AS (SELECT * FROM sa UNION ALL SELECT * FROM one)"
         # One row per stage. Every alert raised has its first stage (alert.raised states both) and
         # exactly one current stage, so counting current rows counts alerts.
         " SELECT kommune, severity, category, focus_area, count(*) FILTER (WHERE current) AS raised,"
         " count(*) FILTER (WHERE current AND ack IS NOT NULL) AS acknowledged,"
         " count(*) FILTER (WHERE current AND escalation_level > 0) AS escalated,"
         " array_agg(extract(epoch FROM ack)::float8) FILTER (WHERE ack IS NOT NULL) AS ack_seconds"
-        " FROM sa GROUP BY 1, 2, 3, 4",
+        " FROM stages GROUP BY 1, 2, 3, 4",
         *args,
     )
     action_rows_q = fetch(
-        f"SELECT action, count(*) AS n FROM case_actions WHERE occurred_at >= $1 AND occurred_at < $2{k}"  # noqa: S608
+        f"SELECT action, sum(n) AS n FROM action_counts WHERE month >= $1 AND month < $2{k}"  # noqa: S608
         " GROUP BY action",
         *args,
     )

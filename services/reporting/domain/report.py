@@ -182,6 +182,7 @@ def build_report(
     areas = [focus_area] if focus_area else list(focus_areas())
     seen_categories = sorted({c.category for c in current.cases} | {d.category for d in current.deadlines})
     ordered_categories = [c for c in categories() if c in seen_categories]
+    previous_figures = figures(previous, threshold)
     return CouncilReport(
         scope=scope,
         period=period,
@@ -189,8 +190,9 @@ def build_report(
         threshold=threshold,
         generated_at=generated_at,
         current=figures(current, threshold),
-        previous=figures(previous, threshold),
-        year_earlier=figures(year_earlier, threshold),
+        previous=previous_figures,
+        # A year's previous period is the year earlier: the same facts, figured once.
+        year_earlier=previous_figures if year_earlier is previous else figures(year_earlier, threshold),
         by_kommune={code: figures(current.where(kommune=code), threshold) for code in codes},
         by_focus_area={
             fa: (figures(current.where(focus_area=fa), threshold), figures(previous.where(focus_area=fa), threshold))

@@ -200,3 +200,20 @@ def test_trend_counts_each_month_and_pools_only_guarantees() -> None:
     assert (by_month[march].guarantees.numerator, by_month[march].guarantees.denominator) == (9, 12)
     assert by_month["2025-12"].reports == 7
     assert by_month["2026-01"].reports == 0 and by_month["2026-01"].guarantees.denominator == 0
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 9, 10, 11, 99, 1000, 4097])
+def test_a_spread_takes_the_values_a_full_sort_would(count: int) -> None:
+    """Spread.of picks its three ranks without sorting: the same values as sorting all of them, with
+    ties, negative durations (clock skew, counted as 0) and fractions of a second."""
+    import random
+
+    rng = random.Random(count)
+    values = [
+        round(rng.lognormvariate(6.6, 0.9), rng.choice([0, 3, 6])) - rng.choice([0, 0, 0, 900]) for _ in range(count)
+    ]
+    ordered = sorted(max(v, 0.0) for v in values)
+    spread = Spread.of(values)
+    expected = [percentile(ordered, p) for p in (50, 80, 90)]
+    assert [spread.median, spread.p80, spread.p90] == [int(v // 1) for v in expected if v is not None]
+    assert spread.mean == mean_floor_seconds(ordered) and spread.count == count
