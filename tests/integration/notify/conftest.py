@@ -12,12 +12,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
-from services.notify.adapters.loaders import SECONDS_POLICY_FILE
+from services.notify import handlers
+from services.notify.adapters.loaders import SECONDS_POLICY_FILE, load_policy, load_roster
 from services.notify.bootstrap import build_app, migrations
 from services.notify.settings import NotifySettings
-from shared.db import migrate
+from shared.db import create_pool, migrate
 from shared.events import CloudEvent
 from shared.events import deadlines as d
 from shared.events.cases import CaseReported
@@ -110,6 +112,21 @@ async def notify_schema(ns) -> str:  # type: ignore[no-untyped-def]
     schema = ns.schema("notify")
     await migrate(ns.database_url, schema, migrations())
     return schema
+
+
+@pytest.fixture
+async def pool(ns, notify_schema) -> AsyncIterator[asyncpg.Pool]:  # type: ignore[no-untyped-def]
+    """A pool on the test's notify schema, for tests that drive the use cases or the workers directly."""
+    p = await create_pool(ns.database_url, notify_schema, application="notify-tests")
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+def ctx(ns, roster) -> handlers.Context:  # type: ignore[no-untyped-def]
+    """The use cases' context: the seconds-scale test policy and the test roster."""
+    policy, r = load_policy(SECONDS_POLICY_FILE), load_roster(roster.path)
+    return handlers.Context(policy=lambda: policy, roster=lambda: r, alerts_topic=ns.topics.alerts)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -14,25 +13,10 @@ import pytest
 from services.notify import handlers
 from services.notify.adapters import repository as repo
 from services.notify.adapters.changes import alert_changes
-from services.notify.adapters.loaders import SECONDS_POLICY_FILE, load_policy, load_roster
 from services.notify.adapters.repository import PostgresNotifyRepository
 from services.notify.domain.alert import AlreadyResolved, alert_id_for
 from services.notify.domain.delivery import Backoff, Outcome
-from shared.db import create_pool
 from tests.integration.notify.conftest import Deadline
-
-
-@pytest.fixture
-async def pool(ns, notify_schema) -> AsyncIterator[asyncpg.Pool]:  # type: ignore[no-untyped-def]
-    p = await create_pool(ns.database_url, notify_schema, application="notify-tests")
-    yield p
-    await p.close()
-
-
-@pytest.fixture
-def ctx(ns, roster) -> handlers.Context:  # type: ignore[no-untyped-def]
-    policy, r = load_policy(SECONDS_POLICY_FILE), load_roster(roster.path)
-    return handlers.Context(policy=lambda: policy, roster=lambda: r, alerts_topic=ns.topics.alerts)
 
 
 def _repo(conn: asyncpg.Connection, ctx: handlers.Context) -> PostgresNotifyRepository:

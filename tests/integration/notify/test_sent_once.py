@@ -15,31 +15,16 @@ from services.notify import handlers
 from services.notify.adapters import repository as repo
 from services.notify.adapters.ack_links import AckLinks
 from services.notify.adapters.channels import EmailClient, WebhookClient
-from services.notify.adapters.loaders import SECONDS_POLICY_FILE, load_policy, load_roster
 from services.notify.adapters.repository import PostgresNotifyRepository
 from services.notify.domain.alert import alert_id_for
 from services.notify.domain.delivery import Backoff
 from services.notify.entrypoints.timers import DeliveryWorker
 from shared.clock import SystemClock
-from shared.db import create_pool
 from tests.integration.notify.conftest import Deadline
 from tests.support.receivers import SmtpSink, WebhookReceiver
 from tests.support.waiting import eventually
 
 LB2 = "lb2@politi.example"
-
-
-@pytest.fixture
-async def pool(ns, notify_schema) -> AsyncIterator[asyncpg.Pool]:  # type: ignore[no-untyped-def]
-    p = await create_pool(ns.database_url, notify_schema, application="notify-tests")
-    yield p
-    await p.close()
-
-
-@pytest.fixture
-def ctx(ns, roster) -> handlers.Context:  # type: ignore[no-untyped-def]
-    policy, r = load_policy(SECONDS_POLICY_FILE), load_roster(roster.path)
-    return handlers.Context(policy=lambda: policy, roster=lambda: r, alerts_topic=ns.topics.alerts)
 
 
 @pytest.fixture
