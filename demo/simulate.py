@@ -188,6 +188,17 @@ DEMO_ACK_TIMEOUTS = {"critical": 20.0, "warning": 40.0}
 ACK_IN_TIME, ACK_LATE = 0.65, 0.25  # ASSUMPTION: the rest are never acknowledged while the demo runs
 
 
+def acknowledger(alert: dict[str, Any]) -> str | None:
+    """Who takes an alert on: the officer of the roster it reached last (notify accepts only roster ids).
+
+    None (the API key's name is recorded) when no delivery names an officer yet.
+    """
+    officers = [d for d in alert.get("deliveries", []) if d.get("recipient_id") not in (None, "vagtcentral")]
+    if not officers:
+        return None
+    return str(max(officers, key=lambda d: d.get("created_at") or "")["recipient_id"])
+
+
 class Simulator:
     def __init__(self, intake: str, *, seed: int, portal_key: str, police_key: str, speed: float = SPEED,
                  volume: float = VOLUME, start: datetime | None = None, notify: str | None = None,
@@ -401,13 +412,14 @@ class Simulator:
                 await asyncio.sleep(every)
 
     def acknowledge(self, alert: dict[str, Any], after: float, *, late: bool) -> None:
-        by = "vc-demo" if alert["severity"] == "critical" else f"lb-{alert['kommune']}-demo"
+        by = acknowledger(alert)
 
         async def ack() -> None:
             await asyncio.sleep(after)
             async with httpx.AsyncClient(timeout=10, headers=self.police) as client:
                 try:
-                    answer = await client.post(f"{self.notify}/v1/alerts/{alert['id']}/ack", json={"by": by})
+                    body = {"by": by} if by else {}
+                    answer = await client.post(f"{self.notify}/v1/alerts/{alert['id']}/ack", json=body)
                 except httpx.HTTPError as error:
                     self.stats.errors += 1
                     print(f"[demo] ack: {error!r}", file=sys.stderr)

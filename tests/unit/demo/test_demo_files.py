@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from demo.__main__ import DEMO_POLICY_FILE, DEMO_ROSTER_FILE
-from demo.simulate import DEMO_ACK_TIMEOUTS
+from demo.simulate import DEMO_ACK_TIMEOUTS, acknowledger
 from services.notify.adapters.loaders import DEFAULT_POLICY_FILE, load_policy, load_roster
 from shared.reference import kommuner
 
@@ -40,3 +40,21 @@ def test_the_demo_roster_has_a_vagtchef_at_every_hour_and_officers_in_every_komm
     assert roster.gaps(now, now + timedelta(days=28)) == []
     for code in kommuner():
         assert roster.recipients("lokalbetjente", code, now), code
+
+
+def test_the_simulated_officers_acknowledge_as_officers_of_the_demo_roster() -> None:
+    """Notify refuses an ack `by` anyone outside the roster (422): the demo's acks name whom the alert reached."""
+    roster = load_roster(DEMO_ROSTER_FILE, env={"DEMO_WEBHOOK_SECRET": SECRET})
+    now = datetime.now(UTC)
+
+    def delivery(recipient_id: str, minute: int) -> dict[str, str]:
+        return {"recipient_id": recipient_id, "created_at": f"2026-11-27T14:{minute:02d}:00Z"}
+
+    for code in kommuner():
+        local = roster.recipients("lokalbetjente", code, now)[0].id
+        chief = roster.recipients("vagtchef", code, now)[0].id
+        # Raised to the local officer, escalated to the vagtchef, then to the vagtcentral's shared channel.
+        alert = {"deliveries": [delivery(local, 1), delivery(chief, 2), delivery("vagtcentral", 3)]}
+        assert acknowledger(alert) == chief and roster.find(chief) is not None, code
+        assert acknowledger({"deliveries": [delivery(local, 1)]}) == local and roster.find(local) is not None
+    assert acknowledger({"deliveries": []}) is None  # then the API key's name is recorded
