@@ -466,8 +466,11 @@ def main() -> int:
             say("left running; `python -m demo stop` or `make down` stops it")
             return code
         say("everything keeps running so you can look around; Ctrl-C stops everything the demo started")
-        while True:
-            time.sleep(3600)
+        # Until Ctrl-C, or until `python -m demo stop` / `make down` stopped everything from elsewhere.
+        while any(pid_of(name) for name in [*ALL_SERVICES, *HELPERS]):
+            time.sleep(2)
+        say("the demo's processes were stopped from elsewhere; done")
+        return 0
     except KeyboardInterrupt:
         print()
         say("stopping everything the demo started ...")
