@@ -261,21 +261,27 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_refuses_wrong_keys_and_origi
         assert "Log ind" in client.get("/console").text
 
 
+async def _raised_alert(url: str) -> str:
+    """The id of the first alert notify raised, once there is one."""
+    alert_id = ""
+
+    async def raised() -> bool:
+        nonlocal alert_id
+        items = httpx.get(url + "/v1/alerts", headers=POLICE).json()["items"]
+        alert_id = items[0]["id"] if items else ""
+        return bool(alert_id)
+
+    await eventually(raised, timeout=20, what="the alert raised")
+    return alert_id
+
+
 async def test_the_feed_shows_a_change_made_by_another_instance(notify, notify_environment, upstream,
                                                                 tmp_path) -> None:  # fmt: skip
     client = _signed_in(notify.url)
     token = _csrf(client)
     dl = Deadline()
     await upstream.publish(dl.reported(), dl.breached())
-    alert_id = ""
-
-    async def raised() -> bool:
-        nonlocal alert_id
-        items = httpx.get(notify.url + "/v1/alerts", headers=POLICE).json()["items"]
-        alert_id = items[0]["id"] if items else ""
-        return bool(alert_id)
-
-    await eventually(raised, timeout=20, what="the alert raised")
+    alert_id = await _raised_alert(notify.url)
     other = ServiceProcess("notify", notify_environment, tmp_path / "other.log").start()
     try:
         other.wait_ready()
@@ -320,15 +326,7 @@ async def test_a_console_ack_names_the_signed_in_key_in_the_audit_trail(notify, 
     token = _csrf(client)
     dl = Deadline()
     await upstream.publish(dl.reported(), dl.breached())
-    alert_id = ""
-
-    async def raised() -> bool:
-        nonlocal alert_id
-        items = httpx.get(notify.url + "/v1/alerts", headers=POLICE).json()["items"]
-        alert_id = items[0]["id"] if items else ""
-        return bool(alert_id)
-
-    await eventually(raised, timeout=20, what="the alert raised")
+    alert_id = await _raised_alert(notify.url)
     acked = client.post(f"/console/alerts/{alert_id}/ack", headers={"X-CSRF-Token": token})
     assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "VC Http"
     client.close()
