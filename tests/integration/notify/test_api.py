@@ -14,6 +14,14 @@ from tests.support.services import in_process
 from tests.support.waiting import eventually
 
 
+async def _delivered(upstream, receiver, stage: str, path: str) -> tuple[Deadline, str]:  # type: ignore[no-untyped-def]
+    """A new deadline's `stage` (warning, breached) published and delivered on `path`: the deadline and its alert id."""
+    deadline = Deadline()
+    await upstream.publish(deadline.reported(), getattr(deadline, stage)())
+    await eventually(lambda: receiver.delivered(path), timeout=20, what=f"the {stage} delivered on {path}")
+    return deadline, str(alert_id_for(deadline.case_id, deadline.rule))
+
+
 async def test_a_bad_kommune_filter_is_answered_without_repeating_it(notify_service) -> None:  # type: ignore[no-untyped-def]
     _, client = notify_service
     typed = "ring 22 33 44 55 <b>" + "x" * 3000
@@ -28,11 +36,8 @@ async def test_a_warnings_ack_link_cannot_acknowledge_the_breach_that_superseded
     notify_service, upstream, receiver
 ) -> None:  # type: ignore[no-untyped-def]
     _, client = notify_service
-    deadline = Deadline()
-    await upstream.publish(deadline.reported(), deadline.warning())
-    await eventually(lambda: receiver.delivered("/lb1"), timeout=20)
+    deadline, alert_id = await _delivered(upstream, receiver, "warning", "/lb1")
     link = httpx.URL(json.loads(receiver.delivered("/lb1")[0].body)["ack_url"])
-    alert_id = str(alert_id_for(deadline.case_id, deadline.rule))
     await upstream.publish(deadline.breached())
 
     async def breached() -> bool:
@@ -52,10 +57,7 @@ async def test_a_police_key_acknowledges_only_as_an_officer_of_the_roster_and_is
     notify_service, upstream, receiver
 ) -> None:  # type: ignore[no-untyped-def]
     _, client = notify_service
-    deadline = Deadline()
-    await upstream.publish(deadline.reported(), deadline.warning())
-    await eventually(lambda: receiver.delivered("/lb1"), timeout=20)
-    alert_id = str(alert_id_for(deadline.case_id, deadline.rule))
+    _, alert_id = await _delivered(upstream, receiver, "warning", "/lb1")
     forged = await client.post(f"/v1/alerts/{alert_id}/ack", json={"by": "Rigspolitichefen"}, headers=POLICE)
     assert forged.status_code == 422 and "Rigspolitichefen" not in forged.text
     assert [e["field"] for e in forged.json()["errors"]] == ["by"]
@@ -83,10 +85,7 @@ async def test_a_second_breach_after_a_reschedule_reaches_the_vagtchef_again(
     notify_service, upstream, receiver
 ) -> None:  # type: ignore[no-untyped-def]
     _, client = notify_service
-    deadline = Deadline()
-    await upstream.publish(deadline.reported(), deadline.breached())
-    await eventually(lambda: len(receiver.delivered("/vagtchef")) == 1, timeout=20)
-    alert_id = str(alert_id_for(deadline.case_id, deadline.rule))
+    deadline, alert_id = await _delivered(upstream, receiver, "breached", "/vagtchef")
     # The vagtchef on duty acknowledges (vc-a by day, vc-b by night): an ack by anyone else would tell the one on
     # duty "acknowledged" on the same webhook, and that notice is not the second breach this test waits for.
     (on_duty,) = {d["recipient_id"] for d in (await alert_of(client, alert_id))["deliveries"]} & {"vc-a", "vc-b"}
