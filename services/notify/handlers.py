@@ -54,8 +54,8 @@ class NotifyRepository(Protocol):
     Alerts are domain objects; deliveries stay rows (`Row`): the worker sends them as it claimed them.
     """
 
-    async def remember_case(self, case_id: uuid.UUID, reference: str, category: str, kommune: str) -> None:
-        """Keeps a case's reference (first one wins)."""
+    async def remember_case(self, case_id: uuid.UUID, reference: str, category: str, kommune: str) -> bool:
+        """Keeps a case's reference (first one wins); True if this one was the first."""
         ...
 
     async def reference_of(self, case_id: uuid.UUID) -> str | None: ...
@@ -66,6 +66,10 @@ class NotifyRepository(Protocol):
 
     async def lock_alert(self, alert_id: uuid.UUID) -> Alert | None:
         """The alert, locked until the transaction ends."""
+        ...
+
+    async def lock_alert_of_case(self, alert_id: uuid.UUID, case_id: uuid.UUID) -> tuple[Alert | None, str | None]:
+        """The alert, locked as by `lock_alert`, and the case's reference as known now (None if not yet)."""
         ...
 
     async def save_alert(self, alert: Alert) -> None: ...
@@ -207,10 +211,14 @@ async def handle_deadline_event(
     if rule is None:
         return Applied(None, [])
     await repo.lock_new_alert(alert_id)
-    existing = await repo.lock_alert(alert_id)
+    # The reference comes with the lock (one round trip): only a new alert needs it, and it never changes.
+    existing, known = await repo.lock_alert_of_case(alert_id, payload.case_id)
+    reference = None if existing else known
     if payload.reference:  # may come before cases.v1; messages read the reference from case_refs
-        await repo.remember_case(payload.case_id, payload.reference, payload.category, event.kommune)
-    reference = None if existing else await repo.reference_of(payload.case_id)
+        first = await repo.remember_case(payload.case_id, payload.reference, payload.category, event.kommune)
+        if existing is None and known is None:
+            # Ours, or one written since the lock's read (first wins), as reading case_refs now would find.
+            reference = payload.reference if first else await repo.reference_of(payload.case_id)
     decision = domain.on_deadline(existing, _fact(event, payload, reference), rule, ctx.roster(), now)
     return await _apply(repo, decision, ctx, now, actor="deadlines", since=event.time)
 

@@ -38,8 +38,10 @@ class FakeNotifyRepository:
 
     # --- NotifyRepository ---
 
-    async def remember_case(self, case_id: uuid.UUID, reference: str, category: str, kommune: str) -> None:
+    async def remember_case(self, case_id: uuid.UUID, reference: str, category: str, kommune: str) -> bool:
+        first = case_id not in self.case_refs
         self.case_refs.setdefault(case_id, (reference, category, kommune))
+        return first
 
     async def reference_of(self, case_id: uuid.UUID) -> str | None:
         known = self.case_refs.get(case_id)
@@ -50,6 +52,9 @@ class FakeNotifyRepository:
 
     async def lock_alert(self, alert_id: uuid.UUID) -> Alert | None:
         return self.alerts.get(alert_id)
+
+    async def lock_alert_of_case(self, alert_id: uuid.UUID, case_id: uuid.UUID) -> tuple[Alert | None, str | None]:
+        return self.alerts.get(alert_id), await self.reference_of(case_id)
 
     async def save_alert(self, alert: Alert) -> None:
         self.alerts[alert.id] = alert
