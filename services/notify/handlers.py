@@ -34,6 +34,10 @@ from shared.events import deadlines as deadline_events
 log = logging.getLogger(__name__)
 
 
+# One audit row: kind, detail, actor (None: the service itself).
+AuditEntry = tuple[str, dict[str, Any], str | None]
+
+
 class Row(Protocol):
     """A stored row read by column name: a delivery, or the shared part of an alert (an asyncpg Record, or a dict)."""
 
@@ -98,9 +102,9 @@ class NotifyRepository(Protocol):
         self, alert_id: uuid.UUID, at: datetime, kind: str, detail: dict[str, Any], actor: str | None = None
     ) -> None: ...
 
-    async def audit_many(
-        self, alert_id: uuid.UUID, at: datetime, entries: Sequence[tuple[str, dict[str, Any]]]
-    ) -> None: ...
+    async def audit_many(self, alert_id: uuid.UUID, at: datetime, entries: Sequence[AuditEntry]) -> None:
+        """The rows in the order given, in one round trip."""
+        ...
 
     async def emit(self, events: Sequence[EventData], *, kommune: str) -> list[CloudEvent]:
         """The events' envelopes (deterministic ids), written to the outbox; returns them."""
@@ -304,9 +308,10 @@ async def _apply(
     alert = decision.alert
     if alert is None:
         return Applied(None, [])
-    for kind, detail in decision.audit:
-        await repo.audit(alert.id, now, kind, detail, actor=actor)
+    audit: list[AuditEntry] = [(kind, detail, actor) for kind, detail in decision.audit]
     if not decision.changed:
+        if audit:
+            await repo.audit_many(alert.id, now, audit)
         return Applied(alert, [])
     await repo.save_alert(alert)
     if decision.stop_pending:
@@ -317,23 +322,23 @@ async def _apply(
         recipients = [r for r in (roster.find(i) for i in notice.recipients) if r is not None]
         added += await repo.add_deliveries(notice, recipients, happened_at=since or now, now=now)
     shown = [d for d in added if d["state"] == "delivered"]
-    shown_events = await _shown(repo, alert.id, alert.case_id, shown, now)
+    shown_audit, shown_events = _shown(alert.id, alert.case_id, shown, now)
+    # The decision's audit rows and the console's in one round trip (in that order, as they happened).
+    await repo.audit_many(alert.id, now, [*audit, *shown_audit])
     events = await repo.emit([*decision.events, *shown_events], kommune=alert.kommune)
     return Applied(alert, events, len(added), shown)
 
 
-async def _shown(
-    repo: NotifyRepository, alert_id: uuid.UUID, case_id: uuid.UUID, shown: list[Row], now: datetime
-) -> list[EventData]:
+def _shown(
+    alert_id: uuid.UUID, case_id: uuid.UUID, shown: list[Row], now: datetime
+) -> tuple[list[AuditEntry], list[EventData]]:
     """Audit rows and `alert.delivered` events for console deliveries, which are delivered as written."""
-    if not shown:
-        return []
-    await repo.audit_many(alert_id, now, [
+    audit: list[AuditEntry] = [
         ("delivered", {"delivery_id": str(d["id"]), "stage": d["stage"], "channel": "console",
-                       "recipient": d["recipient_id"], "attempt": 1, "detail": "shown on the console"})
+                       "recipient": d["recipient_id"], "attempt": 1, "detail": "shown on the console"}, None)
         for d in shown
-    ])  # fmt: skip
-    return [
+    ]  # fmt: skip
+    return audit, [
         alert_events.AlertDelivered(
             alert_id=alert_id,
             case_id=case_id,
@@ -415,12 +420,12 @@ async def record_outcome(
             shared: Recipient = ctx.roster().vagtcentral
             next_channel = f"vagtcentral:{shared.channels[0].kind}"
             added = await repo.add_deliveries(notice, [shared], happened_at=delivery["happened_at"], now=now)
-    await repo.audit(alert_id, now, "delivery_failed",
-                     base | {"error": outcome.detail, "next_channel": next_channel})  # fmt: skip
+    failed_audit: AuditEntry = ("delivery_failed", base | {"error": outcome.detail, "next_channel": next_channel}, None)
     failed = alert_events.AlertDeliveryFailed(
         alert_id=alert_id, case_id=alert_row["case_id"], channel=delivery["channel"],
         recipient=delivery["recipient_id"], error=outcome.detail[:300], attempt=attempt, failed_at=now,
         delivery_id=delivery["id"], stage=delivery["stage"], next_channel=next_channel,
     )  # fmt: skip
-    shown = await _shown(repo, alert_id, alert_row["case_id"], [d for d in added if d["state"] == "delivered"], now)
+    shown_audit, shown = _shown(alert_id, alert_row["case_id"], [d for d in added if d["state"] == "delivered"], now)
+    await repo.audit_many(alert_id, now, [failed_audit, *shown_audit])
     return "failed", await repo.emit([failed, *shown], kommune=alert_row["kommune"])

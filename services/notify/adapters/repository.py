@@ -19,7 +19,7 @@ from services.notify.domain import messages
 from services.notify.domain.alert import Alert, Notice
 from services.notify.domain.policy import Chain
 from services.notify.domain.roster import Recipient
-from services.notify.handlers import Unreadable
+from services.notify.handlers import AuditEntry, Unreadable
 from shared.db import Conn
 from shared.events import CloudEvent, EventData
 from shared.outbox import enqueue_many
@@ -150,12 +150,13 @@ async def add_deliveries(
     )
 
 
-async def audit_many(
-    conn: Conn, alert_id: uuid.UUID, at: datetime, entries: Sequence[tuple[str, dict[str, Any]]]
-) -> None:
+async def audit_many(conn: Conn, alert_id: uuid.UUID, at: datetime, entries: Sequence[AuditEntry]) -> None:
+    """The rows in the order given; executemany sends them all before one Sync: one round trip."""
+    if not entries:
+        return
     await conn.executemany(
-        "INSERT INTO audit (alert_id, at, kind, detail) VALUES ($1, $2, $3, $4)",
-        [(alert_id, at, kind, detail) for kind, detail in entries],
+        "INSERT INTO audit (alert_id, at, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)",
+        [(alert_id, at, kind, actor, detail) for kind, detail, actor in entries],
     )
 
 
@@ -457,9 +458,7 @@ class PostgresNotifyRepository:
     ) -> None:
         await audit(self._conn, alert_id, at, kind, detail, actor)
 
-    async def audit_many(
-        self, alert_id: uuid.UUID, at: datetime, entries: Sequence[tuple[str, dict[str, Any]]]
-    ) -> None:
+    async def audit_many(self, alert_id: uuid.UUID, at: datetime, entries: Sequence[AuditEntry]) -> None:
         await audit_many(self._conn, alert_id, at, entries)
 
     async def emit(self, events: Sequence[EventData], *, kommune: str) -> list[CloudEvent]:

@@ -13,7 +13,7 @@ from typing import Any
 from services.notify.adapters.repository import delivery_id_for, to_cloud_events
 from services.notify.domain.alert import Alert, Notice
 from services.notify.domain.roster import Recipient
-from services.notify.handlers import Unreadable
+from services.notify.handlers import AuditEntry, Unreadable
 from shared.events import CloudEvent, EventData
 
 
@@ -102,11 +102,9 @@ class FakeNotifyRepository:
     ) -> None:
         self.audit_rows.append({"alert_id": alert_id, "at": at, "kind": kind, "actor": actor, "detail": detail})
 
-    async def audit_many(
-        self, alert_id: uuid.UUID, at: datetime, entries: Sequence[tuple[str, dict[str, Any]]]
-    ) -> None:
-        for kind, detail in entries:
-            await self.audit(alert_id, at, kind, detail)
+    async def audit_many(self, alert_id: uuid.UUID, at: datetime, entries: Sequence[AuditEntry]) -> None:
+        for kind, detail, actor in entries:
+            await self.audit(alert_id, at, kind, detail, actor)
 
     async def emit(self, events: Sequence[EventData], *, kommune: str) -> list[CloudEvent]:
         envelopes = to_cloud_events(events, kommune)
