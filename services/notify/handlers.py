@@ -124,7 +124,9 @@ class NotifyRepository(Protocol):
         """The delivery, locked, if `owner` still holds its lease; else None."""
         ...
 
-    async def mark_delivered(self, delivery_id: uuid.UUID, at: datetime) -> None: ...
+    async def mark_delivered(self, delivery_id: uuid.UUID, at: datetime, owner: str) -> bool:
+        """Delivered, if `owner` still holds its lease (as `lock_delivery` finds it); else False, nothing changed."""
+        ...
 
     async def mark_retry(self, delivery_id: uuid.UUID, at: datetime, error: str) -> None: ...
 
@@ -375,13 +377,15 @@ async def record_outcome(
     # for this result, or this waits for the ack and sees it, so no next-channel row is written
     # after an ack has committed.
     alert_row = await repo.share_alert(alert_id)
-    if alert_row is None or await repo.lock_delivery(delivery["id"], owner) is None:
+    if alert_row is None:
         return "lost", []
     attempt = delivery["attempts"]
     base = {"delivery_id": str(delivery["id"]), "stage": delivery["stage"], "channel": delivery["channel"],
             "recipient": delivery["recipient_id"], "attempt": attempt}  # fmt: skip
     if outcome.verdict == "delivered":
-        await repo.mark_delivered(delivery["id"], now)
+        # The lease check and the update in one statement (the row is locked by the update itself).
+        if not await repo.mark_delivered(delivery["id"], now, owner):
+            return "lost", []
         await repo.audit(alert_id, now, "delivered", base | {"detail": outcome.detail})
         event: EventData = alert_events.AlertDelivered(
             alert_id=alert_id, case_id=alert_row["case_id"], channel=delivery["channel"],
@@ -389,6 +393,8 @@ async def record_outcome(
             stage=delivery["stage"], attempts=attempt,
         )  # fmt: skip
         return "delivered", await repo.emit([event], kommune=alert_row["kommune"])
+    if await repo.lock_delivery(delivery["id"], owner) is None:
+        return "lost", []
 
     stopped = delivery["stoppable"] and alert_row["state"] in ("acknowledged", "resolved")
     if outcome.verdict == "retry" and stopped:

@@ -356,13 +356,19 @@ async def lock_delivery(conn: Conn, delivery_id: uuid.UUID, owner: str) -> async
     )
 
 
-async def mark_delivered(conn: Conn, delivery_id: uuid.UUID, at: datetime) -> None:
-    await conn.execute(
+async def mark_delivered(conn: Conn, delivery_id: uuid.UUID, at: datetime, owner: str) -> bool:
+    """Delivered, if this worker still holds the lease; False (nothing changed) if another took it over.
+
+    The WHERE is judged on the row's latest version once its lock is had, as `lock_delivery`'s is.
+    """
+    status = await conn.execute(
         "UPDATE deliveries SET state = 'delivered', delivered_at = $2, lease_owner = NULL, lease_until = NULL,"
-        " last_error = NULL WHERE id = $1",
+        " last_error = NULL WHERE id = $1 AND lease_owner = $3",
         delivery_id,
         at,
+        owner,
     )
+    return bool(status == "UPDATE 1")
 
 
 async def mark_retry(conn: Conn, delivery_id: uuid.UUID, at: datetime, error: str) -> None:
@@ -476,8 +482,8 @@ class PostgresNotifyRepository:
     async def lock_delivery(self, delivery_id: uuid.UUID, owner: str) -> asyncpg.Record | None:
         return await lock_delivery(self._conn, delivery_id, owner)
 
-    async def mark_delivered(self, delivery_id: uuid.UUID, at: datetime) -> None:
-        await mark_delivered(self._conn, delivery_id, at)
+    async def mark_delivered(self, delivery_id: uuid.UUID, at: datetime, owner: str) -> bool:
+        return await mark_delivered(self._conn, delivery_id, at, owner)
 
     async def mark_retry(self, delivery_id: uuid.UUID, at: datetime, error: str) -> None:
         await mark_retry(self._conn, delivery_id, at, error)

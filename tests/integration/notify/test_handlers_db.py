@@ -175,3 +175,36 @@ async def test_the_alert_locked_with_its_cases_reference_waits_for_a_holder_and_
             async with pool.acquire() as other, other.transaction():
                 with pytest.raises(asyncpg.LockNotAvailableError):
                     await other.execute("SELECT 1 FROM alerts WHERE id = $1 FOR UPDATE NOWAIT", alert_id)
+
+
+async def test_a_delivered_result_counts_only_while_its_lease_is_held(pool, ctx) -> None:  # type: ignore[no-untyped-def]
+    deadline = Deadline()
+    await _apply(pool, ctx, deadline.warning())
+    async with pool.acquire() as conn:
+        claimed = await repo.claim_deliveries(conn, datetime.now(UTC), "worker-1", timedelta(minutes=1), 10)
+    first, second = [d for d in claimed if d["channel"] != "console"][:2]
+    # The second's lease ran out and another worker took it over: worker-1's late result is not its to record.
+    await pool.execute("UPDATE deliveries SET lease_owner = 'worker-2' WHERE id = $1", second["id"])
+
+    async def delivered(delivery) -> str:  # type: ignore[no-untyped-def]
+        async with pool.acquire() as conn, conn.transaction():
+            result, _ = await handlers.record_outcome(
+                _repo(conn, ctx), delivery, Outcome("delivered", "HTTP 204"), owner="worker-1", ctx=ctx,
+                backoff=Backoff(base=0.1, cap=1, max_attempts=1), random=lambda: 0.5, now=datetime.now(UTC),
+            )  # fmt: skip
+            return result
+
+    assert await delivered(first) == "delivered"
+    assert await delivered(second) == "lost"
+    assert await delivered(first) == "lost"  # recorded once: the lease went with the first recording
+    rows = {
+        r["id"]: dict(r)
+        for r in await pool.fetch(
+            "SELECT id, state, lease_owner FROM deliveries WHERE id = ANY($1)", [first["id"], second["id"]]
+        )
+    }
+    assert rows[first["id"]] == {"id": first["id"], "state": "delivered", "lease_owner": None}
+    assert rows[second["id"]] == {"id": second["id"], "state": "pending", "lease_owner": "worker-2"}
+    kinds = await pool.fetch("SELECT detail->>'delivery_id' AS d FROM audit WHERE kind = 'delivered'"
+                             " AND detail->>'channel' <> 'console'")  # fmt: skip
+    assert [r["d"] for r in kinds] == [str(first["id"])]

@@ -133,10 +133,12 @@ class FakeNotifyRepository:
         row = self.deliveries.get(delivery_id)
         return dict(row) if row is not None and row["lease_owner"] == owner else None
 
-    async def mark_delivered(self, delivery_id: uuid.UUID, at: datetime) -> None:
-        self.deliveries[delivery_id].update(
-            state="delivered", delivered_at=at, lease_owner=None, lease_until=None, last_error=None
-        )
+    async def mark_delivered(self, delivery_id: uuid.UUID, at: datetime, owner: str) -> bool:
+        row = self.deliveries.get(delivery_id)
+        if row is None or row["lease_owner"] != owner:
+            return False
+        row.update(state="delivered", delivered_at=at, lease_owner=None, lease_until=None, last_error=None)
+        return True
 
     async def mark_retry(self, delivery_id: uuid.UUID, at: datetime, error: str) -> None:
         self.deliveries[delivery_id].update(
