@@ -122,11 +122,16 @@ class DurableTimer:
                     backoff.reset()
                     if claimed >= self._batch:
                         continue  # more is waiting: no sleep
-                    wait = await self.seconds_until_next()
-                    with contextlib.suppress(TimeoutError):
-                        await within(self._wake.wait(), wait)
-                        if self._wake_linger > 0:
-                            await asyncio.sleep(self._wake_linger)
+                    woken = self._wake.is_set()
+                    if not woken:
+                        # A NOTIFY during the round ends the sleep at once, whatever the next due time:
+                        # asking for it then is a query for nothing (a burst's every round, before).
+                        wait = await self.seconds_until_next()
+                        with contextlib.suppress(TimeoutError):
+                            await within(self._wake.wait(), wait)
+                            woken = True
+                    if woken and self._wake_linger > 0:
+                        await asyncio.sleep(self._wake_linger)
                 except Exception as exc:
                     if self._on_error is not None:
                         delay = await self._on_error(exc, backoff)

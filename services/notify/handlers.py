@@ -34,6 +34,10 @@ from shared.events import deadlines as deadline_events
 log = logging.getLogger(__name__)
 
 
+# One audit row: kind, detail, actor (None: the service itself).
+AuditEntry = tuple[str, dict[str, Any], str | None]
+
+
 class Row(Protocol):
     """A stored row read by column name: a delivery, or the shared part of an alert (an asyncpg Record, or a dict)."""
 
@@ -54,8 +58,8 @@ class NotifyRepository(Protocol):
     Alerts are domain objects; deliveries stay rows (`Row`): the worker sends them as it claimed them.
     """
 
-    async def remember_case(self, case_id: uuid.UUID, reference: str, category: str, kommune: str) -> None:
-        """Keeps a case's reference (first one wins)."""
+    async def remember_case(self, case_id: uuid.UUID, reference: str, category: str, kommune: str) -> bool:
+        """Keeps a case's reference (first one wins); True if this one was the first."""
         ...
 
     async def reference_of(self, case_id: uuid.UUID) -> str | None: ...
@@ -66,6 +70,10 @@ class NotifyRepository(Protocol):
 
     async def lock_alert(self, alert_id: uuid.UUID) -> Alert | None:
         """The alert, locked until the transaction ends."""
+        ...
+
+    async def lock_alert_of_case(self, alert_id: uuid.UUID, case_id: uuid.UUID) -> tuple[Alert | None, str | None]:
+        """The alert, locked as by `lock_alert`, and the case's reference as known now (None if not yet)."""
         ...
 
     async def save_alert(self, alert: Alert) -> None: ...
@@ -94,9 +102,9 @@ class NotifyRepository(Protocol):
         self, alert_id: uuid.UUID, at: datetime, kind: str, detail: dict[str, Any], actor: str | None = None
     ) -> None: ...
 
-    async def audit_many(
-        self, alert_id: uuid.UUID, at: datetime, entries: Sequence[tuple[str, dict[str, Any]]]
-    ) -> None: ...
+    async def audit_many(self, alert_id: uuid.UUID, at: datetime, entries: Sequence[AuditEntry]) -> None:
+        """The rows in the order given, in one round trip."""
+        ...
 
     async def emit(self, events: Sequence[EventData], *, kommune: str) -> list[CloudEvent]:
         """The events' envelopes (deterministic ids), written to the outbox; returns them."""
@@ -116,7 +124,9 @@ class NotifyRepository(Protocol):
         """The delivery, locked, if `owner` still holds its lease; else None."""
         ...
 
-    async def mark_delivered(self, delivery_id: uuid.UUID, at: datetime) -> None: ...
+    async def mark_delivered(self, delivery_id: uuid.UUID, at: datetime, owner: str) -> bool:
+        """Delivered, if `owner` still holds its lease (as `lock_delivery` finds it); else False, nothing changed."""
+        ...
 
     async def mark_retry(self, delivery_id: uuid.UUID, at: datetime, error: str) -> None: ...
 
@@ -207,10 +217,14 @@ async def handle_deadline_event(
     if rule is None:
         return Applied(None, [])
     await repo.lock_new_alert(alert_id)
-    existing = await repo.lock_alert(alert_id)
+    # The reference comes with the lock (one round trip): only a new alert needs it, and it never changes.
+    existing, known = await repo.lock_alert_of_case(alert_id, payload.case_id)
+    reference = None if existing else known
     if payload.reference:  # may come before cases.v1; messages read the reference from case_refs
-        await repo.remember_case(payload.case_id, payload.reference, payload.category, event.kommune)
-    reference = None if existing else await repo.reference_of(payload.case_id)
+        first = await repo.remember_case(payload.case_id, payload.reference, payload.category, event.kommune)
+        if existing is None and known is None:
+            # Ours, or one written since the lock's read (first wins), as reading case_refs now would find.
+            reference = payload.reference if first else await repo.reference_of(payload.case_id)
     decision = domain.on_deadline(existing, _fact(event, payload, reference), rule, ctx.roster(), now)
     return await _apply(repo, decision, ctx, now, actor="deadlines", since=event.time)
 
@@ -296,9 +310,10 @@ async def _apply(
     alert = decision.alert
     if alert is None:
         return Applied(None, [])
-    for kind, detail in decision.audit:
-        await repo.audit(alert.id, now, kind, detail, actor=actor)
+    audit: list[AuditEntry] = [(kind, detail, actor) for kind, detail in decision.audit]
     if not decision.changed:
+        if audit:
+            await repo.audit_many(alert.id, now, audit)
         return Applied(alert, [])
     await repo.save_alert(alert)
     if decision.stop_pending:
@@ -309,23 +324,23 @@ async def _apply(
         recipients = [r for r in (roster.find(i) for i in notice.recipients) if r is not None]
         added += await repo.add_deliveries(notice, recipients, happened_at=since or now, now=now)
     shown = [d for d in added if d["state"] == "delivered"]
-    shown_events = await _shown(repo, alert.id, alert.case_id, shown, now)
+    shown_audit, shown_events = _shown(alert.id, alert.case_id, shown, now)
+    # The decision's audit rows and the console's in one round trip (in that order, as they happened).
+    await repo.audit_many(alert.id, now, [*audit, *shown_audit])
     events = await repo.emit([*decision.events, *shown_events], kommune=alert.kommune)
     return Applied(alert, events, len(added), shown)
 
 
-async def _shown(
-    repo: NotifyRepository, alert_id: uuid.UUID, case_id: uuid.UUID, shown: list[Row], now: datetime
-) -> list[EventData]:
+def _shown(
+    alert_id: uuid.UUID, case_id: uuid.UUID, shown: list[Row], now: datetime
+) -> tuple[list[AuditEntry], list[EventData]]:
     """Audit rows and `alert.delivered` events for console deliveries, which are delivered as written."""
-    if not shown:
-        return []
-    await repo.audit_many(alert_id, now, [
+    audit: list[AuditEntry] = [
         ("delivered", {"delivery_id": str(d["id"]), "stage": d["stage"], "channel": "console",
-                       "recipient": d["recipient_id"], "attempt": 1, "detail": "shown on the console"})
+                       "recipient": d["recipient_id"], "attempt": 1, "detail": "shown on the console"}, None)
         for d in shown
-    ])  # fmt: skip
-    return [
+    ]  # fmt: skip
+    return audit, [
         alert_events.AlertDelivered(
             alert_id=alert_id,
             case_id=case_id,
@@ -362,13 +377,15 @@ async def record_outcome(
     # for this result, or this waits for the ack and sees it, so no next-channel row is written
     # after an ack has committed.
     alert_row = await repo.share_alert(alert_id)
-    if alert_row is None or await repo.lock_delivery(delivery["id"], owner) is None:
+    if alert_row is None:
         return "lost", []
     attempt = delivery["attempts"]
     base = {"delivery_id": str(delivery["id"]), "stage": delivery["stage"], "channel": delivery["channel"],
             "recipient": delivery["recipient_id"], "attempt": attempt}  # fmt: skip
     if outcome.verdict == "delivered":
-        await repo.mark_delivered(delivery["id"], now)
+        # The lease check and the update in one statement (the row is locked by the update itself).
+        if not await repo.mark_delivered(delivery["id"], now, owner):
+            return "lost", []
         await repo.audit(alert_id, now, "delivered", base | {"detail": outcome.detail})
         event: EventData = alert_events.AlertDelivered(
             alert_id=alert_id, case_id=alert_row["case_id"], channel=delivery["channel"],
@@ -376,6 +393,8 @@ async def record_outcome(
             stage=delivery["stage"], attempts=attempt,
         )  # fmt: skip
         return "delivered", await repo.emit([event], kommune=alert_row["kommune"])
+    if await repo.lock_delivery(delivery["id"], owner) is None:
+        return "lost", []
 
     stopped = delivery["stoppable"] and alert_row["state"] in ("acknowledged", "resolved")
     if outcome.verdict == "retry" and stopped:
@@ -407,12 +426,12 @@ async def record_outcome(
             shared: Recipient = ctx.roster().vagtcentral
             next_channel = f"vagtcentral:{shared.channels[0].kind}"
             added = await repo.add_deliveries(notice, [shared], happened_at=delivery["happened_at"], now=now)
-    await repo.audit(alert_id, now, "delivery_failed",
-                     base | {"error": outcome.detail, "next_channel": next_channel})  # fmt: skip
+    failed_audit: AuditEntry = ("delivery_failed", base | {"error": outcome.detail, "next_channel": next_channel}, None)
     failed = alert_events.AlertDeliveryFailed(
         alert_id=alert_id, case_id=alert_row["case_id"], channel=delivery["channel"],
         recipient=delivery["recipient_id"], error=outcome.detail[:300], attempt=attempt, failed_at=now,
         delivery_id=delivery["id"], stage=delivery["stage"], next_channel=next_channel,
     )  # fmt: skip
-    shown = await _shown(repo, alert_id, alert_row["case_id"], [d for d in added if d["state"] == "delivered"], now)
+    shown_audit, shown = _shown(alert_id, alert_row["case_id"], [d for d in added if d["state"] == "delivered"], now)
+    await repo.audit_many(alert_id, now, [failed_audit, *shown_audit])
     return "failed", await repo.emit([failed, *shown], kommune=alert_row["kommune"])

@@ -19,7 +19,7 @@ from services.notify.domain import messages
 from services.notify.domain.alert import Alert, Notice
 from services.notify.domain.policy import Chain
 from services.notify.domain.roster import Recipient
-from services.notify.handlers import Unreadable
+from services.notify.handlers import AuditEntry, Unreadable
 from shared.db import Conn
 from shared.events import CloudEvent, EventData
 from shared.outbox import enqueue_many
@@ -57,8 +57,9 @@ def _alert_args(alert: Alert) -> tuple[Any, ...]:
     return tuple(values[c] for c in _ALERT_COLUMNS)
 
 
-async def remember_case(conn: Conn, case_id: uuid.UUID, reference: str, category: str, kommune: str) -> None:
-    await conn.execute(
+async def remember_case(conn: Conn, case_id: uuid.UUID, reference: str, category: str, kommune: str) -> bool:
+    """Keeps a case's reference; True if this was the first (the first one wins, and is never changed)."""
+    status = await conn.execute(
         "INSERT INTO case_refs (case_id, reference, category, kommune) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (case_id) DO NOTHING",
         case_id,
@@ -66,6 +67,7 @@ async def remember_case(conn: Conn, case_id: uuid.UUID, reference: str, category
         category,
         kommune,
     )
+    return bool(status == "INSERT 0 1")
 
 
 async def reference_of(conn: Conn, case_id: uuid.UUID) -> str | None:
@@ -77,6 +79,22 @@ async def lock_alert(conn: Conn, alert_id: uuid.UUID) -> Alert | None:
     """The alert, locked until the transaction ends: ack, resolve, timer and events on it take turns."""
     row = await conn.fetchrow("SELECT * FROM alerts WHERE id = $1 FOR UPDATE", alert_id)
     return alert_from_row(row) if row else None
+
+
+async def lock_alert_of_case(conn: Conn, alert_id: uuid.UUID, case_id: uuid.UUID) -> tuple[Alert | None, str | None]:
+    """`lock_alert`, and the case's reference as known now, in one statement (a new alert names its case).
+
+    The lateral sub-select locks the alert row as `lock_alert` does (waiting for a holder, then
+    reading its latest version); the outer row is there whether or not the alert exists.
+    """
+    row = await conn.fetchrow(
+        "SELECT (SELECT reference FROM case_refs WHERE case_id = $2) AS known_reference, a.*"
+        " FROM (VALUES (1)) AS one LEFT JOIN LATERAL (SELECT * FROM alerts WHERE id = $1 FOR UPDATE) AS a ON true",
+        alert_id,
+        case_id,
+    )
+    assert row is not None  # the VALUES row is always there
+    return (alert_from_row(row) if row["id"] is not None else None), row["known_reference"]
 
 
 async def lock_new_alert(conn: Conn, alert_id: uuid.UUID) -> None:
@@ -132,12 +150,13 @@ async def add_deliveries(
     )
 
 
-async def audit_many(
-    conn: Conn, alert_id: uuid.UUID, at: datetime, entries: Sequence[tuple[str, dict[str, Any]]]
-) -> None:
+async def audit_many(conn: Conn, alert_id: uuid.UUID, at: datetime, entries: Sequence[AuditEntry]) -> None:
+    """The rows in the order given; executemany sends them all before one Sync: one round trip."""
+    if not entries:
+        return
     await conn.executemany(
-        "INSERT INTO audit (alert_id, at, kind, detail) VALUES ($1, $2, $3, $4)",
-        [(alert_id, at, kind, detail) for kind, detail in entries],
+        "INSERT INTO audit (alert_id, at, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)",
+        [(alert_id, at, kind, actor, detail) for kind, detail, actor in entries],
     )
 
 
@@ -337,13 +356,19 @@ async def lock_delivery(conn: Conn, delivery_id: uuid.UUID, owner: str) -> async
     )
 
 
-async def mark_delivered(conn: Conn, delivery_id: uuid.UUID, at: datetime) -> None:
-    await conn.execute(
+async def mark_delivered(conn: Conn, delivery_id: uuid.UUID, at: datetime, owner: str) -> bool:
+    """Delivered, if this worker still holds the lease; False (nothing changed) if another took it over.
+
+    The WHERE is judged on the row's latest version once its lock is had, as `lock_delivery`'s is.
+    """
+    status = await conn.execute(
         "UPDATE deliveries SET state = 'delivered', delivered_at = $2, lease_owner = NULL, lease_until = NULL,"
-        " last_error = NULL WHERE id = $1",
+        " last_error = NULL WHERE id = $1 AND lease_owner = $3",
         delivery_id,
         at,
+        owner,
     )
+    return bool(status == "UPDATE 1")
 
 
 async def mark_retry(conn: Conn, delivery_id: uuid.UUID, at: datetime, error: str) -> None:
@@ -400,8 +425,8 @@ class PostgresNotifyRepository:
         self._conn = conn
         self._topic = topic
 
-    async def remember_case(self, case_id: uuid.UUID, reference: str, category: str, kommune: str) -> None:
-        await remember_case(self._conn, case_id, reference, category, kommune)
+    async def remember_case(self, case_id: uuid.UUID, reference: str, category: str, kommune: str) -> bool:
+        return await remember_case(self._conn, case_id, reference, category, kommune)
 
     async def reference_of(self, case_id: uuid.UUID) -> str | None:
         return await reference_of(self._conn, case_id)
@@ -411,6 +436,9 @@ class PostgresNotifyRepository:
 
     async def lock_alert(self, alert_id: uuid.UUID) -> Alert | None:
         return await lock_alert(self._conn, alert_id)
+
+    async def lock_alert_of_case(self, alert_id: uuid.UUID, case_id: uuid.UUID) -> tuple[Alert | None, str | None]:
+        return await lock_alert_of_case(self._conn, alert_id, case_id)
 
     async def save_alert(self, alert: Alert) -> None:
         await save_alert(self._conn, alert)
@@ -436,9 +464,7 @@ class PostgresNotifyRepository:
     ) -> None:
         await audit(self._conn, alert_id, at, kind, detail, actor)
 
-    async def audit_many(
-        self, alert_id: uuid.UUID, at: datetime, entries: Sequence[tuple[str, dict[str, Any]]]
-    ) -> None:
+    async def audit_many(self, alert_id: uuid.UUID, at: datetime, entries: Sequence[AuditEntry]) -> None:
         await audit_many(self._conn, alert_id, at, entries)
 
     async def emit(self, events: Sequence[EventData], *, kommune: str) -> list[CloudEvent]:
@@ -456,8 +482,8 @@ class PostgresNotifyRepository:
     async def lock_delivery(self, delivery_id: uuid.UUID, owner: str) -> asyncpg.Record | None:
         return await lock_delivery(self._conn, delivery_id, owner)
 
-    async def mark_delivered(self, delivery_id: uuid.UUID, at: datetime) -> None:
-        await mark_delivered(self._conn, delivery_id, at)
+    async def mark_delivered(self, delivery_id: uuid.UUID, at: datetime, owner: str) -> bool:
+        return await mark_delivered(self._conn, delivery_id, at, owner)
 
     async def mark_retry(self, delivery_id: uuid.UUID, at: datetime, error: str) -> None:
         await mark_retry(self._conn, delivery_id, at, error)

@@ -16,6 +16,7 @@ from services.notify.adapters.changes import alert_changes
 from services.notify.adapters.repository import PostgresNotifyRepository
 from services.notify.domain.alert import AlreadyResolved, alert_id_for
 from services.notify.domain.delivery import Backoff, Outcome
+from shared.aio import within
 from tests.integration.notify.conftest import Deadline
 
 
@@ -147,3 +148,63 @@ async def test_one_alert_that_cannot_fire_is_parked_and_the_others_still_escalat
     assert escalations == 0
     kinds = await pool.fetch("SELECT kind FROM audit WHERE alert_id = $1 ORDER BY id", ids["unsendable"])
     assert [k["kind"] for k in kinds] == ["raised", "timer_parked"]
+
+
+async def test_the_alert_locked_with_its_cases_reference_waits_for_a_holder_and_reads_what_it_wrote(pool, ctx) -> None:  # type: ignore[no-untyped-def]
+    deadline = Deadline()
+    await _apply(pool, ctx, deadline.warning())
+    alert_id = alert_id_for(deadline.case_id, deadline.rule)
+    async with pool.acquire() as conn, conn.transaction():
+        # Unknown alert: no alert, but the case's reference (a new alert names its case); unknown case: neither.
+        assert await repo.lock_alert_of_case(conn, uuid.uuid4(), deadline.case_id) == (None, deadline.reference)
+        assert await repo.lock_alert_of_case(conn, uuid.uuid4(), uuid.uuid4()) == (None, None)
+
+    async with pool.acquire() as holder, pool.acquire() as waiter:
+        holder_tx = holder.transaction()
+        await holder_tx.start()
+        await holder.execute("UPDATE alerts SET title = 'changed meanwhile' WHERE id = $1", alert_id)
+        async with waiter.transaction():
+            locking = asyncio.create_task(repo.lock_alert_of_case(waiter, alert_id, deadline.case_id))
+            await asyncio.sleep(0.3)
+            assert not locking.done()  # the holder's row lock holds it up, as lock_alert's FOR UPDATE does
+            await holder_tx.commit()
+            alert, known = await within(locking, 10)
+            assert alert is not None and alert.id == alert_id and known == deadline.reference
+            assert alert.title == "changed meanwhile"  # the row as the holder left it, not as it was before
+            # And now this transaction holds it: another cannot take it.
+            async with pool.acquire() as other, other.transaction():
+                with pytest.raises(asyncpg.LockNotAvailableError):
+                    await other.execute("SELECT 1 FROM alerts WHERE id = $1 FOR UPDATE NOWAIT", alert_id)
+
+
+async def test_a_delivered_result_counts_only_while_its_lease_is_held(pool, ctx) -> None:  # type: ignore[no-untyped-def]
+    deadline = Deadline()
+    await _apply(pool, ctx, deadline.warning())
+    async with pool.acquire() as conn:
+        claimed = await repo.claim_deliveries(conn, datetime.now(UTC), "worker-1", timedelta(minutes=1), 10)
+    first, second = [d for d in claimed if d["channel"] != "console"][:2]
+    # The second's lease ran out and another worker took it over: worker-1's late result is not its to record.
+    await pool.execute("UPDATE deliveries SET lease_owner = 'worker-2' WHERE id = $1", second["id"])
+
+    async def delivered(delivery) -> str:  # type: ignore[no-untyped-def]
+        async with pool.acquire() as conn, conn.transaction():
+            result, _ = await handlers.record_outcome(
+                _repo(conn, ctx), delivery, Outcome("delivered", "HTTP 204"), owner="worker-1", ctx=ctx,
+                backoff=Backoff(base=0.1, cap=1, max_attempts=1), random=lambda: 0.5, now=datetime.now(UTC),
+            )  # fmt: skip
+            return result
+
+    assert await delivered(first) == "delivered"
+    assert await delivered(second) == "lost"
+    assert await delivered(first) == "lost"  # recorded once: the lease went with the first recording
+    rows = {
+        r["id"]: dict(r)
+        for r in await pool.fetch(
+            "SELECT id, state, lease_owner FROM deliveries WHERE id = ANY($1)", [first["id"], second["id"]]
+        )
+    }
+    assert rows[first["id"]] == {"id": first["id"], "state": "delivered", "lease_owner": None}
+    assert rows[second["id"]] == {"id": second["id"], "state": "pending", "lease_owner": "worker-2"}
+    kinds = await pool.fetch("SELECT detail->>'delivery_id' AS d FROM audit WHERE kind = 'delivered'"
+                             " AND detail->>'channel' <> 'console'")  # fmt: skip
+    assert [r["d"] for r in kinds] == [str(first["id"])]

@@ -13,7 +13,7 @@ from typing import Any
 from services.notify.adapters.repository import delivery_id_for, to_cloud_events
 from services.notify.domain.alert import Alert, Notice
 from services.notify.domain.roster import Recipient
-from services.notify.handlers import Unreadable
+from services.notify.handlers import AuditEntry, Unreadable
 from shared.events import CloudEvent, EventData
 
 
@@ -38,8 +38,10 @@ class FakeNotifyRepository:
 
     # --- NotifyRepository ---
 
-    async def remember_case(self, case_id: uuid.UUID, reference: str, category: str, kommune: str) -> None:
+    async def remember_case(self, case_id: uuid.UUID, reference: str, category: str, kommune: str) -> bool:
+        first = case_id not in self.case_refs
         self.case_refs.setdefault(case_id, (reference, category, kommune))
+        return first
 
     async def reference_of(self, case_id: uuid.UUID) -> str | None:
         known = self.case_refs.get(case_id)
@@ -50,6 +52,9 @@ class FakeNotifyRepository:
 
     async def lock_alert(self, alert_id: uuid.UUID) -> Alert | None:
         return self.alerts.get(alert_id)
+
+    async def lock_alert_of_case(self, alert_id: uuid.UUID, case_id: uuid.UUID) -> tuple[Alert | None, str | None]:
+        return self.alerts.get(alert_id), await self.reference_of(case_id)
 
     async def save_alert(self, alert: Alert) -> None:
         self.alerts[alert.id] = alert
@@ -97,11 +102,9 @@ class FakeNotifyRepository:
     ) -> None:
         self.audit_rows.append({"alert_id": alert_id, "at": at, "kind": kind, "actor": actor, "detail": detail})
 
-    async def audit_many(
-        self, alert_id: uuid.UUID, at: datetime, entries: Sequence[tuple[str, dict[str, Any]]]
-    ) -> None:
-        for kind, detail in entries:
-            await self.audit(alert_id, at, kind, detail)
+    async def audit_many(self, alert_id: uuid.UUID, at: datetime, entries: Sequence[AuditEntry]) -> None:
+        for kind, detail, actor in entries:
+            await self.audit(alert_id, at, kind, detail, actor)
 
     async def emit(self, events: Sequence[EventData], *, kommune: str) -> list[CloudEvent]:
         envelopes = to_cloud_events(events, kommune)
@@ -130,10 +133,12 @@ class FakeNotifyRepository:
         row = self.deliveries.get(delivery_id)
         return dict(row) if row is not None and row["lease_owner"] == owner else None
 
-    async def mark_delivered(self, delivery_id: uuid.UUID, at: datetime) -> None:
-        self.deliveries[delivery_id].update(
-            state="delivered", delivered_at=at, lease_owner=None, lease_until=None, last_error=None
-        )
+    async def mark_delivered(self, delivery_id: uuid.UUID, at: datetime, owner: str) -> bool:
+        row = self.deliveries.get(delivery_id)
+        if row is None or row["lease_owner"] != owner:
+            return False
+        row.update(state="delivered", delivered_at=at, lease_owner=None, lease_until=None, last_error=None)
+        return True
 
     async def mark_retry(self, delivery_id: uuid.UUID, at: datetime, error: str) -> None:
         self.deliveries[delivery_id].update(

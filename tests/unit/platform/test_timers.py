@@ -242,3 +242,34 @@ async def test_stopping_a_runtime_cancels_a_task_that_ignored_its_first_cancella
     assert runtime._tasks == []
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert errors == ["background tasks ['t:stubborn'] still running 0 s after being cancelled"]
+
+
+async def test_a_wake_up_during_a_round_starts_the_next_one_without_asking_for_the_next_due_time() -> None:
+    rounds: list[int] = []
+    asked: list[int] = []
+    timer: DurableTimer
+
+    async def fire_due() -> int:
+        rounds.append(1)
+        if len(rounds) == 1:
+            timer.wake()  # a delivery written while the first round ran
+        return 1
+
+    async def next_due() -> datetime | None:
+        asked.append(1)
+        return None
+
+    timer = DurableTimer(
+        _Pool(),  # type: ignore[arg-type]
+        channel="c", name="t", fire_due=fire_due, next_due=next_due, batch_size=10, max_sleep=3600,
+    )  # fmt: skip
+    task = asyncio.create_task(timer.run())
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0)
+        # Round two at once, with no query for the next due time; after it, nothing woke it: it asks, and sleeps.
+        assert len(rounds) == 2 and len(asked) == 1
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
