@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+from asyncpg.transaction import Transaction
 
 from services.notify import handlers
 from services.notify.adapters import repository as repo
@@ -83,19 +84,9 @@ async def test_a_worker_whose_recording_waits_past_its_lease_keeps_the_delivery(
         async with pool.acquire() as holder:
             # Someone holds the alert (an ack, an escalation round on a loaded database): the first
             # worker's results wait for it, with both messages already sent, for three leases.
-            hold = holder.transaction()
-            await hold.start()
-            await holder.execute(
-                "SELECT 1 FROM alerts WHERE id = $1 FOR UPDATE", alit := alert_id_for(deadline.case_id, deadline.rule)
-            )
-            assert await first.fire_due() == 2
-            await eventually(lambda: len(smtp.to(LB2)) == 1 and len(receiver.delivered("/lb1")) == 1, timeout=10,
-                             what="both sent by the first worker")  # fmt: skip
-            loop = asyncio.get_running_loop()
-            end = loop.time() + 3 * lease
-            while loop.time() < end:  # the second worker looks for due deliveries all the while
-                await second.fire_due()
-                await asyncio.sleep(0.1)
+            alit = alert_id_for(deadline.case_id, deadline.rule)
+            hold = await _sent_while_the_alert_is_held(holder, alit, first, receiver, smtp)
+            await _keep_looking(second, 3 * lease)
             await hold.rollback()
         await eventually(lambda: _all_delivered(pool, alit), timeout=10, what="both recorded delivered")
     finally:
@@ -117,26 +108,39 @@ async def test_a_recording_cut_off_by_the_database_is_tried_again_not_the_send(
     second = worker(pool, ctx, clients, notify_schema, lease, record_margin=0.3)
     try:
         async with pool.acquire() as holder:
-            hold = holder.transaction()
-            await hold.start()
-            await holder.execute("SELECT 1 FROM alerts WHERE id = $1 FOR UPDATE", alert_id)
-            assert await first.fire_due() == 2
-            await eventually(lambda: len(smtp.to(LB2)) == 1 and len(receiver.delivered("/lb1")) == 1, timeout=10,
-                             what="both sent by the first worker")  # fmt: skip
+            hold = await _sent_while_the_alert_is_held(holder, alert_id, first, receiver, smtp)
             # The database ends the sessions recording the results (a restart, a full server refusing
             # and dropping connections): the messages are out, only their recording failed.
             await eventually(lambda: _cut_off_recordings(pool, 2), timeout=10, what="both recordings cut off")
             await hold.rollback()
-        loop = asyncio.get_running_loop()
-        end = loop.time() + 3 * lease
-        while loop.time() < end:  # the second worker looks for due deliveries all the while
-            await second.fire_due()
-            await asyncio.sleep(0.1)
+        await _keep_looking(second, 3 * lease)
         await eventually(lambda: _all_delivered(pool, alert_id), timeout=10, what="both recorded delivered")
     finally:
         await first.close()
         await second.close()
     assert len(smtp.to(LB2)) == 1 and len(receiver.delivered("/lb1")) == 1
+
+
+async def _sent_while_the_alert_is_held(
+    holder: asyncpg.Connection, alert_id: object, first: DeliveryWorker, receiver: WebhookReceiver, smtp: SmtpSink
+) -> Transaction:
+    """`holder` locks the alert in a transaction it returns; `first` sends both messages, its recordings wait."""
+    hold = holder.transaction()
+    await hold.start()
+    await holder.execute("SELECT 1 FROM alerts WHERE id = $1 FOR UPDATE", alert_id)
+    assert await first.fire_due() == 2
+    await eventually(lambda: len(smtp.to(LB2)) == 1 and len(receiver.delivered("/lb1")) == 1, timeout=10,
+                     what="both sent by the first worker")  # fmt: skip
+    return hold
+
+
+async def _keep_looking(second: DeliveryWorker, seconds: float) -> None:
+    """The second worker looks for due deliveries all the while."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while loop.time() < end:
+        await second.fire_due()
+        await asyncio.sleep(0.1)
 
 
 async def _cut_off_recordings(pool: asyncpg.Pool, n: int) -> bool:
