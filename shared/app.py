@@ -74,7 +74,7 @@ def service_app(
     for middleware in inner_middleware:
         app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
     app.add_middleware(MetricsMiddleware, service=service)
-    app.include_router(ops_router(dict(readiness)))
+    app.include_router(ops_router(dict(readiness), stalled=runtime.stalled_loops, stuck=runtime.stuck_loops))
     for router in routers:
         app.include_router(router)
     install_openapi(app, openapi_bodies)

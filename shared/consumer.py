@@ -30,6 +30,7 @@ from shared import inbox
 from shared.db import Conn, is_timeout, is_transient, ping
 from shared.dlq import dead_letter_message, send_to_dlq
 from shared.events.envelope import CloudEvent, EventData, UnknownEventType
+from shared.health import LoopProgress
 from shared.kafka import EventProducer, PublishError
 from shared.metrics import CONSUMED, CONSUMER_LAG, CONSUMER_RETRIES
 from shared.validation import describe
@@ -124,8 +125,18 @@ class OffsetCommitter:
 
 
 class ReliableConsumer:
-    def __init__(self, spec: ConsumerSpec, *, pool: asyncpg.Pool, producer: EventProducer) -> None:
+    def __init__(
+        self,
+        spec: ConsumerSpec,
+        *,
+        pool: asyncpg.Pool,
+        producer: EventProducer,
+        progress: LoopProgress | None = None,
+    ) -> None:
         self.spec = spec
+        # Told of each message done and each failure: a consumer failing for longer than its bound
+        # (the database away while a message waits) makes the service not ready.
+        self._progress = progress
         self._pool = pool
         self._producer = producer
         self._failures: dict[tuple[str, int, int], int] = {}
@@ -169,6 +180,7 @@ class ReliableConsumer:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            self._failed()
             attempts = self._failures.get(where, 0) + 1
             self._failures[where] = attempts
             try:
@@ -226,6 +238,7 @@ class ReliableConsumer:
                 # The database is away, full or failing over: wait and read the same message again;
                 # never dead-letter for this. A timeout while the database answers a ping is this
                 # event's own doing (a query too slow every time), so it counts as an attempt below.
+                self._failed()
                 CONSUMER_RETRIES.labels(self.spec.service, self.spec.name, "database").inc()
                 log.warning("%s: database unavailable, will retry %s/%s@%s: %r", self.spec.name, *where, exc)
                 await msg.nack()
@@ -238,6 +251,7 @@ class ReliableConsumer:
                 log.exception("%s: giving up on %s/%s@%s after %d attempts", self.spec.name, *where, attempts)
                 await self._dead_letter(msg, record, exc, attempts=attempts)
                 return
+            self._failed()
             CONSUMER_RETRIES.labels(self.spec.service, self.spec.name, "handler").inc()
             log.warning("%s: attempt %d failed on %s/%s@%s: %r", self.spec.name, attempts, *where, exc)
             await msg.nack()
@@ -277,6 +291,10 @@ class ReliableConsumer:
         self._count(record, "dead_lettered")
         await self._commit(msg)
 
+    def _failed(self) -> None:
+        if self._progress is not None:
+            self._progress.failed()
+
     def committer(self, consumer: AIOKafkaConsumer) -> OffsetCommitter:
         if consumer not in self._committers:
             # A restarted broker brings new consumers: idle committers of old ones are let go (a
@@ -291,6 +309,9 @@ class ReliableConsumer:
             await committer.flush()
 
     async def _commit(self, msg: Any) -> None:
+        # Every path that finishes a message (applied, duplicate, skipped, dead-lettered) ends here.
+        if self._progress is not None:
+            self._progress.round_done()
         consumer = getattr(msg, "consumer", None)
         if isinstance(consumer, AIOKafkaConsumer) and isinstance(msg.raw_message, ConsumerRecord):
             self.committer(consumer).done(msg.raw_message)

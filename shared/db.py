@@ -36,6 +36,10 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.ConnectionFailureError,
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.DeadlockDetectedError,
+    # "cannot switch to state 15; another operation (2) is in progress": the connection's protocol
+    # was left mid-operation when Postgres went away during a transaction (a portal POST answered
+    # 500 in a fault run). The pool drops such a connection; a retry gets a fresh one.
+    asyncpg.exceptions.InternalClientError,
 )
 
 _DATA_ERRORS: tuple[type[BaseException], ...] = (asyncpg.exceptions.DataError, asyncpg.exceptions._base.DataError)
@@ -214,11 +218,27 @@ async def ping(pool: asyncpg.Pool, timeout: float = 2.0) -> bool:
         return False
 
 
+def connection_alive(conn: Conn) -> bool:
+    """False once the connection is gone, whether closed or taken back by its pool after it dropped.
+
+    asyncpg's pool takes a connection back by itself when the server ends it (a Postgres restart,
+    `pg_terminate_backend`); any method called on the proxy the holder still has, `is_closed()`
+    included, then raises InterfaceError. A holder that asked `is_closed()` and retried on that
+    error asked the same dead proxy for ever: every timer of every service stopped after a Postgres
+    restart while /readyz said "ready".
+    """
+    try:
+        return not conn.is_closed()
+    except asyncpg.exceptions.InterfaceError:
+        return False
+
+
 class Listener:
     """LISTEN on one channel through a pool connection held for it; sets `wake` on every notification.
 
     NOTIFY is a hint, not a queue (not durable, folded within a transaction), so its users keep a
-    polling fallback. The connection is re-taken after it drops, and given back on close.
+    polling fallback. When the connection drops (restart, failover, a terminated backend) `wake` is
+    set and the next `ensure()` takes a new one from the pool; given back on close.
     """
 
     def __init__(self, pool: asyncpg.Pool, channel: str, wake: asyncio.Event) -> None:
@@ -230,9 +250,17 @@ class Listener:
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
+    def _on_lost(self, *_: object) -> None:
+        # A dropped connection may have swallowed a notification: wake, look, and re-listen.
+        self._wake.set()
+
+    @property
+    def listening(self) -> bool:
+        return self._conn is not None and connection_alive(self._conn)
+
     async def ensure(self) -> None:
         """Listening after this returns (a no-op while the connection lives)."""
-        if self._conn is not None and not self._conn.is_closed():
+        if self.listening:
             return
         await self.close()
         conn = await self._pool.acquire()
@@ -243,17 +271,19 @@ class Listener:
             # pool.close() would wait for it.
             await self._pool.release(conn)
             raise
-        # A dropped connection may have swallowed a notification: wake, look, and re-listen.
-        conn.add_termination_listener(lambda *_: self._wake.set())
+        conn.add_termination_listener(self._on_lost)
         self._conn = conn
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        with contextlib.suppress(Exception):
-            if not conn.is_closed():
+        if connection_alive(conn):
+            with contextlib.suppress(Exception):
+                conn.remove_termination_listener(self._on_lost)
                 await conn.remove_listener(self._channel, self._on_notify)
+        # Given back whatever happened above; a no-op for a connection the pool took back when it dropped.
+        with contextlib.suppress(Exception):
             await self._pool.release(conn)
 
 

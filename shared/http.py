@@ -201,22 +201,48 @@ class OpsPort:
         await self.app(scope, receive, send)
 
 
-def ops_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
-    """/healthz (the process answers), /readyz (its dependencies answer), /metrics (Prometheus)."""
+Stalled = Callable[[], Awaitable[dict[str, float]]]
+
+
+def ops_router(
+    checks: dict[str, ReadinessCheck], *, stalled: Stalled | None = None, stuck: Stalled | None = None
+) -> APIRouter:
+    """/healthz (the process answers and is not stuck), /readyz (it can do its work), /metrics (Prometheus).
+
+    `stalled`: the background loops past their readiness bound (they make /readyz 503 and are named
+    in its body); `stuck`: loops stalled past the liveness bound while the dependencies answer (they
+    make /healthz 503, so an orchestrator restarts the process). shared/health.py says why two.
+    """
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz", summary="Liveness: the process answers")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @router.get(
+        "/healthz",
+        summary="Liveness: the process answers and no loop is stuck while its dependencies answer",
+        response_model=None,
+    )
+    async def healthz() -> JSONResponse:
+        stuck_loops = await stuck() if stuck is not None else {}
+        if stuck_loops:
+            return JSONResponse({"status": "stuck", "stalled_loops": stuck_loops}, status_code=503)
+        return JSONResponse({"status": "ok"})
 
-    @router.get("/readyz", summary="Readiness: Kafka and Postgres reachable", response_model=None)
+    @router.get(
+        "/readyz",
+        summary="Readiness: Kafka and Postgres reachable, every background loop making progress",
+        response_model=None,
+    )
     async def readyz() -> JSONResponse:
         results = {name: await check() for name, check in checks.items()}
+        stalled_loops = await stalled() if stalled is not None else {}
+        if stalled is not None:
+            results["loops"] = not stalled_loops
         ready = all(results.values())
-        body = {
+        body: dict[str, Any] = {
             "status": "ready" if ready else "not ready",
             "checks": {k: "ok" if v else "failing" for k, v in results.items()},
         }
+        if stalled_loops:
+            body["stalled_loops"] = stalled_loops
         return JSONResponse(body, status_code=200 if ready else 503)
 
     router.add_api_route("/metrics", metrics, summary="Prometheus metrics", response_class=PlainTextResponse)

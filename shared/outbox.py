@@ -18,6 +18,7 @@ import asyncpg
 
 from shared.db import Conn
 from shared.events.envelope import CloudEvent
+from shared.health import LoopProgress
 from shared.kafka import EventProducer, OutgoingMessage, PublishError
 from shared.metrics import (
     OUTBOX_BACKLOG,
@@ -96,8 +97,10 @@ class OutboxRelay:
         retention: timedelta = timedelta(days=7),
         after_publish: AfterPublish | None = None,
         on_published: OnPublished | None = None,
+        progress: LoopProgress | None = None,
     ) -> None:
         self._pool = pool
+        self._progress = progress
         self._producer = producer
         self._service = service
         self._channel = f"outbox_{schema}"
@@ -222,6 +225,7 @@ class OutboxRelay:
             max_sleep=self._poll,
             unexpected_retry=5.0,
             on_error=self._on_error,
+            progress=self._progress,
         )
         housekeeping = [
             asyncio.ensure_future(every(1.0, self.update_gauges, failure="outbox gauges not updated")),

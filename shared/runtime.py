@@ -21,6 +21,7 @@ from shared.aio import within
 from shared.clock import Clock, CorrectedClock
 from shared.consumer import ConsumerSpec, ReliableConsumer
 from shared.db import Migration, clock_offset, create_pool, ping
+from shared.health import Health
 from shared.kafka import (
     EventProducer,
     TopicMisconfigured,
@@ -44,6 +45,8 @@ CLOCK_SKEW_WARNING_SECONDS = 1.0
 # How long stop() waits for a cancelled background task, and how often it cancels one that lingers.
 STOP_GRACE_SECONDS = 5.0
 STOP_ATTEMPTS = 3
+# How often the loop-stall gauges are set.
+LOOP_GAUGES_SECONDS = 5.0
 
 
 class NotMigrated(RuntimeError):
@@ -102,6 +105,10 @@ class ServiceRuntime:
         self.consuming = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._kafka_checked = (0.0, False)
+        # Whether each background loop makes progress: /readyz, /healthz and the loop metrics read it.
+        self.health = Health(
+            service, ready_bound=settings.loop_ready_bound_seconds, live_bound=settings.loop_live_bound_seconds
+        )
 
     @property
     def db(self) -> asyncpg.Pool:
@@ -136,12 +143,19 @@ class ServiceRuntime:
             batch_size=self.settings.outbox_batch_size,
             poll_seconds=self.settings.outbox_poll_seconds,
             on_published=self.on_published,
+            progress=self.health.loop("outbox relay", sleeps_up_to=self.settings.outbox_poll_seconds),
         )
         self._spawn(self.relay.run(), "outbox-relay")
+        self._spawn(every(LOOP_GAUGES_SECONDS, self._publish_health, failure="loop gauges not updated"), "health")
         if self.consumer_specs:
             self.broker = make_broker(self.settings.kafka_bootstrap_servers, service=self.service)
             for spec in self.consumer_specs:
-                consumer = ReliableConsumer(spec, pool=self.pool, producer=self.producer)
+                consumer = ReliableConsumer(
+                    spec,
+                    pool=self.pool,
+                    producer=self.producer,
+                    progress=self.health.loop(f"consumer {spec.name}", idle_ok=True),
+                )
                 consumer.subscribe(self.broker)
                 self.consumers.append(consumer)
         self._spawn(self._start_kafka_side(), "kafka-start")
@@ -238,6 +252,20 @@ class ServiceRuntime:
         if pending:
             log.error("stopping without background tasks %s", sorted(t.get_name() for t in pending))
         self._tasks.clear()
+
+    async def _publish_health(self) -> None:
+        self.health.publish()
+
+    async def stalled_loops(self) -> dict[str, float]:
+        """Loops past their readiness bound (a dependency away, or stuck): the instance cannot do its work."""
+        return self.health.stalled()
+
+    async def stuck_loops(self) -> dict[str, float]:
+        """Loops stalled past the liveness bound although Postgres and Kafka answer: a restart would cure it."""
+        return await self.health.live(self._dependencies_answer)
+
+    async def _dependencies_answer(self) -> bool:
+        return await self.postgres_ready() and await self.kafka_ready()
 
     async def postgres_ready(self) -> bool:
         return self.pool is not None and await ping(self.pool)

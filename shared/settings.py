@@ -113,6 +113,10 @@ class ServiceSettings(CommonSettings):
     http_body_timeout_seconds: float = Field(30.0, gt=0)
     http_keep_alive_seconds: int = Field(5, ge=1)
     outbox_poll_seconds: float = Field(1.0, gt=0)
+    # A background loop (relay, timer, consumer) stalled this long makes /readyz 503; stalled this
+    # long while Postgres and Kafka answer makes /healthz 503 (shared/health.py: why two).
+    loop_ready_bound_seconds: float = Field(30.0, gt=0)
+    loop_live_bound_seconds: float = Field(300.0, gt=0)
     outbox_batch_size: int = Field(200, ge=1, le=5000)
     # Request rate limits (shared/ratelimit.py), per instance: N instances allow N times these.
     # Per API key: a key is a whole system (the portal, a police system), not a person; 10/s stops a

@@ -26,6 +26,7 @@ import asyncpg
 from shared.aio import within
 from shared.clock import Clock, SystemClock
 from shared.db import Listener, is_transient
+from shared.health import LoopProgress
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class DurableTimer:
         unexpected_retry: float = 2.0,
         on_error: OnError | None = None,
         wake_linger: float = 0.0,
+        progress: LoopProgress | None = None,
     ) -> None:
         self._pool = pool
         self._channel = channel
@@ -94,6 +96,8 @@ class DurableTimer:
         # each NOTIFY otherwise costs a round that finds nothing due. Due times are not delayed.
         self._wake_linger = wake_linger
         self._wake = asyncio.Event()
+        # Told of every completed round, so /readyz and the metrics see a timer that stopped firing.
+        self._progress = progress
 
     def wake(self) -> None:
         """Starts the next round now (what a NOTIFY on the channel does)."""
@@ -120,6 +124,8 @@ class DurableTimer:
                     self._wake.clear()
                     claimed = await self._fire_due()
                     backoff.reset()
+                    if self._progress is not None:
+                        self._progress.round_done()
                     if claimed >= self._batch:
                         continue  # more is waiting: no sleep
                     woken = self._wake.is_set()
@@ -133,6 +139,8 @@ class DurableTimer:
                     if woken and self._wake_linger > 0:
                         await asyncio.sleep(self._wake_linger)
                 except Exception as exc:
+                    if self._progress is not None:
+                        self._progress.failed()
                     if self._on_error is not None:
                         delay = await self._on_error(exc, backoff)
                         if delay is not None:

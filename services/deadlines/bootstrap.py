@@ -52,6 +52,7 @@ def build_app(
             schema=settings.db_schema,
             batch_size=settings.scheduler_batch_size,
             max_sleep=settings.scheduler_max_sleep_seconds,
+            progress=runtime.health.loop("deadline scheduler", sleeps_up_to=settings.scheduler_max_sleep_seconds),
         )
         await scheduler.run()
 

@@ -80,11 +80,14 @@ def build_app(
         base=settings.retry_base_seconds, cap=settings.retry_cap_seconds, max_attempts=settings.max_attempts
     )
 
-    def durable(runtime: ServiceRuntime, timer: Timer, batch: int, wake_linger: float = 0.0) -> DurableTimer:
+    def durable(
+        runtime: ServiceRuntime, timer: Timer, batch: int, loop_name: str, wake_linger: float = 0.0
+    ) -> DurableTimer:
         return DurableTimer(
             runtime.db, channel=timer.channel, name=type(timer).__name__, fire_due=timer.fire_due,
             next_due=timer.next_due, batch_size=batch, max_sleep=settings.max_sleep_seconds, clock=clock,
             wake_linger=wake_linger,
+            progress=runtime.health.loop(loop_name, sleeps_up_to=settings.max_sleep_seconds + wake_linger),
         )  # fmt: skip
 
     async def delivery_loop(runtime: ServiceRuntime) -> None:
@@ -100,7 +103,7 @@ def build_app(
             batch=settings.delivery_batch_size, concurrency=settings.delivery_concurrency,
         )  # fmt: skip
         try:
-            await durable(runtime, worker, settings.delivery_batch_size).run()
+            await durable(runtime, worker, settings.delivery_batch_size, "delivery worker").run()
         finally:
             await worker.close()
             await webhooks.close()
@@ -109,7 +112,9 @@ def build_app(
         timer = EscalationTimer(runtime.db, ctx, clock, schema=settings.db_schema, batch=settings.timer_batch_size)
         # Every alert written wakes this timer, though its first step falls due minutes later: in a
         # burst of alerts the wake-ups share a round (six statements each) instead of one per alert.
-        await durable(runtime, timer, settings.timer_batch_size, wake_linger=ESCALATION_WAKE_LINGER_SECONDS).run()
+        await durable(
+            runtime, timer, settings.timer_batch_size, "escalation timer", wake_linger=ESCALATION_WAKE_LINGER_SECONDS
+        ).run()
 
     async def gauges_loop(runtime: ServiceRuntime) -> None:
         await refresh_gauges(runtime.db, settings.gauges_interval_seconds)

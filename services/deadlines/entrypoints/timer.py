@@ -21,6 +21,7 @@ from services.deadlines.domain.deadline import Deadline
 from services.deadlines.handlers import fire_due_deadlines
 from services.deadlines.metrics import FIRED, PARKED, count_committed
 from shared.clock import Clock
+from shared.health import LoopProgress
 from shared.timers import DurableTimer
 
 # When rows are due but all are locked by another instance or a consumer, retry this soon.
@@ -38,6 +39,7 @@ class DeadlineScheduler:
         batch_size: int = 500,
         max_sleep: float = 5.0,
         before_commit: Callable[[list[Deadline]], None] | None = None,
+        progress: LoopProgress | None = None,
     ) -> None:
         self._pool = pool
         self._clock = clock
@@ -54,6 +56,7 @@ class DeadlineScheduler:
             batch_size=batch_size,
             max_sleep=max_sleep,
             busy_retry=BUSY_RETRY_SECONDS,
+            progress=progress,
         )
 
     async def fire_due(self) -> int:

@@ -39,6 +39,7 @@ from services.notify.metrics import count_events, observe_ack
 from shared.aio import within
 from shared.auth import ApiKeys
 from shared.db import Conn
+from shared.health import LoopProgress
 from shared.ratelimit import ANONYMOUS, RateLimits
 from shared.runtime import ServiceRuntime
 
@@ -173,13 +174,15 @@ class ConsoleFeed:
     async def run(self, runtime: ServiceRuntime) -> None:
         """The background loop: listens, reads what changed, publishes; reconnects after a database error."""
         delay = 0.5
+        progress = runtime.health.loop("console feed", sleeps_up_to=self.coalesce)
         while True:
             started = time.monotonic()
             try:
-                await self._listen(runtime.db)
+                await self._listen(runtime.db, progress)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                progress.failed()
                 if time.monotonic() - started > 60:
                     delay = 0.5  # it had been working: this is a new outage
                 log.warning("console feed lost its Postgres listener (%r); reconnecting in %.1fs", exc, delay)
@@ -189,10 +192,11 @@ class ConsoleFeed:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    async def _listen(self, pool: asyncpg.Pool) -> None:
+    async def _listen(self, pool: asyncpg.Pool, progress: LoopProgress) -> None:
         pending: set[uuid.UUID] = set()
         first = 0.0
         async for changed in alert_changes(pool, self.schema, idle=self.coalesce):
+            progress.round_done()  # listening: a change, or `coalesce` quiet seconds on a live connection
             if changed is not None:
                 if not pending:
                     first = time.monotonic()

@@ -130,7 +130,7 @@ async def test_police_api_needs_the_police_role(deadlines_service) -> None:
     missing = await client.get(f"/v1/deadlines/{uuid.uuid4()}", headers=POLICE)
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
     ready = await client.get("/readyz")
-    assert ready.json() == {"status": "ready", "checks": {"postgres": "ok", "kafka": "ok"}}
+    assert ready.json() == {"status": "ready", "checks": {"postgres": "ok", "kafka": "ok", "loops": "ok"}}
 
 
 def count_types(events: list[CloudEvent]) -> Counter[str]:

@@ -23,7 +23,7 @@ async def test_starts_while_kafka_is_down_and_consumes_once_it_is_back(
         async with in_process(app) as client:
             ready = await client.get("/readyz")
             assert ready.status_code == 503
-            assert ready.json()["checks"] == {"postgres": "ok", "kafka": "failing"}
+            assert ready.json()["checks"] == {"postgres": "ok", "kafka": "failing", "loops": "ok"}
             assert (await client.get("/healthz")).status_code == 200  # alive, just not ready
 
             local_kafka.start()

@@ -18,7 +18,7 @@ def sample(metrics: str, name: str, **labels: str) -> float:
 async def test_health_readiness_and_metrics(intake_service) -> None:  # type: ignore[no-untyped-def]
     _, client = intake_service
     assert (await client.get("/healthz")).json() == {"status": "ok"}
-    assert (await client.get("/readyz")).json() == {"status": "ready", "checks": {"postgres": "ok"}}
+    assert (await client.get("/readyz")).json() == {"status": "ready", "checks": {"postgres": "ok", "loops": "ok"}}
 
     before = (await client.get("/metrics")).text
     assert (await client.post("/v1/reports", json=report(), headers=PORTAL)).status_code == 202

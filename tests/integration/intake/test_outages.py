@@ -141,3 +141,48 @@ async def test_a_report_whose_event_cannot_be_written_is_not_stored_either(ns, i
     retried = await client.post("/v1/reports", json=report(), headers=headers)
     assert retried.status_code == 202 and "idempotent-replayed" not in retried.headers
     assert await db.fetchval("SELECT count(*) FROM cases") == await db.fetchval("SELECT count(*) FROM outbox") == 1
+
+
+async def test_a_relay_held_up_by_postgres_makes_the_service_not_ready_until_it_runs_again(
+    ns, intake_schema, db, postgres_proxy
+) -> None:  # type: ignore[no-untyped-def]
+    """/readyz names the stalled loop past its bound, and says "ready" again only once the loop runs."""
+    settings = settings_for(
+        ns,
+        database_url=postgres_proxy.url(ns.database_url),
+        db_acquire_timeout_seconds=2.0,
+        loop_ready_bound_seconds=2.0,
+    )
+    app = build_app(settings)
+    async with running(app) as client:
+        assert (await client.post("/v1/reports", json=report(), headers=PORTAL)).status_code == 202
+        await postgres_proxy.cut()
+
+        async def relay_named() -> bool:
+            r = await client.get("/readyz")
+            return r.status_code == 503 and "outbox relay" in r.json().get("stalled_loops", {})
+
+        await eventually(relay_named, timeout=15, what="/readyz names the stalled outbox relay")
+
+        async def gauge_shows_it() -> bool:
+            metrics = (await client.get("/metrics")).text
+            return any(
+                line.startswith("service_loop_stalled_seconds") and 'loop="outbox relay"' in line
+                and 'service="intake"' in line and float(line.rsplit(" ", 1)[1]) > 0
+                for line in metrics.splitlines()
+            )  # fmt: skip
+
+        await eventually(gauge_shows_it, timeout=15, what="service_loop_stalled_seconds shows the relay")
+        # Postgres is away: a restart would cure nothing, so the process stays live.
+        assert (await client.get("/healthz")).status_code == 200
+
+        await postgres_proxy.restore()
+        restored = time.monotonic()
+
+        async def ready() -> bool:
+            return (await client.get("/readyz")).status_code == 200
+
+        await eventually(ready, timeout=30, what="ready again once Postgres is back")
+        assert time.monotonic() - restored < 30  # the stated bound
+        assert (await client.post("/v1/reports", json=report(), headers=PORTAL)).status_code == 202
+        await eventually(lambda: _none_pending(db), timeout=30, what="both reports published")

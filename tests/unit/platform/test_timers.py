@@ -29,6 +29,9 @@ class _Conn:
     def add_termination_listener(self, _callback: Any) -> None:
         pass
 
+    def remove_termination_listener(self, _callback: Any) -> None:
+        pass
+
     async def remove_listener(self, channel: str, _callback: Any) -> None:
         self.listening.remove(channel)
 
