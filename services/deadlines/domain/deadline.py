@@ -479,9 +479,10 @@ def event_time(event: DeadlineEvent) -> datetime:
         case DeadlineRescheduled():
             return event.rescheduled_at
         case DeadlineBreachWithdrawn():
-            # When the police recorded the action that showed the promise kept: the moment the
-            # withdrawal became knowable (its arrival here may be much later, after an outage).
-            return event.action_recorded_at or event.action_at
+            # When the police recorded the action that showed the promise kept (the moment the
+            # withdrawal became knowable; its arrival here may be much later, after an outage), but
+            # never before the breach it takes back.
+            return max(event.action_recorded_at or event.action_at, event.breached_at)
     raise TypeError(f"not a deadline event: {event!r}")
 
 

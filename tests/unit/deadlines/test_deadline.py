@@ -263,7 +263,10 @@ def test_an_action_before_the_due_time_that_arrives_after_the_breach_withdraws_i
         DeadlineState.MET, None, False, False,
     )  # fmt: skip
     assert deadline.next_fire is None
-    assert event_time(withdrawn) == on_scene + timedelta(minutes=1)
+    # Its time: when the action was recorded, but never before the breach it takes back.
+    assert event_time(withdrawn) == T0 + 24 * H
+    recorded_late = breached.stop("on_scene", on_scene, recorded_at=T0 + 26 * H).events[0]
+    assert event_time(recorded_late) == T0 + 26 * H
 
 
 def test_an_action_exactly_at_the_due_time_withdraws_the_breach() -> None:
