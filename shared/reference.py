@@ -9,6 +9,19 @@ from typing import Any
 
 import yaml
 
+# The police actions of cases.v1 (`case.action_recorded`) as a Danish reader knows them: council
+# reports count them, alerts name the one that met a deadline.
+ACTIONS_DA: dict[str, str] = {
+    "dispatched": "Patrulje sendt",
+    "on_scene": "Patrulje fremme",
+    "citizen_requested_later": "Borger bad om senere besøg",
+    "school_and_ssp_contacted": "Skolens ledelse og SSP kontaktet",
+    "followup_done": "Tryghedsopfølgning udført",
+    "replied": "Bestil en betjent: svar givet",
+    "carried_out": "Bestil en betjent: gennemført",
+    "closed": "Sag afsluttet",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Kommune:

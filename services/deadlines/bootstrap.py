@@ -99,6 +99,7 @@ def build_app(
                     deadline_events.DeadlineBreached,
                     deadline_events.DeadlineCancelled,
                     deadline_events.DeadlineRescheduled,
+                    deadline_events.DeadlineBreachWithdrawn,
                 ]
             },
             consumes={topics.cases: list(CASE_EVENTS)},

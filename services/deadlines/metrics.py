@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.deadlines.domain.deadline import WITHDRAWAL_LIMIT
 from shared.events import CloudEvent
 from shared.events import deadlines as ev
 
@@ -19,7 +21,8 @@ OPEN = Gauge(
 )
 TRANSITIONS = Counter(
     "deadline_events_total",
-    "Deadline events committed, by kind (started, warning, breached, met_on_time, met_late, cancelled, rescheduled)",
+    "Deadline events committed, by kind (started, warning, breached, breach_withdrawn, met_on_time, met_late,"
+    " cancelled, rescheduled)",
     ["kind", "rule", "basis", "kommune"],
 )
 DETECTION_LAG = Histogram(
@@ -28,6 +31,12 @@ DETECTION_LAG = Histogram(
     ["kind"],
     buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0),
 )
+WITHDRAWALS_REFUSED = Counter(
+    "deadline_breach_withdrawals_refused_total",
+    "Breaches that stand although the stop action happened by the due time: it was recorded more than"
+    " WITHDRAWAL_LIMIT (7 days) after the due time (counted as met late)",
+    ["rule", "basis", "kommune"],
+)
 FIRED = Counter("deadline_timer_fired_total", "Deadlines the timer claimed and fired", [])
 PARKED = Counter(
     "deadline_timer_parked_total",
@@ -35,12 +44,15 @@ PARKED = Counter(
     [],
 )
 
+log = logging.getLogger(__name__)
+
 _KIND = {
     ev.STARTED: "started",
     ev.WARNING: "warning",
     ev.BREACHED: "breached",
     ev.CANCELLED: "cancelled",
     ev.RESCHEDULED: "rescheduled",
+    ev.BREACH_WITHDRAWN: "breach_withdrawn",
 }
 
 
@@ -49,9 +61,22 @@ def count_committed(envelopes: Sequence[CloudEvent]) -> None:
     for env in envelopes:
         if env.type == ev.MET:
             kind = "met_late" if env.data.get("late") else "met_on_time"
+            if env.data.get("late") and _in_time(env.data["met_at"], env.data["due_at"]):
+                # Met in time, but recorded too long after the due time to withdraw the breach.
+                WITHDRAWALS_REFUSED.labels(env.data.get("rule_id", "?"), env.data.get("basis", "?"), env.kommune).inc()
+                log.warning(
+                    "late breach withdrawal refused: deadline %s (rule %s) was met at %s, by its due time %s,"
+                    " but recorded more than %s days after it; the breach stands",
+                    env.data.get("deadline_id"), env.data.get("rule_id"), env.data["met_at"], env.data["due_at"],
+                    WITHDRAWAL_LIMIT.days,
+                )  # fmt: skip
         else:
             kind = _KIND.get(env.type, "other")
         TRANSITIONS.labels(kind, env.data.get("rule_id", "?"), env.data.get("basis", "?"), env.kommune).inc()
+
+
+def _in_time(met_at: str, due_at: str) -> bool:
+    return datetime.fromisoformat(met_at) <= datetime.fromisoformat(due_at)
 
 
 def observe_published(rows: Sequence[asyncpg.Record], published_at: datetime) -> None:

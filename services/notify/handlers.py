@@ -197,7 +197,8 @@ def _fact(event: CloudEvent, payload: Any, reference: str | None) -> DeadlineFac
 async def handle_deadline_event(
     repo: NotifyRepository, event: CloudEvent, payload: EventData, ctx: Context, now: datetime
 ) -> Applied:
-    """deadlines.v1: the policy decides whether it raises (or supersedes) an alert; met/cancelled resolve it."""
+    """deadlines.v1: the policy decides whether it raises (or supersedes) an alert; met/cancelled resolve it,
+    and a breach withdrawn resolves the breach alert telling everyone why."""
     if not isinstance(payload, deadline_events._DeadlineData):
         return Applied(None, [])
     alert_id = domain.alert_id_for(payload.case_id, payload.rule_id)
@@ -207,6 +208,12 @@ async def handle_deadline_event(
             return Applied(None, [])  # nothing was raised for this deadline: nothing to resolve
         why = "met" if event.type == deadline_events.MET else "cancelled"
         return await _apply(repo, domain.resolve(existing, why, now), ctx, now, actor="deadlines", since=event.time)
+    if isinstance(payload, deadline_events.DeadlineBreachWithdrawn):
+        existing = await repo.lock_alert(alert_id)
+        if existing is None:
+            return Applied(None, [])  # no breach alert was raised: nobody to tell
+        decision = domain.withdraw_breach(existing, payload.action, payload.action_at, payload.reschedules, now)
+        return await _apply(repo, decision, ctx, now, actor="deadlines", since=event.time)
     if isinstance(payload, deadline_events.DeadlineRescheduled):
         existing = await repo.lock_alert(alert_id)
         if existing is None:

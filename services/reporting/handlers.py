@@ -145,6 +145,12 @@ def deadline_cancelled(event: CloudEvent, data: dl.DeadlineCancelled) -> list[Fa
     ]
 
 
+def deadline_breach_withdrawn(event: CloudEvent, data: dl.DeadlineBreachWithdrawn) -> list[Fact]:
+    """The breach was none (the action came in time, its news late): the deadline is not counted breached;
+    the deadline.met that follows (late=false) counts it met within the window."""
+    return [_deadline(event, data, data.action_at, breach_withdrawn=True)]
+
+
 def deadline_rescheduled(event: CloudEvent, data: dl.DeadlineRescheduled) -> list[Fact]:
     return [_deadline(event, data, data.rescheduled_at, rescheduled=True)]
 
@@ -211,6 +217,7 @@ HANDLERS: dict[type[EventData], FactsOf] = {
     dl.DeadlineBreached: deadline_breached,
     dl.DeadlineCancelled: deadline_cancelled,
     dl.DeadlineRescheduled: deadline_rescheduled,
+    dl.DeadlineBreachWithdrawn: deadline_breach_withdrawn,
     al.AlertRaised: alert_raised,
     al.AlertUpdated: alert_updated,
     al.AlertDelivered: alert_delivered,

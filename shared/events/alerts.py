@@ -108,4 +108,7 @@ class AlertResolved(_AlertData):
     event_type: ClassVar[str] = RESOLVED
 
     resolved_at: AwareDatetime
-    reason: str
+    reason: str = Field(
+        description="met (deadline met), cancelled (case closed), breach_withdrawn (the breach was withdrawn: "
+        "the stop action happened by the due time and reached deadlines late)"
+    )

@@ -17,6 +17,7 @@ MET = "dk.politi.deadline.met"
 BREACHED = "dk.politi.deadline.breached"
 CANCELLED = "dk.politi.deadline.cancelled"
 RESCHEDULED = "dk.politi.deadline.rescheduled"
+BREACH_WITHDRAWN = "dk.politi.deadline.breach_withdrawn"
 
 Basis = Literal["guarantee", "local_target"]
 
@@ -84,6 +85,25 @@ class DeadlineCancelled(_DeadlineData):
     cancelled_at: AwareDatetime
     outcome: str | None = None
     breached_at: AwareDatetime | None = Field(None, description="Set when the deadline was broken before it ended")
+
+
+class DeadlineBreachWithdrawn(_DeadlineData):
+    """A breach already published was no breach: the stop action happened by the due time but reached the
+    service after the breach fired (held in intake's outbox while Kafka or the relay was down, or typed in
+    late). Followed by `deadline.met` with late=false. Consumers undo what the breach did: notify resolves
+    its alert, reporting counts the deadline met within the window, not breached."""
+
+    event_type: ClassVar[str] = BREACH_WITHDRAWN
+
+    breached_at: AwareDatetime = Field(description="The breach withdrawn (its due time), as deadline.breached had it")
+    action: str = Field(description="The stop action that kept the promise, e.g. on_scene")
+    action_at: AwareDatetime = Field(description="When the action happened (its occurred_at), at or before due_at")
+    action_recorded_at: AwareDatetime | None = Field(
+        None, description="When the police recorded the action in intake (null if unknown)"
+    )
+    reason: Literal["action_in_time"] = Field(
+        "action_in_time", description="Why: the action's own time shows the deadline was met within the window"
+    )
 
 
 class DeadlineRescheduled(_DeadlineData):

@@ -75,6 +75,7 @@ def action(
     requested_time: datetime | None = None,
     outcome: str | None = None,
     action_id: uuid.UUID | None = None,
+    recorded_at: datetime | None = None,
 ) -> CloudEvent:
     data = ActionRecorded(
         case_id=case_id,
@@ -83,7 +84,7 @@ def action(
         action=name,
         category=category,
         occurred_at=occurred_at,
-        recorded_at=occurred_at,
+        recorded_at=recorded_at or occurred_at,
         requested_time=requested_time,
         outcome=outcome if outcome is not None else ("henlagt" if name == "closed" else None),
     )

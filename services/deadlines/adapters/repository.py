@@ -39,6 +39,7 @@ _DEADLINE_COLUMNS = (
     "id", "case_id", "rule_id", "rules_version", "rule", "basis", "kommune", "category", "focus_area",
     "started_at", "due_at", "state", "warnings_sent", "warnings_skipped", "breached_at", "met_at",
     "met_action", "cancelled_at", "outcome", "next_fire_at", "next_fire_fraction", "reschedules", "reference",
+    "breach_stands",
 )  # fmt: skip
 # Built once from the fixed column list above; every value is a bind parameter.
 _UPSERT_DEADLINE = (
@@ -47,6 +48,12 @@ _UPSERT_DEADLINE = (
     "ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _DEADLINE_COLUMNS if c not in ("id", "case_id", "rule_id"))
     + ", updated_at = clock_timestamp()"
+)
+
+_ACTION_COLUMNS = ("case_id", "action_id", "action", "occurred_at", "requested_time", "outcome", "recorded_at")
+_INSERT_ACTION = (
+    f"INSERT INTO case_actions ({', '.join(_ACTION_COLUMNS)}) VALUES "  # noqa: S608 - fixed column names only
+    f"({', '.join(f'${i}' for i in range(1, len(_ACTION_COLUMNS) + 1))}) ON CONFLICT DO NOTHING"
 )
 
 
@@ -77,6 +84,7 @@ def deadline_to_record(deadline: Deadline) -> dict[str, Any]:
         "outcome": deadline.outcome,
         "reschedules": deadline.reschedules,
         "reference": deadline.reference,
+        "breach_stands": deadline.breach_stands,
         "next_fire_at": None if upcoming is None else upcoming.at,
         "next_fire_fraction": None if upcoming is None else upcoming.fraction,
     }
@@ -103,6 +111,7 @@ def deadline_from_record(row: Mapping[str, Any]) -> Deadline:
         outcome=row["outcome"],
         reschedules=row["reschedules"],
         reference=row["reference"],
+        breach_stands=row["breach_stands"],
     )
 
 
@@ -114,6 +123,7 @@ def action_to_record(case_id: uuid.UUID, action: PoliceAction) -> dict[str, Any]
         "occurred_at": action.occurred_at,
         "requested_time": action.requested_time,
         "outcome": action.outcome,
+        "recorded_at": action.recorded_at,
     }
 
 
@@ -124,6 +134,7 @@ def action_from_record(row: Mapping[str, Any]) -> PoliceAction:
         occurred_at=row["occurred_at"],
         requested_time=row["requested_time"],
         outcome=row["outcome"],
+        recorded_at=row.get("recorded_at"),
     )
 
 
@@ -170,12 +181,8 @@ async def save_case(conn: Conn, case: CaseDeadlines) -> None:
     await save_deadlines(conn, case.deadlines.values())
     _, actions = case_to_records(case)
     await conn.executemany(
-        "INSERT INTO case_actions (case_id, action_id, action, occurred_at, requested_time, outcome)"
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        [
-            (a["case_id"], a["action_id"], a["action"], a["occurred_at"], a["requested_time"], a["outcome"])
-            for a in actions
-        ],
+        _INSERT_ACTION,
+        [tuple(a[c] for c in _ACTION_COLUMNS) for a in actions],
     )
 
 

@@ -3,8 +3,9 @@
     pending ──stop──────────────▶ met (late=False)
        │ ├──cancel──────────────▶ cancelled
        │ └──reschedule──▶ pending (new due time)
-       └──fire at due──▶ breached ──stop──▶ met (late=True; late=False if the action
-                            │               happened in time and was recorded late)
+       └──fire at due──▶ breached ──stop──▶ met (late=True when the action came after the due time)
+                            │ └──stop in time──▶ breach withdrawn + met (late=False): the action happened by
+                            │                    the due time but reached us after the breach fired
                             ├──cancel──▶ cancelled
                             └──reschedule asked in time, recorded late──▶ pending
 
@@ -13,6 +14,14 @@ police action's own time for stop/cancel/reschedule. It returns the new deadline
 to publish; a transition that does not apply returns the deadline unchanged and no events, so a
 redelivered event is harmless. All times are aware UTC and all arithmetic is elapsed time, so a
 change to or from summer time (sommertid) neither shortens nor lengthens a window.
+
+A breach is only a breach when it is one. A stop action whose own time (occurred_at) is at or before
+the due time meets the deadline in time, however late it reaches this service: if the breach had
+already fired, it is withdrawn (`deadline.breach_withdrawn`, then `deadline.met` with late=False).
+"At the due time" counts as in time, as `met_late` has it. The one bound: the police must have
+recorded the action (intake's recorded_at) within WITHDRAWAL_LIMIT of the due time; a record typed in
+later than that cannot take a published breach back, so the breach stands and the deadline is met
+late (`breach_stands`). How long Kafka or a relay held the action never counts against it.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from services.deadlines.domain.rules import Rule
 from shared.events.cases import ActionRecorded
 from shared.events.deadlines import (
     DeadlineBreached,
+    DeadlineBreachWithdrawn,
     DeadlineCancelled,
     DeadlineMet,
     DeadlineRescheduled,
@@ -39,8 +49,21 @@ from shared.events.deadlines import (
 DEADLINES_NAMESPACE: Final = uuid.UUID("6f1c2a3e-4b7d-5e8f-9a0b-1c2d3e4f5a6b")
 
 DeadlineEvent = (
-    DeadlineStarted | DeadlineWarning | DeadlineMet | DeadlineBreached | DeadlineCancelled | DeadlineRescheduled
+    DeadlineStarted
+    | DeadlineWarning
+    | DeadlineMet
+    | DeadlineBreached
+    | DeadlineCancelled
+    | DeadlineRescheduled
+    | DeadlineBreachWithdrawn
 )
+
+# How long after the due time the police may record an action that happened in time and still have a
+# published breach withdrawn. A week covers an officer who types the visit in after a weekend or a
+# holiday; a record typed in later is too far from the event for a council to take on trust, and the
+# alert it would withdraw has long been dealt with. Measured on the action's recorded_at (stamped by
+# intake), never on when it reached this service: an outage of Kafka or a relay is no one's lateness.
+WITHDRAWAL_LIMIT: Final = timedelta(days=7)
 
 
 class DeadlineState(StrEnum):
@@ -63,6 +86,17 @@ def deadline_id(case_id: uuid.UUID, rule_id: str) -> uuid.UUID:
 def met_late(met_at: datetime | None, due_at: datetime) -> bool | None:
     """Met after the due time; None while not met (the one formula; the police API uses it on stored rows)."""
     return None if met_at is None else met_at > due_at
+
+
+def breach_withdrawable(due_at: datetime, action_at: datetime, recorded_at: datetime | None) -> bool:
+    """May a stop action withdraw the breach of a deadline due at `due_at`?
+
+    Yes when it happened at or before the due time (not met late) and was recorded within
+    WITHDRAWAL_LIMIT of it; an action whose recording time is unknown is judged by its own time alone.
+    """
+    if met_late(action_at, due_at):
+        return False
+    return recorded_at is None or recorded_at <= due_at + WITHDRAWAL_LIMIT
 
 
 def response_seconds(started_at: datetime, met_at: datetime | None) -> float | None:
@@ -91,11 +125,15 @@ class PoliceAction:
     occurred_at: datetime
     requested_time: datetime | None = None
     outcome: str | None = None
+    # When intake recorded it (police typed it in); None for actions stored before it was kept.
+    recorded_at: datetime | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "occurred_at", utc(self.occurred_at))
-        if self.requested_time is not None:
-            object.__setattr__(self, "requested_time", utc(self.requested_time))
+        for name in ("requested_time", "recorded_at"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, utc(value))
 
     @classmethod
     def of(cls, payload: ActionRecorded) -> PoliceAction:
@@ -107,6 +145,7 @@ class PoliceAction:
             occurred_at=payload.occurred_at,
             requested_time=payload.requested_time,
             outcome=payload.outcome,
+            recorded_at=payload.recorded_at,
         )
 
 
@@ -157,6 +196,9 @@ class Deadline:
     # The case's reference (from the event that started the deadline), carried on every event so
     # notify can name the case without waiting for cases.v1; None for deadlines started before it.
     reference: str | None = None
+    # Met in time, but recorded too long after the due time to withdraw the published breach
+    # (WITHDRAWAL_LIMIT): the breach stands and the deadline counts as met late.
+    breach_stands: bool = False
 
     def __post_init__(self) -> None:
         for name in ("started_at", "due_at", "breached_at", "met_at", "cancelled_at"):
@@ -185,8 +227,9 @@ class Deadline:
 
     @property
     def late(self) -> bool | None:
-        """Met after the due time; None while not met."""
-        return met_late(self.met_at, self.due_at)
+        """Met after the due time (or met in time with a breach that stands); None while not met."""
+        late = met_late(self.met_at, self.due_at)
+        return late if late is None else late or self.breach_stands
 
     @property
     def response_seconds(self) -> float | None:
@@ -287,14 +330,34 @@ class Deadline:
             ],
         )
 
-    def stop(self, action: str, at: datetime) -> Transition:
-        """A stop action happened at `at`: met, late if after the due time. A second stop changes nothing."""
+    def stop(self, action: str, at: datetime, recorded_at: datetime | None = None) -> Transition:
+        """A stop action happened at `at` (recorded at `recorded_at`): met, late if after the due time.
+
+        Breached already, but the action happened by the due time: the breach is withdrawn first
+        (see the module's docstring for the one bound). A second stop changes nothing.
+        """
         if action not in self.rule.stop_on:
             raise ValueError(f"{action!r} does not meet rule {self.rule.id!r}")
         at = utc(at)
         if not self.is_open:
             return Transition(self, [])
         caught_up, events = self._catch_up(at)
+        if caught_up.state is DeadlineState.BREACHED and not met_late(at, caught_up.due_at):
+            recorded = None if recorded_at is None else utc(recorded_at)
+            if breach_withdrawable(caught_up.due_at, at, recorded):
+                assert caught_up.breached_at is not None
+                events.append(
+                    DeadlineBreachWithdrawn(
+                        **caught_up._common(),
+                        breached_at=caught_up.breached_at,
+                        action=action,
+                        action_at=at,
+                        action_recorded_at=recorded,
+                    )
+                )
+                caught_up = replace(caught_up, breached_at=None)
+            else:
+                caught_up = replace(caught_up, breach_stands=True)
         met = replace(caught_up, state=DeadlineState.MET, met_at=at, met_action=action)
         assert met.late is not None and met.response_seconds is not None
         events.append(
@@ -358,7 +421,7 @@ class Deadline:
     def apply_action(self, action: PoliceAction) -> Transition:
         """What `action` does to this deadline under its rule: meet, cancel, move or nothing."""
         if action.action in self.rule.stop_on:
-            return self.stop(action.action, action.occurred_at)
+            return self.stop(action.action, action.occurred_at, action.recorded_at)
         if action.action in self.rule.cancel_on:
             return self.cancel(action.outcome, action.occurred_at)
         if action.action == self.rule.reschedule_on and action.requested_time is not None:
@@ -415,6 +478,11 @@ def event_time(event: DeadlineEvent) -> datetime:
             return event.cancelled_at
         case DeadlineRescheduled():
             return event.rescheduled_at
+        case DeadlineBreachWithdrawn():
+            # When the police recorded the action that showed the promise kept (the moment the
+            # withdrawal became knowable; its arrival here may be much later, after an outage), but
+            # never before the breach it takes back.
+            return max(event.action_recorded_at or event.action_at, event.breached_at)
     raise TypeError(f"not a deadline event: {event!r}")
 
 
@@ -428,7 +496,8 @@ def emitted_event_id(event: DeadlineEvent) -> uuid.UUID:
     match event:
         case DeadlineWarning():
             key = f"{event.fraction}/{utc(event.started_at).isoformat()}/{utc(event.due_at).isoformat()}{generation}"
-        case DeadlineBreached():
+        case DeadlineBreached() | DeadlineBreachWithdrawn():
+            # A breach is withdrawn at most once: the same key as the breach, under its own type.
             key = f"{utc(event.due_at).isoformat()}{generation}"
         case DeadlineRescheduled():
             key = "/".join(utc(t).isoformat() for t in (event.previous_due_at, event.due_at, event.rescheduled_at))

@@ -39,7 +39,14 @@ class DeadlineOut(BaseModel):
     breached_at: datetime | None
     met_at: datetime | None
     met_action: str | None
-    late: bool | None = Field(None, description="Met after the due time")
+    late: bool | None = Field(
+        None,
+        description="Met after the due time, or met in time but recorded too late to withdraw its breach "
+        "(breach_stands)",
+    )
+    breach_stands: bool = Field(
+        False, description="Met in time, recorded more than 7 days after the due time: the breach was not withdrawn"
+    )
     response_seconds: float | None = Field(None, description="Start to the stop action")
     cancelled_at: datetime | None
     outcome: str | None
@@ -70,9 +77,14 @@ def _out(row: Any) -> dict[str, Any]:
         **{k: row[k] for k in DeadlineOut.model_fields if k in row.keys()},  # noqa: SIM118 - asyncpg Record
         "title": rule["title"],
         "window_set_by": rule.get("window_set_by", "district"),
-        "late": met_late(row["met_at"], row["due_at"]),
+        "late": _late(row),
         "response_seconds": response_seconds(row["started_at"], row["met_at"]),
     }
+
+
+def _late(row: Any) -> bool | None:
+    late = met_late(row["met_at"], row["due_at"])
+    return late if late is None else late or row["breach_stands"]
 
 
 # Every error is problem+json; the document says so (shared/openapi.py).

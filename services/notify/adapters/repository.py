@@ -31,7 +31,7 @@ _ALERT_COLUMNS = (
     "id", "case_id", "deadline_id", "deadline_rule", "title", "category", "kommune", "due_at", "policy_rule",
     "reason", "severity", "state", "chain", "level", "reminders", "raised_at", "updated_at", "happened_at",
     "notified", "last_step", "next_timer_at", "acknowledged_at", "acknowledged_by", "resolved_at",
-    "resolved_reason", "fraction", "generation",
+    "resolved_reason", "fraction", "generation", "resolved_action", "resolved_action_at",
 )  # fmt: skip
 # Built once from the column names above (no value is ever formatted in): hence the S608 exemption.
 _UPSERT_ALERT = (
@@ -336,6 +336,8 @@ def view_from_row(row: asyncpg.Record | dict[str, Any]) -> messages.AlertView:
         acknowledged_by=row["acknowledged_by"],
         resolved_reason=row["resolved_reason"],
         generation=row["generation"],
+        resolved_action=row.get("resolved_action"),
+        resolved_action_at=row.get("resolved_action_at"),
     )
 
 

@@ -5,7 +5,9 @@ Every decision takes the time as an argument and returns the new alert, the noti
 -> resolved. Resolved is final: a late event never reopens it, and an acknowledgement that
 races a resolve finds it resolved and is refused, so the outcome is the same in either order.
 A breach supersedes a warning alert: it becomes critical and open again (an ack of a warning is
-not an ack of a broken promise).
+not an ack of a broken promise). A breach withdrawn (the stop action happened by the due time and
+reached deadlines after the breach) resolves the breach alert with reason `breach_withdrawn`, and
+everyone who was told of the breach is told why it is taken back.
 """
 
 from __future__ import annotations
@@ -102,6 +104,9 @@ class Alert:
     fraction: float | None = None
     # The deadline window (its reschedule count) the alert's current reason is about.
     generation: int = 0
+    # A breach withdrawn: the action that showed the deadline met in time, and when it happened.
+    resolved_action: str | None = None
+    resolved_action_at: datetime | None = None
 
 
 def ack_scope(reason: str, generation: int) -> str:
@@ -237,14 +242,47 @@ def resolve(alert: Alert, why: str, now: datetime) -> Decision:
     if alert.state == "resolved":
         return Decision(alert, audit=[("ignored", {"why": "already resolved", "resolve": why})], changed=False)
     done = replace(alert, state="resolved", resolved_at=now, resolved_reason=why, next_timer_at=None, updated_at=now)
-    event = ev.AlertResolved(alert_id=alert.id, case_id=alert.case_id, resolved_at=now, reason=why)
+    return _resolved(alert, done, {"reason": why}, now)
+
+
+def _resolved(alert: Alert, done: Alert, audit: dict[str, object], now: datetime) -> Decision:
+    assert done.resolved_reason is not None
+    event = ev.AlertResolved(alert_id=alert.id, case_id=alert.case_id, resolved_at=now, reason=done.resolved_reason)
     return Decision(
         done,
         notices=[_notice_to_ids(alert.id, "resolved", alert.notified)],
         events=[event],
-        audit=[("resolved", {"reason": why})],
+        audit=[("resolved", audit)],
         stop_pending=True,
     )
+
+
+BREACH_WITHDRAWN = "breach_withdrawn"
+
+
+def withdraw_breach(alert: Alert, action: str, action_at: datetime, window: int, now: datetime) -> Decision:
+    """The breach this alert told of was none: `action` happened at `action_at`, by the due time.
+
+    Resolves the alert (reason `breach_withdrawn`) and tells everyone who was notified, with the
+    action and its time. Only an alert whose current reason is that breach (the same deadline window)
+    is withdrawn: a warning or an acute alert never said the promise was broken, so the `deadline.met`
+    that follows the withdrawal resolves it as met, like any deadline met in time.
+    """
+    if alert.state == "resolved":
+        return Decision(alert, audit=[("ignored", {"why": "already resolved", "resolve": BREACH_WITHDRAWN})],
+                        changed=False)  # fmt: skip
+    if alert.reason != "deadline_breached" or alert.generation != window:
+        why: dict[str, object] = {
+            "event": "deadline.breach_withdrawn",
+            "why": f"the alert is a {alert.reason}, not this breach",
+        }
+        return Decision(alert, audit=[("ignored", why)], changed=False)
+    done = replace(
+        alert, state="resolved", resolved_at=now, resolved_reason=BREACH_WITHDRAWN, next_timer_at=None,
+        updated_at=now, resolved_action=action, resolved_action_at=action_at,
+    )  # fmt: skip
+    detail: dict[str, object] = {"reason": BREACH_WITHDRAWN, "action": action, "action_at": action_at.isoformat()}
+    return _resolved(alert, done, detail, now)
 
 
 def reschedule(alert: Alert, due_at: datetime, now: datetime) -> Decision:

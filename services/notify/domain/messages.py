@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from services.notify.domain.alert import ack_scope
 from shared.events.envelope import utc_rfc3339
-from shared.reference import categories, kommuner
+from shared.reference import ACTIONS_DA, categories, kommuner
 
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 
@@ -19,6 +19,11 @@ _REASON_DA = {
     "acute_report": "Akut anmeldelse",
 }
 _STATE_DA = {"open": "åben", "acknowledged": "kvitteret", "escalated": "eskaleret", "resolved": "afsluttet"}
+RESOLVED_DA = {
+    "met": "frist overholdt",
+    "cancelled": "sagen er lukket",
+    "breach_withdrawn": "overskridelsen er trukket tilbage",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,13 @@ class AlertView:
     acknowledged_by: str | None = None
     resolved_reason: str | None = None
     generation: int = 0  # the deadline window the alert's reason is about
+    resolved_action: str | None = None  # a breach withdrawn: the action that met the deadline in time
+    resolved_action_at: datetime | None = None
+
+    @property
+    def withdrawn(self) -> bool:
+        """Resolved because the breach it told of was none (the action came in time, its record late)."""
+        return self.resolved_reason == "breach_withdrawn"
 
     @property
     def ack_scope(self) -> str:
@@ -59,6 +71,19 @@ def kommune_name(code: str) -> str:
     return kommune.name if kommune else code
 
 
+def withdrawal_da(view: AlertView) -> str | None:
+    """Why a breach alert was taken back, in Danish; None unless it was."""
+    if not view.withdrawn:
+        return None
+    action = ACTIONS_DA.get(view.resolved_action or "", view.resolved_action or "handlingen")
+    at = f" kl. {local_clock(view.resolved_action_at)}" if view.resolved_action_at else ""
+    return (
+        f"Fristoverskridelsen er trukket tilbage, fordi handlingen ({action}) er registreret{at}, før fristen"
+        f" ({local_time(view.due_at)}). Fristen blev overholdt; oplysningen om handlingen nåede først frem"
+        " efter fristen."
+    )
+
+
 def stage_da(stage: str) -> str:
     if stage.startswith("acknowledged"):
         return "Kvitteret"
@@ -75,9 +100,15 @@ def local_time(at: datetime) -> str:
     return at.astimezone(COPENHAGEN).strftime("%d.%m.%Y kl. %H:%M")
 
 
+def local_clock(at: datetime) -> str:
+    """HH:MM in Danish local time, with the date when it is not the due day's (`local_time` gives both)."""
+    return at.astimezone(COPENHAGEN).strftime("%H:%M (%d.%m.%Y)")
+
+
 def subject(view: AlertView, stage: str) -> str:
     reason = _REASON_DA.get(view.reason, view.reason)
-    return f"[{stage_da(stage)}] {reason}: {view.reference or 'sag'} ({view.kommune_name})"
+    told = "Trukket tilbage" if stage == "resolved" and view.withdrawn else stage_da(stage)
+    return f"[{told}] {reason}: {view.reference or 'sag'} ({view.kommune_name})"
 
 
 def email_text(view: AlertView, stage: str, ack_url: str | None) -> str:
@@ -95,7 +126,10 @@ def email_text(view: AlertView, stage: str, ack_url: str | None) -> str:
     if view.acknowledged_by:
         lines.append(f"Kvitteret af: {view.acknowledged_by}")
     if view.resolved_reason:
-        lines.append(f"Afsluttet: {view.resolved_reason}")
+        lines.append(f"Afsluttet: {RESOLVED_DA.get(view.resolved_reason, view.resolved_reason)}")
+    withdrawal = withdrawal_da(view)
+    if withdrawal:
+        lines += ["", withdrawal]
     if ack_url and view.state in ("open", "escalated"):
         lines += ["", "Kvittér for alarmen (tager ansvar for sagen):", ack_url]
     lines += ["", "Åbn sagen i politiets systemer ud fra referencen. Denne besked indeholder ingen borgeroplysninger."]
@@ -120,8 +154,9 @@ def webhook_payload(view: AlertView, stage: str, delivery_id: str, ack_url: str 
             "due_at": utc_rfc3339(view.due_at),
             "acknowledged_by": view.acknowledged_by,
         },
-        "text": subject(view, stage),
+        "text": " ".join(t for t in (subject(view, stage), withdrawal_da(view)) if t),
         "ack_url": ack_url if view.state in ("open", "escalated") else None,
+        "resolved_reason": view.resolved_reason,
     }
 
 

@@ -34,7 +34,7 @@ from services.notify.adapters import repository as repo
 from services.notify.adapters.changes import alert_changes
 from services.notify.adapters.repository import PostgresNotifyRepository
 from services.notify.domain.alert import AlreadyResolved
-from services.notify.domain.messages import category_da, kommune_name, stage_da
+from services.notify.domain.messages import RESOLVED_DA, category_da, kommune_name, stage_da, withdrawal_da
 from services.notify.metrics import count_events, observe_ack
 from shared.aio import within
 from shared.auth import ApiKeys
@@ -103,6 +103,10 @@ def console_alert(row: Any, deliveries: list[Any]) -> dict[str, Any]:
         "acknowledged_at": _iso(row["acknowledged_at"]),
         "acknowledged_by": row["acknowledged_by"],
         "resolved_at": _iso(row["resolved_at"]),
+        "resolved_reason": row["resolved_reason"],
+        "resolved_da": RESOLVED_DA.get(row["resolved_reason"], row["resolved_reason"]),
+        # A breach withdrawn: the sentence every recipient was sent (why it is taken back).
+        "withdrawal_da": withdrawal_da(repo.view_from_row(row)) if row["resolved_reason"] else None,
         "next_escalation_at": _iso(row["next_timer_at"]),
         "deliveries": [
             {

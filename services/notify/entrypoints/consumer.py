@@ -23,6 +23,7 @@ DEADLINE_EVENTS = (
     deadline_events.DeadlineMet,
     deadline_events.DeadlineCancelled,
     deadline_events.DeadlineRescheduled,
+    deadline_events.DeadlineBreachWithdrawn,
 )
 
 

@@ -151,7 +151,14 @@ function connect() {
     render();
   });
   source.addEventListener("alerts", (e) => {
-    for (const a of JSON.parse(e.data)) alerts.set(a.id, a);
+    for (const a of JSON.parse(e.data)) {
+      // A breach taken back leaves the list; the duty officer is told why, not left to wonder.
+      const known = alerts.get(a.id);
+      if (a.withdrawal_da && known && known.state !== "resolved") {
+        notice((a.reference || "Sag") + ": " + a.withdrawal_da);
+      }
+      alerts.set(a.id, a);
+    }
     render();
   });
   // The server dropped this console (it fell behind or lost its listener): start again from a fresh list.

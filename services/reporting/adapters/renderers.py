@@ -19,19 +19,9 @@ from services.reporting.adapters import charts
 from services.reporting.domain.kpis import TOO_FEW_DA, Figures, Rate, Spread
 from services.reporting.domain.periods import LOCAL
 from services.reporting.domain.report import CouncilReport
-from shared.reference import categories, focus_areas, kommuner
+from shared.reference import ACTIONS_DA, categories, focus_areas, kommuner
 
 LOCALE = "da_DK"
-ACTIONS_DA = {
-    "dispatched": "Patrulje sendt",
-    "on_scene": "Patrulje fremme",
-    "citizen_requested_later": "Borger bad om senere besøg",
-    "school_and_ssp_contacted": "Skolens ledelse og SSP kontaktet",
-    "followup_done": "Tryghedsopfølgning udført",
-    "replied": "Bestil en betjent: svar givet",
-    "carried_out": "Bestil en betjent: gennemført",
-    "closed": "Sag afsluttet",
-}
 TEMPLATE = "council_report.html"
 
 

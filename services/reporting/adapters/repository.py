@@ -54,11 +54,11 @@ ON CONFLICT (action_id) DO NOTHING
 _DEADLINES = """
 INSERT INTO deadlines (deadline_id, case_id, rule_id, title, basis, window_set_by, kommune, category, focus_area,
                        started_at, due_at, due_as_of, window_seconds, met_at, met_late, met_action,
-                       response_seconds, breached_at, cancelled_at, outcome, rescheduled)
+                       response_seconds, breached_at, cancelled_at, outcome, rescheduled, breach_withdrawn)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                      $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[],
                      $13::float8[], $14::timestamptz[], $15::bool[], $16::text[], $17::float8[],
-                     $18::timestamptz[], $19::timestamptz[], $20::text[], $21::bool[])
+                     $18::timestamptz[], $19::timestamptz[], $20::text[], $21::bool[], $22::bool[])
 ON CONFLICT (deadline_id) DO UPDATE SET
     due_at = CASE WHEN EXCLUDED.due_as_of > deadlines.due_as_of THEN EXCLUDED.due_at ELSE deadlines.due_at END,
     due_as_of = GREATEST(deadlines.due_as_of, EXCLUDED.due_as_of),
@@ -68,7 +68,9 @@ ON CONFLICT (deadline_id) DO UPDATE SET
     response_seconds = CASE WHEN deadlines.met_at IS NULL THEN EXCLUDED.response_seconds
                             ELSE deadlines.response_seconds END,
     met_at = COALESCE(deadlines.met_at, EXCLUDED.met_at),
-    breached_at = LEAST(deadlines.breached_at, EXCLUDED.breached_at),
+    breached_at = CASE WHEN deadlines.breach_withdrawn OR EXCLUDED.breach_withdrawn THEN NULL
+                       ELSE LEAST(deadlines.breached_at, EXCLUDED.breached_at) END,
+    breach_withdrawn = deadlines.breach_withdrawn OR EXCLUDED.breach_withdrawn,
     outcome = CASE WHEN deadlines.cancelled_at IS NULL THEN EXCLUDED.outcome ELSE deadlines.outcome END,
     cancelled_at = COALESCE(deadlines.cancelled_at, EXCLUDED.cancelled_at),
     rescheduled = deadlines.rescheduled OR EXCLUDED.rescheduled

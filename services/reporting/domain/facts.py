@@ -100,11 +100,15 @@ class DeadlineFact:
     cancelled_at: datetime | None = None
     outcome: str | None = None
     rescheduled: bool = False
+    # A breach withdrawn (the stop action came in time, its news late): no breach stands, ever, so a
+    # breach arriving after the withdrawal (a rebuild, a reordering) is dropped as well.
+    breach_withdrawn: bool = False
 
     def merge(self, other: DeadlineFact) -> DeadlineFact:
         newer = other if other.due_as_of > self.due_as_of else self
         met = self if self.met_at is not None else other
         cancelled = self if self.cancelled_at is not None else other
+        withdrawn = self.breach_withdrawn or other.breach_withdrawn
         return replace(
             self,
             due_at=newer.due_at,
@@ -114,10 +118,11 @@ class DeadlineFact:
             met_late=met.met_late,
             met_action=met.met_action,
             response_seconds=met.response_seconds,
-            breached_at=_earliest(self.breached_at, other.breached_at),
+            breached_at=None if withdrawn else _earliest(self.breached_at, other.breached_at),
             cancelled_at=cancelled.cancelled_at,
             outcome=cancelled.outcome,
             rescheduled=self.rescheduled or other.rescheduled,
+            breach_withdrawn=withdrawn,
         )
 
 

@@ -78,6 +78,50 @@ async def test_on_scene_before_due_meets_it_and_nothing_breaches(ns, deadlines_s
     assert met_event.late is False and 0.9 <= met_event.response_seconds <= 1.1
 
 
+async def test_an_on_scene_in_time_arriving_after_the_breach_withdraws_it_once(
+    ns, deadlines_service, cases_topic
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14: the patrol was on scene 2 s into the 4 s window, but the action reached deadlines only
+    after the breach had fired (held in intake's outbox). The breach is withdrawn, then met in time;
+    the action redelivered changes nothing."""
+    _app, client = deadlines_service
+    case = uuid.uuid4()
+    received = now()
+    await cases_topic.publish(reported(case, "burglary_home", received, in_progress=False))
+
+    async def state_is(state: str) -> bool:
+        r = await client.get("/v1/deadlines", params={"state": state, "rule": BURGLARY_24H}, headers=POLICE)
+        return r.json()["total"] == 1
+
+    await eventually(lambda: state_is("breached"), timeout=20, what="burglary deadline breached")
+    on_scene = action(case, "on_scene", received + timedelta(seconds=2), category="burglary_home")
+    await cases_topic.publish(on_scene)
+    await eventually(lambda: state_is("met"), timeout=15, what="burglary deadline met")
+    await cases_topic.publish(on_scene)  # redelivered
+    events = of_rule(await deadline_events(ns, idle_wait=True, timeout=4), BURGLARY_24H)
+    assert [e.type for e in events] == [ev.STARTED, ev.WARNING, ev.BREACHED, ev.BREACH_WITHDRAWN, ev.MET]
+    breach, withdrawn, met = (e.payload() for e in events[2:])
+    assert isinstance(withdrawn, ev.DeadlineBreachWithdrawn) and isinstance(met, ev.DeadlineMet)
+    assert withdrawn.breached_at == breach.breached_at == withdrawn.due_at  # type: ignore[attr-defined]
+    assert (withdrawn.action, withdrawn.action_at, withdrawn.reason) == (
+        "on_scene", received + timedelta(seconds=2), "action_in_time",
+    )  # fmt: skip
+    assert met.late is False
+    assert events[3].kommune == "0265" and events[3].subject == str(case)
+
+    detail = (await client.get(f"/v1/deadlines/{withdrawn.deadline_id}", headers=POLICE)).json()
+    assert (detail["state"], detail["late"], detail["breach_stands"], detail["breached_at"]) == (
+        "met",
+        False,
+        False,
+        None,
+    )
+    # The timeline is in the order things happened: the patrol came before the breach was (wrongly) declared.
+    timeline = [t["type"] for t in detail["timeline"]]
+    assert timeline[-2:] == [ev.BREACHED, ev.BREACH_WITHDRAWN]
+    assert sorted(timeline) == sorted([ev.STARTED, ev.WARNING, ev.BREACHED, ev.BREACH_WITHDRAWN, ev.MET])
+
+
 async def test_the_same_report_delivered_twice_makes_one_deadline(ns, deadlines_service, cases_topic) -> None:
     app, client = deadlines_service
     event = reported(uuid.uuid4(), "violence", now(), acute=True)

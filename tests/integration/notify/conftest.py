@@ -207,10 +207,17 @@ class Deadline:
         now = datetime.now(UTC)
         return self._wrap(d.DeadlineBreached(**self._common(), breached_at=now), now)
 
-    def met(self) -> CloudEvent:
+    def met(self, at: datetime | None = None) -> CloudEvent:
         now = datetime.now(UTC)
-        return self._wrap(d.DeadlineMet(**self._common(), met_at=now, action="on_scene", late=False,
-                                        response_seconds=60.0), now)  # fmt: skip
+        return self._wrap(d.DeadlineMet(**self._common(), met_at=at or now, action="on_scene", late=False,
+                                        response_seconds=60.0), at or now)  # fmt: skip
+
+    def breach_withdrawn(self, action_at: datetime, breached_at: datetime) -> CloudEvent:
+        """The on_scene of `action_at` (before the due time) reached deadlines after the breach."""
+        now = datetime.now(UTC)
+        data = d.DeadlineBreachWithdrawn(**self._common(), breached_at=breached_at, action="on_scene",
+                                         action_at=action_at, action_recorded_at=action_at)  # fmt: skip
+        return self._wrap(data, now)
 
 
 async def alert_events(ns, *, timeout: float = 3.0) -> list[CloudEvent]:  # type: ignore[no-untyped-def]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from standardwebhooks import Webhook
@@ -148,3 +151,52 @@ async def test_an_acute_report_goes_to_the_vagtchef_at_once_as_critical(ns, noti
     listed = (await client.get("/v1/alerts", headers=POLICE)).json()
     assert listed["total"] == 1 and listed["items"][0]["rule_id"] == "violence_acute"
     assert listed["items"][0]["deliveries"][0]["recipient_id"] in ("vc-a", "vc-b")
+
+
+async def test_a_breach_withdrawn_resolves_the_alert_and_tells_everyone_paged_why(
+    ns, notify_service, upstream, receiver, smtp
+) -> None:
+    """Issue 14: the breach paged the vagtchef and the lokalbetjente; then the on_scene that happened before
+    the due time reached deadlines. Everyone told of the breach is told, in Danish, it is taken back and why."""
+    _, client = notify_service
+    deadline = Deadline()
+    breach = deadline.breached()
+    await upstream.publish(deadline.reported(), breach)
+    await eventually(lambda: receiver.delivered("/vagtchef") and receiver.delivered("/lb1")
+                     and smtp.to("lb2@politi.example"), timeout=20, what="the breach told")  # fmt: skip
+    on_scene = breach.time - timedelta(minutes=7)
+    await upstream.publish(deadline.breach_withdrawn(on_scene, breach.time), deadline.met(on_scene))
+    alert_id = str(alert_id_for(deadline.case_id, deadline.rule))
+
+    def resolutions(path: str) -> list[dict[str, Any]]:
+        return [b for b in (json.loads(h.body) for h in receiver.delivered(path)) if b["type"] == "alert.resolved"]
+
+    await eventually(lambda: resolutions("/vagtchef") and resolutions("/lb1") and len(smtp.to("lb2@politi.example")) >= 2,
+                     timeout=20, what="the withdrawal told")  # fmt: skip
+    clock = on_scene.astimezone(ZoneInfo("Europe/Copenhagen")).strftime("%H:%M")
+    sentence = f"Fristoverskridelsen er trukket tilbage, fordi handlingen (Patrulje fremme) er registreret kl. {clock}"
+    for path in ("/vagtchef", "/lb1"):
+        [told] = resolutions(path)
+        assert told["resolved_reason"] == "breach_withdrawn" and told["alert"]["state"] == "resolved"
+        assert told["text"].startswith("[Trukket tilbage] Frist overskredet") and sentence in told["text"]
+    mail = smtp.to("lb2@politi.example")[-1]
+    assert mail["Subject"].startswith("[Trukket tilbage]") and sentence in mail.get_content()
+
+    detail = await alert_of(client, alert_id)
+    assert (detail["state"], detail["resolved_reason"]) == ("resolved", "breach_withdrawn")
+
+    # Every recipient told of the breach is told of its withdrawal, once (the delivery events follow the sends).
+    def told(events: list[Any], stages: tuple[str, ...]) -> Counter[str]:
+        return Counter(e.data["recipient"] for e in events if e.type == ev.DELIVERED and e.data["stage"] in stages)
+
+    async def everyone_told() -> bool:
+        events = await alert_events(ns)
+        return bool(told(events, ("raised", "breached"))) and set(told(events, ("raised", "breached"))) <= set(
+            told(events, ("resolved",))
+        )
+
+    await eventually(everyone_told, timeout=15, what="every delivery of the withdrawal recorded")
+    events = await alert_events(ns)
+    assert set(told(events, ("resolved",)).values()) == {1}
+    resolved = [e for e in events if e.type == ev.RESOLVED]
+    assert [e.data["reason"] for e in resolved] == ["breach_withdrawn"]  # once: the met after it changed nothing

@@ -163,7 +163,7 @@ class Quarter:
         at: datetime | None = None,
     ) -> uuid.UUID:
         """outcome: met | late | breached | cancelled | breached_closed | cancelled_late_breach | rescheduled_met |
-        pending."""
+        breach_withdrawn (breached by the timer, then the on_scene of before the due time arrived) | pending."""
         deadline = uuid.uuid4()
         due = started + window
         common = dict(
@@ -193,6 +193,20 @@ class Quarter:
             )  # fmt: skip
         elif outcome == "breached":
             self.add(dl.DeadlineBreached(**common, due_at=due, breached_at=due), kommune, due, "/mvsj/deadlines")  # type: ignore[arg-type]
+        elif outcome == "breach_withdrawn":
+            met_at = at or due - window / 10
+            arrived = due + timedelta(minutes=30)  # held in intake's outbox until after the breach
+            self.add(dl.DeadlineBreached(**common, due_at=due, breached_at=due), kommune, due, "/mvsj/deadlines")  # type: ignore[arg-type]
+            self.add(
+                dl.DeadlineBreachWithdrawn(**common, due_at=due, breached_at=due, action="on_scene", action_at=met_at,  # type: ignore[arg-type]
+                                           action_recorded_at=met_at),
+                kommune, arrived, "/mvsj/deadlines",
+            )  # fmt: skip
+            self.add(
+                dl.DeadlineMet(**common, due_at=due, met_at=met_at, action="on_scene", late=False,  # type: ignore[arg-type]
+                               response_seconds=(met_at - started).total_seconds()),
+                kommune, met_at, "/mvsj/deadlines",
+            )  # fmt: skip
         elif outcome == "cancelled":
             when = started + window / 3
             self.add(

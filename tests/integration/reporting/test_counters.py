@@ -120,7 +120,9 @@ def eventful_months() -> list[CloudEvent]:
     CEST), a deadline open at March's end and broken in April, a rule whose window changed, and an alert
     superseded and acknowledged per stage beside single-stage ones."""
     q = district_quarter()
-    outcomes = ["met", "late", "breached", "cancelled", "breached_closed", "cancelled_late_breach", "pending"]
+    outcomes = [
+        "met", "late", "breached", "cancelled", "breached_closed", "cancelled_late_breach", "pending", "breach_withdrawn",
+    ]  # fmt: skip
     for i, outcome in enumerate(outcomes):
         received = Q1 + timedelta(days=30 + i)
         case = q.report(GREVE, "burglary_home", received, in_progress=False)

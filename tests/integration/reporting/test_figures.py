@@ -17,6 +17,7 @@ import pytest
 
 from services.reporting.domain.periods import Period
 from shared.aio import within
+from shared.events import alerts as al
 from tests.integration.reporting.conftest import (
     COUNCIL,
     GREVE,
@@ -93,6 +94,48 @@ async def test_events_on_kafka_become_figures_over_http(ns, reporting_service, b
     burglary_only = (await kpis(client, focus_area="indbrud"))["current"]
     assert burglary_only["reports"] == 12 and burglary_only["tips"] == 0
     assert body["by_kommune"][ROSKILDE]["compliance"]["guarantees"]["numerator"] == 10
+
+
+async def test_a_breach_withdrawn_is_counted_met_within_the_window_in_every_figure(ns, reporting_service, bus) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14: a burglary's patrol on scene at 23:40 h, the action held in intake's outbox until after the
+    24-hour breach fired; deadlines withdrew the breach, notify resolved the alert. The council sees a
+    guarantee met within its window: no breach, full compliance, the response time of 23:40 h."""
+    _, client = reporting_service
+    q = Quarter()
+    case = q.report(ROSKILDE, "burglary_home", Q1, in_progress=False)
+    on_scene = Q1 + timedelta(hours=23, minutes=40)
+    q.action(case, ROSKILDE, "burglary_home", "on_scene", on_scene)
+    q.deadline(case, ROSKILDE, "burglary_home_24h", "burglary_home", Q1, timedelta(hours=24),
+               outcome="breach_withdrawn", at=on_scene)  # fmt: skip
+    alert, breach, resolved = uuid.uuid4(), Q1 + timedelta(hours=24), Q1 + timedelta(hours=24, minutes=31)
+    q.add(al.AlertRaised(alert_id=alert, case_id=case, reason="deadline_breached", severity="critical",
+                         title="Frist overskredet", recipients=["vc-a"], raised_at=breach), ROSKILDE, breach,
+          "/mvsj/notify")  # fmt: skip
+    q.add(al.AlertResolved(alert_id=alert, case_id=case, resolved_at=resolved, reason="breach_withdrawn"),
+          ROSKILDE, resolved, "/mvsj/notify")  # fmt: skip
+    await publish_and_wait(ns, bus, q.events)
+
+    for scope in ("kreds", ROSKILDE):
+        now = (await kpis(client, scope=scope))["current"]
+        assert now["breached_deadlines"] == {"guarantee": 0, "local_target": 0}
+        assert now["open_deadlines"] == {"guarantee": 0, "local_target": 0}
+        assert now["compliance"]["guarantees"] | {"suppressed": None} == {
+            "numerator": 1, "denominator": 1, "percent": None, "suppressed": None}  # fmt: skip
+        burglary = rule(now, "burglary_home_24h")
+        assert (burglary["met_within_window"], burglary["concluded"], burglary["missed"]) == (1, 1, 0)
+        assert burglary["exceptions"]["met_late"] == 0
+        assert now["response_time_seconds"]["count"] == 1
+    report = (await client.get("/v1/council-reports/kreds/2026-Q1.json", headers=COUNCIL)).json()
+    for figures in (report["current"], report["by_kommune"][ROSKILDE], report["by_focus_area"]["indbrud"]["current"]):
+        assert figures["breached_deadlines"]["guarantee"] == 0
+        assert rule(figures, "burglary_home_24h")["met_within_window"] == 1
+    february = next(m for m in report["trend"] if m["month"] == "2026-02")
+    assert (february["guarantees"]["numerator"], february["guarantees"]["denominator"]) == (1, 1)
+    csv = (await client.get("/v1/council-reports/kreds/2026-Q1.csv", headers=COUNCIL)).text
+    breaches = [line for line in csv.splitlines() if ",brudte_frister," in line and ",guarantee," in line]
+    assert breaches and all(line.endswith(",0") for line in breaches)
+    html = (await client.get("/v1/council-reports/kreds/2026-Q1.html", headers=COUNCIL)).text
+    assert 'Brudte frister i perioden (garanti / lokalt mål)</td><td class="n">0 / 0</td>' in html
 
 
 async def test_the_same_events_twice_give_the_same_figures(ns, reporting_service, bus) -> None:  # type: ignore[no-untyped-def]

@@ -10,10 +10,12 @@ import pytest
 
 from services.deadlines.adapters.repository import deadline_from_record, deadline_to_record
 from services.deadlines.domain.deadline import (
+    WITHDRAWAL_LIMIT,
     Deadline,
     DeadlineState,
     NextFire,
     PoliceAction,
+    breach_withdrawable,
     deadline_id,
     emitted_event_id,
     event_time,
@@ -22,6 +24,7 @@ from services.deadlines.domain.rules import Rule, Trigger
 from shared.clock import ManualClock
 from shared.events.deadlines import (
     DeadlineBreached,
+    DeadlineBreachWithdrawn,
     DeadlineCancelled,
     DeadlineMet,
     DeadlineRescheduled,
@@ -231,10 +234,110 @@ def test_stop_after_the_breach_is_met_late() -> None:
 
 
 def test_an_arrival_in_time_recorded_after_the_breach_is_not_late() -> None:
-    # The patrol arrived at 23 h; the officer typed it in at 25 h, after the breach alert went out.
+    # The patrol arrived at 23 h; the officer typed it in at 25 h, after the breach alert went out:
+    # the breach is withdrawn first, then the deadline is met in time.
     breached, _ = started().fire(T0 + 24 * H)
-    deadline, events = breached.stop("on_scene", T0 + 23 * H)
-    assert isinstance(events[0], DeadlineMet) and events[0].late is False
+    deadline, events = breached.stop("on_scene", T0 + 23 * H, recorded_at=T0 + 25 * H)
+    assert [type(e) for e in events] == [DeadlineBreachWithdrawn, DeadlineMet]
+    assert isinstance(events[1], DeadlineMet) and events[1].late is False
+    assert deadline.late is False
+
+
+# -- a breach withdrawn: the action's own time shows the promise was kept ---------------------------
+
+
+def test_an_action_before_the_due_time_that_arrives_after_the_breach_withdraws_it() -> None:
+    # On scene at 23:40 h, recorded at once, held in intake's outbox until after the breach fired.
+    breached, _ = started().fire(T0 + 24 * H)
+    on_scene = T0 + 23 * H + timedelta(minutes=40)
+    deadline, events = breached.apply_action(_act("on_scene", on_scene, recorded_at=on_scene + timedelta(minutes=1)))
+    withdrawn, met = events
+    assert isinstance(withdrawn, DeadlineBreachWithdrawn) and isinstance(met, DeadlineMet)
+    assert (withdrawn.deadline_id, withdrawn.case_id, withdrawn.rule_id) == (deadline.id, CASE, BURGLARY.id)
+    assert (withdrawn.due_at, withdrawn.breached_at) == (T0 + 24 * H, T0 + 24 * H)
+    assert (withdrawn.action, withdrawn.action_at, withdrawn.reason) == ("on_scene", on_scene, "action_in_time")
+    assert withdrawn.action_recorded_at == on_scene + timedelta(minutes=1)
+    assert (met.late, met.met_at, met.response_seconds) == (False, on_scene, (on_scene - T0).total_seconds())
+    # No breach stands: the deadline is met in time, and nothing is left for the timer.
+    assert (deadline.state, deadline.breached_at, deadline.late, deadline.breach_stands) == (
+        DeadlineState.MET, None, False, False,
+    )  # fmt: skip
+    assert deadline.next_fire is None
+    # Its time: when the action was recorded, but never before the breach it takes back.
+    assert event_time(withdrawn) == T0 + 24 * H
+    recorded_late = breached.stop("on_scene", on_scene, recorded_at=T0 + 26 * H).events[0]
+    assert event_time(recorded_late) == T0 + 26 * H
+
+
+def test_an_action_exactly_at_the_due_time_withdraws_the_breach() -> None:
+    # At the due time is in time (met_late is strictly after), so a breach fired at that instant goes.
+    breached, _ = started().fire(T0 + 24 * H)
+    deadline, events = breached.stop("on_scene", T0 + 24 * H, recorded_at=T0 + 24 * H)
+    assert [type(e) for e in events] == [DeadlineBreachWithdrawn, DeadlineMet]
+    assert deadline.late is False
+
+
+def test_an_action_after_the_due_time_is_met_late_and_withdraws_nothing() -> None:
+    breached, _ = started().fire(T0 + 24 * H)
+    deadline, events = breached.stop("on_scene", T0 + 24 * H + timedelta(seconds=1), recorded_at=T0 + 25 * H)
+    assert [type(e) for e in events] == [DeadlineMet]
+    assert isinstance(events[0], DeadlineMet) and events[0].late is True
+    assert deadline.breached_at == T0 + 24 * H
+
+
+def test_a_withdrawal_is_made_once_and_a_second_stop_changes_nothing() -> None:
+    breached, fired = started().fire(T0 + 24 * H)
+    deadline, events = breached.stop("on_scene", T0 + 20 * H, recorded_at=T0 + 21 * H)
+    assert len(events) == 2
+    assert deadline.stop("on_scene", T0 + 19 * H, recorded_at=T0 + 21 * H) == (deadline, [])
+    assert deadline.fire(T0 + 48 * H) == (deadline, [])
+    # Computed again (a retry after a crash), it is the same event: consumers' inboxes drop the copy.
+    again = breached.stop("on_scene", T0 + 20 * H, recorded_at=T0 + 21 * H).events
+    assert [emitted_event_id(e) for e in again] == [emitted_event_id(e) for e in events]
+    # Its id is not the breach's, though both are keyed by the due time.
+    assert emitted_event_id(events[0]) != emitted_event_id(fired[0])
+
+
+def test_a_record_typed_in_within_a_week_of_the_due_time_still_withdraws_the_breach() -> None:
+    breached, _ = started().fire(T0 + 24 * H)
+    _, events = breached.stop("on_scene", T0 + 23 * H, recorded_at=T0 + 24 * H + WITHDRAWAL_LIMIT)
+    assert [type(e) for e in events] == [DeadlineBreachWithdrawn, DeadlineMet]
+
+
+def test_a_record_typed_in_more_than_a_week_after_the_due_time_leaves_the_breach_standing() -> None:
+    breached, _ = started().fire(T0 + 24 * H)
+    recorded = T0 + 24 * H + WITHDRAWAL_LIMIT + timedelta(seconds=1)
+    deadline, events = breached.stop("on_scene", T0 + 23 * H, recorded_at=recorded)
+    assert [type(e) for e in events] == [DeadlineMet]
+    assert isinstance(events[0], DeadlineMet) and events[0].late is True  # counted as met late
+    assert (deadline.breached_at, deadline.breach_stands, deadline.late) == (T0 + 24 * H, True, True)
+    assert deadline_from_record(deadline_to_record(deadline)) == deadline
+
+
+def test_an_action_in_time_on_a_deadline_not_yet_breached_is_simply_met() -> None:
+    deadline, events = started().fire(T0 + 22 * H)[0].stop("on_scene", T0 + 23 * H, recorded_at=T0 + 30 * H)
+    assert [type(e) for e in events] == [DeadlineMet] and deadline.late is False
+
+
+def test_breach_withdrawable_is_the_one_decision() -> None:
+    due = T0 + 24 * H
+    assert breach_withdrawable(due, due - H, due + H)
+    assert breach_withdrawable(due, due, due)
+    assert breach_withdrawable(due, due - H, None)  # recorded time unknown: judged by the action's time
+    assert not breach_withdrawable(due, due + timedelta(microseconds=1), due + H)
+    assert breach_withdrawable(due, due - H, due + WITHDRAWAL_LIMIT)
+    assert not breach_withdrawable(due, due - H, due + WITHDRAWAL_LIMIT + timedelta(microseconds=1))
+
+
+def test_a_withdrawal_after_a_reopened_and_breached_again_window_is_keyed_by_that_window() -> None:
+    breached, _ = started().fire(T0 + 24 * H)
+    reopened, _ = breached.reschedule(T0 + 30 * H, at=T0 + 20 * H)
+    again, events = reopened.fire(T0 + 30 * H)
+    assert isinstance(events[0], DeadlineBreached) and events[0].reschedules == 1
+    deadline, events = again.stop("on_scene", T0 + 29 * H, recorded_at=T0 + 29 * H)
+    withdrawn = events[0]
+    assert isinstance(withdrawn, DeadlineBreachWithdrawn)
+    assert (withdrawn.reschedules, withdrawn.breached_at) == (1, T0 + 30 * H)
     assert deadline.late is False
 
 

@@ -82,6 +82,40 @@ async def test_on_scene_in_time_meets_the_deadline_and_the_timer_has_nothing_lef
     assert (await fire_due_deadlines(repo, T0 + 30 * H, 100)).claimed == 0
 
 
+async def test_on_scene_in_time_arriving_after_the_breach_withdraws_it_once() -> None:
+    # Issue 14: the patrol was there at 23 h and recorded it at once, but intake's outbox held the
+    # action until after the breach had fired.
+    repo = FakeDeadlinesRepository()
+    case_id = await burglary_reported(repo)
+    await fire_due_deadlines(repo, T0 + 25 * H, 100)
+    arrived = action(case_id, "on_scene", T0 + 23 * H, category="burglary_home")
+    envelopes = await handle_case_event(repo, arrived, case_id, RULES)
+    assert [(e.type, e.data["rule_id"]) for e in envelopes] == [
+        (ev.BREACH_WITHDRAWN, "burglary_home_24h"), (ev.MET, "burglary_home_24h"),
+    ]  # fmt: skip
+    withdrawn, met = envelopes
+    assert (withdrawn.data["action"], withdrawn.data["action_at"], withdrawn.data["reason"]) == (
+        "on_scene", "2026-03-03T07:00:00Z", "action_in_time",
+    )  # fmt: skip
+    assert withdrawn.data["breached_at"] == withdrawn.data["due_at"] == "2026-03-03T08:00:00Z"
+    assert withdrawn.kommune == "0265" and withdrawn.subject == str(case_id)
+    assert met.data["late"] is False
+    # Redelivered (the same action id): nothing changes, nothing is written again.
+    assert await handle_case_event(repo, arrived, case_id, RULES) == []
+    again = action(case_id, "on_scene", T0 + 22 * H, category="burglary_home")
+    assert [e.type for e in await handle_case_event(repo, again, case_id, RULES)] == []
+    assert [e.type for e in repo.outbox].count(ev.BREACH_WITHDRAWN) == 1
+
+
+async def test_on_scene_in_time_recorded_more_than_a_week_after_the_due_time_leaves_the_breach() -> None:
+    repo = FakeDeadlinesRepository()
+    case_id = await burglary_reported(repo)
+    await fire_due_deadlines(repo, T0 + 25 * H, 100)
+    typed_in_late = action(case_id, "on_scene", T0 + 23 * H, category="burglary_home", recorded_at=T0 + 9 * 24 * H)
+    envelopes = await handle_case_event(repo, typed_in_late, case_id, RULES)
+    assert [(e.type, e.data["late"]) for e in envelopes if e.data["rule_id"] == "burglary_home_24h"] == [(ev.MET, True)]
+
+
 async def test_an_unreadable_deadline_is_parked_and_the_others_still_fire() -> None:
     repo = FakeDeadlinesRepository()
     await burglary_reported(repo)

@@ -18,7 +18,7 @@ def _row(**over: object) -> dict[str, object]:
         "id": uuid.uuid4(), "reference": "MV-1234-ABC", "title": "Frist", "category": "burglary_home",
         "kommune": "0265", "severity": "critical", "state": "escalated", "reason": "deadline_breached", "level": 1,
         "due_at": at, "raised_at": at, "acknowledged_at": None, "acknowledged_by": None, "resolved_at": None,
-        "next_timer_at": at,
+        "next_timer_at": at, "resolved_reason": None,
     } | over  # fmt: skip
 
 
@@ -36,6 +36,20 @@ def test_an_alert_shows_danish_labels_and_recipients_by_name_only() -> None:
     assert shown["deliveries"] == [{"recipient": "Vagtchef A", "channel": "e-mail", "stage": "Eskaleret (trin 1)",
                                     "state": "leveret", "attempts": 2, "at": "2026-03-29T00:00:00+00:00"}]  # fmt: skip
     assert "politi.example" not in str(shown)  # an officer's address is not the console's business
+
+
+def test_a_withdrawn_breach_shows_why_it_was_taken_back() -> None:
+    # Due 00:30 Copenhagen time (29 March): the patrol was on scene at 00:20, before it.
+    due = datetime(2026, 3, 28, 23, 30, tzinfo=UTC)
+    shown = console_alert(_row(state="resolved", resolved_reason="breach_withdrawn", due_at=due, case_id=uuid.uuid4(),
+                               generation=0, resolved_action="on_scene",
+                               resolved_action_at=datetime(2026, 3, 28, 23, 20, tzinfo=UTC)), [])  # fmt: skip
+    assert (shown["state_da"], shown["resolved_reason"], shown["resolved_da"]) == (
+        "Afsluttet", "breach_withdrawn", "overskridelsen er trukket tilbage",
+    )  # fmt: skip
+    assert shown["withdrawal_da"].startswith("Fristoverskridelsen er trukket tilbage, fordi handlingen (Patrulje")
+    assert "kl. 00:20 (29.03.2026), før fristen (29.03.2026 kl. 00:30)" in shown["withdrawal_da"]
+    assert console_alert(_row(), [])["withdrawal_da"] is None
 
 
 def test_an_unknown_code_is_shown_as_it_is() -> None:

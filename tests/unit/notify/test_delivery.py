@@ -85,6 +85,33 @@ def test_the_email_is_danish_carries_only_case_facts_and_a_stable_message_id() -
     assert subject(VIEW, "breached").startswith("[Opdateret] Frist overskredet: MV-ABCD-EFG")
 
 
+def test_a_withdrawn_breach_tells_in_danish_which_action_came_when_before_the_due_time() -> None:
+    # Due 12:00 Copenhagen time; the patrol was on scene at 11:52 and the breach alert went out anyway.
+    withdrawn = AlertView(**{**{f: getattr(VIEW, f) for f in VIEW.__dataclass_fields__}, "state": "resolved",
+                             "resolved_reason": "breach_withdrawn", "resolved_action": "on_scene",
+                             "resolved_action_at": datetime(2026, 5, 4, 9, 52, tzinfo=UTC)})  # fmt: skip
+    sentence = (
+        "Fristoverskridelsen er trukket tilbage, fordi handlingen (Patrulje fremme) er registreret kl. 11:52"
+        " (04.05.2026), før fristen (04.05.2026 kl. 12:00)."
+    )
+    assert subject(withdrawn, "resolved") == "[Trukket tilbage] Frist overskredet: MV-ABCD-EFG (Roskilde)"
+    text = email_text(withdrawn, "resolved", "http://ack")
+    assert sentence in text and "Afsluttet: overskridelsen er trukket tilbage" in text
+    assert "http://ack" not in text  # nothing left to acknowledge
+    payload = webhook_payload(withdrawn, "resolved", "d-3", "http://ack")
+    assert (payload["type"], payload["resolved_reason"], payload["ack_url"]) == (
+        "alert.resolved", "breach_withdrawn", None,
+    )  # fmt: skip
+    assert sentence in payload["text"]
+    # A deadline met or a case closed is told as before, with the reason in Danish.
+    met = AlertView(**{**{f: getattr(withdrawn, f) for f in VIEW.__dataclass_fields__}, "resolved_reason": "met",
+                       "resolved_action": None, "resolved_action_at": None})  # fmt: skip
+    assert subject(met, "resolved").startswith("[Afsluttet] Frist overskredet")
+    assert (
+        "trukket tilbage" not in email_text(met, "resolved", None) + webhook_payload(met, "resolved", "d", None)["text"]
+    )
+
+
 def test_the_webhook_payload_has_no_room_for_citizen_data() -> None:
     payload = webhook_payload(VIEW, "raised", "d-1", "http://ack")
     assert set(payload["alert"]) == {"id", "case_id", "reference", "category", "kommune", "title", "reason",

@@ -101,6 +101,11 @@ class Deadline:
         return self._wrap(d.DeadlineMet(**self._common(), met_at=at, action="on_scene", late=at > self.due_at,
                                         response_seconds=(at - self.started_at).total_seconds()), at)  # fmt: skip
 
+    def breach_withdrawn(self, action_at: datetime, recorded_at: datetime) -> CloudEvent:
+        data = d.DeadlineBreachWithdrawn(**self._common(), breached_at=self.due_at, action="on_scene",
+                                         action_at=action_at, action_recorded_at=recorded_at)  # fmt: skip
+        return self._wrap(data, recorded_at)
+
     def rescheduled(self, at: datetime, due_at: datetime) -> CloudEvent:
         previous, self.due_at = self.due_at, due_at
         return self._wrap(d.DeadlineRescheduled(**self._common(), previous_due_at=previous, rescheduled_at=at), at)
@@ -181,6 +186,56 @@ async def test_a_breach_supersedes_the_warning_and_its_unsent_messages() -> None
                                                  ("breached", "lb-roskilde-2")}  # fmt: skip
     updated = repo.outbox[-1]
     assert updated.type == ev.UPDATED and updated.data["superseded"] == "deadline_warning"
+
+
+async def test_a_breach_withdrawn_resolves_the_alert_and_tells_everyone_who_was_told_of_the_breach() -> None:
+    # Issue 14: the patrol was there 10 minutes before the due time; the action reached deadlines after
+    # the breach had paged the vagtchef. Everyone told of the breach is told it is taken back, and why.
+    repo = FakeNotifyRepository()
+    deadline = await warned(repo)
+    breach_at = deadline.due_at
+    await deliver(repo, deadline.breached(breach_at))
+    on_scene, now = deadline.due_at - 10 * MIN, deadline.due_at + 20 * MIN
+    applied = await deliver(repo, deadline.breach_withdrawn(on_scene, on_scene), now)
+    alert = repo.alerts[deadline.alert_id]
+    assert (alert.state, alert.resolved_reason, alert.next_timer_at) == ("resolved", "breach_withdrawn", None)
+    assert (alert.resolved_action, alert.resolved_action_at, alert.resolved_at) == ("on_scene", on_scene, now)
+    told = {"vc-b", "lb-roskilde-1", "lb-roskilde-2"}
+    assert set(alert.notified) == told
+    assert stages(repo, alert.id, "pending") >= {("resolved", r) for r in told}
+    resolved = repo.outbox[-1]
+    assert applied.events == [resolved]
+    assert (resolved.type, resolved.data["reason"]) == (ev.RESOLVED, "breach_withdrawn")
+    assert repo.kinds(alert.id)[-1] == "resolved"
+    assert repo.audit_rows[-1]["detail"] == {"reason": "breach_withdrawn", "action": "on_scene",
+                                             "action_at": on_scene.isoformat()}  # fmt: skip
+    # The met that follows the withdrawal, and the withdrawal redelivered, change nothing and send nothing.
+    sent = len(repo.deliveries)
+    for later in (deadline.met(on_scene), deadline.breach_withdrawn(on_scene, on_scene)):
+        again = await deliver(repo, later, now + MIN)
+        assert again.events == [] and again.deliveries == 0
+    assert len(repo.deliveries) == sent and repo.alerts[deadline.alert_id] == alert
+    assert types(repo).count(ev.RESOLVED) == 1
+
+
+async def test_a_warning_alert_is_resolved_as_met_never_as_a_withdrawn_breach() -> None:
+    # A warning said time was running out, which was true as far as anyone knew: nothing to take back.
+    # Withdrawal is for alerts that told of a breach; a warning alert (e.g. a policy that raises nothing
+    # on a breach) is left to the deadline.met that follows, which resolves it as met.
+    repo = FakeNotifyRepository()
+    deadline = await warned(repo)
+    skipped = await deliver(repo, deadline.breach_withdrawn(T0, T0 + MIN), T0 + 2 * MIN)
+    assert skipped.events == [] and repo.alerts[deadline.alert_id].state == "open"
+    assert repo.kinds(deadline.alert_id)[-1] == "ignored"
+    await deliver(repo, deadline.met(T0), T0 + 2 * MIN)
+    assert repo.alerts[deadline.alert_id].resolved_reason == "met"
+
+
+async def test_a_breach_withdrawn_with_no_alert_raised_does_nothing() -> None:
+    repo = FakeNotifyRepository()
+    deadline = Deadline()
+    applied = await deliver(repo, deadline.breach_withdrawn(T0, T0))
+    assert (applied.alert, applied.events, repo.alerts, repo.outbox) == (None, [], {}, [])
 
 
 async def test_met_resolves_the_alert_and_tells_everyone_notified_and_a_late_event_does_not_reopen_it() -> None:

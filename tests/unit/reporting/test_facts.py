@@ -66,6 +66,33 @@ def test_a_deadline_comes_out_the_same_in_any_order_and_with_repeats() -> None:
     assert fact.rescheduled and fact.met_late is False and fact.window_seconds == 86400.0
 
 
+def test_a_breach_withdrawn_leaves_no_breach_in_any_order_and_with_repeats() -> None:
+    # Issue 14: breached at the due time, then the on_scene of 23:40 h arrived; withdrawn, then met in time.
+    due, on_scene = T0 + timedelta(hours=24), T0 + timedelta(hours=23, minutes=40)
+    life = [
+        _deadline_event(dl.DeadlineStarted, window_seconds=86400.0, rules_version=1),
+        _deadline_event(dl.DeadlineBreached, breached_at=due),
+        _deadline_event(dl.DeadlineBreachWithdrawn, breached_at=due, action="on_scene", action_at=on_scene),
+        _deadline_event(
+            dl.DeadlineMet,
+            met_at=on_scene,
+            action="on_scene",
+            late=False,
+            response_seconds=(on_scene - T0).total_seconds(),
+        ),
+    ]
+    expected = _fold(life).of_type(DeadlineFact)
+    for order in itertools.permutations(life):
+        assert _fold([*order, *order[1:3]]).of_type(DeadlineFact) == expected
+    [fact] = expected
+    assert (fact.breached_at, fact.breach_withdrawn) == (None, True)
+    assert (fact.met_at, fact.met_late, fact.response_seconds) == (on_scene, False, (on_scene - T0).total_seconds())
+    # Without the withdrawal the breach stands (a deadline met late keeps its breach).
+    kept = _fold([life[0], life[1], _deadline_event(dl.DeadlineMet, met_at=due + timedelta(hours=1), action="on_scene",
+                                                    late=True, response_seconds=90000.0)]).of_type(DeadlineFact)  # fmt: skip
+    assert kept[0].breached_at == due and kept[0].breach_withdrawn is False
+
+
 def test_an_alert_keeps_every_acknowledgement_and_its_highest_escalation() -> None:
     alert, case = uuid.uuid4(), uuid.uuid4()
 
