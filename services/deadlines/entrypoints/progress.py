@@ -1,0 +1,131 @@
+"""Records how far the cases.v1 consumer has caught up, per partition: the consumer side of the breach gate.
+
+Every `interval` seconds, for the partitions this instance's consumers are assigned:
+1. read Postgres's now, T0 (the clock every due time is on), before anything else;
+2. ask the broker for the partitions' end offsets (one ListOffsets request per Kafka consumer):
+   every message appended before T0 has an offset below them, since the broker answers a
+   request sent after T0;
+3. once the offsets this service has *finished* (effect committed, skipped or dead-lettered:
+   `ReliableConsumer.finished`, or the group's committed offset, which only ever covers finished
+   messages) reach a sample's end offsets, the partition is caught up as of that sample's T0,
+   and the row `consumer_progress(topic, partition)` moves forward to it.
+
+Samples wait in a short queue per partition, so a consumer that keeps up with a steady stream
+moves its row forward every round (it reaches the end offsets of a round or two ago), not only
+when the topic goes quiet. An empty partition (end offset 0) is caught up at once.
+
+Several instances (and several workers in one) each write their own partitions; the table keeps
+the newest time per partition. `domain/gate.py` turns the rows into the gate the timer obeys.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable
+from datetime import datetime
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.deadlines.adapters import repository
+from services.deadlines.domain.gate import caught_up_until
+from services.deadlines.metrics import BREACH_GATE_LAG
+from shared.aio import within
+from shared.consumer import ReliableConsumer
+
+# At most this many samples wait per partition; further ones are skipped until the consumer
+# reaches the oldest (the oldest are the ones it reaches first, so the row still moves forward).
+MAX_SAMPLES = 32
+# How long a broker request of one round may take before the round is given up (and retried).
+KAFKA_TIMEOUT_SECONDS = 5.0
+
+
+class CatchUp:
+    """End offsets sampled at times T0, per partition, and the newest T0 a finished offset has reached."""
+
+    def __init__(self, max_samples: int = MAX_SAMPLES) -> None:
+        self._max = max_samples
+        self._samples: dict[int, deque[tuple[datetime, int]]] = {}
+
+    def sample(self, partition: int, at: datetime, end_offset: int) -> None:
+        queue = self._samples.setdefault(partition, deque())
+        if len(queue) < self._max:
+            queue.append((at, end_offset))
+
+    def reached(self, partition: int, finished: int) -> datetime | None:
+        """Drops the samples whose end offset `finished` has reached; the newest of their T0s, if any."""
+        queue = self._samples.get(partition)
+        newest = None
+        while queue and queue[0][1] <= finished:
+            newest = queue.popleft()[0]
+        return newest
+
+    def behind(self, partition: int) -> bool:
+        """Some sampled end offset is not reached yet."""
+        return bool(self._samples.get(partition))
+
+    def keep_only(self, partitions: Iterable[int]) -> None:
+        """Forgets partitions no longer assigned here: their new owner records them."""
+        kept = set(partitions)
+        for partition in list(self._samples):
+            if partition not in kept:
+                del self._samples[partition]
+
+
+class ConsumerProgress:
+    """One round = `tick()`: sample, compare with what has been finished, write what moved, set the gauge."""
+
+    def __init__(self, pool: asyncpg.Pool, consumer: ReliableConsumer, *, topic: str) -> None:
+        self._pool = pool
+        self._consumer = consumer
+        self._topic = topic
+        self._catch_up = CatchUp()
+        # The group's committed offset per partition, when it was asked (a fresh assignment).
+        self._committed: dict[TopicPartition, int] = {}
+        self._last_finished: dict[TopicPartition, int] = {}
+        self._recorded: set[int] = set()  # partitions known to have a row
+
+    def _finished(self, tp: TopicPartition) -> int:
+        return max(self._consumer.finished.get(tp, 0), self._committed.get(tp, 0))
+
+    async def tick(self) -> None:
+        view = await repository.gate_view(self._pool, self._topic)  # its `now` is T0: before the broker's answer
+        known: set[int] = set()
+        mine: dict[AIOKafkaConsumer, list[TopicPartition]] = {}
+        for kafka in self._consumer.kafka_consumers():
+            known |= kafka.partitions_for_topic(self._topic) or set()
+            assigned = [tp for tp in kafka.assignment() if tp.topic == self._topic]
+            if assigned:
+                mine[kafka] = assigned
+        self._catch_up.keep_only(tp.partition for tps in mine.values() for tp in tps)
+        advanced: dict[int, datetime] = {}
+        for kafka, assigned in mine.items():
+            ends = await within(kafka.end_offsets(assigned), KAFKA_TIMEOUT_SECONDS)
+            for tp in assigned:
+                self._catch_up.sample(tp.partition, view.now, ends[tp])
+            for tp in assigned:
+                if reached := await self._reached(kafka, tp):
+                    advanced[tp.partition] = reached
+        if advanced or known - self._recorded:
+            await repository.record_progress(self._pool, self._topic, known, advanced)
+            self._recorded |= known
+        progress = dict(view.progress) | {p: view.progress.get(p) for p in known - set(view.progress)}
+        for partition, at in advanced.items():
+            before = progress.get(partition)
+            progress[partition] = at if before is None else max(before, at)
+        gate = caught_up_until(progress)
+        BREACH_GATE_LAG.set(math.inf if gate is None else max(0.0, (view.now - gate).total_seconds()))
+
+    async def _reached(self, kafka: AIOKafkaConsumer, tp: TopicPartition) -> datetime | None:
+        reached = self._catch_up.reached(tp.partition, self._finished(tp))
+        if self._catch_up.behind(tp.partition) and self._last_finished.get(tp) in (None, self._finished(tp)):
+            # Nothing finished here since the last look: after a (re)assignment or a restart the
+            # consumer starts at the group's committed offset, and everything below it is finished
+            # (commits only ever follow effects). One OffsetFetch, only for a partition that is behind.
+            committed = await within(kafka.committed(tp), KAFKA_TIMEOUT_SECONDS)
+            if committed is not None and committed > self._committed.get(tp, 0):
+                self._committed[tp] = committed
+                reached = self._catch_up.reached(tp.partition, self._finished(tp)) or reached
+        self._last_finished[tp] = self._finished(tp)
+        return reached
