@@ -51,6 +51,7 @@ def build_app(
             runtime.db,
             runtime.clock,
             topic=topics.deadlines,
+            cases_topic=topics.cases,
             schema=settings.db_schema,
             batch_size=settings.scheduler_batch_size,
             max_sleep=settings.scheduler_max_sleep_seconds,
