@@ -11,7 +11,7 @@ from services.deadlines.adapters.rules_file import load_rules
 from services.deadlines.domain.rules import RuleSet
 from services.deadlines.entrypoints.consumer import CASE_EVENTS, case_consumer
 from services.deadlines.entrypoints.http import deadlines_router
-from services.deadlines.entrypoints.progress import ConsumerProgress
+from services.deadlines.entrypoints.progress import ConsumerProgress, EndOffsets
 from services.deadlines.entrypoints.timer import DeadlineScheduler
 from services.deadlines.metrics import OpenDeadlineGauges, observe_published
 from services.deadlines.settings import DeadlinesSettings
@@ -61,8 +61,12 @@ def build_app(
     async def progress_loop(runtime: ServiceRuntime) -> None:
         # The consumer side of the breach gate: how far the cases.v1 consumer has caught up.
         consumer = next(c for c in runtime.consumers if c.spec.name == cases.name)
-        progress = ConsumerProgress(runtime.db, consumer, topic=topics.cases)
-        await every(settings.progress_interval_seconds, progress.tick, failure="cases.v1 progress not recorded")
+        end_offsets = EndOffsets(settings.kafka_bootstrap_servers, client_id=f"mvsj-{SERVICE}-progress")
+        progress = ConsumerProgress(runtime.db, consumer, topic=topics.cases, end_offsets=end_offsets)
+        try:
+            await every(settings.progress_interval_seconds, progress.tick, failure="cases.v1 progress not recorded")
+        finally:
+            await end_offsets.close()
 
     async def gauges_loop(runtime: ServiceRuntime) -> None:
         gauges = OpenDeadlineGauges()

@@ -25,4 +25,4 @@ class DeadlinesSettings(ServiceSettings):
     gauges_interval_seconds: float = Field(15.0, gt=0)
     # How often the consumer's progress on cases.v1 is recorded: the breach gate moves in these steps,
     # so a warning or breach fires up to this much (plus the timer's short poll) after its due time.
-    progress_interval_seconds: float = Field(0.5, gt=0)
+    progress_interval_seconds: float = Field(0.25, gt=0)

@@ -2,9 +2,9 @@
 
 Every `interval` seconds, for the partitions this instance's consumers are assigned:
 1. read Postgres's now, T0 (the clock every due time is on), before anything else;
-2. ask the broker for the partitions' end offsets (one ListOffsets request per Kafka consumer):
-   every message appended before T0 has an offset below them, since the broker answers a
-   request sent after T0;
+2. ask the broker for the partitions' end offsets (one ListOffsets request, on a client of its
+   own: `EndOffsets`): every message appended before T0 has an offset below them, since the
+   broker answers a request sent after T0;
 3. once the offsets this service has *finished* (effect committed, skipped or dead-lettered:
    `ReliableConsumer.finished`, or the group's committed offset, which only ever covers finished
    messages) reach a sample's end offsets, the partition is caught up as of that sample's T0,
@@ -20,6 +20,7 @@ the newest time per partition. `domain/gate.py` turns the rows into the gate the
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import deque
 from collections.abc import Iterable
@@ -73,13 +74,54 @@ class CatchUp:
                 del self._samples[partition]
 
 
+class EndOffsets:
+    """A Kafka client of its own, without a group, that only asks for end offsets.
+
+    Not the group consumers' own `end_offsets()`: a consumer long-polls its broker connection (a
+    fetch waits up to fetch_max_wait_ms, 500 ms, for data) and a ListOffsets sent on the same
+    connection is answered only after it, which held every breach half a second longer. A client
+    that cannot answer in time is closed and made anew on the next round.
+    """
+
+    def __init__(self, bootstrap: str, *, client_id: str) -> None:
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._client: AIOKafkaConsumer | None = None
+
+    async def of(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        try:
+            if self._client is None:
+                client = AIOKafkaConsumer(
+                    bootstrap_servers=self._bootstrap,
+                    client_id=self._client_id,
+                    enable_auto_commit=False,
+                    request_timeout_ms=int(KAFKA_TIMEOUT_SECONDS * 1000),
+                )
+                self._client = client
+                await within(client.start(), KAFKA_TIMEOUT_SECONDS)
+            offsets: dict[TopicPartition, int] = await within(
+                self._client.end_offsets(partitions), KAFKA_TIMEOUT_SECONDS
+            )
+            return offsets
+        except Exception:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await within(client.stop(), KAFKA_TIMEOUT_SECONDS)
+
+
 class ConsumerProgress:
     """One round = `tick()`: sample, compare with what has been finished, write what moved, set the gauge."""
 
-    def __init__(self, pool: asyncpg.Pool, consumer: ReliableConsumer, *, topic: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, consumer: ReliableConsumer, *, topic: str, end_offsets: EndOffsets) -> None:
         self._pool = pool
         self._consumer = consumer
         self._topic = topic
+        self._end_offsets = end_offsets
         self._catch_up = CatchUp()
         # The group's committed offset per partition, when it was asked (a fresh assignment).
         self._committed: dict[TopicPartition, int] = {}
@@ -92,19 +134,16 @@ class ConsumerProgress:
     async def tick(self) -> None:
         view = await repository.gate_view(self._pool, self._topic)  # its `now` is T0: before the broker's answer
         known: set[int] = set()
-        mine: dict[AIOKafkaConsumer, list[TopicPartition]] = {}
+        mine: dict[TopicPartition, AIOKafkaConsumer] = {}
         for kafka in self._consumer.kafka_consumers():
             known |= kafka.partitions_for_topic(self._topic) or set()
-            assigned = [tp for tp in kafka.assignment() if tp.topic == self._topic]
-            if assigned:
-                mine[kafka] = assigned
-        self._catch_up.keep_only(tp.partition for tps in mine.values() for tp in tps)
+            mine |= {tp: kafka for tp in kafka.assignment() if tp.topic == self._topic}
+        self._catch_up.keep_only(tp.partition for tp in mine)
         advanced: dict[int, datetime] = {}
-        for kafka, assigned in mine.items():
-            ends = await within(kafka.end_offsets(assigned), KAFKA_TIMEOUT_SECONDS)
-            for tp in assigned:
+        if mine:
+            ends = await self._end_offsets.of(sorted(mine))
+            for tp, kafka in sorted(mine.items()):
                 self._catch_up.sample(tp.partition, view.now, ends[tp])
-            for tp in assigned:
                 if reached := await self._reached(kafka, tp):
                     advanced[tp.partition] = reached
         if advanced or known - self._recorded:

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 # When rows are due but all are locked by another instance or a consumer, retry this soon.
 BUSY_RETRY_SECONDS = 0.05
 # When rows are due by the clock but the gate holds them, look again this soon: the gate moves in
-# steps of the progress interval (0.5 s), so a short poll keeps the usual extra delay well under 1 s;
+# steps of the progress interval (0.25 s), so a short poll keeps the usual extra delay well under 1 s;
 # once the gate lags by more than GATE_SLOW_AFTER (the consumer is stopped or far behind), poll slowly.
 GATE_POLL_SECONDS = 0.1
 GATE_SLOW_POLL_SECONDS = 1.0

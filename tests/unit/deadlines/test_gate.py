@@ -101,12 +101,28 @@ class FakeKafka:
     def assignment(self) -> set[TopicPartition]:
         return {TopicPartition(TOPIC, p) for p in self.ends}
 
-    async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
-        return {tp: self.ends[tp.partition] for tp in tps}
-
     async def committed(self, tp: TopicPartition) -> int | None:
         self.committed_asked += 1
         return self.committed_offsets.get(tp.partition)
+
+
+class FakeEndOffsets:
+    """The broker's answer to ListOffsets: what the fake consumers say the partitions end at."""
+
+    def __init__(self, *kafka: FakeKafka) -> None:
+        self._kafka = kafka
+
+    async def of(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: k.ends[tp.partition] for tp in tps for k in self._kafka if tp.partition in k.ends}
+
+
+def progress_of(consumer: FakeConsumer) -> ConsumerProgress:
+    return ConsumerProgress(
+        None,  # type: ignore[arg-type]
+        consumer,  # type: ignore[arg-type]
+        topic=TOPIC,
+        end_offsets=FakeEndOffsets(*consumer.kafka_consumers()),  # type: ignore[arg-type]
+    )
 
 
 class FakeConsumer:
@@ -137,7 +153,7 @@ class FakeProgressTable:
 async def test_a_restarted_consumer_with_nothing_new_is_caught_up_by_its_committed_offsets(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     table = FakeProgressTable(monkeypatch)
     kafka = FakeKafka(ends={0: 7, 1: 0, 2: 3}, committed={0: 7, 1: None, 2: 3})
-    progress = ConsumerProgress(None, FakeConsumer(kafka), topic=TOPIC)  # type: ignore[arg-type]
+    progress = progress_of(FakeConsumer(kafka))
     await progress.tick()
     assert table.rows == {0: T0, 1: T0, 2: T0}
     assert caught_up_until(table.rows) == T0
@@ -148,7 +164,7 @@ async def test_a_partition_behind_holds_the_gate_until_its_messages_are_finished
     table = FakeProgressTable(monkeypatch)
     kafka = FakeKafka(ends={0: 5, 1: 2, 2: 0}, committed={0: 5, 1: 1, 2: None})
     consumer = FakeConsumer(kafka)
-    progress = ConsumerProgress(None, consumer, topic=TOPIC)  # type: ignore[arg-type]
+    progress = progress_of(consumer)
     await progress.tick()
     assert table.rows == {0: T0, 1: None, 2: T0}  # offset 1 of partition 1 is not finished
     assert caught_up_until(table.rows) is None
@@ -169,6 +185,6 @@ async def test_without_a_running_consumer_nothing_moves_and_the_lag_grows(monkey
     table = FakeProgressTable(monkeypatch)
     table.rows = {0: T0, 1: T0, 2: T0}
     table.now = T0 + 30 * S
-    await ConsumerProgress(None, FakeConsumer(), topic=TOPIC).tick()  # type: ignore[arg-type]
+    await progress_of(FakeConsumer()).tick()
     assert table.rows == {0: T0, 1: T0, 2: T0}
     assert progress_module.BREACH_GATE_LAG._value.get() == 30.0
