@@ -133,6 +133,18 @@ class ConsumerProgress:
 
     async def tick(self) -> None:
         view = await repository.gate_view(self._pool, self._topic)  # its `now` is T0: before the broker's answer
+        progress = dict(view.progress)
+        try:
+            for partition, at in (await self._record(view.now)).items():
+                before = progress.get(partition)
+                progress[partition] = at if before is None or (at is not None and at > before) else before
+        finally:
+            # Set even when Kafka does not answer: a gate stuck behind must show, whatever the cause.
+            gate = caught_up_until(progress)
+            BREACH_GATE_LAG.set(math.inf if gate is None else max(0.0, (view.now - gate).total_seconds()))
+
+    async def _record(self, t0: datetime) -> dict[int, datetime | None]:
+        """Samples the assigned partitions at `t0` and writes what moved; returns the rows written."""
         known: set[int] = set()
         mine: dict[TopicPartition, AIOKafkaConsumer] = {}
         for kafka in self._consumer.kafka_consumers():
@@ -143,18 +155,14 @@ class ConsumerProgress:
         if mine:
             ends = await self._end_offsets.of(sorted(mine))
             for tp, kafka in sorted(mine.items()):
-                self._catch_up.sample(tp.partition, view.now, ends[tp])
+                self._catch_up.sample(tp.partition, t0, ends[tp])
                 if reached := await self._reached(kafka, tp):
                     advanced[tp.partition] = reached
-        if advanced or known - self._recorded:
-            await repository.record_progress(self._pool, self._topic, known, advanced)
-            self._recorded |= known
-        progress = dict(view.progress) | {p: view.progress.get(p) for p in known - set(view.progress)}
-        for partition, at in advanced.items():
-            before = progress.get(partition)
-            progress[partition] = at if before is None else max(before, at)
-        gate = caught_up_until(progress)
-        BREACH_GATE_LAG.set(math.inf if gate is None else max(0.0, (view.now - gate).total_seconds()))
+        if not advanced and not known - self._recorded:
+            return {}
+        await repository.record_progress(self._pool, self._topic, known, advanced)
+        self._recorded |= known
+        return dict.fromkeys(known) | advanced
 
     async def _reached(self, kafka: AIOKafkaConsumer, tp: TopicPartition) -> datetime | None:
         reached = self._catch_up.reached(tp.partition, self._finished(tp))

@@ -188,3 +188,20 @@ async def test_without_a_running_consumer_nothing_moves_and_the_lag_grows(monkey
     await progress_of(FakeConsumer()).tick()
     assert table.rows == {0: T0, 1: T0, 2: T0}
     assert progress_module.BREACH_GATE_LAG._value.get() == 30.0
+
+
+class SilentBroker:
+    async def of(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        raise TimeoutError("Kafka does not answer")
+
+
+async def test_when_kafka_does_not_answer_the_round_fails_but_the_lag_still_shows(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    table = FakeProgressTable(monkeypatch)
+    table.rows = {0: T0, 1: T0, 2: T0}
+    table.now = T0 + 45 * S
+    kafka = FakeKafka(ends={0: 1, 1: 1, 2: 1}, committed={})
+    progress = ConsumerProgress(None, FakeConsumer(kafka), topic=TOPIC, end_offsets=SilentBroker())  # type: ignore[arg-type]
+    with pytest.raises(TimeoutError):
+        await progress.tick()
+    assert table.rows == {0: T0, 1: T0, 2: T0}
+    assert progress_module.BREACH_GATE_LAG._value.get() == 45.0
