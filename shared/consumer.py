@@ -144,6 +144,11 @@ class ReliableConsumer:
         self._committers: dict[AIOKafkaConsumer, OffsetCommitter] = {}
         # Test seam: runs after the effect's transaction committed, before the offset commit.
         self.after_effect: Callable[[CloudEvent], Awaitable[None]] | None = None
+        # Per partition, the offset after the last message finished here (effect durable, skipped
+        # or dead-lettered). A partition is processed in order, so every offset below it is
+        # finished too: what a service needs to tell that it has caught up with a topic.
+        self.finished: dict[TopicPartition, int] = {}
+        self.subscriber: Any = None  # FastStream's subscriber, once subscribed
 
     def subscribe(self, broker: KafkaBroker, **options: Any) -> Any:
         """Registers on the broker with manual acks: FastStream's default would commit before the effect."""
@@ -153,7 +158,7 @@ class ReliableConsumer:
             observe_lag(self.spec, msg)
 
         on_message.__name__ = f"{self.spec.name}_handler"
-        return broker.subscriber(
+        self.subscriber = broker.subscriber(
             *self.spec.topics,
             group_id=self.spec.group_id,
             ack_policy=AckPolicy.MANUAL,
@@ -161,7 +166,16 @@ class ReliableConsumer:
             max_poll_interval_ms=300_000,
             title=f"{self.spec.service}:{self.spec.name}",
             **(self.spec.subscriber_options | options),
-        )(on_message)
+        )
+        return self.subscriber(on_message)
+
+    def kafka_consumers(self) -> list[AIOKafkaConsumer]:
+        """The running aiokafka consumers behind the subscriber: one, or one per worker (`max_workers`)."""
+        subscriber = self.subscriber
+        found = list(getattr(subscriber, "consumer_subgroup", None) or [])
+        if not found and getattr(subscriber, "consumer", None) is not None:
+            found = [subscriber.consumer]
+        return [c for c in found if isinstance(c, AIOKafkaConsumer)]
 
     def _count(self, record: ConsumerRecord, outcome: str) -> None:
         CONSUMED.labels(self.spec.service, self.spec.name, record.topic, outcome).inc()
@@ -312,6 +326,10 @@ class ReliableConsumer:
         # Every path that finishes a message (applied, duplicate, skipped, dead-lettered) ends here.
         if self._progress is not None:
             self._progress.round_done()
+        record = msg.raw_message
+        if isinstance(record, ConsumerRecord):
+            tp = TopicPartition(record.topic, record.partition)
+            self.finished[tp] = max(self.finished.get(tp, 0), record.offset + 1)
         consumer = getattr(msg, "consumer", None)
         if isinstance(consumer, AIOKafkaConsumer) and isinstance(msg.raw_message, ConsumerRecord):
             self.committer(consumer).done(msg.raw_message)

@@ -11,6 +11,7 @@ from services.deadlines.adapters.rules_file import load_rules
 from services.deadlines.domain.rules import RuleSet
 from services.deadlines.entrypoints.consumer import CASE_EVENTS, case_consumer
 from services.deadlines.entrypoints.http import deadlines_router
+from services.deadlines.entrypoints.progress import ConsumerProgress, EndOffsets
 from services.deadlines.entrypoints.timer import DeadlineScheduler
 from services.deadlines.metrics import OpenDeadlineGauges, observe_published
 from services.deadlines.settings import DeadlinesSettings
@@ -43,18 +44,30 @@ def build_app(
     rules: RuleSet = load_rules(settings.rules_file)
     api_keys = ApiKeys.load(settings.api_keys_file)
     topics = settings.topics
+    cases = case_consumer(rules, topics)
 
     async def scheduler_loop(runtime: ServiceRuntime) -> None:
         scheduler = DeadlineScheduler(
             runtime.db,
             runtime.clock,
             topic=topics.deadlines,
+            cases_topic=topics.cases,
             schema=settings.db_schema,
             batch_size=settings.scheduler_batch_size,
             max_sleep=settings.scheduler_max_sleep_seconds,
             progress=runtime.health.loop("deadline scheduler", sleeps_up_to=settings.scheduler_max_sleep_seconds),
         )
         await scheduler.run()
+
+    async def progress_loop(runtime: ServiceRuntime) -> None:
+        # The consumer side of the breach gate: how far the cases.v1 consumer has caught up.
+        consumer = next(c for c in runtime.consumers if c.spec.name == cases.name)
+        end_offsets = EndOffsets(settings.kafka_bootstrap_servers, client_id=f"mvsj-{SERVICE}-progress")
+        progress = ConsumerProgress(runtime.db, consumer, topic=topics.cases, end_offsets=end_offsets)
+        try:
+            await every(settings.progress_interval_seconds, progress.tick, failure="cases.v1 progress not recorded")
+        finally:
+            await end_offsets.close()
 
     async def gauges_loop(runtime: ServiceRuntime) -> None:
         gauges = OpenDeadlineGauges()
@@ -68,8 +81,8 @@ def build_app(
         settings,
         service=SERVICE,
         migrations=migrations(),
-        consumers=[case_consumer(rules, topics)],
-        loops=[scheduler_loop, gauges_loop, *(extra_loops or [])],
+        consumers=[cases],
+        loops=[scheduler_loop, progress_loop, gauges_loop, *(extra_loops or [])],
         on_published=observe_published,
         clock=clock,
     )

@@ -43,6 +43,12 @@ PARKED = Counter(
     "Deadlines the timer could not fire and took off the timer (see deadlines.fire_error); each needs a person",
     [],
 )
+BREACH_GATE_LAG = Gauge(
+    "deadlines_breach_gate_lag_seconds",
+    "Now minus the breach gate: the time up to which every partition of cases.v1 has been consumed."
+    " Warnings and breaches due after the gate wait for it (+Inf while a partition has never caught up)",
+    [],
+)
 
 log = logging.getLogger(__name__)
 

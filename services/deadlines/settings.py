@@ -23,3 +23,6 @@ class DeadlinesSettings(ServiceSettings):
     scheduler_batch_size: int = Field(500, ge=1, le=10_000)
     scheduler_max_sleep_seconds: float = Field(5.0, gt=0)
     gauges_interval_seconds: float = Field(15.0, gt=0)
+    # How often the consumer's progress on cases.v1 is recorded: the breach gate moves in these steps,
+    # so a warning or breach fires up to this much (plus the timer's short poll) after its due time.
+    progress_interval_seconds: float = Field(0.25, gt=0)

@@ -257,6 +257,52 @@ async def next_due(conn: Conn) -> datetime | None:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class GateView:
+    """What the timer and the progress loop read in one round trip: Postgres's now, the next due time,
+    and how far the consumer has caught up with each partition of the topic (None: not yet)."""
+
+    now: datetime
+    next_fire_at: datetime | None
+    progress: dict[int, datetime | None]
+
+
+async def gate_view(conn: Conn | asyncpg.Pool, topic: str) -> GateView:
+    """`now()` is the transaction's start inside one (the timer's claim), else this statement's."""
+    row = await conn.fetchrow(
+        "SELECT now() AS now,"
+        " (SELECT min(next_fire_at) FROM deadlines WHERE next_fire_at IS NOT NULL) AS next_fire_at,"
+        " ARRAY(SELECT partition FROM consumer_progress WHERE topic = $1 ORDER BY partition) AS partitions,"
+        " ARRAY(SELECT caught_up_as_of FROM consumer_progress WHERE topic = $1 ORDER BY partition) AS caught_up",
+        topic,
+    )
+    assert row is not None
+    return GateView(row["now"], row["next_fire_at"], dict(zip(row["partitions"], row["caught_up"], strict=True)))
+
+
+async def record_progress(
+    conn: Conn | asyncpg.Pool, topic: str, partitions: Iterable[int], caught_up: Mapping[int, datetime]
+) -> None:
+    """A row for every partition of `topic` (NULL until caught up); caught-up times only move forward.
+
+    Several instances write here, each for the partitions it is assigned; rows are taken in
+    partition order so two writers never deadlock, and an older time never overwrites a newer one
+    (a partition that moved keeps what its previous owner proved).
+    """
+    numbers = sorted(set(partitions) | set(caught_up))
+    await conn.execute(
+        "INSERT INTO consumer_progress (topic, partition, caught_up_as_of)"
+        " SELECT $1, p, t FROM unnest($2::int[], $3::timestamptz[]) AS u(p, t) ORDER BY p"
+        " ON CONFLICT (topic, partition) DO UPDATE"
+        " SET caught_up_as_of = EXCLUDED.caught_up_as_of, updated_at = clock_timestamp()"
+        " WHERE EXCLUDED.caught_up_as_of IS NOT NULL AND (consumer_progress.caught_up_as_of IS NULL"
+        " OR EXCLUDED.caught_up_as_of > consumer_progress.caught_up_as_of)",
+        topic,
+        numbers,
+        [caught_up.get(n) for n in numbers],
+    )
+
+
 async def park(conn: Conn, parked: Sequence[tuple[uuid.UUID, str]]) -> None:
     """Takes deadlines that cannot fire off the timer, with the reason, for a person to look at."""
     await conn.executemany(

@@ -13,6 +13,13 @@ from shared.clock import SystemClock
 from shared.db import create_pool
 
 
+async def caught_up_scheduler(ns, pool, schema: str) -> DeadlineScheduler:  # type: ignore[no-untyped-def]
+    """A timer whose breach gate is open: every partition of cases.v1 consumed as of now."""
+    now = await pool.fetchval("SELECT now()")
+    await repository.record_progress(pool, ns.topics.cases, range(3), dict.fromkeys(range(3), now))
+    return DeadlineScheduler(pool, SystemClock(), topic=ns.topics.deadlines, cases_topic=ns.topics.cases, schema=schema)
+
+
 def due_deadline(rule_id: str = "violence_acute") -> Deadline:
     rule = load_rules(SECONDS_RULES_FILE).get(rule_id)
     deadline, _ = Deadline.start(
@@ -32,7 +39,7 @@ async def test_an_unreadable_deadline_is_parked_and_the_rest_still_fire(ns, dead
             await repository.save_deadlines(conn, [good, bad])
             # A rule snapshot this version cannot read (say, written by a newer release, then rolled back).
             await conn.execute("UPDATE deadlines SET rule = rule - 'window' WHERE id = $1", bad.id)
-        scheduler = DeadlineScheduler(pool, SystemClock(), topic=ns.topics.deadlines, schema=deadlines_schema)
+        scheduler = await caught_up_scheduler(ns, pool, deadlines_schema)
         assert await scheduler.fire_due() == 2
         rows = {r["id"]: r for r in await pool.fetch("SELECT id, state, next_fire_at, fire_error FROM deadlines")}
         assert rows[good.id]["state"] == "breached"  # its breach went out regardless
@@ -62,7 +69,7 @@ async def test_rows_that_fail_in_envelope_building_or_writing_are_parked_and_the
                 "ALTER TABLE deadlines ADD CONSTRAINT test_refuse_breach"
                 f" CHECK (id <> '{refused.id}' OR state <> 'breached')"
             )
-        scheduler = DeadlineScheduler(pool, SystemClock(), topic=ns.topics.deadlines, schema=deadlines_schema)
+        scheduler = await caught_up_scheduler(ns, pool, deadlines_schema)
         assert await scheduler.fire_due() == 3
         rows = {r["id"]: r for r in await pool.fetch("SELECT id, state, next_fire_at, fire_error FROM deadlines")}
         assert rows[good.id]["state"] == "breached"
