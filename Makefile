@@ -8,14 +8,16 @@ STAMP := $(VENV)/.installed
 SERVICES ?= intake deadlines notify reporting
 
 # KAFKA_BROKERS=3 (`make up KAFKA_BROKERS=3`): three KRaft brokers as production runs them, on 9092,
-# 9192 and 9292 (deploy/local/kafka.sh); the services then get all three as bootstrap servers and
-# replication factor 3 (min.insync.replicas=2) unless KAFKA_BOOTSTRAP_SERVERS/KAFKA_REPLICATION_FACTOR are set.
+# 9192 and 9292 (deploy/local/kafka.sh). Every target then finds all three as bootstrap servers, and
+# the services of `run`, `demo` and `migrate` create their topics with replication factor 3
+# (min.insync.replicas=2), unless KAFKA_BOOTSTRAP_SERVERS/KAFKA_REPLICATION_FACTOR are set. Tests and
+# benchmarks keep their own replication factor 1 topics (they create them before the services start).
 KAFKA_BROKERS ?= 1
 export KAFKA_BROKERS
 ifneq ($(KAFKA_BROKERS),1)
 KAFKA_PORT ?= 9092
 export KAFKA_BOOTSTRAP_SERVERS ?= $(shell p=$(KAFKA_PORT); echo localhost:$$p,localhost:$$((p + 100)),localhost:$$((p + 200)))
-export KAFKA_REPLICATION_FACTOR ?= 3
+run migrate demo: export KAFKA_REPLICATION_FACTOR ?= 3
 endif
 
 # The development key file and database password are accepted only with ENVIRONMENT=development
