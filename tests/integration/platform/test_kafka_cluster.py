@@ -118,6 +118,7 @@ async def test_killing_one_of_three_brokers_under_load_loses_nothing_and_applies
         await eventually(lambda: _positive(applied), timeout=30, what="the consumer applies the first events")
         victim = await coordinator_of(bootstrap, group)
         led = [p["partition"] for p in partitions if p["leader"] == victim]
+        assert led, f"node {victim} leads none of {topics.cases}'s partitions: {partitions}"
         cluster.kill(victim)
         killed_at, applied_at_kill = time.monotonic(), await applied()
         log.info("killed node %s (group coordinator, leader of partitions %s)", victim, led)
