@@ -7,6 +7,19 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SERVICES ?= intake deadlines notify reporting
 
+# KAFKA_BROKERS=3 (`make up KAFKA_BROKERS=3`): three KRaft brokers as production runs them, on 9092,
+# 9192 and 9292 (deploy/local/kafka.sh). Every target then finds all three as bootstrap servers, and
+# the services of `run`, `demo` and `migrate` create their topics with replication factor 3
+# (min.insync.replicas=2), unless KAFKA_BOOTSTRAP_SERVERS/KAFKA_REPLICATION_FACTOR are set. Tests and
+# benchmarks keep their own replication factor 1 topics (they create them before the services start).
+KAFKA_BROKERS ?= 1
+export KAFKA_BROKERS
+ifneq ($(KAFKA_BROKERS),1)
+KAFKA_PORT ?= 9092
+export KAFKA_BOOTSTRAP_SERVERS ?= $(shell p=$(KAFKA_PORT); echo localhost:$$p,localhost:$$((p + 100)),localhost:$$((p + 200)))
+run migrate demo: export KAFKA_REPLICATION_FACTOR ?= 3
+endif
+
 # The development key file and database password are accepted only with ENVIRONMENT=development
 # set explicitly (shared/settings.py); these targets are the developer's machine and CI.
 up run migrate test test-unit test-integration test-e2e demo bench: export ENVIRONMENT = development
@@ -26,18 +39,18 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP) ## create the virtualenv with locked dependencies
 
-up: install ## install missing Debian packages; start Kafka (KRaft, from Maven Central jars) and Postgres
+up: install ## install missing Debian packages; start Kafka (KRaft, from Maven Central jars; KAFKA_BROKERS=3: three brokers) and Postgres
 	@bash deploy/local/packages.sh ensure
 	@bash deploy/local/kafka.sh up
 	@bash deploy/local/postgres.sh up
 	@bash deploy/local/prometheus.sh ensure
 
-down: ## stop what `make up` and `make demo` started (by pid)
+down: ## stop what `make up` and `make demo` started (by pid; every Kafka node, single or cluster)
 	@test ! -x $(PY) || $(PY) -m demo stop
 	@bash deploy/local/kafka.sh down
 	@bash deploy/local/postgres.sh down
 
-status: install ## show whether Kafka and Postgres answer
+status: install ## show whether Kafka (each node `make up` started) and Postgres answer
 	@bash deploy/local/kafka.sh status; bash deploy/local/postgres.sh status
 
 migrate: up ## apply every service's database migrations

@@ -10,6 +10,7 @@ from faststream.specification import AsyncAPI
 from pydantic import create_model
 
 from shared.events.envelope import CloudEvent, EventData
+from shared.kafka import bootstrap_servers
 
 
 @cache
@@ -32,7 +33,7 @@ def asyncapi_document(
     publishes: dict[str, list[type[EventData]]],
     consumes: dict[str, list[type[EventData]]] | None = None,
 ) -> dict[str, Any]:
-    broker = KafkaBroker(bootstrap)  # never started: it only carries the channel descriptions
+    broker = KafkaBroker(bootstrap_servers(bootstrap))  # never started: it only carries the channel descriptions
     for topic, models in publishes.items():
         schema = Union[tuple(envelope_of(m) for m in models)]  # type: ignore[valid-type]  # noqa: UP007
         broker.publisher(

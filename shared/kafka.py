@@ -292,6 +292,19 @@ def _consume_outcome(task: asyncio.Task[object]) -> None:
         task.exception()
 
 
+def bootstrap_servers(bootstrap: str) -> list[str]:
+    """`KAFKA_BOOTSTRAP_SERVERS` ("host:port,host:port,...") as the list FastStream needs.
+
+    aiokafka splits a comma-separated string by itself, but FastStream's KafkaBroker wraps a string
+    in a list as one host, so "b1:9092,b2:9092" would become a single unresolvable address and the
+    consumer would never start against a cluster.
+    """
+    servers = [s.strip() for s in bootstrap.split(",") if s.strip()]
+    if not servers:
+        raise ValueError("KAFKA_BOOTSTRAP_SERVERS is empty: give host:port, or several separated by commas")
+    return servers
+
+
 def make_broker(bootstrap: str, *, service: str) -> KafkaBroker:
     """The FastStream broker a service subscribes with.
 
@@ -299,7 +312,7 @@ def make_broker(bootstrap: str, *, service: str) -> KafkaBroker:
     publish through this broker, it is idempotent with acks=all too.
     """
     return KafkaBroker(
-        bootstrap,
+        bootstrap_servers(bootstrap),
         client_id=f"mvsj-{service}",
         enable_idempotence=True,
         acks="all",

@@ -53,10 +53,14 @@ class CommonSettings(BaseSettings):
     # No default on purpose: the development key file and password are accepted only when a person
     # wrote ENVIRONMENT=development; a deployment that forgets the variable refuses to start instead.
     environment: str = Field("", validation_alias=_env("ENVIRONMENT"))
+    # One broker or a comma-separated list ("b1:9092,b2:9092,b3:9092"; shared.kafka.bootstrap_servers
+    # splits it for FastStream). Against a cluster list at least two, so a start survives one broker down;
+    # `make up KAFKA_BROKERS=3` runs localhost:9092,localhost:9192,localhost:9292.
     kafka_bootstrap_servers: str = Field("localhost:9092", validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS"))
     kafka_topic_prefix: str = Field("", validation_alias=_env("KAFKA_TOPIC_PREFIX"))
     # Six partitions per topic: enough for a consumer group of several instances per service,
-    # few enough for a single-node broker. Production sets replication 3 (min.insync.replicas=2).
+    # few enough for a single-node broker. Production (and `make up KAFKA_BROKERS=3`) sets replication 3:
+    # topics are then created with min.insync.replicas=2 and existing ones are checked at start.
     kafka_partitions: int = Field(6, ge=1, validation_alias=_env("KAFKA_PARTITIONS"))
     kafka_replication_factor: int = Field(1, ge=1, validation_alias=_env("KAFKA_REPLICATION_FACTOR"))
     kafka_send_timeout_seconds: float = Field(10.0, gt=0, validation_alias=_env("KAFKA_SEND_TIMEOUT_SECONDS"))
