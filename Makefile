@@ -22,9 +22,9 @@ endif
 
 # The development key file and database password are accepted only with ENVIRONMENT=development
 # set explicitly (shared/settings.py); these targets are the developer's machine and CI.
-up run migrate test test-unit test-integration test-e2e demo bench: export ENVIRONMENT = development
+up run migrate test test-unit test-integration test-e2e test-faults demo bench: export ENVIRONMENT = development
 
-.PHONY: help install up down status migrate run test test-unit test-integration test-e2e lint format bench demo clean
+.PHONY: help install up down status migrate run test test-unit test-integration test-e2e test-faults lint format bench demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -70,6 +70,9 @@ test-integration: up
 
 test-e2e: up
 	@$(PY) -m pytest -m e2e
+
+test-faults: up ## the whole system under kill -9 of every service, Kafka and Postgres (about 4 minutes; part of make test)
+	@$(PY) -m pytest -m faults -s
 
 lint: install ## ruff (lint + format check) and mypy
 	@$(PY) -m ruff check .

@@ -26,7 +26,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Marks by folder, so `-m unit` never needs a broker and no test forgets its marker."""
     for item in items:
         parts = Path(str(item.fspath)).relative_to(TESTS).parts
-        if parts and parts[0] in ("unit", "integration", "e2e"):
+        if parts and parts[0] in ("unit", "integration", "e2e", "faults"):
             item.add_marker(getattr(pytest.mark, parts[0]))
 
 

@@ -101,6 +101,10 @@ class WebhookReceiver:
     def delivered(self, path: str) -> list[Hit]:
         return [h for h in self.to(path) if 200 <= h.status < 300]
 
+    def delivered_all(self) -> list[Hit]:
+        with self._lock:
+            return [h for h in self.hits if 200 <= h.status < 300]
+
 
 class _Collect:
     def __init__(self, sink: SmtpSink) -> None:

@@ -1,0 +1,502 @@
+"""The whole district under the faults of a real week: every service, the Kafka broker and Postgres killed -9
+and started again under load, and afterwards nothing lost, nothing twice, nothing breached that was kept.
+
+The four services run as processes on the test's topics and schemas, with the deadline rules of the
+test file stretched five times (windows of 20-40 s, so police actions can come in time and late) and
+a roster whose every channel is a signed webhook to a receiver in this test. Clients retry with the
+same Idempotency-Key until they get a 202, as the citizen portal and the police systems do. Meanwhile
+a schedule kills -9 each service (notify twice, once while it delivers), the broker and Postgres's
+postmaster, and starts each again. Then every count is checked by distinct event ids (the bus is
+at-least-once: the same id twice is one event; two ids for one fact are a double).
+
+Run alone: `make test-faults` (also part of `make test`). FAULTS_SUMMARY=path writes the figures as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import yaml
+from standardwebhooks.webhooks import Webhook
+
+from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
+from services.reporting.domain.periods import Period
+from shared.events import CloudEvent
+from shared.events import cases as case_ev
+from shared.events import deadlines as ev
+from tests.support.faults import KafkaBroker, LocalPostgres
+from tests.support.kafka_read import read_all
+from tests.support.notify import new_secret, roster_document, write_roster
+from tests.support.receivers import WebhookReceiver
+from tests.support.services import ServiceProcess, service_env
+from tests.support.waiting import eventually
+
+PORTAL = {"Authorization": "Bearer dev-portal-key"}
+POLICE = {"Authorization": "Bearer dev-police-key"}
+COUNCIL = {"Authorization": "Bearer dev-council-key"}
+SERVICES = ("intake", "deadlines", "notify", "reporting")
+KOMMUNER = ("0265", "0350", "0316", "0259", "0253")
+
+LOAD_SECONDS = float(os.environ.get("FAULTS_LOAD_SECONDS", "100"))
+REPORTS_PER_SECOND = 2.5
+TIPS_PER_SECOND = 0.5
+WINDOW_SCALE = 5  # the test rules' 4-8 s windows become 20-40 s
+READY_WITHIN = 60.0  # every service ready this long after the last fault, at most
+SETTLE_WITHIN = 150.0
+
+POLICY = {
+    "version": 1,
+    # Ack timeouts longer than the run: every alert gets its first stage (and, for a breach, the
+    # escalation to the vagtcentral 30 s later), not a reminder every few seconds for ever.
+    "chains": {
+        "lokal": {"ack_timeout": "PT30S", "steps": ["vagtchef", "vagtcentral"], "reminder_interval": "PT1H"},
+        "akut": {"ack_timeout": "PT30S", "steps": ["vagtcentral"], "reminder_interval": "PT1H"},
+    },
+    "rules": [
+        {
+            "id": "acute_report", "event": "dk.politi.deadline.started",
+            "deadline_rules": ["burglary_home_in_progress", "violence_acute", "rape_acute", "drug_dealing_school_response"],
+            "reason": "acute_report", "severity": "critical", "notify": ["vagtchef"], "chain": "akut",
+        },
+        {"id": "deadline_warning", "event": "dk.politi.deadline.warning", "reason": "deadline_warning",
+         "severity": "warning", "notify": ["lokalbetjente"], "chain": "lokal"},
+        {"id": "deadline_breached", "event": "dk.politi.deadline.breached", "reason": "deadline_breached",
+         "severity": "critical", "notify": ["vagtchef", "lokalbetjente"], "chain": "akut"},
+    ],
+}  # fmt: skip
+
+
+def stretched_rules(path: Path) -> Path:
+    document = yaml.safe_load(SECONDS_RULES_FILE.read_text(encoding="utf-8"))
+    for rule in document["rules"]:
+        seconds = float(rule["window"].removeprefix("PT").removesuffix("S"))
+        rule["window"] = f"PT{seconds * WINDOW_SCALE:g}S"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@dataclass
+class District:
+    """The four services as processes, a webhook receiver for every recipient, and what the test killed."""
+
+    ns: Any
+    tmp: Path
+    receiver: WebhookReceiver = field(default_factory=WebhookReceiver)
+    secrets: dict[str, str] = field(default_factory=dict)
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def build(self) -> District:
+        roster = roster_document()
+        people = [roster["vagtcentral"], *roster["vagtchefer"]]
+        for kommune in roster["kommuner"].values():
+            people.extend(kommune["lokalbetjente"])
+        for person in people:
+            path = f"/r/{person['id']}"
+            self.secrets[path] = new_secret()
+            person["channels"] = [{"type": "webhook", "url": self.receiver.url(path), "secret": self.secrets[path]}]
+        policy = self.tmp / "policy.yaml"
+        policy.write_text(yaml.safe_dump(POLICY), encoding="utf-8")
+        env = {
+            "INTAKE_OUTBOX_POLL_SECONDS": "0.5",
+            "DEADLINE_RULES_FILE": str(stretched_rules(self.tmp / "rules.yaml")),
+            "ROSTER_FILE": str(write_roster(self.tmp / "roster.yaml", roster)),
+            "ALERT_POLICY_FILE": str(policy),
+            "NOTIFY_RETRY_BASE_SECONDS": "0.2",
+            "NOTIFY_RETRY_CAP_SECONDS": "2",
+            "NOTIFY_MAX_SLEEP_SECONDS": "1",
+            "KAFKA_SEND_TIMEOUT_SECONDS": "5",
+        }
+        self.services = {
+            name: ServiceProcess(name, service_env(self.ns, name, **env), self.tmp / f"{name}.log") for name in SERVICES
+        }
+        return self
+
+    def start(self) -> District:
+        self.receiver.start()
+        for service in self.services.values():
+            service.migrate()
+            service.start()
+        for service in self.services.values():
+            service.wait_ready(timeout=90)
+        return self
+
+    def stop(self) -> None:
+        for service in self.services.values():
+            service.stop()
+        self.receiver.stop()
+
+    def url(self, service: str) -> str:
+        return self.services[service].url
+
+
+@dataclass
+class Submitted:
+    case_id: str
+    kind: str
+    category: str
+    kommune: str
+    on_scene_at: datetime | None = None  # the action's own time, when the test recorded one
+
+
+class Clients:
+    """The portal and the police systems: each submission retried with its Idempotency-Key until a 202."""
+
+    def __init__(self, district: District, client: httpx.AsyncClient) -> None:
+        self.d = district
+        self.client = client
+        self.cases: dict[str, Submitted] = {}
+        self.statuses: Counter[int] = Counter()
+        self.server_errors: list[str] = []  # 5xx that are not a 503 with Retry-After
+        self.refused_connections = 0
+        self.actions: list[tuple[str, str, datetime]] = []
+
+    async def submit(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        key = str(uuid.uuid4())
+        end = time.monotonic() + 240
+        while True:
+            try:
+                answer = await self.client.post(
+                    self.d.url("intake") + path, json=body, headers=headers | {"Idempotency-Key": key}, timeout=15
+                )
+            except httpx.TransportError:
+                self.refused_connections += 1  # intake is being killed or started: retry, same key
+                if time.monotonic() > end:
+                    raise
+                await asyncio.sleep(0.5)
+                continue
+            self.statuses[answer.status_code] += 1
+            if answer.status_code == 202:
+                accepted: dict[str, Any] = answer.json()
+                return accepted
+            if answer.status_code == 503 and answer.headers.get("retry-after"):
+                await asyncio.sleep(min(float(answer.headers["retry-after"]), 2.0))
+                continue
+            if answer.status_code >= 500:
+                self.server_errors.append(f"{path} {answer.status_code}: {answer.text[:300]}")
+                await asyncio.sleep(0.5)
+                continue
+            raise AssertionError(f"{path} answered {answer.status_code}: {answer.text}")
+
+    async def report(self, rng: random.Random) -> None:
+        kommune = rng.choice(KOMMUNER)
+        category, extra = rng.choice(
+            [("burglary_home", {"in_progress": False})] * 3
+            + [("violence", {"acute": True}), ("drug_dealing_school", {"institution": "Byskolen"})]
+        )
+        body = {"category": category, "description": "Indbrud i nat; bagdøren brudt op.", "kommune": kommune,
+                "address": "Bygaden 3", "contact": {"name": "Test Borger", "phone": "+4522334455"}} | extra  # fmt: skip
+        accepted = await self.submit("/v1/reports", body, PORTAL)
+        case = Submitted(accepted["case_id"], "report", category, kommune)
+        self.cases[case.case_id] = case
+        if rng.random() < 0.6:
+            # The patrol arrives 2-30 s later: within the 20 s window mostly, after it sometimes.
+            await asyncio.sleep(rng.uniform(2, 30))
+            await self.act(case, "on_scene")
+        if category == "burglary_home" and rng.random() < 0.5:
+            await asyncio.sleep(rng.uniform(0, 20))
+            await self.act(case, "followup_done")
+
+    async def tip(self, rng: random.Random) -> None:
+        body = {"category": "drug_dealing_street", "description": "Salg bag hallen hver aften",
+                "kommune": rng.choice(KOMMUNER), "anonymous": True}  # fmt: skip
+        accepted = await self.submit("/v1/tips", body, PORTAL)
+        self.cases[accepted["case_id"]] = Submitted(accepted["case_id"], "tip", "drug_dealing_street", body["kommune"])
+
+    async def act(self, case: Submitted, action: str) -> None:
+        at = datetime.now(UTC)
+        body = {"action": action, "occurred_at": at.isoformat(), "officer_id": "mvsj-1234"}
+        await self.submit(f"/v1/cases/{case.case_id}/actions", body, POLICE)
+        if action == "on_scene":
+            case.on_scene_at = at
+        self.actions.append((case.case_id, action, at))
+
+
+@dataclass
+class Faults:
+    """kill -9 of each part, in turn, while the load runs; each started again."""
+
+    district: District
+    postgres: LocalPostgres
+    kafka: KafkaBroker
+    log: list[tuple[float, str]] = field(default_factory=list)
+    last: float = 0.0
+
+    def note(self, what: str) -> None:
+        self.log.append((round(time.monotonic(), 1), what))
+        self.last = time.monotonic()
+
+    async def kill_service(self, name: str, down: float = 1.5) -> None:
+        service = self.district.services[name]
+        await asyncio.to_thread(service.kill)
+        self.note(f"kill -9 {name}")
+        await asyncio.sleep(down)
+        service.start()
+        self.note(f"started {name}")
+
+    async def kill_notify_while_delivering(self) -> None:
+        arrivals = self.district.receiver.arrivals
+        end = time.monotonic() + 20
+        seen = len(arrivals)
+        while time.monotonic() < end and len(arrivals) == seen:
+            await asyncio.sleep(0.02)
+        await self.kill_service("notify")
+
+    async def kill_kafka(self, down: float = 12.0) -> None:
+        await asyncio.to_thread(self.kafka.kill9)
+        self.note("kill -9 kafka")
+        await asyncio.sleep(down)
+        await asyncio.to_thread(self.kafka.start)
+        self.note("kafka answers again")
+
+    async def kill_postgres(self, down: float = 6.0) -> None:
+        await asyncio.to_thread(self.postgres.kill9)
+        self.note("kill -9 postgres (postmaster and backends)")
+        await asyncio.sleep(down)
+        await asyncio.to_thread(self.postgres.start)
+        self.note("postgres started")
+
+    async def run(self) -> None:
+        at = time.monotonic()
+
+        async def until(second: float) -> None:
+            await asyncio.sleep(max(0.0, at + second - time.monotonic()))
+
+        await until(8)
+        await self.kill_service("intake")
+        await until(16)
+        await self.kill_service("deadlines")
+        await until(24)
+        await self.kill_notify_while_delivering()
+        await until(32)
+        await self.kill_service("reporting")
+        await until(40)
+        await self.kill_kafka()
+        await until(70)
+        await self.kill_postgres()
+        await until(88)
+        await self.kill_service("notify")
+
+
+@pytest.fixture
+def district(ns, tmp_path: Path) -> Iterator[District]:  # type: ignore[no-untyped-def]
+    d = District(ns, tmp_path).build()
+    try:
+        yield d.start()
+    finally:
+        d.stop()
+
+
+async def test_every_report_deadline_and_alert_once_whatever_dies(ns, district: District, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    kafka = KafkaBroker()
+    if not kafka.controllable():
+        pytest.skip("the broker is not the one `make up` started here, so this test cannot kill it")
+    faults = Faults(district, LocalPostgres(ns.database_url), kafka)
+    rng = random.Random(int(os.environ.get("FAULTS_SEED", "14")))
+    started = time.monotonic()
+
+    async with httpx.AsyncClient() as client:
+        clients = Clients(district, client)
+        work: list[asyncio.Task[None]] = []
+
+        async def load() -> None:
+            next_tip = 0.0
+            while time.monotonic() - started < LOAD_SECONDS:
+                work.append(asyncio.create_task(clients.report(rng)))
+                if time.monotonic() >= next_tip:
+                    work.append(asyncio.create_task(clients.tip(rng)))
+                    next_tip = time.monotonic() + 1 / TIPS_PER_SECOND
+                await asyncio.sleep(1 / REPORTS_PER_SECOND)
+
+        try:
+            await asyncio.gather(load(), faults.run())
+            await asyncio.gather(*work)
+        finally:
+            for task in work:
+                task.cancel()
+        load_done = time.monotonic()
+
+        # Every service ready within the bound of the last fault, without anyone restarting it.
+        ready_after: dict[str, float] = {}
+        for name in SERVICES:
+            await eventually(lambda n=name: _ready(client, district.url(n)), timeout=READY_WITHIN + 30,
+                             what=f"{name} ready after the faults")  # fmt: skip
+            ready_after[name] = round(time.monotonic() - faults.last, 1)
+
+        # Settled: nothing waits in an outbox, every deadline due by now has fired, every delivery is done.
+        settle_started = time.monotonic()
+        conn = await asyncpg.connect(ns.database_url)
+        try:
+            await eventually(lambda: _settled(conn, ns), timeout=SETTLE_WITHIN, step=1.0, what="the district settled")
+            settled_after = round(time.monotonic() - settle_started, 1)
+            deliveries = await conn.fetch(
+                f"SELECT id, alert_id, stage, recipient_id, channel, state FROM {ns.schema('notify')}.deliveries"
+            )
+        finally:
+            await conn.close()
+
+        cases = _events(await read_all(ns.kafka, ns.topics.cases, timeout=60, idle=3))
+        deadlines = _events(await read_all(ns.kafka, ns.topics.deadlines, timeout=60, idle=3))
+        dead = [r for s in SERVICES for r in await read_all(ns.kafka, ns.topics.dlq(s), timeout=10, idle=1.5)]
+        figures = await _figures(client, district)
+
+    # 1. Every report that got a 202 is on cases.v1 once: one distinct event id per accepted case.
+    opened = defaultdict(set)
+    for e in cases:
+        if e.type in (case_ev.REPORTED, case_ev.TIP_RECEIVED):
+            opened[e.subject].add(e.id)
+    accepted = set(clients.cases)
+    assert not accepted - set(opened), f"accepted but never on cases.v1: {sorted(accepted - set(opened))[:5]}"
+    doubled_cases = {c: ids for c, ids in opened.items() if len(ids) > 1}
+    assert not doubled_cases, f"reports on cases.v1 under two event ids: {list(doubled_cases.items())[:3]}"
+    assert set(opened) == accepted, "cases.v1 holds cases no client was told were accepted"
+    actions_on_bus = Counter(
+        (e.subject, e.data["action"]) for e in {e.id: e for e in cases if e.type == case_ev.ACTION_RECORDED}.values()
+    )
+    assert all(n == 1 for n in actions_on_bus.values()), (
+        f"an action twice: {[k for k, n in actions_on_bus.items() if n > 1][:3]}"
+    )
+    assert sum(actions_on_bus.values()) == len(clients.actions)
+
+    # 2. Every deadline due by now fired once, and a breach only when it was one.
+    by_deadline: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    started_events: dict[str, CloudEvent] = {}
+    for e in deadlines:
+        key = e.type if e.type != ev.WARNING else f"{e.type}:{e.data['fraction']}"
+        by_deadline[e.data["deadline_id"]][key].add(e.id)
+        if e.type == ev.STARTED:
+            started_events[e.data["deadline_id"]] = e
+    doubles = {d: {k: len(v) for k, v in kinds.items() if len(v) > 1} for d, kinds in by_deadline.items()}
+    doubles = {d: k for d, k in doubles.items() if k}
+    assert not doubles, f"deadline events under two ids (fired twice): {list(doubles.items())[:3]}"
+    now = datetime.now(UTC)
+    unfired = [
+        d for d, e in started_events.items()
+        if datetime.fromisoformat(e.data["due_at"]) < now - timedelta(seconds=5)
+        and not (by_deadline[d].keys() & {ev.BREACHED, ev.MET, ev.CANCELLED})
+    ]  # fmt: skip
+    assert not unfired, f"{len(unfired)} deadlines due by now never fired, e.g. {unfired[:3]}"
+    wrongly_breached = []
+    withdrawn = 0
+    for d, e in started_events.items():
+        case = clients.cases.get(e.subject)
+        stop_on = e.data.get("stop_on") or []
+        kept = case is not None and case.on_scene_at is not None and "on_scene" in stop_on
+        kept = kept and case.on_scene_at <= datetime.fromisoformat(e.data["due_at"])  # type: ignore[union-attr]
+        if ev.BREACH_WITHDRAWN in by_deadline[d]:
+            withdrawn += 1
+        if kept and ev.BREACHED in by_deadline[d] and ev.BREACH_WITHDRAWN not in by_deadline[d]:
+            wrongly_breached.append(d)
+    assert not wrongly_breached, f"breached although the patrol was on scene in time: {wrongly_breached[:3]}"
+    standing_breaches = sum(
+        1 for kinds in by_deadline.values() if ev.BREACHED in kinds and ev.BREACH_WITHDRAWN not in kinds
+    )
+
+    # 3. Every alert stage reached each recipient once: one webhook-id per (recipient, alert, stage),
+    # every signature checks out, and every delivery notify made is at the receiver.
+    ids_per_stage: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    received_ids: set[str] = set()
+    for hit in district.receiver.delivered_all():
+        payload = Webhook(district.secrets[hit.path]).verify(hit.body, hit.headers)
+        assert isinstance(payload, dict)
+        ids_per_stage[(hit.path, payload["alert"]["id"], payload["stage"])].add(hit.headers["webhook-id"])
+        received_ids.add(hit.headers["webhook-id"])
+    twice = {k: v for k, v in ids_per_stage.items() if len(v) > 1}
+    assert not twice, f"a recipient got one alert stage under two ids: {list(twice.items())[:3]}"
+    pending = [d for d in deliveries if d["state"] in ("pending", "failed")]
+    assert not pending, f"{len(pending)} deliveries not delivered: {[dict(d) for d in pending[:3]]}"
+    missing = [d for d in deliveries if d["state"] == "delivered" and str(d["id"]) not in received_ids]
+    assert not missing, f"{len(missing)} deliveries recorded as delivered never reached the receiver"
+    assert all(d["channel"] == "webhook" for d in deliveries)
+
+    # 4. Reporting counts the same reports and breaches.
+    reports = sum(1 for c in clients.cases.values() if c.kind == "report")
+    assert figures["reports"] == reports, (figures["reports"], reports)
+    assert figures["tips"] == len(clients.cases) - reports
+    assert sum(figures["breached_deadlines"].values()) == standing_breaches
+
+    # 5. Nothing dead-lettered; 6. no 5xx but a 503 with Retry-After.
+    assert not dead, f"dead-lettered: {[dict(r.headers) for r in dead[:3]]}"
+    assert not clients.server_errors, clients.server_errors[:5]
+
+    summary = {
+        "load_seconds": round(load_done - started, 1),
+        "faults": [what for _, what in faults.log],
+        "accepted_reports": reports,
+        "accepted_tips": len(clients.cases) - reports,
+        "police_actions": len(clients.actions),
+        "http_statuses": dict(clients.statuses),
+        "refused_connections_retried": clients.refused_connections,
+        "deadlines_started": len(started_events),
+        "breaches_standing": standing_breaches,
+        "breaches_withdrawn": withdrawn,
+        "webhook_deliveries": len(received_ids),
+        "duplicate_webhook_requests_absorbed": len(district.receiver.delivered_all()) - len(received_ids),
+        "ready_seconds_after_last_fault": ready_after,
+        "settled_seconds_after_ready": settled_after,
+    }
+    print("\nfault test:", json.dumps(summary))
+    if os.environ.get("FAULTS_SUMMARY"):
+        Path(os.environ["FAULTS_SUMMARY"]).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    for name, seconds in ready_after.items():
+        assert seconds <= READY_WITHIN, f"{name} ready only {seconds} s after the last fault"
+
+
+async def _ready(client: httpx.AsyncClient, url: str) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        return (await client.get(url + "/readyz", timeout=3)).status_code == 200
+    return False
+
+
+async def _settled(conn: asyncpg.Connection, ns: Any) -> bool:  # type: ignore[misc]
+    for service in SERVICES:
+        if await conn.fetchval(f"SELECT count(*) FROM {ns.schema(service)}.outbox WHERE sent_at IS NULL"):
+            return False
+    deadlines = ns.schema("deadlines")
+    if await conn.fetchval(
+        f"SELECT count(*) FROM {deadlines}.deadlines WHERE next_fire_at < now() - interval '2 seconds'"
+    ):
+        return False
+    notify = ns.schema("notify")
+    return not await conn.fetchval(f"SELECT count(*) FROM {notify}.deliveries WHERE state = 'pending'")
+
+
+def _events(records: list[Any]) -> list[CloudEvent]:
+    return [CloudEvent.from_bytes(r.value) for r in records]
+
+
+async def _figures(client: httpx.AsyncClient, district: District) -> dict[str, Any]:
+    period = Period.containing(datetime.now(UTC), "year")
+
+    async def read() -> dict[str, Any] | None:
+        answer = await client.get(
+            f"{district.url('reporting')}/v1/council-reports/kreds/{period}.json", headers=COUNCIL, timeout=30
+        )
+        return answer.json()["current"] if answer.status_code == 200 else None
+
+    figures: dict[str, Any] | None = None
+    previous: dict[str, Any] | None = None
+    # Reporting consumes the same topics: read until two readings a few seconds apart agree.
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        figures = await read()
+        if figures is not None and previous is not None and figures == previous:
+            return figures
+        previous = figures
+        await asyncio.sleep(3)
+    assert figures is not None, "reporting never answered the council report"
+    return figures
