@@ -36,10 +36,14 @@ from standardwebhooks.webhooks import Webhook
 
 from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
 from services.reporting.domain.periods import Period
+from shared.db import drop_schema
 from shared.events import CloudEvent
 from shared.events import cases as case_ev
 from shared.events import deadlines as ev
+from shared.kafka import ensure_topics
 from tests.support.faults import KafkaBroker, LocalPostgres
+from tests.support.infra import Namespace
+from tests.support.kafka_cluster import KafkaCluster
 from tests.support.kafka_read import read_all
 from tests.support.notify import new_secret, roster_document, write_roster
 from tests.support.receivers import WebhookReceiver
@@ -53,6 +57,7 @@ SERVICES = ("intake", "deadlines", "notify", "reporting")
 KOMMUNER = ("0265", "0350", "0316", "0259", "0253")
 
 LOAD_SECONDS = float(os.environ.get("FAULTS_LOAD_SECONDS", "100"))
+CLUSTER_LOAD_SECONDS = float(os.environ.get("FAULTS_CLUSTER_LOAD_SECONDS", "40"))
 REPORTS_PER_SECOND = 2.5
 TIPS_PER_SECOND = 0.5
 WINDOW_SCALE = 5  # the test rules' 4-8 s windows become 20-40 s
@@ -96,6 +101,7 @@ class District:
 
     ns: Any
     tmp: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
     receiver: WebhookReceiver = field(default_factory=WebhookReceiver)
     secrets: dict[str, str] = field(default_factory=dict)
     services: dict[str, ServiceProcess] = field(default_factory=dict)
@@ -120,7 +126,7 @@ class District:
             "NOTIFY_RETRY_CAP_SECONDS": "2",
             "NOTIFY_MAX_SLEEP_SECONDS": "1",
             "KAFKA_SEND_TIMEOUT_SECONDS": "5",
-        }
+        } | self.extra_env
         self.services = {
             name: ServiceProcess(name, service_env(self.ns, name, **env), self.tmp / f"{name}.log") for name in SERVICES
         }
@@ -309,11 +315,57 @@ def district(ns, tmp_path: Path) -> Iterator[District]:  # type: ignore[no-untyp
 
 
 @pytest.mark.timeout(600)
-async def test_every_report_deadline_and_alert_once_whatever_dies(ns, district: District, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_every_report_deadline_and_alert_once_whatever_dies(ns, district: District) -> None:  # type: ignore[no-untyped-def]
     kafka = KafkaBroker()
     if not kafka.controllable():
         pytest.skip("the broker is not the one `make up` started here, so this test cannot kill it")
     faults = Faults(district, LocalPostgres(ns.database_url), kafka)
+    await exercise(ns, district, faults, faults.run, LOAD_SECONDS, "single broker")
+
+
+@pytest.fixture
+def cluster() -> Iterator[KafkaCluster]:
+    kafka = KafkaCluster(3)
+    try:
+        kafka.start()
+        yield kafka
+    finally:
+        kafka.stop()
+
+
+@pytest.mark.timeout(600)
+async def test_on_three_brokers_one_killed_under_load_nothing_is_lost_or_doubled(
+    database_url: str, cluster: KafkaCluster, tmp_path: Path
+) -> None:
+    """Production's Kafka: replication factor 3, min.insync.replicas=2; a broker killed -9 and started again."""
+    ns = Namespace.new(cluster.bootstrap, database_url, prefix="c")
+    await ensure_topics(cluster.bootstrap, ns.topics.all(), partitions=3, replication_factor=3)
+    district = District(ns, tmp_path, extra_env={"KAFKA_REPLICATION_FACTOR": "3"}).build()
+    try:
+        district.start()
+        faults = Faults(district, LocalPostgres(database_url), KafkaBroker())
+
+        async def plan() -> None:
+            at = time.monotonic()
+            await asyncio.sleep(8)
+            await asyncio.to_thread(cluster.kill, 1)
+            faults.note("kill -9 broker 1 of 3")
+            await asyncio.sleep(max(0.0, at + 22 - time.monotonic()))
+            await asyncio.to_thread(cluster.restart, 1)
+            faults.note("broker 1 answers again")
+            await asyncio.sleep(max(0.0, at + 28 - time.monotonic()))
+            await faults.kill_service("deadlines")
+
+        await exercise(ns, district, faults, plan, CLUSTER_LOAD_SECONDS, "three brokers")
+    finally:
+        district.stop()
+        for schema in ns.schemas:
+            with contextlib.suppress(Exception):
+                await drop_schema(database_url, schema)
+
+
+async def exercise(ns: Any, district: District, faults: Faults, plan: Any, load_seconds: float, name: str) -> None:
+    """Sends the load while `plan` causes the faults, waits for the district to settle, and checks every count."""
     rng = random.Random(int(os.environ.get("FAULTS_SEED", "14")))
     started = time.monotonic()
 
@@ -323,7 +375,7 @@ async def test_every_report_deadline_and_alert_once_whatever_dies(ns, district: 
 
         async def load() -> None:
             next_tip = 0.0
-            while time.monotonic() - started < LOAD_SECONDS:
+            while time.monotonic() - started < load_seconds:
                 work.append(asyncio.create_task(clients.report(rng)))
                 if time.monotonic() >= next_tip:
                     work.append(asyncio.create_task(clients.tip(rng)))
@@ -332,7 +384,7 @@ async def test_every_report_deadline_and_alert_once_whatever_dies(ns, district: 
 
         async def faults_then_readiness() -> dict[str, float]:
             """Runs the faults; then, from the last one, how long until each service answers ready."""
-            await faults.run()
+            await plan()
             waits = [_first_ready(client, district.url(name), faults.last) for name in SERVICES]
             return dict(zip(SERVICES, await asyncio.gather(*waits), strict=True))
 
@@ -442,6 +494,7 @@ async def test_every_report_deadline_and_alert_once_whatever_dies(ns, district: 
     assert not clients.server_errors, clients.server_errors[:5]
 
     summary = {
+        "system": name,
         "load_seconds": round(load_done - started, 1),
         "faults": [what for _, what in faults.log],
         "accepted_reports": reports,
@@ -459,7 +512,8 @@ async def test_every_report_deadline_and_alert_once_whatever_dies(ns, district: 
     }
     print("\nfault test:", json.dumps(summary))
     if os.environ.get("FAULTS_SUMMARY"):
-        Path(os.environ["FAULTS_SUMMARY"]).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        with Path(os.environ["FAULTS_SUMMARY"]).open("a", encoding="utf-8") as out:
+            out.write(json.dumps(summary) + "\n")
     for name, seconds in ready_after.items():
         assert seconds <= READY_WITHIN, f"{name} ready only {seconds} s after the last fault"
 
