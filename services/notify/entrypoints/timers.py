@@ -49,6 +49,7 @@ from services.notify.domain import messages
 from services.notify.domain.delivery import Backoff, Delivery, Outcome
 from services.notify.metrics import TIMER_PARKED, count_events, observe_delivery
 from services.notify.settings import LEASE_MARGIN_SECONDS
+from shared import timers as shared_timers
 from shared.clock import Clock
 from shared.db import is_transient
 from shared.events import CloudEvent
@@ -232,7 +233,7 @@ class DeliveryWorker:
         """
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + 3 * self._lease.total_seconds()
-        pause = 0.1
+        pauses = shared_timers.Backoff(first=0.1, cap=2.0)
         while True:
             now = self._clock.now()
             try:
@@ -244,10 +245,10 @@ class DeliveryWorker:
                     )  # fmt: skip
                 return result, events, now
             except Exception as exc:
+                pause = pauses.next()
                 if is_transient(exc) and loop.time() + pause < give_up_at:
                     log.warning("delivery %s: result not recorded yet (%r); trying again", delivery.id, exc)
                     await asyncio.sleep(pause)
-                    pause = min(pause * 2, 2.0)
                     continue
                 # The lease runs out and the delivery is tried again: never lost, at worst repeated
                 # with the same id.
