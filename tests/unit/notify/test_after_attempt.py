@@ -48,7 +48,7 @@ from services.notify.domain.delivery import (
     after_attempt,
     deliveries_for,
 )
-from services.notify.domain.roster import parse_roster
+from services.notify.domain.roster import Recipient, parse_roster
 from shared.reference import kommuner
 from tests.support.notify import new_secret, roster_document
 
@@ -79,15 +79,18 @@ ROSTER = parse_roster(
     secrets={},
 )
 ALERT_ID = uuid.uuid4()
-LB1 = ROSTER.find("lb-roskilde-1")
-assert LB1 is not None
+
+
+def on_roster(recipient_id: str) -> Recipient:
+    found = ROSTER.find(recipient_id)
+    assert found is not None
+    return found
 
 
 def sent(recipient: str, channel_no: int = 0, *, stage: str = "raised", stoppable: bool = True,
          attempts: int = 1) -> Delivery:  # fmt: skip
     """`recipient`'s delivery of `stage` on channel `channel_no`, claimed for attempt number `attempts`."""
-    person = ROSTER.find(recipient)
-    assert person is not None
+    person = on_roster(recipient)
     notice = Notice(notice_id_for(ALERT_ID, stage), ALERT_ID, stage, (recipient,), stoppable)
     [delivery] = deliveries_for(notice, [person], now=CAUSE, happened_at=CAUSE, channel_no=channel_no)
     return replace(delivery, attempts=attempts)
@@ -158,7 +161,7 @@ def test_a_failure_hands_the_message_to_the_next_channel() -> None:
     assert decision.next == Delivery(
         id=delivery_id_for(notice_id, "lb-roskilde-1", 1), alert_id=ALERT_ID, notice_id=notice_id,
         stage="deadline_warning-escalated-1", stoppable=True, recipient_id="lb-roskilde-1",
-        recipient_name=LB1.name, channel_no=1, channel="email", target="lb1@politi.example",
+        recipient_name=on_roster("lb-roskilde-1").name, channel_no=1, channel="email", target="lb1@politi.example",
         state="pending", attempts=0, next_attempt_at=NOW, happened_at=CAUSE,
     )  # fmt: skip
 
@@ -205,8 +208,7 @@ def test_the_vagtcentrals_last_channel_has_nowhere_left() -> None:
 
 
 def test_a_console_delivery_is_delivered_as_written_and_others_wait_to_be_sent() -> None:
-    vagtcentral, officer = ROSTER.vagtcentral, ROSTER.find("lb-roskilde-2")
-    assert officer is not None
+    vagtcentral, officer = ROSTER.vagtcentral, on_roster("lb-roskilde-2")
     notice = Notice(notice_id_for(ALERT_ID, "raised"), ALERT_ID, "raised", ("vagtcentral", "lb-roskilde-2"))
     on_console = deliveries_for(notice, [vagtcentral, officer], now=NOW, happened_at=CAUSE, channel_no=1)
     # lb-roskilde-2 has no second channel: no delivery for them.
