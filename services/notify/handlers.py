@@ -17,14 +17,25 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from services.notify.domain import alert as domain
-from services.notify.domain.alert import Alert, DeadlineFact, Decision, Notice
-from services.notify.domain.delivery import Backoff, Outcome
+from services.notify.domain.alert import Alert, DeadlineFact, Decision
+from services.notify.domain.delivery import (
+    AfterAttempt,
+    Backoff,
+    Cancelled,
+    Delivered,
+    Delivery,
+    Failed,
+    Outcome,
+    Retry,
+    after_attempt,
+    deliveries_for,
+)
 from services.notify.domain.policy import RESOLVING_EVENTS, Policy
-from services.notify.domain.roster import Recipient, Roster
+from services.notify.domain.roster import Roster
 from shared.db import is_transient
 from shared.events import CloudEvent, EventData
 from shared.events import alerts as alert_events
@@ -39,7 +50,7 @@ AuditEntry = tuple[str, dict[str, Any], str | None]
 
 
 class Row(Protocol):
-    """A stored row read by column name: a delivery, or the shared part of an alert (an asyncpg Record, or a dict)."""
+    """A stored row read by column name: the shared part of an alert (an asyncpg Record, or a dict)."""
 
     def __getitem__(self, key: str, /) -> Any: ...
 
@@ -55,7 +66,7 @@ class Unreadable:
 class NotifyRepository(Protocol):
     """Storage as the use cases see it; every call runs in the one transaction the caller owns.
 
-    Alerts are domain objects; deliveries stay rows (`Row`): the worker sends them as it claimed them.
+    Alerts and deliveries are domain objects, mapped from their rows by the repository.
     """
 
     async def remember_case(self, case_id: uuid.UUID, reference: str, category: str, kommune: str) -> bool:
@@ -82,20 +93,9 @@ class NotifyRepository(Protocol):
         """Pending escalations and reminders not in flight are not sent at all."""
         ...
 
-    async def add_deliveries(
-        self,
-        notice: Notice,
-        recipients: Sequence[Recipient],
-        *,
-        happened_at: datetime,
-        now: datetime,
-        channel_no: int = 0,
-    ) -> Sequence[Row]:
-        """One delivery per recipient on its channel `channel_no`; one already there is not added twice.
-
-        A console delivery is delivered as written. Returns the new rows (id, stage, recipient_id,
-        channel, state, attempts, happened_at).
-        """
+    async def add_deliveries(self, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
+        """Writes the deliveries (`domain.delivery.deliveries_for`); one already there (same id) is not written
+        twice. Returns the new ones."""
         ...
 
     async def audit(
@@ -120,7 +120,7 @@ class NotifyRepository(Protocol):
         """The alert's case_id, kommune and state, held (shared) until commit: an ack or resolve waits."""
         ...
 
-    async def lock_delivery(self, delivery_id: uuid.UUID, owner: str) -> Row | None:
+    async def lock_delivery(self, delivery_id: uuid.UUID, owner: str) -> Delivery | None:
         """The delivery, locked, if `owner` still holds its lease; else None."""
         ...
 
@@ -160,7 +160,7 @@ class Applied:
     alert: Alert | None
     events: list[CloudEvent]
     deliveries: int = 0
-    shown: list[Row] = field(default_factory=list)  # console deliveries, delivered as written
+    shown: list[Delivery] = field(default_factory=list)  # console deliveries, delivered as written
 
 
 class NotFound(Exception):
@@ -326,11 +326,11 @@ async def _apply(
     if decision.stop_pending:
         await repo.cancel_stoppable(alert.id, f"not sent: alert {decision.audit[-1][0]}")
     roster = ctx.roster()
-    added: list[Row] = []
+    added: list[Delivery] = []
     for notice in decision.notices:
         recipients = [r for r in (roster.find(i) for i in notice.recipients) if r is not None]
-        added += await repo.add_deliveries(notice, recipients, happened_at=since or now, now=now)
-    shown = [d for d in added if d["state"] == "delivered"]
+        added += await repo.add_deliveries(deliveries_for(notice, recipients, now=now, happened_at=since or now))
+    shown = [d for d in added if d.state == "delivered"]
     shown_audit, shown_events = _shown(alert.id, alert.case_id, shown, now)
     # The decision's audit rows and the console's in one round trip (in that order, as they happened).
     await repo.audit_many(alert.id, now, [*audit, *shown_audit])
@@ -339,12 +339,12 @@ async def _apply(
 
 
 def _shown(
-    alert_id: uuid.UUID, case_id: uuid.UUID, shown: list[Row], now: datetime
+    alert_id: uuid.UUID, case_id: uuid.UUID, shown: list[Delivery], now: datetime
 ) -> tuple[list[AuditEntry], list[EventData]]:
     """Audit rows and `alert.delivered` events for console deliveries, which are delivered as written."""
     audit: list[AuditEntry] = [
-        ("delivered", {"delivery_id": str(d["id"]), "stage": d["stage"], "channel": "console",
-                       "recipient": d["recipient_id"], "attempt": 1, "detail": "shown on the console"}, None)
+        ("delivered", {"delivery_id": str(d.id), "stage": d.stage, "channel": "console",
+                       "recipient": d.recipient_id, "attempt": 1, "detail": "shown on the console"}, None)
         for d in shown
     ]  # fmt: skip
     return audit, [
@@ -352,10 +352,10 @@ def _shown(
             alert_id=alert_id,
             case_id=case_id,
             channel="console",
-            recipient=d["recipient_id"],
+            recipient=d.recipient_id,
             delivered_at=now,
-            delivery_id=d["id"],
-            stage=d["stage"],
+            delivery_id=d.id,
+            stage=d.stage,
             attempts=1,
         )
         for d in shown
@@ -364,7 +364,7 @@ def _shown(
 
 async def record_outcome(
     repo: NotifyRepository,
-    delivery: Row,
+    delivery: Delivery,
     outcome: Outcome,
     *,
     owner: str,
@@ -375,70 +375,63 @@ async def record_outcome(
 ) -> tuple[str, list[CloudEvent]]:
     """One attempt's result: delivered; retry later (backoff, Retry-After); or failed, then the next channel.
 
-    Only this row changes: a failure on one channel never touches a channel that worked.
-    Returns what became of it (delivered, retry, failed, cancelled; lost when this worker's lease
-    ran out and another took the delivery over, whose result counts) and the events written.
+    `domain.delivery.after_attempt` decides; only this row changes. Returns what became of it
+    (delivered, retry, failed, cancelled; lost when this worker's lease ran out and another took the
+    delivery over, whose result counts) and the events written.
     """
-    alert_id: uuid.UUID = delivery["alert_id"]
     # The alert first (shared), then the delivery: the order an ack takes them in. An ack waits
     # for this result, or this waits for the ack and sees it, so no next-channel row is written
     # after an ack has committed.
-    alert_row = await repo.share_alert(alert_id)
-    if alert_row is None:
+    alert = await repo.share_alert(delivery.alert_id)
+    if alert is None:
         return "lost", []
-    attempt = delivery["attempts"]
-    base = {"delivery_id": str(delivery["id"]), "stage": delivery["stage"], "channel": delivery["channel"],
-            "recipient": delivery["recipient_id"], "attempt": attempt}  # fmt: skip
-    if outcome.verdict == "delivered":
+    decision = after_attempt(delivery, outcome, alert["state"], ctx.roster(), backoff, random, now)
+    if isinstance(decision, Delivered):
         # The lease check and the update in one statement (the row is locked by the update itself).
-        if not await repo.mark_delivered(delivery["id"], now, owner):
-            return "lost", []
-        await repo.audit(alert_id, now, "delivered", base | {"detail": outcome.detail})
-        event: EventData = alert_events.AlertDelivered(
-            alert_id=alert_id, case_id=alert_row["case_id"], channel=delivery["channel"],
-            recipient=delivery["recipient_id"], delivered_at=now, delivery_id=delivery["id"],
-            stage=delivery["stage"], attempts=attempt,
-        )  # fmt: skip
-        return "delivered", await repo.emit([event], kommune=alert_row["kommune"])
-    if await repo.lock_delivery(delivery["id"], owner) is None:
+        held = await repo.mark_delivered(delivery.id, now, owner)
+    else:
+        held = await repo.lock_delivery(delivery.id, owner) is not None
+    if not held:
         return "lost", []
+    return await _save_attempt(repo, delivery, outcome, decision, alert, now)
 
-    stopped = delivery["stoppable"] and alert_row["state"] in ("acknowledged", "resolved")
-    if outcome.verdict == "retry" and stopped:
-        await repo.mark_failed(delivery["id"], f"not retried: alert {alert_row['state']}")
-        await repo.audit(alert_id, now, "delivery_stopped", base | {"error": outcome.detail})
+
+async def _save_attempt(
+    repo: NotifyRepository, delivery: Delivery, outcome: Outcome, decision: AfterAttempt, alert: Row, now: datetime
+) -> tuple[str, list[CloudEvent]]:
+    """Writes what `after_attempt` decided (the delivery itself already marked if delivered): audit, events."""
+    base = {"delivery_id": str(delivery.id), "stage": delivery.stage, "channel": delivery.channel,
+            "recipient": delivery.recipient_id, "attempt": delivery.attempts}  # fmt: skip
+    if isinstance(decision, Delivered):
+        await repo.audit(delivery.alert_id, now, "delivered", base | {"detail": outcome.detail})
+        event: EventData = alert_events.AlertDelivered(
+            alert_id=delivery.alert_id, case_id=alert["case_id"], channel=delivery.channel,
+            recipient=delivery.recipient_id, delivered_at=now, delivery_id=delivery.id, stage=delivery.stage,
+            attempts=delivery.attempts,
+        )  # fmt: skip
+        return "delivered", await repo.emit([event], kommune=alert["kommune"])
+    if isinstance(decision, Cancelled):
+        await repo.mark_failed(delivery.id, decision.why)
+        await repo.audit(delivery.alert_id, now, "delivery_stopped", base | {"error": outcome.detail})
         return "cancelled", []
-    if outcome.verdict == "retry" and not backoff.exhausted(attempt):
-        delay = backoff.delay(attempt, outcome.retry_after, random)
-        await repo.mark_retry(delivery["id"], now + timedelta(seconds=delay), outcome.detail)
-        await repo.audit(alert_id, now, "delivery_attempt_failed",
-                         base | {"error": outcome.detail, "retry_in_seconds": round(delay, 3)})  # fmt: skip
+    if isinstance(decision, Retry):
+        await repo.mark_retry(delivery.id, decision.at, outcome.detail)
+        await repo.audit(delivery.alert_id, now, "delivery_attempt_failed",
+                         base | {"error": outcome.detail, "retry_in_seconds": round(decision.delay, 3)})  # fmt: skip
         return "retry", []
-
-    if outcome.verdict == "gone":
-        await repo.disable_endpoint(delivery["target"], outcome.detail)
-    await repo.mark_failed(delivery["id"], outcome.detail)
-    recipient = ctx.roster().find(delivery["recipient_id"])
-    notice = Notice(delivery["notice_id"], alert_id, delivery["stage"], (), delivery["stoppable"])
-    next_no = delivery["channel_no"] + 1
-    next_channel: str | None = None
-    added: Sequence[Row] = []
-    if not stopped:
-        if recipient is not None and next_no < len(recipient.channels):
-            next_channel = recipient.channels[next_no].kind
-            added = await repo.add_deliveries(notice, [recipient], happened_at=delivery["happened_at"],
-                                              now=now, channel_no=next_no)  # fmt: skip
-        elif delivery["recipient_id"] != ctx.roster().vagtcentral.id:
-            # Every channel of this recipient failed: the vagtcentral's shared channel takes it. Never dropped.
-            shared: Recipient = ctx.roster().vagtcentral
-            next_channel = f"vagtcentral:{shared.channels[0].kind}"
-            added = await repo.add_deliveries(notice, [shared], happened_at=delivery["happened_at"], now=now)
-    failed_audit: AuditEntry = ("delivery_failed", base | {"error": outcome.detail, "next_channel": next_channel}, None)
-    failed = alert_events.AlertDeliveryFailed(
-        alert_id=alert_id, case_id=alert_row["case_id"], channel=delivery["channel"],
-        recipient=delivery["recipient_id"], error=outcome.detail[:300], attempt=attempt, failed_at=now,
-        delivery_id=delivery["id"], stage=delivery["stage"], next_channel=next_channel,
+    assert isinstance(decision, Failed)
+    if decision.disable_endpoint:
+        await repo.disable_endpoint(delivery.target, outcome.detail)
+    await repo.mark_failed(delivery.id, outcome.detail)
+    added = await repo.add_deliveries([decision.next]) if decision.next else []
+    failed_audit: AuditEntry = (
+        "delivery_failed", base | {"error": outcome.detail, "next_channel": decision.next_channel}, None
     )  # fmt: skip
-    shown_audit, shown = _shown(alert_id, alert_row["case_id"], [d for d in added if d["state"] == "delivered"], now)
-    await repo.audit_many(alert_id, now, [failed_audit, *shown_audit])
-    return "failed", await repo.emit([failed, *shown], kommune=alert_row["kommune"])
+    failed = alert_events.AlertDeliveryFailed(
+        alert_id=delivery.alert_id, case_id=alert["case_id"], channel=delivery.channel,
+        recipient=delivery.recipient_id, error=outcome.detail[:300], attempt=delivery.attempts, failed_at=now,
+        delivery_id=delivery.id, stage=delivery.stage, next_channel=decision.next_channel,
+    )  # fmt: skip
+    shown_audit, shown = _shown(delivery.alert_id, alert["case_id"], [d for d in added if d.state == "delivered"], now)
+    await repo.audit_many(delivery.alert_id, now, [failed_audit, *shown_audit])
+    return "failed", await repo.emit([failed, *shown], kommune=alert["kommune"])

@@ -11,8 +11,8 @@ import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.notify.adapters import repository as repo
+from services.notify.domain.delivery import Delivery
 from services.notify.domain.messages import stage_kind
-from services.notify.handlers import Row
 from shared.events import CloudEvent
 from shared.events import alerts as ev
 
@@ -54,16 +54,16 @@ PAST_CHAIN = Gauge(
 HEARTBEAT_FAILURES = Counter("notify_heartbeat_failures_total", "Heartbeats the external monitor did not take", [])
 
 
-def count_events(envelopes: Sequence[CloudEvent], shown: Sequence[Row] = (), now: datetime | None = None) -> None:
+def count_events(envelopes: Sequence[CloudEvent], shown: Sequence[Delivery] = (), now: datetime | None = None) -> None:
     """Counts committed lifecycle events (never for a rolled-back attempt).
 
     Console deliveries are delivered in the transaction that writes them, so they are counted
-    from their events; `shown` (their rows) adds their latency.
+    from their events; `shown` (those deliveries) adds their latency.
     """
-    for row in shown:
+    for delivery in shown:
         assert now is not None
-        DELIVERY_LATENCY.labels("console", stage_kind(row["stage"])).observe(
-            max(0.0, (now - row["happened_at"]).total_seconds())
+        DELIVERY_LATENCY.labels("console", stage_kind(delivery.stage)).observe(
+            max(0.0, (now - delivery.happened_at).total_seconds())
         )
     for env in envelopes:
         if env.type == ev.DELIVERED and env.data["channel"] == "console":

@@ -8,6 +8,7 @@ the console and the gauges, and the message view of an alert (`alert_views`), li
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
@@ -16,9 +17,9 @@ from typing import Any
 import asyncpg
 
 from services.notify.domain import messages
-from services.notify.domain.alert import Alert, Notice
+from services.notify.domain.alert import Alert
+from services.notify.domain.delivery import Delivery
 from services.notify.domain.policy import Chain
-from services.notify.domain.roster import Recipient
 from services.notify.handlers import AuditEntry, Unreadable
 from shared.db import Conn
 from shared.events import CloudEvent, EventData
@@ -106,48 +107,29 @@ async def save_alert(conn: Conn, alert: Alert) -> None:
     await conn.execute(_UPSERT_ALERT, *_alert_args(alert))
 
 
-def delivery_id_for(notice_id: uuid.UUID, recipient_id: str, channel_no: int) -> uuid.UUID:
-    return uuid.uuid5(notice_id, f"{recipient_id}/{channel_no}")
+_DELIVERY_COLUMNS = tuple(f.name for f in dataclasses.fields(Delivery))
 
 
-async def add_deliveries(
-    conn: Conn,
-    notice: Notice,
-    recipients: Sequence[Recipient],
-    *,
-    happened_at: datetime,
-    now: datetime,
-    channel_no: int = 0,
-) -> list[asyncpg.Record]:
-    """The first channel's delivery row for each recipient of a stage; a stage already there is not added twice.
+def delivery_from_row(row: asyncpg.Record | dict[str, Any]) -> Delivery:
+    return Delivery(**{c: row[c] for c in _DELIVERY_COLUMNS})
 
-    A console delivery is delivered as it is written: the alert is on the console and in the API
-    the moment this transaction commits, so there is nothing left to send. Returns the new rows.
-    """
-    rows = []
-    for recipient in recipients:
-        if channel_no >= len(recipient.channels):
-            continue
-        channel = recipient.channels[channel_no]
-        rows.append((
-            delivery_id_for(notice.id, recipient.id, channel_no), notice.alert_id, notice.id, notice.stage,
-            notice.stoppable, recipient.id, recipient.name, channel_no, channel.kind, channel.target, now, happened_at,
-        ))  # fmt: skip
-    if not rows:
+
+async def add_deliveries(conn: Conn, deliveries: Sequence[Delivery]) -> list[Delivery]:
+    """Writes the deliveries; one already there (same id: a stage to a recipient on a channel) is not written
+    twice. Returns the new ones."""
+    if not deliveries:
         return []
-    return list(
-        await conn.fetch(
-            "INSERT INTO deliveries (id, alert_id, notice_id, stage, stoppable, recipient_id, recipient_name,"
-            " channel_no, channel, target, state, next_attempt_at, happened_at, attempts, delivered_at)"
-            " SELECT i, a, n, s, st, r, rn, c, ch, t, CASE WHEN ch = 'console' THEN 'delivered' ELSE 'pending' END,"
-            " na, h, CASE WHEN ch = 'console' THEN 1 ELSE 0 END, CASE WHEN ch = 'console' THEN na END"
-            " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bool[], $6::text[], $7::text[],"
-            " $8::int[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[])"
-            " AS x(i, a, n, s, st, r, rn, c, ch, t, na, h)"
-            " ON CONFLICT DO NOTHING RETURNING id, stage, recipient_id, channel, state, attempts, happened_at",
-            *[list(col) for col in zip(*rows, strict=True)],
-        )
+    written = await conn.fetch(
+        "INSERT INTO deliveries (id, alert_id, notice_id, stage, stoppable, recipient_id, recipient_name,"
+        " channel_no, channel, target, state, attempts, next_attempt_at, happened_at, delivered_at)"
+        " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bool[], $6::text[], $7::text[],"
+        " $8::int[], $9::text[], $10::text[], $11::text[], $12::int[], $13::timestamptz[], $14::timestamptz[],"
+        " $15::timestamptz[])"
+        " ON CONFLICT DO NOTHING RETURNING id",
+        *[[getattr(d, c) for d in deliveries] for c in _DELIVERY_COLUMNS],
     )
+    new = {r["id"] for r in written}
+    return [d for d in deliveries if d.id in new]
 
 
 async def audit_many(conn: Conn, alert_id: uuid.UUID, at: datetime, entries: Sequence[AuditEntry]) -> None:
@@ -271,13 +253,13 @@ RETURNING d.*
 """
 
 
-async def claim_deliveries(conn: Conn, now: datetime, owner: str, lease: timedelta, limit: int) -> list[asyncpg.Record]:
+async def claim_deliveries(conn: Conn, now: datetime, owner: str, lease: timedelta, limit: int) -> list[Delivery]:
     """Takes due deliveries under a lease (committed at once): the sending happens with no transaction open.
 
     A worker that dies mid-send leaves its lease to run out; then another takes the delivery again
     with the same id, so a receiver that deduplicates by webhook-id or Message-ID sees it once.
     """
-    return await conn.fetch(_CLAIM_DELIVERIES, now, owner, lease, limit)
+    return [delivery_from_row(r) for r in await conn.fetch(_CLAIM_DELIVERIES, now, owner, lease, limit)]
 
 
 async def renew_leases(conn: Conn, ids: Sequence[uuid.UUID], owner: str, lease: timedelta) -> list[uuid.UUID]:
@@ -351,11 +333,12 @@ async def share_alert(conn: Conn, alert_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT case_id, kommune, state FROM alerts WHERE id = $1 FOR SHARE", alert_id)
 
 
-async def lock_delivery(conn: Conn, delivery_id: uuid.UUID, owner: str) -> asyncpg.Record | None:
+async def lock_delivery(conn: Conn, delivery_id: uuid.UUID, owner: str) -> Delivery | None:
     """The delivery, if this worker still holds its lease (else another took it over: leave it)."""
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         "SELECT * FROM deliveries WHERE id = $1 AND lease_owner = $2 FOR UPDATE", delivery_id, owner
     )
+    return delivery_from_row(row) if row else None
 
 
 async def mark_delivered(conn: Conn, delivery_id: uuid.UUID, at: datetime, owner: str) -> bool:
@@ -448,18 +431,8 @@ class PostgresNotifyRepository:
     async def cancel_stoppable(self, alert_id: uuid.UUID, why: str) -> int:
         return await cancel_stoppable(self._conn, alert_id, why)
 
-    async def add_deliveries(
-        self,
-        notice: Notice,
-        recipients: Sequence[Recipient],
-        *,
-        happened_at: datetime,
-        now: datetime,
-        channel_no: int = 0,
-    ) -> list[asyncpg.Record]:
-        return await add_deliveries(
-            self._conn, notice, recipients, happened_at=happened_at, now=now, channel_no=channel_no
-        )
+    async def add_deliveries(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        return await add_deliveries(self._conn, deliveries)
 
     async def audit(
         self, alert_id: uuid.UUID, at: datetime, kind: str, detail: dict[str, Any], actor: str | None = None
@@ -481,7 +454,7 @@ class PostgresNotifyRepository:
     async def share_alert(self, alert_id: uuid.UUID) -> asyncpg.Record | None:
         return await share_alert(self._conn, alert_id)
 
-    async def lock_delivery(self, delivery_id: uuid.UUID, owner: str) -> asyncpg.Record | None:
+    async def lock_delivery(self, delivery_id: uuid.UUID, owner: str) -> Delivery | None:
         return await lock_delivery(self._conn, delivery_id, owner)
 
     async def mark_delivered(self, delivery_id: uuid.UUID, at: datetime, owner: str) -> bool:

@@ -36,6 +36,11 @@ def notice_id_for(alert_id: uuid.UUID, stage: str) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, f"notice/{alert_id}/{stage}")
 
 
+def delivery_id_for(notice_id: uuid.UUID, recipient_id: str, channel_no: int) -> uuid.UUID:
+    """One notice to one recipient on one channel: written twice (a retried transaction), it is one delivery."""
+    return uuid.uuid5(notice_id, f"{recipient_id}/{channel_no}")
+
+
 class AlreadyResolved(Exception):
     """The alert was resolved first: there is nothing left to acknowledge."""
 

@@ -46,9 +46,10 @@ from services.notify.adapters.ack_links import AckLinks
 from services.notify.adapters.channels import EmailClient, WebhookClient
 from services.notify.adapters.repository import PostgresNotifyRepository
 from services.notify.domain import messages
-from services.notify.domain.delivery import Backoff, Outcome
+from services.notify.domain.delivery import Backoff, Delivery, Outcome
 from services.notify.metrics import TIMER_PARKED, count_events, observe_delivery
 from services.notify.settings import LEASE_MARGIN_SECONDS
+from shared import timers as shared_timers
 from shared.clock import Clock
 from shared.db import is_transient
 from shared.events import CloudEvent
@@ -145,12 +146,12 @@ class DeliveryWorker:
             claimed = await repo.claim_deliveries(conn, now, self.owner, self._lease, room)
             if not claimed:
                 return 0
-            views = await repo.alert_views(conn, [d["alert_id"] for d in claimed])
-            disabled = await repo.disabled_targets(conn, [d["target"] for d in claimed])
+            views = await repo.alert_views(conn, [d.alert_id for d in claimed])
+            disabled = await repo.disabled_targets(conn, [d.target for d in claimed])
         # No transaction is open from here on while webhooks and SMTP answer.
         for delivery in claimed:
-            self._held[delivery["id"]] = claimed_at + self._lease.total_seconds()
-            task = asyncio.create_task(self._deliver(delivery, views[delivery["alert_id"]], disabled))
+            self._held[delivery.id] = claimed_at + self._lease.total_seconds()
+            task = asyncio.create_task(self._deliver(delivery, views[delivery.alert_id], disabled))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
         if self._renewing is None or self._renewing.done():
@@ -194,19 +195,19 @@ class DeliveryWorker:
         async with self._pool.acquire() as conn:
             return await repo.next_delivery(conn)
 
-    async def _deliver(self, delivery: asyncpg.Record, view: messages.AlertView, disabled: set[str]) -> None:
+    async def _deliver(self, delivery: Delivery, view: messages.AlertView, disabled: set[str]) -> None:
         try:
             await self._deliver_held(delivery, view, disabled)
         finally:
-            self._held.pop(delivery["id"], None)
+            self._held.pop(delivery.id, None)
 
-    async def _deliver_held(self, delivery: asyncpg.Record, view: messages.AlertView, disabled: set[str]) -> None:
-        if delivery["target"] in disabled:
+    async def _deliver_held(self, delivery: Delivery, view: messages.AlertView, disabled: set[str]) -> None:
+        if delivery.target in disabled:
             outcome = Outcome("gone", "endpoint disabled after an earlier 410 Gone")
         else:
             # A send ends while the lease still has room for recording its result: one that could not
             # (a starved loop, leases not renewed) is not started late but handed back for a prompt retry.
-            budget = self._held[delivery["id"]] - asyncio.get_running_loop().time() - self._record_margin
+            budget = self._held[delivery.id] - asyncio.get_running_loop().time() - self._record_margin
             if budget < MIN_SEND_SECONDS:
                 await self._hand_back(delivery, budget)
                 return
@@ -218,14 +219,12 @@ class DeliveryWorker:
         if result == "lost":
             # Another worker took the delivery over when this one's lease ran out, and sends it too
             # (same id): its result counts. (Or an earlier try of this recording did commit.)
-            log.warning("delivery %s: no longer held when its result came to be recorded", delivery["id"])
+            log.warning("delivery %s: no longer held when its result came to be recorded", delivery.id)
             return
-        observe_delivery(delivery["channel"], delivery["stage"], result, delivery["happened_at"], now)
+        observe_delivery(delivery.channel, delivery.stage, result, delivery.happened_at, now)
         count_events(events)
 
-    async def _record(
-        self, delivery: asyncpg.Record, outcome: Outcome
-    ) -> tuple[str, list[CloudEvent], datetime] | None:
+    async def _record(self, delivery: Delivery, outcome: Outcome) -> tuple[str, list[CloudEvent], datetime] | None:
         """Writes the send's result; a database that refuses or drops the connection is waited out.
 
         Giving up means sending again (the lease runs out), so a transient error is retried for as
@@ -234,7 +233,7 @@ class DeliveryWorker:
         """
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + 3 * self._lease.total_seconds()
-        pause = 0.1
+        pauses = shared_timers.Backoff(first=0.1, cap=2.0)
         while True:
             now = self._clock.now()
             try:
@@ -246,48 +245,48 @@ class DeliveryWorker:
                     )  # fmt: skip
                 return result, events, now
             except Exception as exc:
+                pause = pauses.next()
                 if is_transient(exc) and loop.time() + pause < give_up_at:
-                    log.warning("delivery %s: result not recorded yet (%r); trying again", delivery["id"], exc)
+                    log.warning("delivery %s: result not recorded yet (%r); trying again", delivery.id, exc)
                     await asyncio.sleep(pause)
-                    pause = min(pause * 2, 2.0)
                     continue
                 # The lease runs out and the delivery is tried again: never lost, at worst repeated
                 # with the same id.
-                log.warning("delivery %s: result not recorded (%r); it will be retried", delivery["id"], exc)
+                log.warning("delivery %s: result not recorded (%r); it will be retried", delivery.id, exc)
                 return None
 
-    async def _hand_back(self, delivery: asyncpg.Record, budget: float) -> None:
-        log.warning("delivery %s: too little lease left to send (%.2f s); handed back", delivery["id"], budget)
+    async def _hand_back(self, delivery: Delivery, budget: float) -> None:
+        log.warning("delivery %s: too little lease left to send (%.2f s); handed back", delivery.id, budget)
         try:
             async with self._pool.acquire() as conn:
-                await repo.release_delivery(conn, delivery["id"], self.owner)
+                await repo.release_delivery(conn, delivery.id, self.owner)
         except Exception as exc:
-            log.warning("delivery %s: not handed back (%r); its lease runs out instead", delivery["id"], exc)
+            log.warning("delivery %s: not handed back (%r); its lease runs out instead", delivery.id, exc)
 
-    async def _send(self, delivery: asyncpg.Record, view: messages.AlertView, budget: float) -> Outcome:
-        channel = delivery["channel"]
+    async def _send(self, delivery: Delivery, view: messages.AlertView, budget: float) -> Outcome:
+        channel = delivery.channel
         if channel == "console":
             return Outcome("delivered", "shown on the console")
-        stage = delivery["stage"]
-        ack_url = self._links.url(uuid.UUID(view.alert_id), delivery["id"], delivery["recipient_id"], view.ack_scope)
+        stage = delivery.stage
+        ack_url = self._links.url(uuid.UUID(view.alert_id), delivery.id, delivery.recipient_id, view.ack_scope)
         now = self._clock.now()
         try:
             if channel == "webhook":
-                recipient = self._ctx.roster().find(delivery["recipient_id"])
+                recipient = self._ctx.roster().find(delivery.recipient_id)
                 secret = next(
-                    (c.secret for c in recipient.channels if c.kind == "webhook" and c.target == delivery["target"]),
+                    (c.secret for c in recipient.channels if c.kind == "webhook" and c.target == delivery.target),
                     None,
                 ) if recipient else None  # fmt: skip
                 if not secret:
                     return Outcome("failed", "the roster no longer has this webhook endpoint")
-                payload = messages.webhook_payload(view, stage, str(delivery["id"]), ack_url)
+                payload = messages.webhook_payload(view, stage, str(delivery.id), ack_url)
                 return await self._webhooks.send(
-                    delivery["target"], secret, str(delivery["id"]), payload, now, timeout=budget
+                    delivery.target, secret, str(delivery.id), payload, now, timeout=budget
                 )
             text = messages.email_text(view, stage, ack_url)
             return await self._email.send(
-                delivery["target"], messages.subject(view, stage), text, str(delivery["id"]), now, timeout=budget
+                delivery.target, messages.subject(view, stage), text, str(delivery.id), now, timeout=budget
             )
         except Exception as exc:  # a client bug must not lose the delivery: retry it
-            log.exception("delivery %s: sending failed unexpectedly", delivery["id"])
+            log.exception("delivery %s: sending failed unexpectedly", delivery.id)
             return Outcome("retry", f"{type(exc).__name__}: {exc}"[:300])

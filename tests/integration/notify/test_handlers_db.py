@@ -92,7 +92,7 @@ async def test_a_late_failure_racing_an_ack_hands_nothing_to_the_next_channel(po
     async with pool.acquire() as conn:
         claimed = await repo.claim_deliveries(conn, datetime.now(UTC), "worker-1", timedelta(minutes=1), 10)
     # lb-roskilde-1's webhook, in flight; its next channel is e-mail.
-    webhook = next(d for d in claimed if d["recipient_id"] == "lb-roskilde-1")
+    webhook = next(d for d in claimed if d.recipient_id == "lb-roskilde-1")
     async with pool.acquire() as acking, pool.acquire() as worker:
         ack = acking.transaction()
         await ack.start()
@@ -182,9 +182,9 @@ async def test_a_delivered_result_counts_only_while_its_lease_is_held(pool, ctx)
     await _apply(pool, ctx, deadline.warning())
     async with pool.acquire() as conn:
         claimed = await repo.claim_deliveries(conn, datetime.now(UTC), "worker-1", timedelta(minutes=1), 10)
-    first, second = [d for d in claimed if d["channel"] != "console"][:2]
+    first, second = [d for d in claimed if d.channel != "console"][:2]
     # The second's lease ran out and another worker took it over: worker-1's late result is not its to record.
-    await pool.execute("UPDATE deliveries SET lease_owner = 'worker-2' WHERE id = $1", second["id"])
+    await pool.execute("UPDATE deliveries SET lease_owner = 'worker-2' WHERE id = $1", second.id)
 
     async def delivered(delivery) -> str:  # type: ignore[no-untyped-def]
         async with pool.acquire() as conn, conn.transaction():
@@ -200,11 +200,11 @@ async def test_a_delivered_result_counts_only_while_its_lease_is_held(pool, ctx)
     rows = {
         r["id"]: dict(r)
         for r in await pool.fetch(
-            "SELECT id, state, lease_owner FROM deliveries WHERE id = ANY($1)", [first["id"], second["id"]]
+            "SELECT id, state, lease_owner FROM deliveries WHERE id = ANY($1)", [first.id, second.id]
         )
     }
-    assert rows[first["id"]] == {"id": first["id"], "state": "delivered", "lease_owner": None}
-    assert rows[second["id"]] == {"id": second["id"], "state": "pending", "lease_owner": "worker-2"}
+    assert rows[first.id] == {"id": first.id, "state": "delivered", "lease_owner": None}
+    assert rows[second.id] == {"id": second.id, "state": "pending", "lease_owner": "worker-2"}
     kinds = await pool.fetch("SELECT detail->>'delivery_id' AS d FROM audit WHERE kind = 'delivered'"
                              " AND detail->>'channel' <> 'console'")  # fmt: skip
-    assert [r["d"] for r in kinds] == [str(first["id"])]
+    assert [r["d"] for r in kinds] == [str(first.id)]

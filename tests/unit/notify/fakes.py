@@ -6,13 +6,13 @@ import contextlib
 import copy
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.notify.adapters.repository import delivery_id_for, to_cloud_events
-from services.notify.domain.alert import Alert, Notice
-from services.notify.domain.roster import Recipient
+from services.notify.adapters.repository import delivery_from_row, to_cloud_events
+from services.notify.domain.alert import Alert
+from services.notify.domain.delivery import Delivery
 from services.notify.handlers import AuditEntry, Unreadable
 from shared.events import CloudEvent, EventData
 
@@ -67,34 +67,14 @@ class FakeNotifyRepository:
                 cancelled += 1
         return cancelled
 
-    async def add_deliveries(
-        self,
-        notice: Notice,
-        recipients: Sequence[Recipient],
-        *,
-        happened_at: datetime,
-        now: datetime,
-        channel_no: int = 0,
-    ) -> list[dict[str, Any]]:
+    async def add_deliveries(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
         added = []
-        for recipient in recipients:
-            if channel_no >= len(recipient.channels):
+        for delivery in deliveries:
+            if delivery.id in self.deliveries:  # ON CONFLICT DO NOTHING
                 continue
-            delivery_id = delivery_id_for(notice.id, recipient.id, channel_no)
-            if delivery_id in self.deliveries:  # ON CONFLICT DO NOTHING
-                continue
-            channel = recipient.channels[channel_no]
-            console = channel.kind == "console"
-            row = {
-                "id": delivery_id, "alert_id": notice.alert_id, "notice_id": notice.id, "stage": notice.stage,
-                "stoppable": notice.stoppable, "recipient_id": recipient.id, "recipient_name": recipient.name,
-                "channel_no": channel_no, "channel": channel.kind, "target": channel.target,
-                "state": "delivered" if console else "pending", "attempts": 1 if console else 0,
-                "next_attempt_at": now, "lease_owner": None, "lease_until": None, "last_error": None,
-                "happened_at": happened_at, "delivered_at": now if console else None,
-            }  # fmt: skip
-            self.deliveries[delivery_id] = row
-            added.append(dict(row))
+            self.deliveries[delivery.id] = asdict(delivery) | {"lease_owner": None, "lease_until": None,
+                                                              "last_error": None}  # fmt: skip
+            added.append(delivery)
         return added
 
     async def audit(
@@ -129,9 +109,9 @@ class FakeNotifyRepository:
         alert = self.alerts.get(alert_id)
         return None if alert is None else {"case_id": alert.case_id, "kommune": alert.kommune, "state": alert.state}
 
-    async def lock_delivery(self, delivery_id: uuid.UUID, owner: str) -> dict[str, Any] | None:
+    async def lock_delivery(self, delivery_id: uuid.UUID, owner: str) -> Delivery | None:
         row = self.deliveries.get(delivery_id)
-        return dict(row) if row is not None and row["lease_owner"] == owner else None
+        return delivery_from_row(row) if row is not None and row["lease_owner"] == owner else None
 
     async def mark_delivered(self, delivery_id: uuid.UUID, at: datetime, owner: str) -> bool:
         row = self.deliveries.get(delivery_id)
@@ -171,7 +151,7 @@ class FakeNotifyRepository:
 
     def claim_deliveries(
         self, now: datetime, owner: str, lease: timedelta = timedelta(seconds=30), *, recipient: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[Delivery]:
         """Due pending deliveries (of `recipient`, or all) taken under a lease, one attempt more each, as the
         worker's claim does."""
         claimed = []
@@ -180,7 +160,7 @@ class FakeNotifyRepository:
             mine = recipient is None or d["recipient_id"] == recipient
             if d["state"] == "pending" and d["next_attempt_at"] <= now and free and mine:
                 d.update(lease_owner=owner, lease_until=now + lease, attempts=d["attempts"] + 1)
-                claimed.append(dict(d))
+                claimed.append(delivery_from_row(d))
         return claimed
 
     def of(self, alert_id: uuid.UUID, **match: Any) -> list[dict[str, Any]]:

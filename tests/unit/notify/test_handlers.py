@@ -12,7 +12,7 @@ import pytest
 from services.notify import handlers
 from services.notify.adapters.loaders import DEFAULT_POLICY_FILE, load_policy
 from services.notify.domain.alert import AlreadyResolved, MovedOn, ack_scope, alert_id_for
-from services.notify.domain.delivery import Backoff, Outcome
+from services.notify.domain.delivery import Backoff, Delivery, Outcome
 from services.notify.domain.roster import parse_roster
 from shared.events import CloudEvent
 from shared.events import alerts as ev
@@ -412,13 +412,13 @@ async def test_an_alert_that_cannot_fire_is_parked_and_the_others_still_escalate
 # --- a delivery's result ---
 
 
-async def record(repo: FakeNotifyRepository, delivery: dict[str, Any], outcome: Outcome, at: datetime,
+async def record(repo: FakeNotifyRepository, delivery: Delivery, outcome: Outcome, at: datetime,
                  owner: str = "worker-1") -> tuple[str, list[CloudEvent]]:  # fmt: skip
     return await handlers.record_outcome(repo, delivery, outcome, owner=owner, ctx=CTX, backoff=BACKOFF,
                                          random=lambda: 0.5, now=at)  # fmt: skip
 
 
-def claim(repo: FakeNotifyRepository, recipient: str, at: datetime, owner: str = "worker-1") -> dict[str, Any]:
+def claim(repo: FakeNotifyRepository, recipient: str, at: datetime, owner: str = "worker-1") -> Delivery:
     [delivery] = repo.claim_deliveries(at, owner, recipient=recipient)
     return delivery
 
@@ -429,7 +429,7 @@ async def test_a_delivered_message_is_recorded_with_its_event() -> None:
     webhook = claim(repo, "lb-roskilde-1", T0)
     result, events = await record(repo, webhook, Outcome("delivered", "HTTP 204"), T0 + MIN)
     assert result == "delivered"
-    row = repo.deliveries[webhook["id"]]
+    row = repo.deliveries[webhook.id]
     assert (row["state"], row["delivered_at"], row["lease_owner"]) == ("delivered", T0 + MIN, None)
     [event] = events
     assert event.type == ev.DELIVERED and (event.data["channel"], event.data["attempts"]) == ("webhook", 1)
@@ -442,14 +442,14 @@ async def test_a_retry_waits_with_backoff_and_honours_retry_after() -> None:
     webhook = claim(repo, "lb-roskilde-1", T0)
     result, events = await record(repo, webhook, Outcome("retry", "HTTP 503"), T0)
     assert (result, events) == ("retry", [])
-    row = repo.deliveries[webhook["id"]]
+    row = repo.deliveries[webhook.id]
     # Attempt 1 of base 1 s: half fixed, half jitter (0.5 of it here).
     assert (row["state"], row["next_attempt_at"], row["lease_owner"]) == ("pending", T0 + timedelta(seconds=0.75), None)
     assert repo.audit_rows[-1]["detail"]["retry_in_seconds"] == 0.75
     again = claim(repo, "lb-roskilde-1", T0 + MIN)
-    assert again["attempts"] == 2
+    assert again.attempts == 2
     await record(repo, again, Outcome("retry", "HTTP 429", retry_after=12.0), T0 + MIN)
-    assert repo.deliveries[webhook["id"]]["next_attempt_at"] == T0 + MIN + timedelta(seconds=12)
+    assert repo.deliveries[webhook.id]["next_attempt_at"] == T0 + MIN + timedelta(seconds=12)
     assert repo.kinds(deadline.alert_id).count("delivery_attempt_failed") == 2
 
 
@@ -461,7 +461,7 @@ async def test_retries_used_up_hand_the_message_to_the_recipients_next_channel()
         webhook = claim(repo, "lb-roskilde-1", at)
         result, events = await record(repo, webhook, Outcome("retry", "HTTP 500"), at)
         at += 10 * MIN
-    assert result == "failed" and repo.deliveries[webhook["id"]]["state"] == "failed"
+    assert result == "failed" and repo.deliveries[webhook.id]["state"] == "failed"
     [failed] = events
     assert failed.type == ev.DELIVERY_FAILED and (failed.data["attempt"], failed.data["next_channel"]) == (3, "email")
     [email] = repo.of(deadline.alert_id, recipient_id="lb-roskilde-1", channel="email")
@@ -478,7 +478,7 @@ async def test_a_recipient_whose_channels_all_failed_reaches_the_vagtcentral() -
     # The vagtcentral's webhook gone (410): the endpoint is disabled and its console shows the alert at once.
     shared = claim(repo, "vagtcentral", T0 + MIN)
     result, events = await record(repo, shared, Outcome("gone", "HTTP 410 Gone"), T0 + MIN)
-    assert result == "failed" and repo.disabled == {shared["target"]: "HTTP 410 Gone"}
+    assert result == "failed" and repo.disabled == {shared.target: "HTTP 410 Gone"}
     assert [(e.type, e.data["channel"]) for e in events] == [(ev.DELIVERY_FAILED, "webhook"),
                                                             (ev.DELIVERED, "console")]  # fmt: skip
     assert events[0].data["next_channel"] == "console"
@@ -494,7 +494,7 @@ async def test_a_failure_after_the_ack_hands_nothing_on_and_a_retry_is_dropped()
     assert result == "failed" and not repo.of(deadline.alert_id, recipient_id="lb-roskilde-1", channel="email")
     result, events = await record(repo, email, Outcome("retry", "421 try later"), T0 + MIN)
     assert (result, events) == ("cancelled", [])
-    assert repo.deliveries[email["id"]]["last_error"] == "not retried: alert acknowledged"
+    assert repo.deliveries[email.id]["last_error"] == "not retried: alert acknowledged"
 
 
 async def test_a_result_after_the_lease_was_lost_changes_nothing() -> None:
@@ -503,6 +503,6 @@ async def test_a_result_after_the_lease_was_lost_changes_nothing() -> None:
     webhook = claim(repo, "lb-roskilde-1", T0, owner="worker-1")
     # worker-1's lease ran out; worker-2 took the delivery over, and its result is the one that counts.
     taken = claim(repo, "lb-roskilde-1", T0 + 2 * MIN, owner="worker-2")
-    before = dict(repo.deliveries[webhook["id"]])
+    before = dict(repo.deliveries[webhook.id])
     assert await record(repo, webhook, Outcome("delivered", "HTTP 204"), T0 + 2 * MIN) == ("lost", [])
-    assert repo.deliveries[webhook["id"]] == before and taken["attempts"] == 2
+    assert repo.deliveries[webhook.id] == before and taken.attempts == 2
