@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Final, TypeAlias
 
 import yaml
-from pydantic import ValidationError
+from pydantic import ValidationError, ValidationInfo
 
 # Where pydantic found a problem: field names, list indexes and mapping keys, outermost first.
 Loc: TypeAlias = tuple[str | int, ...]
@@ -46,12 +46,23 @@ class Problems:
             raise DataFileError(self.found)
 
 
+# In a Refused place: the entry that holds the field (a problem of two fields together).
+ENTRY: Final = ".."
+
+
 class Refused(ValueError):
     """Problems a validator found below the field it checks: (place below it, sentence) each."""
 
     def __init__(self, *problems: tuple[Loc, str]) -> None:
         self.problems = problems
         super().__init__("; ".join(message for _, message in problems))
+
+
+def context_of(info: ValidationInfo) -> dict[str, Any]:
+    """What the entries of one file check against (ids seen so far, valid entries), passed to model_validate."""
+    if not isinstance(info.context, dict):
+        raise TypeError("validate a data file's models with context={...}")
+    return info.context
 
 
 def read_yaml(path: str | Path, what: str) -> object:
@@ -83,7 +94,7 @@ def collect(
         cause = found.get("ctx", {}).get("error")
         if isinstance(cause, Refused):
             for below, message in cause.problems:
-                problems.add(place(loc + below), message)
+                problems.add(place(loc[:-1] if below == (ENTRY,) else loc + below), message)
         elif isinstance(cause, ValueError):
             problems.add(place(loc), str(cause))
         elif found["type"] == "extra_forbidden":
