@@ -8,12 +8,12 @@ by the service (`rule 'x': window`, `vagtchefer #2 (vc-b).channels #1.to`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final, TypeAlias
+from typing import Annotated, Any, ClassVar, Final, TypeAlias
 
 import yaml
-from pydantic import ValidationError, ValidationInfo
+from pydantic import BaseModel, BeforeValidator, PlainValidator, ValidationError, ValidationInfo, model_validator
 
 # Where pydantic found a problem: field names, list indexes and mapping keys, outermost first.
 Loc: TypeAlias = tuple[str | int, ...]
@@ -56,6 +56,40 @@ class Refused(ValueError):
     def __init__(self, *problems: tuple[Loc, str]) -> None:
         self.problems = problems
         super().__init__("; ".join(message for _, message in problems))
+
+
+class Entry(BaseModel):
+    """A mapping in a data file (the whole file, a rule, a recipient); `SHAPE` says what it must look like."""
+
+    SHAPE: ClassVar[str] = "must be a mapping"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, raw: object) -> object:
+        if not isinstance(raw, Mapping):
+            raise ValueError(cls.SHAPE)
+        return raw
+
+
+def _version(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"must be a whole number from 1 up, not {value!r}")
+    return value
+
+
+# A file's `version`: a whole number from 1 up.
+Version: TypeAlias = Annotated[int, PlainValidator(_version)]
+
+
+def non_empty_list(sentence: str) -> BeforeValidator:
+    """Refuses anything but a list with something in it, in the file's words; the items are validated next."""
+
+    def check(value: object) -> object:
+        if not isinstance(value, list) or not value:
+            raise ValueError(sentence)
+        return value
+
+    return BeforeValidator(check)
 
 
 def context_of(info: ValidationInfo) -> dict[str, Any]:

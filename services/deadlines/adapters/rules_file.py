@@ -7,18 +7,16 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, get_args
+from typing import Annotated, Any, ClassVar, Final, get_args
 
 from pydantic import (
     AwareDatetime,
-    BaseModel,
     ConfigDict,
     Field,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from services.deadlines.domain.rules import (
@@ -30,7 +28,18 @@ from services.deadlines.domain.rules import (
     Trigger,
     WindowSetBy,
 )
-from shared.datafile import LEFT_OUT, DataFileError, Loc, Problems, Refused, collect, read_yaml
+from shared.datafile import (
+    LEFT_OUT,
+    DataFileError,
+    Entry,
+    Loc,
+    Problems,
+    Refused,
+    Version,
+    collect,
+    non_empty_list,
+    read_yaml,
+)
 from shared.durations import parse_duration
 from shared.events import cases
 from shared.events.deadlines import Basis
@@ -116,7 +125,7 @@ def _check_ids(document: object, problems: Problems) -> None:
 # -- the models ------------------------------------------------------------------------------------
 
 
-class RuleEntry(BaseModel):
+class RuleEntry(Entry):
     """One rule as written in the file; field order is the order its problems are reported in."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True, arbitrary_types_allowed=True)
@@ -135,12 +144,7 @@ class RuleEntry(BaseModel):
     window: timedelta
     warn_at: tuple[float, ...]
 
-    @model_validator(mode="before")
-    @classmethod
-    def _mapping(cls, raw: object) -> object:
-        if not isinstance(raw, Mapping):
-            raise ValueError("must be a mapping of fields")
-        return raw
+    SHAPE: ClassVar[str] = "must be a mapping of fields"
 
     @field_validator("id", mode="plain")
     @classmethod
@@ -278,34 +282,15 @@ class RuleEntry(BaseModel):
         )
 
 
-class RulesFile(BaseModel):
+class RulesFile(Entry):
     """The whole file: a version and the rules, in the order they match."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
-    version: int = LEFT_OUT
-    rules: list[RuleEntry] = LEFT_OUT
+    version: Version = LEFT_OUT
+    rules: Annotated[list[RuleEntry], non_empty_list("must be a non-empty list of rules")] = LEFT_OUT
 
-    @model_validator(mode="before")
-    @classmethod
-    def _mapping(cls, document: object) -> object:
-        if not isinstance(document, Mapping):
-            raise ValueError("must be a mapping with `version` and `rules`")
-        return document
-
-    @field_validator("version", mode="plain")
-    @classmethod
-    def _version(cls, value: object) -> int:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"must be a whole number from 1 up, not {value!r}")
-        return value
-
-    @field_validator("rules", mode="before")
-    @classmethod
-    def _rules(cls, value: object) -> object:
-        if not isinstance(value, list) or not value:
-            raise ValueError("must be a non-empty list of rules")
-        return value
+    SHAPE: ClassVar[str] = "must be a mapping with `version` and `rules`"
 
 
 # -- checks that need the case events and the reference data ----------------------------------------

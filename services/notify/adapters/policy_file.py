@@ -6,16 +6,15 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, ClassVar, Final
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
+    Field,
     ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
-    model_validator,
 )
 
 from services.notify.domain.policy import (
@@ -29,7 +28,7 @@ from services.notify.domain.policy import (
     Severity,
 )
 from services.notify.domain.roster import GROUPS
-from shared.datafile import LEFT_OUT, Loc, Problems, collect, context_of, read_yaml
+from shared.datafile import LEFT_OUT, Entry, Loc, Problems, Version, collect, context_of, non_empty_list, read_yaml
 from shared.durations import parse_duration
 
 DATA_DIR: Final = Path(__file__).resolve().parent.parent / "data"
@@ -129,21 +128,16 @@ def _positive_duration(value: object) -> timedelta:
 # -- the models ------------------------------------------------------------------------------------
 
 
-class ChainEntry(BaseModel):
+class ChainEntry(Entry):
     """An escalation chain as written: how long to wait for an ack, whom to tell next, how often to remind."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
     ack_timeout: timedelta = LEFT_OUT
     reminder_interval: timedelta = LEFT_OUT
-    steps: list[str] = []
+    steps: list[str] = Field(default_factory=list)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _mapping(cls, raw: object) -> object:
-        if not isinstance(raw, Mapping):
-            raise ValueError("must be {ack_timeout, steps, reminder_interval}")
-        return raw
+    SHAPE: ClassVar[str] = "must be {ack_timeout, steps, reminder_interval}"
 
     @field_validator("ack_timeout", "reminder_interval", mode="plain")
     @classmethod
@@ -158,7 +152,7 @@ class ChainEntry(BaseModel):
         return value
 
 
-class AlertRuleEntry(BaseModel):
+class AlertRuleEntry(Entry):
     """One line of the policy as written."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
@@ -171,12 +165,7 @@ class AlertRuleEntry(BaseModel):
     chain: str = LEFT_OUT
     deadline_rules: list[str] | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _mapping(cls, raw: object) -> object:
-        if not isinstance(raw, Mapping):
-            raise ValueError("must be {id, event, reason, severity, notify, chain}")
-        return raw
+    SHAPE: ClassVar[str] = "must be {id, event, reason, severity, notify, chain}"
 
     @field_validator("id", mode="plain")
     @classmethod
@@ -218,28 +207,16 @@ class AlertRuleEntry(BaseModel):
         return value
 
 
-class PolicyFile(BaseModel):
+class PolicyFile(Entry):
     """The whole policy: a version, the escalation chains by name, and the rules in the order they match."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
-    version: int = LEFT_OUT
+    version: Version = LEFT_OUT
     chains: dict[Any, ChainEntry] = LEFT_OUT
-    rules: list[AlertRuleEntry] = LEFT_OUT
+    rules: Annotated[list[AlertRuleEntry], non_empty_list("must be a non-empty list")] = LEFT_OUT
 
-    @model_validator(mode="before")
-    @classmethod
-    def _mapping(cls, document: object) -> object:
-        if not isinstance(document, Mapping):
-            raise ValueError("must be a mapping with version, chains and rules")
-        return document
-
-    @field_validator("version", mode="plain")
-    @classmethod
-    def _version(cls, value: object) -> int:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"must be a whole number from 1 up, not {value!r}")
-        return value
+    SHAPE: ClassVar[str] = "must be a mapping with version, chains and rules"
 
     @field_validator("chains", mode="wrap")
     @classmethod
@@ -259,10 +236,3 @@ class PolicyFile(BaseModel):
             raise
         known.update(str(key) for key in value)
         return chains
-
-    @field_validator("rules", mode="before")
-    @classmethod
-    def _rules(cls, value: object) -> object:
-        if not isinstance(value, list) or not value:
-            raise ValueError("must be a non-empty list")
-        return value

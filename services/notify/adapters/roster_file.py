@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, ClassVar, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrulestr
@@ -32,7 +32,19 @@ from services.notify.domain.roster import (
     Roster,
     RotaShift,
 )
-from shared.datafile import ENTRY, LEFT_OUT, Loc, Problems, Refused, collect, context_of, read_yaml
+from shared.datafile import (
+    ENTRY,
+    LEFT_OUT,
+    Entry,
+    Loc,
+    Problems,
+    Refused,
+    Version,
+    collect,
+    context_of,
+    non_empty_list,
+    read_yaml,
+)
 from shared.reference import kommuner as district_kommuner
 
 DATA_DIR: Final = Path(__file__).resolve().parent.parent / "data"
@@ -143,12 +155,6 @@ def _unknown_field(loc: Loc) -> str:
 # -- the models ------------------------------------------------------------------------------------
 
 
-def _mapping(raw: object, sentence: str) -> object:
-    if not isinstance(raw, Mapping):
-        raise ValueError(sentence)
-    return raw
-
-
 class ChannelEntry(BaseModel):
     """One way to reach a recipient, as written: {type: webhook, url, secret_env|secret}, {type: email, to}
     or {type: console}."""
@@ -184,19 +190,18 @@ class ChannelEntry(BaseModel):
         return {"kind": "console", "target": "console"}
 
 
-class RecipientEntry(BaseModel):
+class RecipientEntry(Entry):
     """Someone an alert can go to, as written: an id unique in the roster, a name, channels tried in order."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
     id: str = LEFT_OUT
     name: str = LEFT_OUT
-    channels: list[ChannelEntry] = LEFT_OUT
+    channels: Annotated[
+        list[ChannelEntry], non_empty_list("must be a non-empty list, tried in order (e.g. webhook, email, console)")
+    ] = LEFT_OUT
 
-    @model_validator(mode="before")
-    @classmethod
-    def _mapping(cls, raw: object) -> object:
-        return _mapping(raw, "must be a mapping with id, name and channels")
+    SHAPE: ClassVar[str] = "must be a mapping with id, name and channels"
 
     @field_validator("id", mode="plain")
     @classmethod
@@ -216,13 +221,6 @@ class RecipientEntry(BaseModel):
             raise ValueError("must be a non-empty name")
         return value.strip()
 
-    @field_validator("channels", mode="before")
-    @classmethod
-    def _channels(cls, value: object) -> object:
-        if not isinstance(value, list) or not value:
-            raise ValueError("must be a non-empty list, tried in order (e.g. webhook, email, console)")
-        return value
-
     def to_recipient(self, kind: RecipientKind, kommune: str | None) -> Recipient:
         channels = tuple(Channel(c.kind, c.target, c.secret) for c in self.channels)
         return Recipient(id=self.id, name=self.name, kind=kind, channels=channels, kommune=kommune)
@@ -241,7 +239,7 @@ def _clock(value: object) -> time:
     return time(int(match.group(1)), int(match.group(2)))
 
 
-class ShiftEntry(BaseModel):
+class ShiftEntry(Entry):
     """A recurring vagtchef shift as written: {officer, rrule, from, start, end} in local time."""
 
     officer: str = LEFT_OUT
@@ -252,10 +250,7 @@ class ShiftEntry(BaseModel):
 
     model_config = ConfigDict(validate_default=True)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _mapping(cls, raw: object) -> object:
-        return _mapping(raw, "must be {officer, rrule, from, start, end}")
+    SHAPE: ClassVar[str] = "must be {officer, rrule, from, start, end}"
 
     @field_validator("officer", mode="plain")
     @classmethod
@@ -297,7 +292,7 @@ class ShiftEntry(BaseModel):
         )
 
 
-class OverrideEntry(BaseModel):
+class OverrideEntry(Entry):
     """A dated change to the rota as written: {from, to, officer and/or absent, reason}, local times."""
 
     model_config = ConfigDict(validate_default=True)
@@ -308,10 +303,7 @@ class OverrideEntry(BaseModel):
     absent: str | None = None
     reason: str = ""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _mapping(cls, raw: object) -> object:
-        return _mapping(raw, "must be {from, to, officer and/or absent, reason}")
+    SHAPE: ClassVar[str] = "must be {from, to, officer and/or absent, reason}"
 
     @field_validator("starts", "ends", mode="plain")
     @classmethod
@@ -360,30 +352,20 @@ class KommuneEntry(BaseModel):
         return entry
 
 
-class RosterFile(BaseModel):
+class RosterFile(Entry):
     """The whole roster, validated in the order of its sections (a rota names the vagtchefer before it)."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
-    version: int = LEFT_OUT
+    version: Version = LEFT_OUT
     timezone: str = _DEFAULT_TZ
     vagtcentral: RecipientEntry = LEFT_OUT
     vagtchefer: list[RecipientEntry] = LEFT_OUT
-    rota: list[ShiftEntry] = LEFT_OUT
-    overrides: list[OverrideEntry] = []
+    rota: Annotated[list[ShiftEntry], non_empty_list("must be a non-empty list of shifts")] = LEFT_OUT
+    overrides: list[OverrideEntry] = Field(default_factory=list)
     kommuner: dict[Any, KommuneEntry] = LEFT_OUT
 
-    @model_validator(mode="before")
-    @classmethod
-    def _mapping(cls, document: object) -> object:
-        return _mapping(document, "must be a mapping with version, timezone, vagtcentral, vagtchefer, rota, kommuner")
-
-    @field_validator("version", mode="plain")
-    @classmethod
-    def _version(cls, value: object) -> int:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"must be a whole number from 1 up, not {value!r}")
-        return value
+    SHAPE: ClassVar[str] = "must be a mapping with version, timezone, vagtcentral, vagtchefer, rota, kommuner"
 
     @field_validator("timezone", mode="plain")
     @classmethod
@@ -416,13 +398,6 @@ class RosterFile(BaseModel):
             raise
         duty.update(officer.id for officer in officers)
         return officers
-
-    @field_validator("rota", mode="before")
-    @classmethod
-    def _rota(cls, value: object) -> object:
-        if not isinstance(value, list) or not value:
-            raise ValueError("must be a non-empty list of shifts")
-        return value
 
     @field_validator("overrides", mode="before")
     @classmethod
