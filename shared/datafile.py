@@ -92,6 +92,17 @@ def non_empty_list(sentence: str) -> BeforeValidator:
     return BeforeValidator(check)
 
 
+def non_empty_text(sentence: str) -> PlainValidator:
+    """Text with more than white space in it, stripped; anything else is refused in the file's words."""
+
+    def check(value: object) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(sentence)
+        return value.strip()
+
+    return PlainValidator(check)
+
+
 def context_of(info: ValidationInfo) -> dict[str, Any]:
     """What the entries of one file check against (ids seen so far, valid entries), passed to model_validate."""
     if not isinstance(info.context, dict):

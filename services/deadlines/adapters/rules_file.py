@@ -38,6 +38,7 @@ from shared.datafile import (
     Version,
     collect,
     non_empty_list,
+    non_empty_text,
     read_yaml,
 )
 from shared.durations import parse_duration
@@ -131,7 +132,7 @@ class RuleEntry(Entry):
     model_config = ConfigDict(extra="forbid", validate_default=True, arbitrary_types_allowed=True)
 
     id: str
-    title: str
+    title: Annotated[str, non_empty_text("must be a non-empty Danish title")]
     description: str = ""
     basis: Basis
     window_set_by: WindowSetBy | None = None
@@ -152,13 +153,6 @@ class RuleEntry(Entry):
         if not isinstance(value, str) or not _RULE_ID.fullmatch(value):
             raise ValueError(f"{value!r} must be lower-case letters, digits and _, starting with a letter")
         return value
-
-    @field_validator("title", mode="plain")
-    @classmethod
-    def _title(cls, value: object) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError("must be a non-empty Danish title")
-        return value.strip()
 
     @field_validator("description", mode="plain")
     @classmethod

@@ -43,12 +43,12 @@ from shared.datafile import (
     collect,
     context_of,
     non_empty_list,
+    non_empty_text,
     read_yaml,
 )
 from shared.reference import kommuner as district_kommuner
 
-DATA_DIR: Final = Path(__file__).resolve().parent.parent / "data"
-DEFAULT_ROSTER_FILE: Final = DATA_DIR / "roster.yaml"
+DEFAULT_ROSTER_FILE: Final = Path(__file__).resolve().parent.parent / "data" / "roster.yaml"
 
 _TOP_FIELDS: Final = ("version", "timezone", "vagtcentral", "vagtchefer", "rota", "overrides", "kommuner")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
@@ -196,7 +196,7 @@ class RecipientEntry(Entry):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
     id: str = LEFT_OUT
-    name: str = LEFT_OUT
+    name: Annotated[str, non_empty_text("must be a non-empty name")] = LEFT_OUT
     channels: Annotated[
         list[ChannelEntry], non_empty_list("must be a non-empty list, tried in order (e.g. webhook, email, console)")
     ] = LEFT_OUT
@@ -213,13 +213,6 @@ class RecipientEntry(Entry):
             raise ValueError(f"{value!r} is used twice in the roster")
         seen.add(value)
         return value
-
-    @field_validator("name", mode="plain")
-    @classmethod
-    def _name(cls, value: object) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError("must be a non-empty name")
-        return value.strip()
 
     def to_recipient(self, kind: RecipientKind, kommune: str | None) -> Recipient:
         channels = tuple(Channel(c.kind, c.target, c.secret) for c in self.channels)
