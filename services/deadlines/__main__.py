@@ -6,17 +6,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from services.deadlines.adapters.rules_file import RulesError, load_rules
+from services.deadlines.adapters.rules_file import load_rules
 from services.deadlines.bootstrap import SERVICE, build_app, migrations
 from services.deadlines.settings import DeadlinesSettings
 from shared.cli import command_line
+from shared.datafile import DataFileError
 
 
 def check_rules(settings: DeadlinesSettings, args: argparse.Namespace) -> int:
     path = Path(args.args[0]) if args.args else settings.rules_file
     try:
         rules = load_rules(path)
-    except RulesError as exc:
+    except DataFileError as exc:
         print(exc, file=sys.stderr)
         return 1
     print(f"{path}: version {rules.version}, {len(rules)} rules OK: {', '.join(rules.ids)}")

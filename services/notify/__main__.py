@@ -7,12 +7,13 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from services.notify.adapters.loaders import load_policy, load_roster
+from services.notify.adapters.policy_file import load_policy
+from services.notify.adapters.roster_file import load_roster
 from services.notify.bootstrap import SERVICE, build_app, migrations
-from services.notify.domain.problems import DataFileError
 from services.notify.domain.roster import describe_gaps
 from services.notify.settings import NotifySettings
 from shared.cli import command_line
+from shared.datafile import DataFileError
 
 
 def check_files(settings: NotifySettings, args: argparse.Namespace) -> int:

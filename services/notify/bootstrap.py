@@ -13,7 +13,8 @@ from services.notify import handlers
 from services.notify.adapters.ack_links import AckLinks
 from services.notify.adapters.channels import EmailClient, WebhookClient
 from services.notify.adapters.heartbeat import heartbeat
-from services.notify.adapters.loaders import load_policy, load_roster
+from services.notify.adapters.policy_file import load_policy
+from services.notify.adapters.roster_file import load_roster
 from services.notify.domain.delivery import Backoff
 from services.notify.domain.roster import describe_gaps
 from services.notify.entrypoints.console import SESSION_COOKIE, ConsoleFeed, console_router

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from services.notify.adapters.loaders import DEFAULT_POLICY_FILE, DEFAULT_ROSTER_FILE
+from services.notify.adapters.policy_file import DEFAULT_POLICY_FILE
+from services.notify.adapters.roster_file import DEFAULT_ROSTER_FILE
 from shared.settings import ServiceSettings
 
 DEV_ACK_SECRET = "dev-notify-ack-secret-not-for-production"  # noqa: S105 - refused in production

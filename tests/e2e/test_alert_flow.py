@@ -20,7 +20,7 @@ import yaml
 from standardwebhooks.webhooks import Webhook
 
 from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
-from services.notify.adapters.loaders import SECONDS_POLICY_FILE
+from services.notify.adapters.policy_file import SECONDS_POLICY_FILE
 from services.reporting.domain.periods import Period
 from tests.support.notify import new_secret, roster_document, write_roster
 from tests.support.receivers import SmtpSink, WebhookReceiver

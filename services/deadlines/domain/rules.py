@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
-from services.deadlines.domain.durations import format_duration, parse_duration
+from shared.durations import format_duration, parse_duration
 from shared.events.deadlines import Basis
 from shared.events.envelope import EventData
 

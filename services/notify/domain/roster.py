@@ -6,32 +6,27 @@ a shift that spans a DST change keeps its wall-clock ends: 23:00-07:00 is 7 hour
 night and 9 in the autumn one, and the next shift starts exactly where it ends (neither a gap
 nor a double). A time with nobody on the rota is a gap: reported at start-up, and at alert time
 the vagtcentral's shared channel (fælleskanal) takes the alert, so nothing is dropped.
+
+Reading and validating the roster file is an adapter's job (services/notify/adapters/roster_file.py).
 """
 
 from __future__ import annotations
 
 import functools
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
-from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Literal
+from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
 
-from services.notify.domain.problems import Problems
-
 ChannelKind = Literal["webhook", "email", "console"]
 RecipientKind = Literal["lokalbetjent", "vagtchef", "vagtcentral"]
-Group = Literal["lokalbetjente", "vagtchef", "vagtcentral"]
 GROUPS: tuple[str, ...] = ("lokalbetjente", "vagtchef", "vagtcentral")
 
 VAGTCENTRAL_ID = "vagtcentral"
-_ID = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
-_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 # Shifts are at most a day and a bit long; looking this far back finds every one still running.
 _LOOKBACK = timedelta(days=2)
 
@@ -43,10 +38,6 @@ class Channel:
     kind: ChannelKind
     target: str  # URL, e-mail address, or "console"
     secret: str | None = field(default=None, repr=False)  # webhook signing secret (whsec_...)
-
-    @property
-    def label(self) -> str:
-        return self.kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,258 +170,7 @@ class Roster:
         return found
 
 
-def parse_roster(document: object, source: str, *, kommuner: Iterable[str], secrets: Mapping[str, str]) -> Roster:
-    """Validates a parsed roster document; raises DataFileError naming each bad entry.
-
-    `kommuner` are the district's codes (shared/data/kommuner.yaml); `secrets` resolves
-    `secret_env` names of webhook channels (the environment, passed in).
-    """
-    problems = Problems(source)
-    known_kommuner = set(kommuner)
-    if not isinstance(document, Mapping):
-        problems.add(None, "must be a mapping with version, timezone, vagtcentral, vagtchefer, rota, kommuner")
-        problems.raise_if_any()
-        raise AssertionError  # unreachable
-    allowed = {"version", "timezone", "vagtcentral", "vagtchefer", "rota", "overrides", "kommuner"}
-    for name in document:
-        if name not in allowed:
-            problems.add(str(name), f"unknown field; a roster has {', '.join(sorted(allowed))}")
-    version = document.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        problems.add("version", f"must be a whole number from 1 up, not {version!r}")
-    tz_name = document.get("timezone", "Europe/Copenhagen")
-    tz = ZoneInfo("Europe/Copenhagen")
-    try:
-        tz = ZoneInfo(str(tz_name))
-    except (ZoneInfoNotFoundError, ValueError):
-        problems.add("timezone", f"{tz_name!r} is not a known time zone")
-
-    seen_ids: set[str] = set()
-    vagtcentral = _parse_recipient(
-        document.get("vagtcentral"), "vagtcentral", "vagtcentral", None, problems, secrets, seen_ids
-    )
-    if vagtcentral is not None and vagtcentral.id != VAGTCENTRAL_ID:
-        problems.add("vagtcentral.id", f"must be {VAGTCENTRAL_ID!r} (alerts and chains name it so)")
-
-    duty: dict[str, Recipient] = {}
-    raw_duty = document.get("vagtchefer")
-    if not isinstance(raw_duty, list) or not raw_duty:
-        problems.add("vagtchefer", "must be a non-empty list of duty officers")
-    else:
-        for i, raw in enumerate(raw_duty, start=1):
-            officer = _parse_recipient(raw, f"vagtchefer #{i}", "vagtchef", None, problems, secrets, seen_ids)
-            if officer is not None:
-                duty[officer.id] = officer
-
-    rota: list[RotaShift] = []
-    raw_rota = document.get("rota")
-    if not isinstance(raw_rota, list) or not raw_rota:
-        problems.add("rota", "must be a non-empty list of shifts")
-    else:
-        for i, raw in enumerate(raw_rota, start=1):
-            shift = _parse_shift(raw, f"rota #{i}", duty, problems)
-            if shift is not None:
-                rota.append(shift)
-
-    overrides: list[Override] = []
-    raw_overrides = document.get("overrides") or []
-    if not isinstance(raw_overrides, list):
-        problems.add("overrides", "must be a list")
-    else:
-        for i, raw in enumerate(raw_overrides, start=1):
-            override = _parse_override(raw, f"overrides #{i}", duty, tz, problems)
-            if override is not None:
-                overrides.append(override)
-
-    lokal: dict[str, tuple[Recipient, ...]] = {}
-    raw_kommuner = document.get("kommuner")
-    if not isinstance(raw_kommuner, Mapping):
-        problems.add("kommuner", "must map each kommunekode to {lokalbetjente: [...]}")
-    else:
-        for code, entry in raw_kommuner.items():
-            where = f"kommuner.{code}"
-            if str(code) not in known_kommuner:
-                problems.add(where, f"{code!r} is not a kommunekode of the district (write it as '0265')")
-                continue
-            officers = entry.get("lokalbetjente") if isinstance(entry, Mapping) else None
-            if not isinstance(officers, list):
-                problems.add(where, "must have lokalbetjente: a list of officers")
-                continue
-            parsed = [
-                _parse_recipient(
-                    raw, f"{where}.lokalbetjente #{i}", "lokalbetjent", str(code), problems, secrets, seen_ids
-                )
-                for i, raw in enumerate(officers, start=1)
-            ]
-            lokal[str(code)] = tuple(p for p in parsed if p is not None)
-        for code in sorted(known_kommuner - {str(c) for c in raw_kommuner}):
-            problems.add("kommuner", f"kommune {code} has no entry (give it lokalbetjente, or an empty list)")
-
-    problems.raise_if_any()
-    assert vagtcentral is not None and isinstance(version, int)
-    return Roster(
-        version=version,
-        tz=tz,
-        vagtcentral=vagtcentral,
-        duty_officers=duty,
-        lokalbetjente=lokal,
-        rota=tuple(rota),
-        overrides=tuple(overrides),
-    )
-
-
-def _parse_recipient(
-    raw: object,
-    where: str,
-    kind: RecipientKind,
-    kommune: str | None,
-    problems: Problems,
-    secrets: Mapping[str, str],
-    seen_ids: set[str],
-) -> Recipient | None:
-    if not isinstance(raw, Mapping):
-        problems.add(where, "must be a mapping with id, name and channels")
-        return None
-    before = len(problems.found)
-    for name in raw:
-        if name not in ("id", "name", "channels"):
-            problems.add(f"{where}.{name}", "unknown field; a recipient has id, name, channels")
-    rid = raw.get("id")
-    if not isinstance(rid, str) or not _ID.match(rid):
-        problems.add(f"{where}.id", f"{rid!r} must be lower-case letters, digits and . _ : -")
-    elif rid in seen_ids:
-        problems.add(f"{where}.id", f"{rid!r} is used twice in the roster")
-    else:
-        seen_ids.add(rid)
-    label = f"{where} ({rid})" if isinstance(rid, str) else where
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.strip():
-        problems.add(f"{label}.name", "must be a non-empty name")
-    channels = _parse_channels(raw.get("channels"), label, problems, secrets)
-    if len(problems.found) > before:
-        return None
-    assert isinstance(rid, str) and isinstance(name, str)
-    return Recipient(id=rid, name=name.strip(), kind=kind, channels=channels, kommune=kommune)
-
-
-def _parse_channels(raw: object, where: str, problems: Problems, secrets: Mapping[str, str]) -> tuple[Channel, ...]:
-    if not isinstance(raw, list) or not raw:
-        problems.add(f"{where}.channels", "must be a non-empty list, tried in order (e.g. webhook, email, console)")
-        return ()
-    found: list[Channel] = []
-    for i, item in enumerate(raw, start=1):
-        at = f"{where}.channels #{i}"
-        if not isinstance(item, Mapping) or item.get("type") not in ("webhook", "email", "console"):
-            problems.add(at, "must be {type: webhook, url, secret_env|secret}, {type: email, to} or {type: console}")
-            continue
-        kind = item["type"]
-        if kind == "webhook":
-            url = item.get("url")
-            if not isinstance(url, str) or not re.match(r"^https?://[^\s]+$", url):
-                problems.add(f"{at}.url", f"{url!r} is not an http(s) URL")
-                continue
-            secret = item.get("secret")
-            env_name = item.get("secret_env")
-            if env_name is not None:
-                secret = secrets.get(str(env_name))
-                if not secret:
-                    problems.add(f"{at}.secret_env", f"the environment has no {env_name}")
-                    continue
-            if not isinstance(secret, str) or not secret.startswith("whsec_") or len(secret) < 30:
-                problems.add(f"{at}.secret", "a webhook needs a signing secret 'whsec_<base64>' (or secret_env)")
-                continue
-            found.append(Channel("webhook", url, secret))
-        elif kind == "email":
-            to = item.get("to")
-            if not isinstance(to, str) or not _EMAIL.match(to):
-                problems.add(f"{at}.to", f"{to!r} is not an e-mail address")
-                continue
-            found.append(Channel("email", to))
-        else:
-            found.append(Channel("console", "console"))
-    return tuple(found)
-
-
-def _parse_clock(value: object, where: str, problems: Problems) -> time | None:
-    match = _CLOCK.match(value) if isinstance(value, str) else None
-    if match is None:
-        problems.add(where, f"{value!r} must be a local time HH:MM")
-        return None
-    return time(int(match.group(1)), int(match.group(2)))
-
-
-def _parse_shift(raw: object, where: str, duty: Mapping[str, Recipient], problems: Problems) -> RotaShift | None:
-    if not isinstance(raw, Mapping):
-        problems.add(where, "must be {officer, rrule, from, start, end}")
-        return None
-    before = len(problems.found)
-    officer = raw.get("officer")
-    if officer not in duty:
-        problems.add(f"{where}.officer", f"{officer!r} is not one of the vagtchefer")
-    start = _parse_clock(raw.get("start"), f"{where}.start", problems)
-    end = _parse_clock(raw.get("end"), f"{where}.end", problems)
-    first = raw.get("from")
-    if not isinstance(first, date) or isinstance(first, datetime):
-        try:
-            first = date.fromisoformat(str(first))
-        except ValueError:
-            problems.add(f"{where}.from", f"{first!r} must be the first day, YYYY-MM-DD")
-            first = None
-    rule = raw.get("rrule")
-    if not isinstance(rule, str) or not rule.upper().startswith("FREQ="):
-        problems.add(f"{where}.rrule", f"{rule!r} must be an RFC 5545 RRULE such as FREQ=WEEKLY;BYDAY=MO,TU")
-    elif first is not None and start is not None:
-        try:
-            rrulestr(rule, dtstart=datetime.combine(first, start))
-        except (ValueError, TypeError) as exc:
-            problems.add(f"{where}.rrule", f"{rule!r}: {exc}")
-    if len(problems.found) > before:
-        return None
-    assert isinstance(officer, str) and isinstance(rule, str) and isinstance(first, date)
-    assert start is not None and end is not None
-    return RotaShift(officer=officer, rule=rule, first_day=first, start=start, end=end)
-
-
-def _parse_override(
-    raw: object, where: str, duty: Mapping[str, Recipient], tz: ZoneInfo, problems: Problems
-) -> Override | None:
-    if not isinstance(raw, Mapping):
-        problems.add(where, "must be {from, to, officer and/or absent, reason}")
-        return None
-    before = len(problems.found)
-    times: list[datetime] = []
-    for name in ("from", "to"):
-        value = raw.get(name)
-        try:
-            local = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-        except ValueError:
-            problems.add(f"{where}.{name}", f"{value!r} must be a local time YYYY-MM-DDTHH:MM")
-            continue
-        times.append(local.astimezone(UTC) if local.tzinfo else _to_utc(local, tz))
-    officer, absent = raw.get("officer"), raw.get("absent")
-    if officer is None and absent is None:
-        problems.add(where, "names nobody: give officer (on duty instead) and/or absent (off duty)")
-    for name, value in (("officer", officer), ("absent", absent)):
-        if value is not None and value not in duty:
-            problems.add(f"{where}.{name}", f"{value!r} is not one of the vagtchefer")
-    if len(times) == 2 and times[1] <= times[0]:
-        problems.add(f"{where}.to", "must be after from")
-    if len(problems.found) > before:
-        return None
-    return Override(
-        starts=times[0],
-        ends=times[1],
-        officer=officer if isinstance(officer, str) else None,
-        absent=absent if isinstance(absent, str) else None,
-        reason=str(raw.get("reason", "")),
-    )
-
-
 def describe_gaps(gaps: Sequence[tuple[datetime, datetime]], tz: ZoneInfo) -> list[str]:
     """Gaps as Danish local times for a start-up warning."""
     fmt = "%Y-%m-%d %H:%M"
     return [f"{a.astimezone(tz).strftime(fmt)} - {b.astimezone(tz).strftime(fmt)}" for a, b in gaps]
-
-
-def as_dict(recipient: Recipient) -> dict[str, Any]:
-    return {"id": recipient.id, "name": recipient.name, "kind": recipient.kind}

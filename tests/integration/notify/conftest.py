@@ -16,7 +16,8 @@ import asyncpg
 import pytest
 
 from services.notify import handlers
-from services.notify.adapters.loaders import SECONDS_POLICY_FILE, load_policy, load_roster
+from services.notify.adapters.policy_file import SECONDS_POLICY_FILE, load_policy
+from services.notify.adapters.roster_file import load_roster
 from services.notify.bootstrap import build_app, migrations
 from services.notify.settings import NotifySettings
 from shared.db import create_pool, migrate

@@ -25,7 +25,7 @@ import pytest
 from itsdangerous import TimestampSigner
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from services.notify.adapters.loaders import SECONDS_POLICY_FILE
+from services.notify.adapters.policy_file import SECONDS_POLICY_FILE
 from services.notify.settings import DEV_CONSOLE_SECRET
 from shared.events import alerts as ev
 from tests.integration.notify.conftest import POLICE, Deadline, alert_events, notify_env

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from standardwebhooks import Webhook
 
 from services.notify import handlers
-from services.notify.adapters.loaders import SECONDS_POLICY_FILE, load_policy, load_roster
+from services.notify.adapters.policy_file import SECONDS_POLICY_FILE, load_policy
 from services.notify.adapters.repository import PostgresNotifyRepository
+from services.notify.adapters.roster_file import load_roster
 from services.notify.domain.alert import alert_id_for
 from shared.db import create_pool
 from shared.events import alerts as ev

@@ -31,7 +31,7 @@ import yaml
 from prometheus_client import REGISTRY
 
 from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
-from services.notify.adapters.loaders import SECONDS_POLICY_FILE
+from services.notify.adapters.policy_file import SECONDS_POLICY_FILE
 from shared.kafka import EventProducer, OutgoingMessage
 from tests.integration.ops.test_prometheus import metric_names
 from tests.support.infra import ROOT

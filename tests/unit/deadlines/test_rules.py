@@ -16,11 +16,11 @@ from services.deadlines.adapters.rules_file import (
     DEFAULT_RULES_FILE,
     DEMO_RULES_FILE,
     SECONDS_RULES_FILE,
-    RulesError,
     load_rules,
     parse_rules,
 )
 from services.deadlines.domain.rules import Rule, RuleSet
+from shared.datafile import DataFileError
 from shared.events.envelope import CloudEvent
 from tests.support.cases import T0, action, officer_requested, reported, tip
 
@@ -206,7 +206,7 @@ def _document(*rules: dict[str, Any]) -> dict[str, Any]:
 
 
 def _problems(document: object) -> list[str]:
-    with pytest.raises(RulesError) as caught:
+    with pytest.raises(DataFileError) as caught:
         parse_rules(document, "rules.yaml")
     assert str(caught.value) == "\n".join(caught.value.problems)
     return caught.value.problems
@@ -342,16 +342,16 @@ def test_file_level_problems(document: object, says: str) -> None:
 def test_load_names_the_file_for_yaml_and_read_errors(tmp_path: Path) -> None:
     broken = tmp_path / "rules.yaml"
     broken.write_text("version: 1\nrules: [\n", encoding="utf-8")
-    with pytest.raises(RulesError, match=f"^{broken}: not valid YAML"):
+    with pytest.raises(DataFileError, match=f"^{broken}: not valid YAML"):
         load_rules(broken)
-    with pytest.raises(RulesError, match="cannot read the rules file"):
+    with pytest.raises(DataFileError, match="cannot read the rules file"):
         load_rules(tmp_path / "missing.yaml")
 
 
 def test_load_reads_a_file_and_reports_its_path(tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump(_document(_valid_rule(window="PT24"))), encoding="utf-8")
-    with pytest.raises(RulesError) as caught:
+    with pytest.raises(DataFileError) as caught:
         load_rules(path)
     assert caught.value.problems == [
         f"{path}: rule 'burglary_24h': window: 'PT24' is not an ISO 8601 duration like PT24H, PT15M or P14D"

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from demo.__main__ import DEMO_POLICY_FILE, DEMO_ROSTER_FILE
 from demo.simulate import DEMO_ACK_TIMEOUTS, acknowledger
-from services.notify.adapters.loaders import DEFAULT_POLICY_FILE, load_policy, load_roster
+from services.notify.adapters.policy_file import DEFAULT_POLICY_FILE, load_policy
+from services.notify.adapters.roster_file import load_roster
 from shared.reference import kommuner
 
 SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notify.adapters.loaders import DEFAULT_POLICY_FILE, load_policy
+from services.notify.adapters.policy_file import DEFAULT_POLICY_FILE, load_policy
+from services.notify.adapters.roster_file import parse_roster
 from services.notify.domain import alert as a
-from services.notify.domain.roster import parse_roster
 from shared.events import alerts as ev
 from shared.events import deadlines as d
 from shared.reference import kommuner

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from services.notify import handlers
-from services.notify.adapters.loaders import DEFAULT_POLICY_FILE, load_policy
+from services.notify.adapters.policy_file import DEFAULT_POLICY_FILE, load_policy
+from services.notify.adapters.roster_file import parse_roster
 from services.notify.domain.alert import AlreadyResolved, MovedOn, ack_scope, alert_id_for
 from services.notify.domain.delivery import Backoff, Delivery, Outcome
-from services.notify.domain.roster import parse_roster
 from shared.events import CloudEvent
 from shared.events import alerts as ev
 from shared.events import deadlines as d

@@ -6,9 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from services.notify.adapters.loaders import DEFAULT_POLICY_FILE, SECONDS_POLICY_FILE, load_policy
-from services.notify.domain.policy import parse_policy
-from services.notify.domain.problems import DataFileError
+from services.notify.adapters.policy_file import DEFAULT_POLICY_FILE, SECONDS_POLICY_FILE, load_policy, parse_policy
+from shared.datafile import DataFileError
 from shared.events import deadlines as d
 
 

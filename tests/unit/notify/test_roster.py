@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notify.adapters.loaders import DEFAULT_ROSTER_FILE, load_roster
-from services.notify.domain.problems import DataFileError
-from services.notify.domain.roster import Roster, parse_roster
+from services.notify.adapters.roster_file import DEFAULT_ROSTER_FILE, load_roster, parse_roster
+from services.notify.domain.roster import Roster
+from shared.datafile import DataFileError
 from shared.reference import kommuner
 from tests.support.notify import new_secret, roster_document
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from services.notify.bootstrap import build_app
-from services.notify.domain.problems import DataFileError
 from services.notify.settings import DEV_ACK_SECRET, NotifySettings
 from shared.clock import ManualClock
+from shared.datafile import DataFileError
 from tests.support.notify import roster_document, write_roster
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.deadlines.domain.durations import format_duration, parse_duration
+from shared.durations import format_duration, parse_duration
 
 pytestmark = pytest.mark.unit
 

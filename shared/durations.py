@@ -1,4 +1,4 @@
-"""ISO 8601 durations for rule windows, limited to units of fixed length (days, hours, minutes, seconds)."""
+"""ISO 8601 durations of fixed length (days, hours, minutes, seconds): rule windows, escalation timeouts."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ _CALENDAR_UNIT = re.compile(r"P[^T]*[YMW]")
 def parse_duration(text: str) -> timedelta:
     """The elapsed time an ISO 8601 duration such as PT24H, PT15M, P14D or PT0.5S stands for.
 
-    Raises ValueError with a message fit to show to whoever wrote the rules file.
+    Raises ValueError with a message fit to show to whoever wrote the data file.
     """
     value = text.strip().upper()
     match = _DURATION.fullmatch(value)
