@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.notify.adapters.roster_file import parse_roster
 from services.notify.domain.alert import Notice, delivery_id_for, notice_id_for
 from services.notify.domain.delivery import (
     AfterAttempt,
@@ -48,7 +49,7 @@ from services.notify.domain.delivery import (
     after_attempt,
     deliveries_for,
 )
-from services.notify.domain.roster import Recipient, parse_roster
+from services.notify.domain.roster import Recipient
 from shared.reference import kommuner
 from tests.support.notify import new_secret, roster_document
 
