@@ -64,8 +64,19 @@ def build_app(
         consumer = next(c for c in runtime.consumers if c.spec.name == cases.name)
         end_offsets = EndOffsets(settings.kafka_bootstrap_servers, client_id=f"mvsj-{SERVICE}-progress")
         progress = ConsumerProgress(runtime.db, consumer, topic=topics.cases, end_offsets=end_offsets)
+        # A gate that stops moving holds every breach: /readyz and LoopStalled say so by name.
+        health = runtime.health.loop("breach gate", sleeps_up_to=settings.progress_interval_seconds)
+
+        async def tick() -> None:
+            try:
+                await progress.tick()
+            except Exception:
+                health.failed()
+                raise
+            health.round_done()
+
         try:
-            await every(settings.progress_interval_seconds, progress.tick, failure="cases.v1 progress not recorded")
+            await every(settings.progress_interval_seconds, tick, failure="cases.v1 progress not recorded")
         finally:
             await end_offsets.close()
 
