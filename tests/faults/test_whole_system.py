@@ -21,10 +21,10 @@ import os
 import random
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +38,9 @@ from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
 from services.reporting.domain.periods import Period
 from shared.db import drop_schema
 from shared.events import CloudEvent
-from shared.events import cases as case_ev
-from shared.events import deadlines as ev
 from shared.kafka import ensure_topics
+from tests.support import fault_checks as checks
+from tests.support.fault_checks import Received
 from tests.support.faults import KafkaBroker, LocalPostgres
 from tests.support.infra import Namespace
 from tests.support.kafka_cluster import KafkaCluster
@@ -414,84 +414,32 @@ async def exercise(ns: Any, district: District, faults: Faults, plan: Any, load_
         dead = [r for s in SERVICES for r in await read_all(ns.kafka, ns.topics.dlq(s), timeout=10, idle=1.5)]
         figures = await _figures(client, district)
 
-    # 1. Every report that got a 202 is on cases.v1 once: one distinct event id per accepted case.
-    opened = defaultdict(set)
-    for e in cases:
-        if e.type in (case_ev.REPORTED, case_ev.TIP_RECEIVED):
-            opened[e.subject].add(e.id)
-    accepted = set(clients.cases)
-    assert not accepted - set(opened), f"accepted but never on cases.v1: {sorted(accepted - set(opened))[:5]}"
-    doubled_cases = {c: ids for c, ids in opened.items() if len(ids) > 1}
-    assert not doubled_cases, f"reports on cases.v1 under two event ids: {list(doubled_cases.items())[:3]}"
-    assert set(opened) == accepted, "cases.v1 holds cases no client was told were accepted"
-    actions_on_bus = Counter(
-        (e.subject, e.data["action"]) for e in {e.id: e for e in cases if e.type == case_ev.ACTION_RECORDED}.values()
-    )
-    assert all(n == 1 for n in actions_on_bus.values()), (
-        f"an action twice: {[k for k, n in actions_on_bus.items() if n > 1][:3]}"
-    )
-    assert sum(actions_on_bus.values()) == len(clients.actions)
-
-    # 2. Every deadline due by now fired once, and a breach only when it was one.
-    by_deadline: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    started_events: dict[str, CloudEvent] = {}
-    for e in deadlines:
-        key = e.type if e.type != ev.WARNING else f"{e.type}:{e.data['fraction']}"
-        by_deadline[e.data["deadline_id"]][key].add(e.id)
-        if e.type == ev.STARTED:
-            started_events[e.data["deadline_id"]] = e
-    doubles = {d: {k: len(v) for k, v in kinds.items() if len(v) > 1} for d, kinds in by_deadline.items()}
-    doubles = {d: k for d, k in doubles.items() if k}
-    assert not doubles, f"deadline events under two ids (fired twice): {list(doubles.items())[:3]}"
-    now = datetime.now(UTC)
-    unfired = [
-        d for d, e in started_events.items()
-        if datetime.fromisoformat(e.data["due_at"]) < now - timedelta(seconds=5)
-        and not (by_deadline[d].keys() & {ev.BREACHED, ev.MET, ev.CANCELLED})
-    ]  # fmt: skip
-    assert not unfired, f"{len(unfired)} deadlines due by now never fired, e.g. {unfired[:3]}"
-    wrongly_breached = []
-    withdrawn = 0
-    for d, e in started_events.items():
-        case = clients.cases.get(e.subject)
-        stop_on = e.data.get("stop_on") or []
-        kept = case is not None and case.on_scene_at is not None and "on_scene" in stop_on
-        kept = kept and case.on_scene_at <= datetime.fromisoformat(e.data["due_at"])  # type: ignore[union-attr]
-        if ev.BREACH_WITHDRAWN in by_deadline[d]:
-            withdrawn += 1
-        if kept and ev.BREACHED in by_deadline[d] and ev.BREACH_WITHDRAWN not in by_deadline[d]:
-            wrongly_breached.append(d)
-    assert not wrongly_breached, f"breached although the patrol was on scene in time: {wrongly_breached[:3]}"
-    standing_breaches = sum(
-        1 for kinds in by_deadline.values() if ev.BREACHED in kinds and ev.BREACH_WITHDRAWN not in kinds
-    )
-
-    # 3. Every alert stage reached each recipient once: one webhook-id per (recipient, alert, stage),
-    # every signature checks out, and every delivery notify made is at the receiver.
-    ids_per_stage: dict[tuple[str, str, str], set[str]] = defaultdict(set)
-    received_ids: set[str] = set()
-    for hit in district.receiver.delivered_all():
-        payload = Webhook(district.secrets[hit.path]).verify(hit.body, hit.headers)
-        assert isinstance(payload, dict)
-        ids_per_stage[(hit.path, payload["alert"]["id"], payload["stage"])].add(hit.headers["webhook-id"])
-        received_ids.add(hit.headers["webhook-id"])
-    twice = {k: v for k, v in ids_per_stage.items() if len(v) > 1}
-    assert not twice, f"a recipient got one alert stage under two ids: {list(twice.items())[:3]}"
-    pending = [d for d in deliveries if d["state"] in ("pending", "failed")]
-    assert not pending, f"{len(pending)} deliveries not delivered: {[dict(d) for d in pending[:3]]}"
-    missing = [d for d in deliveries if d["state"] == "delivered" and str(d["id"]) not in received_ids]
-    assert not missing, f"{len(missing)} deliveries recorded as delivered never reached the receiver"
-    assert all(d["channel"] == "webhook" for d in deliveries)
-
-    # 4. Reporting counts the same reports and breaches.
     reports = sum(1 for c in clients.cases.values() if c.kind == "report")
-    assert figures["reports"] == reports, (figures["reports"], reports)
-    assert figures["tips"] == len(clients.cases) - reports
-    assert sum(figures["breached_deadlines"].values()) == standing_breaches
-
-    # 5. Nothing dead-lettered; 6. no 5xx but a 503 with Retry-After.
-    assert not dead, f"dead-lettered: {[dict(r.headers) for r in dead[:3]]}"
-    assert not clients.server_errors, clients.server_errors[:5]
+    received = []
+    for hit in district.receiver.delivered_all():
+        payload = Webhook(district.secrets[hit.path]).verify(hit.body, hit.headers)  # raises on a bad signature
+        assert isinstance(payload, dict)
+        received.append(Received(hit.path, hit.headers["webhook-id"], payload["alert"]["id"], payload["stage"]))
+    on_scene = {c.case_id: c.on_scene_at for c in clients.cases.values() if c.on_scene_at is not None}
+    counts = checks.deadlines_once(deadlines, on_scene, datetime.now(UTC))
+    problems = {
+        # 1. Every report that got a 202 is on cases.v1 once, and every police action.
+        "reports": checks.reports_once(set(clients.cases), cases),
+        "actions": checks.actions_once([(c, a) for c, a, _ in clients.actions], cases),
+        # 2. Every deadline due by now fired once, and a breach only when it was one.
+        "deadlines": counts.problems,
+        # 3. Every alert stage reached each recipient once, every signature checks out, every delivery arrived.
+        "alerts": checks.stages_once(received, [dict(d) for d in deliveries]),
+        # 4. Reporting counts the same reports and breaches.
+        "reporting": checks.figures_agree(
+            figures, reports=reports, tips=len(clients.cases) - reports, standing_breaches=counts.standing_breaches
+        ),
+        # 5. Nothing dead-lettered; 6. no 5xx but a 503 with Retry-After.
+        "dead letters": [f"dead-lettered: {dict(r.headers)}" for r in dead[:3]],
+        "server errors": clients.server_errors[:5],
+    }
+    assert all(d["channel"] == "webhook" for d in deliveries)
+    assert not any(problems.values()), {k: v for k, v in problems.items() if v}
 
     summary = {
         "system": name,
@@ -503,11 +451,11 @@ async def exercise(ns: Any, district: District, faults: Faults, plan: Any, load_
         "police_actions": len(clients.actions),
         "http_statuses": dict(clients.statuses),
         "refused_connections_retried": clients.refused_connections,
-        "deadlines_started": len(started_events),
-        "breaches_standing": standing_breaches,
-        "breaches_withdrawn": withdrawn,
-        "webhook_deliveries": len(received_ids),
-        "duplicate_webhook_requests_absorbed": len(district.receiver.delivered_all()) - len(received_ids),
+        "deadlines_started": counts.started,
+        "breaches_standing": counts.standing_breaches,
+        "breaches_withdrawn": counts.withdrawn,
+        "webhook_deliveries": len({r.webhook_id for r in received}),
+        "duplicate_webhook_requests_absorbed": len(received) - len({r.webhook_id for r in received}),
         "ready_seconds_after_last_fault": ready_after,
         "settled_seconds_after_ready": settled_after,
     }
