@@ -11,6 +11,7 @@
   headers (the `dlq.*` headers taken off). Every consumer group of that topic reads it again;
   each one's inbox drops an event it already applied, so only the group that dead-lettered it
   (and any other that failed on it) applies it now. An ID is a DLQ position (`2:17`) or an event id.
+  One that fails again is dead-lettered anew: a new entry, with an id of its own, to redrive later.
 
 Once per DLQ message, recorded in Postgres. The ledger is a table in the service's own schema,
 `dlq_redriven` (shared/sql/0002_dlq_redriven.sql), rather than marker messages on a compacted
@@ -312,8 +313,16 @@ async def _publish(
                     " the rest are not. Check Kafka (`make status`, KAFKA_BOOTSTRAP_SERVERS) and run the same"
                     " command again: what was redriven is skipped"
                 ) from exc
-            async with pool.acquire() as conn:
-                await _confirm(conn, topic, claimed)
+            try:
+                async with pool.acquire() as conn:
+                    await _confirm(conn, topic, claimed)
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                positions = ", ".join(e.position for e in claimed)
+                raise DlqError(
+                    f"Kafka confirmed {positions}, but recording that failed ({type(exc).__name__}): they are"
+                    " listed as unconfirmed and did arrive, so do not use --include-unconfirmed for them."
+                    " Check Postgres (`make status`), then run the same command again for the rest"
+                ) from exc
             result.sent += len(claimed)
             if len(todo) <= ENTRY_LINES:
                 for entry in claimed:

@@ -3,13 +3,15 @@ fixed, the event published back and applied once; a second redrive changes nothi
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections import Counter
+from types import SimpleNamespace
 
 import pytest
 
 from shared.consumer import ReliableConsumer
-from shared.dlq import headers_dict
+from shared.dlq import dead_letter_message, headers_dict
 from shared.dlq_tool import parse, run
 from shared.events import CloudEvent
 from shared.kafka import EventProducer, OutgoingMessage, make_broker
@@ -136,3 +138,65 @@ async def test_kafka_unreachable_says_what_to_check_and_changes_nothing(capsys) 
     err = capsys.readouterr().err
     assert code == 1
     assert "Kafka does not answer at 127.0.0.1:1" in err and "make status" in err and "nothing was read" in err
+
+
+async def dead_letter_directly(ns, events: list[CloudEvent]) -> None:  # type: ignore[no-untyped-def]
+    """DLQ entries as a ReliableConsumer writes them, without running one (the consumer is proven above)."""
+    producer = EventProducer(ns.kafka, client_id="test-dlq-writer")
+    await producer.send_batch(
+        [
+            dead_letter_message(
+                dlq_topic=ns.topics.dlq("testsvc"),
+                service="testsvc",
+                consumer="effects",
+                record=SimpleNamespace(
+                    topic=ns.topics.cases, partition=0, offset=i, key=b"k", value=e.to_bytes(), headers=[]
+                ),
+                error="Rejected: not yet",
+                attempts=1,
+            )
+            for i, e in enumerate(events)
+        ]
+    )
+    await producer.stop()
+
+
+async def test_two_redrives_at_once_publish_each_entry_once(ns, platform_schema) -> None:  # type: ignore[no-untyped-def]
+    schema, _ = platform_schema
+    settings = tool_settings(ns, schema)
+    events = [sample_report(60 + i) for i in range(6)]
+    await dead_letter_directly(ns, events)
+    await read_all(ns.kafka, ns.topics.dlq("testsvc"), expect=6)
+
+    results = await asyncio.gather(*(dlq(settings, "redrive", "--all") for _ in range(2)))
+    assert [code for code, _ in results] == [0, 0]
+    on_topic = await read_all(ns.kafka, ns.topics.cases, expect=6, timeout=20)
+    assert Counter(CloudEvent.from_bytes(r.value).id for r in on_topic) == Counter(e.id for e in events)
+
+
+async def test_a_redrive_cut_off_before_kafka_confirmed_is_not_repeated_unless_asked(ns, platform_schema) -> None:  # type: ignore[no-untyped-def]
+    schema, pool = platform_schema
+    settings = tool_settings(ns, schema)
+    event = sample_report(70)
+    await dead_letter_directly(ns, [event])
+    (dead,) = await read_all(ns.kafka, ns.topics.dlq("testsvc"), expect=1)
+    # What a run killed between its claim and Kafka's answer leaves behind.
+    await pool.execute(
+        "INSERT INTO dlq_redriven (dlq_topic, dlq_partition, dlq_offset, original_topic, event_id, redriven_by)"
+        " VALUES ($1, $2, $3, $4, $5, 'killed-run')",
+        ns.topics.dlq("testsvc"), dead.partition, dead.offset, ns.topics.cases, str(event.id),
+    )  # fmt: skip
+
+    code, listing = await dlq(settings, "list")
+    assert code == 0 and "unconfirmed" in listing
+    code, out = await dlq(settings, "redrive", "--all")
+    assert code == 0 and "redriven 0 of 1" in out and "skipped 1 unconfirmed" in out and "killed-run" in out
+    assert await read_all(ns.kafka, ns.topics.cases, idle=1.0) == []
+
+    code, out = await dlq(settings, "redrive", "--all", "--include-unconfirmed", "--by", "checked")
+    assert code == 0 and "redriven 1 of 1" in out
+    code, out = await dlq(settings, "redrive", "--all", "--include-unconfirmed")
+    assert code == 0 and "redriven 0 of 1" in out and "already redriven" in out
+    on_topic = await read_all(ns.kafka, ns.topics.cases, expect=1, timeout=20)
+    assert [CloudEvent.from_bytes(r.value).id for r in on_topic] == [event.id]
+    assert await pool.fetchval("SELECT redriven_by FROM dlq_redriven") == "checked"
