@@ -14,6 +14,16 @@ from typing import Any
 from shared.kafka import EventProducer, OutgoingMessage
 
 HEADER_PREFIX = "dlq."
+# The headers dead_letter_message adds, read back by the dlq tool.
+ORIGINAL_TOPIC = "dlq.original.topic"
+ORIGINAL_PARTITION = "dlq.original.partition"
+ORIGINAL_OFFSET = "dlq.original.offset"
+ERROR = "dlq.error"
+ERROR_CLASS = "dlq.error.class"
+SERVICE = "dlq.service"
+CONSUMER = "dlq.consumer"
+ATTEMPTS = "dlq.attempts"
+FAILED_AT = "dlq.failed_at"
 
 
 def dead_letter_message(
@@ -29,15 +39,15 @@ def dead_letter_message(
     reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
     headers = [(k, v) for k, v in (record.headers or ()) if not k.startswith(HEADER_PREFIX)]
     headers += [
-        ("dlq.original.topic", record.topic.encode()),
-        ("dlq.original.partition", str(record.partition).encode()),
-        ("dlq.original.offset", str(record.offset).encode()),
-        ("dlq.error", reason[:2000].encode()),
-        ("dlq.error.class", (type(error).__name__ if not isinstance(error, str) else "Rejected").encode()),
-        ("dlq.service", service.encode()),
-        ("dlq.consumer", consumer.encode()),
-        ("dlq.attempts", str(attempts).encode()),
-        ("dlq.failed_at", datetime.now(UTC).isoformat().replace("+00:00", "Z").encode()),
+        (ORIGINAL_TOPIC, record.topic.encode()),
+        (ORIGINAL_PARTITION, str(record.partition).encode()),
+        (ORIGINAL_OFFSET, str(record.offset).encode()),
+        (ERROR, reason[:2000].encode()),
+        (ERROR_CLASS, (type(error).__name__ if not isinstance(error, str) else "Rejected").encode()),
+        (SERVICE, service.encode()),
+        (CONSUMER, consumer.encode()),
+        (ATTEMPTS, str(attempts).encode()),
+        (FAILED_AT, datetime.now(UTC).isoformat().replace("+00:00", "Z").encode()),
     ]
     return OutgoingMessage(topic=dlq_topic, key=record.key, value=record.value or b"", headers=headers)
 
@@ -50,18 +60,6 @@ async def send_to_dlq(producer: EventProducer, message: OutgoingMessage) -> None
 def headers_dict(headers: Any) -> dict[str, str]:
     """Kafka headers as text, for tests and tooling that read the DLQ."""
     return {k: v.decode(errors="replace") for k, v in (headers or ())}
-
-
-# The headers dead_letter_message adds (all under HEADER_PREFIX); read back by the dlq tool.
-ORIGINAL_TOPIC = "dlq.original.topic"
-ORIGINAL_PARTITION = "dlq.original.partition"
-ORIGINAL_OFFSET = "dlq.original.offset"
-ERROR = "dlq.error"
-ERROR_CLASS = "dlq.error.class"
-SERVICE = "dlq.service"
-CONSUMER = "dlq.consumer"
-ATTEMPTS = "dlq.attempts"
-FAILED_AT = "dlq.failed_at"
 
 
 @dataclass(frozen=True, slots=True)

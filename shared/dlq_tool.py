@@ -52,7 +52,16 @@ from aiokafka.errors import KafkaError
 
 from shared.aio import within
 from shared.db import Conn, create_pool, quote_ident
-from shared.dlq import HEADER_PREFIX, DeadLetter, redrive_message
+from shared.dlq import (
+    CONSUMER,
+    ERROR_CLASS,
+    HEADER_PREFIX,
+    ORIGINAL_OFFSET,
+    ORIGINAL_PARTITION,
+    SERVICE,
+    DeadLetter,
+    redrive_message,
+)
 from shared.kafka import EventProducer, PublishError, bootstrap_servers, kafka_reachable
 from shared.settings import ServiceSettings
 
@@ -410,14 +419,14 @@ def format_list(topic: str, entries: Sequence[DeadLetter], marks: Marks) -> list
 def format_entry(entry: DeadLetter, mark: Mark | None) -> str:
     lines = [
         f"{entry.dlq_topic} {entry.position}",
-        f"  dead-lettered  {entry.failed_at or '?'} by {entry.header('dlq.service') or '?'}"
-        f"/{entry.header('dlq.consumer') or '?'} after {entry.attempts or '?'} attempt(s)",
-        f"  original       {entry.original_topic or '?'} partition {entry.header('dlq.original.partition') or '?'}"
-        f" offset {entry.header('dlq.original.offset') or '?'}",
+        f"  dead-lettered  {entry.failed_at or '?'} by {entry.header(SERVICE) or '?'}"
+        f"/{entry.header(CONSUMER) or '?'} after {entry.attempts or '?'} attempt(s)",
+        f"  original       {entry.original_topic or '?'} partition {entry.header(ORIGINAL_PARTITION) or '?'}"
+        f" offset {entry.header(ORIGINAL_OFFSET) or '?'}",
         f"  event          {entry.event_type or '?'} {entry.event_id or '?'}",
         f"  key            {_text(entry.key)}",
         f"  redriven       {mark.describe() if mark else 'no'}",
-        f"  reason         {entry.reason or '?'} ({entry.header('dlq.error.class') or '?'})",
+        f"  reason         {entry.reason or '?'} ({entry.header(ERROR_CLASS) or '?'})",
         "  headers it had on its original topic:",
         *(f"    {k}: {_text(v)}" for k, v in entry.original_headers),
         "  headers the DLQ added:",
