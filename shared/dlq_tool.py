@@ -225,7 +225,7 @@ async def redrive(
         everything=everything,
     )
     result = RedriveResult(chosen=len(entries))
-    pool = await _pool(settings, service, topic)
+    pool = await _pool(settings, service)
     try:
         async with pool.acquire() as conn:
             marks = await _marks(conn, topic)
@@ -531,15 +531,15 @@ async def _partitions(bootstrap: str, topic: str, timeout: float) -> list[TopicP
         if found.get("error_code", 0) == 0 and found.get("partitions"):
             return sorted(TopicPartition(topic, p["partition"]) for p in found["partitions"])
     raise DlqError(
-        f"topic {topic} does not exist: nothing was ever dead-lettered there, or KAFKA_TOPIC_PREFIX"
-        " differs from the service's"
+        f"topic {topic} does not exist on this broker (the service creates it when it starts): check"
+        " KAFKA_TOPIC_PREFIX and KAFKA_BOOTSTRAP_SERVERS against the service's; nothing was changed"
     )
 
 
 # --- Postgres: the ledger of redriven entries ---------------------------------------------------
 
 
-async def _pool(settings: ServiceSettings, service: str, topic: str) -> asyncpg.Pool:
+async def _pool(settings: ServiceSettings, service: str) -> asyncpg.Pool:
     try:
         pool = await create_pool(
             settings.database_url, settings.db_schema, application=f"mvsj-{service}-dlq", min_size=1, max_size=2
