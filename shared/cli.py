@@ -1,4 +1,4 @@
-"""A service's command line (`python -m services.<name> [serve|migrate|...]`) and its uvicorn run.
+"""A service's command line (`python -m services.<name> [serve|migrate|dlq|...]`) and its uvicorn run.
 
 `serve` runs one uvicorn server on two ports: the public API port and the ops port
 (`<SERVICE>_OPS_PORT`: /metrics, /asyncapi.json, the OpenAPI pages, and /healthz, /readyz as on
@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from shared.db import Migration, migrate
+from shared.dlq_tool import dlq_command
 from shared.http import OpsPort
 from shared.logs import configure
 from shared.metrics import HTTP_READ_TIMEOUTS
@@ -158,18 +159,19 @@ def command_line(
     extra: dict[str, Command[S]] | None = None,
     argv: Sequence[str] | None = None,
 ) -> int:
-    """serve (default) | migrate | the service's extra commands; a bad configuration exits 2 with the reason."""
+    """serve (default) | migrate | dlq | the service's extra commands; a bad configuration exits 2 with the reason."""
     extra = extra or {}
     parser = argparse.ArgumentParser(prog=f"python -m services.{service}")
     parser.add_argument(
         "command",
         nargs="?",
         default="serve",
-        choices=["serve", "migrate", *extra],
+        choices=["serve", "migrate", "dlq", *extra],
         help="; ".join(
             [
                 "serve: run the HTTP API and background work",
                 "migrate: apply this service's SQL migrations",
+                f"dlq list|show|redrive: this service's dead letters (dlq.{service}.v1); dlq --help",
                 *(f"{name}: {text}" for name, (text, _) in extra.items()),
             ]
         ),
@@ -183,6 +185,8 @@ def command_line(
     configure(service, settings.log_level)
     if args.command in extra:
         return extra[args.command][1](settings, args)
+    if args.command == "dlq":
+        return dlq_command(service, settings, args.args)
     try:
         settings.check_for_production()  # before migrate too: the development password fails closed
     except ValueError as exc:
