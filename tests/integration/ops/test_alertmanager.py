@@ -169,7 +169,9 @@ async def test_a_stopped_service_pages_the_on_call_and_mails_ops_then_says_it_is
                     if alert["status"] == status and alert["labels"]["alertname"] == "ServiceDown"
                 ]
 
-            await eventually(lambda: pages("firing"), timeout=30, what="ServiceDown reaches the on-call's webhook")
+            await eventually(
+                lambda: bool(pages("firing")), timeout=30, what="ServiceDown reaches the on-call's webhook"
+            )
             # Down for 3 s, scraped each second, grouped for 1 s: far longer means a wait nobody chose.
             assert time.monotonic() - stopped < 20, "ServiceDown took too long to arrive"
             (alert,) = pages("firing")
@@ -182,7 +184,7 @@ async def test_a_stopped_service_pages_the_on_call_and_mails_ops_then_says_it_is
             assert first.headers["authorization"] == f"Bearer {TOKEN}"
             assert json.loads(first.body)["receiver"] == "ops-oncall"
             # The same page by e-mail to the ops on-call, readable as text.
-            await eventually(lambda: sink.to("driftsvagt@politi.example"), timeout=10, what="the e-mail")
+            await eventually(lambda: bool(sink.to("driftsvagt@politi.example")), timeout=10, what="the e-mail")
             mail = sink.to("driftsvagt@politi.example")[0]
             assert "ServiceDown" in mail["Subject"] and "FIRING" in mail["Subject"]
             body = mail.get_body(preferencelist=("plain",))
@@ -191,7 +193,7 @@ async def test_a_stopped_service_pages_the_on_call_and_mails_ops_then_says_it_is
 
             intake.start()
             intake.wait_ready()
-            await eventually(lambda: pages("resolved"), timeout=30, what="the all-clear reaches the webhook")
+            await eventually(lambda: bool(pages("resolved")), timeout=30, what="the all-clear reaches the webhook")
             await eventually(
                 lambda: any("RESOLVED" in m["Subject"] for m in sink.to("driftsvagt@politi.example")),
                 timeout=10, what="the all-clear by e-mail",

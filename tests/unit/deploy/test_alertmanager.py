@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -42,7 +43,7 @@ def receivers_for(labels: dict[str, str], config: Path = CONFIG) -> list[str]:
     return result.stdout.split()
 
 
-def alert_rules() -> list[dict]:  # type: ignore[type-arg]
+def alert_rules() -> list[dict[str, Any]]:
     return [rule for group in yaml.safe_load(ALERTS.read_text())["groups"] for rule in group["rules"]]
 
 
