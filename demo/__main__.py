@@ -1,13 +1,14 @@
 """`python -m demo [start|stop|status]`: the whole system on this machine, simulated traffic, where to look.
 
-start (default; `make demo` runs it after `make up`): migrates each service's schema, starts Prometheus (scraping
-every service's ops port), a local webhook receiver and an SMTP sink that print what notify sends,
-then the four services with the demo rules (windows of minutes) and the demo roster and policy;
-feeds simulated traffic from the 10 kommuner (demo/simulate.py) while printing progress; writes a
-summary of the deadlines per kommune and the kredsråd's council report for this quarter (PDF and
-HTML) to out/; prints where to look and keeps everything running until Ctrl-C, which stops
-everything the demo started. `python -m demo stop` (also run by `make down`) does the same from
-another terminal; `--detach` leaves the services running after the summary.
+start (default; `make demo` runs it after `make up`): migrates each service's schema, starts a local
+webhook receiver and an SMTP sink that print what notify and Alertmanager send, Alertmanager (routing
+Prometheus's alerts to them by severity) and Prometheus (scraping every service's ops port), then the
+four services with the demo rules (windows of minutes) and the demo roster and policy; feeds simulated
+traffic from the 10 kommuner (demo/simulate.py) while printing progress; writes a summary of the
+deadlines per kommune and the kredsråd's council report for this quarter (PDF and HTML) to out/;
+prints where to look and keeps everything running until Ctrl-C, which stops everything the demo
+started. `python -m demo stop` (also run by `make down`) does the same from another terminal;
+`--detach` leaves the services running after the summary.
 """
 
 from __future__ import annotations
@@ -47,13 +48,17 @@ ALL_SERVICES = {"intake": (8001, 9001), "deadlines": (8002, 9002), "notify": (80
 WEBHOOK_PORT = int(os.environ.get("DEMO_WEBHOOK_PORT", "8090"))
 SMTP_PORT = int(os.environ.get("DEMO_SMTP_PORT", "1025"))  # notify's default NOTIFY_SMTP_PORT
 PROMETHEUS_PORT = int(os.environ.get("DEMO_PROMETHEUS_PORT", "9090"))
-HELPERS = ("prometheus", "webhook", "smtp")
+# Alertmanager's own default; Kafka's controllers keep off it (deploy/local/kafka.sh: 9098).
+ALERTMANAGER_PORT = int(os.environ.get("DEMO_ALERTMANAGER_PORT", "9093"))
+ALERTMANAGER_CONFIG = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
+HELPERS = ("prometheus", "alertmanager", "webhook", "smtp")  # stopped in this order, after the services
 POLICE = {"Authorization": "Bearer dev-police-key"}
 COUNCIL = {"Authorization": "Bearer dev-council-key"}
 # The demo's roster and alert policy for notify: timeouts of seconds to match the demo rules.
 DEMO_ROSTER_FILE = ROOT / "demo" / "notify-roster.yaml"
 DEMO_POLICY_FILE = ROOT / "demo" / "notify-policy.yaml"
 ECHO_HEADERS = {"webhook": "[webhook] signature ok", "smtp": "[e-mail] to"}  # the first line of a printed delivery
+ALERTMANAGER_HEADER = "[alertmanager] to"  # Alertmanager's pages in webhook.log: few, so all are printed
 SHOWN_IN_FULL = 4  # webhook deliveries and e-mails printed whole; the rest are counted (all are in the logs)
 
 
@@ -93,7 +98,7 @@ def pid_of(name: str) -> int | None:
     if not alive(pid):
         return None
     # A pid file left by a crashed demo may name a pid the system has since given to another program.
-    expected = "prometheus" if name == "prometheus" else ("demo." if name in HELPERS else f"services.{name}")
+    expected = name if name in ("prometheus", "alertmanager") else ("demo." if name in HELPERS else f"services.{name}")
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
@@ -151,10 +156,50 @@ def webhook_secret() -> str:
     return path.read_text().strip()
 
 
-def prometheus_config(running: dict[str, tuple[int, int]]) -> Path:
+def alertmanager_token() -> str:
+    """The bearer token Alertmanager sends to the webhook receiver, made once per machine (never committed)."""
+    path = RUN_DIR / "alertmanager-token"  # where deploy/alertmanager/alertmanager.yml's credentials_file points
+    if not path.exists():
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(base64.urlsafe_b64encode(os.urandom(24)).decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def alertmanager_binary() -> str | None:
+    """Debian names it prometheus-alertmanager; upstream's tarball alertmanager."""
+    return shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+
+def alertmanager_config() -> Path:
+    """deploy/alertmanager/alertmanager.yml with the demo's webhook and SMTP ports and the token's full path."""
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    config["global"]["smtp_smarthost"] = f"{HOST}:{SMTP_PORT}"
+    alertmanager_token()
+    for receiver in config["receivers"]:
+        for hook in receiver.get("webhook_configs", []):
+            hook["url"] = f"http://{HOST}:{WEBHOOK_PORT}/alertmanager/{receiver['name']}"
+            hook["http_config"]["authorization"]["credentials_file"] = str(RUN_DIR / "alertmanager-token")
+    path = RUN_DIR / "alertmanager.yml"
+    header = "# Written by `python -m demo` from deploy/alertmanager/alertmanager.yml.\n"
+    path.write_text(header + yaml.safe_dump(config))
+    return path
+
+
+def kafka_controller_holds(port: int) -> bool:
+    """Whether the Kafka node `make up` runs was started with its controller on `port` (9093 before it moved)."""
+    props = ROOT / ".cache" / "kafka" / "server.properties"
+    return props.exists() and f"CONTROLLER://127.0.0.1:{port}" in props.read_text()
+
+
+def prometheus_config(running: dict[str, tuple[int, int]], alerting: bool) -> Path:
     """deploy/prometheus/prometheus.yml with a target per running service's ops port and the alert rules."""
     config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
     config["rule_files"] = [str(ROOT / "deploy" / "prometheus" / "alerts.yml")]
+    if alerting:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [f"{HOST}:{ALERTMANAGER_PORT}"]}]}]}
+    else:
+        config.pop("alerting", None)
     config["scrape_configs"] = [
         {"job_name": name, "static_configs": [{"targets": [f"{HOST}:{ops}"], "labels": {"service": name}}]}
         for name, (_, ops) in running.items()
@@ -165,9 +210,40 @@ def prometheus_config(running: dict[str, tuple[int, int]]) -> Path:
 
 
 def start_helpers(running: dict[str, tuple[int, int]]) -> None:
-    env = os.environ | {"PYTHONUNBUFFERED": "1", "DEMO_WEBHOOK_SECRET": webhook_secret()}
+    env = os.environ | {
+        "PYTHONUNBUFFERED": "1",
+        "DEMO_WEBHOOK_SECRET": webhook_secret(),
+        "DEMO_ALERTMANAGER_TOKEN": alertmanager_token(),
+    }
+    alertmanager = alertmanager_binary()
+    if "notify" in running or alertmanager:
+        launch("webhook", [sys.executable, "-m", "demo.webhook_receiver", "--port", str(WEBHOOK_PORT)], env,
+               ports=(WEBHOOK_PORT,))  # fmt: skip
+        wait_for("webhook", f"http://{HOST}:{WEBHOOK_PORT}/stats")
+        say(f"webhook receiver on http://{HOST}:{WEBHOOK_PORT}/ (checks Standard Webhooks signatures)")
+        launch("smtp", [sys.executable, "-m", "demo.smtp_sink", "--port", str(SMTP_PORT)], env, ports=(SMTP_PORT,))
+        say(f"SMTP sink on {HOST}:{SMTP_PORT} (prints the e-mails notify and Alertmanager send)")
+    if alertmanager:
+        taken = pid_of("alertmanager") is None and port_taken(ALERTMANAGER_PORT)
+        if taken and kafka_controller_holds(ALERTMANAGER_PORT):
+            stop_all()
+            sys.exit(f"[demo] port {ALERTMANAGER_PORT} for Alertmanager is held by the Kafka controller of the broker "
+                     "`make up` started before the controller moved to 9098. It moves when the broker next starts "
+                     "(`make down && make up`, which stops Kafka and Postgres for everyone on this machine); or run "
+                     "the demo with DEMO_ALERTMANAGER_PORT set to a free port.")  # fmt: skip
+        launch("alertmanager", [alertmanager, f"--config.file={alertmanager_config()}",
+                                f"--web.listen-address={HOST}:{ALERTMANAGER_PORT}",
+                                f"--web.external-url=http://{HOST}:{ALERTMANAGER_PORT}",
+                                f"--storage.path={RUN_DIR / 'alertmanager-data'}",
+                                "--cluster.listen-address="],  # one instance: no gossip port (9094)
+               env, ports=(ALERTMANAGER_PORT,))  # fmt: skip
+        wait_for("alertmanager", f"http://{HOST}:{ALERTMANAGER_PORT}/-/ready")
+        say(f"Alertmanager on http://{HOST}:{ALERTMANAGER_PORT} (deploy/alertmanager/alertmanager.yml): critical "
+            "alerts to the webhook receiver and by e-mail, warnings by e-mail, info on its page only")  # fmt: skip
+    else:
+        say("WARNING: no Alertmanager binary (make up installs Debian's prometheus-alertmanager); alerts reach nobody")
     if shutil.which("prometheus"):
-        config = prometheus_config(running)
+        config = prometheus_config(running, alerting=alertmanager is not None)
         launch("prometheus", ["prometheus", f"--config.file={config}", f"--web.listen-address={HOST}:{PROMETHEUS_PORT}",
                               f"--storage.tsdb.path={RUN_DIR / 'prometheus-data'}", "--storage.tsdb.retention.time=1d"],
                env, ports=(PROMETHEUS_PORT,))  # fmt: skip
@@ -175,13 +251,6 @@ def start_helpers(running: dict[str, tuple[int, int]]) -> None:
         say(f"Prometheus on http://{HOST}:{PROMETHEUS_PORT}, scraping {', '.join(running)} on their ops ports")
     else:
         say("WARNING: no prometheus binary (make up installs Debian's package); running without it")
-    if "notify" in running:
-        launch("webhook", [sys.executable, "-m", "demo.webhook_receiver", "--port", str(WEBHOOK_PORT)], env,
-               ports=(WEBHOOK_PORT,))  # fmt: skip
-        wait_for("webhook", f"http://{HOST}:{WEBHOOK_PORT}/stats")
-        say(f"webhook receiver on http://{HOST}:{WEBHOOK_PORT}/ (checks Standard Webhooks signatures)")
-        launch("smtp", [sys.executable, "-m", "demo.smtp_sink", "--port", str(SMTP_PORT)], env, ports=(SMTP_PORT,))
-        say(f"SMTP sink on {HOST}:{SMTP_PORT} (prints the e-mails notify sends)")
 
 
 def service_env() -> dict[str, str]:
@@ -275,7 +344,11 @@ class Echo:
         complete = chunk[: chunk.rfind(b"\n") + 1]  # a block being written is read on the next round
         block: list[str] = []
         for line in complete.decode(errors="replace").splitlines():
-            if line.startswith(ECHO_HEADERS[name]) or line.startswith("[webhook] REJECTED"):
+            if line.startswith(ALERTMANAGER_HEADER):
+                self.show(name, block)
+                block = [line]
+                self.counts["alertmanager"] += 1
+            elif line.startswith(ECHO_HEADERS[name]) or line.startswith("[webhook] REJECTED"):
                 self.show(name, block)
                 block = [line]
                 self.counts[name if not line.startswith("[webhook] REJECTED") else "rejected"] += 1
@@ -285,7 +358,9 @@ class Echo:
         return position + len(complete)
 
     def show(self, name: str, block: list[str]) -> None:
-        if block and (self.counts[name] <= SHOWN_IN_FULL or "REJECTED" in block[0]):
+        if block and block[0].startswith(ALERTMANAGER_HEADER):
+            print("\n".join("   " + line for line in block), flush=True)
+        elif block and (self.counts[name] <= SHOWN_IN_FULL or "REJECTED" in block[0]):
             print("\n".join("   " + line for line in block), flush=True)
             if self.counts[name] == SHOWN_IN_FULL:
                 print(f"   (further {'webhooks' if name == 'webhook' else 'e-mails'} are counted below; "
@@ -390,6 +465,13 @@ def where_to_look(running: dict[str, tuple[int, int]], summary: Path, reports: l
         lines.append(f"  {name + ' API docs (OpenAPI)':<29}http://{HOST}:{ops}/docs   (API on :{port})")
     if pid_of("prometheus"):
         lines.append(f"  Prometheus (targets, alerts) http://{HOST}:{PROMETHEUS_PORT}/targets  /alerts")
+    if pid_of("alertmanager"):
+        lines += [
+            f"  Alertmanager (who is told)   http://{HOST}:{ALERTMANAGER_PORT}/#/alerts   "
+            f"(amtool --alertmanager.url=http://{HOST}:{ALERTMANAGER_PORT} alert)",
+            f"                               {echo.counts['alertmanager']} pages so far; critical -> webhook.log "
+            "and smtp.log, warning -> smtp.log; stop a service to see ServiceDown arrive after a minute",
+        ]
     lines.append(f"  logs                         {RUN_DIR.relative_to(ROOT)}/*.log")
     lines.append(
         f"The demo rules ({DEMO_RULES_FILE.name}) and the demo roster and policy (demo/notify-*.yaml) scale\n"

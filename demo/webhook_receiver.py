@@ -5,11 +5,15 @@
 app or the vagtcentral's integration: a 204 for a good signature, a 401 for a bad one (which
 notify treats as a failed channel and falls back), and a repeated `webhook-id` is acknowledged
 but printed once, as Standard Webhooks asks receivers to deduplicate.
+
+POST /alertmanager/<receiver> takes Alertmanager's notifications (the ops on-call's page): Alertmanager
+cannot sign a body, so it must carry `Authorization: Bearer <DEMO_ALERTMANAGER_TOKEN>` (401 without).
 """
 
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
 import os
 import sys
@@ -40,10 +44,26 @@ def describe(payload: dict[str, Any]) -> str:
     return "  ".join(p for p in parts if p)
 
 
-def build_app(secret: str, *, out: Any = sys.stdout) -> Starlette:
+def describe_alerts(payload: dict[str, Any]) -> list[str]:
+    """One line per alert of an Alertmanager notification: state, name, severity, service, summary."""
+    lines = []
+    for alert in payload.get("alerts") or []:
+        labels = alert.get("labels") or {}
+        parts = [
+            str(alert.get("status", "?")).upper(),
+            str(labels.get("alertname", "?")),
+            str(labels.get("severity", "")),
+            str(labels.get("service", "")),
+            str((alert.get("annotations") or {}).get("summary", "")),
+        ]
+        lines.append("  ".join(p for p in parts if p))
+    return lines
+
+
+def build_app(secret: str, *, alertmanager_token: str = "", out: Any = sys.stdout) -> Starlette:
     verifier = Webhook(secret)
     seen: OrderedDict[str, None] = OrderedDict()
-    counts = {"verified": 0, "rejected": 0, "repeats": 0}
+    counts = {"verified": 0, "rejected": 0, "repeats": 0, "alertmanager": 0}
 
     async def receive(request: Request) -> Response:
         body = await request.body()
@@ -72,10 +92,33 @@ def build_app(secret: str, *, out: Any = sys.stdout) -> Starlette:
         )
         return Response(status_code=204)
 
+    async def from_alertmanager(request: Request) -> Response:
+        given = request.headers.get("authorization", "")
+        if not alertmanager_token or not hmac.compare_digest(given.encode(), f"Bearer {alertmanager_token}".encode()):
+            counts["rejected"] += 1
+            print(f"[webhook] REJECTED {request.url.path}: no valid bearer token", file=out, flush=True)
+            return Response(status_code=401)
+        counts["alertmanager"] += 1
+        payload = json.loads(await request.body())
+        lines = describe_alerts(payload)
+        print(
+            "\n".join([f"[alertmanager] to {payload.get('receiver', '?')}: {lines[0] if lines else ''}",
+                       *(f"               {line}" for line in lines[1:])]),
+            file=out,
+            flush=True,
+        )  # fmt: skip
+        return Response(status_code=204)
+
     async def stats(_: Request) -> Response:
         return JSONResponse(counts)
 
-    return Starlette(routes=[Route("/stats", stats, methods=["GET"]), Route("/{path:path}", receive, methods=["POST"])])
+    return Starlette(
+        routes=[
+            Route("/stats", stats, methods=["GET"]),
+            Route("/alertmanager/{receiver}", from_alertmanager, methods=["POST"]),
+            Route("/{path:path}", receive, methods=["POST"]),
+        ]
+    )
 
 
 def main() -> int:
@@ -88,7 +131,8 @@ def main() -> int:
         print("DEMO_WEBHOOK_SECRET must hold the endpoint's whsec_ secret", file=sys.stderr)
         return 2
     print(f"[webhook] listening on http://{args.host}:{args.port}/ (Standard Webhooks signatures checked)", flush=True)
-    uvicorn.run(build_app(secret), host=args.host, port=args.port, log_level="warning", lifespan="off")
+    app = build_app(secret, alertmanager_token=os.environ.get("DEMO_ALERTMANAGER_TOKEN", ""))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="off")
     return 0
 
 

@@ -2,11 +2,16 @@
 # Runs Apache Kafka 4 (KRaft) from the official Maven Central jars: `kafka.sh up|down|status|jars`.
 #
 # KAFKA_BROKERS=1 (the default): one combined broker+controller node, broker on KAFKA_PORT (9092),
-# controller on KAFKA_CONTROLLER_PORT (9093); data, log and pid in $CACHE/kafka.
+# controller on KAFKA_CONTROLLER_PORT (9098); data, log and pid in $CACHE/kafka.
 # KAFKA_BROKERS=3: three combined nodes as production runs them (replication factor 3,
 # min.insync.replicas=2, unclean leader election off). Node n listens on KAFKA_PORT + 100*(n-1)
 # (9092, 9192, 9292) and its controller on KAFKA_CONTROLLER_PORT + 100*(n-1) (default base 9098:
-# 9098, 9198, 9298; clear of Alertmanager's 9093/9094); data, log and pid in $CACHE/kafka/cluster/node<n>.
+# 9098, 9198, 9298); data, log and pid in $CACHE/kafka/cluster/node<n>.
+# Controllers start at 9098, never Kafka's customary 9093: that is Alertmanager's port (9094 its
+# cluster port), which `make demo` runs. The single node and the cluster's first node share 9098 as
+# they share 9092: they never run together. A single node formatted when its controller was on 9093
+# moves without a re-format: it is the only voter of a dynamic quorum (`format --standalone`), and
+# Kafka 4.1's leader rewrites its own endpoint in the voter set when it starts on a new port.
 # The cluster's first broker takes the single node's 9092, so `up` with KAFKA_BROKERS=3 refuses while
 # the single node that `up` started is running (and the other way round `up` reuses the cluster).
 # Idempotent: `up` reuses what already answers and starts only nodes that are not running;
@@ -27,7 +32,7 @@ BROKERS=${KAFKA_BROKERS:-1}
 STEP=${KAFKA_PORT_STEP:-100}
 KAFKA_PORT=${KAFKA_PORT:-9092}
 if [ "$BROKERS" = 1 ]; then
-  CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+  CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9098}
   export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-localhost:$KAFKA_PORT}
 else
   CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9098}

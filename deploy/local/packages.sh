@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the demo need when they are missing: `packages.sh ensure|list`.
 # chromium (the console's browser test), poppler-utils (pdftotext reads the council report PDFs),
-# Pango and DejaVu fonts (WeasyPrint renders the PDFs), prometheus (alert rules, the demo's scraper).
+# Pango and DejaVu fonts (WeasyPrint renders the PDFs), prometheus (alert rules, the demo's scraper),
+# prometheus-alertmanager (the demo routes alerts to people; amtool checks its config in the tests).
 set -euo pipefail
 say() { printf '[packages] %s\n' "$*"; }
-PACKAGES=(chromium poppler-utils libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core prometheus)
+PACKAGES=(chromium poppler-utils libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core prometheus prometheus-alertmanager)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
@@ -41,6 +42,11 @@ ensure() {
       DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "$p" >/dev/null; } \
       || { say "ERROR: apt-get could not install $p; install it by hand" >&2; exit 1; }
     say "  $p installed"
+    if [ "$p" = prometheus-alertmanager ] && [ -d /run/systemd/system ]; then
+      # The package starts a system Alertmanager on 9093 and 9094; the demo and the tests run their own.
+      "${sudo[@]}" systemctl disable --now prometheus-alertmanager >/dev/null 2>&1 &&
+        say "  stopped and disabled the system's prometheus-alertmanager service (the demo runs its own on 9093)"
+    fi
   done
 }
 

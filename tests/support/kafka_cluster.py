@@ -33,7 +33,7 @@ from tests.support.infra import ROOT
 SCRIPT = ROOT / "deploy" / "local" / "kafka.sh"
 PORT_STEP = 100  # node n listens on base + 100 * (n - 1), as in kafka.sh
 # Bases tried in turn (brokers; controllers at +6): the first whose ports are all free wins, so two
-# test runs on one machine do not collide. All above 20000, clear of the shared node's 9092/9093.
+# test runs on one machine do not collide. All above 20000, clear of the shared node's 9092/9098.
 CANDIDATE_BASES = tuple(range(29092, 29092 + 10 * 500, 500))
 
 

@@ -44,10 +44,41 @@ async def test_a_signed_delivery_is_printed_once_and_a_forged_one_refused() -> N
         counts = (await client.get("/stats")).json()
     assert (first.status_code, repeat.status_code) == (204, 204)
     assert forged.status_code == 401 and tampered.status_code == 401
-    assert counts == {"verified": 1, "rejected": 2, "repeats": 1}
+    assert counts == {"verified": 1, "rejected": 2, "repeats": 1, "alertmanager": 0}
     printed = out.getvalue()
     assert printed.count("signature ok") == 1
     assert "MV-2026-0001" in printed and "deadline_breached" in printed and "http://127.0.0.1:8003/ack/abc" in printed
+
+
+async def test_an_alertmanager_notification_needs_the_bearer_token_and_is_printed_per_alert() -> None:
+    out = io.StringIO()
+    body = json.dumps({
+        "receiver": "ops-oncall", "status": "firing",
+        "alerts": [
+            {"status": "firing", "labels": {"alertname": "ServiceDown", "severity": "critical", "service": "intake"},
+             "annotations": {"summary": "intake does not answer /metrics"}},
+            {"status": "resolved", "labels": {"alertname": "ServiceDown", "severity": "critical", "service": "notify"},
+             "annotations": {"summary": "notify does not answer /metrics"}},
+        ],
+    })  # fmt: skip
+    transport = httpx.ASGITransport(app=build_app(SECRET, alertmanager_token="t0ken", out=out))
+    async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as client:
+        good = await client.post("/alertmanager/ops-oncall", content=body, headers={"Authorization": "Bearer t0ken"})
+        wrong = await client.post("/alertmanager/ops-oncall", content=body, headers={"Authorization": "Bearer nope"})
+        bare = await client.post("/alertmanager/ops-oncall", content=body)
+        counts = (await client.get("/stats")).json()
+    assert (good.status_code, wrong.status_code, bare.status_code) == (204, 401, 401)
+    assert counts["alertmanager"] == 1 and counts["rejected"] == 2
+    printed = out.getvalue()
+    assert "[alertmanager] to ops-oncall: FIRING  ServiceDown  critical  intake  intake does not answer" in printed
+    assert "RESOLVED  ServiceDown  critical  notify" in printed
+
+
+async def test_without_a_configured_token_every_alertmanager_notification_is_refused() -> None:
+    transport = httpx.ASGITransport(app=build_app(SECRET, out=io.StringIO()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as client:
+        answer = await client.post("/alertmanager/ops-oncall", content="{}", headers={"Authorization": "Bearer "})
+    assert answer.status_code == 401
 
 
 def test_the_smtp_sink_prints_what_it_accepts() -> None:
