@@ -67,6 +67,10 @@ class CommonSettings(BaseSettings):
     database_url: str = Field("postgresql://politi:politi@localhost:5432/politi", validation_alias=_env("DATABASE_URL"))
     api_keys_file: Path = Field(DEV_API_KEYS_FILE, validation_alias=_env("API_KEYS_FILE"))
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+    # The district's OpenID Connect provider: people sign in there (pages) and send its access tokens
+    # (API). The default is the development realm `make up` runs (deploy/local/keycloak.sh, realm
+    # deploy/keycloak/realm-mvsj.json); its discovery document is <issuer>/.well-known/openid-configuration.
+    oidc_issuer_url: str = Field("http://127.0.0.1:8180/realms/mvsj", validation_alias=_env("OIDC_ISSUER_URL"))
 
     @property
     def topics(self) -> Topics:
