@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs Keycloak, the district's OpenID Connect provider for development and tests: `keycloak.sh up|down|status|fetch`.
+# Runs Keycloak, the district's OpenID Connect provider for development and tests: `keycloak.sh up|down|status`
+# (`fetch`: only fetch and unpack it; `java`: print the JDK 21+ it would run on, or fail saying what to install).
 #
 # The server distribution comes from Maven Central (org.keycloak:keycloak-quarkus-dist, version pinned
 # below), fetched once with `mvn dependency:copy` into $CACHE/keycloak/dist and unpacked beside it. It
@@ -48,7 +49,13 @@ alive() { # prints the pid of the process `up` started while it runs (a killed o
   echo "$pid"
 }
 answers() { # the realm's discovery document answers, naming the issuer we expect
-  curl -fsS --max-time 3 "$DISCOVERY" 2>/dev/null | grep -q "\"issuer\":\"$ISSUER\""
+  if command -v curl >/dev/null; then
+    curl -fsS --max-time 3 "$DISCOVERY" 2>/dev/null | grep -q "\"issuer\":\"$ISSUER\""
+  else
+    "${PYTHON:-python3}" -c 'import json, sys, urllib.request
+sys.exit(json.load(urllib.request.urlopen(sys.argv[1], timeout=3)).get("issuer") != sys.argv[2])' \
+      "$DISCOVERY" "$ISSUER" 2>/dev/null
+  fi
 }
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -101,8 +108,12 @@ stop() { # SIGTERM to kc.sh's process group (kc.sh and its JVM), up to 30 s, the
   rm -f "$PIDFILE"
 }
 
+need_java() {
+  find_java || die "Keycloak $VERSION needs Java 21 or newer and none was found (looked at KEYCLOAK_JAVA_HOME, /usr/lib/jvm/temurin-25-jdk-amd64, JAVA_HOME, /usr/lib/jvm/*). Install one: Temurin 25 from Adoptium's apt repository ('apt-get install -y temurin-25-jdk'), or 'apt-get install -y openjdk-21-jre-headless' where Debian has it (Debian 13); or set KEYCLOAK_JAVA_HOME to a JDK 21+. Then run 'make up' again."
+}
+
 start() {
-  local java_home; java_home=$(find_java) || die "Keycloak $VERSION needs Java 21 or newer and none was found (looked at KEYCLOAK_JAVA_HOME, /usr/lib/jvm/temurin-25-jdk-amd64, JAVA_HOME, /usr/lib/jvm/*). Install one: Temurin 25 from Adoptium's apt repository ('apt-get install -y temurin-25-jdk'), or 'apt-get install -y openjdk-21-jdk-headless' where Debian has it (bookworm-backports, trixie); or set KEYCLOAK_JAVA_HOME to a JDK 21+. Then run 'make up' again."
+  local java_home; java_home=$(need_java)
   ! port_taken "$PORT" || die "port $PORT is taken by something that is not this Keycloak (no discovery document at $DISCOVERY): stop it, or choose another port with KEYCLOAK_PORT (and OIDC_ISSUER_URL)"
   ! port_taken "$MANAGEMENT_PORT" || die "Keycloak's management port $MANAGEMENT_PORT is taken: choose another with KEYCLOAK_MANAGEMENT_PORT"
   fetch
@@ -127,6 +138,21 @@ start() {
   cp "$REALM_FILE" "$IMPORTED"
 }
 
+phase() { # what the log says Keycloak is doing, in a few words
+  local line
+  line=$(grep -oE "(Updating the configuration|Initializing database schema|Full importing from file|Realm '[a-z]+' (imported|already exists)|started in [0-9.]+s)" \
+    "$LOGS/keycloak.log" 2>/dev/null | tail -n1 || true)
+  case "$line" in
+    "Updating the configuration") echo "building Keycloak for this configuration (once)" ;;
+    "Initializing database schema") echo "creating its development database (H2, once)" ;;
+    "Full importing from file") echo "reading the realm mvsj (imported once per database)" ;;
+    *imported) echo "realm imported; opening the HTTP port" ;;
+    *exists) echo "realm already there; opening the HTTP port" ;;
+    started*) echo "started; waiting for the realm" ;;
+    *) echo "the JVM is starting" ;;
+  esac
+}
+
 wait_ready() {
   local pid=$1 t0 elapsed next=10
   t0=$(date +%s)
@@ -138,7 +164,7 @@ $(tail -n 25 "$LOGS/keycloak.log" 2>/dev/null)"
     [ "$elapsed" -lt "$WAIT" ] || die "Keycloak did not answer within $WAIT s (KEYCLOAK_WAIT); last lines of $LOGS/keycloak.log:
 $(tail -n 25 "$LOGS/keycloak.log" 2>/dev/null)"
     if [ "$elapsed" -ge "$next" ]; then
-      say "  still starting ($elapsed s): $(grep -oE '(Keycloak [0-9.]+ on JVM .*started in [0-9.]+s|Updating the configuration and installing your custom providers|Realm .* imported|Importing from directory)' "$LOGS/keycloak.log" 2>/dev/null | tail -n1 || true)"
+      say "  still starting ($elapsed s): $(phase)"
       next=$((next + 10))
     fi
     sleep 1
@@ -200,5 +226,6 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   fetch) fetch; say "Keycloak $VERSION in $KC_HOME" ;;
-  *) echo "usage: $0 up|down|status|fetch" >&2; exit 2 ;;
+  java) need_java ;;
+  *) echo "usage: $0 up|down|status|fetch|java" >&2; exit 2 ;;
 esac
