@@ -81,7 +81,7 @@ fetch() {
   if [ ! -f "$ZIP" ]; then
     command -v mvn >/dev/null || die "Maven (mvn) is missing: install it with 'apt-get install -y maven', then run 'make up' again."
     say "fetching Keycloak $VERSION (org.keycloak:keycloak-quarkus-dist, 165 MB) from Maven Central into $DIST (once) ..."
-    mvn -B -ntp dependency:copy -Dartifact="org.keycloak:keycloak-quarkus-dist:$VERSION:zip" -DoutputDirectory="$DIST" \
+    mvn -B -ntp -Dstyle.color=never dependency:copy -Dartifact="org.keycloak:keycloak-quarkus-dist:$VERSION:zip" -DoutputDirectory="$DIST" \
       | grep -E 'BUILD|ERROR' | sed 's/^/[keycloak]   /' || true
     [ -f "$ZIP" ] || die "the Maven fetch did not produce $ZIP; see the output above (is Maven Central reachable?)."
   fi

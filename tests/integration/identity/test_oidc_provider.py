@@ -46,12 +46,15 @@ def provider() -> Iterator[Provider]:
     issuer = CommonSettings().oidc_issuer_url.rstrip("/")
     url = f"{issuer}/.well-known/openid-configuration"
     try:
-        response = httpx.get(url, timeout=5)
-        response.raise_for_status()
+        response = httpx.get(url, timeout=5).raise_for_status()
+        error = None
     except httpx.HTTPError as exc:
+        error = exc
+    if error is not None:
         pytest.fail(
-            f"the identity provider does not answer at {url} ({exc!r}): `make up` starts it"
-            " (deploy/local/keycloak.sh; `make status` says whether it runs, its log is .cache/keycloak/logs)"
+            f"the identity provider does not answer at {url} ({error!r}): `make up` starts it"
+            " (deploy/local/keycloak.sh; `make status` says whether it runs, its log is .cache/keycloak/logs)",
+            pytrace=False,
         )
     config = response.json()
     jwks = httpx.get(config["jwks_uri"], timeout=5).raise_for_status().json()
