@@ -3,8 +3,8 @@
 `PostgresNotifyRepository` is the use cases' `NotifyRepository` (handlers.py) on one connection;
 each of its calls is written here once, as the fake of tests/unit/notify/fakes.py writes it once in
 memory (tests/support/contracts proves them equal). The module functions take the caller's
-connection: the delivery worker's claims and leases, and the reads below. The read queries of the API,
-the console and the gauges, and the message view of an alert (`alert_views`), live here too.
+connection: the delivery worker's claims and leases, the read queries of the API, the console and
+the gauges, and the message view of an alert (`alert_views`).
 """
 
 from __future__ import annotations
