@@ -16,7 +16,6 @@ from pydantic import BaseModel, Field
 from services.notify import handlers
 from services.notify.adapters import repository as repo
 from services.notify.adapters.ack_links import AckClaim, AckLinks, InvalidLink
-from services.notify.adapters.repository import PostgresNotifyRepository
 from services.notify.domain.alert import AlreadyResolved, MovedOn, ack_scope
 from services.notify.metrics import count_events, observe_ack
 from shared.auth import ApiClient, require_role
@@ -155,21 +154,20 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
     async def _ack(request: Request, alert_id: uuid.UUID, by: str, via: Literal["api", "link", "console"],
                    link: AckClaim | None = None, key: str | None = None) -> dict[str, Any]:  # fmt: skip
         at = now()
-        async with request.app.state.runtime.db.acquire() as conn, conn.transaction():
-            repository = PostgresNotifyRepository(conn, topic=ctx.alerts_topic)
-            try:
-                applied = await handlers.acknowledge(repository, alert_id, by, via, ctx, at, key=key,
-                                                     for_reason=link.reason if link else None,
-                                                     link=link.delivery_id if link else None)  # fmt: skip
-            except handlers.LinkUsed as exc:
-                raise Problem(409, "Link already used", "Dette link er allerede brugt.", kind="ack-link-used") from exc
-            except handlers.NotFound as exc:
-                raise Problem(404, "Not found", f"No alert {alert_id}.") from exc
-            except AlreadyResolved as exc:
-                raise Problem(409, "Alert resolved", "The alert was resolved before this acknowledgement.",
-                              kind="alert-resolved") from exc  # fmt: skip
-            except MovedOn as exc:  # the transaction rolls back: the link stays unused
-                raise Problem(409, "Alert moved on", MOVED_ON, kind="alert-moved-on") from exc
+        uow: handlers.Uow = request.app.state.uow
+        try:
+            applied = await handlers.acknowledge(uow, alert_id, by, via, ctx, at, key=key,
+                                                 for_reason=link.reason if link else None,
+                                                 link=link.delivery_id if link else None)  # fmt: skip
+        except handlers.LinkUsed as exc:
+            raise Problem(409, "Link already used", "Dette link er allerede brugt.", kind="ack-link-used") from exc
+        except handlers.NotFound as exc:
+            raise Problem(404, "Not found", f"No alert {alert_id}.") from exc
+        except AlreadyResolved as exc:
+            raise Problem(409, "Alert resolved", "The alert was resolved before this acknowledgement.",
+                          kind="alert-resolved") from exc  # fmt: skip
+        except MovedOn as exc:  # the transaction rolled back: the link stays unused
+            raise Problem(409, "Alert moved on", MOVED_ON, kind="alert-moved-on") from exc
         count_events(applied.events, applied.shown, at)
         alert = applied.alert
         assert alert is not None

@@ -53,7 +53,7 @@ def reporting_router(clock: Clock, threshold: int) -> APIRouter:
 
     async def report(request: Request, scope: Scope, period: Period, focus_area: str | None) -> CouncilReport:
         return await handlers.council_report(
-            request.app.state.runtime.db,
+            request.app.state.reports,
             scope=scope,
             period=period,
             focus_area=focus_area,
