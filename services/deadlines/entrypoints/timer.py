@@ -29,6 +29,7 @@ from services.deadlines.handlers import fire_due_deadlines
 from services.deadlines.metrics import FIRED, PARKED, count_committed
 from shared.clock import Clock
 from shared.health import LoopProgress
+from shared.logs import log_context
 from shared.timers import DurableTimer
 from shared.unit_of_work import InTransaction
 
@@ -129,6 +130,10 @@ class DeadlineScheduler:
         if result.parked:
             PARKED.inc(result.parked)
         count_committed(result.envelopes)
+        if log.isEnabledFor(logging.DEBUG):
+            for deadline in result.fired:
+                with log_context(deadline_id=deadline.id, case_id=deadline.case_id):
+                    log.debug("scheduler: fired %s", deadline.rule.id)
         return result.claimed
 
     async def _next_due(self) -> datetime | None:

@@ -53,6 +53,7 @@ from shared import timers as shared_timers
 from shared.clock import Clock
 from shared.db import is_transient
 from shared.events import CloudEvent
+from shared.logs import log_context
 from shared.unit_of_work import PostgresUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,10 @@ class EscalationTimer:
         # Counted after the commit (the use case's transaction ended): a rolled-back round counts nothing.
         for applied in done.fired:
             count_events(applied.events, applied.shown, now)
+            if applied.alert is not None and log.isEnabledFor(logging.DEBUG):
+                alert = applied.alert
+                with log_context(alert_id=alert.id, case_id=alert.case_id, deadline_id=alert.deadline_id):
+                    log.debug("escalation timer: fired (%d events)", len(applied.events))
         if done.parked:
             TIMER_PARKED.inc(done.parked)
         return len(done.fired) + done.parked
@@ -203,7 +208,9 @@ class DeliveryWorker:
 
     async def _deliver(self, delivery: Delivery, view: messages.AlertView, disabled: set[str]) -> None:
         try:
-            await self._deliver_held(delivery, view, disabled)
+            # Each delivery is a task of its own: its lines name the alert it is for.
+            with log_context(alert_id=delivery.alert_id):
+                await self._deliver_held(delivery, view, disabled)
         finally:
             self._held.pop(delivery.id, None)
 
