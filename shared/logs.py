@@ -190,6 +190,8 @@ def configure(service: str, level: str = "INFO", log_format: LogFormat = "json",
     # uvicorn's access line has the client's address and the path as typed, query string included;
     # shared.http.RequestContext writes one per request instead, with the route template.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs every request's URL at INFO: a webhook's may carry a token or be a person's own endpoint.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "faststream"):
         # uvicorn and FastStream may give their loggers handlers of their own; one format for every line instead.
         logger = logging.getLogger(name)
