@@ -281,7 +281,9 @@ class ReliableConsumer:
             return
 
         self._failures.pop(where, None)
-        self._count(record, "processed" if first_time else "duplicate")
+        outcome = "processed" if first_time else "duplicate"
+        self._count(record, outcome)
+        log.debug("%s: %s %s", self.spec.name, outcome, event.type)
         await self._commit(msg)
 
     async def _dead_letter(self, msg: Any, record: ConsumerRecord, error: BaseException | str, attempts: int) -> None:
