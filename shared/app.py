@@ -82,6 +82,9 @@ def service_app(
         app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
     app.add_middleware(MetricsMiddleware, service=service)
     install_request_context(app)  # outside all of it: every line of a request carries its trace id
+    # A loop held up only by a dependency /readyz does not require (intake's relay while Kafka is away)
+    # keeps the service ready: it still takes requests, and the outbox keeps what it cannot send yet.
+    runtime.health.required = set(readiness)
     app.include_router(ops_router(dict(readiness), stalled=runtime.stalled_loops, stuck=runtime.stuck_loops))
     for router in routers:
         app.include_router(router)

@@ -209,6 +209,8 @@ class OutboxRelay:
         if not isinstance(exc, PublishError):
             return None
         self.healthy_kafka = False
+        if self._progress is not None:
+            self._progress.failed(blocked_by="kafka")
         OUTBOX_PUBLISH_FAILURES.labels(self._service).inc()
         delay = backoff.next()
         log.warning("outbox relay: Kafka did not confirm; retrying in %.1fs: %s", delay, exc)
