@@ -354,7 +354,7 @@ class ReliableConsumer:
 
 
 def observe_lag(spec: ConsumerSpec, msg: Any) -> None:
-    """Sets consumer_lag for the message's partition from the high-water mark the last fetch brought.
+    """Sets consumer_lag_messages for the message's partition from the high-water mark the last fetch brought.
 
     No broker round trip: aiokafka keeps the high-water mark of every fetch response. The gauge
     therefore moves only while messages flow; a consumer that stops holds its last value, which

@@ -38,7 +38,10 @@ async def test_with_the_broker_stopped_reports_are_accepted_and_arrive_once_it_i
 
             async def backlog_shown() -> bool:
                 metrics = (await client.get("/metrics")).text
-                return gauge(metrics, "outbox_backlog") == 5 and gauge(metrics, "outbox_oldest_pending_age_seconds") > 0
+                return (
+                    gauge(metrics, "outbox_backlog_events") == 5
+                    and gauge(metrics, "outbox_oldest_pending_age_seconds") > 0
+                )
 
             await eventually(backlog_shown, timeout=15, what="/metrics shows the 5 waiting events")
             assert await outbox_pending(db) == 5
