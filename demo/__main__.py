@@ -200,8 +200,11 @@ def prometheus_config(running: dict[str, tuple[int, int]], alerting: bool) -> Pa
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [f"{HOST}:{ALERTMANAGER_PORT}"]}]}]}
     else:
         config.pop("alerting", None)
+    # The file's jobs (their `service` target label and honor_labels, which keeps the metrics' own
+    # `service` rather than adding an exported_service), on the ports the demo's services run on.
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     config["scrape_configs"] = [
-        {"job_name": name, "static_configs": [{"targets": [f"{HOST}:{ops}"], "labels": {"service": name}}]}
+        jobs[name] | {"static_configs": [{"targets": [f"{HOST}:{ops}"], "labels": {"service": name}}]}
         for name, (_, ops) in running.items()
     ]
     path = RUN_DIR / "prometheus.yml"

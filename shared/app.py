@@ -2,8 +2,9 @@
 
 What every service gets here, so a new one cannot forget a part: no trailing-slash redirects (their
 Location would reflect the client's Host header), rate limits from the shared settings, RFC 9457
-problem answers, the HTTP metrics middleware (outermost), the ops routes (/healthz, /readyz,
-/metrics), the OpenAPI document with the problem schema, and /asyncapi.json.
+problem answers, the request's log context (trace and request id, around everything), the HTTP
+metrics middleware (outermost of the middleware), the ops routes (/healthz, /readyz, /metrics),
+the OpenAPI document with the problem schema, and /asyncapi.json.
 
 Not in shared/http.py: shared.openapi and shared.ratelimit import shared.http, and this module
 uses both.
@@ -18,7 +19,13 @@ from pydantic import BaseModel
 from starlette.middleware import Middleware
 
 from shared.auth import ApiKeys
-from shared.http import MetricsMiddleware, ReadinessCheck, install_problem_handlers, ops_router
+from shared.http import (
+    MetricsMiddleware,
+    ReadinessCheck,
+    install_problem_handlers,
+    install_request_context,
+    ops_router,
+)
 from shared.openapi import install_openapi
 from shared.ratelimit import RateLimiter, rate_limits
 from shared.runtime import ServiceRuntime
@@ -74,6 +81,10 @@ def service_app(
     for middleware in inner_middleware:
         app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
     app.add_middleware(MetricsMiddleware, service=service)
+    install_request_context(app)  # outside all of it: every line of a request carries its trace id
+    # A loop held up only by a dependency /readyz does not require (intake's relay while Kafka is away)
+    # keeps the service ready: it still takes requests, and the outbox keeps what it cannot send yet.
+    runtime.health.required = set(readiness)
     app.include_router(ops_router(dict(readiness), stalled=runtime.stalled_loops, stuck=runtime.stuck_loops))
     for router in routers:
         app.include_router(router)

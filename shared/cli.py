@@ -131,6 +131,8 @@ def serve(app: FastAPI, settings: ServiceSettings, service: str) -> int:
     config = uvicorn.Config(
         OpsPort(app, settings.ops_port),
         log_config=None,  # keep shared.logs' format
+        # uvicorn's access line has the client's address and the path with its query string;
+        # shared.http.RequestContext logs each request instead, by route template.
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=20,
@@ -182,7 +184,7 @@ def command_line(
     if args.command in ("serve", "migrate") and args.args:
         parser.error(f"{args.command} takes no arguments: {' '.join(args.args)}")
     settings = settings_type()
-    configure(service, settings.log_level)
+    configure(service, settings.log_level, settings.logs_as)
     if args.command in extra:
         return extra[args.command][1](settings, args)
     if args.command == "dlq":

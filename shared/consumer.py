@@ -12,6 +12,7 @@ dead-letters it after `max_attempts`.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from shared.dlq import dead_letter_message, send_to_dlq
 from shared.events.envelope import CloudEvent, EventData, UnknownEventType
 from shared.health import LoopProgress
 from shared.kafka import EventProducer, PublishError
+from shared.logs import bind_log_context, log_context, trace_id_from
 from shared.metrics import CONSUMED, CONSUMER_LAG, CONSUMER_RETRIES
 from shared.validation import describe
 
@@ -97,7 +99,8 @@ class OffsetCommitter:
     def done(self, record: ConsumerRecord) -> None:
         self._pending[TopicPartition(record.topic, record.partition)] = record.offset + 1
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._commit_pending())
+            # A context of its own: the commit serves many messages, not the one whose ids are bound now.
+            self._task = asyncio.create_task(self._commit_pending(), context=contextvars.Context())
 
     async def _commit_pending(self) -> None:
         while self._pending:
@@ -189,6 +192,10 @@ class ReliableConsumer:
         """
         record: ConsumerRecord = msg.raw_message
         where = (record.topic, record.partition, record.offset)
+        with log_context(trace_id=_trace_id(record)):  # _process adds the event's ids once it has parsed it
+            await self._process_and_judge(msg, record, where)
+
+    async def _process_and_judge(self, msg: Any, record: ConsumerRecord, where: tuple[str, int, int]) -> None:
         try:
             await self._process(msg, record, where)
         except asyncio.CancelledError:
@@ -221,6 +228,7 @@ class ReliableConsumer:
                 self._count(record, "skipped")
                 await self._commit(msg)
                 return
+            bind_log_context(event_id=event.id, event_type=event.type, case_id=event.subject)
             payload = event.payload()
         except UnknownEventType as exc:
             # A newer producer's type: not ours to judge, and not an error.
@@ -273,7 +281,9 @@ class ReliableConsumer:
             return
 
         self._failures.pop(where, None)
-        self._count(record, "processed" if first_time else "duplicate")
+        outcome = "processed" if first_time else "duplicate"
+        self._count(record, outcome)
+        log.debug("%s: %s %s", self.spec.name, outcome, event.type)
         await self._commit(msg)
 
     async def _dead_letter(self, msg: Any, record: ConsumerRecord, error: BaseException | str, attempts: int) -> None:
@@ -344,7 +354,7 @@ class ReliableConsumer:
 
 
 def observe_lag(spec: ConsumerSpec, msg: Any) -> None:
-    """Sets consumer_lag for the message's partition from the high-water mark the last fetch brought.
+    """Sets consumer_lag_messages for the message's partition from the high-water mark the last fetch brought.
 
     No broker round trip: aiokafka keeps the high-water mark of every fetch response. The gauge
     therefore moves only while messages flow; a consumer that stops holds its last value, which
@@ -363,6 +373,14 @@ def observe_lag(spec: ConsumerSpec, msg: Any) -> None:
     # A nack rewinds to this message, so it is the next to read; otherwise the one after it.
     next_offset = record.offset if msg.committed is AckStatus.NACKED else record.offset + 1
     CONSUMER_LAG.labels(spec.service, spec.name, record.topic, str(record.partition)).set(max(0, high - next_offset))
+
+
+def _trace_id(record: ConsumerRecord) -> str | None:
+    """The trace id of the `traceparent` header the outbox wrote (shared/outbox.py), if any."""
+    for key, value in getattr(record, "headers", None) or ():
+        if key == "traceparent" and value:
+            return trace_id_from(value.decode("latin-1"))
+    return None
 
 
 def _describe_validation(exc: Exception) -> str:

@@ -58,6 +58,8 @@ class LoopProgress:
     started: float = field(default_factory=time.monotonic)
     last_round: float | None = None
     failing_since: float | None = None
+    # The dependency the last failure was waiting for ("kafka", "postgres"), when the loop knows it.
+    blocked_by: str | None = None
 
     def __post_init__(self) -> None:
         LOOP_READY_BOUND.labels(self.service, self.name).set(self.ready_bound)
@@ -66,12 +68,19 @@ class LoopProgress:
         """The loop did its work (or found none to do): it is not stuck."""
         self.last_round = time.monotonic()
         self.failing_since = None
+        self.blocked_by = None
         LOOP_LAST_ROUND.labels(self.service, self.name).set(time.time())
 
-    def failed(self) -> None:
-        """A round failed (a dependency away, an error); the stall counts from the first such failure."""
+    def failed(self, blocked_by: str | None = None) -> None:
+        """A round failed (a dependency away, an error); the stall counts from the first such failure.
+
+        `blocked_by` names the dependency it waits for, when known: a loop held up only by a dependency
+        the service does not need to answer requests (intake's relay while Kafka is away: the outbox
+        keeps every report) does not make the service unready; the stall still shows in the metrics.
+        """
         if self.failing_since is None:
             self.failing_since = time.monotonic()
+        self.blocked_by = blocked_by
 
     def stalled_for(self, now: float | None = None) -> float:
         now = time.monotonic() if now is None else now
@@ -93,6 +102,8 @@ class Health:
         self.ready_bound = ready_bound
         self.live_bound = live_bound
         self._loops: dict[str, LoopProgress] = {}
+        # The dependencies /readyz requires (service_app sets them); None: every stall counts.
+        self.required: set[str] | None = None
 
     def loop(self, name: str, *, idle_ok: bool = False, sleeps_up_to: float = 0.0) -> LoopProgress:
         """Registers a loop; `sleeps_up_to`: its longest sleep between rounds, which widens its bound."""
@@ -105,19 +116,18 @@ class Health:
     def loops(self) -> list[LoopProgress]:
         return list(self._loops.values())
 
-    def forget(self, progress: LoopProgress) -> None:
-        if self._loops.get(progress.name) is progress:
-            del self._loops[progress.name]
-            LOOP_STALLED.remove(self.service, progress.name)
-
     def stalled(self, *, live: bool = False) -> dict[str, float]:
         """The loops past their bound (the ready bound, or the live bound), with seconds stalled."""
         now = time.monotonic()
         out: dict[str, float] = {}
         for name, progress in self._loops.items():
             seconds = progress.stalled_for(now)
-            if seconds > (self.live_bound if live else progress.ready_bound):
-                out[name] = round(seconds, 1)
+            if seconds <= (self.live_bound if live else progress.ready_bound):
+                continue
+            waits_on = progress.blocked_by
+            if not live and waits_on is not None and self.required is not None and waits_on not in self.required:
+                continue  # held up by a dependency the service answers without (intake and Kafka)
+            out[name] = round(seconds, 1)
         return out
 
     def publish(self) -> None:

@@ -17,10 +17,12 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import TRANSIENT_DB_ERRORS, is_transient
+from shared.logs import CONTEXT_FIELDS, log_context, new_span_id, new_trace_id, trace_id_from
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from shared.validation import readable, safe_name
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("shared.http.access")
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://politi.example/problems/"
@@ -282,6 +284,73 @@ class MetricsMiddleware:
             method = scope.get("method", "GET")
             HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
             HTTP_LATENCY.labels(self.service, method, template).observe(time.perf_counter() - start)
+
+
+class RequestContext:
+    """Gives every log line of a request its `trace_id` and `request_id`, and logs the request once when answered.
+
+    Wraps the whole app (`install_request_context`), outside Starlette's error middleware, so the
+    line of an unhandled error carries the ids too. The trace id is the one of an incoming W3C
+    `traceparent` (a portal or gateway that traces), else a new one; the outbox writes it on every
+    event the request causes (shared/outbox.py), so the consumers' lines carry it as well.
+
+    The access line names the route template, never the path as typed or its query string, and not
+    the client's address; ids in the path (case, alert, deadline) are fields of it. Probes and
+    scrapes of the ops paths are debug lines.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        traceparent = next((v for k, v in scope.get("headers") or [] if k == b"traceparent"), b"")
+        trace_id = trace_id_from(traceparent.decode("latin-1")) or new_trace_id()
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        with log_context(trace_id=trace_id, request_id=new_span_id()):
+            try:
+                await self.app(scope, receive, send_wrapper)
+            finally:
+                self._log(scope, status, time.perf_counter() - start)
+
+    @staticmethod
+    def _log(scope: Scope, status: int, seconds: float) -> None:
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        path = scope.get("path", "")
+        level = logging.DEBUG if path in OPS_ONLY_PATHS or path in BOTH_PORTS_PATHS else logging.INFO
+        if not access_log.isEnabledFor(level):
+            return
+        params = scope.get("path_params") or {}
+        ids = {k: str(params[k]) for k in CONTEXT_FIELDS if k in params}
+        method = scope.get("method", "GET")
+        access_log.log(
+            level,
+            "%s %s %s",
+            method,
+            route,
+            status,
+            extra={"method": method, "route": route, "status": status, "duration_ms": round(seconds * 1000, 1)} | ids,
+        )
+
+
+def install_request_context(app: FastAPI) -> None:
+    """Puts `RequestContext` around everything the app builds, Starlette's error middleware included."""
+    build = app.build_middleware_stack
+
+    def build_with_context() -> ASGIApp:
+        return RequestContext(build())
+
+    app.build_middleware_stack = build_with_context  # type: ignore[method-assign]
 
 
 class BodySizeLimit:

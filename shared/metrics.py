@@ -10,7 +10,9 @@ OUTBOX_PUBLISHED = Counter("outbox_published_total", "Outbox rows published to K
 OUTBOX_PUBLISH_FAILURES = Counter(
     "outbox_publish_failures_total", "Relay rounds that failed to publish (rows stay pending)", ["service"]
 )
-OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_BACKLOG = Gauge(
+    "outbox_backlog_events", "Events waiting in the outbox (rows written, not yet published)", ["service"]
+)
 OUTBOX_OLDEST_AGE = Gauge(
     "outbox_oldest_pending_age_seconds", "Age of the oldest unpublished outbox row (0 when none)", ["service"]
 )
@@ -27,7 +29,7 @@ CONSUMED = Counter(
     ["service", "consumer", "topic", "outcome"],
 )
 CONSUMER_LAG = Gauge(
-    "consumer_lag",
+    "consumer_lag_messages",
     "Messages on a partition this consumer has not read yet (high-water mark - next offset to read),"
     " as of the last message it processed",
     ["service", "consumer", "topic", "partition"],

@@ -2,22 +2,25 @@
 
 Every error is RFC 9457 application/problem+json (shared/http.py), 422 included; FastAPI's own
 default (a 422 as application/json with its HTTPValidationError) would be a promise the service
-does not keep. Routes list their problems with `problem_responses`; `install_openapi` adds the
+does not keep. Routes list their problems with `problem_responses` and take their caller through
+`access` (which checks the key and documents the bearer scheme); `install_openapi` adds the
 ProblemDetails schema (and a service's request bodies) to the document's components.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
-from fastapi.security import HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
+from shared.auth import ApiClient, require_role
 from shared.http import PROBLEM_JSON
+from shared.ratelimit import DEFAULT_BUCKET
 
 # The bearer scheme every API declares (shared.auth checks the key; this only documents it).
 bearer = HTTPBearer(
@@ -25,6 +28,22 @@ bearer = HTTPBearer(
     description="An API key per calling system, sent as 'Authorization: Bearer <key>'; its role (portal,"
     " police, council) decides what it may do.",
 )
+
+
+def access(*roles: str, bucket: str = DEFAULT_BUCKET) -> Callable[..., Coroutine[Any, Any, ApiClient]]:
+    """The caller's key must have one of `roles` (401/403), and `bucket`'s rate must allow it (429).
+
+    As a dependency it also puts the bearer scheme on the operation in the OpenAPI document.
+    """
+    check = require_role(*roles, bucket=bucket)
+
+    async def dependency(
+        request: Request, _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    ) -> ApiClient:
+        return await check(request)
+
+    return dependency
+
 
 # The usual meanings; a service adds or overrides its own (e.g. what its 404 means).
 PROBLEM_MEANINGS: Mapping[int, str] = {

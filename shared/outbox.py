@@ -20,6 +20,7 @@ from shared.db import Conn
 from shared.events.envelope import CloudEvent
 from shared.health import LoopProgress
 from shared.kafka import EventProducer, OutgoingMessage, PublishError
+from shared.logs import log_context, trace_id_from, traceparent
 from shared.metrics import (
     OUTBOX_BACKLOG,
     OUTBOX_DELAY,
@@ -50,11 +51,15 @@ async def enqueue_many(
     """Adds events in one round trip; an event id already in the outbox is skipped. Returns how many were new.
 
     Keys default to the event's subject (the case id), which keeps one case's events in order.
+    A row written while a trace id is in the log context (a request, a consumed event that had one)
+    carries it as a W3C `traceparent` header, so the consumers' log lines name the same trace.
     """
     if not conn.is_in_transaction():
         raise RuntimeError("outbox.enqueue must run inside the transaction that changes the state")
     if not events:
         return 0
+    trace = traceparent()
+    tracing = {"traceparent": trace} if trace is not None else {}
     rows = await conn.fetch(
         "INSERT INTO outbox (event_id, topic, key, value, headers)"
         " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::jsonb[])"
@@ -64,7 +69,7 @@ async def enqueue_many(
         list(keys) if keys else [e.subject for e in events],
         [e.to_bytes() for e in events],
         [
-            {"content-type": CONTENT_TYPE, "event-type": e.type} | (extra_headers[i] if extra_headers else {})
+            {"content-type": CONTENT_TYPE, "event-type": e.type} | tracing | (extra_headers[i] if extra_headers else {})
             for i, e in enumerate(events)
         ],
     )
@@ -126,7 +131,7 @@ class OutboxRelay:
             # publish later events of a case before earlier ones. Waiting is bounded by the
             # command timeout.
             rows = await conn.fetch(
-                "SELECT id, topic, key, value, headers, created_at FROM outbox"
+                "SELECT id, event_id, topic, key, value, headers, created_at FROM outbox"
                 " WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE",
                 self._batch,
             )
@@ -156,6 +161,12 @@ class OutboxRelay:
             OUTBOX_DELAY.labels(self._service).observe(max(0.0, (now - row["created_at"]).total_seconds()))
         if self._on_published is not None:
             self._on_published(rows, now)
+        if log.isEnabledFor(logging.DEBUG):
+            for row in rows:
+                # One line per event, with the ids of the request or event that wrote it.
+                trace_id = trace_id_from((row["headers"] or {}).get("traceparent"))
+                with log_context(trace_id=trace_id, event_id=row["event_id"], case_id=row["key"]):
+                    log.debug("outbox relay: published to %s", row["topic"])
         return len(rows)
 
     async def _note_failure(self, error: str) -> None:
@@ -198,6 +209,8 @@ class OutboxRelay:
         if not isinstance(exc, PublishError):
             return None
         self.healthy_kafka = False
+        if self._progress is not None:
+            self._progress.failed(blocked_by="kafka")
         OUTBOX_PUBLISH_FAILURES.labels(self._service).inc()
         delay = backoff.next()
         log.warning("outbox relay: Kafka did not confirm; retrying in %.1fs: %s", delay, exc)

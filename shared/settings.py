@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,10 +68,20 @@ class CommonSettings(BaseSettings):
     database_url: str = Field("postgresql://politi:politi@localhost:5432/politi", validation_alias=_env("DATABASE_URL"))
     api_keys_file: Path = Field(DEV_API_KEYS_FILE, validation_alias=_env("API_KEYS_FILE"))
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+    # json: one JSON object per line, for the log collector; console: a line a person reads in a
+    # terminal. Unset: console with ENVIRONMENT=development, json everywhere else.
+    log_format: Literal["json", "console"] | None = Field(None, validation_alias=_env("LOG_FORMAT"))
     # The district's OpenID Connect provider: people sign in there (pages) and send its access tokens
     # (API). The default is the development realm `make up` runs (deploy/local/keycloak.sh, realm
     # deploy/keycloak/realm-mvsj.json); its discovery document is <issuer>/.well-known/openid-configuration.
     oidc_issuer_url: str = Field("http://127.0.0.1:8180/realms/mvsj", validation_alias=_env("OIDC_ISSUER_URL"))
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format_any_case(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().lower() or None
+        return value
 
     @property
     def topics(self) -> Topics:
@@ -79,6 +90,13 @@ class CommonSettings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.environment.strip().lower() == "development"
+
+    @property
+    def logs_as(self) -> Literal["json", "console"]:
+        """The log format in force: LOG_FORMAT, or by default console in development and json elsewhere."""
+        if self.log_format is not None:
+            return self.log_format
+        return "console" if self.is_development else "json"
 
     def check_for_production(self) -> None:
         """Fails closed: development secrets only with ENVIRONMENT=development, set explicitly.

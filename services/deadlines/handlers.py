@@ -1,9 +1,10 @@
 """The deadlines service's use cases: what happens when a case event arrives and when a deadline falls due.
 
-Each use case takes a `DeadlinesRepository` (the Postgres one inside the caller's transaction, or a
-fake in unit tests), drives the pure domain and returns the envelopes it wrote to the outbox.
-Counting and logging after the commit stay with the caller (the entrypoint), since a rolled-back
-attempt must count nothing.
+Each use case takes a unit of work (shared/unit_of_work.py): it opens the transaction, which hands
+it the `DeadlinesRepository` below (Postgres; in unit tests the in-memory fake), drives the pure
+domain, and returns the envelopes it wrote to the outbox. The consumer's unit of work is its inbox
+transaction, the timer's the round that read the breach gate. Counting and logging after the
+commit stay with the caller (the entrypoint), since a rolled-back attempt must count nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from services.deadlines.domain.rules import RuleSet
 from shared.consumer import Rejected
 from shared.db import is_transient
 from shared.events import CloudEvent
+from shared.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ class Unreadable:
 
 
 class DeadlinesRepository(Protocol):
-    """Storage as the use cases see it; every call runs in one transaction the caller owns."""
+    """Storage as the use cases see it, bound to the unit of work's one transaction."""
 
     async def lock_case(self, case_id: uuid.UUID, kommune: str) -> None: ...
 
@@ -59,16 +61,17 @@ class DeadlinesRepository(Protocol):
 
 
 async def handle_case_event(
-    repo: DeadlinesRepository, event: CloudEvent, case_id: uuid.UUID, rules: RuleSet
+    uow: UnitOfWork[DeadlinesRepository], event: CloudEvent, case_id: uuid.UUID, rules: RuleSet
 ) -> list[CloudEvent]:
     """A case event (reported, tip, officer requested, action recorded) starts, meets, moves or cancels deadlines."""
     if str(case_id) != event.subject:
         raise Rejected(f"subject {event.subject} is not the case id {case_id} in data")
-    await repo.lock_case(case_id, event.kommune)
-    case = await repo.load_case(case_id)
-    emitted = case.apply(event, rules)
-    await repo.save_case(case)
-    return await repo.record_and_emit(emitted, {d.id: d.kommune for d in case.deadlines.values()})
+    async with uow.transaction() as repo:
+        await repo.lock_case(case_id, event.kommune)
+        case = await repo.load_case(case_id)
+        emitted = case.apply(event, rules)
+        await repo.save_case(case)
+        return await repo.record_and_emit(emitted, {d.id: d.kommune for d in case.deadlines.values()})
 
 
 @dataclass(slots=True)
@@ -82,7 +85,7 @@ class FireResult:
 
 
 async def fire_due_deadlines(
-    repo: DeadlinesRepository,
+    uow: UnitOfWork[DeadlinesRepository],
     now: datetime,
     limit: int,
     *,
@@ -93,12 +96,30 @@ async def fire_due_deadlines(
     A deadline that cannot be read, fired, turned into envelopes or written is parked (taken off
     the timer with the reason) so one bad row never stops every other deadline from firing.
     """
-    claimed = await repo.claim_due(now, limit)
-    result = FireResult(claimed=len(claimed))
-    if not claimed:
+    async with uow.transaction() as repo:
+        claimed = await repo.claim_due(now, limit)
+        result = FireResult(claimed=len(claimed))
+        if not claimed:
+            return result
+        fired, parked = _fire(claimed, now)
+        fired, envelopes = await _write_isolated(repo, fired, parked)
+        if parked:
+            await repo.park(parked)
+        result.fired = [deadline for deadline, _ in fired]
+        result.envelopes = envelopes
+        result.parked = len(parked)
+        if before_commit is not None:
+            before_commit(result.fired)
         return result
+
+
+Fired = list[tuple[Deadline, list[DeadlineEvent]]]
+
+
+def _fire(claimed: Sequence[Deadline | Unreadable], now: datetime) -> tuple[Fired, list[tuple[uuid.UUID, str]]]:
+    """Each claimed deadline fired by the domain; one that cannot be read or fired is to be parked."""
     parked: list[tuple[uuid.UUID, str]] = []
-    fired: list[tuple[Deadline, list[DeadlineEvent]]] = []
+    fired: Fired = []
     for item in claimed:
         try:
             if isinstance(item, Unreadable):
@@ -108,36 +129,37 @@ async def fire_due_deadlines(
             parked.append(_parking(item.id, exc))
             continue
         fired.append((deadline, list(emitted)))
-    # The whole batch is written at once, in a savepoint. Should one row spoil it (an envelope that
-    # cannot be built, a write Postgres refuses), only that savepoint rolls back and the rows are
-    # written again one by one, each in its own savepoint: the bad one is parked, the others fire.
+    return fired, parked
+
+
+async def _write_isolated(
+    repo: DeadlinesRepository, fired: Fired, parked: list[tuple[uuid.UUID, str]]
+) -> tuple[Fired, list[CloudEvent]]:
+    """Writes the batch; returns what was written and its envelopes, adding the rows that spoil it to `parked`.
+
+    The whole batch is written at once, in a savepoint. Should one row spoil it (an envelope that
+    cannot be built, a write Postgres refuses), only that savepoint rolls back and the rows are
+    written again one by one, each in its own savepoint: the bad one is parked, the others fire.
+    """
     try:
         async with repo.savepoint():
-            envelopes = await _write(repo, fired)
+            return fired, await _write(repo, fired)
     except Exception as exc:
         if is_transient(exc):
             raise  # the database is away: no row is at fault, the timer retries the round
-        envelopes = []
-        kept: list[tuple[Deadline, list[DeadlineEvent]]] = []
-        for deadline, emitted in fired:
-            try:
-                async with repo.savepoint():
-                    envelopes += await _write(repo, [(deadline, emitted)])
-            except Exception as row_exc:
-                if is_transient(row_exc):
-                    raise
-                parked.append(_parking(deadline.id, row_exc))
-                continue
-            kept.append((deadline, emitted))
-        fired = kept
-    if parked:
-        await repo.park(parked)
-    result.fired = [deadline for deadline, _ in fired]
-    result.envelopes = envelopes
-    result.parked = len(parked)
-    if before_commit is not None:
-        before_commit(result.fired)
-    return result
+    envelopes: list[CloudEvent] = []
+    kept: Fired = []
+    for deadline, emitted in fired:
+        try:
+            async with repo.savepoint():
+                envelopes += await _write(repo, [(deadline, emitted)])
+        except Exception as row_exc:
+            if is_transient(row_exc):
+                raise
+            parked.append(_parking(deadline.id, row_exc))
+            continue
+        kept.append((deadline, emitted))
+    return kept, envelopes
 
 
 async def _write(repo: DeadlinesRepository, fired: Sequence[tuple[Deadline, list[DeadlineEvent]]]) -> list[CloudEvent]:

@@ -14,6 +14,7 @@ from services.notify.adapters.ack_links import AckLinks
 from services.notify.adapters.channels import EmailClient, WebhookClient
 from services.notify.adapters.heartbeat import heartbeat
 from services.notify.adapters.policy_file import load_policy
+from services.notify.adapters.repository import PostgresNotifyRepository
 from services.notify.adapters.roster_file import load_roster
 from services.notify.domain.delivery import Backoff
 from services.notify.domain.roster import describe_gaps
@@ -31,6 +32,7 @@ from shared.db import Migration, migrations_in, shared_migrations
 from shared.events import alerts as alert_events
 from shared.runtime import ServiceRuntime
 from shared.timers import DurableTimer
+from shared.unit_of_work import PostgresUnitOfWork
 
 SERVICE = "notify"
 # How long the escalation timer gathers wake-ups before it looks; at most this late for a step that
@@ -180,6 +182,10 @@ def build_app(
     app.state.roster = roster
     app.state.policy = policy
     app.state.context = ctx
+    # The use cases' unit of work for the HTTP routes: a transaction of its own per request.
+    app.state.uow = PostgresUnitOfWork(
+        lambda: runtime.db, lambda conn: PostgresNotifyRepository(conn, topic=topics.alerts)
+    )
     app.state.ack_links = links
     # The console's sign-in: signed (itsdangerous), HttpOnly, SameSite=Strict, sent only to /console.
     app.add_middleware(

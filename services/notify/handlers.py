@@ -5,9 +5,10 @@ alert; an ack stops its escalation; the timer escalates or reminds; a delivery's
 recorded, retried later, or handed to the recipient's next channel. Every step writes its audit
 row and its `alerts.v1` event (outbox) in the same transaction as the state change.
 
-Each use case takes a `NotifyRepository` (the Postgres one inside the caller's transaction, or
-the in-memory fake of tests/unit/notify/fakes.py) and returns what it did; the caller counts
-after the commit.
+Each use case takes a unit of work (shared/unit_of_work.py) and opens its transaction, which hands it
+the `NotifyRepository` below (Postgres, or the in-memory fake of tests/unit/notify/fakes.py); it
+returns what it did, and the caller counts once the transaction committed. A consumer's unit of work
+is its inbox transaction, so the inbox row and the effect commit together.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from shared.events import CloudEvent, EventData
 from shared.events import alerts as alert_events
 from shared.events import cases as case_events
 from shared.events import deadlines as deadline_events
+from shared.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ class Unreadable:
 
 
 class NotifyRepository(Protocol):
-    """Storage as the use cases see it; every call runs in the one transaction the caller owns.
+    """Storage as the use cases see it, bound to the unit of work's one transaction.
 
     Alerts and deliveries are domain objects, mapped from their rows by the repository.
     """
@@ -143,10 +145,13 @@ class NotifyRepository(Protocol):
         ...
 
 
+Uow = UnitOfWork[NotifyRepository]
+
+
 @dataclass
 class Context:
-    """What the use cases need besides storage: the data files in force, and (for the entrypoints that bind
-    the repository) where events go."""
+    """What the use cases need besides storage: the data files in force, and (for the entrypoints that build
+    the unit of work) where events go."""
 
     policy: Callable[[], Policy]
     roster: Callable[[], Roster]
@@ -171,10 +176,11 @@ class LinkUsed(Exception):
     """The ack link was used before: a link works once."""
 
 
-async def handle_case_event(repo: NotifyRepository, event: CloudEvent, payload: EventData) -> None:
+async def handle_case_event(uow: Uow, event: CloudEvent, payload: EventData) -> None:
     """cases.v1: remember the case's reference and category, which deadline events do not carry."""
     if isinstance(payload, case_events.CaseReported | case_events.TipReceived | case_events.OfficerRequested):
-        await repo.remember_case(payload.case_id, payload.reference, payload.category, event.kommune)
+        async with uow.transaction() as repo:
+            await repo.remember_case(payload.case_id, payload.reference, payload.category, event.kommune)
 
 
 def _fact(event: CloudEvent, payload: Any, reference: str | None) -> DeadlineFact:
@@ -195,12 +201,20 @@ def _fact(event: CloudEvent, payload: Any, reference: str | None) -> DeadlineFac
 
 
 async def handle_deadline_event(
-    repo: NotifyRepository, event: CloudEvent, payload: EventData, ctx: Context, now: datetime
+    uow: Uow, event: CloudEvent, payload: EventData, ctx: Context, now: datetime
 ) -> Applied:
     """deadlines.v1: the policy decides whether it raises (or supersedes) an alert; met/cancelled resolve it,
     and a breach withdrawn resolves the breach alert telling everyone why."""
     if not isinstance(payload, deadline_events._DeadlineData):
         return Applied(None, [])
+    async with uow.transaction() as repo:
+        return await _on_deadline(repo, event, payload, ctx, now)
+
+
+async def _on_deadline(
+    repo: NotifyRepository, event: CloudEvent, payload: deadline_events._DeadlineData, ctx: Context, now: datetime
+) -> Applied:
+    """What one deadline event does to its alert, in the use case's transaction."""
     alert_id = domain.alert_id_for(payload.case_id, payload.rule_id)
     if event.type in RESOLVING_EVENTS:
         existing = await repo.lock_alert(alert_id)
@@ -237,7 +251,7 @@ async def handle_deadline_event(
 
 
 async def acknowledge(
-    repo: NotifyRepository,
+    uow: Uow,
     alert_id: uuid.UUID,
     by: str,
     via: Literal["api", "link", "console"],
@@ -255,15 +269,16 @@ async def acknowledge(
     in (`for_reason` is the reason it names); a link works once.
     Raises NotFound, LinkUsed, domain.AlreadyResolved when a resolve came first (the alert stays
     resolved), or domain.MovedOn when `for_reason` is no longer the alert's reason. Any of them
-    rolls the caller's transaction back, so a refused ack leaves its link unused.
+    rolls the transaction back, so a refused ack leaves its link unused.
     """
-    if link is not None and not await repo.use_ack_link(link, alert_id):
-        raise LinkUsed(link)
-    existing = await repo.lock_alert(alert_id)
-    if existing is None:
-        raise NotFound(alert_id)
-    decision = domain.acknowledge(existing, by, now, via, for_reason=for_reason)
-    return await _apply(repo, decision, ctx, now, actor=f"key:{key}" if key else by)
+    async with uow.transaction() as repo:
+        if link is not None and not await repo.use_ack_link(link, alert_id):
+            raise LinkUsed(link)
+        existing = await repo.lock_alert(alert_id)
+        if existing is None:
+            raise NotFound(alert_id)
+        decision = domain.acknowledge(existing, by, now, via, for_reason=for_reason)
+        return await _apply(repo, decision, ctx, now, actor=f"key:{key}" if key else by)
 
 
 @dataclass
@@ -274,7 +289,7 @@ class TimerRound:
     parked: int = 0
 
 
-async def fire_due_alerts(repo: NotifyRepository, ctx: Context, now: datetime, limit: int) -> TimerRound:
+async def fire_due_alerts(uow: Uow, ctx: Context, now: datetime, limit: int) -> TimerRound:
     """Escalates or reminds every due alert no other instance holds; each fires once (row lock + commit).
 
     Each alert fires in its own savepoint: one that cannot be read, decided, turned into events
@@ -282,21 +297,23 @@ async def fire_due_alerts(repo: NotifyRepository, ctx: Context, now: datetime, l
     """
     done: list[Applied] = []
     parked: list[tuple[uuid.UUID, str]] = []
-    for alert in await repo.claim_due_alerts(now, limit):
-        try:
-            if isinstance(alert, Unreadable):
-                raise alert.error
-            async with repo.savepoint():  # undoes only this alert's writes if it fails
-                done.append(await _apply(repo, domain.on_timer(alert, ctx.roster(), now), ctx, now, actor="timer"))
-        except Exception as exc:
-            if is_transient(exc):
-                raise  # the database is away: no alert is at fault, the next round tries again
-            log.error("escalation timer: cannot fire alert %s; parking it", alert.id, exc_info=exc)
-            parked.append((alert.id, f"{type(exc).__name__}: {exc}"[:500]))
-    if parked:
-        await repo.park_timers(parked)
-        for alert_id, why in parked:
-            await repo.audit(alert_id, now, "timer_parked", {"error": why}, actor="timer")
+    async with uow.transaction() as repo:
+        for alert in await repo.claim_due_alerts(now, limit):
+            try:
+                if isinstance(alert, Unreadable):
+                    raise alert.error
+                async with repo.savepoint():  # undoes only this alert's writes if it fails
+                    decision = domain.on_timer(alert, ctx.roster(), now)
+                    done.append(await _apply(repo, decision, ctx, now, actor="timer"))
+            except Exception as exc:
+                if is_transient(exc):
+                    raise  # the database is away: no alert is at fault, the next round tries again
+                log.error("escalation timer: cannot fire alert %s; parking it", alert.id, exc_info=exc)
+                parked.append((alert.id, f"{type(exc).__name__}: {exc}"[:500]))
+        if parked:
+            await repo.park_timers(parked)
+            for alert_id, why in parked:
+                await repo.audit(alert_id, now, "timer_parked", {"error": why}, actor="timer")
     return TimerRound(done, len(parked))
 
 
@@ -309,7 +326,7 @@ async def _apply(
     actor: str,
     since: datetime | None = None,
 ) -> Applied:
-    """Saves the decision: audit rows, the alert, its deliveries and events, in the caller's transaction.
+    """Saves the decision: audit rows, the alert, its deliveries and events, in the use case's transaction.
 
     `since` is when the cause happened (a deadline event's time); delivery latency is measured
     from it. Escalations, reminders and acks happen now.
@@ -363,7 +380,7 @@ def _shown(
 
 
 async def record_outcome(
-    repo: NotifyRepository,
+    uow: Uow,
     delivery: Delivery,
     outcome: Outcome,
     *,
@@ -382,18 +399,19 @@ async def record_outcome(
     # The alert first (shared), then the delivery: the order an ack takes them in. An ack waits
     # for this result, or this waits for the ack and sees it, so no next-channel row is written
     # after an ack has committed.
-    alert = await repo.share_alert(delivery.alert_id)
-    if alert is None:
-        return "lost", []
-    decision = after_attempt(delivery, outcome, alert["state"], ctx.roster(), backoff, random, now)
-    if isinstance(decision, Delivered):
-        # The lease check and the update in one statement (the row is locked by the update itself).
-        held = await repo.mark_delivered(delivery.id, now, owner)
-    else:
-        held = await repo.lock_delivery(delivery.id, owner) is not None
-    if not held:
-        return "lost", []
-    return await _save_attempt(repo, delivery, outcome, decision, alert, now)
+    async with uow.transaction() as repo:
+        alert = await repo.share_alert(delivery.alert_id)
+        if alert is None:
+            return "lost", []
+        decision = after_attempt(delivery, outcome, alert["state"], ctx.roster(), backoff, random, now)
+        if isinstance(decision, Delivered):
+            # The lease check and the update in one statement (the row is locked by the update itself).
+            held = await repo.mark_delivered(delivery.id, now, owner)
+        else:
+            held = await repo.lock_delivery(delivery.id, owner) is not None
+        if not held:
+            return "lost", []
+        return await _save_attempt(repo, delivery, outcome, decision, alert, now)
 
 
 async def _save_attempt(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.reporting.adapters.repository import SnapshotUnitOfWork
 from services.reporting.entrypoints.consumer import SERVICE, read_model_consumer
 from services.reporting.entrypoints.http import reporting_router
 from services.reporting.handlers import HANDLERS
@@ -44,7 +45,7 @@ def build_app(settings: ReportingSettings | None = None, *, clock: Clock | None 
     consumed = {
         t: [m for m in HANDLERS if m.topic == t.removeprefix(topics.prefix)] for t in read_model_consumer(topics).topics
     }
-    return service_app(
+    app = service_app(
         service=SERVICE,
         title="MVSJ reporting",
         version=VERSION,
@@ -67,3 +68,6 @@ def build_app(settings: ReportingSettings | None = None, *, clock: Clock | None 
         ),
         asyncapi_summary="AsyncAPI: what this service consumes",
     )
+    # Council reports' unit of work: one read-only snapshot of the read model per report.
+    app.state.reports = SnapshotUnitOfWork(lambda: runtime.db)
+    return app

@@ -1,20 +1,18 @@
 """The use cases: what each event on cases.v1, deadlines.v1 and alerts.v1 adds to the read model.
 
-One function per event type turns it into facts (pure); `apply` folds them and writes them in the
-caller's transaction. The live consumer applies one event at a time, the rebuild thousands at once:
-both through the same functions, so both give the same rows.
+One function per event type turns it into facts (pure); `apply` writes a batch of them through the
+`ReadModel` its unit of work opens (shared/unit_of_work.py). The live consumer applies one event at
+a time, in its inbox transaction; the rebuild thousands at once: both through the same functions,
+so both give the same rows. `council_report` reads the tallies of a period in one snapshot.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-import asyncpg
-
-from services.reporting.adapters import repository
 from services.reporting.domain.facts import (
     ActionFact,
     AlertAckFact,
@@ -26,14 +24,33 @@ from services.reporting.domain.facts import (
     FactBatch,
     RuleFact,
 )
+from services.reporting.domain.kpis import PeriodFacts
 from services.reporting.domain.periods import Period
 from services.reporting.domain.report import CouncilReport, RuleTerms, Scope, build_report
-from shared.db import Conn
 from shared.events import CloudEvent, EventData
 from shared.events import alerts as al
 from shared.events import cases as cs
 from shared.events import deadlines as dl
 from shared.reference import categories
+from shared.unit_of_work import UnitOfWork
+
+
+class ReadModel(Protocol):
+    """The read model as the use cases see it, bound to the unit of work's one transaction (or snapshot)."""
+
+    async def save(self, batch: FactBatch) -> None:
+        """Merges the batch's facts with the stored ones, as the facts' own `merge` does (idempotent)."""
+        ...
+
+    async def period_facts(
+        self, start: datetime, end: datetime, kommune: str | None, window: Sequence[tuple[str, datetime]] = ()
+    ) -> PeriodFacts:
+        """Tallies for [start, end) in one kommune or the whole district (None); `window` adds the monthly trend."""
+        ...
+
+    async def freshness(self) -> dict[str, datetime]: ...
+
+    async def rules_seen(self) -> list[dict[str, Any]]: ...
 
 
 def case_reported(event: CloudEvent, data: cs.CaseReported) -> list[Fact]:
@@ -237,20 +254,21 @@ def add_event(batch: FactBatch, event: CloudEvent, payload: EventData) -> bool:
     return True
 
 
-async def apply(conn: Conn, batch: FactBatch) -> None:
+async def apply(uow: UnitOfWork[ReadModel], batch: FactBatch) -> None:
     """Writes a batch's facts, merged with what the read model holds (idempotent)."""
-    await repository.save(conn, batch)
+    async with uow.transaction() as read_model:
+        await read_model.save(batch)
 
 
-async def handle(conn: Conn, event: CloudEvent, payload: EventData) -> None:
+async def handle(uow: UnitOfWork[ReadModel], event: CloudEvent, payload: EventData) -> None:
     """The live consumer's use case: one event, in the transaction that also records it in the inbox."""
     batch = FactBatch()
     if add_event(batch, event, payload):
-        await apply(conn, batch)
+        await apply(uow, batch)
 
 
 async def council_report(
-    pool: asyncpg.Pool, *, scope: Scope, period: Period, focus_area: str | None, threshold: int, now: datetime
+    uow: UnitOfWork[ReadModel], *, scope: Scope, period: Period, focus_area: str | None, threshold: int, now: datetime
 ) -> CouncilReport:
     """The query use case: reads the tallies of the period, the previous one and a year earlier, in one
     snapshot, and computes the report."""
@@ -261,13 +279,13 @@ async def council_report(
         if period.previous() == period.year_earlier()
         else [period.previous(), period.year_earlier()]
     )
-    async with repository.snapshot(pool) as fetch:
-        # Every query goes out at once; the snapshot's connections take them as they come free.
+    async with uow.transaction() as read_model:
+        # Every query goes out at once; a snapshot's connections take them as they come free.
         current, freshness, rules, *before = await asyncio.gather(
-            repository.period_facts(fetch, period.start, period.end, scope.kommune, window),
-            repository.freshness(fetch),
-            repository.rules_seen(fetch),
-            *(repository.period_facts(fetch, p.start, p.end, scope.kommune) for p in earlier),
+            read_model.period_facts(period.start, period.end, scope.kommune, window),
+            read_model.freshness(),
+            read_model.rules_seen(),
+            *(read_model.period_facts(p.start, p.end, scope.kommune) for p in earlier),
         )
     previous, year_earlier = before[0], before[-1]
     return build_report(

@@ -26,7 +26,7 @@ async def refresh_freshness(pool: asyncpg.Pool, interval: float) -> None:
     while True:
         try:
             async with pool.acquire() as conn:
-                for topic, at in (await repository.freshness(repository.serial(conn))).items():
+                for topic, at in (await repository.PostgresReadModel(conn).freshness()).items():
                     LAST_EVENT.labels(topic).set(at.timestamp())
         except Exception as exc:  # a gauge must never take the service down
             logging.getLogger(__name__).warning("freshness gauge not refreshed: %r", exc)

@@ -1,8 +1,10 @@
 """Postgres storage of deadlines, per-case actions and deadline timelines (the service's own schema).
 
 The row mapping of the domain objects lives here too (the domain knows no column names), and so
-do the read queries of the police API. `PostgresDeadlinesRepository` is what the use cases in
-handlers.py see; the module functions take the caller's connection and transaction.
+do the read queries of the police API. `PostgresDeadlinesRepository` is the use cases'
+`DeadlinesRepository` (handlers.py) on one connection; each of its calls is written here once, as
+the fake of tests/unit/deadlines/fakes.py writes it once in memory (tests/support/contracts proves
+them equal). The module functions are the timer's, the progress loop's and the police API's.
 """
 
 from __future__ import annotations
@@ -161,33 +163,7 @@ def _deadline_args(deadline: Deadline) -> tuple[Any, ...]:
     return tuple(record[c] for c in _DEADLINE_COLUMNS)
 
 
-# --- writes in the caller's transaction ------------------------------------------------------
-
-
-async def lock_case(conn: Conn, case_id: uuid.UUID, kommune: str) -> None:
-    """Serialises changes to one case (a rebalance may briefly give two consumers its partition)."""
-    await conn.execute("INSERT INTO cases (case_id, kommune) VALUES ($1, $2) ON CONFLICT DO NOTHING", case_id, kommune)
-    await conn.execute("SELECT 1 FROM cases WHERE case_id = $1 FOR UPDATE", case_id)
-
-
-async def load_case(conn: Conn, case_id: uuid.UUID) -> CaseDeadlines:
-    # FOR UPDATE waits for a timer that is firing one of these rows right now.
-    deadlines = await conn.fetch("SELECT * FROM deadlines WHERE case_id = $1 FOR UPDATE", case_id)
-    actions = await conn.fetch("SELECT * FROM case_actions WHERE case_id = $1", case_id)
-    return case_from_records(case_id, map(dict, deadlines), map(dict, actions))
-
-
-async def save_case(conn: Conn, case: CaseDeadlines) -> None:
-    await save_deadlines(conn, case.deadlines.values())
-    _, actions = case_to_records(case)
-    await conn.executemany(
-        _INSERT_ACTION,
-        [tuple(a[c] for c in _ACTION_COLUMNS) for a in actions],
-    )
-
-
-async def save_deadlines(conn: Conn, deadlines: Sequence[Deadline] | Any) -> None:
-    await conn.executemany(_UPSERT_DEADLINE, [_deadline_args(d) for d in deadlines])
+# --- the use cases' storage ------------------------------------------------------------------
 
 
 def to_cloud_events(events: Sequence[DeadlineEvent], kommune_of: dict[uuid.UUID, str]) -> list[CloudEvent]:
@@ -214,40 +190,82 @@ def due_header(event: DeadlineEvent) -> str | None:
     return None
 
 
-async def record_and_emit(
-    conn: Conn, events: Sequence[DeadlineEvent], kommune_of: dict[uuid.UUID, str], topic: str
-) -> list[CloudEvent]:
-    """Timeline rows and outbox rows for `events`, in the caller's transaction."""
-    if not events:
-        return []
-    envelopes = to_cloud_events(events, kommune_of)
-    await conn.executemany(
-        "INSERT INTO deadline_timeline (event_id, deadline_id, type, at, data) VALUES ($1, $2, $3, $4, $5)"
-        " ON CONFLICT (event_id) DO NOTHING",
-        [(env.id, e.deadline_id, env.type, env.time, env.data) for env, e in zip(envelopes, events, strict=True)],
-    )
-    await enqueue_many(
-        conn,
-        envelopes,
-        topic=topic,
-        extra_headers=[{"due-at": h} if (h := due_header(e)) else {} for e in events],
-    )
-    return envelopes
+class PostgresDeadlinesRepository:
+    """The DeadlinesRepository of handlers.py on one connection, inside the unit of work's transaction."""
 
+    def __init__(self, conn: Conn, *, topic: str) -> None:
+        self._conn = conn
+        self._topic = topic
 
-async def claim_due(conn: Conn, now: datetime, limit: int) -> list[asyncpg.Record]:
-    """Due deadlines no other scheduler holds; locked until the caller's transaction ends."""
-    return await conn.fetch(
-        "SELECT * FROM deadlines WHERE next_fire_at <= $1 ORDER BY next_fire_at LIMIT $2 FOR UPDATE SKIP LOCKED",
-        now,
-        limit,
-    )
+    async def lock_case(self, case_id: uuid.UUID, kommune: str) -> None:
+        """Serialises changes to one case (a rebalance may briefly give two consumers its partition)."""
+        await self._conn.execute(
+            "INSERT INTO cases (case_id, kommune) VALUES ($1, $2) ON CONFLICT DO NOTHING", case_id, kommune
+        )
+        await self._conn.execute("SELECT 1 FROM cases WHERE case_id = $1 FOR UPDATE", case_id)
 
+    async def load_case(self, case_id: uuid.UUID) -> CaseDeadlines:
+        # FOR UPDATE waits for a timer that is firing one of these rows right now.
+        deadlines = await self._conn.fetch("SELECT * FROM deadlines WHERE case_id = $1 FOR UPDATE", case_id)
+        actions = await self._conn.fetch("SELECT * FROM case_actions WHERE case_id = $1", case_id)
+        return case_from_records(case_id, map(dict, deadlines), map(dict, actions))
 
-async def transaction_now(conn: Conn) -> datetime:
-    """Postgres's "now" (the start of the current transaction): the one clock every instance agrees on."""
-    value: datetime = await conn.fetchval("SELECT now()")
-    return value
+    async def save_case(self, case: CaseDeadlines) -> None:
+        await self.save_deadlines(list(case.deadlines.values()))
+        _, actions = case_to_records(case)
+        await self._conn.executemany(_INSERT_ACTION, [tuple(a[c] for c in _ACTION_COLUMNS) for a in actions])
+
+    async def claim_due(self, now: datetime, limit: int) -> list[Deadline | Unreadable]:
+        """Due deadlines no other scheduler holds, locked until commit; a row that cannot be read comes back
+        as Unreadable, to be parked."""
+        rows = await self._conn.fetch(
+            "SELECT * FROM deadlines WHERE next_fire_at <= $1 ORDER BY next_fire_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+            now,
+            limit,
+        )
+        claimed: list[Deadline | Unreadable] = []
+        for row in rows:
+            try:
+                claimed.append(deadline_from_record(dict(row)))
+            except Exception as exc:
+                claimed.append(Unreadable(row["id"], exc))
+        return claimed
+
+    async def save_deadlines(self, deadlines: Sequence[Deadline]) -> None:
+        await self._conn.executemany(_UPSERT_DEADLINE, [_deadline_args(d) for d in deadlines])
+
+    async def park(self, parked: Sequence[tuple[uuid.UUID, str]]) -> None:
+        """Takes deadlines that cannot fire off the timer, with the reason, for a person to look at."""
+        await self._conn.executemany(
+            "UPDATE deadlines SET next_fire_at = NULL, fire_error = $2, updated_at = clock_timestamp() WHERE id = $1",
+            parked,
+        )
+
+    async def record_and_emit(
+        self, events: Sequence[DeadlineEvent], kommune_of: dict[uuid.UUID, str]
+    ) -> list[CloudEvent]:
+        """Timeline rows and outbox rows for `events`, in this transaction."""
+        if not events:
+            return []
+        envelopes = to_cloud_events(events, kommune_of)
+        await self._conn.executemany(
+            "INSERT INTO deadline_timeline (event_id, deadline_id, type, at, data) VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (event_id) DO NOTHING",
+            [(env.id, e.deadline_id, env.type, env.time, env.data) for env, e in zip(envelopes, events, strict=True)],
+        )
+        await enqueue_many(
+            self._conn,
+            envelopes,
+            topic=self._topic,
+            extra_headers=[{"due-at": h} if (h := due_header(e)) else {} for e in events],
+        )
+        return envelopes
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        # A transaction inside the caller's one: asyncpg makes it a SAVEPOINT, rolled back on error.
+        async with self._conn.transaction():
+            yield
 
 
 async def next_due(conn: Conn) -> datetime | None:
@@ -301,62 +319,6 @@ async def record_progress(
         numbers,
         [caught_up.get(n) for n in numbers],
     )
-
-
-async def park(conn: Conn, parked: Sequence[tuple[uuid.UUID, str]]) -> None:
-    """Takes deadlines that cannot fire off the timer, with the reason, for a person to look at."""
-    await conn.executemany(
-        "UPDATE deadlines SET next_fire_at = NULL, fire_error = $2, updated_at = clock_timestamp() WHERE id = $1",
-        parked,
-    )
-
-
-async def claim_due_deadlines(conn: Conn, now: datetime, limit: int) -> list[Deadline | Unreadable]:
-    """`claim_due`, mapped: a row that cannot be read comes back as Unreadable, to be parked."""
-    claimed: list[Deadline | Unreadable] = []
-    for row in await claim_due(conn, now, limit):
-        try:
-            claimed.append(deadline_from_record(dict(row)))
-        except Exception as exc:
-            claimed.append(Unreadable(row["id"], exc))
-    return claimed
-
-
-class PostgresDeadlinesRepository:
-    """The DeadlinesRepository of handlers.py on one connection, inside the caller's transaction."""
-
-    def __init__(self, conn: Conn, *, topic: str) -> None:
-        self._conn = conn
-        self._topic = topic
-
-    async def lock_case(self, case_id: uuid.UUID, kommune: str) -> None:
-        await lock_case(self._conn, case_id, kommune)
-
-    async def load_case(self, case_id: uuid.UUID) -> CaseDeadlines:
-        return await load_case(self._conn, case_id)
-
-    async def save_case(self, case: CaseDeadlines) -> None:
-        await save_case(self._conn, case)
-
-    async def claim_due(self, now: datetime, limit: int) -> list[Deadline | Unreadable]:
-        return await claim_due_deadlines(self._conn, now, limit)
-
-    async def save_deadlines(self, deadlines: Sequence[Deadline]) -> None:
-        await save_deadlines(self._conn, deadlines)
-
-    async def park(self, parked: Sequence[tuple[uuid.UUID, str]]) -> None:
-        await park(self._conn, parked)
-
-    async def record_and_emit(
-        self, events: Sequence[DeadlineEvent], kommune_of: dict[uuid.UUID, str]
-    ) -> list[CloudEvent]:
-        return await record_and_emit(self._conn, events, kommune_of, self._topic)
-
-    @contextlib.asynccontextmanager
-    async def savepoint(self) -> AsyncIterator[None]:
-        # A transaction inside the caller's one: asyncpg makes it a SAVEPOINT, rolled back on error.
-        async with self._conn.transaction():
-            yield
 
 
 # --- reads (police API, gauges) --------------------------------------------------------------

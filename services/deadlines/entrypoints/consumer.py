@@ -11,6 +11,7 @@ from shared.db import Conn
 from shared.events import CloudEvent, EventData
 from shared.events.cases import ActionRecorded, CaseReported, OfficerRequested, TipReceived
 from shared.settings import Topics
+from shared.unit_of_work import InTransaction
 
 CASE_EVENTS = (CaseReported, TipReceived, OfficerRequested, ActionRecorded)
 
@@ -18,8 +19,9 @@ CASE_EVENTS = (CaseReported, TipReceived, OfficerRequested, ActionRecorded)
 def case_consumer(rules: RuleSet, topics: Topics) -> ConsumerSpec:
     async def handle(conn: Conn, event: CloudEvent, payload: EventData) -> AfterCommit:
         case_id = payload.case_id  # type: ignore[attr-defined]
-        repo = PostgresDeadlinesRepository(conn, topic=topics.deadlines)
-        envelopes = await handle_case_event(repo, event, case_id, rules)
+        # The unit of work is the consumer's inbox transaction: the claim and the effect commit together.
+        uow = InTransaction(conn, lambda c: PostgresDeadlinesRepository(c, topic=topics.deadlines))
+        envelopes = await handle_case_event(uow, event, case_id, rules)
         return lambda: count_committed(envelopes)
 
     return ConsumerSpec(

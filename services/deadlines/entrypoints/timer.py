@@ -29,7 +29,9 @@ from services.deadlines.handlers import fire_due_deadlines
 from services.deadlines.metrics import FIRED, PARKED, count_committed
 from shared.clock import Clock
 from shared.health import LoopProgress
+from shared.logs import log_context
 from shared.timers import DurableTimer
+from shared.unit_of_work import InTransaction
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +118,9 @@ class DeadlineScheduler:
             as_of = firing_horizon(view.now, caught_up_until(view.progress))
             if as_of is None:
                 return 0
+            # The round's unit of work is this transaction, whose now() the gate was read at.
             result = await fire_due_deadlines(
-                PostgresDeadlinesRepository(conn, topic=self._topic),
+                InTransaction(conn, lambda c: PostgresDeadlinesRepository(c, topic=self._topic)),
                 as_of,
                 self._batch,
                 before_commit=self._before_commit,
@@ -127,6 +130,10 @@ class DeadlineScheduler:
         if result.parked:
             PARKED.inc(result.parked)
         count_committed(result.envelopes)
+        if log.isEnabledFor(logging.DEBUG):
+            for deadline in result.fired:
+                with log_context(deadline_id=deadline.id, case_id=deadline.case_id):
+                    log.debug("scheduler: fired %s", deadline.rule.id)
         return result.claimed
 
     async def _next_due(self) -> datetime | None:

@@ -12,14 +12,12 @@ import hashlib
 import ipaddress
 import json
 import uuid
-from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.intake.commands import CaseDetails, NewAction, NewCase
@@ -36,11 +34,10 @@ from services.intake.handlers import (
     IdempotencyKeyReused,
 )
 from services.intake.metrics import REPLAYED
-from shared.auth import ApiClient, require_role
+from shared.auth import ApiClient
 from shared.clock import Clock
 from shared.http import Problem, instance, problem_response, validation_problem
-from shared.openapi import bearer, problem_responses
-from shared.ratelimit import DEFAULT_BUCKET
+from shared.openapi import access, problem_responses
 from shared.reference import categories
 
 BODY_MODELS: tuple[type[BaseModel], ...] = (ReportIn, TipIn, OfficerRequestIn, ActionIn)
@@ -122,18 +119,6 @@ ACTION_EXAMPLE = {"action": "dispatched", "occurred_at": "2026-03-01T08:05:00+01
 
 # The portal's status polling has a rate-limit bucket of its own (shared/ratelimit.py).
 STATUS_BUCKET = "status"
-
-
-def access(*roles: str, bucket: str = DEFAULT_BUCKET) -> Callable[..., Coroutine[Any, Any, ApiClient]]:
-    """The caller's key must have one of `roles` (401/403), and `bucket`'s rate must allow it (429)."""
-    check = require_role(*roles, bucket=bucket)
-
-    async def dependency(
-        request: Request, _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-    ) -> ApiClient:
-        return await check(request)
-
-    return dependency
 
 
 Portal = Annotated[ApiClient, Depends(access("portal"))]

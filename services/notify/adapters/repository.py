@@ -1,8 +1,10 @@
 """Postgres storage of notify: alerts, deliveries, audit trail, case references; SQL and row mapping only.
 
-`PostgresNotifyRepository` is what the use cases in handlers.py see (their `NotifyRepository`);
-the module functions take the caller's connection and transaction. The read queries of the API,
-the console and the gauges, and the message view of an alert (`alert_views`), live here too.
+`PostgresNotifyRepository` is the use cases' `NotifyRepository` (handlers.py) on one connection;
+each of its calls is written here once, as the fake of tests/unit/notify/fakes.py writes it once in
+memory (tests/support/contracts proves them equal). The module functions take the caller's
+connection: the delivery worker's claims and leases, the read queries of the API, the console and
+the gauges, and the message view of an alert (`alert_views`).
 """
 
 from __future__ import annotations
@@ -58,113 +60,11 @@ def _alert_args(alert: Alert) -> tuple[Any, ...]:
     return tuple(values[c] for c in _ALERT_COLUMNS)
 
 
-async def remember_case(conn: Conn, case_id: uuid.UUID, reference: str, category: str, kommune: str) -> bool:
-    """Keeps a case's reference; True if this was the first (the first one wins, and is never changed)."""
-    status = await conn.execute(
-        "INSERT INTO case_refs (case_id, reference, category, kommune) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (case_id) DO NOTHING",
-        case_id,
-        reference,
-        category,
-        kommune,
-    )
-    return bool(status == "INSERT 0 1")
-
-
-async def reference_of(conn: Conn, case_id: uuid.UUID) -> str | None:
-    value: str | None = await conn.fetchval("SELECT reference FROM case_refs WHERE case_id = $1", case_id)
-    return value
-
-
-async def lock_alert(conn: Conn, alert_id: uuid.UUID) -> Alert | None:
-    """The alert, locked until the transaction ends: ack, resolve, timer and events on it take turns."""
-    row = await conn.fetchrow("SELECT * FROM alerts WHERE id = $1 FOR UPDATE", alert_id)
-    return alert_from_row(row) if row else None
-
-
-async def lock_alert_of_case(conn: Conn, alert_id: uuid.UUID, case_id: uuid.UUID) -> tuple[Alert | None, str | None]:
-    """`lock_alert`, and the case's reference as known now, in one statement (a new alert names its case).
-
-    The lateral sub-select locks the alert row as `lock_alert` does (waiting for a holder, then
-    reading its latest version); the outer row is there whether or not the alert exists.
-    """
-    row = await conn.fetchrow(
-        "SELECT (SELECT reference FROM case_refs WHERE case_id = $2) AS known_reference, a.*"
-        " FROM (VALUES (1)) AS one LEFT JOIN LATERAL (SELECT * FROM alerts WHERE id = $1 FOR UPDATE) AS a ON true",
-        alert_id,
-        case_id,
-    )
-    assert row is not None  # the VALUES row is always there
-    return (alert_from_row(row) if row["id"] is not None else None), row["known_reference"]
-
-
-async def lock_new_alert(conn: Conn, alert_id: uuid.UUID) -> None:
-    """Two events of one deadline may reach two consumers during a rebalance: one creates, the other waits."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"alert:{alert_id}")
-
-
-async def save_alert(conn: Conn, alert: Alert) -> None:
-    await conn.execute(_UPSERT_ALERT, *_alert_args(alert))
-
-
 _DELIVERY_COLUMNS = tuple(f.name for f in dataclasses.fields(Delivery))
 
 
 def delivery_from_row(row: asyncpg.Record | dict[str, Any]) -> Delivery:
     return Delivery(**{c: row[c] for c in _DELIVERY_COLUMNS})
-
-
-async def add_deliveries(conn: Conn, deliveries: Sequence[Delivery]) -> list[Delivery]:
-    """Writes the deliveries; one already there (same id: a stage to a recipient on a channel) is not written
-    twice. Returns the new ones."""
-    if not deliveries:
-        return []
-    written = await conn.fetch(
-        "INSERT INTO deliveries (id, alert_id, notice_id, stage, stoppable, recipient_id, recipient_name,"
-        " channel_no, channel, target, state, attempts, next_attempt_at, happened_at, delivered_at)"
-        " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bool[], $6::text[], $7::text[],"
-        " $8::int[], $9::text[], $10::text[], $11::text[], $12::int[], $13::timestamptz[], $14::timestamptz[],"
-        " $15::timestamptz[])"
-        " ON CONFLICT DO NOTHING RETURNING id",
-        *[[getattr(d, c) for d in deliveries] for c in _DELIVERY_COLUMNS],
-    )
-    new = {r["id"] for r in written}
-    return [d for d in deliveries if d.id in new]
-
-
-async def audit_many(conn: Conn, alert_id: uuid.UUID, at: datetime, entries: Sequence[AuditEntry]) -> None:
-    """The rows in the order given; executemany sends them all before one Sync: one round trip."""
-    if not entries:
-        return
-    await conn.executemany(
-        "INSERT INTO audit (alert_id, at, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)",
-        [(alert_id, at, kind, actor, detail) for kind, detail, actor in entries],
-    )
-
-
-async def cancel_stoppable(conn: Conn, alert_id: uuid.UUID, why: str) -> int:
-    """Escalations and reminders not yet sent are not sent at all once someone has acknowledged."""
-    status = await conn.execute(
-        # A delivery in flight (leased) finishes; its result is recorded, and it is not retried.
-        "UPDATE deliveries SET state = 'cancelled', last_error = $2"
-        " WHERE alert_id = $1 AND state = 'pending' AND stoppable AND (lease_until IS NULL OR lease_until < now())",
-        alert_id,
-        why,
-    )
-    return int(status.split()[-1])
-
-
-async def audit(
-    conn: Conn, alert_id: uuid.UUID, at: datetime, kind: str, detail: dict[str, Any], actor: str | None = None
-) -> None:
-    await conn.execute(
-        "INSERT INTO audit (alert_id, at, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)",
-        alert_id,
-        at,
-        kind,
-        actor,
-        detail,
-    )
 
 
 def event_id_for(data: EventData) -> uuid.UUID:
@@ -187,14 +87,6 @@ def to_cloud_events(events: Sequence[EventData], kommune: str) -> list[CloudEven
     ]
 
 
-async def emit(conn: Conn, events: Sequence[EventData], *, kommune: str, topic: str) -> list[CloudEvent]:
-    if not events:
-        return []
-    envelopes = to_cloud_events(events, kommune)
-    await enqueue_many(conn, envelopes, topic=topic)
-    return envelopes
-
-
 def _time_of(event: EventData) -> datetime:
     for name in ("raised_at", "updated_at", "delivered_at", "failed_at", "acknowledged_at", "escalated_at",
                  "resolved_at"):  # fmt: skip
@@ -205,27 +97,6 @@ def _time_of(event: EventData) -> datetime:
 
 
 # --- the escalation timer ---
-
-
-async def claim_due_alerts(conn: Conn, now: datetime, limit: int) -> list[Alert | Unreadable]:
-    """Alerts whose ack timeout or reminder is due and that nobody else holds; locked until commit."""
-    rows = await conn.fetch(
-        "SELECT * FROM alerts WHERE next_timer_at <= $1 ORDER BY next_timer_at LIMIT $2 FOR UPDATE SKIP LOCKED",
-        now,
-        limit,
-    )
-    claimed: list[Alert | Unreadable] = []
-    for row in rows:
-        try:
-            claimed.append(alert_from_row(row))
-        except Exception as exc:
-            claimed.append(Unreadable(row["id"], exc))
-    return claimed
-
-
-async def park_timers(conn: Conn, parked: Sequence[tuple[uuid.UUID, str]]) -> None:
-    """Takes alerts the timer cannot fire off the timer, with the reason, for a person to look at."""
-    await conn.executemany("UPDATE alerts SET next_timer_at = NULL, timer_error = $2 WHERE id = $1", parked)
 
 
 async def next_timer(conn: Conn) -> datetime | None:
@@ -328,58 +199,6 @@ async def alert_views(conn: Conn, alert_ids: Sequence[uuid.UUID]) -> dict[uuid.U
     return {alert_id: view_from_row(row) for alert_id, row in (await alert_rows(conn, alert_ids)).items()}
 
 
-async def share_alert(conn: Conn, alert_id: uuid.UUID) -> asyncpg.Record | None:
-    """The alert's case, kommune and state, held (shared) until commit: an ack or resolve waits, a reader does not."""
-    return await conn.fetchrow("SELECT case_id, kommune, state FROM alerts WHERE id = $1 FOR SHARE", alert_id)
-
-
-async def lock_delivery(conn: Conn, delivery_id: uuid.UUID, owner: str) -> Delivery | None:
-    """The delivery, if this worker still holds its lease (else another took it over: leave it)."""
-    row = await conn.fetchrow(
-        "SELECT * FROM deliveries WHERE id = $1 AND lease_owner = $2 FOR UPDATE", delivery_id, owner
-    )
-    return delivery_from_row(row) if row else None
-
-
-async def mark_delivered(conn: Conn, delivery_id: uuid.UUID, at: datetime, owner: str) -> bool:
-    """Delivered, if this worker still holds the lease; False (nothing changed) if another took it over.
-
-    The WHERE is judged on the row's latest version once its lock is had, as `lock_delivery`'s is.
-    """
-    status = await conn.execute(
-        "UPDATE deliveries SET state = 'delivered', delivered_at = $2, lease_owner = NULL, lease_until = NULL,"
-        " last_error = NULL WHERE id = $1 AND lease_owner = $3",
-        delivery_id,
-        at,
-        owner,
-    )
-    return bool(status == "UPDATE 1")
-
-
-async def mark_retry(conn: Conn, delivery_id: uuid.UUID, at: datetime, error: str) -> None:
-    await conn.execute(
-        "UPDATE deliveries SET next_attempt_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL"
-        " WHERE id = $1",
-        delivery_id,
-        at,
-        error[:500],
-    )
-
-
-async def mark_failed(conn: Conn, delivery_id: uuid.UUID, error: str) -> None:
-    await conn.execute(
-        "UPDATE deliveries SET state = 'failed', last_error = $2, lease_owner = NULL, lease_until = NULL WHERE id = $1",
-        delivery_id,
-        error[:500],
-    )
-
-
-async def disable_endpoint(conn: Conn, target: str, reason: str) -> None:
-    await conn.execute(
-        "INSERT INTO disabled_endpoints (target, reason) VALUES ($1, $2) ON CONFLICT DO NOTHING", target, reason
-    )
-
-
 async def disabled_targets(conn: Conn, targets: Sequence[str]) -> set[str]:
     rows = await conn.fetch("SELECT target FROM disabled_endpoints WHERE target = ANY($1)", list(set(targets)))
     return {r["target"] for r in rows}
@@ -393,84 +212,187 @@ async def next_delivery(conn: Conn) -> datetime | None:
     return value
 
 
-async def use_ack_link(conn: Conn, delivery_id: uuid.UUID, alert_id: uuid.UUID) -> bool:
-    """True the first time a link is used; a link works once."""
-    status = await conn.execute(
-        "INSERT INTO used_ack_links (delivery_id, alert_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        delivery_id,
-        alert_id,
-    )
-    return bool(status == "INSERT 0 1")
-
-
 class PostgresNotifyRepository:
-    """The NotifyRepository of handlers.py on one connection, inside the caller's transaction."""
+    """The NotifyRepository of handlers.py on one connection, inside the unit of work's transaction."""
 
     def __init__(self, conn: Conn, *, topic: str) -> None:
         self._conn = conn
         self._topic = topic
 
     async def remember_case(self, case_id: uuid.UUID, reference: str, category: str, kommune: str) -> bool:
-        return await remember_case(self._conn, case_id, reference, category, kommune)
+        """Keeps a case's reference; True if this was the first (the first one wins, and is never changed)."""
+        status = await self._conn.execute(
+            "INSERT INTO case_refs (case_id, reference, category, kommune) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (case_id) DO NOTHING",
+            case_id,
+            reference,
+            category,
+            kommune,
+        )
+        return bool(status == "INSERT 0 1")
 
     async def reference_of(self, case_id: uuid.UUID) -> str | None:
-        return await reference_of(self._conn, case_id)
-
-    async def lock_new_alert(self, alert_id: uuid.UUID) -> None:
-        await lock_new_alert(self._conn, alert_id)
+        value: str | None = await self._conn.fetchval("SELECT reference FROM case_refs WHERE case_id = $1", case_id)
+        return value
 
     async def lock_alert(self, alert_id: uuid.UUID) -> Alert | None:
-        return await lock_alert(self._conn, alert_id)
+        """The alert, locked until the transaction ends: ack, resolve, timer and events on it take turns."""
+        row = await self._conn.fetchrow("SELECT * FROM alerts WHERE id = $1 FOR UPDATE", alert_id)
+        return alert_from_row(row) if row else None
 
     async def lock_alert_of_case(self, alert_id: uuid.UUID, case_id: uuid.UUID) -> tuple[Alert | None, str | None]:
-        return await lock_alert_of_case(self._conn, alert_id, case_id)
+        """`lock_alert`, and the case's reference as known now, in one statement (a new alert names its case).
+
+        The lateral sub-select locks the alert row as `lock_alert` does (waiting for a holder, then
+        reading its latest version); the outer row is there whether or not the alert exists.
+        """
+        row = await self._conn.fetchrow(
+            "SELECT (SELECT reference FROM case_refs WHERE case_id = $2) AS known_reference, a.*"
+            " FROM (VALUES (1)) AS one LEFT JOIN LATERAL (SELECT * FROM alerts WHERE id = $1 FOR UPDATE) AS a ON true",
+            alert_id,
+            case_id,
+        )
+        assert row is not None  # the VALUES row is always there
+        return (alert_from_row(row) if row["id"] is not None else None), row["known_reference"]
+
+    async def lock_new_alert(self, alert_id: uuid.UUID) -> None:
+        """Two events of one deadline may reach two consumers during a rebalance: one creates, the other waits."""
+        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"alert:{alert_id}")
 
     async def save_alert(self, alert: Alert) -> None:
-        await save_alert(self._conn, alert)
-
-    async def cancel_stoppable(self, alert_id: uuid.UUID, why: str) -> int:
-        return await cancel_stoppable(self._conn, alert_id, why)
+        await self._conn.execute(_UPSERT_ALERT, *_alert_args(alert))
 
     async def add_deliveries(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
-        return await add_deliveries(self._conn, deliveries)
+        """Writes the deliveries; one already there (same id: a stage to a recipient on a channel) is not written
+        twice. Returns the new ones."""
+        if not deliveries:
+            return []
+        written = await self._conn.fetch(
+            "INSERT INTO deliveries (id, alert_id, notice_id, stage, stoppable, recipient_id, recipient_name,"
+            " channel_no, channel, target, state, attempts, next_attempt_at, happened_at, delivered_at)"
+            " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bool[], $6::text[], $7::text[],"
+            " $8::int[], $9::text[], $10::text[], $11::text[], $12::int[], $13::timestamptz[], $14::timestamptz[],"
+            " $15::timestamptz[])"
+            " ON CONFLICT DO NOTHING RETURNING id",
+            *[[getattr(d, c) for d in deliveries] for c in _DELIVERY_COLUMNS],
+        )
+        new = {r["id"] for r in written}
+        return [d for d in deliveries if d.id in new]
+
+    async def audit_many(self, alert_id: uuid.UUID, at: datetime, entries: Sequence[AuditEntry]) -> None:
+        """The rows in the order given; executemany sends them all before one Sync: one round trip."""
+        if not entries:
+            return
+        await self._conn.executemany(
+            "INSERT INTO audit (alert_id, at, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)",
+            [(alert_id, at, kind, actor, detail) for kind, detail, actor in entries],
+        )
+
+    async def cancel_stoppable(self, alert_id: uuid.UUID, why: str) -> int:
+        """Escalations and reminders not yet sent are not sent at all once someone has acknowledged."""
+        status = await self._conn.execute(
+            # A delivery in flight (leased) finishes; its result is recorded, and it is not retried.
+            "UPDATE deliveries SET state = 'cancelled', last_error = $2"
+            " WHERE alert_id = $1 AND state = 'pending' AND stoppable AND (lease_until IS NULL OR lease_until < now())",
+            alert_id,
+            why,
+        )
+        return int(status.split()[-1])
 
     async def audit(
         self, alert_id: uuid.UUID, at: datetime, kind: str, detail: dict[str, Any], actor: str | None = None
     ) -> None:
-        await audit(self._conn, alert_id, at, kind, detail, actor)
-
-    async def audit_many(self, alert_id: uuid.UUID, at: datetime, entries: Sequence[AuditEntry]) -> None:
-        await audit_many(self._conn, alert_id, at, entries)
+        await self._conn.execute(
+            "INSERT INTO audit (alert_id, at, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)",
+            alert_id,
+            at,
+            kind,
+            actor,
+            detail,
+        )
 
     async def emit(self, events: Sequence[EventData], *, kommune: str) -> list[CloudEvent]:
-        return await emit(self._conn, events, kommune=kommune, topic=self._topic)
+        if not events:
+            return []
+        envelopes = to_cloud_events(events, kommune)
+        await enqueue_many(self._conn, envelopes, topic=self._topic)
+        return envelopes
 
     async def claim_due_alerts(self, now: datetime, limit: int) -> list[Alert | Unreadable]:
-        return await claim_due_alerts(self._conn, now, limit)
+        """Alerts whose ack timeout or reminder is due and that nobody else holds; locked until commit."""
+        rows = await self._conn.fetch(
+            "SELECT * FROM alerts WHERE next_timer_at <= $1 ORDER BY next_timer_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+            now,
+            limit,
+        )
+        claimed: list[Alert | Unreadable] = []
+        for row in rows:
+            try:
+                claimed.append(alert_from_row(row))
+            except Exception as exc:
+                claimed.append(Unreadable(row["id"], exc))
+        return claimed
 
     async def park_timers(self, parked: Sequence[tuple[uuid.UUID, str]]) -> None:
-        await park_timers(self._conn, parked)
+        """Takes alerts the timer cannot fire off the timer, with the reason, for a person to look at."""
+        await self._conn.executemany("UPDATE alerts SET next_timer_at = NULL, timer_error = $2 WHERE id = $1", parked)
 
     async def share_alert(self, alert_id: uuid.UUID) -> asyncpg.Record | None:
-        return await share_alert(self._conn, alert_id)
+        """The alert's case, kommune and state, held (shared) until commit: an ack or resolve waits, a reader
+        does not."""
+        return await self._conn.fetchrow("SELECT case_id, kommune, state FROM alerts WHERE id = $1 FOR SHARE", alert_id)
 
     async def lock_delivery(self, delivery_id: uuid.UUID, owner: str) -> Delivery | None:
-        return await lock_delivery(self._conn, delivery_id, owner)
+        """The delivery, if this worker still holds its lease (else another took it over: leave it)."""
+        row = await self._conn.fetchrow(
+            "SELECT * FROM deliveries WHERE id = $1 AND lease_owner = $2 FOR UPDATE", delivery_id, owner
+        )
+        return delivery_from_row(row) if row else None
 
     async def mark_delivered(self, delivery_id: uuid.UUID, at: datetime, owner: str) -> bool:
-        return await mark_delivered(self._conn, delivery_id, at, owner)
+        """Delivered, if this worker still holds the lease; False (nothing changed) if another took it over.
+
+        The WHERE is judged on the row's latest version once its lock is had, as `lock_delivery`'s is.
+        """
+        status = await self._conn.execute(
+            "UPDATE deliveries SET state = 'delivered', delivered_at = $2, lease_owner = NULL, lease_until = NULL,"
+            " last_error = NULL WHERE id = $1 AND lease_owner = $3",
+            delivery_id,
+            at,
+            owner,
+        )
+        return bool(status == "UPDATE 1")
 
     async def mark_retry(self, delivery_id: uuid.UUID, at: datetime, error: str) -> None:
-        await mark_retry(self._conn, delivery_id, at, error)
+        await self._conn.execute(
+            "UPDATE deliveries SET next_attempt_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL"
+            " WHERE id = $1",
+            delivery_id,
+            at,
+            error[:500],
+        )
 
     async def mark_failed(self, delivery_id: uuid.UUID, error: str) -> None:
-        await mark_failed(self._conn, delivery_id, error)
+        await self._conn.execute(
+            "UPDATE deliveries SET state = 'failed', last_error = $2, lease_owner = NULL, lease_until = NULL"
+            " WHERE id = $1",
+            delivery_id,
+            error[:500],
+        )
 
     async def disable_endpoint(self, target: str, reason: str) -> None:
-        await disable_endpoint(self._conn, target, reason)
+        await self._conn.execute(
+            "INSERT INTO disabled_endpoints (target, reason) VALUES ($1, $2) ON CONFLICT DO NOTHING", target, reason
+        )
 
     async def use_ack_link(self, delivery_id: uuid.UUID, alert_id: uuid.UUID) -> bool:
-        return await use_ack_link(self._conn, delivery_id, alert_id)
+        """True the first time a link is used; a link works once."""
+        status = await self._conn.execute(
+            "INSERT INTO used_ack_links (delivery_id, alert_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            delivery_id,
+            alert_id,
+        )
+        return bool(status == "INSERT 0 1")
 
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

@@ -32,7 +32,6 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from services.notify import handlers
 from services.notify.adapters import repository as repo
 from services.notify.adapters.changes import alert_changes
-from services.notify.adapters.repository import PostgresNotifyRepository
 from services.notify.domain.alert import AlreadyResolved
 from services.notify.domain.messages import RESOLVED_DA, category_da, kommune_name, stage_da, withdrawal_da
 from services.notify.metrics import count_events, observe_ack
@@ -333,16 +332,15 @@ def console_router(
         if not _same_origin(request) or not hmac.compare_digest(token, session["csrf"]):
             return JSONResponse({"detail": "Ugyldig formular; genindlæs siden."}, status_code=403)
         at = now()
-        async with request.app.state.runtime.db.acquire() as conn, conn.transaction():
-            repository = PostgresNotifyRepository(conn, topic=handler_ctx.alerts_topic)
-            try:
-                # The key that signed in is the audit's actor, as for the API: the name was typed, the key checked.
-                applied = await handlers.acknowledge(repository, alert_id, session["officer"], "console", handler_ctx,
-                                                     at, key=session.get("key"))  # fmt: skip
-            except handlers.NotFound:
-                return JSONResponse({"detail": "Alarmen findes ikke."}, status_code=404)
-            except AlreadyResolved:
-                return JSONResponse({"detail": "Alarmen er allerede afsluttet."}, status_code=409)
+        uow: handlers.Uow = request.app.state.uow
+        try:
+            # The key that signed in is the audit's actor, as for the API: the name was typed, the key checked.
+            applied = await handlers.acknowledge(uow, alert_id, session["officer"], "console", handler_ctx, at,
+                                                 key=session.get("key"))  # fmt: skip
+        except handlers.NotFound:
+            return JSONResponse({"detail": "Alarmen findes ikke."}, status_code=404)
+        except AlreadyResolved:
+            return JSONResponse({"detail": "Alarmen er allerede afsluttet."}, status_code=409)
         count_events(applied.events, applied.shown, at)
         alert = applied.alert
         assert alert is not None

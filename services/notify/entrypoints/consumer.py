@@ -14,6 +14,7 @@ from shared.events import CloudEvent, EventData
 from shared.events import cases as case_events
 from shared.events import deadlines as deadline_events
 from shared.settings import Topics
+from shared.unit_of_work import InTransaction
 
 CASE_EVENTS = (case_events.CaseReported, case_events.TipReceived, case_events.OfficerRequested)
 DEADLINE_EVENTS = (
@@ -33,14 +34,17 @@ def notify_consumers(
     """Two consumers: case references (light), and deadline events, with `workers` consumers in the
     group so partitions are handled in parallel (each partition, so each case, still in order)."""
 
+    def in_inbox_transaction(conn: Conn) -> InTransaction[PostgresNotifyRepository]:
+        # The unit of work is the consumer's inbox transaction: the claim and the effect commit together.
+        return InTransaction(conn, lambda c: PostgresNotifyRepository(c, topic=ctx.alerts_topic))
+
     async def on_case(conn: Conn, event: CloudEvent, payload: EventData) -> AfterCommit | None:
-        await handlers.handle_case_event(PostgresNotifyRepository(conn, topic=ctx.alerts_topic), event, payload)
+        await handlers.handle_case_event(in_inbox_transaction(conn), event, payload)
         return None
 
     async def on_deadline(conn: Conn, event: CloudEvent, payload: EventData) -> AfterCommit | None:
         at = now()
-        repo = PostgresNotifyRepository(conn, topic=ctx.alerts_topic)
-        applied = await handlers.handle_deadline_event(repo, event, payload, ctx, at)
+        applied = await handlers.handle_deadline_event(in_inbox_transaction(conn), event, payload, ctx, at)
         return lambda: count_events(applied.events, applied.shown, at)
 
     cases = ConsumerSpec(

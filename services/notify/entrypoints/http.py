@@ -16,18 +16,27 @@ from pydantic import BaseModel, Field
 from services.notify import handlers
 from services.notify.adapters import repository as repo
 from services.notify.adapters.ack_links import AckClaim, AckLinks, InvalidLink
-from services.notify.adapters.repository import PostgresNotifyRepository
 from services.notify.domain.alert import AlreadyResolved, MovedOn, ack_scope
 from services.notify.metrics import count_events, observe_ack
-from shared.auth import ApiClient, require_role
+from shared.auth import ApiClient
 from shared.http import Problem, invalid_query, validation_problem
+from shared.openapi import access, problem_responses
 from shared.ratelimit import ANONYMOUS, RateLimits
 from shared.reference import normalize_kommunekode
 
 StateFilter = Literal["open", "acknowledged", "escalated", "resolved", "unresolved"]
 SeverityFilter = Literal["info", "warning", "critical"]
 # Module level, so FastAPI can resolve the annotation (routes are defined in a closure).
-Police = Annotated[ApiClient, Depends(require_role("police"))]
+Police = Annotated[ApiClient, Depends(access("police"))]
+
+# Every error is problem+json; the document says which each route sends (shared/openapi.py).
+_PROBLEMS = {
+    400: "The body could not be read as JSON text (e.g. it is not UTF-8)",
+    404: "No such alert",
+    409: "The alert was resolved before this acknowledgement",
+    422: "One entry per bad field or parameter in `errors` (`by`: not an officer id of the roster)",
+}
+_ANY_ROUTE = (401, 403, 429)
 
 
 class DeliveryOut(BaseModel):
@@ -85,6 +94,15 @@ class AlertPage(BaseModel):
     offset: int
 
 
+class AckOut(BaseModel):
+    """The alert after the acknowledgement (the first one stands: a repeat answers the same)."""
+
+    id: uuid.UUID
+    state: Literal["open", "acknowledged", "escalated", "resolved"]
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+
+
 class AckBody(BaseModel):
     by: str | None = Field(
         None,
@@ -112,11 +130,12 @@ def alert_out(row: Any, deliveries: list[Any]) -> dict[str, Any]:
 
 
 def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], datetime]) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["alerts"])
-    police = Depends(require_role("police"))
+    router = APIRouter(prefix="/v1", tags=["alerts"], responses=problem_responses(_PROBLEMS, *_ANY_ROUTE))
+    police = Depends(access("police"))
     anonymous = Depends(_limit_anonymous)
 
-    @router.get("/alerts", response_model=AlertPage, dependencies=[police], summary="Alerts, most urgent first")
+    @router.get("/alerts", response_model=AlertPage, dependencies=[police], summary="Alerts, most urgent first",
+                responses=problem_responses(_PROBLEMS, 422, 503))  # fmt: skip
     async def list_alerts(
         request: Request,
         state: Annotated[StateFilter | None, Query(description="unresolved = open, escalated or acknowledged")] = None,
@@ -142,7 +161,8 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
         return {"items": items, "total": total, "limit": limit, "offset": offset}
 
     @router.get("/alerts/{alert_id}", response_model=AlertDetail, dependencies=[police],
-                summary="One alert with its whole audit trail")  # fmt: skip
+                summary="One alert with its whole audit trail",
+                responses=problem_responses(_PROBLEMS, 404, 422, 503))  # fmt: skip
     async def get_alert(request: Request, alert_id: uuid.UUID) -> dict[str, Any]:
         async with request.app.state.runtime.db.acquire() as conn:
             row = await repo.get_alert(conn, alert_id)
@@ -155,21 +175,20 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
     async def _ack(request: Request, alert_id: uuid.UUID, by: str, via: Literal["api", "link", "console"],
                    link: AckClaim | None = None, key: str | None = None) -> dict[str, Any]:  # fmt: skip
         at = now()
-        async with request.app.state.runtime.db.acquire() as conn, conn.transaction():
-            repository = PostgresNotifyRepository(conn, topic=ctx.alerts_topic)
-            try:
-                applied = await handlers.acknowledge(repository, alert_id, by, via, ctx, at, key=key,
-                                                     for_reason=link.reason if link else None,
-                                                     link=link.delivery_id if link else None)  # fmt: skip
-            except handlers.LinkUsed as exc:
-                raise Problem(409, "Link already used", "Dette link er allerede brugt.", kind="ack-link-used") from exc
-            except handlers.NotFound as exc:
-                raise Problem(404, "Not found", f"No alert {alert_id}.") from exc
-            except AlreadyResolved as exc:
-                raise Problem(409, "Alert resolved", "The alert was resolved before this acknowledgement.",
-                              kind="alert-resolved") from exc  # fmt: skip
-            except MovedOn as exc:  # the transaction rolls back: the link stays unused
-                raise Problem(409, "Alert moved on", MOVED_ON, kind="alert-moved-on") from exc
+        uow: handlers.Uow = request.app.state.uow
+        try:
+            applied = await handlers.acknowledge(uow, alert_id, by, via, ctx, at, key=key,
+                                                 for_reason=link.reason if link else None,
+                                                 link=link.delivery_id if link else None)  # fmt: skip
+        except handlers.LinkUsed as exc:
+            raise Problem(409, "Link already used", "Dette link er allerede brugt.", kind="ack-link-used") from exc
+        except handlers.NotFound as exc:
+            raise Problem(404, "Not found", f"No alert {alert_id}.") from exc
+        except AlreadyResolved as exc:
+            raise Problem(409, "Alert resolved", "The alert was resolved before this acknowledgement.",
+                          kind="alert-resolved") from exc  # fmt: skip
+        except MovedOn as exc:  # the transaction rolled back: the link stays unused
+            raise Problem(409, "Alert moved on", MOVED_ON, kind="alert-moved-on") from exc
         count_events(applied.events, applied.shown, at)
         alert = applied.alert
         assert alert is not None
@@ -178,7 +197,9 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
         return {"id": str(alert.id), "state": alert.state, "acknowledged_by": alert.acknowledged_by,
                 "acknowledged_at": alert.acknowledged_at}  # fmt: skip
 
-    @router.post("/alerts/{alert_id}/ack", summary="Acknowledge: take responsibility; escalation and reminders stop")
+    @router.post("/alerts/{alert_id}/ack", response_model=AckOut,
+                 summary="Acknowledge: take responsibility; escalation and reminders stop",
+                 responses=problem_responses(_PROBLEMS, 400, 404, 409, 422, 503))  # fmt: skip
     async def acknowledge(
         request: Request, alert_id: uuid.UUID, client: Police, body: AckBody | None = None
     ) -> dict[str, Any]:

@@ -53,11 +53,18 @@ from shared import timers as shared_timers
 from shared.clock import Clock
 from shared.db import is_transient
 from shared.events import CloudEvent
+from shared.logs import log_context
+from shared.unit_of_work import PostgresUnitOfWork
 
 log = logging.getLogger(__name__)
 
 # A send given less time than this could hardly succeed; it is handed back rather than started.
 MIN_SEND_SECONDS = 0.2
+
+
+def unit_of_work(pool: asyncpg.Pool, ctx: handlers.Context) -> PostgresUnitOfWork[PostgresNotifyRepository]:
+    """The use cases' unit of work for a timer: a transaction of its own on a connection of the pool."""
+    return PostgresUnitOfWork(lambda: pool, lambda conn: PostgresNotifyRepository(conn, topic=ctx.alerts_topic))
 
 
 class Timer(Protocol):
@@ -72,18 +79,21 @@ class EscalationTimer:
     def __init__(self, pool: asyncpg.Pool, ctx: handlers.Context, clock: Clock, *, schema: str, batch: int) -> None:
         self.channel = f"notify_timers_{schema}"
         self._pool = pool
+        self._uow = unit_of_work(pool, ctx)
         self._ctx = ctx
         self._clock = clock
         self._batch = batch
 
     async def fire_due(self) -> int:
         now = self._clock.now()
-        async with self._pool.acquire() as conn, conn.transaction():
-            repository = PostgresNotifyRepository(conn, topic=self._ctx.alerts_topic)
-            done = await handlers.fire_due_alerts(repository, self._ctx, now, self._batch)
-        # Counted after the commit: a rolled-back round counts nothing.
+        done = await handlers.fire_due_alerts(self._uow, self._ctx, now, self._batch)
+        # Counted after the commit (the use case's transaction ended): a rolled-back round counts nothing.
         for applied in done.fired:
             count_events(applied.events, applied.shown, now)
+            if applied.alert is not None and log.isEnabledFor(logging.DEBUG):
+                alert = applied.alert
+                with log_context(alert_id=alert.id, case_id=alert.case_id, deadline_id=alert.deadline_id):
+                    log.debug("escalation timer: fired (%d events)", len(applied.events))
         if done.parked:
             TIMER_PARKED.inc(done.parked)
         return len(done.fired) + done.parked
@@ -113,6 +123,7 @@ class DeliveryWorker:
         self.channel = f"notify_deliveries_{schema}"
         self.owner = f"{uuid.uuid4().hex[:12]}"
         self._pool = pool
+        self._uow = unit_of_work(pool, ctx)
         self._ctx = ctx
         self._clock = clock
         self._webhooks = webhooks
@@ -197,7 +208,9 @@ class DeliveryWorker:
 
     async def _deliver(self, delivery: Delivery, view: messages.AlertView, disabled: set[str]) -> None:
         try:
-            await self._deliver_held(delivery, view, disabled)
+            # Each delivery is a task of its own: its lines name the alert it is for.
+            with log_context(alert_id=delivery.alert_id):
+                await self._deliver_held(delivery, view, disabled)
         finally:
             self._held.pop(delivery.id, None)
 
@@ -237,12 +250,10 @@ class DeliveryWorker:
         while True:
             now = self._clock.now()
             try:
-                async with self._pool.acquire() as conn, conn.transaction():
-                    repository = PostgresNotifyRepository(conn, topic=self._ctx.alerts_topic)
-                    result, events = await handlers.record_outcome(
-                        repository, delivery, outcome, owner=self.owner, ctx=self._ctx, backoff=self._backoff,
-                        random=self._random, now=now,
-                    )  # fmt: skip
+                result, events = await handlers.record_outcome(
+                    self._uow, delivery, outcome, owner=self.owner, ctx=self._ctx, backoff=self._backoff,
+                    random=self._random, now=now,
+                )  # fmt: skip
                 return result, events, now
             except Exception as exc:
                 pause = pauses.next()

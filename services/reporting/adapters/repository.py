@@ -1,4 +1,8 @@
-"""The read model in SQL: merging upserts of facts, and the tallies KPIs are computed from."""
+"""The read model in SQL: merging upserts of facts, and the tallies KPIs are computed from.
+
+`PostgresReadModel` is the use cases' `ReadModel` (handlers.py); its writes are proven equal to the
+in-memory fake of tests/unit/reporting/fakes.py by one contract suite (tests/support/contracts).
+"""
 
 from __future__ import annotations
 
@@ -150,36 +154,6 @@ def _columns(rows: list[Any], names: tuple[str, ...]) -> list[list[Any]]:
     return [[getattr(row, name) for row in rows] for name in names]
 
 
-async def save(conn: Conn, batch: FactBatch) -> None:
-    """One statement per table for the whole batch; rows were folded by identity in the batch."""
-    writes: list[tuple[str, list[Any], tuple[str, ...]]] = [
-        (_CASES, batch.of_type(CaseFact), CaseFact.__slots__),
-        (_ACTIONS, batch.of_type(ActionFact), ActionFact.__slots__),
-        (_DEADLINES, batch.of_type(DeadlineFact), DeadlineFact.__slots__),
-        (_ALERTS, batch.of_type(AlertFact), AlertFact.__slots__),
-        (_ALERT_STAGES, batch.of_type(AlertStageFact), AlertStageFact.__slots__),
-        (_ALERT_ACKS, batch.of_type(AlertAckFact), AlertAckFact.__slots__),
-        (_RULES, batch.of_type(RuleFact), RuleFact.__slots__),
-    ]
-    for sql, rows, names in writes:
-        if rows:
-            await conn.execute(sql, *_columns(rows, names))
-        if sql is _CASES:
-            described = [c for c in rows if c.focus_area is not None]
-            if described:
-                await conn.execute(
-                    _ALERT_FOCUS_FOR_CASES,
-                    [c.case_id for c in described],
-                    [c.focus_area for c in described],
-                    [c.category for c in described],
-                )
-        if sql is _ALERTS and rows:
-            await conn.execute(_ALERT_FOCUS_FROM_CASES, [a.alert_id for a in rows])
-    if batch.last_event_at:
-        topics = sorted(batch.last_event_at)
-        await conn.execute(_FRESHNESS, topics, [batch.last_event_at[t] for t in topics])
-
-
 # ---- reading ------------------------------------------------------------------------------------
 
 REPORT_WORK_MEM = "64MB"
@@ -248,172 +222,238 @@ def _scope(column: str, kommune: str | None, args: list[Any]) -> str:
     return f" AND {column} = ${len(args)}"
 
 
-async def period_facts(
-    fetch: Fetch,
-    start: datetime,
-    end: datetime,
-    kommune: str | None,
-    window: Sequence[tuple[str, datetime]] = (),
-) -> PeriodFacts:
-    """Tallies for [start, end) in one kommune or the whole district (kommune None); the queries run
-    concurrently when `fetch` has several connections on one snapshot.
+class PostgresReadModel:
+    """The read model of handlers.py on one connection (writes), read through `fetch` (one connection after
+    another, or a report's snapshot spread over several)."""
 
-    `window`: consecutive months (name, start) ending at `end` and covering the period, for the
-    trend: cases and deadlines are then counted per month over the whole window in the same scan
-    (bucketed by comparing instants, far cheaper than converting every row to local time), and
-    the period's own tallies are the months inside it.
-    """
-    # The SQL below is composed only of this function's fixed fragments (`_scope`, `bucket`); every value
-    # travels as a $n parameter, hence the S608 exemptions.
-    args: list[Any] = [window[0][1] if window else start, end]
-    k = _scope("kommune", kommune, args)
-    bucket = ""
-    if window:
-        args.append([month_start for _, month_start in window])
-        bucket = f"width_bucket({{column}}, ${len(args)}::timestamptz[])"
-    # Counts come from the month counters (migrations/0004): every period and the trend's window are
-    # whole local months, so a month's counter row is in or out as its facts would be.
-    case_rows_q = fetch(
-        "SELECT kind, kommune, category, focus_area, sum(n) AS n"  # noqa: S608
-        + (f", {bucket.format(column='month')} AS bucket" if window else "")
-        + f" FROM case_counts WHERE month >= $1 AND month < $2 AND n <> 0{k}"
-        " GROUP BY kind, kommune, category, focus_area" + (", bucket" if window else ""),
-        *args,
-    )
-    # The outcome columns (met_on_time, met_late, missed, closed_before_met, pending) partition
-    # `started`: see the trigger function count_deadlines.
-    deadline_rows_q = fetch(
-        "SELECT rule_id, title, basis, window_set_by, max(window_seconds) AS window_seconds,"  # noqa: S608
-        + (f" {bucket.format(column='started_month')} AS bucket," if window else "")
-        + " kommune, category, focus_area, sum(n) AS started,"
-        " coalesce(sum(n) FILTER (WHERE met_on_time), 0) AS met_on_time,"
-        " coalesce(sum(n) FILTER (WHERE met_late), 0) AS met_late,"
-        " coalesce(sum(n) FILTER (WHERE missed), 0) AS missed,"
-        " coalesce(sum(n) FILTER (WHERE closed_before_met), 0) AS closed_before_met,"
-        " coalesce(sum(n) FILTER (WHERE rescheduled), 0) AS citizen_requested_later,"
-        " coalesce(sum(n) FILTER (WHERE pending), 0) AS pending"
-        f" FROM deadline_counts WHERE started_month >= $1 AND started_month < $2 AND n <> 0{k}"
-        " GROUP BY rule_id, title, basis, window_set_by, kommune, category, focus_area"
-        + (", bucket" if window else ""),
-        *args,
-    )
-    # The other tallies are of the period itself.
-    args = [start, end]
-    k = _scope("kommune", kommune, args)
-    # $2 is a month's start: an instant is before it exactly when its month is.
-    stock_rows_q = fetch(
-        "SELECT rule_id, basis, kommune, focus_area,"  # noqa: S608
-        " coalesce(sum(n) FILTER (WHERE (met_month IS NULL OR met_month >= $2)"
-        "   AND (cancelled_month IS NULL OR cancelled_month >= $2)), 0) AS open_at_end,"
-        " coalesce(sum(n) FILTER (WHERE breached_month >= $1 AND breached_month < $2), 0) AS breached_in_period"
-        " FROM deadline_counts WHERE started_month < $2 AND n <> 0"
-        "  AND (((met_month IS NULL OR met_month >= $2) AND (cancelled_month IS NULL OR cancelled_month >= $2))"
-        f"       OR (breached_month >= $1 AND breached_month < $2)){k}"
-        " GROUP BY rule_id, basis, kommune, focus_area",
-        *args,
-    )
-    response_rows_q = fetch(
-        "SELECT kommune, category, focus_area,"  # noqa: S608
-        " array_agg(extract(epoch FROM first_on_scene_at - received_at)::float8) AS seconds"
-        " FROM cases WHERE kind = 'report' AND first_on_scene_at IS NOT NULL"
-        f" AND received_at >= $1 AND received_at < $2{k} GROUP BY kommune, category, focus_area",
-        *args,
-    )
-    # Time to acknowledge per stage: from the stage's start (the raising, or a supersede) to the first
-    # acknowledgement before the next stage starts (the first stage also takes an ack stamped a little
-    # before its raising). "Acknowledged" means the alert's current stage is.
-    k_alert = k.replace(" kommune ", " a.kommune ")  # the same filter, on the joined alerts
-    alert_rows_q = fetch(
-        "WITH s AS (SELECT st.alert_id, st.started_at, a.kommune, coalesce(a.severity, 'ukendt') AS severity,"  # noqa: S608
-        "   coalesce(a.category, 'ukendt') AS category, coalesce(a.focus_area, 'lokal_tilstedevaerelse') AS focus_area,"
-        "   a.escalation_level, lag(st.started_at) OVER w AS previous_at, lead(st.started_at) OVER w AS next_at"
-        "   FROM alert_stages st JOIN alerts a USING (alert_id)"
-        f"   WHERE a.raised_at >= $1 AND a.raised_at < $2 AND a.stages > 1{k_alert}"
-        "   WINDOW w AS (PARTITION BY st.alert_id ORDER BY st.started_at)),"
-        # A join and a group rather than a subquery per stage: linear, and cheap enough in the
-        # planner's eyes that it does not JIT-compile (which cost more than the query itself).
-        " sa AS (SELECT s.kommune, s.severity, s.category, s.focus_area, s.escalation_level,"
-        "   s.next_at IS NULL AS current, min(k.acknowledged_at) - s.started_at AS ack"
-        "   FROM s LEFT JOIN alert_acks k ON k.alert_id = s.alert_id"
-        "     AND (s.previous_at IS NULL OR k.acknowledged_at >= s.started_at)"
-        "     AND (s.next_at IS NULL OR k.acknowledged_at < s.next_at)"
-        "   GROUP BY s.alert_id, s.started_at, s.next_at, s.kommune, s.severity, s.category, s.focus_area,"
-        "     s.escalation_level),"
-        # An alert of one stage (most of them) needs neither: its ack is its first minus its raising (its
-        # one stage starts at raised_at, as alert.raised states both; migrations/0005).
-        " one AS (SELECT a.kommune, coalesce(a.severity, 'ukendt') AS severity,"
-        "   coalesce(a.category, 'ukendt') AS category, coalesce(a.focus_area, 'lokal_tilstedevaerelse') AS focus_area,"
-        "   a.escalation_level, true AS current, a.first_acknowledged_at - a.raised_at AS ack"
-        f"   FROM alerts a WHERE a.raised_at >= $1 AND a.raised_at < $2 AND a.stages = 1{k_alert}),"
-        " stages AS (SELECT * FROM sa UNION ALL SELECT * FROM one)"
-        # One row per stage. Every alert raised has its first stage (alert.raised states both) and
-        # exactly one current stage, so counting current rows counts alerts.
-        " SELECT kommune, severity, category, focus_area, count(*) FILTER (WHERE current) AS raised,"
-        " count(*) FILTER (WHERE current AND ack IS NOT NULL) AS acknowledged,"
-        " count(*) FILTER (WHERE current AND escalation_level > 0) AS escalated,"
-        " array_agg(extract(epoch FROM ack)::float8) FILTER (WHERE ack IS NOT NULL) AS ack_seconds"
-        " FROM stages GROUP BY 1, 2, 3, 4",
-        *args,
-    )
-    action_rows_q = fetch(
-        f"SELECT action, sum(n) AS n FROM action_counts WHERE month >= $1 AND month < $2{k}"  # noqa: S608
-        " GROUP BY action",
-        *args,
-    )
-    case_rows, deadline_rows, stock_rows, response_rows, alert_rows, action_rows = await asyncio.gather(
-        case_rows_q, deadline_rows_q, stock_rows_q, response_rows_q, alert_rows_q, action_rows_q
-    )
-    names = [name for name, _ in window]
-    period_months = {name for name, month_start in window if month_start >= start}
+    def __init__(self, conn: Conn | None, fetch: Fetch | None = None) -> None:
+        self._conn_or_none = conn
+        self._fetch = fetch or serial(_required(conn))
 
-    def month(row: asyncpg.Record) -> str | None:
-        return names[row["bucket"] - 1] if window else None
+    @property
+    def _conn(self) -> Conn:
+        return _required(self._conn_or_none)
 
-    cases = [CaseTally(r["kind"], r["kommune"], r["category"], r["focus_area"], r["n"], month(r)) for r in case_rows]
-    deadlines = [
-        DeadlineTally(**{name: v for name, v in r.items() if name != "bucket"}, month=month(r)) for r in deadline_rows
-    ]
-    return PeriodFacts(
-        cases=tuple(c for c in cases if not window or c.month in period_months),
-        deadlines=tuple(d for d in deadlines if not window or d.month in period_months),
-        trend_cases=tuple(cases) if window else (),
-        trend_deadlines=tuple(deadlines) if window else (),
-        stock=tuple(StockTally(**dict(r)) for r in stock_rows),
-        response=tuple(
-            DurationSample(r["kommune"], r["category"], r["focus_area"], np.array(r["seconds"], dtype=np.float64))
-            for r in response_rows
-        ),
-        alerts=tuple(
-            AlertTally(
-                kommune=r["kommune"],
-                severity=r["severity"],
-                category=r["category"],
-                focus_area=r["focus_area"],
-                raised=r["raised"],
-                acknowledged=r["acknowledged"],
-                escalated=r["escalated"],
-            )
-            for r in alert_rows
-        ),
-        ack=tuple(
-            DurationSample(
-                r["kommune"], r["category"], r["focus_area"], np.array(r["ack_seconds"] or (), dtype=np.float64)
-            )
-            for r in alert_rows
-        ),
-        actions={r["action"]: r["n"] for r in action_rows},
-    )
+    async def save(self, batch: FactBatch) -> None:
+        """One statement per table for the whole batch; rows were folded by identity in the batch."""
+        writes: list[tuple[str, list[Any], tuple[str, ...]]] = [
+            (_CASES, batch.of_type(CaseFact), CaseFact.__slots__),
+            (_ACTIONS, batch.of_type(ActionFact), ActionFact.__slots__),
+            (_DEADLINES, batch.of_type(DeadlineFact), DeadlineFact.__slots__),
+            (_ALERTS, batch.of_type(AlertFact), AlertFact.__slots__),
+            (_ALERT_STAGES, batch.of_type(AlertStageFact), AlertStageFact.__slots__),
+            (_ALERT_ACKS, batch.of_type(AlertAckFact), AlertAckFact.__slots__),
+            (_RULES, batch.of_type(RuleFact), RuleFact.__slots__),
+        ]
+        for sql, rows, names in writes:
+            if rows:
+                await self._conn.execute(sql, *_columns(rows, names))
+            if sql is _CASES:
+                described = [c for c in rows if c.focus_area is not None]
+                if described:
+                    await self._conn.execute(
+                        _ALERT_FOCUS_FOR_CASES,
+                        [c.case_id for c in described],
+                        [c.focus_area for c in described],
+                        [c.category for c in described],
+                    )
+            if sql is _ALERTS and rows:
+                await self._conn.execute(_ALERT_FOCUS_FROM_CASES, [a.alert_id for a in rows])
+        if batch.last_event_at:
+            topics = sorted(batch.last_event_at)
+            await self._conn.execute(_FRESHNESS, topics, [batch.last_event_at[t] for t in topics])
+
+    async def period_facts(
+        self,
+        start: datetime,
+        end: datetime,
+        kommune: str | None,
+        window: Sequence[tuple[str, datetime]] = (),
+    ) -> PeriodFacts:
+        """Tallies for [start, end) in one kommune or the whole district (kommune None); the queries run
+        concurrently when `fetch` has several connections on one snapshot.
+
+        `window`: consecutive months (name, start) ending at `end` and covering the period, for the
+        trend: cases and deadlines are then counted per month over the whole window in the same scan
+        (bucketed by comparing instants, far cheaper than converting every row to local time), and
+        the period's own tallies are the months inside it.
+        """
+        fetch = self._fetch
+        # The SQL below is composed only of this function's fixed fragments (`_scope`, `bucket`); every value
+        # travels as a $n parameter, hence the S608 exemptions.
+        args: list[Any] = [window[0][1] if window else start, end]
+        k = _scope("kommune", kommune, args)
+        bucket = ""
+        if window:
+            args.append([month_start for _, month_start in window])
+            bucket = f"width_bucket({{column}}, ${len(args)}::timestamptz[])"
+        # Counts come from the month counters (migrations/0004): every period and the trend's window are
+        # whole local months, so a month's counter row is in or out as its facts would be.
+        case_rows_q = fetch(
+            "SELECT kind, kommune, category, focus_area, sum(n) AS n"  # noqa: S608
+            + (f", {bucket.format(column='month')} AS bucket" if window else "")
+            + f" FROM case_counts WHERE month >= $1 AND month < $2 AND n <> 0{k}"
+            " GROUP BY kind, kommune, category, focus_area" + (", bucket" if window else ""),
+            *args,
+        )
+        # The outcome columns (met_on_time, met_late, missed, closed_before_met, pending) partition
+        # `started`: see the trigger function count_deadlines.
+        deadline_rows_q = fetch(
+            "SELECT rule_id, title, basis, window_set_by, max(window_seconds) AS window_seconds,"  # noqa: S608
+            + (f" {bucket.format(column='started_month')} AS bucket," if window else "")
+            + " kommune, category, focus_area, sum(n) AS started,"
+            " coalesce(sum(n) FILTER (WHERE met_on_time), 0) AS met_on_time,"
+            " coalesce(sum(n) FILTER (WHERE met_late), 0) AS met_late,"
+            " coalesce(sum(n) FILTER (WHERE missed), 0) AS missed,"
+            " coalesce(sum(n) FILTER (WHERE closed_before_met), 0) AS closed_before_met,"
+            " coalesce(sum(n) FILTER (WHERE rescheduled), 0) AS citizen_requested_later,"
+            " coalesce(sum(n) FILTER (WHERE pending), 0) AS pending"
+            f" FROM deadline_counts WHERE started_month >= $1 AND started_month < $2 AND n <> 0{k}"
+            " GROUP BY rule_id, title, basis, window_set_by, kommune, category, focus_area"
+            + (", bucket" if window else ""),
+            *args,
+        )
+        # The other tallies are of the period itself.
+        args = [start, end]
+        k = _scope("kommune", kommune, args)
+        # $2 is a month's start: an instant is before it exactly when its month is.
+        stock_rows_q = fetch(
+            "SELECT rule_id, basis, kommune, focus_area,"  # noqa: S608
+            " coalesce(sum(n) FILTER (WHERE (met_month IS NULL OR met_month >= $2)"
+            "   AND (cancelled_month IS NULL OR cancelled_month >= $2)), 0) AS open_at_end,"
+            " coalesce(sum(n) FILTER (WHERE breached_month >= $1 AND breached_month < $2), 0) AS breached_in_period"
+            " FROM deadline_counts WHERE started_month < $2 AND n <> 0"
+            "  AND (((met_month IS NULL OR met_month >= $2) AND (cancelled_month IS NULL OR cancelled_month >= $2))"
+            f"       OR (breached_month >= $1 AND breached_month < $2)){k}"
+            " GROUP BY rule_id, basis, kommune, focus_area",
+            *args,
+        )
+        response_rows_q = fetch(
+            "SELECT kommune, category, focus_area,"  # noqa: S608
+            " array_agg(extract(epoch FROM first_on_scene_at - received_at)::float8) AS seconds"
+            " FROM cases WHERE kind = 'report' AND first_on_scene_at IS NOT NULL"
+            f" AND received_at >= $1 AND received_at < $2{k} GROUP BY kommune, category, focus_area",
+            *args,
+        )
+        # Time to acknowledge per stage: from the stage's start (the raising, or a supersede) to the first
+        # acknowledgement before the next stage starts (the first stage also takes an ack stamped a little
+        # before its raising). "Acknowledged" means the alert's current stage is.
+        k_alert = k.replace(" kommune ", " a.kommune ")  # the same filter, on the joined alerts
+        alert_rows_q = fetch(
+            "WITH s AS (SELECT st.alert_id, st.started_at, a.kommune, coalesce(a.severity, 'ukendt') AS severity,"  # noqa: S608
+            "   coalesce(a.category, 'ukendt') AS category,"
+            " coalesce(a.focus_area, 'lokal_tilstedevaerelse') AS focus_area,"
+            "   a.escalation_level, lag(st.started_at) OVER w AS previous_at, lead(st.started_at) OVER w AS next_at"
+            "   FROM alert_stages st JOIN alerts a USING (alert_id)"
+            f"   WHERE a.raised_at >= $1 AND a.raised_at < $2 AND a.stages > 1{k_alert}"
+            "   WINDOW w AS (PARTITION BY st.alert_id ORDER BY st.started_at)),"
+            # A join and a group rather than a subquery per stage: linear, and cheap enough in the
+            # planner's eyes that it does not JIT-compile (which cost more than the query itself).
+            " sa AS (SELECT s.kommune, s.severity, s.category, s.focus_area, s.escalation_level,"
+            "   s.next_at IS NULL AS current, min(k.acknowledged_at) - s.started_at AS ack"
+            "   FROM s LEFT JOIN alert_acks k ON k.alert_id = s.alert_id"
+            "     AND (s.previous_at IS NULL OR k.acknowledged_at >= s.started_at)"
+            "     AND (s.next_at IS NULL OR k.acknowledged_at < s.next_at)"
+            "   GROUP BY s.alert_id, s.started_at, s.next_at, s.kommune, s.severity, s.category, s.focus_area,"
+            "     s.escalation_level),"
+            # An alert of one stage (most of them) needs neither: its ack is its first minus its raising (its
+            # one stage starts at raised_at, as alert.raised states both; migrations/0005).
+            " one AS (SELECT a.kommune, coalesce(a.severity, 'ukendt') AS severity,"
+            "   coalesce(a.category, 'ukendt') AS category,"
+            " coalesce(a.focus_area, 'lokal_tilstedevaerelse') AS focus_area,"
+            "   a.escalation_level, true AS current, a.first_acknowledged_at - a.raised_at AS ack"
+            f"   FROM alerts a WHERE a.raised_at >= $1 AND a.raised_at < $2 AND a.stages = 1{k_alert}),"
+            " stages AS (SELECT * FROM sa UNION ALL SELECT * FROM one)"
+            # One row per stage. Every alert raised has its first stage (alert.raised states both) and
+            # exactly one current stage, so counting current rows counts alerts.
+            " SELECT kommune, severity, category, focus_area, count(*) FILTER (WHERE current) AS raised,"
+            " count(*) FILTER (WHERE current AND ack IS NOT NULL) AS acknowledged,"
+            " count(*) FILTER (WHERE current AND escalation_level > 0) AS escalated,"
+            " array_agg(extract(epoch FROM ack)::float8) FILTER (WHERE ack IS NOT NULL) AS ack_seconds"
+            " FROM stages GROUP BY 1, 2, 3, 4",
+            *args,
+        )
+        action_rows_q = fetch(
+            f"SELECT action, sum(n) AS n FROM action_counts WHERE month >= $1 AND month < $2{k}"  # noqa: S608
+            " GROUP BY action",
+            *args,
+        )
+        case_rows, deadline_rows, stock_rows, response_rows, alert_rows, action_rows = await asyncio.gather(
+            case_rows_q, deadline_rows_q, stock_rows_q, response_rows_q, alert_rows_q, action_rows_q
+        )
+        names = [name for name, _ in window]
+        period_months = {name for name, month_start in window if month_start >= start}
+
+        def month(row: asyncpg.Record) -> str | None:
+            return names[row["bucket"] - 1] if window else None
+
+        cases = [
+            CaseTally(r["kind"], r["kommune"], r["category"], r["focus_area"], r["n"], month(r)) for r in case_rows
+        ]
+        deadlines = [
+            DeadlineTally(**{name: v for name, v in r.items() if name != "bucket"}, month=month(r))
+            for r in deadline_rows
+        ]
+        return PeriodFacts(
+            cases=tuple(c for c in cases if not window or c.month in period_months),
+            deadlines=tuple(d for d in deadlines if not window or d.month in period_months),
+            trend_cases=tuple(cases) if window else (),
+            trend_deadlines=tuple(deadlines) if window else (),
+            stock=tuple(StockTally(**dict(r)) for r in stock_rows),
+            response=tuple(
+                DurationSample(r["kommune"], r["category"], r["focus_area"], np.array(r["seconds"], dtype=np.float64))
+                for r in response_rows
+            ),
+            alerts=tuple(
+                AlertTally(
+                    kommune=r["kommune"],
+                    severity=r["severity"],
+                    category=r["category"],
+                    focus_area=r["focus_area"],
+                    raised=r["raised"],
+                    acknowledged=r["acknowledged"],
+                    escalated=r["escalated"],
+                )
+                for r in alert_rows
+            ),
+            ack=tuple(
+                DurationSample(
+                    r["kommune"], r["category"], r["focus_area"], np.array(r["ack_seconds"] or (), dtype=np.float64)
+                )
+                for r in alert_rows
+            ),
+            actions={r["action"]: r["n"] for r in action_rows},
+        )
+
+    async def freshness(self) -> dict[str, datetime]:
+        return {
+            r["topic"]: r["last_event_at"]
+            for r in await self._fetch("SELECT topic, last_event_at FROM topic_freshness")
+        }
+
+    async def rules_seen(self) -> list[dict[str, Any]]:
+        rows = await self._fetch(
+            "SELECT rule_id, title, basis, window_set_by, window_seconds FROM rules_seen ORDER BY basis, rule_id"
+        )
+        return [dict(r) for r in rows]
 
 
-async def freshness(fetch: Fetch) -> dict[str, datetime]:
-    return {r["topic"]: r["last_event_at"] for r in await fetch("SELECT topic, last_event_at FROM topic_freshness")}
+def _required(conn: Conn | None) -> Conn:
+    if conn is None:
+        raise TypeError("a report's snapshot is read-only: it has no connection to write on")
+    return conn
 
 
-async def rules_seen(fetch: Fetch) -> list[dict[str, Any]]:
-    rows = await fetch(
-        "SELECT rule_id, title, basis, window_set_by, window_seconds FROM rules_seen ORDER BY basis, rule_id"
-    )
-    return [dict(r) for r in rows]
+class SnapshotUnitOfWork:
+    """A report's unit of work: one read-only snapshot spread over up to three connections (`snapshot`)."""
+
+    def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
+        self._pool = pool
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresReadModel]:
+        async with snapshot(self._pool()) as fetch:
+            yield PostgresReadModel(None, fetch)
 
 
 async def vacuum_analyze(url: str, schema: str) -> None:

@@ -26,6 +26,7 @@ from services.reporting.settings import ReportingSettings
 from shared.clock import SystemClock
 from shared.db import create_pool, drop_schema, migrate
 from shared.events import CloudEvent, UnknownEventType
+from shared.unit_of_work import PostgresUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -74,17 +75,16 @@ async def _apply_all(pool: asyncpg.Pool, reader: TopicReader, progress: Progress
     unreadable = 0
     ends = await reader.end_offsets()
     total = reader.read + await reader.total_to(ends)
+    uow = PostgresUnitOfWork(lambda: pool, repository.PostgresReadModel)
     batch = FactBatch()
     async for records in reader.batches(ends):
         unreadable += fold(batch, records)
         if len(batch) >= batch_size:
-            async with pool.acquire() as conn, conn.transaction():
-                await handlers.apply(conn, batch)
+            await handlers.apply(uow, batch)
             batch = FactBatch()
         progress.tick(reader.read, total)
     if len(batch):
-        async with pool.acquire() as conn, conn.transaction():
-            await handlers.apply(conn, batch)
+        await handlers.apply(uow, batch)
     reader.resume()
     return unreadable
 
@@ -161,7 +161,7 @@ async def _read_report(
     pool = await create_pool(settings.database_url, settings.db_schema, application=f"mvsj-{SERVICE}-cli", max_size=4)
     try:
         return await handlers.council_report(
-            pool,
+            repository.SnapshotUnitOfWork(lambda: pool),
             scope=scope,
             period=period,
             focus_area=focus_area,

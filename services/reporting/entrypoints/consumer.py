@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from services.reporting import handlers
+from services.reporting.adapters.repository import PostgresReadModel
 from shared.consumer import AfterCommit, ConsumerSpec
 from shared.db import Conn
 from shared.events import CloudEvent, EventData
 from shared.settings import Topics
+from shared.unit_of_work import InTransaction
 
 SERVICE = "reporting"
 
 
 def read_model_consumer(topics: Topics) -> ConsumerSpec:
     async def handle(conn: Conn, event: CloudEvent, payload: EventData) -> AfterCommit | None:
-        await handlers.handle(conn, event, payload)
+        # The unit of work is the consumer's inbox transaction: the claim and the effect commit together.
+        await handlers.handle(InTransaction(conn, PostgresReadModel), event, payload)
         return None
 
     return ConsumerSpec(

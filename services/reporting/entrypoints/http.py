@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from services.reporting import handlers
@@ -14,12 +14,26 @@ from services.reporting.adapters import renderers
 from services.reporting.domain.periods import Period, PeriodError
 from services.reporting.domain.report import CouncilReport, Scope, ScopeError
 from services.reporting.metrics import RENDER_SECONDS, RENDERED
-from shared.auth import require_role
 from shared.clock import Clock
 from shared.http import invalid_query, validation_problem
-from shared.reference import focus_areas
+from shared.openapi import access, problem_responses
+from shared.reference import focus_areas, kommuner
 
 FORMATS = ("json", "html", "pdf", "csv")
+
+# Every error is problem+json; the document says which each route sends (shared/openapi.py).
+_PROBLEMS = {
+    422: "One entry per bad parameter in `errors`: scope, period, focus_area, or the document's format",
+}
+_ANY_ROUTE = (401, 403, 422, 429, 503)
+
+# What the document promises of the parameters, so that a client (and schemathesis) can form valid
+# ones; the route still checks them itself and answers in the domain's words (a 422 per field).
+_PERIOD_PATTERN = r"(20[0-9]{2}|2100)(-Q[1-4]|-(0[1-9]|1[0-2]))?"
+_SCOPE = {"enum": ["kreds", *sorted(kommuner())]}
+_PERIOD = {"pattern": f"^{_PERIOD_PATTERN}$"}
+_DOCUMENT = {"pattern": rf"^{_PERIOD_PATTERN}\.({'|'.join(FORMATS)})$"}
+_FOCUS_AREA = {"enum": sorted(focus_areas())}
 
 
 def _parse(scope: str, period: str, focus_area: str | None, where: str) -> tuple[Scope, Period, str | None]:
@@ -49,11 +63,16 @@ def _parse(scope: str, period: str, focus_area: str | None, where: str) -> tuple
 
 
 def reporting_router(clock: Clock, threshold: int) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["reporting"], dependencies=[Depends(require_role("council", "police"))])
+    router = APIRouter(
+        prefix="/v1",
+        tags=["reporting"],
+        dependencies=[Depends(access("council", "police"))],
+        responses=problem_responses(_PROBLEMS, *_ANY_ROUTE),
+    )
 
     async def report(request: Request, scope: Scope, period: Period, focus_area: str | None) -> CouncilReport:
         return await handlers.council_report(
-            request.app.state.runtime.db,
+            request.app.state.reports,
             scope=scope,
             period=period,
             focus_area=focus_area,
@@ -70,9 +89,11 @@ def reporting_router(clock: Clock, threshold: int) -> APIRouter:
     )
     async def kpis(
         request: Request,
-        scope: Annotated[str, Query(description="kreds or a kommunekode, e.g. 0265")],
-        period: Annotated[str, Query(description="2026, 2026-Q1 or 2026-03")],
-        focus_area: Annotated[str | None, Query(description="an indsatsområde id, e.g. indbrud")] = None,
+        scope: Annotated[str, Query(description="kreds or a kommunekode, e.g. 0265", json_schema_extra=_SCOPE)],
+        period: Annotated[str, Query(description="2026, 2026-Q1 or 2026-03", json_schema_extra=_PERIOD)],
+        focus_area: Annotated[
+            str | None, Query(description="an indsatsområde id, e.g. indbrud", json_schema_extra=_FOCUS_AREA)
+        ] = None,
     ) -> JSONResponse:
         started = time.perf_counter()
         parsed = _parse(scope, period, focus_area, "query")
@@ -91,9 +112,11 @@ def reporting_router(clock: Clock, threshold: int) -> APIRouter:
     )
     async def council_report(
         request: Request,
-        scope: str,
-        document: str,
-        focus_area: Annotated[str | None, Query(description="only this indsatsområde")] = None,
+        scope: Annotated[str, Path(description="kreds or a kommunekode, e.g. 0265", json_schema_extra=_SCOPE)],
+        document: Annotated[str, Path(description="<period>.<format>, e.g. 2026-Q1.pdf", json_schema_extra=_DOCUMENT)],
+        focus_area: Annotated[
+            str | None, Query(description="only this indsatsområde", json_schema_extra=_FOCUS_AREA)
+        ] = None,
     ) -> Response:
         started = time.perf_counter()
         period_text, dot, fmt = document.rpartition(".")

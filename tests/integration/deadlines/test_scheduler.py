@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from services.deadlines.adapters import repository
+from services.deadlines.adapters.repository import PostgresDeadlinesRepository
 from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE, load_rules
 from services.deadlines.domain.deadline import Deadline
 from services.deadlines.entrypoints.timer import DeadlineScheduler
@@ -34,9 +35,10 @@ async def test_an_unreadable_deadline_is_parked_and_the_rest_still_fire(ns, dead
     good, bad = due_deadline(), due_deadline()
     try:
         async with pool.acquire() as conn, conn.transaction():
+            repo = PostgresDeadlinesRepository(conn, topic=ns.topics.deadlines)
             for d in (good, bad):
-                await repository.lock_case(conn, d.case_id, d.kommune)
-            await repository.save_deadlines(conn, [good, bad])
+                await repo.lock_case(d.case_id, d.kommune)
+            await repo.save_deadlines([good, bad])
             # A rule snapshot this version cannot read (say, written by a newer release, then rolled back).
             await conn.execute("UPDATE deadlines SET rule = rule - 'window' WHERE id = $1", bad.id)
         scheduler = await caught_up_scheduler(ns, pool, deadlines_schema)
@@ -59,9 +61,10 @@ async def test_rows_that_fail_in_envelope_building_or_writing_are_parked_and_the
     good, no_envelope, refused = due_deadline(), due_deadline(), due_deadline()
     try:
         async with pool.acquire() as conn, conn.transaction():
+            repo = PostgresDeadlinesRepository(conn, topic=ns.topics.deadlines)
             for d in (good, no_envelope, refused):
-                await repository.lock_case(conn, d.case_id, d.kommune)
-            await repository.save_deadlines(conn, [good, no_envelope, refused])
+                await repo.lock_case(d.case_id, d.kommune)
+            await repo.save_deadlines([good, no_envelope, refused])
             # A kommune outside the district: the row reads and fires, its CloudEvent cannot be built.
             await conn.execute("UPDATE deadlines SET kommune = '9999' WHERE id = $1", no_envelope.id)
             # Postgres refuses to store this one as breached: the write itself fails.

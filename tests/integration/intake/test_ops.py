@@ -38,7 +38,7 @@ async def test_health_readiness_and_metrics(intake_service) -> None:  # type: ig
     assert grew("intake_idempotent_replays_total", route="/v1/reports") == 1
     assert grew("http_requests_total", service="intake", route="/v1/reports", status="202") == 3
     assert grew("http_requests_total", service="intake", route="/v1/reports", status="422") == 1
-    assert 'outbox_backlog{service="intake"}' in after
+    assert 'outbox_backlog_events{service="intake"}' in after
     assert 'outbox_oldest_pending_age_seconds{service="intake"}' in after
 
 

@@ -38,7 +38,10 @@ async def test_with_the_broker_stopped_reports_are_accepted_and_arrive_once_it_i
 
             async def backlog_shown() -> bool:
                 metrics = (await client.get("/metrics")).text
-                return gauge(metrics, "outbox_backlog") == 5 and gauge(metrics, "outbox_oldest_pending_age_seconds") > 0
+                return (
+                    gauge(metrics, "outbox_backlog_events") == 5
+                    and gauge(metrics, "outbox_oldest_pending_age_seconds") > 0
+                )
 
             await eventually(backlog_shown, timeout=15, what="/metrics shows the 5 waiting events")
             assert await outbox_pending(db) == 5
@@ -186,3 +189,32 @@ async def test_a_relay_held_up_by_postgres_makes_the_service_not_ready_until_it_
         assert time.monotonic() - restored < 30  # the stated bound
         assert (await client.post("/v1/reports", json=report(), headers=PORTAL)).status_code == 202
         await eventually(lambda: _none_pending(db), timeout=30, what="both reports published")
+
+
+async def test_a_relay_held_up_by_kafka_alone_keeps_intake_ready(ns, intake_schema, db) -> None:  # type: ignore[no-untyped-def]
+    """Intake answers citizens without Kafka (the outbox keeps every report): a relay waiting for Kafka
+    past its bound shows in the metrics, but does not take intake out of the load balancer."""
+    from tests.support.kafka_route import proxy_for, route_kafka_to
+
+    proxy = await proxy_for(ns.kafka).start()
+    undo = route_kafka_to(proxy.port)
+    try:
+        app = build_app(settings_for(ns, kafka_send_timeout_seconds=1.0, loop_ready_bound_seconds=2.0))
+        async with running(app) as client:
+            await proxy.cut()
+            assert (await client.post("/v1/reports", json=report(), headers=PORTAL)).status_code == 202
+            relay = next(p for p in app.state.runtime.health.loops if p.name == "outbox relay")
+
+            def waiting_for_kafka() -> bool:
+                return relay.blocked_by == "kafka" and relay.stalled_for() > 2.5
+
+            await eventually(waiting_for_kafka, timeout=20, what="the relay stalled, waiting for Kafka")
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert (await client.post("/v1/reports", json=report(), headers=PORTAL)).status_code == 202
+            await proxy.restore()
+            await eventually(lambda: _none_pending(db), timeout=60, what="both reports published once Kafka is back")
+            assert relay.blocked_by is None
+    finally:
+        undo()
+        await proxy.stop()

@@ -17,6 +17,7 @@ from services.notify.adapters.repository import PostgresNotifyRepository
 from services.notify.domain.alert import AlreadyResolved, alert_id_for
 from services.notify.domain.delivery import Backoff, Outcome
 from shared.aio import within
+from shared.unit_of_work import InTransaction
 from tests.integration.notify.conftest import Deadline
 
 
@@ -24,9 +25,14 @@ def _repo(conn: asyncpg.Connection, ctx: handlers.Context) -> PostgresNotifyRepo
     return PostgresNotifyRepository(conn, topic=ctx.alerts_topic)
 
 
+def _uow(conn: asyncpg.Connection, ctx: handlers.Context) -> InTransaction[PostgresNotifyRepository]:
+    """The use cases' unit of work inside the test's transaction on `conn`."""
+    return InTransaction(conn, lambda c: _repo(c, ctx))
+
+
 async def _apply(pool: asyncpg.Pool, ctx: handlers.Context, event) -> handlers.Applied:  # type: ignore[no-untyped-def]
     async with pool.acquire() as conn, conn.transaction():
-        return await handlers.handle_deadline_event(_repo(conn, ctx), event, event.payload(), ctx, datetime.now(UTC))
+        return await handlers.handle_deadline_event(_uow(conn, ctx), event, event.payload(), ctx, datetime.now(UTC))
 
 
 @pytest.mark.parametrize("round_", range(6))
@@ -39,7 +45,7 @@ async def test_an_ack_racing_a_resolve_always_ends_resolved(pool, ctx, round_: i
     async def ack() -> None:
         async with pool.acquire() as conn, conn.transaction():
             try:
-                await handlers.acknowledge(_repo(conn, ctx), alert_id, "lb-roskilde-1", "api", ctx, datetime.now(UTC))
+                await handlers.acknowledge(_uow(conn, ctx), alert_id, "lb-roskilde-1", "api", ctx, datetime.now(UTC))
                 outcome["ack"] = "accepted"
             except AlreadyResolved:
                 outcome["ack"] = "refused"
@@ -96,12 +102,12 @@ async def test_a_late_failure_racing_an_ack_hands_nothing_to_the_next_channel(po
     async with pool.acquire() as acking, pool.acquire() as worker:
         ack = acking.transaction()
         await ack.start()
-        await handlers.acknowledge(_repo(acking, ctx), alert_id, "lb-roskilde-2", "api", ctx, datetime.now(UTC))
+        await handlers.acknowledge(_uow(acking, ctx), alert_id, "lb-roskilde-2", "api", ctx, datetime.now(UTC))
 
         async def fail_late() -> str:
             async with worker.transaction():
                 result, _ = await handlers.record_outcome(
-                    _repo(worker, ctx), webhook, Outcome("failed", "HTTP 500"), owner="worker-1", ctx=ctx,
+                    _uow(worker, ctx), webhook, Outcome("failed", "HTTP 500"), owner="worker-1", ctx=ctx,
                     backoff=Backoff(base=0.1, cap=1, max_attempts=1), random=lambda: 0.5, now=datetime.now(UTC),
                 )  # fmt: skip
                 return result
@@ -130,7 +136,7 @@ async def test_one_alert_that_cannot_fire_is_parked_and_the_others_still_escalat
     await pool.execute("UPDATE alerts SET chain = '{\"steps\": 1}' WHERE id = $1", ids["unreadable"])
     await pool.execute("UPDATE alerts SET kommune = '9999' WHERE id = $1", ids["unsendable"])
     async with pool.acquire() as conn, conn.transaction():
-        round_ = await handlers.fire_due_alerts(_repo(conn, ctx), ctx, datetime.now(UTC), limit=10)
+        round_ = await handlers.fire_due_alerts(_uow(conn, ctx), ctx, datetime.now(UTC), limit=10)
     assert [a.alert.id for a in round_.fired if a.alert] == [ids["good"]] and round_.parked == 2
     rows = {r["id"]: r for r in await pool.fetch("SELECT id, state, level, next_timer_at, timer_error FROM alerts"
                                                  " WHERE id = ANY($1)", list(ids.values()))}  # fmt: skip
@@ -156,15 +162,15 @@ async def test_the_alert_locked_with_its_cases_reference_waits_for_a_holder_and_
     alert_id = alert_id_for(deadline.case_id, deadline.rule)
     async with pool.acquire() as conn, conn.transaction():
         # Unknown alert: no alert, but the case's reference (a new alert names its case); unknown case: neither.
-        assert await repo.lock_alert_of_case(conn, uuid.uuid4(), deadline.case_id) == (None, deadline.reference)
-        assert await repo.lock_alert_of_case(conn, uuid.uuid4(), uuid.uuid4()) == (None, None)
+        assert await _repo(conn, ctx).lock_alert_of_case(uuid.uuid4(), deadline.case_id) == (None, deadline.reference)
+        assert await _repo(conn, ctx).lock_alert_of_case(uuid.uuid4(), uuid.uuid4()) == (None, None)
 
     async with pool.acquire() as holder, pool.acquire() as waiter:
         holder_tx = holder.transaction()
         await holder_tx.start()
         await holder.execute("UPDATE alerts SET title = 'changed meanwhile' WHERE id = $1", alert_id)
         async with waiter.transaction():
-            locking = asyncio.create_task(repo.lock_alert_of_case(waiter, alert_id, deadline.case_id))
+            locking = asyncio.create_task(_repo(waiter, ctx).lock_alert_of_case(alert_id, deadline.case_id))
             await asyncio.sleep(0.3)
             assert not locking.done()  # the holder's row lock holds it up, as lock_alert's FOR UPDATE does
             await holder_tx.commit()
@@ -189,7 +195,7 @@ async def test_a_delivered_result_counts_only_while_its_lease_is_held(pool, ctx)
     async def delivered(delivery) -> str:  # type: ignore[no-untyped-def]
         async with pool.acquire() as conn, conn.transaction():
             result, _ = await handlers.record_outcome(
-                _repo(conn, ctx), delivery, Outcome("delivered", "HTTP 204"), owner="worker-1", ctx=ctx,
+                _uow(conn, ctx), delivery, Outcome("delivered", "HTTP 204"), owner="worker-1", ctx=ctx,
                 backoff=Backoff(base=0.1, cap=1, max_attempts=1), random=lambda: 0.5, now=datetime.now(UTC),
             )  # fmt: skip
             return result

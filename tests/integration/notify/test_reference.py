@@ -14,6 +14,7 @@ from services.notify.adapters.roster_file import load_roster
 from services.notify.domain.alert import alert_id_for
 from shared.db import create_pool
 from shared.events import alerts as ev
+from shared.unit_of_work import InTransaction
 from tests.integration.notify.conftest import Deadline, alert_events, alert_of
 from tests.support.waiting import eventually
 
@@ -58,9 +59,9 @@ async def test_a_deadline_event_without_a_reference_takes_the_one_remembered_fro
     pool = await create_pool(ns.database_url, notify_schema, application="notify-tests")
     try:
         async with pool.acquire() as conn, conn.transaction():
-            repo = PostgresNotifyRepository(conn, topic=ctx.alerts_topic)
-            await handlers.handle_case_event(repo, reported, reported.payload())
-            applied = await handlers.handle_deadline_event(repo, warning, warning.payload(), ctx, datetime.now(UTC))
+            uow = InTransaction(conn, lambda c: PostgresNotifyRepository(c, topic=ctx.alerts_topic))
+            await handlers.handle_case_event(uow, reported, reported.payload())
+            applied = await handlers.handle_deadline_event(uow, warning, warning.payload(), ctx, datetime.now(UTC))
     finally:
         await pool.close()
     raised = [e for e in applied.events if e.type == ev.RAISED]

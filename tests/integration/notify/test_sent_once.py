@@ -21,6 +21,7 @@ from services.notify.domain.alert import alert_id_for
 from services.notify.domain.delivery import Backoff
 from services.notify.entrypoints.timers import DeliveryWorker
 from shared.clock import SystemClock
+from shared.unit_of_work import InTransaction
 from tests.integration.notify.conftest import Deadline
 from tests.support.receivers import SmtpSink, WebhookReceiver
 from tests.support.waiting import eventually
@@ -51,8 +52,8 @@ async def _warn(pool: asyncpg.Pool, ctx: handlers.Context) -> Deadline:
     deadline = Deadline()
     event = deadline.warning()
     async with pool.acquire() as conn, conn.transaction():
-        repository = PostgresNotifyRepository(conn, topic=ctx.alerts_topic)
-        await handlers.handle_deadline_event(repository, event, event.payload(), ctx, datetime.now(UTC))
+        uow = InTransaction(conn, lambda c: PostgresNotifyRepository(c, topic=ctx.alerts_topic))
+        await handlers.handle_deadline_event(uow, event, event.payload(), ctx, datetime.now(UTC))
     return deadline
 
 

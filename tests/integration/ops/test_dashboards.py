@@ -150,19 +150,28 @@ def provisioned_datasource_uid() -> str:
     return str(source["uid"])
 
 
+# Every panel and query names its data source through the dashboard's `datasource` variable (type
+# "datasource", any Prometheus), so the dashboards work against whatever uid a Grafana gave its
+# Prometheus, not only against the provisioned one.
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+
+
 # --- The dashboards as files: quick checks that need no services ---------------------------------
 
 
-def test_dashboards_are_provisioned_and_name_the_provisioned_data_source() -> None:
+def test_dashboards_are_provisioned_and_read_the_data_source_of_their_variable() -> None:
     assert {p.stem for p in DASHBOARDS} >= {"operations", "politigarantier"}
     provider = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "dashboards.yml").read_text())
     assert provider["providers"][0]["type"] == "file"
-    uid = provisioned_datasource_uid()
+    fixed_uid = provisioned_datasource_uid()
     uids = set()
     for path in DASHBOARDS:
         dashboard = load(path)
+        assert fixed_uid not in path.read_text(), f"{path.name} names the data source {fixed_uid!r} by its uid"
         assert dashboard["uid"] not in uids, f"{path.name}: uid {dashboard['uid']} used twice"
         uids.add(dashboard["uid"])
+        (source,) = [v for v in variables(path) if v["type"] == "datasource"]
+        assert (source["name"], source["query"]) == ("datasource", "prometheus"), path.name
         ids = [p["id"] for p in panels(dashboard)]
         assert len(ids) == len(set(ids)), f"{path.name}: panel ids repeat"
         for panel in panels(dashboard):
@@ -170,11 +179,11 @@ def test_dashboards_are_provisioned_and_name_the_provisioned_data_source() -> No
                 continue
             assert panel.get("targets"), f"{path.name} / {panel['title']}: no query"
             for item in [panel, *panel["targets"]]:
-                assert item.get("datasource", {}).get("uid") == uid, f"{path.name} / {panel['title']}: data source"
+                assert item.get("datasource") == DATASOURCE, f"{path.name} / {panel['title']}: data source"
             assert all(t.get("expr", "").strip() for t in panel["targets"]), f"{path.name} / {panel['title']}"
         for variable in variables(path):
             if variable["type"] == "query":
-                assert variable["datasource"]["uid"] == uid
+                assert variable["datasource"] == DATASOURCE, f"{path.name}: variable {variable['name']}"
                 parse_label_values(variable_query(variable))
 
 
@@ -203,7 +212,7 @@ def test_the_allowance_for_services_not_built_yet_is_still_needed() -> None:
 
 def test_every_metric_a_dashboard_reads_is_declared_by_a_service() -> None:
     """Catches a misspelt metric name in a second, before the slow test below waits for its series."""
-    modules = ["shared.metrics"] + [
+    modules = ["shared.metrics", "shared.health"] + [
         f"services.{s}.metrics" for s in SERVICES if (ROOT / "services" / s / "metrics.py").exists()
     ]
     for module in modules:
@@ -219,6 +228,24 @@ def test_every_metric_a_dashboard_reads_is_declared_by_a_service() -> None:
             if variable["type"] == "query":
                 match, _ = parse_label_values(variable_query(variable))
                 assert not metric_names(match or "") - declared, f"{path.name}: variable {variable['name']}"
+
+
+def test_the_scrape_keeps_each_series_one_service_label() -> None:
+    """The shared metrics label their service themselves and each job adds `service` for the others.
+
+    With honor_labels the metric's own label stands (without it Prometheus would rename it to
+    exported_service); honoured labels must then never be `job` or `instance`, which are the scrape's.
+    """
+    for name in ("prometheus.yml", "prometheus.compose.yml"):
+        for job in yaml.safe_load((PROMETHEUS_CONFIG.parent / name).read_text())["scrape_configs"]:
+            assert job.get("honor_labels") is True, f"{name}: job {job['job_name']}"
+            for static in job["static_configs"]:
+                assert static["labels"]["service"] == job["job_name"], f"{name}: job {job['job_name']}"
+    for module in ["shared.metrics", "shared.health"] + [f"services.{s}.metrics" for s in SERVICES]:
+        importlib.import_module(module)
+    for collector in set(REGISTRY._names_to_collectors.values()):
+        labels = set(getattr(collector, "_labelnames", ()))
+        assert not labels & {"job", "instance"}, f"{collector}: {sorted(labels)}"
 
 
 def test_interpolation_fills_variables_and_macros_and_refuses_unknown_ones() -> None:
@@ -244,8 +271,10 @@ async def test_every_dashboard_query_returns_series_from_the_running_services(ns
         "INTAKE_OUTBOX_POLL_SECONDS": "0.2",
         "DEADLINE_RULES_FILE": str(SECONDS_RULES_FILE),
         "DEADLINES_GAUGES_INTERVAL_SECONDS": "1",
-        # notify (when built) with a console-only roster and the seconds policy: every alert the traffic
-        # raises is delivered at once, so the delivery panels have series.
+        "NOTIFY_GAUGES_INTERVAL_SECONDS": "1",
+        # notify with a console-only roster and the seconds policy: every alert the traffic raises is
+        # delivered at once and escalates after 3 s unless acknowledged, so the delivery, escalation and
+        # acknowledgement panels have series.
         "ROSTER_FILE": str(write_roster(tmp_path / "roster.yaml", roster_document())),
         "ALERT_POLICY_FILE": str(SECONDS_POLICY_FILE),
     }
@@ -266,7 +295,7 @@ async def test_every_dashboard_query_returns_series_from_the_running_services(ns
         )  # fmt: skip
         for service in services.values():
             service.wait_ready()
-        await traffic(ns, services["intake"].url, services["deadlines"].url)
+        await traffic(ns, services["intake"].url, services["deadlines"].url, services["notify"].url)
 
         async with httpx.AsyncClient(timeout=5) as client:
             queries, skipped = await resolve_queries(client, api)
@@ -280,6 +309,10 @@ async def test_every_dashboard_query_returns_series_from_the_running_services(ns
             # cannot have series before their service exists, but they must parse today.
             for query in [*queries, *skipped]:
                 await ask(query)
+            # Each series has one `service` label, the service's own: a target label that clashes with
+            # the metric's would be renamed exported_service (prometheus.yml keeps the metric's).
+            clashing = await ask(Query("prometheus", "every series", 'count by (__name__) ({exported_service=~".+"})'))
+            assert not clashing, f"series with an exported_service label: {clashing}"
             empty: set[Query] = set(queries)
 
             async def all_answer() -> bool:
@@ -328,6 +361,10 @@ async def resolve_queries(client: httpx.AsyncClient, api: str) -> tuple[list[Que
     for path in DASHBOARDS:
         values: dict[str, str] = {}
         for variable in variables(path):
+            if variable["type"] == "datasource":
+                # Grafana lists the data sources of this type; only panels' `datasource` fields name it.
+                assert variable["query"] == "prometheus", (path.name, variable["name"])
+                continue
             if variable["type"] == "custom":
                 found = custom_values(variable)
             elif variable["type"] == "query":
@@ -346,13 +383,14 @@ async def resolve_queries(client: httpx.AsyncClient, api: str) -> tuple[list[Que
     return ready, skipped
 
 
-async def traffic(ns, intake: str, deadlines: str) -> None:  # type: ignore[no-untyped-def]
+async def traffic(ns, intake: str, deadlines: str, notify: str) -> None:  # type: ignore[no-untyped-def]
     """One burst that makes every series the dashboards read exist, for guarantees and local targets alike.
 
     With the seconds rules (4-8 s windows): a burglary met at once (guarantee and follow-up target met
     on time), a burglary left to warn and breach and then met late, a burglary closed before the
     patrol came (guarantee cancelled), an officer request replied to and then closed (local target met,
     the other cancelled), a tip, refused requests (401, 422) and a message the consumer dead-letters.
+    The late burglary's breach alerts escalate, and one is acknowledged through notify's API.
     """
     async with httpx.AsyncClient(timeout=10, event_hooks=PORTAL_LIKE_HOOKS) as client:
 
@@ -394,6 +432,17 @@ async def traffic(ns, intake: str, deadlines: str) -> None:  # type: ignore[no-u
             return len(mine) == 2 and all(d["state"] == "breached" for d in mine)
 
         await eventually(both_breached, timeout=30, what="the guarantee and the follow-up target breached")
+
+        escalated_alerts: list[str] = []
+
+        async def escalated() -> bool:
+            page = await client.get(f"{notify}/v1/alerts", params={"state": "escalated"}, headers=POLICE)
+            escalated_alerts[:] = [a["id"] for a in page.json()["items"] if a["case_id"] == late]
+            return bool(escalated_alerts)
+
+        await eventually(escalated, timeout=30, what="a breach alert escalated")
+        ack = await client.post(f"{notify}/v1/alerts/{escalated_alerts[0]}/ack", headers=POLICE)
+        assert ack.status_code == 200 and ack.json()["state"] == "acknowledged", ack.text
         await act(late, "on_scene")
         await act(late, "followup_done")
 

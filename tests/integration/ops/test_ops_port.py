@@ -35,7 +35,7 @@ def test_ops_endpoints_answer_on_the_ops_port_only(ns, tmp_path: Path, service: 
             assert httpx.get(process.url + path, timeout=5).status_code == 200, path
             assert httpx.get(process.ops_url + path, timeout=5).status_code == 200, path
         metrics = httpx.get(process.ops_url + "/metrics", timeout=5).text
-        assert "outbox_backlog" in metrics and "clock_skew_seconds" in metrics
+        assert "outbox_backlog_events" in metrics and "clock_skew_seconds" in metrics
         # The public OpenAPI document (read on the ops port) lists no ops-only path.
         paths = httpx.get(process.ops_url + "/openapi.json", timeout=5).json()["paths"]
         assert not set(paths) & set(OPS_ONLY) and set(BOTH) <= set(paths)

@@ -28,7 +28,7 @@ METRIC_MODULES = ("shared.metrics", "services.deadlines.metrics", "services.inta
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 PROMQL_WORDS = {
     "sum", "by", "max", "min", "rate", "increase", "histogram_quantile", "le", "up", "without", "avg", "count",
-    "and", "or", "unless", "on", "ignoring", "group_left", "group_right", "offset", "bool",
+    "and", "or", "unless", "on", "ignoring", "group_left", "group_right", "offset", "bool", "time",
 }  # fmt: skip
 
 
@@ -60,6 +60,9 @@ def test_metric_name_extraction_finds_names_and_ignores_labels() -> None:
     assert metric_names(expr) == {"deadline_detection_lag_seconds_bucket"}
     assert metric_names('sum by (service, topic) (increase(consumer_events_total{outcome="x"}[15m])) > 0') == {
         "consumer_events_total"
+    }
+    assert metric_names("time() - max by (topic) (reporting_last_event_timestamp_seconds)") == {
+        "reporting_last_event_timestamp_seconds"
     }
 
 

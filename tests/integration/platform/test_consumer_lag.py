@@ -13,7 +13,7 @@ from tests.support.waiting import eventually
 
 def lag(ns, partition: int) -> float | None:  # type: ignore[no-untyped-def]
     labels = {"service": "testsvc", "consumer": "effects", "topic": ns.topics.cases, "partition": str(partition)}
-    return REGISTRY.get_sample_value("consumer_lag", labels)
+    return REGISTRY.get_sample_value("consumer_lag_messages", labels)
 
 
 async def test_a_backlog_shows_as_lag_and_reading_it_brings_the_lag_to_zero(ns, platform_schema) -> None:  # type: ignore[no-untyped-def]

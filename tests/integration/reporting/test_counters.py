@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.reporting import handlers
-from services.reporting.adapters import repository
+from services.reporting.adapters.repository import PostgresReadModel
 from services.reporting.bootstrap import migrations
 from services.reporting.domain.facts import FactBatch
 from services.reporting.domain.periods import Period
 from shared.db import create_pool, migrate
 from shared.events import CloudEvent
 from shared.events import alerts as al
+from shared.unit_of_work import InTransaction
 from tests.integration.reporting.conftest import GREVE, Q1, ROSKILDE, Quarter, district_quarter
 from tests.integration.reporting.test_figures import kpis, publish_and_wait, rule
 
@@ -72,7 +73,7 @@ async def counted_directly(conn, start: datetime, end: datetime, kommune: str | 
 
 
 async def counted_by_the_report(conn, start: datetime, end: datetime, kommune: str | None) -> dict[str, list[tuple]]:  # type: ignore[no-untyped-def]
-    facts = await repository.period_facts(repository.serial(conn), start, end, kommune)
+    facts = await PostgresReadModel(conn).period_facts(start, end, kommune)
     return {
         "cases": sorted((c.kind, c.kommune, c.category, c.focus_area, c.count) for c in facts.cases),
         "deadlines": sorted(
@@ -181,15 +182,15 @@ async def test_counters_and_the_shortcut_equal_counting_the_facts(ns) -> None:  
     try:
         for event in shuffled:
             async with pools["single"].acquire() as conn, conn.transaction():
-                await handlers.handle(conn, event, event.payload())
+                await handlers.handle(InTransaction(conn, PostgresReadModel), event, event.payload())
         for event in reversed(events):
             async with pools["reversed"].acquire() as conn, conn.transaction():
-                await handlers.handle(conn, event, event.payload())
+                await handlers.handle(InTransaction(conn, PostgresReadModel), event, event.payload())
         batch = FactBatch()
         for event in events:
             handlers.add_event(batch, event, event.payload())
         async with pools["late"].acquire() as conn, conn.transaction():
-            await handlers.apply(conn, batch)
+            await handlers.apply(InTransaction(conn, PostgresReadModel), batch)
         await migrate(ns.database_url, ns.schema("rm_count_late"), migrations())
 
         for pool in pools.values():

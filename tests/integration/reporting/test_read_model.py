@@ -8,8 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from services.reporting import handlers
-from services.reporting.adapters import repository
-from services.reporting.adapters.repository import TABLES
+from services.reporting.adapters.repository import TABLES, PostgresReadModel
 from services.reporting.bootstrap import migrations
 from services.reporting.domain.facts import FactBatch
 from services.reporting.domain.kpis import PeriodFacts, figures
@@ -17,6 +16,7 @@ from services.reporting.domain.periods import Period
 from shared.db import create_pool, migrate
 from shared.events import CloudEvent
 from shared.events import alerts as al
+from shared.unit_of_work import InTransaction
 from tests.integration.reporting.conftest import Q1, ROSKILDE, Quarter, district_quarter
 
 ORDER = {
@@ -47,14 +47,14 @@ async def test_one_batch_equals_one_event_at_a_time_in_any_order_with_repeats(ns
         for event in events:
             handlers.add_event(batch, event, event.payload())
         async with pools["batch"].acquire() as conn, conn.transaction():
-            await handlers.apply(conn, batch)
+            await handlers.apply(InTransaction(conn, PostgresReadModel), batch)
 
         rng = random.Random(10)
         shuffled = events + rng.sample(events, len(events) // 3)
         rng.shuffle(shuffled)
         for event in shuffled:
             async with pools["single"].acquire() as conn, conn.transaction():
-                await handlers.handle(conn, event, event.payload())
+                await handlers.handle(InTransaction(conn, PostgresReadModel), event, event.payload())
 
         # The alert arrives on another topic than its case: its focus area is filled either way.
         for pool in pools.values():
@@ -86,9 +86,9 @@ async def test_deadline_outcome_columns_partition_the_deadlines_started(ns) -> N
             handlers.add_event(batch, event, event.payload())
         async with pool.acquire() as conn:
             async with conn.transaction():
-                await handlers.apply(conn, batch)
+                await handlers.apply(InTransaction(conn, PostgresReadModel), batch)
             period = Period.parse("2026-Q1")
-            facts = await repository.period_facts(repository.serial(conn), period.start, period.end, None)
+            facts = await PostgresReadModel(conn).period_facts(period.start, period.end, None)
     finally:
         await pool.close()
     (tally,) = facts.deadlines
@@ -114,15 +114,15 @@ async def _facts_of(ns, name: str, events: list[CloudEvent], *, one_at_a_time: b
             if one_at_a_time:
                 for event in events:
                     async with conn.transaction():
-                        await handlers.handle(conn, event, event.payload())
+                        await handlers.handle(InTransaction(conn, PostgresReadModel), event, event.payload())
             else:
                 batch = FactBatch()
                 for event in events:
                     handlers.add_event(batch, event, event.payload())
                 async with conn.transaction():
-                    await handlers.apply(conn, batch)
+                    await handlers.apply(InTransaction(conn, PostgresReadModel), batch)
             period = Period.parse("2026-Q1")
-            return await repository.period_facts(repository.serial(conn), period.start, period.end, None)
+            return await PostgresReadModel(conn).period_facts(period.start, period.end, None)
     finally:
         await pool.close()
 

@@ -1,4 +1,7 @@
-"""An in-memory DeadlinesRepository, so the use cases in handlers.py run without Postgres."""
+"""An in-memory DeadlinesRepository and its unit of work, so the use cases in handlers.py run without Postgres.
+
+tests/support/contracts/deadlines.py runs one suite against this fake and the Postgres repository.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,11 @@ from shared.events import CloudEvent
 
 
 class FakeDeadlinesRepository:
-    """Deadlines, actions, timeline and outbox as plain collections; `unreadable` ids claim as Unreadable."""
+    """Deadlines, actions, timeline and outbox as plain collections; `unreadable` ids claim as Unreadable.
+
+    It is its own unit of work: `transaction()` yields itself and, as a rollback does, undoes what
+    the block wrote when it raises.
+    """
 
     def __init__(self) -> None:
         self.deadlines: dict[uuid.UUID, Deadline] = {}
@@ -27,6 +34,15 @@ class FakeDeadlinesRepository:
         self.locked: list[uuid.UUID] = []
         self.savepoints = 0
 
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[FakeDeadlinesRepository]:
+        saved = copy.deepcopy(self.__dict__)
+        try:
+            yield self
+        except BaseException:
+            self.__dict__.update(saved)
+            raise
+
     async def lock_case(self, case_id: uuid.UUID, kommune: str) -> None:
         self.locked.append(case_id)
 
@@ -36,7 +52,10 @@ class FakeDeadlinesRepository:
 
     async def save_case(self, case: CaseDeadlines) -> None:
         await self.save_deadlines(list(case.deadlines.values()))
-        self.actions[case.case_id] = case.actions
+        # Like INSERT ... ON CONFLICT DO NOTHING: an action stored once stays as it was first stored.
+        stored = self.actions.setdefault(case.case_id, [])
+        known = {a.action_id for a in stored}
+        stored.extend(a for a in case.actions if a.action_id not in known)
 
     async def claim_due(self, now: datetime, limit: int) -> Sequence[Deadline | Unreadable]:
         due = sorted(
@@ -69,9 +88,9 @@ class FakeDeadlinesRepository:
     async def savepoint(self) -> AsyncIterator[None]:
         """Like a SAVEPOINT: an error inside restores what was written inside, then propagates."""
         self.savepoints += 1
-        saved = copy.copy(self.deadlines), list(self.outbox), dict(self.parked)
+        saved = copy.deepcopy(self.__dict__)
         try:
             yield
         except BaseException:
-            self.deadlines, self.outbox, self.parked = saved
+            self.__dict__.update(saved)
             raise

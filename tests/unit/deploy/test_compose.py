@@ -165,9 +165,15 @@ def grafana_provisioning(kind: str) -> list[dict[str, Any]]:
 
 
 def test_grafana_finds_the_dashboards_where_compose_mounts_them() -> None:
-    mounted = {target for service, _, target in bind_mounts() if service == "grafana"}
+    mounted = {target: source for service, source, target in bind_mounts() if service == "grafana"}
     paths = [p["options"]["path"] for config in grafana_provisioning("dashboards") for p in config["providers"]]
-    assert paths and all(any(path.startswith(m) for m in mounted) for path in paths), (paths, mounted)
+    assert paths, "no dashboard provider"
+    for path in paths:
+        # The folder the provider reads, as the repository's folder mounted there (or one inside it).
+        found = [source / Path(path).relative_to(target) for target, source in mounted.items()
+                 if Path(path).is_relative_to(target)]  # fmt: skip
+        assert found, (path, mounted)
+        assert any(sorted(folder.glob("*.json")) for folder in found), f"{path}: no dashboard JSON there {found}"
 
 
 def test_grafanas_prometheus_datasource_is_the_compose_prometheus() -> None:

@@ -1,4 +1,5 @@
-"""An in-memory NotifyRepository, so the use cases in services/notify/handlers.py run without Postgres."""
+"""An in-memory NotifyRepository and its unit of work, so the use cases in services/notify/handlers.py run without
+Postgres. tests/support/contracts/notify.py runs one suite against this fake and the Postgres repository."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ class FakeNotifyRepository:
 
     Like the Postgres one, a delivery leased to a worker is in flight: an ack's cancel leaves it
     alone (here a lease never runs out by itself). `unreadable` alert ids claim as Unreadable.
+
+    It is its own unit of work: `transaction()` yields itself and, as a rollback does, undoes what
+    the block wrote when it raises.
     """
 
     def __init__(self) -> None:
@@ -35,6 +39,11 @@ class FakeNotifyRepository:
         self.used_links: set[uuid.UUID] = set()
         self.unreadable: set[uuid.UUID] = set()
         self.creations_locked: list[uuid.UUID] = []
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[FakeNotifyRepository]:
+        async with self.savepoint():
+            yield self
 
     # --- NotifyRepository ---
 
@@ -70,7 +79,11 @@ class FakeNotifyRepository:
     async def add_deliveries(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
         added = []
         for delivery in deliveries:
-            if delivery.id in self.deliveries:  # ON CONFLICT DO NOTHING
+            # ON CONFLICT DO NOTHING: the id, or UNIQUE (notice_id, recipient_id, channel_no).
+            same = (delivery.notice_id, delivery.recipient_id, delivery.channel_no)
+            if delivery.id in self.deliveries or any(
+                (d["notice_id"], d["recipient_id"], d["channel_no"]) == same for d in self.deliveries.values()
+            ):
                 continue
             self.deliveries[delivery.id] = asdict(delivery) | {"lease_owner": None, "lease_until": None,
                                                               "last_error": None}  # fmt: skip

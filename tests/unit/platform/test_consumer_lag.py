@@ -1,4 +1,4 @@
-"""consumer_lag arithmetic: high-water mark minus the next offset to read, which a nack moves back."""
+"""consumer_lag_messages arithmetic: high-water mark minus the next offset to read, which a nack moves back."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def record(partition: int, offset: int) -> ConsumerRecord:  # type: ignore[type-
 
 def lag(partition: int) -> float | None:
     labels = {"service": "testsvc", "consumer": "effects", "topic": TOPIC, "partition": str(partition)}
-    return REGISTRY.get_sample_value("consumer_lag", labels)
+    return REGISTRY.get_sample_value("consumer_lag_messages", labels)
 
 
 SPEC = effect_consumer(Topics(prefix="lagunit."), "g")

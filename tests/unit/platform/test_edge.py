@@ -205,11 +205,11 @@ def test_every_service_takes_its_limits_from_the_shared_settings() -> None:
 # --- OpenAPI agrees with behaviour ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("service", sorted(APPS))
+@pytest.mark.parametrize("service", sorted(EVERY_APP))
 async def test_every_error_an_api_route_documents_is_problem_json_and_every_route_names_its_scheme(
     service: str,
 ) -> None:
-    document = (await call(APPS[service](), "GET", "/openapi.json")).json()
+    document = (await call(EVERY_APP[service](), "GET", "/openapi.json")).json()
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     for path, item in document["paths"].items():
         for method, operation in item.items():
@@ -222,7 +222,9 @@ async def test_every_error_an_api_route_documents_is_problem_json_and_every_rout
                 assert {"401", "403", "429"} <= set(errors), (method, path, sorted(errors))
             if operation.get("parameters") or operation.get("requestBody"):
                 assert "422" in errors, (method, path)
-            if "{" in path:
+            # A route that looks something up by its id says what it answers when there is none
+            # (reporting's /v1/council-reports/{scope}/{document} takes a scope and a period: a 422).
+            if any(p["in"] == "path" and p["schema"].get("format") == "uuid" for p in operation.get("parameters", [])):
                 assert "404" in errors, (method, path)
 
 

@@ -109,3 +109,19 @@ def test_the_stall_gauges_are_published() -> None:
         )
         > time.time() - 5
     )
+
+
+def test_a_loop_held_up_by_a_dependency_readiness_does_not_require_keeps_the_service_ready() -> None:
+    health = Health("intake", ready_bound=0.01)
+    health.required = {"postgres"}  # intake answers without Kafka: the outbox keeps the reports
+    relay = health.loop("outbox relay")
+    time.sleep(0.03)
+    relay.failed(blocked_by="kafka")
+    assert health.stalled() == {}
+    relay.failed(blocked_by="postgres")
+    assert list(health.stalled()) == ["outbox relay"]
+    relay.failed()  # cause unknown: counts
+    assert list(health.stalled()) == ["outbox relay"]
+    health.required = None
+    relay.failed(blocked_by="kafka")
+    assert list(health.stalled()) == ["outbox relay"]  # a service that needs Kafka is not ready without it

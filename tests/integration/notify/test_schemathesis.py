@@ -1,0 +1,60 @@
+"""Property-based run of schemathesis against notify's OpenAPI document (tests/support/conformance.py).
+
+`python -m services.notify serve` on real Postgres and Kafka, with one real alert in it (a deadline
+warning played onto deadlines.v1, delivered to the console), so the list, the detail and the
+acknowledgement answer with real rows and the checks compare them with the schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.notify.domain.alert import alert_id_for
+from tests.integration.notify.conftest import POLICE, Deadline, notify_env
+from tests.support.conformance import run_schemathesis, statuses_by_operation
+from tests.support.services import ServiceProcess
+from tests.support.waiting import eventually
+
+
+@pytest.fixture
+def notify_process(ns, tmp_path: Path, roster, smtp) -> Iterator[ServiceProcess]:  # type: ignore[no-untyped-def]
+    service = ServiceProcess("notify", notify_env(ns, roster, smtp), tmp_path / "notify.log")
+    service.migrate()
+    service.start()
+    try:
+        service.wait_ready(timeout=30)
+        yield service
+    finally:
+        service.stop()
+
+
+async def test_no_generated_input_makes_a_server_error_or_breaks_the_schema(notify_process, upstream) -> None:  # type: ignore[no-untyped-def]
+    deadline = Deadline()
+    await upstream.publish(deadline.reported(), deadline.warning())
+    alert_id = str(alert_id_for(deadline.case_id, deadline.rule))
+    async with httpx.AsyncClient(base_url=notify_process.url) as client:
+
+        async def raised() -> bool:
+            return (await client.get(f"/v1/alerts/{alert_id}", headers=POLICE)).status_code == 200
+
+        await eventually(raised, timeout=30, what="the warning's alert raised")
+    answered = await asyncio.to_thread(
+        run_schemathesis,
+        notify_process.url,
+        lambda _path: "dev-police-key",
+        {"alert_id": alert_id},
+        schema_url=notify_process.ops_url + "/openapi.json",
+    )
+    statuses = statuses_by_operation(answered)
+    assert 200 in statuses["GET /v1/alerts"] and 422 in statuses["GET /v1/alerts"]
+    assert {200, 404} <= statuses["GET /v1/alerts/{alert_id}"]
+    # The real alert was acknowledged (200), then answered as already acknowledged or refused (409, 422).
+    assert 200 in statuses["POST /v1/alerts/{alert_id}/ack"]
+    assert 404 in statuses["POST /v1/alerts/{alert_id}/ack"]
+    assert not any(status >= 500 for _, status in answered)
+    assert "Traceback" not in notify_process.tail(5000), notify_process.tail(60)

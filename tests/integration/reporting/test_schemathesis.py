@@ -1,0 +1,59 @@
+"""Property-based run of schemathesis against reporting's OpenAPI document (tests/support/conformance.py).
+
+`python -m services.reporting serve` on real Postgres and Kafka, with a few real events of the
+quarter in its read model, so KPIs and council reports are computed and rendered from real rows
+(JSON, HTML, PDF and CSV), and the checks compare each answer with the schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.reporting.conftest import COUNCIL, Q1, ROSKILDE, Quarter, reporting_env
+from tests.support.conformance import run_schemathesis, statuses_by_operation
+from tests.support.services import ServiceProcess
+from tests.support.waiting import eventually
+
+
+@pytest.fixture
+def reporting_process(ns, tmp_path: Path) -> Iterator[ServiceProcess]:  # type: ignore[no-untyped-def]
+    service = ServiceProcess("reporting", reporting_env(ns), tmp_path / "reporting.log")
+    service.migrate()
+    service.start()
+    try:
+        service.wait_ready(timeout=30)
+        yield service
+    finally:
+        service.stop()
+
+
+async def test_no_generated_input_makes_a_server_error_or_breaks_the_schema(reporting_process, bus) -> None:  # type: ignore[no-untyped-def]
+    quarter = Quarter()
+    case = quarter.report(ROSKILDE, "burglary_home", Q1, in_progress=False)
+    quarter.deadline(case, ROSKILDE, "burglary_home_24h", "burglary_home", Q1, timedelta(hours=24), outcome="met")
+    await bus.publish(quarter.events)
+    async with httpx.AsyncClient(base_url=reporting_process.url, timeout=30) as client:
+
+        async def applied() -> bool:
+            answer = await client.get("/v1/kpis", params={"scope": "kreds", "period": "2026-Q1"}, headers=COUNCIL)
+            return answer.status_code == 200 and answer.json()["current"]["reports"] == 1
+
+        await eventually(applied, timeout=30, what="the quarter's events in the read model")
+    answered = await asyncio.to_thread(
+        run_schemathesis,
+        reporting_process.url,
+        lambda _path: "dev-council-key",
+        {"scope": "kreds", "document": "2026-Q1.csv"},
+        schema_url=reporting_process.ops_url + "/openapi.json",
+    )
+    statuses = statuses_by_operation(answered)
+    assert 200 in statuses["GET /v1/kpis"] and 422 in statuses["GET /v1/kpis"]
+    assert {200, 422} <= statuses["GET /v1/council-reports/{scope}/{document}"]
+    assert not any(status >= 500 for _, status in answered)
+    assert "Traceback" not in reporting_process.tail(5000), reporting_process.tail(60)
