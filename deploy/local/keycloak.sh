@@ -137,7 +137,7 @@ start() {
   KC_BOOTSTRAP_ADMIN_USERNAME=${KEYCLOAK_ADMIN:-admin} KC_BOOTSTRAP_ADMIN_PASSWORD=${KEYCLOAK_ADMIN_PASSWORD:-dev-admin} \
     setsid nohup "$KC_HOME/bin/kc.sh" start-dev --http-host=127.0.0.1 --http-port="$PORT" \
       --http-management-port="$MANAGEMENT_PORT" --hostname="$BASE_URL" --import-realm \
-      > "$LOGS/keycloak.log" 2>&1 < /dev/null &
+      > "$LOGS/keycloak.log" 2>&1 < /dev/null 9>&- &
   echo $! > "$PIDFILE"
   echo "$PORT" > "$PORTFILE"
   cp "$REALM_FILE" "$IMPORTED"
@@ -229,9 +229,17 @@ status() {
   else say "nothing answers at $DISCOVERY"; fi
 }
 
+lock() { # one `up` or `down` at a time per checkout: a second `make up` waits, then finds Keycloak answering
+  # (fd 9 holds the lock; the Keycloak it starts does not inherit it: `9>&-` in start)
+  mkdir -p "$HOME_DIR"
+  exec 9>"$HOME_DIR/.lock"
+  command -v flock >/dev/null || return 0
+  flock -n 9 || { say "another 'keycloak.sh up' or 'down' of this checkout is running; waiting for it"; flock 9; }
+}
+
 case "${1:-}" in
-  up) up ;;
-  down) down ;;
+  up) lock; up ;;
+  down) lock; down ;;
   status) status ;;
   fetch) fetch; say "Keycloak $VERSION in $KC_HOME" ;;
   java) need_java ;;
