@@ -109,7 +109,7 @@ stop() { # SIGTERM to kc.sh's process group (kc.sh and its JVM), up to 30 s, the
     say "Keycloak did not stop in 30 s; killing it"
     kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
   fi
-  rm -f "$PIDFILE"
+  rm -f "$PIDFILE" "$PORTFILE"
 }
 
 need_java() {
@@ -129,7 +129,7 @@ start() {
   if [ -d "$KC_HOME/data/h2" ]; then EXPECT="about 20 s"
   else EXPECT="about 50-70 s on 2 cores: a new database and the realm's import"; say "the realm mvsj is imported on this start"; fi
   local append=${JAVA_OPTS_APPEND:-}
-  # Java 24+ warns at every start that Netty uses sun.misc.Unsafe (JEP 471); allowed here, as Keycloak's image does.
+  # Java 24+ warns at every start that Netty uses sun.misc.Unsafe's memory access (JEP 471): allowed, so the log is quiet.
   [ "$(java_major "$java_home")" -lt 24 ] || append="--sun-misc-unsafe-memory-access=allow $append"
   say "starting Keycloak $VERSION (start-dev, Java $(java_major "$java_home") from $java_home, heap $HEAP) on $BASE_URL (log: $LOGS/keycloak.log)"
   # setsid: Keycloak outlives the make process that started it, and `down` stops kc.sh's whole group.
