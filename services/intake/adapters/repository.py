@@ -15,10 +15,9 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from services.intake.commands import NewAction, NewCase, StoredCase
 from services.intake.domain.cases import CaseFacts, RecordedAction
 from services.intake.domain.reference import new_reference
-from services.intake.handlers import Answer, IdempotencyKey, IdempotencyKeyReused
+from services.intake.handlers import Answer, IdempotencyKey, IdempotencyKeyReused, NewAction, NewCase, StoredCase
 from shared.db import Conn, readable_time
 from shared.events import CloudEvent
 from shared.outbox import enqueue

@@ -20,7 +20,6 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.intake.commands import CaseDetails, NewAction, NewCase
 from services.intake.domain.cases import CaseKind, CaseStatus, status_view
 from services.intake.domain.fields import InvalidSubmission
 from services.intake.entrypoints.bodies import ActionIn, OfficerRequestIn, ReportIn, SubmissionT, TipIn
@@ -28,10 +27,13 @@ from services.intake.entrypoints.checks import validate_submission
 from services.intake.handlers import (
     ActionRefused,
     Answer,
+    CaseDetails,
     CaseHandlers,
     CaseNotFound,
     IdempotencyKey,
     IdempotencyKeyReused,
+    NewAction,
+    NewCase,
 )
 from services.intake.metrics import REPLAYED
 from shared.auth import ApiClient

@@ -7,10 +7,9 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
-from services.intake.commands import NewAction, NewCase, StoredCase
 from services.intake.domain.cases import CaseFacts
 from services.intake.domain.reference import new_reference
-from services.intake.handlers import Answer, IdempotencyKey, IdempotencyKeyReused
+from services.intake.handlers import Answer, IdempotencyKey, IdempotencyKeyReused, NewAction, NewCase, StoredCase
 from shared.events import CloudEvent
 
 

@@ -14,7 +14,6 @@ import pytest
 from fastapi import FastAPI
 
 from services.intake.bootstrap import build_app
-from services.intake.commands import NewAction, NewCase, StoredCase, case_event
 from services.intake.domain.cases import CaseFacts, Conflict, RecordedAction
 from services.intake.entrypoints.bodies import ActionIn, OfficerRequestIn, ReportIn, TipIn
 from services.intake.entrypoints.checks import validate_submission
@@ -25,7 +24,11 @@ from services.intake.handlers import (
     CaseNotFound,
     IdempotencyKey,
     IdempotencyKeyReused,
+    NewAction,
+    NewCase,
+    StoredCase,
     accepted_body,
+    case_event,
 )
 from services.intake.settings import IntakeSettings
 from shared.clock import ManualClock
