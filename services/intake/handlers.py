@@ -3,7 +3,8 @@
 Each use case runs in one transaction of a `UnitOfWork` (Postgres in the service, a fake in unit
 tests): the idempotency key's row, the case (or action) rows and the outbox row commit together or
 not at all, so a failure at any moment leaves nothing half-written, and an accepted case always has
-its event waiting in the outbox. Counting and logging happen after the commit.
+its event waiting in the outbox. Counting and logging happen after the commit. The status read
+(`read_status`) has the same shape: one transaction, one load, the domain's view of it.
 """
 
 from __future__ import annotations
@@ -11,16 +12,24 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from services.intake.domain.cases import CaseFacts, CaseKind, Conflict, RecordedAction, decide_action
+from services.intake.domain.cases import (
+    CaseFacts,
+    CaseKind,
+    CaseStatusView,
+    Conflict,
+    RecordedAction,
+    decide_action,
+    status_view,
+)
 from services.intake.domain.reference import new_reference
 from services.intake.metrics import count_accepted
 from shared.events import CloudEvent
 from shared.events.cases import ActionRecorded, CaseReported, OfficerRequested, RequestType, TipReceived
+from shared.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     # The validated body of a police action is the command's payload; only its fields are read here.
@@ -219,16 +228,11 @@ class CaseRepository(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
-    def transaction(self) -> AbstractAsyncContextManager[CaseRepository]:
-        """One transaction: committed when the block ends normally, rolled back when it raises."""
-        ...
-
-    async def find(self, case_id: uuid.UUID) -> StoredCase | None: ...
+Uow = UnitOfWork[CaseRepository]
 
 
 async def report_case(
-    uow: UnitOfWork, case: NewCase, key: IdempotencyKey | None, *, rng: random.Random | None = None
+    uow: Uow, case: NewCase, key: IdempotencyKey | None, *, rng: random.Random | None = None
 ) -> Answer:
     """A citizen reports a burglary (or any report, tip or Bestil en betjent request): store it, publish its event."""
     reference = new_reference(rng)
@@ -255,7 +259,7 @@ async def report_case(
     return answer
 
 
-async def record_action(uow: UnitOfWork, action: NewAction, key: IdempotencyKey | None) -> Answer:
+async def record_action(uow: Uow, action: NewAction, key: IdempotencyKey | None) -> Answer:
     """Police record an action on a case (dispatched, on scene, closed, ...): decide, store, publish."""
     async with uow.transaction() as repo:
         earlier = await repo.claim_key(key) if key is not None else None
@@ -283,28 +287,10 @@ async def record_action(uow: UnitOfWork, action: NewAction, key: IdempotencyKey 
     return answer
 
 
-class CaseHandlers(Protocol):
-    """What the HTTP routes call; bootstrap wires `Handlers` on Postgres, route unit tests a fake."""
-
-    async def submit(self, case: NewCase, key: IdempotencyKey | None) -> Answer: ...
-
-    async def record_action(self, action: NewAction, key: IdempotencyKey | None) -> Answer: ...
-
-    async def find(self, case_id: uuid.UUID) -> StoredCase | None: ...
-
-
-class Handlers:
-    """The use cases above, bound to one unit of work."""
-
-    def __init__(self, uow: UnitOfWork, *, rng: random.Random | None = None) -> None:
-        self._uow = uow
-        self._rng = rng
-
-    async def submit(self, case: NewCase, key: IdempotencyKey | None) -> Answer:
-        return await report_case(self._uow, case, key, rng=self._rng)
-
-    async def record_action(self, action: NewAction, key: IdempotencyKey | None) -> Answer:
-        return await record_action(self._uow, action, key)
-
-    async def find(self, case_id: uuid.UUID) -> StoredCase | None:
-        return await self._uow.find(case_id)
+async def read_status(uow: Uow, case_id: uuid.UUID) -> CaseStatusView:
+    """A citizen (or the police) reads a case's status: its state and reference, nothing personal."""
+    async with uow.transaction() as repo:
+        case = await repo.load_case(case_id, for_update=False)
+    if case is None:
+        raise CaseNotFound(case_id)
+    return status_view(case.facts, case.reference, case.actions)

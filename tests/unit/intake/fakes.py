@@ -83,6 +83,3 @@ class FakeUnitOfWork:
         if self.fail_before_commit is not None:
             raise self.fail_before_commit
         self.committed = work
-
-    async def find(self, case_id: uuid.UUID) -> StoredCase | None:
-        return self.committed.cases.get(case_id)
