@@ -39,7 +39,10 @@ class FakeCaseRepository:
         return Answer(first.status_code, first.body, replayed=True)
 
     async def remember(self, key: IdempotencyKey, answer: Answer) -> None:
-        self.state.keys[(key.client, key.key)] = (key.request_hash, answer)
+        # An UPDATE in SQL: the answer of a key claimed before, never a key of its own.
+        claimed = self.state.keys.get((key.client, key.key))
+        if claimed is not None:
+            self.state.keys[(key.client, key.key)] = (claimed[0], answer)
 
     async def insert_case(self, case: NewCase, reference: str) -> str:
         taken = {c.reference for c in self.state.cases.values()} | self._taken
