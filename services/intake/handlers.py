@@ -213,7 +213,9 @@ class CaseRepository(Protocol):
         """Claims the key (None), or returns the answer its first use committed (raises IdempotencyKeyReused)."""
         ...
 
-    async def remember(self, key: IdempotencyKey, answer: Answer) -> None: ...
+    async def remember(self, key: IdempotencyKey, answer: Answer) -> None:
+        """Replaces the answer of a key claimed before; a key never claimed keeps nothing."""
+        ...
 
     async def insert_case(self, case: NewCase, reference: str) -> str:
         """Stores the case under `reference`, or a fresh one while that is taken; returns the one it got."""
