@@ -10,14 +10,14 @@ from datetime import timedelta
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 
-from services.intake.adapters.repository import PostgresUnitOfWork, purge_idempotency_keys
+from services.intake.adapters.repository import PostgresCaseRepository, purge_idempotency_keys
 from services.intake.entrypoints.http import (
     BODY_MODELS,
     STATUS_BUCKET,
     install_intake_problems,
     intake_router,
 )
-from services.intake.handlers import CaseHandlers, Handlers
+from services.intake.handlers import Uow
 from services.intake.settings import IntakeSettings
 from shared.app import service_app
 from shared.asyncapi import asyncapi_document
@@ -29,6 +29,7 @@ from shared.http import BodySizeLimit
 from shared.ratelimit import RateLimiter
 from shared.runtime import ServiceRuntime
 from shared.timers import every
+from shared.unit_of_work import PostgresUnitOfWork
 
 SERVICE = "intake"
 VERSION = "1.0.0"
@@ -46,10 +47,10 @@ def build_app(
     *,
     clock: Clock | None = None,
     rng: random.Random | None = None,
-    handlers: CaseHandlers | None = None,
+    uow: Uow | None = None,
     before_commit: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
-    """Builds the service; a bad key file stops start-up. `handlers` replaces the use cases on Postgres (unit tests)."""
+    """Builds the service; a bad key file stops start-up. `uow` replaces the unit of work on Postgres (unit tests)."""
     settings = settings or IntakeSettings()
     settings.check_for_production()
     api_keys = ApiKeys.load(settings.api_keys_file)
@@ -91,7 +92,7 @@ def build_app(
         # Readiness is Postgres only: intake is built to accept reports while Kafka is away (the outbox
         # holds them), so a Kafka outage must not take it out of a load balancer. /metrics shows the backlog.
         readiness={"postgres": runtime.postgres_ready},
-        routers=[intake_router()],
+        routers=[intake_router(rng)],
         asyncapi_doc=asyncapi_document(
             service=SERVICE,
             version=VERSION,
@@ -107,14 +108,12 @@ def build_app(
         inner_middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],  # its 413s are counted too
     )
     app.state.clock = runtime.clock  # `clock` (or the host's) corrected to Postgres's once started
-    app.state.handlers = handlers or Handlers(
-        PostgresUnitOfWork(
-            lambda: runtime.db,
-            topic=topics.cases,
-            acquire_timeout=settings.db_acquire_timeout_seconds,
-            rng=rng,
-            before_commit=before_commit,
-        ),
-        rng=rng,
+    # The use cases' unit of work for the HTTP routes: a transaction of its own per request, whose
+    # acquire timeout bounds a request while Postgres is away (a 503, never a hang).
+    app.state.uow = uow or PostgresUnitOfWork(
+        lambda: runtime.db,
+        lambda conn: PostgresCaseRepository(conn, topic=topics.cases, rng=rng),
+        acquire_timeout=settings.db_acquire_timeout_seconds,
+        before_commit=before_commit,
     )
     return app

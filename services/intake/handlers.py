@@ -3,7 +3,8 @@
 Each use case runs in one transaction of a `UnitOfWork` (Postgres in the service, a fake in unit
 tests): the idempotency key's row, the case (or action) rows and the outbox row commit together or
 not at all, so a failure at any moment leaves nothing half-written, and an accepted case always has
-its event waiting in the outbox. Counting and logging happen after the commit.
+its event waiting in the outbox. Counting and logging happen after the commit. The status read
+(`read_status`) has the same shape: one transaction, one load, the domain's view of it.
 """
 
 from __future__ import annotations
@@ -11,17 +12,154 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
-from services.intake.commands import NewAction, NewCase, StoredCase, action_event, case_event
-from services.intake.domain.cases import Conflict, decide_action
+from services.intake.domain.cases import (
+    CaseFacts,
+    CaseKind,
+    CaseStatusView,
+    Conflict,
+    RecordedAction,
+    decide_action,
+    status_view,
+)
 from services.intake.domain.reference import new_reference
 from services.intake.metrics import count_accepted
 from shared.events import CloudEvent
+from shared.events.cases import ActionRecorded, CaseReported, OfficerRequested, RequestType, TipReceived
+from shared.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    # The validated body of a police action is the command's payload; only its fields are read here.
+    from services.intake.entrypoints.bodies import ActionIn
 
 log = logging.getLogger(__name__)
+
+
+# --- Commands, and the events they publish without the person ----------------------------------
+# A validated request becomes a NewCase (or a NewAction). Its personal part (text, place, contact
+# details, client address) goes to case_details only; `case_event` and `action_event` build the
+# cases.v1 events from the impersonal part alone, so the bus never sees a name, number or text.
+
+SOURCE = "/mvsj/intake"
+
+
+@dataclass(frozen=True, slots=True)
+class CaseDetails:
+    """The personal part of a case (case_details). repr=False: it never shows up in a log or traceback."""
+
+    description: str = field(repr=False)
+    address: str | None = field(default=None, repr=False)
+    postcode: str | None = field(default=None, repr=False)
+    lat: float | None = field(default=None, repr=False)
+    lon: float | None = field(default=None, repr=False)
+    contact_name: str | None = field(default=None, repr=False)
+    contact_phone: str | None = field(default=None, repr=False)
+    contact_email: str | None = field(default=None, repr=False)
+    client_address: str | None = field(default=None, repr=False)
+    # drug_dealing_school: the school as the citizen typed it. Free text, so it never reaches the bus.
+    institution: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class NewCase:
+    """A report, tip or Bestil en betjent request that passed validation and is about to be stored."""
+
+    case_id: uuid.UUID
+    kind: CaseKind
+    category: str
+    focus_area: str
+    kommune: str
+    received_at: datetime
+    details: CaseDetails
+    occurred_at: datetime | None = None
+    in_progress: bool | None = None
+    acute: bool | None = None
+    request_type: RequestType | None = None
+    anonymous: bool = False
+
+
+def case_event(case: NewCase, reference: str, event_id: uuid.UUID | None = None) -> CloudEvent:
+    """The cases.v1 event for an accepted case: its facts, never its details."""
+    data: CaseReported | TipReceived | OfficerRequested
+    common: dict[str, Any] = {
+        "case_id": case.case_id,
+        "reference": reference,
+        "category": case.category,
+        "focus_area": case.focus_area,
+        "received_at": case.received_at,
+    }
+    match case.kind:
+        case "report":
+            data = CaseReported(
+                occurred_at=case.occurred_at,
+                in_progress=case.in_progress,
+                acute=case.acute,
+                channel="portal",
+                **common,
+            )
+        case "tip":
+            data = TipReceived(occurred_at=case.occurred_at, anonymous=case.anonymous, **common)
+        case "officer_request":
+            assert case.request_type is not None
+            data = OfficerRequested(request_type=case.request_type, **common)
+    return CloudEvent.of(
+        data, source=SOURCE, subject=str(case.case_id), kommune=case.kommune, time=case.received_at, event_id=event_id
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCase:
+    """A case as the action rules need it, with the actions recorded on it so far."""
+
+    case_id: uuid.UUID
+    reference: str
+    kommune: str
+    facts: CaseFacts
+    actions: tuple[RecordedAction, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NewAction:
+    """A police action that passed validation; whether the case allows it is decided in its transaction."""
+
+    action_id: uuid.UUID
+    case_id: uuid.UUID
+    request: ActionIn
+    recorded_at: datetime
+    recorded_by: str
+
+    @property
+    def recorded(self) -> RecordedAction:
+        return recorded_action(self.request)
+
+
+def recorded_action(request: ActionIn) -> RecordedAction:
+    """The action as the domain's rules see it."""
+    return RecordedAction(action=request.action, occurred_at=request.occurred_at, requested_time=request.requested_time)
+
+
+def action_event(case: StoredCase, action: NewAction) -> CloudEvent:
+    """case.action_recorded, carrying the case's category so consumers need not look it up."""
+    request = action.request
+    data = ActionRecorded(
+        case_id=case.case_id,
+        reference=case.reference,
+        action_id=action.action_id,
+        action=request.action,
+        category=case.facts.category,
+        occurred_at=request.occurred_at,
+        recorded_at=action.recorded_at,
+        requested_time=request.requested_time,
+        outcome=request.outcome,
+        officer_id=request.officer_id,
+    )
+    return CloudEvent.of(data, source=SOURCE, subject=str(case.case_id), kommune=case.kommune, time=request.occurred_at)
+
+
+# --- Answers, refusals and storage -------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +213,9 @@ class CaseRepository(Protocol):
         """Claims the key (None), or returns the answer its first use committed (raises IdempotencyKeyReused)."""
         ...
 
-    async def remember(self, key: IdempotencyKey, answer: Answer) -> None: ...
+    async def remember(self, key: IdempotencyKey, answer: Answer) -> None:
+        """Replaces the answer of a key claimed before; a key never claimed keeps nothing."""
+        ...
 
     async def insert_case(self, case: NewCase, reference: str) -> str:
         """Stores the case under `reference`, or a fresh one while that is taken; returns the one it got."""
@@ -90,16 +230,11 @@ class CaseRepository(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
-    def transaction(self) -> AbstractAsyncContextManager[CaseRepository]:
-        """One transaction: committed when the block ends normally, rolled back when it raises."""
-        ...
-
-    async def find(self, case_id: uuid.UUID) -> StoredCase | None: ...
+Uow = UnitOfWork[CaseRepository]
 
 
 async def report_case(
-    uow: UnitOfWork, case: NewCase, key: IdempotencyKey | None, *, rng: random.Random | None = None
+    uow: Uow, case: NewCase, key: IdempotencyKey | None, *, rng: random.Random | None = None
 ) -> Answer:
     """A citizen reports a burglary (or any report, tip or Bestil en betjent request): store it, publish its event."""
     reference = new_reference(rng)
@@ -126,7 +261,7 @@ async def report_case(
     return answer
 
 
-async def record_action(uow: UnitOfWork, action: NewAction, key: IdempotencyKey | None) -> Answer:
+async def record_action(uow: Uow, action: NewAction, key: IdempotencyKey | None) -> Answer:
     """Police record an action on a case (dispatched, on scene, closed, ...): decide, store, publish."""
     async with uow.transaction() as repo:
         earlier = await repo.claim_key(key) if key is not None else None
@@ -154,28 +289,10 @@ async def record_action(uow: UnitOfWork, action: NewAction, key: IdempotencyKey 
     return answer
 
 
-class CaseHandlers(Protocol):
-    """What the HTTP routes call; bootstrap wires `Handlers` on Postgres, route unit tests a fake."""
-
-    async def submit(self, case: NewCase, key: IdempotencyKey | None) -> Answer: ...
-
-    async def record_action(self, action: NewAction, key: IdempotencyKey | None) -> Answer: ...
-
-    async def find(self, case_id: uuid.UUID) -> StoredCase | None: ...
-
-
-class Handlers:
-    """The use cases above, bound to one unit of work."""
-
-    def __init__(self, uow: UnitOfWork, *, rng: random.Random | None = None) -> None:
-        self._uow = uow
-        self._rng = rng
-
-    async def submit(self, case: NewCase, key: IdempotencyKey | None) -> Answer:
-        return await report_case(self._uow, case, key, rng=self._rng)
-
-    async def record_action(self, action: NewAction, key: IdempotencyKey | None) -> Answer:
-        return await record_action(self._uow, action, key)
-
-    async def find(self, case_id: uuid.UUID) -> StoredCase | None:
-        return await self._uow.find(case_id)
+async def read_status(uow: Uow, case_id: uuid.UUID) -> CaseStatusView:
+    """A citizen (or the police) reads a case's status: its state and reference, nothing personal."""
+    async with uow.transaction() as repo:
+        case = await repo.load_case(case_id, for_update=False)
+    if case is None:
+        raise CaseNotFound(case_id)
+    return status_view(case.facts, case.reference, case.actions)

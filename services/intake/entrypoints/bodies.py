@@ -1,7 +1,7 @@
 """The bodies the citizen portal and police systems post to intake, with their OpenAPI descriptions and examples.
 
 Each field is checked on its own by its type (domain/fields.py); the rules across fields are in
-checks.py. A body that passed both becomes a command (services/intake/commands.py).
+checks.py. A body that passed both becomes a command (`NewCase`, `NewAction` in services/intake/handlers.py).
 """
 
 from __future__ import annotations

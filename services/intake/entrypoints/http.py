@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import random
 import uuid
 from dataclasses import asdict
 from datetime import datetime
@@ -20,18 +21,23 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.intake.commands import CaseDetails, NewAction, NewCase
-from services.intake.domain.cases import CaseKind, CaseStatus, status_view
+from services.intake.domain.cases import CaseKind, CaseStatus
 from services.intake.domain.fields import InvalidSubmission
 from services.intake.entrypoints.bodies import ActionIn, OfficerRequestIn, ReportIn, SubmissionT, TipIn
 from services.intake.entrypoints.checks import validate_submission
 from services.intake.handlers import (
     ActionRefused,
     Answer,
-    CaseHandlers,
+    CaseDetails,
     CaseNotFound,
     IdempotencyKey,
     IdempotencyKeyReused,
+    NewAction,
+    NewCase,
+    Uow,
+    read_status,
+    record_action,
+    report_case,
 )
 from services.intake.metrics import REPLAYED
 from shared.auth import ApiClient
@@ -272,13 +278,14 @@ def new_case(
 # --- Routes ----------------------------------------------------------------------------------
 
 
-def intake_router() -> APIRouter:
+def intake_router(rng: random.Random | None = None) -> APIRouter:
+    """The routes; `rng` draws case references (the OS's secure source unless a test gives a seeded one)."""
     router = APIRouter(prefix="/v1")
 
     async def submit(
         request: Request, parsed: tuple[CaseSubmission, bytes], client: ApiClient, idempotency_key: str
     ) -> JSONResponse:
-        handlers: CaseHandlers = request.app.state.handlers
+        uow: Uow = request.app.state.uow
         clock: Clock = request.app.state.clock
         submission, raw = parsed
         case = new_case(
@@ -287,7 +294,7 @@ def intake_router() -> APIRouter:
             received_at=clock.now(),
             client_address=client_ip(request.client.host if request.client else None),
         )
-        return _answer(request, await handlers.submit(case, _key(client, idempotency_key, request, raw)))
+        return _answer(request, await report_case(uow, case, _key(client, idempotency_key, request, raw), rng=rng))
 
     submitted: dict[str, Any] = {
         "status_code": 202,
@@ -340,12 +347,9 @@ def intake_router() -> APIRouter:
         responses=_problems(401, 403, 404, 422, 429, 503),
     )
     async def get_case(request: Request, case_id: uuid.UUID, _client: StatusReader) -> CaseStatusOut:
-        handlers: CaseHandlers = request.app.state.handlers
-        case = await handlers.find(case_id)
-        if case is None:
-            raise CaseNotFound(case_id)
-        view = status_view(case.facts, case.reference, case.actions)
-        return CaseStatusOut(case_id=case.case_id, **asdict(view))
+        uow: Uow = request.app.state.uow
+        view = await read_status(uow, case_id)
+        return CaseStatusOut(case_id=case_id, **asdict(view))
 
     @router.post(
         "/cases/{case_id}/actions",
@@ -361,7 +365,7 @@ def intake_router() -> APIRouter:
     ) -> Any:
         """The action must fit the case's kind, category and what was recorded before (409 says why not).
         Published as case.action_recorded with the case's category."""
-        handlers: CaseHandlers = request.app.state.handlers
+        uow: Uow = request.app.state.uow
         clock: Clock = request.app.state.clock
         submission, raw = await parse(request, ActionIn)
         action = NewAction(
@@ -371,7 +375,7 @@ def intake_router() -> APIRouter:
             recorded_at=clock.now(),
             recorded_by=client.name,
         )
-        return _answer(request, await handlers.record_action(action, _key(client, idempotency_key, request, raw)))
+        return _answer(request, await record_action(uow, action, _key(client, idempotency_key, request, raw)))
 
     return router
 

@@ -18,8 +18,8 @@ from shared.db import create_pool, migrate
 from shared.events import CloudEvent
 from shared.events import alerts as al
 from shared.unit_of_work import InTransaction
-from tests.integration.reporting.conftest import GREVE, Q1, ROSKILDE, Quarter, district_quarter
 from tests.integration.reporting.test_figures import kpis, publish_and_wait, rule
+from tests.support.quarter import GREVE, Q1, ROSKILDE, Quarter, district_quarter
 
 # The tallies counted straight from the fact rows: the read model's queries before the counters.
 DIRECT = {

@@ -18,18 +18,9 @@ import pytest
 from services.reporting.domain.periods import Period
 from shared.aio import within
 from shared.events import alerts as al
-from tests.integration.reporting.conftest import (
-    COUNCIL,
-    GREVE,
-    POLICE,
-    Q1,
-    ROSKILDE,
-    Quarter,
-    consumed,
-    district_quarter,
-    reporting_env,
-)
+from tests.integration.reporting.conftest import COUNCIL, POLICE, consumed, reporting_env
 from tests.support.infra import ROOT
+from tests.support.quarter import GREVE, Q1, ROSKILDE, Quarter, district_quarter
 from tests.support.waiting import eventually
 
 

@@ -17,7 +17,7 @@ from shared.db import create_pool, migrate
 from shared.events import CloudEvent
 from shared.events import alerts as al
 from shared.unit_of_work import InTransaction
-from tests.integration.reporting.conftest import Q1, ROSKILDE, Quarter, district_quarter
+from tests.support.quarter import Q1, ROSKILDE, Quarter, district_quarter
 
 ORDER = {
     "cases": "case_id",

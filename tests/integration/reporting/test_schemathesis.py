@@ -15,8 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.reporting.conftest import COUNCIL, Q1, ROSKILDE, Quarter, reporting_env
+from tests.integration.reporting.conftest import COUNCIL, reporting_env
 from tests.support.conformance import run_schemathesis, statuses_by_operation
+from tests.support.quarter import Q1, ROSKILDE, Quarter
 from tests.support.services import ServiceProcess
 from tests.support.waiting import eventually
 

@@ -11,7 +11,7 @@ from services.reporting import handlers
 from services.reporting.domain.facts import FactBatch, RuleFact
 from shared.events import CloudEvent
 from shared.unit_of_work import UnitOfWork
-from tests.integration.reporting.conftest import district_quarter
+from tests.support.quarter import district_quarter
 
 Uow = UnitOfWork[handlers.ReadModel]
 

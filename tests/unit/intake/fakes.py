@@ -7,10 +7,9 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
-from services.intake.commands import NewAction, NewCase, StoredCase
 from services.intake.domain.cases import CaseFacts
 from services.intake.domain.reference import new_reference
-from services.intake.handlers import Answer, IdempotencyKey, IdempotencyKeyReused
+from services.intake.handlers import Answer, IdempotencyKey, IdempotencyKeyReused, NewAction, NewCase, StoredCase
 from shared.events import CloudEvent
 
 
@@ -40,7 +39,10 @@ class FakeCaseRepository:
         return Answer(first.status_code, first.body, replayed=True)
 
     async def remember(self, key: IdempotencyKey, answer: Answer) -> None:
-        self.state.keys[(key.client, key.key)] = (key.request_hash, answer)
+        # An UPDATE in SQL: the answer of a key claimed before, never a key of its own.
+        claimed = self.state.keys.get((key.client, key.key))
+        if claimed is not None:
+            self.state.keys[(key.client, key.key)] = (claimed[0], answer)
 
     async def insert_case(self, case: NewCase, reference: str) -> str:
         taken = {c.reference for c in self.state.cases.values()} | self._taken
@@ -84,6 +86,3 @@ class FakeUnitOfWork:
         if self.fail_before_commit is not None:
             raise self.fail_before_commit
         self.committed = work
-
-    async def find(self, case_id: uuid.UUID) -> StoredCase | None:
-        return self.committed.cases.get(case_id)

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.intake.commands import recorded_action
 from services.intake.domain.cases import (
     Allowed,
     CaseFacts,
@@ -20,6 +19,7 @@ from services.intake.domain.cases import (
     status_view,
 )
 from services.intake.entrypoints.bodies import ActionIn
+from services.intake.handlers import recorded_action
 from shared.events.cases import Action
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)

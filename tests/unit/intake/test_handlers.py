@@ -8,14 +8,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.intake.commands import CaseDetails, NewAction, NewCase
 from services.intake.domain.reference import new_reference
 from services.intake.entrypoints.bodies import ActionIn
 from services.intake.handlers import (
     ActionRefused,
+    CaseDetails,
     CaseNotFound,
     IdempotencyKey,
     IdempotencyKeyReused,
+    NewAction,
+    NewCase,
     record_action,
     report_case,
 )

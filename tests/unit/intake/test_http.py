@@ -1,10 +1,12 @@
-"""Intake's HTTP layer with fake use cases: status codes, problem+json, keys, limits, and what reaches storage."""
+"""Intake's HTTP layer on the fake unit of work: status codes, problem+json, keys, limits, and what reaches storage."""
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,29 +16,25 @@ import pytest
 from fastapi import FastAPI
 
 from services.intake.bootstrap import build_app
-from services.intake.commands import NewAction, NewCase, StoredCase, case_event
-from services.intake.domain.cases import CaseFacts, Conflict, RecordedAction
+from services.intake.domain.cases import CaseFacts, RecordedAction
+from services.intake.domain.reference import new_reference
 from services.intake.entrypoints.bodies import ActionIn, OfficerRequestIn, ReportIn, TipIn
 from services.intake.entrypoints.checks import validate_submission
 from services.intake.entrypoints.http import request_hash
-from services.intake.handlers import (
-    ActionRefused,
-    Answer,
-    CaseNotFound,
-    IdempotencyKey,
-    IdempotencyKeyReused,
-    accepted_body,
-)
+from services.intake.handlers import StoredCase
 from services.intake.settings import IntakeSettings
 from shared.clock import ManualClock
 from shared.metrics import HTTP_REQUESTS
 from tests.support.services import PORTAL_LIKE_HOOKS
+from tests.unit.intake.fakes import FakeUnitOfWork
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 PORTAL = {"Authorization": "Bearer dev-portal-key"}
 POLICE = {"Authorization": "Bearer dev-police-key"}
 DESCRIPTION = "Vinduet i kælderen er knust og cyklen fra Onkel Bent er væk"
 PHONE_TYPED = "20 30 40 50"
+SEED = 7
+REFERENCE = new_reference(random.Random(SEED))  # the first a fresh app draws
 
 
 def report(**over: Any) -> dict[str, Any]:
@@ -52,57 +50,9 @@ def report(**over: Any) -> dict[str, Any]:
     return {k: v for k, v in (body | over).items() if v is not None}
 
 
-class FakeHandlers:
-    """Keeps what it is given in lists; answers like the real use cases, and can be told to fail."""
-
-    def __init__(self) -> None:
-        self.cases: list[NewCase] = []
-        self.actions: list[NewAction] = []
-        self.known: dict[uuid.UUID, StoredCase] = {}
-        self.answers: dict[tuple[str, str], tuple[str, Answer]] = {}
-        self.failure: BaseException | None = None
-
-    def _replay(self, key: IdempotencyKey | None) -> Answer | None:
-        if key is None or (key.client, key.key) not in self.answers:
-            return None
-        request_hash, answer = self.answers[(key.client, key.key)]
-        if request_hash != key.request_hash:
-            raise IdempotencyKeyReused(key.key)
-        return Answer(answer.status_code, answer.body, replayed=True)
-
-    def _keep(self, key: IdempotencyKey | None, answer: Answer) -> Answer:
-        if key is not None:
-            self.answers[(key.client, key.key)] = (key.request_hash, answer)
-        return answer
-
-    async def submit(self, case: NewCase, key: IdempotencyKey | None) -> Answer:
-        if self.failure is not None:
-            raise self.failure
-        if (earlier := self._replay(key)) is not None:
-            return earlier
-        self.cases.append(case)
-        return self._keep(key, Answer(202, accepted_body(case.case_id, "MV-2345-67A")))
-
-    async def record_action(self, action: NewAction, key: IdempotencyKey | None) -> Answer:
-        if self.failure is not None:
-            raise self.failure
-        if (earlier := self._replay(key)) is not None:
-            return earlier
-        if action.case_id not in self.known:
-            raise CaseNotFound(action.case_id)
-        self.actions.append(action)
-        body = accepted_body(action.case_id, "MV-2345-67A", action_id=str(action.action_id))
-        return self._keep(key, Answer(202, body))
-
-    async def find(self, case_id: uuid.UUID) -> StoredCase | None:
-        if self.failure is not None:
-            raise self.failure
-        return self.known.get(case_id)
-
-
-def make_app(store: FakeHandlers, **settings: Any) -> FastAPI:
+def make_app(uow: FakeUnitOfWork, **settings: Any) -> FastAPI:
     values = {"rate_limit_per_minute": 6000, "rate_limit_burst": 100} | settings
-    return build_app(IntakeSettings(**values), clock=ManualClock(NOW), handlers=store)
+    return build_app(IntakeSettings(**values), clock=ManualClock(NOW), rng=random.Random(SEED), uow=uow)
 
 
 async def call(app: FastAPI, method: str, path: str, *, portal_like: bool = True, **kw: Any) -> httpx.Response:
@@ -115,23 +65,23 @@ async def call(app: FastAPI, method: str, path: str, *, portal_like: bool = True
 
 
 @pytest.fixture
-def store() -> FakeHandlers:
-    return FakeHandlers()
+def uow() -> FakeUnitOfWork:
+    return FakeUnitOfWork()
 
 
 @pytest.fixture
-def app(store: FakeHandlers) -> FastAPI:
-    return make_app(store)
+def app(uow: FakeUnitOfWork) -> FastAPI:
+    return make_app(uow)
 
 
 # --- Accepted submissions ----------------------------------------------------------------------
 
 
-async def test_an_accepted_report_is_202_with_reference_and_status_url(app: FastAPI, store: FakeHandlers) -> None:
+async def test_an_accepted_report_is_202_with_reference_and_status_url(app: FastAPI, uow: FakeUnitOfWork) -> None:
     r = await call(app, "POST", "/v1/reports", json=report(), headers=PORTAL)
     assert r.status_code == 202
-    [case] = store.cases
-    assert r.json() == {"case_id": str(case.case_id), "reference": "MV-2345-67A",
+    [case] = uow.committed.new_cases
+    assert r.json() == {"case_id": str(case.case_id), "reference": REFERENCE,
                         "status_url": f"/v1/cases/{case.case_id}"}  # fmt: skip
     assert r.headers["location"] == f"/v1/cases/{case.case_id}"
     assert (case.kind, case.kommune, case.focus_area, case.received_at) == ("report", "0265", "indbrud", NOW)
@@ -139,9 +89,9 @@ async def test_an_accepted_report_is_202_with_reference_and_status_url(app: Fast
     assert DESCRIPTION not in repr(case) and "+4520304050" not in repr(case)  # a logged NewCase shows no one
 
 
-async def test_the_event_of_a_case_carries_no_personal_data(app: FastAPI, store: FakeHandlers) -> None:
+async def test_the_event_of_a_case_carries_no_personal_data(app: FastAPI, uow: FakeUnitOfWork) -> None:
     await call(app, "POST", "/v1/reports", json=report(position={"lat": 55.6415, "lon": 12.0803}), headers=PORTAL)
-    event = case_event(store.cases[0], "MV-2345-67A")
+    [event] = uow.committed.outbox
     raw = event.to_bytes().decode()
     for personal in (DESCRIPTION, "Mette", "4520304050", "Strandvejen", "4040", "55.6415", "203.0.113.7"):
         assert personal not in raw
@@ -149,33 +99,33 @@ async def test_the_event_of_a_case_carries_no_personal_data(app: FastAPI, store:
 
 
 async def test_the_institution_a_citizen_types_goes_to_the_details_not_the_event(
-    app: FastAPI, store: FakeHandlers
+    app: FastAPI, uow: FakeUnitOfWork
 ) -> None:
     typed = "Himmelev Skole, ring 20 30 40 50 / mette@example.dk"
     body = report(category="drug_dealing_school", in_progress=None, address=None, institution=typed)
     assert (await call(app, "POST", "/v1/reports", json=body, headers=PORTAL)).status_code == 202
-    assert store.cases[0].details.institution == typed
-    raw = case_event(store.cases[0], "MV-2345-67A").to_bytes().decode()
+    assert uow.committed.new_cases[0].details.institution == typed
+    raw = uow.committed.outbox[0].to_bytes().decode()
     assert "Himmelev" not in raw and "20 30 40 50" not in raw and "mette@" not in raw
 
 
-async def test_an_anonymous_tip_keeps_no_contact_and_no_client_address(app: FastAPI, store: FakeHandlers) -> None:
+async def test_an_anonymous_tip_keeps_no_contact_and_no_client_address(app: FastAPI, uow: FakeUnitOfWork) -> None:
     body = {"category": "drug_dealing_street", "description": "Salg bag hallen", "postcode": "4300", "anonymous": True}
     assert (await call(app, "POST", "/v1/tips", json=body, headers=PORTAL)).status_code == 202
     named = body | {"anonymous": False, "contact": {"email": "a@b.dk"}}
     assert (await call(app, "POST", "/v1/tips", json=named, headers=PORTAL)).status_code == 202
-    anonymous, signed = store.cases
+    anonymous, signed = uow.committed.new_cases
     assert anonymous.anonymous and anonymous.details.description == "Salg bag hallen"
     details = anonymous.details
     assert (details.contact_name, details.contact_phone, details.contact_email, details.client_address) == (None,) * 4
     assert signed.details.client_address == "203.0.113.7" and signed.details.contact_email == "a@b.dk"
 
 
-async def test_an_officer_request_is_counted_under_its_category(app: FastAPI, store: FakeHandlers) -> None:
+async def test_an_officer_request_is_counted_under_its_category(app: FastAPI, uow: FakeUnitOfWork) -> None:
     body = {"request_type": "talk", "description": "Oplæg for seniorklubben", "kommune": "350",
             "contact": {"phone": "+4712345678"}}  # fmt: skip
     assert (await call(app, "POST", "/v1/officer-requests", json=body, headers=PORTAL)).status_code == 202
-    [case] = store.cases
+    [case] = uow.committed.new_cases
     assert (case.kind, case.request_type, case.category, case.kommune) == ("officer_request", "talk", "other", "0350")
 
 
@@ -183,7 +133,7 @@ async def test_an_officer_request_is_counted_under_its_category(app: FastAPI, st
 
 
 async def test_invalid_fields_are_one_problem_entry_each_in_words_a_portal_can_show(
-    app: FastAPI, store: FakeHandlers
+    app: FastAPI, uow: FakeUnitOfWork
 ) -> None:
     body = report(contact={"phone": "12"}, description="<script>x</script>\x00", category="burglary")
     r = await call(app, "POST", "/v1/reports", json=body, headers=PORTAL)
@@ -195,14 +145,14 @@ async def test_invalid_fields_are_one_problem_entry_each_in_words_a_portal_can_s
     assert entries["contact.phone"]["message"].startswith("Enter a Danish phone number")
     assert all(e["in"] == "body" and e["code"] for e in entries.values())
     assert "<script>" not in r.text  # never repeats what was typed
-    assert store.cases == []
+    assert uow.committed.new_cases == []
 
 
-async def test_markup_is_stored_as_typed_and_docs_never_carry_client_text(app: FastAPI, store: FakeHandlers) -> None:
+async def test_markup_is_stored_as_typed_and_docs_never_carry_client_text(app: FastAPI, uow: FakeUnitOfWork) -> None:
     markup = "<svg/onload=alert(1)><img src=x onerror=alert(2)><iframe src=javascript:alert(3)>"
     body = report(description=markup, address=markup, contact={"name": markup, "phone": PHONE_TYPED})
     assert (await call(app, "POST", "/v1/reports", json=body, headers=PORTAL)).status_code == 202
-    details = store.cases[0].details
+    details = uow.committed.new_cases[0].details
     assert (details.description, details.address, details.contact_name) == (markup, markup, markup)
     # /docs renders the OpenAPI document: ours, built from code, with nothing a client sent.
     for page in ("/docs", "/openapi.json", "/redoc"):
@@ -243,11 +193,11 @@ async def test_a_body_that_is_not_a_json_object_is_refused_clearly(
         assert r.json()["errors"][0]["field"] == field
 
 
-async def test_a_body_over_the_limit_is_413(store: FakeHandlers) -> None:
-    app = make_app(store, max_body_bytes=2048)
+async def test_a_body_over_the_limit_is_413(uow: FakeUnitOfWork) -> None:
+    app = make_app(uow, max_body_bytes=2048)
     r = await call(app, "POST", "/v1/reports", json=report(description="x" * 3000), headers=PORTAL)
     assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
-    assert store.cases == []
+    assert uow.committed.new_cases == []
 
 
 # --- Keys and rates ----------------------------------------------------------------------------
@@ -264,14 +214,14 @@ async def test_no_key_is_401_and_the_wrong_role_is_403(app: FastAPI) -> None:
     assert action.status_code == 403 and "police" in action.json()["detail"]
 
 
-async def test_a_key_over_its_rate_gets_429_with_retry_after(store: FakeHandlers) -> None:
-    app = make_app(store, rate_limit_per_minute=30, rate_limit_burst=2)
+async def test_a_key_over_its_rate_gets_429_with_retry_after(uow: FakeUnitOfWork) -> None:
+    app = make_app(uow, rate_limit_per_minute=30, rate_limit_burst=2)
     answers = [await call(app, "POST", "/v1/reports", json=report(), headers=PORTAL) for _ in range(3)]
     assert [r.status_code for r in answers] == [202, 202, 429]
     limited = answers[-1]
     assert limited.headers["content-type"] == "application/problem+json"
     assert limited.headers["retry-after"] == "2"  # 30 a minute: one every 2 s
-    assert len(store.cases) == 2
+    assert len(uow.committed.new_cases) == 2
     # The limit is per key: the police system is not slowed down by the portal.
     police = {"action": "dispatched", "occurred_at": "2026-03-01T08:50:00+01:00"}
     assert (
@@ -279,9 +229,9 @@ async def test_a_key_over_its_rate_gets_429_with_retry_after(store: FakeHandlers
     ).status_code == 404
 
 
-async def test_status_polling_and_submissions_have_separate_buckets(store: FakeHandlers) -> None:
+async def test_status_polling_and_submissions_have_separate_buckets(uow: FakeUnitOfWork) -> None:
     app = make_app(
-        store, rate_limit_per_minute=1, rate_limit_burst=2, status_rate_limit_per_minute=1, status_rate_limit_burst=3
+        uow, rate_limit_per_minute=1, rate_limit_burst=2, status_rate_limit_per_minute=1, status_rate_limit_burst=3
     )
     status = f"/v1/cases/{uuid.uuid4()}"
     # Citizens refreshing their status pages use up the status bucket ...
@@ -290,7 +240,7 @@ async def test_status_polling_and_submissions_have_separate_buckets(store: FakeH
     answers = [(await call(app, "POST", "/v1/reports", json=report(), headers=PORTAL)).status_code for _ in range(3)]
     assert answers == [202, 202, 429]
     fresh = make_app(
-        FakeHandlers(),
+        FakeUnitOfWork(),
         rate_limit_per_minute=1,
         rate_limit_burst=1,
         status_rate_limit_per_minute=1,
@@ -304,12 +254,12 @@ async def test_status_polling_and_submissions_have_separate_buckets(store: FakeH
 # --- Idempotency-Key -------------------------------------------------------------------------
 
 
-async def test_a_replay_gets_the_first_answer_marked_as_replayed(app: FastAPI, store: FakeHandlers) -> None:
+async def test_a_replay_gets_the_first_answer_marked_as_replayed(app: FastAPI, uow: FakeUnitOfWork) -> None:
     headers = PORTAL | {"Idempotency-Key": "form-1"}
     first = await call(app, "POST", "/v1/reports", json=report(), headers=headers)
     again = await call(app, "POST", "/v1/reports", json=report(), headers=headers)
     assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
-    assert "idempotent-replayed" not in first.headers and len(store.cases) == 1
+    assert "idempotent-replayed" not in first.headers and len(uow.committed.new_cases) == 1
     reused = await call(app, "POST", "/v1/reports", json=report(in_progress=True), headers=headers)
     assert reused.status_code == 422 and reused.json()["type"].endswith("/idempotency-key-reused")
     assert reused.json()["errors"][0]["field"] == "Idempotency-Key"
@@ -317,7 +267,7 @@ async def test_a_replay_gets_the_first_answer_marked_as_replayed(app: FastAPI, s
 
 @pytest.mark.parametrize("path", ["/v1/reports", "/v1/tips", "/v1/officer-requests"])
 async def test_a_portal_submission_without_idempotency_key_is_400_naming_the_header(
-    app: FastAPI, store: FakeHandlers, path: str
+    app: FastAPI, uow: FakeUnitOfWork, path: str
 ) -> None:
     # Without a key, a retry after an unclear answer (a 503) would make a second case.
     r = await call(app, "POST", path, json=report(), headers=PORTAL, portal_like=False)
@@ -327,7 +277,7 @@ async def test_a_portal_submission_without_idempotency_key_is_400_naming_the_hea
     assert problem["errors"] == [
         {"field": "Idempotency-Key", "in": "header", "message": problem["detail"], "code": "missing"}
     ]
-    assert store.cases == []
+    assert uow.committed.new_cases == []
     parameters = (await call(app, "GET", "/openapi.json")).json()["paths"][path]["post"]["parameters"]
     assert {"name": "Idempotency-Key", "in": "header", "required": True}.items() <= parameters[0].items()
 
@@ -355,27 +305,26 @@ def stored(kind: str = "report", category: str = "burglary_home") -> StoredCase:
     return StoredCase(uuid.uuid4(), "MV-2345-67A", "0265", facts, (dispatched,))
 
 
-async def test_an_action_is_handed_over_with_who_recorded_it(app: FastAPI, store: FakeHandlers) -> None:
+async def test_an_action_is_handed_over_with_who_recorded_it(app: FastAPI, uow: FakeUnitOfWork) -> None:
     case = stored()
-    store.known[case.case_id] = case
+    uow.committed.cases[case.case_id] = case
     body = {"action": "on_scene", "occurred_at": "2026-03-01T08:50:00Z", "officer_id": "MVSJ-1234"}
     r = await call(app, "POST", f"/v1/cases/{case.case_id}/actions", json=body, headers=POLICE)
     assert r.status_code == 202
-    [action] = store.actions
+    [(action, _)] = uow.committed.actions
     assert r.json()["action_id"] == str(action.action_id)
     assert (action.recorded_by, action.recorded_at, action.request.action) == ("dev-police", NOW, "on_scene")
 
 
-async def test_unknown_case_refused_action_and_bad_action_fields(app: FastAPI, store: FakeHandlers) -> None:
+async def test_unknown_case_refused_action_and_bad_action_fields(app: FastAPI, uow: FakeUnitOfWork) -> None:
     body = {"action": "on_scene", "occurred_at": "2026-03-01T08:50:00Z"}
     missing = await call(app, "POST", f"/v1/cases/{uuid.uuid4()}/actions", json=body, headers=POLICE)
     assert missing.status_code == 404 and missing.json()["type"].endswith("/case-not-found")
 
-    async def refuse(action: NewAction, key: IdempotencyKey | None) -> Answer:
-        raise ActionRefused(Conflict("already_recorded", "on_scene was already recorded, at 2026-03-01 08:45 UTC."))
-
-    store.record_action = refuse  # type: ignore[method-assign]
-    refused = await call(app, "POST", f"/v1/cases/{uuid.uuid4()}/actions", json=body, headers=POLICE)
+    arrived = stored()
+    arrived = replace(arrived, actions=(*arrived.actions, RecordedAction("on_scene", NOW - timedelta(minutes=15))))
+    uow.committed.cases[arrived.case_id] = arrived
+    refused = await call(app, "POST", f"/v1/cases/{arrived.case_id}/actions", json=body, headers=POLICE)
     assert refused.status_code == 409 and refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["code"] == "already_recorded" and "08:45" in refused.json()["detail"]
 
@@ -386,9 +335,9 @@ async def test_unknown_case_refused_action_and_bad_action_fields(app: FastAPI, s
     assert not_a_case.status_code == 422 and not_a_case.json()["errors"][0]["field"] == "case_id"
 
 
-async def test_the_status_shows_state_and_reference_and_nothing_else(app: FastAPI, store: FakeHandlers) -> None:
+async def test_the_status_shows_state_and_reference_and_nothing_else(app: FastAPI, uow: FakeUnitOfWork) -> None:
     case = stored()
-    store.known[case.case_id] = case
+    uow.committed.cases[case.case_id] = case
     r = await call(app, "GET", f"/v1/cases/{case.case_id}", headers=PORTAL)
     assert r.status_code == 200
     assert r.json() == {
@@ -408,9 +357,9 @@ async def test_the_status_shows_state_and_reference_and_nothing_else(app: FastAP
      asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation")],
 )  # fmt: skip
 async def test_an_unreachable_database_is_503_problem_json_counted_as_503(
-    app: FastAPI, store: FakeHandlers, failure: BaseException
+    app: FastAPI, uow: FakeUnitOfWork, failure: BaseException
 ) -> None:
-    store.failure = failure
+    uow.fail_before_commit = failure
     before = HTTP_REQUESTS.labels("intake", "POST", "/v1/reports", "503")._value.get()
     r = await call(app, "POST", "/v1/reports", json=report(), headers=PORTAL)
     assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
@@ -422,14 +371,14 @@ async def test_an_unreachable_database_is_503_problem_json_counted_as_503(
 
 
 async def test_logs_never_show_the_text_or_contact_details(
-    app: FastAPI, store: FakeHandlers, caplog: pytest.LogCaptureFixture
+    app: FastAPI, uow: FakeUnitOfWork, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     await call(app, "POST", "/v1/reports", json=report(), headers=PORTAL)
     await call(app, "POST", "/v1/reports", json=report(contact={"phone": PHONE_TYPED + "9"}), headers=PORTAL)
-    store.failure = ConnectionRefusedError(111, "Connection refused")
+    uow.fail_before_commit = ConnectionRefusedError(111, "Connection refused")
     await call(app, "POST", "/v1/reports", json=report(), headers=PORTAL)
-    store.failure = RuntimeError("a bug")
+    uow.fail_before_commit = RuntimeError("a bug")
     assert (await call(app, "POST", "/v1/reports", json=report(), headers=PORTAL)).status_code == 500
     assert caplog.records  # the 503 and the 500 were logged ...
     for record in caplog.records:  # ... without the person
@@ -453,14 +402,14 @@ async def test_openapi_describes_the_bodies_with_examples_that_pass_validation(a
 
 @pytest.mark.parametrize("email", ["a\u0000b@example.dk", "a\u0007b@example.dk", "ab@exa\u007fmple.dk"])
 async def test_an_email_with_control_characters_is_refused_not_stored(
-    app: FastAPI, store: FakeHandlers, email: str
+    app: FastAPI, uow: FakeUnitOfWork, email: str
 ) -> None:
     """A NUL once passed validation and made Postgres refuse the row: a 500 instead of a 422."""
     body = {"category": "drug_dealing_street", "description": "Salg bag hallen", "kommune": "0316",
             "anonymous": False, "contact": {"email": email}}  # fmt: skip
     r = await call(app, "POST", "/v1/tips", json=body, headers=PORTAL)
     assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["contact.email"]
-    assert store.cases == []
+    assert uow.committed.new_cases == []
 
 
 async def test_a_time_before_the_first_utc_instant_is_refused_not_a_server_error(app: FastAPI) -> None:
