@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from shared import inbox
 from shared.db import Conn, is_timeout, is_transient, ping
 from shared.dlq import dead_letter_message, send_to_dlq
-from shared.events.envelope import CloudEvent, EventData, UnknownEventType
+from shared.events.envelope import CloudEvent, EventData, EventMeta, UnknownEventType
 from shared.health import LoopProgress
 from shared.kafka import EventProducer, PublishError
 from shared.logs import bind_log_context, log_context, trace_id_from
@@ -39,10 +39,11 @@ from shared.validation import describe
 
 log = logging.getLogger(__name__)
 
-# A handler applies the event inside the consumer's transaction. It may return a callback to run
-# once that transaction has committed (e.g. counting metrics only for work that really happened).
+# A handler applies the event inside the consumer's transaction: it gets the payload, parsed here once,
+# and what it may need of the envelope (EventMeta), never the envelope itself. It may return a callback
+# to run once that transaction has committed (e.g. counting metrics only for work that really happened).
 AfterCommit = Callable[[], None]
-Handler = Callable[[Conn, CloudEvent, EventData], Awaitable[AfterCommit | None]]
+Handler = Callable[[Conn, EventMeta, EventData], Awaitable[AfterCommit | None]]
 
 
 class _MessageContext(Context):
@@ -245,7 +246,7 @@ class ReliableConsumer:
             async with self._pool.acquire() as conn, conn.transaction():
                 first_time = await inbox.claim(conn, self.spec.name, event.id)
                 if first_time:
-                    after_commit = await self.spec.handler(conn, event, payload)
+                    after_commit = await self.spec.handler(conn, event.meta, payload)
             if after_commit is not None:
                 after_commit()
             if self.after_effect is not None:

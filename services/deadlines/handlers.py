@@ -22,7 +22,7 @@ from services.deadlines.domain.deadline import Deadline, DeadlineEvent
 from services.deadlines.domain.rules import RuleSet
 from shared.consumer import Rejected
 from shared.db import is_transient
-from shared.events import CloudEvent
+from shared.events import CloudEvent, EventData, EventMeta
 from shared.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -61,15 +61,16 @@ class DeadlinesRepository(Protocol):
 
 
 async def handle_case_event(
-    uow: UnitOfWork[DeadlinesRepository], event: CloudEvent, case_id: uuid.UUID, rules: RuleSet
+    uow: UnitOfWork[DeadlinesRepository], meta: EventMeta, payload: EventData, rules: RuleSet
 ) -> list[CloudEvent]:
     """A case event (reported, tip, officer requested, action recorded) starts, meets, moves or cancels deadlines."""
-    if str(case_id) != event.subject:
-        raise Rejected(f"subject {event.subject} is not the case id {case_id} in data")
+    case_id = getattr(payload, "case_id", None)
+    if not isinstance(case_id, uuid.UUID) or str(case_id) != meta.subject:
+        raise Rejected(f"subject {meta.subject} is not the case id {case_id} in data")
     async with uow.transaction() as repo:
-        await repo.lock_case(case_id, event.kommune)
+        await repo.lock_case(case_id, meta.kommune)
         case = await repo.load_case(case_id)
-        emitted = case.apply(event, rules)
+        emitted = case.apply(payload, meta.kommune, rules)
         await repo.save_case(case)
         return await repo.record_and_emit(emitted, {d.id: d.kommune for d in case.deadlines.values()})
 

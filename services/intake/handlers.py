@@ -27,7 +27,7 @@ from services.intake.domain.cases import (
 )
 from services.intake.domain.reference import new_reference
 from services.intake.metrics import count_accepted
-from shared.events import CloudEvent
+from shared.events import CloudEvent, envelope
 from shared.events.cases import ActionRecorded, CaseReported, OfficerRequested, RequestType, TipReceived
 from shared.unit_of_work import UnitOfWork
 
@@ -105,9 +105,7 @@ def case_event(case: NewCase, reference: str, event_id: uuid.UUID | None = None)
         case "officer_request":
             assert case.request_type is not None
             data = OfficerRequested(request_type=case.request_type, **common)
-    return CloudEvent.of(
-        data, source=SOURCE, subject=str(case.case_id), kommune=case.kommune, time=case.received_at, event_id=event_id
-    )
+    return envelope(data, source=SOURCE, kommune=case.kommune, event_id=event_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +154,7 @@ def action_event(case: StoredCase, action: NewAction) -> CloudEvent:
         outcome=request.outcome,
         officer_id=request.officer_id,
     )
-    return CloudEvent.of(data, source=SOURCE, subject=str(case.case_id), kommune=case.kommune, time=request.occurred_at)
+    return envelope(data, source=SOURCE, kommune=case.kommune)
 
 
 # --- Answers, refusals and storage -------------------------------------------------------------

@@ -38,7 +38,7 @@ from services.notify.domain.delivery import (
 from services.notify.domain.policy import RESOLVING_EVENTS, Policy
 from services.notify.domain.roster import Roster
 from shared.db import is_transient
-from shared.events import CloudEvent, EventData
+from shared.events import CloudEvent, EventData, EventMeta
 from shared.events import alerts as alert_events
 from shared.events import cases as case_events
 from shared.events import deadlines as deadline_events
@@ -176,65 +176,63 @@ class LinkUsed(Exception):
     """The ack link was used before: a link works once."""
 
 
-async def handle_case_event(uow: Uow, event: CloudEvent, payload: EventData) -> None:
+async def handle_case_event(uow: Uow, meta: EventMeta, payload: EventData) -> None:
     """cases.v1: remember the case's reference and category, which deadline events do not carry."""
     if isinstance(payload, case_events.CaseReported | case_events.TipReceived | case_events.OfficerRequested):
         async with uow.transaction() as repo:
-            await repo.remember_case(payload.case_id, payload.reference, payload.category, event.kommune)
+            await repo.remember_case(payload.case_id, payload.reference, payload.category, meta.kommune)
 
 
-def _fact(event: CloudEvent, payload: Any, reference: str | None) -> DeadlineFact:
+def _fact(meta: EventMeta, payload: deadline_events.DeadlineData, reference: str | None) -> DeadlineFact:
     return DeadlineFact(
-        event_type=event.type,
+        event_type=payload.event_type,
         deadline_id=payload.deadline_id,
         case_id=payload.case_id,
         deadline_rule=payload.rule_id,
         title=payload.title,
         category=payload.category,
-        kommune=event.kommune,
+        kommune=meta.kommune,
         due_at=payload.due_at,
-        happened_at=event.time,
+        happened_at=meta.time,
         fraction=getattr(payload, "fraction", None),
         reference=reference,
         reschedules=payload.reschedules,
     )
 
 
-async def handle_deadline_event(
-    uow: Uow, event: CloudEvent, payload: EventData, ctx: Context, now: datetime
-) -> Applied:
+async def handle_deadline_event(uow: Uow, meta: EventMeta, payload: EventData, ctx: Context, now: datetime) -> Applied:
     """deadlines.v1: the policy decides whether it raises (or supersedes) an alert; met/cancelled resolve it,
     and a breach withdrawn resolves the breach alert telling everyone why."""
-    if not isinstance(payload, deadline_events._DeadlineData):
+    if not isinstance(payload, deadline_events.DeadlineData):
         return Applied(None, [])
     async with uow.transaction() as repo:
-        return await _on_deadline(repo, event, payload, ctx, now)
+        return await _on_deadline(repo, meta, payload, ctx, now)
 
 
 async def _on_deadline(
-    repo: NotifyRepository, event: CloudEvent, payload: deadline_events._DeadlineData, ctx: Context, now: datetime
+    repo: NotifyRepository, meta: EventMeta, payload: deadline_events.DeadlineData, ctx: Context, now: datetime
 ) -> Applied:
     """What one deadline event does to its alert, in the use case's transaction."""
     alert_id = domain.alert_id_for(payload.case_id, payload.rule_id)
-    if event.type in RESOLVING_EVENTS:
+    if payload.event_type in RESOLVING_EVENTS:
         existing = await repo.lock_alert(alert_id)
         if existing is None:
             return Applied(None, [])  # nothing was raised for this deadline: nothing to resolve
-        why = "met" if event.type == deadline_events.MET else "cancelled"
-        return await _apply(repo, domain.resolve(existing, why, now), ctx, now, actor="deadlines", since=event.time)
+        why = "met" if payload.event_type == deadline_events.MET else "cancelled"
+        return await _apply(repo, domain.resolve(existing, why, now), ctx, now, actor="deadlines", since=meta.time)
     if isinstance(payload, deadline_events.DeadlineBreachWithdrawn):
         existing = await repo.lock_alert(alert_id)
         if existing is None:
             return Applied(None, [])  # no breach alert was raised: nobody to tell
         decision = domain.withdraw_breach(existing, payload.action, payload.action_at, payload.reschedules, now)
-        return await _apply(repo, decision, ctx, now, actor="deadlines", since=event.time)
+        return await _apply(repo, decision, ctx, now, actor="deadlines", since=meta.time)
     if isinstance(payload, deadline_events.DeadlineRescheduled):
         existing = await repo.lock_alert(alert_id)
         if existing is None:
             return Applied(None, [])
         decision = domain.reschedule(existing, payload.due_at, now)
-        return await _apply(repo, decision, ctx, now, actor="deadlines", since=event.time)
-    rule = ctx.policy().rule_for(event.type, payload.rule_id)
+        return await _apply(repo, decision, ctx, now, actor="deadlines", since=meta.time)
+    rule = ctx.policy().rule_for(payload.event_type, payload.rule_id)
     if rule is None:
         return Applied(None, [])
     await repo.lock_new_alert(alert_id)
@@ -242,12 +240,12 @@ async def _on_deadline(
     existing, known = await repo.lock_alert_of_case(alert_id, payload.case_id)
     reference = None if existing else known
     if payload.reference:  # may come before cases.v1; messages read the reference from case_refs
-        first = await repo.remember_case(payload.case_id, payload.reference, payload.category, event.kommune)
+        first = await repo.remember_case(payload.case_id, payload.reference, payload.category, meta.kommune)
         if existing is None and known is None:
             # Ours, or one written since the lock's read (first wins), as reading case_refs now would find.
             reference = payload.reference if first else await repo.reference_of(payload.case_id)
-    decision = domain.on_deadline(existing, _fact(event, payload, reference), rule, ctx.roster(), now)
-    return await _apply(repo, decision, ctx, now, actor="deadlines", since=event.time)
+    decision = domain.on_deadline(existing, _fact(meta, payload, reference), rule, ctx.roster(), now)
+    return await _apply(repo, decision, ctx, now, actor="deadlines", since=meta.time)
 
 
 async def acknowledge(

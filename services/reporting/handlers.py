@@ -27,7 +27,7 @@ from services.reporting.domain.facts import (
 from services.reporting.domain.kpis import PeriodFacts
 from services.reporting.domain.periods import Period
 from services.reporting.domain.report import CouncilReport, RuleTerms, Scope, build_report
-from shared.events import CloudEvent, EventData
+from shared.events import EventData, EventMeta
 from shared.events import alerts as al
 from shared.events import cases as cs
 from shared.events import deadlines as dl
@@ -53,22 +53,22 @@ class ReadModel(Protocol):
     async def rules_seen(self) -> list[dict[str, Any]]: ...
 
 
-def case_reported(event: CloudEvent, data: cs.CaseReported) -> list[Fact]:
-    return [_case(event, data, "report")]
+def case_reported(meta: EventMeta, data: cs.CaseReported) -> list[Fact]:
+    return [_case(meta, data, "report")]
 
 
-def tip_received(event: CloudEvent, data: cs.TipReceived) -> list[Fact]:
-    return [_case(event, data, "tip")]
+def tip_received(meta: EventMeta, data: cs.TipReceived) -> list[Fact]:
+    return [_case(meta, data, "tip")]
 
 
-def officer_requested(event: CloudEvent, data: cs.OfficerRequested) -> list[Fact]:
-    return [_case(event, data, "request")]
+def officer_requested(meta: EventMeta, data: cs.OfficerRequested) -> list[Fact]:
+    return [_case(meta, data, "request")]
 
 
-def _case(event: CloudEvent, data: cs.CaseReported | cs.TipReceived | cs.OfficerRequested, kind: str) -> CaseFact:
+def _case(meta: EventMeta, data: cs.CaseReported | cs.TipReceived | cs.OfficerRequested, kind: str) -> CaseFact:
     return CaseFact(
         case_id=data.case_id,
-        kommune=event.kommune,
+        kommune=meta.kommune,
         kind=kind,
         category=data.category,
         focus_area=data.focus_area,
@@ -76,13 +76,13 @@ def _case(event: CloudEvent, data: cs.CaseReported | cs.TipReceived | cs.Officer
     )
 
 
-def action_recorded(event: CloudEvent, data: cs.ActionRecorded) -> list[Fact]:
+def action_recorded(meta: EventMeta, data: cs.ActionRecorded) -> list[Fact]:
     category = categories().get(data.category)
     facts: list[Fact] = [
         ActionFact(
             action_id=data.action_id,
             case_id=data.case_id,
-            kommune=event.kommune,
+            kommune=meta.kommune,
             action=data.action,
             category=data.category,
             focus_area=category.focus_area if category else "lokal_tilstedevaerelse",
@@ -91,11 +91,11 @@ def action_recorded(event: CloudEvent, data: cs.ActionRecorded) -> list[Fact]:
     ]
     if data.action == "on_scene":
         # Rigspolitiet's response time ends at the first patrol on scene.
-        facts.append(CaseFact(case_id=data.case_id, kommune=event.kommune, first_on_scene_at=data.occurred_at))
+        facts.append(CaseFact(case_id=data.case_id, kommune=meta.kommune, first_on_scene_at=data.occurred_at))
     return facts
 
 
-def _deadline(event: CloudEvent, data: dl._DeadlineData, as_of: Any, **outcome: Any) -> DeadlineFact:
+def _deadline(meta: EventMeta, data: dl.DeadlineData, as_of: Any, **outcome: Any) -> DeadlineFact:
     return DeadlineFact(
         deadline_id=data.deadline_id,
         case_id=data.case_id,
@@ -103,7 +103,7 @@ def _deadline(event: CloudEvent, data: dl._DeadlineData, as_of: Any, **outcome: 
         title=data.title,
         basis=data.basis,
         window_set_by=data.window_set_by,
-        kommune=event.kommune,
+        kommune=meta.kommune,
         category=data.category,
         focus_area=data.focus_area,
         started_at=data.started_at,
@@ -113,9 +113,9 @@ def _deadline(event: CloudEvent, data: dl._DeadlineData, as_of: Any, **outcome: 
     )
 
 
-def deadline_started(event: CloudEvent, data: dl.DeadlineStarted) -> list[Fact]:
+def deadline_started(meta: EventMeta, data: dl.DeadlineStarted) -> list[Fact]:
     return [
-        _deadline(event, data, data.started_at, window_seconds=data.window_seconds),
+        _deadline(meta, data, data.started_at, window_seconds=data.window_seconds),
         RuleFact(
             rule_id=data.rule_id,
             title=data.title,
@@ -127,14 +127,14 @@ def deadline_started(event: CloudEvent, data: dl.DeadlineStarted) -> list[Fact]:
     ]
 
 
-def deadline_warning(event: CloudEvent, data: dl.DeadlineWarning) -> list[Fact]:
-    return [_deadline(event, data, data.warned_at)]
+def deadline_warning(meta: EventMeta, data: dl.DeadlineWarning) -> list[Fact]:
+    return [_deadline(meta, data, data.warned_at)]
 
 
-def deadline_met(event: CloudEvent, data: dl.DeadlineMet) -> list[Fact]:
+def deadline_met(meta: EventMeta, data: dl.DeadlineMet) -> list[Fact]:
     return [
         _deadline(
-            event,
+            meta,
             data,
             data.met_at,
             met_at=data.met_at,
@@ -145,14 +145,14 @@ def deadline_met(event: CloudEvent, data: dl.DeadlineMet) -> list[Fact]:
     ]
 
 
-def deadline_breached(event: CloudEvent, data: dl.DeadlineBreached) -> list[Fact]:
-    return [_deadline(event, data, data.breached_at, breached_at=data.breached_at)]
+def deadline_breached(meta: EventMeta, data: dl.DeadlineBreached) -> list[Fact]:
+    return [_deadline(meta, data, data.breached_at, breached_at=data.breached_at)]
 
 
-def deadline_cancelled(event: CloudEvent, data: dl.DeadlineCancelled) -> list[Fact]:
+def deadline_cancelled(meta: EventMeta, data: dl.DeadlineCancelled) -> list[Fact]:
     return [
         _deadline(
-            event,
+            meta,
             data,
             data.cancelled_at,
             cancelled_at=data.cancelled_at,
@@ -162,24 +162,24 @@ def deadline_cancelled(event: CloudEvent, data: dl.DeadlineCancelled) -> list[Fa
     ]
 
 
-def deadline_breach_withdrawn(event: CloudEvent, data: dl.DeadlineBreachWithdrawn) -> list[Fact]:
+def deadline_breach_withdrawn(meta: EventMeta, data: dl.DeadlineBreachWithdrawn) -> list[Fact]:
     """The breach was none (the action came in time, its news late): the deadline is not counted breached;
     the deadline.met that follows (late=false) counts it met within the window."""
-    return [_deadline(event, data, data.action_at, breach_withdrawn=True)]
+    return [_deadline(meta, data, data.action_at, breach_withdrawn=True)]
 
 
-def deadline_rescheduled(event: CloudEvent, data: dl.DeadlineRescheduled) -> list[Fact]:
-    return [_deadline(event, data, data.rescheduled_at, rescheduled=True)]
+def deadline_rescheduled(meta: EventMeta, data: dl.DeadlineRescheduled) -> list[Fact]:
+    return [_deadline(meta, data, data.rescheduled_at, rescheduled=True)]
 
 
-def _alert(event: CloudEvent, data: al._AlertData, **facts: Any) -> AlertFact:
-    return AlertFact(alert_id=data.alert_id, case_id=data.case_id, kommune=event.kommune, **facts)
+def _alert(meta: EventMeta, data: al.AlertData, **facts: Any) -> AlertFact:
+    return AlertFact(alert_id=data.alert_id, case_id=data.case_id, kommune=meta.kommune, **facts)
 
 
-def alert_raised(event: CloudEvent, data: al.AlertRaised) -> list[Fact]:
+def alert_raised(meta: EventMeta, data: al.AlertRaised) -> list[Fact]:
     return [
         _alert(
-            event,
+            meta,
             data,
             deadline_id=data.deadline_id,
             rule_id=data.rule_id,
@@ -192,34 +192,32 @@ def alert_raised(event: CloudEvent, data: al.AlertRaised) -> list[Fact]:
     ]
 
 
-def alert_updated(event: CloudEvent, data: al.AlertUpdated) -> list[Fact]:
+def alert_updated(meta: EventMeta, data: al.AlertUpdated) -> list[Fact]:
     """A later warning or a reschedule changes the latest severity only; a supersede (a breach replacing a
     warning) also starts a new stage: the alert is open again and its time to acknowledge starts anew."""
-    facts: list[Fact] = [
-        _alert(event, data, reason=data.reason, severity=data.severity, severity_as_of=data.updated_at)
-    ]
+    facts: list[Fact] = [_alert(meta, data, reason=data.reason, severity=data.severity, severity_as_of=data.updated_at)]
     if data.superseded is not None:
         facts.append(AlertStageFact(alert_id=data.alert_id, started_at=data.updated_at))
     return facts
 
 
-def alert_delivered(event: CloudEvent, data: al.AlertDelivered) -> list[Fact]:
-    return [_alert(event, data, first_delivered_at=data.delivered_at)]
+def alert_delivered(meta: EventMeta, data: al.AlertDelivered) -> list[Fact]:
+    return [_alert(meta, data, first_delivered_at=data.delivered_at)]
 
 
-def alert_acknowledged(event: CloudEvent, data: al.AlertAcknowledged) -> list[Fact]:
-    return [_alert(event, data), AlertAckFact(alert_id=data.alert_id, acknowledged_at=data.acknowledged_at)]
+def alert_acknowledged(meta: EventMeta, data: al.AlertAcknowledged) -> list[Fact]:
+    return [_alert(meta, data), AlertAckFact(alert_id=data.alert_id, acknowledged_at=data.acknowledged_at)]
 
 
-def alert_escalated(event: CloudEvent, data: al.AlertEscalated) -> list[Fact]:
-    return [_alert(event, data, escalation_level=data.level)]
+def alert_escalated(meta: EventMeta, data: al.AlertEscalated) -> list[Fact]:
+    return [_alert(meta, data, escalation_level=data.level)]
 
 
-def alert_resolved(event: CloudEvent, data: al.AlertResolved) -> list[Fact]:
-    return [_alert(event, data, resolved_at=data.resolved_at)]
+def alert_resolved(meta: EventMeta, data: al.AlertResolved) -> list[Fact]:
+    return [_alert(meta, data, resolved_at=data.resolved_at)]
 
 
-FactsOf = Callable[[CloudEvent, Any], list[Fact]]
+FactsOf = Callable[[EventMeta, Any], list[Fact]]
 
 # Event type -> its use case. alerts.v1 grows new types (notify's work): those not listed here
 # are skipped by the consumer, and a delivery failure adds nothing councils read.
@@ -245,12 +243,12 @@ HANDLERS: dict[type[EventData], FactsOf] = {
 HANDLED_TYPES = frozenset(model.event_type for model in HANDLERS)
 
 
-def add_event(batch: FactBatch, event: CloudEvent, payload: EventData) -> bool:
+def add_event(batch: FactBatch, meta: EventMeta, payload: EventData) -> bool:
     """Folds one event's facts into `batch`; False for a type reporting does not read."""
     facts_of = HANDLERS.get(type(payload))
     if facts_of is None:
         return False
-    batch.add(payload.topic, event.time, facts_of(event, payload))
+    batch.add(payload.topic, meta.time, facts_of(meta, payload))
     return True
 
 
@@ -260,10 +258,10 @@ async def apply(uow: UnitOfWork[ReadModel], batch: FactBatch) -> None:
         await read_model.save(batch)
 
 
-async def handle(uow: UnitOfWork[ReadModel], event: CloudEvent, payload: EventData) -> None:
+async def handle(uow: UnitOfWork[ReadModel], meta: EventMeta, payload: EventData) -> None:
     """The live consumer's use case: one event, in the transaction that also records it in the inbox."""
     batch = FactBatch()
-    if add_event(batch, event, payload):
+    if add_event(batch, meta, payload):
         await apply(uow, batch)
 
 

@@ -28,15 +28,18 @@ Reason = Literal["deadline_warning", "deadline_breached", "acute_report"]
 Channel = Literal["webhook", "email", "console"]
 
 
-class _AlertData(EventData):
+class AlertData(EventData):
+    """What every event of an alert's life carries: the alert and its case."""
+
     topic: ClassVar[str] = TOPIC
 
     alert_id: uuid.UUID
     case_id: uuid.UUID
 
 
-class AlertRaised(_AlertData):
+class AlertRaised(AlertData):
     event_type: ClassVar[str] = RAISED
+    time_field: ClassVar[str] = "raised_at"
 
     deadline_id: uuid.UUID | None = None
     rule_id: str | None = None
@@ -50,10 +53,11 @@ class AlertRaised(_AlertData):
     reference: str | None = Field(None, max_length=16, description="The case's reference, when notify knows it")
 
 
-class AlertUpdated(_AlertData):
+class AlertUpdated(AlertData):
     """The same alert (one per deadline) changed: a later warning, or a breach that supersedes warnings."""
 
     event_type: ClassVar[str] = UPDATED
+    time_field: ClassVar[str] = "updated_at"
 
     reason: Reason
     severity: Severity
@@ -63,8 +67,9 @@ class AlertUpdated(_AlertData):
     due_at: AwareDatetime | None = None
 
 
-class AlertDelivered(_AlertData):
+class AlertDelivered(AlertData):
     event_type: ClassVar[str] = DELIVERED
+    time_field: ClassVar[str] = "delivered_at"
 
     channel: str
     recipient: str
@@ -74,8 +79,9 @@ class AlertDelivered(_AlertData):
     attempts: int | None = None
 
 
-class AlertDeliveryFailed(_AlertData):
+class AlertDeliveryFailed(AlertData):
     event_type: ClassVar[str] = DELIVERY_FAILED
+    time_field: ClassVar[str] = "failed_at"
 
     channel: str
     recipient: str
@@ -87,16 +93,18 @@ class AlertDeliveryFailed(_AlertData):
     next_channel: str | None = Field(None, description="The channel tried next for this recipient, if any")
 
 
-class AlertAcknowledged(_AlertData):
+class AlertAcknowledged(AlertData):
     event_type: ClassVar[str] = ACKNOWLEDGED
+    time_field: ClassVar[str] = "acknowledged_at"
 
     by: str
     acknowledged_at: AwareDatetime
     via: Literal["api", "link", "console"] | None = None
 
 
-class AlertEscalated(_AlertData):
+class AlertEscalated(AlertData):
     event_type: ClassVar[str] = ESCALATED
+    time_field: ClassVar[str] = "escalated_at"
 
     to: str
     level: int
@@ -104,8 +112,9 @@ class AlertEscalated(_AlertData):
     recipients: list[str] = Field(default_factory=list)
 
 
-class AlertResolved(_AlertData):
+class AlertResolved(AlertData):
     event_type: ClassVar[str] = RESOLVED
+    time_field: ClassVar[str] = "resolved_at"
 
     resolved_at: AwareDatetime
     reason: str = Field(

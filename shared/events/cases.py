@@ -36,14 +36,18 @@ ACTIONS: tuple[str, ...] = Action.__args__  # type: ignore[attr-defined]
 RequestType = Literal["traffic_control", "talk"]
 
 
-class _CaseData(EventData):
+class CaseData(EventData):
+    """What every event of a case carries: its id and reference. The event's time is when intake received
+    it, or for an action when it happened."""
+
     topic: ClassVar[str] = TOPIC
+    time_field: ClassVar[str] = "received_at"
 
     case_id: uuid.UUID
     reference: str = Field(min_length=4, max_length=16, description="Short reference read over the phone")
 
 
-class CaseReported(_CaseData):
+class CaseReported(CaseData):
     """A citizen's report was accepted (anmeldelse modtaget)."""
 
     event_type: ClassVar[str] = REPORTED
@@ -66,7 +70,7 @@ class CaseReported(_CaseData):
         return data
 
 
-class TipReceived(_CaseData):
+class TipReceived(CaseData):
     """A tip (tip til politiet) was received; anonymous tips carry nothing that points at the tipster."""
 
     event_type: ClassVar[str] = TIP_RECEIVED
@@ -78,7 +82,7 @@ class TipReceived(_CaseData):
     anonymous: bool
 
 
-class OfficerRequested(_CaseData):
+class OfficerRequested(CaseData):
     """A citizen ordered an officer (Bestil en betjent): a traffic control or a talk."""
 
     event_type: ClassVar[str] = OFFICER_REQUESTED
@@ -89,10 +93,11 @@ class OfficerRequested(_CaseData):
     received_at: AwareDatetime
 
 
-class ActionRecorded(_CaseData):
+class ActionRecorded(CaseData):
     """The police recorded an action on a case (dispatched, on scene, closed, ...)."""
 
     event_type: ClassVar[str] = ACTION_RECORDED
+    time_field: ClassVar[str] = "occurred_at"
 
     action_id: uuid.UUID
     action: Action

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
@@ -22,7 +23,9 @@ BREACH_WITHDRAWN = "dk.politi.deadline.breach_withdrawn"
 Basis = Literal["guarantee", "local_target"]
 
 
-class _DeadlineData(EventData):
+class DeadlineData(EventData):
+    """What every event of a deadline's life carries: the deadline, its case, its rule and its window."""
+
     topic: ClassVar[str] = TOPIC
 
     deadline_id: uuid.UUID
@@ -49,23 +52,26 @@ class _DeadlineData(EventData):
     )
 
 
-class DeadlineStarted(_DeadlineData):
+class DeadlineStarted(DeadlineData):
     event_type: ClassVar[str] = STARTED
+    time_field: ClassVar[str] = "started_at"
 
     window_seconds: float
     rules_version: int
 
 
-class DeadlineWarning(_DeadlineData):
+class DeadlineWarning(DeadlineData):
     event_type: ClassVar[str] = WARNING
+    time_field: ClassVar[str] = "warned_at"
 
     fraction: float = Field(gt=0, lt=1, description="Share of the window that has passed")
     warned_at: AwareDatetime
     remaining_seconds: float
 
 
-class DeadlineMet(_DeadlineData):
+class DeadlineMet(DeadlineData):
     event_type: ClassVar[str] = MET
+    time_field: ClassVar[str] = "met_at"
 
     met_at: AwareDatetime
     action: str
@@ -73,21 +79,23 @@ class DeadlineMet(_DeadlineData):
     response_seconds: float = Field(description="From start to the stop action, as councils measure it")
 
 
-class DeadlineBreached(_DeadlineData):
+class DeadlineBreached(DeadlineData):
     event_type: ClassVar[str] = BREACHED
+    time_field: ClassVar[str] = "breached_at"
 
     breached_at: AwareDatetime
 
 
-class DeadlineCancelled(_DeadlineData):
+class DeadlineCancelled(DeadlineData):
     event_type: ClassVar[str] = CANCELLED
+    time_field: ClassVar[str] = "cancelled_at"
 
     cancelled_at: AwareDatetime
     outcome: str | None = None
     breached_at: AwareDatetime | None = Field(None, description="Set when the deadline was broken before it ended")
 
 
-class DeadlineBreachWithdrawn(_DeadlineData):
+class DeadlineBreachWithdrawn(DeadlineData):
     """A breach already published was no breach: the stop action happened by the due time but reached the
     service after the breach fired (held in intake's outbox while Kafka or the relay was down, or typed in
     late). Followed by `deadline.met` with late=false. Consumers undo what the breach did: notify resolves
@@ -105,9 +113,17 @@ class DeadlineBreachWithdrawn(_DeadlineData):
         "action_in_time", description="Why: the action's own time shows the deadline was met within the window"
     )
 
+    @property
+    def occurred(self) -> datetime:
+        """When the police recorded the action that showed the promise kept (the moment the withdrawal
+        became knowable; its arrival may be much later, after an outage), but never before the breach
+        it takes back."""
+        return max(self.action_recorded_at or self.action_at, self.breached_at)
 
-class DeadlineRescheduled(_DeadlineData):
+
+class DeadlineRescheduled(DeadlineData):
     event_type: ClassVar[str] = RESCHEDULED
+    time_field: ClassVar[str] = "rescheduled_at"
 
     previous_due_at: AwareDatetime
     rescheduled_at: AwareDatetime

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
@@ -27,26 +28,54 @@ def utc_rfc3339(value: datetime) -> str:
 
 
 class EventData(BaseModel):
-    """Base of every event's `data`: strict, immutable, and registered by its CloudEvents type."""
+    """Base of every event's `data`: strict, immutable, and registered by its CloudEvents type.
+
+    Each event type names the field that says when its fact happened (`time_field`), which is the
+    envelope's `time`; a type whose time is not one field overrides `occurred` instead.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     event_type: ClassVar[str] = ""
     topic: ClassVar[str] = ""
+    time_field: ClassVar[str] = ""
     registry: ClassVar[dict[str, type[EventData]]] = {}
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("event_type"):
-            if cls.event_type in EventData.registry:
-                raise TypeError(f"event type {cls.event_type} registered twice")
-            EventData.registry[cls.event_type] = cls
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        # Runs once the model's fields are known, so a type without a time is refused before it is registered.
+        super().__pydantic_init_subclass__(**kwargs)
+        if not cls.__dict__.get("event_type"):
+            return
+        if cls.occurred is EventData.occurred:
+            field = cls.model_fields.get(cls.time_field)
+            if field is None or field.annotation not in (datetime, AwareDatetime):
+                raise TypeError(f"{cls.__name__}.time_field {cls.time_field!r} is not one of its required times")
+        if cls.event_type in EventData.registry:
+            raise TypeError(f"event type {cls.event_type} registered twice")
+        EventData.registry[cls.event_type] = cls
+
+    @property
+    def occurred(self) -> datetime:
+        """When the fact happened: the envelope's `time`."""
+        value: datetime = getattr(self, self.time_field)
+        return value
 
     @field_serializer("*", when_used="json")
     def _times_in_utc(self, value: Any) -> Any:
         if isinstance(value, datetime):
             return utc_rfc3339(value)
         return value
+
+
+@dataclass(frozen=True, slots=True)
+class EventMeta:
+    """What a use case reads from the envelope besides its payload, once the consumer has parsed it."""
+
+    id: uuid.UUID
+    subject: str  # the case id
+    kommune: str
+    time: datetime
 
 
 class UnknownEventType(ValueError):
@@ -122,5 +151,30 @@ class CloudEvent(BaseModel):
     def case_id(self) -> str:
         return self.subject
 
+    @property
+    def meta(self) -> EventMeta:
+        return EventMeta(id=self.id, subject=self.subject, kommune=self.kommune, time=self.time)
 
-__all__ = ["CloudEvent", "EventData", "UnknownEventType", "ValidationError", "utc_rfc3339"]
+
+def envelope(data: EventData, *, source: str, kommune: str, event_id: uuid.UUID | None = None) -> CloudEvent:
+    """The envelope a service publishes `data` in: subject the case, time when the fact happened (`occurred`).
+
+    Every service builds its envelopes here, so subject and time mean the same on every topic.
+    """
+    case_id = getattr(data, "case_id", None)
+    if not isinstance(case_id, uuid.UUID):
+        raise TypeError(f"{type(data).__name__} names no case")
+    return CloudEvent.of(
+        data, source=source, subject=str(case_id), kommune=kommune, time=data.occurred, event_id=event_id
+    )
+
+
+__all__ = [
+    "CloudEvent",
+    "EventData",
+    "EventMeta",
+    "UnknownEventType",
+    "ValidationError",
+    "envelope",
+    "utc_rfc3339",
+]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from services.deadlines.domain.case_deadlines import CaseDeadlines
+from services.deadlines.domain.deadline import DeadlineEvent
+from services.deadlines.domain.rules import RuleSet
 from shared.events.cases import ActionRecorded, CaseReported, OfficerRequested, TipReceived
 from shared.events.envelope import CloudEvent
 from shared.reference import categories
@@ -18,6 +21,11 @@ CaseEvent = CaseReported | TipReceived | OfficerRequested | ActionRecorded
 
 def envelope(data: CaseEvent, time: datetime, kommune: str = ROSKILDE) -> CloudEvent:
     return CloudEvent.of(data, source="/mvsj/intake", subject=str(data.case_id), kommune=kommune, time=time)
+
+
+def apply(case: CaseDeadlines, event: CloudEvent, rules: RuleSet) -> list[DeadlineEvent]:
+    """`case.apply` as the consumer calls it: the payload, parsed once from the envelope, and its kommune."""
+    return case.apply(event.payload(), event.kommune, rules)
 
 
 def reported(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from shared.consumer import ConsumerSpec
 from shared.db import Conn
-from shared.events import CloudEvent, EventData
+from shared.events import CloudEvent, EventData, EventMeta
 from shared.events.cases import CaseReported
 from shared.outbox import enqueue
 from shared.settings import Topics
@@ -16,9 +16,9 @@ from shared.settings import Topics
 EFFECTS_SQL = "CREATE TABLE IF NOT EXISTS effects (event_id uuid NOT NULL, subject text NOT NULL)"
 
 
-async def record_effect(conn: Conn, event: CloudEvent, payload: EventData) -> None:
+async def record_effect(conn: Conn, meta: EventMeta, payload: EventData) -> None:
     await conn.execute(EFFECTS_SQL)
-    await conn.execute("INSERT INTO effects (event_id, subject) VALUES ($1, $2)", event.id, event.subject)
+    await conn.execute("INSERT INTO effects (event_id, subject) VALUES ($1, $2)", meta.id, meta.subject)
 
 
 def effect_consumer(topics: Topics, group: str, **overrides: object) -> ConsumerSpec:

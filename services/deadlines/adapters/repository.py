@@ -25,13 +25,12 @@ from services.deadlines.domain.deadline import (
     DeadlineState,
     PoliceAction,
     emitted_event_id,
-    event_time,
     warning_due_at,
 )
 from services.deadlines.domain.rules import Rule
 from services.deadlines.handlers import Unreadable
 from shared.db import Conn, readable_times
-from shared.events import CloudEvent
+from shared.events import CloudEvent, envelope
 from shared.events.deadlines import DeadlineBreached, DeadlineWarning
 from shared.outbox import enqueue_many
 
@@ -168,17 +167,7 @@ def _deadline_args(deadline: Deadline) -> tuple[Any, ...]:
 
 def to_cloud_events(events: Sequence[DeadlineEvent], kommune_of: dict[uuid.UUID, str]) -> list[CloudEvent]:
     """Envelopes with deterministic ids: computing the same fact twice yields the same event id."""
-    return [
-        CloudEvent.of(
-            e,
-            source=SOURCE,
-            subject=str(e.case_id),
-            kommune=kommune_of[e.deadline_id],
-            time=event_time(e),
-            event_id=emitted_event_id(e),
-        )
-        for e in events
-    ]
+    return [envelope(e, source=SOURCE, kommune=kommune_of[e.deadline_id], event_id=emitted_event_id(e)) for e in events]
 
 
 def due_header(event: DeadlineEvent) -> str | None:

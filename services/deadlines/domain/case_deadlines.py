@@ -9,7 +9,7 @@ from datetime import datetime
 from services.deadlines.domain.deadline import Deadline, DeadlineEvent, PoliceAction
 from services.deadlines.domain.rules import RuleSet
 from shared.events.cases import ActionRecorded
-from shared.events.envelope import CloudEvent, EventData
+from shared.events.envelope import EventData
 from shared.reference import categories
 
 
@@ -56,15 +56,15 @@ class CaseDeadlines:
         times = [d.next_fire_at for d in self._deadlines.values() if d.next_fire_at is not None]
         return min(times, default=None)
 
-    def apply(self, event: CloudEvent, rules: RuleSet) -> list[DeadlineEvent]:
-        """Takes one event from cases.v1 and returns the deadline events it causes, in order.
+    def apply(self, payload: EventData, kommune: str, rules: RuleSet) -> list[DeadlineEvent]:
+        """Takes one event's payload from cases.v1 (and the kommune its envelope names) and returns the
+        deadline events it causes, in order.
 
-        Raises UnknownEventType for a type this code does not know, ValueError for another case's event.
+        Raises ValueError for another case's event.
         """
-        payload = event.payload()
         case_id = getattr(payload, "case_id", None)
         if case_id != self.case_id:
-            raise ValueError(f"event {event.id} is for case {case_id}, not {self.case_id}")
+            raise ValueError(f"{payload.event_type} is for case {case_id}, not {self.case_id}")
         emitted: list[DeadlineEvent] = []
 
         action: PoliceAction | None = None
@@ -76,7 +76,7 @@ class CaseDeadlines:
             self._actions.sort(key=_in_time_order)
 
         started_now: set[str] = set()
-        for rule in rules.match(event.type, payload):
+        for rule in rules.match(payload.event_type, payload):
             if rule.id in self._deadlines:
                 continue
             category = str(getattr(payload, "category", ""))
@@ -84,7 +84,7 @@ class CaseDeadlines:
                 rule,
                 rules_version=rules.version,
                 case_id=self.case_id,
-                kommune=event.kommune,
+                kommune=kommune,
                 category=category,
                 focus_area=_focus_area(payload, category),
                 started_at=rule.start_time(payload),

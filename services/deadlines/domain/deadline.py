@@ -463,29 +463,6 @@ class Deadline:
         }
 
 
-def event_time(event: DeadlineEvent) -> datetime:
-    """When the fact an emitted event reports happened: the envelope's `time`."""
-    match event:
-        case DeadlineStarted():
-            return event.started_at
-        case DeadlineWarning():
-            return event.warned_at
-        case DeadlineMet():
-            return event.met_at
-        case DeadlineBreached():
-            return event.breached_at
-        case DeadlineCancelled():
-            return event.cancelled_at
-        case DeadlineRescheduled():
-            return event.rescheduled_at
-        case DeadlineBreachWithdrawn():
-            # When the police recorded the action that showed the promise kept (the moment the
-            # withdrawal became knowable; its arrival here may be much later, after an outage), but
-            # never before the breach it takes back.
-            return max(event.action_recorded_at or event.action_at, event.breached_at)
-    raise TypeError(f"not a deadline event: {event!r}")
-
-
 def emitted_event_id(event: DeadlineEvent) -> uuid.UUID:
     """A deterministic envelope id: computing the same fact twice (a retry after a crash before the
     commit, two timer workers racing) gives the same id, so consumers' inboxes drop the copy."""

@@ -8,7 +8,7 @@ from services.deadlines.handlers import handle_case_event
 from services.deadlines.metrics import count_committed
 from shared.consumer import AfterCommit, ConsumerSpec, types_of
 from shared.db import Conn
-from shared.events import CloudEvent, EventData
+from shared.events import EventData, EventMeta
 from shared.events.cases import ActionRecorded, CaseReported, OfficerRequested, TipReceived
 from shared.settings import Topics
 from shared.unit_of_work import InTransaction
@@ -17,11 +17,10 @@ CASE_EVENTS = (CaseReported, TipReceived, OfficerRequested, ActionRecorded)
 
 
 def case_consumer(rules: RuleSet, topics: Topics) -> ConsumerSpec:
-    async def handle(conn: Conn, event: CloudEvent, payload: EventData) -> AfterCommit:
-        case_id = payload.case_id  # type: ignore[attr-defined]
+    async def handle(conn: Conn, meta: EventMeta, payload: EventData) -> AfterCommit:
         # The unit of work is the consumer's inbox transaction: the claim and the effect commit together.
         uow = InTransaction(conn, lambda c: PostgresDeadlinesRepository(c, topic=topics.deadlines))
-        envelopes = await handle_case_event(uow, event, case_id, rules)
+        envelopes = await handle_case_event(uow, meta, payload, rules)
         return lambda: count_committed(envelopes)
 
     return ConsumerSpec(

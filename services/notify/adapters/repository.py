@@ -24,7 +24,7 @@ from services.notify.domain.delivery import Delivery
 from services.notify.domain.policy import Chain
 from services.notify.handlers import AuditEntry, Unreadable
 from shared.db import Conn
-from shared.events import CloudEvent, EventData
+from shared.events import CloudEvent, EventData, envelope
 from shared.outbox import enqueue_many
 
 SOURCE = "/mvsj/notify"
@@ -69,31 +69,14 @@ def delivery_from_row(row: asyncpg.Record | dict[str, Any]) -> Delivery:
 
 def event_id_for(data: EventData) -> uuid.UUID:
     """Deterministic: the same fact computed twice (a retry after a crash) is the same event, sent once."""
+    # The hash input is the payload's JSON exactly as it was first written: ids already on the bus
+    # must come out the same for a redelivered cause (tests/unit/platform/test_emitted_ids.py).
     return uuid.uuid5(_EVENT_NS, f"{data.event_type}/{data.model_dump_json()}")
 
 
 def to_cloud_events(events: Sequence[EventData], kommune: str) -> list[CloudEvent]:
     """The envelopes of one alert's events: subject the case, time the event's own, ids deterministic."""
-    return [
-        CloudEvent.of(
-            e,
-            source=SOURCE,
-            subject=str(e.case_id),  # type: ignore[attr-defined]
-            kommune=kommune,
-            time=_time_of(e),
-            event_id=event_id_for(e),
-        )
-        for e in events
-    ]
-
-
-def _time_of(event: EventData) -> datetime:
-    for name in ("raised_at", "updated_at", "delivered_at", "failed_at", "acknowledged_at", "escalated_at",
-                 "resolved_at"):  # fmt: skip
-        value = getattr(event, name, None)
-        if isinstance(value, datetime):
-            return value
-    raise TypeError(f"{type(event).__name__} carries no time")
+    return [envelope(e, source=SOURCE, kommune=kommune, event_id=event_id_for(e)) for e in events]
 
 
 # --- the escalation timer ---

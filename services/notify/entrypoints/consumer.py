@@ -10,7 +10,7 @@ from services.notify.adapters.repository import PostgresNotifyRepository
 from services.notify.metrics import count_events
 from shared.consumer import AfterCommit, ConsumerSpec, types_of
 from shared.db import Conn
-from shared.events import CloudEvent, EventData
+from shared.events import EventData, EventMeta
 from shared.events import cases as case_events
 from shared.events import deadlines as deadline_events
 from shared.settings import Topics
@@ -38,13 +38,13 @@ def notify_consumers(
         # The unit of work is the consumer's inbox transaction: the claim and the effect commit together.
         return InTransaction(conn, lambda c: PostgresNotifyRepository(c, topic=ctx.alerts_topic))
 
-    async def on_case(conn: Conn, event: CloudEvent, payload: EventData) -> AfterCommit | None:
-        await handlers.handle_case_event(in_inbox_transaction(conn), event, payload)
+    async def on_case(conn: Conn, meta: EventMeta, payload: EventData) -> AfterCommit | None:
+        await handlers.handle_case_event(in_inbox_transaction(conn), meta, payload)
         return None
 
-    async def on_deadline(conn: Conn, event: CloudEvent, payload: EventData) -> AfterCommit | None:
+    async def on_deadline(conn: Conn, meta: EventMeta, payload: EventData) -> AfterCommit | None:
         at = now()
-        applied = await handlers.handle_deadline_event(in_inbox_transaction(conn), event, payload, ctx, at)
+        applied = await handlers.handle_deadline_event(in_inbox_transaction(conn), meta, payload, ctx, at)
         return lambda: count_events(applied.events, applied.shown, at)
 
     cases = ConsumerSpec(

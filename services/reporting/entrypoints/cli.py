@@ -62,7 +62,7 @@ def fold(batch: FactBatch, records: list[ConsumerRecord[Any, Any]]) -> int:
             event = CloudEvent.from_bytes(record.value or b"")
             if event.type not in handlers.HANDLED_TYPES:
                 continue
-            handlers.add_event(batch, event, event.payload())
+            handlers.add_event(batch, event.meta, event.payload())
         except UnknownEventType:
             continue
         except (ValidationError, ValueError):

@@ -6,7 +6,7 @@ from services.reporting import handlers
 from services.reporting.adapters.repository import PostgresReadModel
 from shared.consumer import AfterCommit, ConsumerSpec
 from shared.db import Conn
-from shared.events import CloudEvent, EventData
+from shared.events import EventData, EventMeta
 from shared.settings import Topics
 from shared.unit_of_work import InTransaction
 
@@ -14,9 +14,9 @@ SERVICE = "reporting"
 
 
 def read_model_consumer(topics: Topics) -> ConsumerSpec:
-    async def handle(conn: Conn, event: CloudEvent, payload: EventData) -> AfterCommit | None:
+    async def handle(conn: Conn, meta: EventMeta, payload: EventData) -> AfterCommit | None:
         # The unit of work is the consumer's inbox transaction: the claim and the effect commit together.
-        await handlers.handle(InTransaction(conn, PostgresReadModel), event, payload)
+        await handlers.handle(InTransaction(conn, PostgresReadModel), meta, payload)
         return None
 
     return ConsumerSpec(

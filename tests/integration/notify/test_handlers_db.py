@@ -32,7 +32,9 @@ def _uow(conn: asyncpg.Connection, ctx: handlers.Context) -> InTransaction[Postg
 
 async def _apply(pool: asyncpg.Pool, ctx: handlers.Context, event) -> handlers.Applied:  # type: ignore[no-untyped-def]
     async with pool.acquire() as conn, conn.transaction():
-        return await handlers.handle_deadline_event(_uow(conn, ctx), event, event.payload(), ctx, datetime.now(UTC))
+        return await handlers.handle_deadline_event(
+            _uow(conn, ctx), event.meta, event.payload(), ctx, datetime.now(UTC)
+        )
 
 
 @pytest.mark.parametrize("round_", range(6))

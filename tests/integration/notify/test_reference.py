@@ -60,8 +60,8 @@ async def test_a_deadline_event_without_a_reference_takes_the_one_remembered_fro
     try:
         async with pool.acquire() as conn, conn.transaction():
             uow = InTransaction(conn, lambda c: PostgresNotifyRepository(c, topic=ctx.alerts_topic))
-            await handlers.handle_case_event(uow, reported, reported.payload())
-            applied = await handlers.handle_deadline_event(uow, warning, warning.payload(), ctx, datetime.now(UTC))
+            await handlers.handle_case_event(uow, reported.meta, reported.payload())
+            applied = await handlers.handle_deadline_event(uow, warning.meta, warning.payload(), ctx, datetime.now(UTC))
     finally:
         await pool.close()
     raised = [e for e in applied.events if e.type == ev.RAISED]

@@ -53,7 +53,7 @@ async def _warn(pool: asyncpg.Pool, ctx: handlers.Context) -> Deadline:
     event = deadline.warning()
     async with pool.acquire() as conn, conn.transaction():
         uow = InTransaction(conn, lambda c: PostgresNotifyRepository(c, topic=ctx.alerts_topic))
-        await handlers.handle_deadline_event(uow, event, event.payload(), ctx, datetime.now(UTC))
+        await handlers.handle_deadline_event(uow, event.meta, event.payload(), ctx, datetime.now(UTC))
     return deadline
 
 

@@ -182,13 +182,13 @@ async def test_counters_and_the_shortcut_equal_counting_the_facts(ns) -> None:  
     try:
         for event in shuffled:
             async with pools["single"].acquire() as conn, conn.transaction():
-                await handlers.handle(InTransaction(conn, PostgresReadModel), event, event.payload())
+                await handlers.handle(InTransaction(conn, PostgresReadModel), event.meta, event.payload())
         for event in reversed(events):
             async with pools["reversed"].acquire() as conn, conn.transaction():
-                await handlers.handle(InTransaction(conn, PostgresReadModel), event, event.payload())
+                await handlers.handle(InTransaction(conn, PostgresReadModel), event.meta, event.payload())
         batch = FactBatch()
         for event in events:
-            handlers.add_event(batch, event, event.payload())
+            handlers.add_event(batch, event.meta, event.payload())
         async with pools["late"].acquire() as conn, conn.transaction():
             await handlers.apply(InTransaction(conn, PostgresReadModel), batch)
         await migrate(ns.database_url, ns.schema("rm_count_late"), migrations())

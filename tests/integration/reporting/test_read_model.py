@@ -45,7 +45,7 @@ async def test_one_batch_equals_one_event_at_a_time_in_any_order_with_repeats(ns
     try:
         batch = FactBatch()
         for event in events:
-            handlers.add_event(batch, event, event.payload())
+            handlers.add_event(batch, event.meta, event.payload())
         async with pools["batch"].acquire() as conn, conn.transaction():
             await handlers.apply(InTransaction(conn, PostgresReadModel), batch)
 
@@ -54,7 +54,7 @@ async def test_one_batch_equals_one_event_at_a_time_in_any_order_with_repeats(ns
         rng.shuffle(shuffled)
         for event in shuffled:
             async with pools["single"].acquire() as conn, conn.transaction():
-                await handlers.handle(InTransaction(conn, PostgresReadModel), event, event.payload())
+                await handlers.handle(InTransaction(conn, PostgresReadModel), event.meta, event.payload())
 
         # The alert arrives on another topic than its case: its focus area is filled either way.
         for pool in pools.values():
@@ -83,7 +83,7 @@ async def test_deadline_outcome_columns_partition_the_deadlines_started(ns) -> N
     try:
         batch = FactBatch()
         for event in q.events:
-            handlers.add_event(batch, event, event.payload())
+            handlers.add_event(batch, event.meta, event.payload())
         async with pool.acquire() as conn:
             async with conn.transaction():
                 await handlers.apply(InTransaction(conn, PostgresReadModel), batch)
@@ -114,11 +114,11 @@ async def _facts_of(ns, name: str, events: list[CloudEvent], *, one_at_a_time: b
             if one_at_a_time:
                 for event in events:
                     async with conn.transaction():
-                        await handlers.handle(InTransaction(conn, PostgresReadModel), event, event.payload())
+                        await handlers.handle(InTransaction(conn, PostgresReadModel), event.meta, event.payload())
             else:
                 batch = FactBatch()
                 for event in events:
-                    handlers.add_event(batch, event, event.payload())
+                    handlers.add_event(batch, event.meta, event.payload())
                 async with conn.transaction():
                     await handlers.apply(InTransaction(conn, PostgresReadModel), batch)
             period = Period.parse("2026-Q1")
@@ -135,7 +135,7 @@ async def test_a_superseded_alert_has_its_latest_severity_and_an_ack_time_per_st
     case = q.report(ROSKILDE, "burglary_home", Q1, in_progress=False)
     alert, raised, breach = uuid.uuid4(), Q1 + timedelta(hours=12), Q1 + timedelta(hours=24)
 
-    def add(data: al._AlertData, at: datetime) -> None:
+    def add(data: al.AlertData, at: datetime) -> None:
         q.add(data, ROSKILDE, at, "/mvsj/notify")
 
     add(al.AlertRaised(alert_id=alert, case_id=case, reason="deadline_warning", severity="warning",

@@ -13,7 +13,7 @@ from services.deadlines.domain.case_deadlines import CaseDeadlines
 from services.deadlines.domain.deadline import Deadline
 from services.deadlines.handlers import DeadlinesRepository
 from shared.unit_of_work import UnitOfWork
-from tests.support.cases import T0, action, reported
+from tests.support.cases import T0, action, apply, reported
 
 RULES = load_rules(DEFAULT_RULES_FILE)
 H = timedelta(hours=1)
@@ -29,7 +29,7 @@ def burglary(case_id: uuid.UUID | None = None, at: Any = T0) -> tuple[CaseDeadli
     """A reported home burglary's case, its deadlines started (not yet saved), and the events that started them."""
     case_id = case_id or uuid.uuid4()
     case = CaseDeadlines(case_id)
-    emitted = case.apply(reported(case_id, "burglary_home", at, in_progress=False), RULES)
+    emitted = apply(case, reported(case_id, "burglary_home", at, in_progress=False), RULES)
     return case, emitted
 
 
@@ -58,7 +58,7 @@ class DeadlinesRepositoryContract:
 
     async def test_a_saved_case_loads_with_its_deadlines_and_actions(self, uow: Uow) -> None:
         case, _ = burglary()
-        case.apply(action(case.case_id, "dispatched", T0 + H, category="burglary_home"), RULES)
+        apply(case, action(case.case_id, "dispatched", T0 + H, category="burglary_home"), RULES)
         await self.saved(uow, case)
         loaded = await self.load(uow, case.case_id)
         assert loaded.deadlines == case.deadlines and loaded.deadlines
@@ -74,11 +74,11 @@ class DeadlinesRepositoryContract:
     async def test_saving_again_updates_deadlines_and_keeps_each_action_once(self, uow: Uow) -> None:
         case, _ = burglary()
         arrived = action(case.case_id, "on_scene", T0 + 2 * H, category="burglary_home")
-        case.apply(arrived, RULES)
+        apply(case, arrived, RULES)
         await self.saved(uow, case)
         again = await self.load(uow, case.case_id)
-        again.apply(arrived, RULES)  # a redelivery changes nothing
-        again.apply(action(case.case_id, "closed", T0 + 3 * H, category="burglary_home"), RULES)
+        apply(again, arrived, RULES)  # a redelivery changes nothing
+        apply(again, action(case.case_id, "closed", T0 + 3 * H, category="burglary_home"), RULES)
         await self.saved(uow, again)
         loaded = await self.load(uow, case.case_id)
         assert loaded.deadlines == again.deadlines
@@ -99,7 +99,7 @@ class DeadlinesRepositoryContract:
     async def test_a_savepoint_that_raises_undoes_only_what_was_written_inside(self, uow: Uow) -> None:
         kept, kept_events = burglary()
         undone, undone_events = burglary()
-        undone.apply(action(undone.case_id, "dispatched", T0 + H, category="burglary_home"), RULES)
+        apply(undone, action(undone.case_id, "dispatched", T0 + H, category="burglary_home"), RULES)
         async with uow.transaction() as repo:
             await repo.lock_case(kept.case_id, "0265")
             await repo.save_case(kept)

@@ -23,7 +23,7 @@ class Boom(Exception):
 def batch_of(events: list[CloudEvent]) -> FactBatch:
     batch = FactBatch()
     for event in events:
-        handlers.add_event(batch, event, event.payload())
+        handlers.add_event(batch, event.meta, event.payload())
     return batch
 
 
@@ -47,7 +47,7 @@ class ReadModelContract:
         shuffled = events + rng.sample(events, len(events) // 3)
         rng.shuffle(shuffled)
         for event in shuffled:
-            await handlers.handle(uow, event, event.payload())
+            await handlers.handle(uow, event.meta, event.payload())
         expected = batch_of(events)
         stored = await self.stored(uow)
         found = FactBatch()

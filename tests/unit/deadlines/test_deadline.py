@@ -18,7 +18,6 @@ from services.deadlines.domain.deadline import (
     breach_withdrawable,
     deadline_id,
     emitted_event_id,
-    event_time,
 )
 from services.deadlines.domain.rules import Rule, Trigger
 from shared.clock import ManualClock
@@ -264,9 +263,9 @@ def test_an_action_before_the_due_time_that_arrives_after_the_breach_withdraws_i
     )  # fmt: skip
     assert deadline.next_fire is None
     # Its time: when the action was recorded, but never before the breach it takes back.
-    assert event_time(withdrawn) == T0 + 24 * H
+    assert withdrawn.occurred == T0 + 24 * H
     recorded_late = breached.stop("on_scene", on_scene, recorded_at=T0 + 26 * H).events[0]
-    assert event_time(recorded_late) == T0 + 26 * H
+    assert recorded_late.occurred == T0 + 26 * H
 
 
 def test_an_action_exactly_at_the_due_time_withdraws_the_breach() -> None:
@@ -596,5 +595,5 @@ def test_event_time_is_when_the_fact_happened() -> None:
     deadline = started()
     warned = deadline.fire(T0 + 13 * H).events[0]
     late = deadline.stop("on_scene", T0 + 25 * H).events
-    assert event_time(warned) == T0 + 13 * H
-    assert [event_time(e) for e in late] == [T0 + 24 * H, T0 + 25 * H]
+    assert warned.occurred == T0 + 13 * H
+    assert [e.occurred for e in late] == [T0 + 24 * H, T0 + 25 * H]

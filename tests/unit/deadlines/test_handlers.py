@@ -11,6 +11,7 @@ import pytest
 from services.deadlines.adapters.rules_file import DEFAULT_RULES_FILE, load_rules
 from services.deadlines.handlers import fire_due_deadlines, handle_case_event
 from shared.consumer import Rejected
+from shared.events import CloudEvent
 from shared.events import deadlines as ev
 from tests.support.cases import T0, action, reported
 from tests.unit.deadlines.fakes import FakeDeadlinesRepository
@@ -21,10 +22,15 @@ H = timedelta(hours=1)
 RULES = load_rules(DEFAULT_RULES_FILE)
 
 
+async def handled(repo: FakeDeadlinesRepository, event: CloudEvent) -> list[CloudEvent]:
+    """The use case as the consumer calls it: the payload, parsed once, and the envelope's facts."""
+    return await handle_case_event(repo, event.meta, event.payload(), RULES)
+
+
 async def burglary_reported(repo: FakeDeadlinesRepository) -> uuid.UUID:
     case_id = uuid.uuid4()
     event = reported(case_id, "burglary_home", in_progress=False)
-    await handle_case_event(repo, event, case_id, RULES)
+    await handled(repo, event)
     return case_id
 
 
@@ -59,14 +65,13 @@ async def test_every_event_of_a_deadline_carries_the_reference_of_the_report() -
     # notify names the case in an alert from the deadline event alone, even before it has seen cases.v1.
     repo = FakeDeadlinesRepository()
     case_id = uuid.uuid4()
-    await handle_case_event(repo, reported(case_id, "burglary_home", in_progress=False, reference="MV-7K3Q-9FX"),
-                            case_id, RULES)  # fmt: skip
+    await handled(repo, reported(case_id, "burglary_home", in_progress=False, reference="MV-7K3Q-9FX"))
     await fire_due_deadlines(repo, T0 + 12 * H, 100)
     await fire_due_deadlines(repo, T0 + 25 * H, 100)
     # The action's own reference differs: the deadline keeps the report's.
     on_scene = action(case_id, "on_scene", T0 + 26 * H, category="burglary_home")
     assert on_scene.data["reference"] != "MV-7K3Q-9FX"
-    await handle_case_event(repo, on_scene, case_id, RULES)
+    await handled(repo, on_scene)
     guarantee = [e for e in repo.outbox if e.data["rule_id"] == "burglary_home_24h"]
     assert [e.type for e in guarantee] == [ev.STARTED, ev.WARNING, ev.BREACHED, ev.MET]
     assert [e.data["reference"] for e in guarantee] == ["MV-7K3Q-9FX"] * 4
@@ -77,7 +82,7 @@ async def test_on_scene_in_time_meets_the_deadline_and_the_timer_has_nothing_lef
     repo = FakeDeadlinesRepository()
     case_id = await burglary_reported(repo)
     arrived = action(case_id, "on_scene", T0 + 3 * H, category="burglary_home")
-    envelopes = await handle_case_event(repo, arrived, case_id, RULES)
+    envelopes = await handled(repo, arrived)
     assert [(e.type, e.data["rule_id"], e.data["late"]) for e in envelopes] == [(ev.MET, "burglary_home_24h", False)]
     assert (await fire_due_deadlines(repo, T0 + 30 * H, 100)).claimed == 0
 
@@ -89,7 +94,7 @@ async def test_on_scene_in_time_arriving_after_the_breach_withdraws_it_once() ->
     case_id = await burglary_reported(repo)
     await fire_due_deadlines(repo, T0 + 25 * H, 100)
     arrived = action(case_id, "on_scene", T0 + 23 * H, category="burglary_home")
-    envelopes = await handle_case_event(repo, arrived, case_id, RULES)
+    envelopes = await handled(repo, arrived)
     assert [(e.type, e.data["rule_id"]) for e in envelopes] == [
         (ev.BREACH_WITHDRAWN, "burglary_home_24h"), (ev.MET, "burglary_home_24h"),
     ]  # fmt: skip
@@ -101,9 +106,9 @@ async def test_on_scene_in_time_arriving_after_the_breach_withdraws_it_once() ->
     assert withdrawn.kommune == "0265" and withdrawn.subject == str(case_id)
     assert met.data["late"] is False
     # Redelivered (the same action id): nothing changes, nothing is written again.
-    assert await handle_case_event(repo, arrived, case_id, RULES) == []
+    assert await handled(repo, arrived) == []
     again = action(case_id, "on_scene", T0 + 22 * H, category="burglary_home")
-    assert [e.type for e in await handle_case_event(repo, again, case_id, RULES)] == []
+    assert [e.type for e in await handled(repo, again)] == []
     assert [e.type for e in repo.outbox].count(ev.BREACH_WITHDRAWN) == 1
 
 
@@ -112,7 +117,7 @@ async def test_on_scene_in_time_recorded_more_than_a_week_after_the_due_time_lea
     case_id = await burglary_reported(repo)
     await fire_due_deadlines(repo, T0 + 25 * H, 100)
     typed_in_late = action(case_id, "on_scene", T0 + 23 * H, category="burglary_home", recorded_at=T0 + 9 * 24 * H)
-    envelopes = await handle_case_event(repo, typed_in_late, case_id, RULES)
+    envelopes = await handled(repo, typed_in_late)
     assert [(e.type, e.data["late"]) for e in envelopes if e.data["rule_id"] == "burglary_home_24h"] == [(ev.MET, True)]
 
 
@@ -147,5 +152,7 @@ async def test_an_event_whose_subject_is_not_its_case_is_rejected() -> None:
     repo = FakeDeadlinesRepository()
     event = reported(uuid.uuid4(), "burglary_home", in_progress=False)
     with pytest.raises(Rejected):
-        await handle_case_event(repo, event, uuid.uuid4(), RULES)
+        await handle_case_event(
+            repo, dataclasses.replace(event.meta, subject=str(uuid.uuid4())), event.payload(), RULES
+        )
     assert repo.outbox == []

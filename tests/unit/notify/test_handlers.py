@@ -112,7 +112,7 @@ class Deadline:
 
 
 async def deliver(repo: FakeNotifyRepository, event: CloudEvent, now: datetime | None = None) -> handlers.Applied:
-    return await handlers.handle_deadline_event(repo, event, event.payload(), CTX, now or event.time)
+    return await handlers.handle_deadline_event(repo, event.meta, event.payload(), CTX, now or event.time)
 
 
 async def warned(repo: FakeNotifyRepository, deadline: Deadline | None = None) -> Deadline:
@@ -269,7 +269,7 @@ async def test_a_deadline_event_without_a_reference_takes_the_one_remembered_fro
     repo = FakeNotifyRepository()
     deadline = Deadline(reference=None)
     reported = deadline.reported()
-    await handlers.handle_case_event(repo, reported, reported.payload())
+    await handlers.handle_case_event(repo, reported.meta, reported.payload())
     await warned(repo, deadline)
     assert repo.outbox[0].data["reference"] == "MV-CASE-REF"
 

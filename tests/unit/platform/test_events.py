@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from typing import ClassVar
 
 import pytest
 from pydantic import ValidationError
 
-from shared.events import CloudEvent, EventData, UnknownEventType
+from shared.events import CloudEvent, EventData, EventMeta, UnknownEventType, envelope
 from shared.events.cases import ActionRecorded, CaseReported, TipReceived
 from shared.events.deadlines import DeadlineMet
 
@@ -152,3 +153,28 @@ def test_a_case_reported_event_has_no_free_text_field_and_drops_a_legacy_institu
         "institution": "Himmelev Skole, ring 20304050",
     }
     assert "20304050" not in CaseReported.model_validate(old).model_dump_json()
+
+
+def test_every_event_type_declares_when_its_fact_happened() -> None:
+    for model in EventData.registry.values():
+        assert model.time_field or model.occurred is not EventData.occurred, model.__name__
+    with pytest.raises(TypeError, match="time_field"):
+
+        class Undated(EventData):  # a new type that forgot its time cannot be defined
+            event_type: ClassVar[str] = "dk.politi.case.undated"
+            at: datetime | None = None
+
+    assert "dk.politi.case.undated" not in EventData.registry
+
+
+def test_the_shared_envelope_takes_subject_and_time_from_the_payload() -> None:
+    data = reported(received_at=T0 + timedelta(minutes=5), occurred_at=T0 - timedelta(days=1))
+    event = envelope(data, source="/mvsj/intake", kommune="265")
+    assert (event.type, event.subject, event.kommune, event.time) == (
+        data.event_type,
+        str(CASE),
+        "0265",
+        data.received_at,
+    )
+    assert event.payload() == data
+    assert event.meta == EventMeta(id=event.id, subject=str(CASE), kommune="0265", time=data.received_at)

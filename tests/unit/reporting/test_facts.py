@@ -19,7 +19,7 @@ DEADLINE = uuid.uuid4()
 
 
 def _deadline_event(
-    model: type[dl._DeadlineData], due: datetime = T0 + timedelta(hours=24), **extra: object
+    model: type[dl.DeadlineData], due: datetime = T0 + timedelta(hours=24), **extra: object
 ) -> CloudEvent:
     data = model(
         deadline_id=DEADLINE, case_id=CASE, rule_id="burglary_home_24h", basis="guarantee", window_set_by="law",
@@ -52,7 +52,7 @@ def _life() -> list[CloudEvent]:
 def _fold(events: list[CloudEvent]) -> FactBatch:
     batch = FactBatch()
     for event in events:
-        assert handlers.add_event(batch, event, event.payload())
+        assert handlers.add_event(batch, event.meta, event.payload())
     return batch
 
 
@@ -96,7 +96,7 @@ def test_a_breach_withdrawn_leaves_no_breach_in_any_order_and_with_repeats() -> 
 def test_an_alert_keeps_every_acknowledgement_and_its_highest_escalation() -> None:
     alert, case = uuid.uuid4(), uuid.uuid4()
 
-    def env(data: al._AlertData) -> CloudEvent:
+    def env(data: al.AlertData) -> CloudEvent:
         return CloudEvent.of(data, source="/mvsj/notify", subject=str(case), kommune="0253", time=T0)
 
     events = [
@@ -139,7 +139,7 @@ def test_an_updated_alert_has_the_latest_severity_in_any_order_and_a_supersede_s
     alert, case = uuid.uuid4(), uuid.uuid4()
     breach = T0 + timedelta(hours=2)
 
-    def env(data: al._AlertData) -> CloudEvent:
+    def env(data: al.AlertData) -> CloudEvent:
         return CloudEvent.of(data, source="/mvsj/notify", subject=str(case), kommune="0253", time=T0)
 
     events = [
