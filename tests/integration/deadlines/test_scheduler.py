@@ -9,7 +9,7 @@ from services.deadlines.adapters import repository
 from services.deadlines.adapters.repository import PostgresDeadlinesRepository
 from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE, load_rules
 from services.deadlines.domain.deadline import Deadline
-from services.deadlines.entrypoints.timer import DeadlineScheduler
+from services.deadlines.entrypoints.timers import DeadlineScheduler
 from shared.clock import SystemClock
 from shared.db import create_pool
 
