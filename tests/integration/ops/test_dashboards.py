@@ -30,14 +30,13 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
-from services.notify.adapters.policy_file import SECONDS_POLICY_FILE
 from shared.kafka import EventProducer, OutgoingMessage
 from tests.integration.ops.test_prometheus import metric_names
 from tests.support.infra import ROOT
 from tests.support.notify import roster_document, write_roster
 from tests.support.services import PORTAL_LIKE_HOOKS, ServiceProcess, free_port, service_env
 from tests.support.waiting import eventually
+from tests.testdata import SECONDS_POLICY_FILE, SECONDS_RULES_FILE
 
 GRAFANA = ROOT / "deploy" / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
