@@ -37,6 +37,7 @@ from services.notify.domain.messages import RESOLVED_DA, category_da, kommune_na
 from services.notify.metrics import count_events, observe_ack
 from shared.aio import within
 from shared.auth import ApiKeys
+from shared.backoff import Backoff
 from shared.db import Conn
 from shared.health import LoopProgress
 from shared.ratelimit import ANONYMOUS, RateLimits
@@ -176,7 +177,7 @@ class ConsoleFeed:
 
     async def run(self, runtime: ServiceRuntime) -> None:
         """The background loop: listens, reads what changed, publishes; reconnects after a database error."""
-        delay = 0.5
+        backoff = Backoff()
         progress = runtime.health.loop("console feed", sleeps_up_to=self.coalesce)
         while True:
             started = time.monotonic()
@@ -187,13 +188,13 @@ class ConsoleFeed:
             except Exception as exc:
                 progress.failed()
                 if time.monotonic() - started > 60:
-                    delay = 0.5  # it had been working: this is a new outage
+                    backoff.reset()  # it had been working: this is a new outage
+                delay = backoff.next()
                 log.warning("console feed lost its Postgres listener (%r); reconnecting in %.1fs", exc, delay)
                 # Consoles may have missed changes: they start again from a fresh list.
                 for queue in list(self._subscribers):
                     self._restart(queue)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
 
     async def _listen(self, pool: asyncpg.Pool, progress: LoopProgress) -> None:
         pending: set[uuid.UUID] = set()
