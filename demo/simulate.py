@@ -90,7 +90,7 @@ PROFILE_OF = {
 
 # --- Compressed time -----------------------------------------------------------------------------
 # One real second of the demo is 8 simulated minutes (24 h pass in 3 min, as in the demo rules,
-# services/deadlines/rules/demo-minutes.yaml). At that speed the district's real volume would give
+# services/deadlines/data/demo-minutes.yaml). At that speed the district's real volume would give
 # one report every 5 s, too few to show in a five-minute demo, so the demo sends VOLUME times the
 # real number: the mix and the daily rhythm stay the real ones, the amount is amplified. Both are
 # demo settings, not claims about the district.
@@ -488,7 +488,7 @@ class Simulator:
         return self.stats
 
 
-# Seconds per window in services/deadlines/rules/demo-minutes.yaml (the police act relative to them).
+# Seconds per window in services/deadlines/data/demo-minutes.yaml (the police act relative to them).
 DEMO_WINDOWS = {
     "burglary": 180.0,  # burglary_home_24h: 24 h
     "at_once": 40.0,  # the "at once" guarantees: the district's 15 min

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from shared.backoff import Backoff
 from shared.db import Conn
 from shared.events.envelope import CloudEvent
 from shared.health import LoopProgress
@@ -28,7 +29,7 @@ from shared.metrics import (
     OUTBOX_PUBLISH_FAILURES,
     OUTBOX_PUBLISHED,
 )
-from shared.timers import Backoff, DurableTimer, every
+from shared.timers import DurableTimer, every
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ import asyncpg
 from faststream.kafka import KafkaBroker
 
 from shared.aio import within
+from shared.backoff import Backoff
 from shared.clock import Clock, CorrectedClock
 from shared.consumer import ConsumerSpec, ReliableConsumer
 from shared.db import Migration, clock_offset, create_pool, ping
@@ -116,7 +117,7 @@ class ServiceRuntime:
         return self.pool
 
     async def _connect_db(self) -> asyncpg.Pool:
-        delay = 0.5
+        backoff = Backoff()
         while True:
             try:
                 return await create_pool(
@@ -126,9 +127,9 @@ class ServiceRuntime:
                     max_size=self.pool_max_size,
                 )
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                delay = backoff.next()
                 log.warning("waiting for Postgres at DATABASE_URL (%r); retrying in %.0fs", exc, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
 
     async def start(self) -> None:
         self.pool = await self._connect_db()

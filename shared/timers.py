@@ -24,6 +24,7 @@ from datetime import datetime
 import asyncpg
 
 from shared.aio import within
+from shared.backoff import Backoff
 from shared.clock import Clock, SystemClock
 from shared.db import Listener, is_transient
 from shared.health import LoopProgress
@@ -32,22 +33,6 @@ log = logging.getLogger(__name__)
 
 FireDue = Callable[[], Awaitable[int]]
 NextDue = Callable[[], Awaitable[datetime | None]]
-
-
-class Backoff:
-    """Capped exponential backoff: 0.5 s, 1 s, 2 s, ... up to `cap`; `reset()` after a success."""
-
-    def __init__(self, first: float = 0.5, cap: float = 10.0) -> None:
-        self._first = first
-        self._cap = cap
-        self._current = 0.0
-
-    def next(self) -> float:
-        self._current = min(max(self._current * 2, self._first), self._cap)
-        return self._current
-
-    def reset(self) -> None:
-        self._current = 0.0
 
 
 # Handles a service-specific failure (e.g. Kafka did not confirm) and returns how long to sleep,

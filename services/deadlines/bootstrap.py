@@ -12,7 +12,7 @@ from services.deadlines.domain.rules import RuleSet
 from services.deadlines.entrypoints.consumer import CASE_EVENTS, case_consumer
 from services.deadlines.entrypoints.http import deadlines_router
 from services.deadlines.entrypoints.progress import ConsumerProgress, EndOffsets
-from services.deadlines.entrypoints.timer import DeadlineScheduler
+from services.deadlines.entrypoints.timers import DeadlineScheduler
 from services.deadlines.metrics import OpenDeadlineGauges, observe_published
 from services.deadlines.settings import DeadlinesSettings
 from shared.app import service_app

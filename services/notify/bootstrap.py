@@ -14,7 +14,7 @@ from services.notify.adapters.ack_links import AckLinks
 from services.notify.adapters.channels import EmailClient, WebhookClient
 from services.notify.adapters.heartbeat import heartbeat
 from services.notify.adapters.policy_file import load_policy
-from services.notify.adapters.repository import PostgresNotifyRepository
+from services.notify.adapters.repository import PostgresNotifyRepository, open_unacknowledged
 from services.notify.adapters.roster_file import load_roster
 from services.notify.domain.delivery import Backoff
 from services.notify.domain.roster import describe_gaps
@@ -22,7 +22,7 @@ from services.notify.entrypoints.console import SESSION_COOKIE, ConsoleFeed, con
 from services.notify.entrypoints.consumer import CASE_EVENTS, DEADLINE_EVENTS, notify_consumers
 from services.notify.entrypoints.http import alerts_router
 from services.notify.entrypoints.timers import DeliveryWorker, EscalationTimer, Timer
-from services.notify.metrics import refresh_gauges
+from services.notify.metrics import OpenAlertGauges
 from services.notify.settings import NotifySettings
 from shared.app import service_app
 from shared.asyncapi import asyncapi_document
@@ -31,7 +31,7 @@ from shared.clock import Clock, CorrectedClock
 from shared.db import Migration, migrations_in, shared_migrations
 from shared.events import alerts as alert_events
 from shared.runtime import ServiceRuntime
-from shared.timers import DurableTimer
+from shared.timers import DurableTimer, every
 from shared.unit_of_work import PostgresUnitOfWork
 
 SERVICE = "notify"
@@ -120,7 +120,13 @@ def build_app(
         ).run()
 
     async def gauges_loop(runtime: ServiceRuntime) -> None:
-        await refresh_gauges(runtime.db, settings.gauges_interval_seconds)
+        gauges = OpenAlertGauges()
+
+        async def refresh() -> None:
+            async with runtime.db.acquire() as conn:
+                gauges.set(await open_unacknowledged(conn))
+
+        await every(settings.gauges_interval_seconds, refresh, failure="notify gauges not refreshed")
 
     feed = ConsoleFeed(settings.db_schema)
     loops = [delivery_loop, escalation_loop, gauges_loop, feed.run, *(extra_loops or [])]

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
-from services.notify.adapters import repository as repo
 from services.notify.domain.delivery import Delivery
 from services.notify.domain.messages import stage_kind
 from shared.events import CloudEvent
 from shared.events import alerts as ev
-
-log = logging.getLogger(__name__)
 
 RAISED = Counter("notify_alerts_raised_total", "Alerts raised", ["reason", "severity", "kommune"])
 TIMER_PARKED = Counter(
@@ -85,20 +80,19 @@ def observe_ack(severity: str, raised_at: datetime, acknowledged_at: datetime) -
     TIME_TO_ACK.labels(severity).observe(max(0.0, (acknowledged_at - raised_at).total_seconds()))
 
 
-async def refresh_gauges(pool: asyncpg.Pool, interval: float) -> None:
-    """Open unacknowledged alerts, read from the table (true across instances and restarts)."""
-    seen: set[tuple[str, str]] = set()
-    while True:
-        try:
-            async with pool.acquire() as conn:
-                rows = await repo.open_unacknowledged(conn)
-            current = {(r["kommune"], r["severity"]): r["n"] for r in rows}
-            for labels in seen - set(current):
-                OPEN_UNACKED.labels(*labels).set(0)
-            for labels, n in current.items():
-                OPEN_UNACKED.labels(*labels).set(n)
-            seen |= set(current)
-            PAST_CHAIN.set(sum(r["past_chain"] for r in rows))
-        except Exception as exc:  # a gauge must never take the service down
-            log.warning("notify gauges not refreshed: %r", exc)
-        await asyncio.sleep(interval)
+class OpenAlertGauges:
+    """Open unacknowledged alerts by kommune and severity, and those past their chain, as counted in the table."""
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[str, str]] = set()
+
+    def set(self, rows: Sequence[asyncpg.Record]) -> None:
+        """`rows`: `adapters.repository.open_unacknowledged`'s (kommune, severity, n, past_chain)."""
+        current = {(r["kommune"], r["severity"]): r["n"] for r in rows}
+        # A label set that vanished from the count goes to 0 rather than keeping its last value.
+        for labels in self._seen - set(current):
+            OPEN_UNACKED.labels(*labels).set(0)
+        for labels, n in current.items():
+            OPEN_UNACKED.labels(*labels).set(n)
+        self._seen |= set(current)
+        PAST_CHAIN.set(sum(r["past_chain"] for r in rows))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.reporting.adapters.repository import SnapshotUnitOfWork
+from services.reporting.adapters.repository import PostgresReadModel, SnapshotUnitOfWork
 from services.reporting.entrypoints.consumer import SERVICE, read_model_consumer
 from services.reporting.entrypoints.http import reporting_router
 from services.reporting.handlers import HANDLERS
-from services.reporting.metrics import refresh_freshness
+from services.reporting.metrics import set_freshness
 from services.reporting.settings import ReportingSettings
 from shared.app import service_app
 from shared.asyncapi import asyncapi_document
@@ -16,6 +16,7 @@ from shared.auth import ApiKeys
 from shared.clock import Clock
 from shared.db import Migration, migrations_in, shared_migrations
 from shared.runtime import ServiceRuntime
+from shared.timers import every
 
 VERSION = "1.0.0"
 __all__ = ["SERVICE", "build_app", "migrations"]
@@ -32,7 +33,11 @@ def build_app(settings: ReportingSettings | None = None, *, clock: Clock | None 
     topics = settings.topics
 
     async def freshness_loop(runtime: ServiceRuntime) -> None:
-        await refresh_freshness(runtime.db, 15.0)
+        async def refresh() -> None:
+            async with runtime.db.acquire() as conn:
+                set_freshness(await PostgresReadModel(conn).freshness())
+
+        await every(15.0, refresh, failure="freshness gauge not refreshed")
 
     runtime = ServiceRuntime(
         settings,

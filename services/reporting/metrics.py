@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
+from collections.abc import Mapping
+from datetime import datetime
 
-import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
-
-from services.reporting.adapters import repository
 
 RENDERED = Counter("reporting_reports_rendered_total", "Council reports and KPI answers served, by format", ["format"])
 RENDER_SECONDS = Histogram(
@@ -22,12 +19,7 @@ LAST_EVENT = Gauge(
 )
 
 
-async def refresh_freshness(pool: asyncpg.Pool, interval: float) -> None:
-    while True:
-        try:
-            async with pool.acquire() as conn:
-                for topic, at in (await repository.PostgresReadModel(conn).freshness()).items():
-                    LAST_EVENT.labels(topic).set(at.timestamp())
-        except Exception as exc:  # a gauge must never take the service down
-            logging.getLogger(__name__).warning("freshness gauge not refreshed: %r", exc)
-        await asyncio.sleep(interval)
+def set_freshness(newest: Mapping[str, datetime]) -> None:
+    """`newest`: the time of the newest event applied, per topic (the read model's `freshness()`)."""
+    for topic, at in newest.items():
+        LAST_EVENT.labels(topic).set(at.timestamp())

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
 from tests.support.services import ServiceProcess, service_env
+from tests.testdata import SECONDS_RULES_FILE
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 API), escalates until acknowledged, resolves when the patrol arrives, and the council report counts it all.
 
 The four services run as processes on the test's topics and schemas, with the deadline rules and the
-alert policy of seconds (test-seconds.yaml, test-seconds-policy.yaml: acks due in 3 s) and a roster
+alert policy of seconds (tests/testdata: acks due in 3 s) and a roster
 whose channels point at a real webhook receiver and a real SMTP server in this test.
 """
 
@@ -19,13 +19,12 @@ import pytest
 import yaml
 from standardwebhooks.webhooks import Webhook
 
-from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
-from services.notify.adapters.policy_file import SECONDS_POLICY_FILE
 from services.reporting.domain.periods import Period
 from tests.support.notify import new_secret, roster_document, write_roster
 from tests.support.receivers import SmtpSink, WebhookReceiver
 from tests.support.services import PORTAL_LIKE_HOOKS, ServiceProcess, service_env
 from tests.support.waiting import eventually
+from tests.testdata import SECONDS_POLICY_FILE, SECONDS_RULES_FILE
 
 PORTAL = {"Authorization": "Bearer dev-portal-key"}
 POLICE = {"Authorization": "Bearer dev-police-key"}

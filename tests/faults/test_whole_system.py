@@ -34,7 +34,6 @@ import pytest
 import yaml
 from standardwebhooks.webhooks import Webhook
 
-from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
 from services.reporting.domain.periods import Period
 from shared.db import drop_schema
 from shared.events import CloudEvent
@@ -49,6 +48,7 @@ from tests.support.notify import new_secret, roster_document, write_roster
 from tests.support.receivers import WebhookReceiver
 from tests.support.services import ServiceProcess, service_env
 from tests.support.waiting import eventually
+from tests.testdata import SECONDS_RULES_FILE
 
 PORTAL = {"Authorization": "Bearer dev-portal-key"}
 POLICE = {"Authorization": "Bearer dev-police-key"}

@@ -147,9 +147,6 @@ class KafkaCluster:
             raise RuntimeError(f"node {node} is still running")
         return self.start(timeout)
 
-    def node_of_port(self, port: int) -> int:
-        return self.ports.index(port) + 1
-
     def stop(self) -> None:
         """Kills every node at once (the data is thrown away, so no clean shutdown is needed) and removes it all."""
         for node in range(1, self.brokers + 1):

@@ -50,16 +50,14 @@ from shared.reference import categories, focus_areas
 __all__ = [
     "DEFAULT_RULES_FILE",
     "DEMO_RULES_FILE",
-    "SECONDS_RULES_FILE",
     "DataFileError",
     "load_rules",
     "parse_rules",
 ]
 
-RULES_DIR: Final = Path(__file__).resolve().parent.parent / "rules"
-DEFAULT_RULES_FILE: Final = RULES_DIR / "politigarantier.yaml"
-SECONDS_RULES_FILE: Final = RULES_DIR / "test-seconds.yaml"
-DEMO_RULES_FILE: Final = RULES_DIR / "demo-minutes.yaml"
+DATA_DIR: Final = Path(__file__).resolve().parent.parent / "data"
+DEFAULT_RULES_FILE: Final = DATA_DIR / "politigarantier.yaml"
+DEMO_RULES_FILE: Final = DATA_DIR / "demo-minutes.yaml"
 
 _RULE_ID = re.compile(r"[a-z][a-z0-9_]*")
 _TOP_FIELDS: Final = ("version", "rules")

@@ -33,7 +33,6 @@ from shared.durations import parse_duration
 
 DATA_DIR: Final = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_POLICY_FILE: Final = DATA_DIR / "policy.yaml"
-SECONDS_POLICY_FILE: Final = DATA_DIR / "test-seconds-policy.yaml"
 
 _RULE_FIELDS: Final = ("id", "event", "deadline_rules", "reason", "severity", "notify", "chain")
 

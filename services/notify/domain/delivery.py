@@ -17,6 +17,7 @@ from typing import Literal
 
 from services.notify.domain.alert import Notice, delivery_id_for
 from services.notify.domain.roster import ChannelKind, Recipient, Roster
+from shared.backoff import doubling
 
 Verdict = Literal["delivered", "retry", "gone", "failed"]
 DeliveryState = Literal["pending", "delivered", "failed", "cancelled"]
@@ -60,7 +61,11 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
-    """Exponential backoff with jitter, capped; a receiver's Retry-After is a floor (up to `max_retry_after`)."""
+    """Exponential backoff with jitter, capped; a receiver's Retry-After is a floor (up to `max_retry_after`).
+
+    The step is `shared.backoff.doubling`, the timers' own; this policy adds the jitter, Retry-After and
+    the maximum of attempts.
+    """
 
     base: float = 1.0
     cap: float = 300.0
@@ -73,7 +78,7 @@ class Backoff:
         Equal jitter: half the exponential step fixed, half random, so retries of many deliveries
         that failed together spread out without any of them retrying at once.
         """
-        step = min(self.cap, self.base * 2 ** max(0, attempt - 1))
+        step = doubling(self.base, self.cap, attempt)
         delay = step / 2 + random() * step / 2
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.max_retry_after))

@@ -19,6 +19,21 @@ _REASON_DA = {
     "acute_report": "Akut anmeldelse",
 }
 _STATE_DA = {"open": "åben", "acknowledged": "kvitteret", "escalated": "eskaleret", "resolved": "afsluttet"}
+
+
+def reason_da(reason: str) -> str:
+    """Why the alert was raised, in Danish ("Frist overskredet"); the reason itself when it has no label."""
+    return _REASON_DA.get(reason, reason)
+
+
+def state_da(state: str, *, capital: bool = False) -> str:
+    """The alert's state in Danish, in a sentence ("kvitteret") or as a label (`capital`: "Kvitteret")."""
+    label = _STATE_DA.get(state)
+    if label is None:
+        return state
+    return label[:1].upper() + label[1:] if capital else label
+
+
 RESOLVED_DA = {
     "met": "frist overholdt",
     "cancelled": "sagen er lukket",
@@ -106,14 +121,14 @@ def local_clock(at: datetime) -> str:
 
 
 def subject(view: AlertView, stage: str) -> str:
-    reason = _REASON_DA.get(view.reason, view.reason)
+    reason = reason_da(view.reason)
     told = "Trukket tilbage" if stage == "resolved" and view.withdrawn else stage_da(stage)
     return f"[{told}] {reason}: {view.reference or 'sag'} ({view.kommune_name})"
 
 
 def email_text(view: AlertView, stage: str, ack_url: str | None) -> str:
     lines = [
-        f"{stage_da(stage)}: {_REASON_DA.get(view.reason, view.reason)}",
+        f"{stage_da(stage)}: {reason_da(view.reason)}",
         "",
         f"Sag: {view.reference or '(reference ukendt endnu; sags-id ' + view.case_id + ')'}",
         f"Kategori: {view.category_da}",
@@ -121,7 +136,7 @@ def email_text(view: AlertView, stage: str, ack_url: str | None) -> str:
         f"Frist: {view.title}",
         f"Forfalder: {local_time(view.due_at)}",
         f"Alvor: {view.severity}",
-        f"Status: {_STATE_DA.get(view.state, view.state)}",
+        f"Status: {state_da(view.state)}",
     ]
     if view.acknowledged_by:
         lines.append(f"Kvitteret af: {view.acknowledged_by}")

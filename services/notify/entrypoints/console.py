@@ -33,10 +33,19 @@ from services.notify import handlers
 from services.notify.adapters import repository as repo
 from services.notify.adapters.changes import alert_changes
 from services.notify.domain.alert import AlreadyResolved
-from services.notify.domain.messages import RESOLVED_DA, category_da, kommune_name, stage_da, withdrawal_da
+from services.notify.domain.messages import (
+    RESOLVED_DA,
+    category_da,
+    kommune_name,
+    reason_da,
+    stage_da,
+    state_da,
+    withdrawal_da,
+)
 from services.notify.metrics import count_events, observe_ack
 from shared.aio import within
 from shared.auth import ApiKeys
+from shared.backoff import Backoff
 from shared.db import Conn
 from shared.health import LoopProgress
 from shared.ratelimit import ANONYMOUS, RateLimits
@@ -48,12 +57,6 @@ SESSION_COOKIE = "notify_console"
 CSRF_HEADER = "x-csrf-token"
 # Enough for any real shift; past it the page says so rather than growing without bound.
 SNAPSHOT_LIMIT = 500
-_REASON_DA = {
-    "deadline_warning": "Frist nærmer sig",
-    "deadline_breached": "Frist overskredet",
-    "acute_report": "Akut anmeldelse",
-}
-_STATE_DA = {"open": "Åben", "acknowledged": "Kvitteret", "escalated": "Eskaleret", "resolved": "Afsluttet"}
 _SEVERITY_DA = {"critical": "Kritisk", "warning": "Advarsel", "info": "Info"}
 _CHANNEL_DA = {"webhook": "webhook", "email": "e-mail", "console": "konsol"}
 _DELIVERY_DA = {"pending": "afventer", "delivered": "leveret", "failed": "fejlet", "cancelled": "annulleret"}
@@ -93,9 +96,9 @@ def console_alert(row: Any, deliveries: list[Any]) -> dict[str, Any]:
         "severity": row["severity"],
         "severity_da": _SEVERITY_DA.get(row["severity"], row["severity"]),
         "state": row["state"],
-        "state_da": _STATE_DA.get(row["state"], row["state"]),
+        "state_da": state_da(row["state"], capital=True),
         "reason": row["reason"],
-        "reason_da": _REASON_DA.get(row["reason"], row["reason"]),
+        "reason_da": reason_da(row["reason"]),
         "level": row["level"],
         "due_at": _iso(row["due_at"]),
         "raised_at": _iso(row["raised_at"]),
@@ -176,7 +179,7 @@ class ConsoleFeed:
 
     async def run(self, runtime: ServiceRuntime) -> None:
         """The background loop: listens, reads what changed, publishes; reconnects after a database error."""
-        delay = 0.5
+        backoff = Backoff()
         progress = runtime.health.loop("console feed", sleeps_up_to=self.coalesce)
         while True:
             started = time.monotonic()
@@ -187,13 +190,13 @@ class ConsoleFeed:
             except Exception as exc:
                 progress.failed()
                 if time.monotonic() - started > 60:
-                    delay = 0.5  # it had been working: this is a new outage
+                    backoff.reset()  # it had been working: this is a new outage
+                delay = backoff.next()
                 log.warning("console feed lost its Postgres listener (%r); reconnecting in %.1fs", exc, delay)
                 # Consoles may have missed changes: they start again from a fresh list.
                 for queue in list(self._subscribers):
                     self._restart(queue)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
 
     async def _listen(self, pool: asyncpg.Pool, progress: LoopProgress) -> None:
         pending: set[uuid.UUID] = set()

@@ -49,7 +49,7 @@ from services.notify.domain import messages
 from services.notify.domain.delivery import Backoff, Delivery, Outcome
 from services.notify.metrics import TIMER_PARKED, count_events, observe_delivery
 from services.notify.settings import LEASE_MARGIN_SECONDS
-from shared import timers as shared_timers
+from shared import backoff as shared_backoff
 from shared.clock import Clock
 from shared.db import is_transient
 from shared.events import CloudEvent
@@ -246,7 +246,7 @@ class DeliveryWorker:
         """
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + 3 * self._lease.total_seconds()
-        pauses = shared_timers.Backoff(first=0.1, cap=2.0)
+        pauses = shared_backoff.Backoff(first=0.1, cap=2.0)
         while True:
             now = self._clock.now()
             try:

@@ -27,14 +27,6 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
     return min(a, b)
 
 
-def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return max(a, b)
-
-
 @dataclass(frozen=True, slots=True)
 class CaseFact:
     """A report, tip or Bestil-en-betjent request (sag), and when a patrol first came on scene."""

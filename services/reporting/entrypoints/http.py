@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -30,10 +30,17 @@ _ANY_ROUTE = (401, 403, 422, 429, 503)
 # What the document promises of the parameters, so that a client (and schemathesis) can form valid
 # ones; the route still checks them itself and answers in the domain's words (a 422 per field).
 _PERIOD_PATTERN = r"(20[0-9]{2}|2100)(-Q[1-4]|-(0[1-9]|1[0-2]))?"
-_SCOPE = {"enum": ["kreds", *sorted(kommuner())]}
 _PERIOD = {"pattern": f"^{_PERIOD_PATTERN}$"}
 _DOCUMENT = {"pattern": rf"^{_PERIOD_PATTERN}\.({'|'.join(FORMATS)})$"}
-_FOCUS_AREA = {"enum": sorted(focus_areas())}
+
+
+# The reference data is read when the document is built, not when this module is imported.
+def _scope_enum(schema: dict[str, Any]) -> None:
+    schema["enum"] = ["kreds", *sorted(kommuner())]
+
+
+def _focus_area_enum(schema: dict[str, Any]) -> None:
+    schema["enum"] = sorted(focus_areas())
 
 
 def _parse(scope: str, period: str, focus_area: str | None, where: str) -> tuple[Scope, Period, str | None]:
@@ -89,10 +96,10 @@ def reporting_router(clock: Clock, threshold: int) -> APIRouter:
     )
     async def kpis(
         request: Request,
-        scope: Annotated[str, Query(description="kreds or a kommunekode, e.g. 0265", json_schema_extra=_SCOPE)],
+        scope: Annotated[str, Query(description="kreds or a kommunekode, e.g. 0265", json_schema_extra=_scope_enum)],
         period: Annotated[str, Query(description="2026, 2026-Q1 or 2026-03", json_schema_extra=_PERIOD)],
         focus_area: Annotated[
-            str | None, Query(description="an indsatsområde id, e.g. indbrud", json_schema_extra=_FOCUS_AREA)
+            str | None, Query(description="an indsatsområde id, e.g. indbrud", json_schema_extra=_focus_area_enum)
         ] = None,
     ) -> JSONResponse:
         started = time.perf_counter()
@@ -112,10 +119,10 @@ def reporting_router(clock: Clock, threshold: int) -> APIRouter:
     )
     async def council_report(
         request: Request,
-        scope: Annotated[str, Path(description="kreds or a kommunekode, e.g. 0265", json_schema_extra=_SCOPE)],
+        scope: Annotated[str, Path(description="kreds or a kommunekode, e.g. 0265", json_schema_extra=_scope_enum)],
         document: Annotated[str, Path(description="<period>.<format>, e.g. 2026-Q1.pdf", json_schema_extra=_DOCUMENT)],
         focus_area: Annotated[
-            str | None, Query(description="only this indsatsområde", json_schema_extra=_FOCUS_AREA)
+            str | None, Query(description="only this indsatsområde", json_schema_extra=_focus_area_enum)
         ] = None,
     ) -> Response:
         started = time.perf_counter()

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
 from services.deadlines.bootstrap import build_app, migrations
 from services.deadlines.settings import DeadlinesSettings
 from shared.db import migrate
 from shared.events import CloudEvent
 from shared.kafka import EventProducer, OutgoingMessage
 from tests.support.services import in_process, service_env
+from tests.testdata import SECONDS_RULES_FILE
 
 
 def settings_for(ns, **over) -> DeadlinesSettings:  # type: ignore[no-untyped-def]

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 from services.deadlines.adapters import repository
 from services.deadlines.adapters.repository import PostgresDeadlinesRepository
-from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE, load_rules
+from services.deadlines.adapters.rules_file import load_rules
 from services.deadlines.domain.deadline import Deadline
-from services.deadlines.entrypoints.timer import DeadlineScheduler
+from services.deadlines.entrypoints.timers import DeadlineScheduler
 from shared.clock import SystemClock
 from shared.db import create_pool
+from tests.testdata import SECONDS_RULES_FILE
 
 
 async def caught_up_scheduler(ns, pool, schema: str) -> DeadlineScheduler:  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 
 from services.notify import handlers
-from services.notify.adapters.policy_file import SECONDS_POLICY_FILE, load_policy
+from services.notify.adapters.policy_file import load_policy
 from services.notify.adapters.roster_file import load_roster
 from services.notify.bootstrap import build_app, migrations
 from services.notify.settings import NotifySettings
@@ -29,6 +29,7 @@ from tests.support.kafka_read import read_all
 from tests.support.notify import new_secret, roster_document, write_roster
 from tests.support.receivers import SmtpSink, WebhookReceiver
 from tests.support.services import in_process, service_env
+from tests.testdata import SECONDS_POLICY_FILE
 
 POLICE = {"Authorization": "Bearer dev-police-key"}
 ROSKILDE = "0265"

@@ -25,12 +25,12 @@ import pytest
 from itsdangerous import TimestampSigner
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from services.notify.adapters.policy_file import SECONDS_POLICY_FILE
 from services.notify.settings import DEV_CONSOLE_SECRET
 from shared.events import alerts as ev
 from tests.integration.notify.conftest import POLICE, Deadline, alert_events, notify_env
 from tests.support.services import ServiceProcess
 from tests.support.waiting import eventually
+from tests.testdata import SECONDS_POLICY_FILE
 
 CHROMIUM = "/usr/bin/chromium"
 MARKUP = '<img src=x onerror="window.__pwned=1"><b>fed</b>'

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from standardwebhooks import Webhook
 
 from services.notify import handlers
-from services.notify.adapters.policy_file import SECONDS_POLICY_FILE, load_policy
+from services.notify.adapters.policy_file import load_policy
 from services.notify.adapters.repository import PostgresNotifyRepository
 from services.notify.adapters.roster_file import load_roster
 from services.notify.domain.alert import alert_id_for
@@ -17,6 +17,7 @@ from shared.events import alerts as ev
 from shared.unit_of_work import InTransaction
 from tests.integration.notify.conftest import Deadline, alert_events, alert_of
 from tests.support.waiting import eventually
+from tests.testdata import SECONDS_POLICY_FILE
 
 
 async def test_a_deadline_event_before_its_case_event_still_raises_an_alert_with_the_reference(

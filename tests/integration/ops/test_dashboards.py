@@ -5,11 +5,6 @@ dashboard JSON, resolves template variables (running their label_values() querie
 Grafana's interval macros and sends each expression to a real `prometheus` that scrapes the running
 services, configured from deploy/prometheus/prometheus.yml. One Prometheus, one set of services,
 one burst of traffic that makes every labelled series exist, then all queries.
-
-Which panels are checked follows from which services exist: a service with a `services/<name>`
-package is started and its panels must answer. Panels on the metrics of a service that is not built
-yet are listed in AWAITED_METRICS; they are reported as skipped, and the allowance fails as soon as
-that service exists, so it cannot outlive its reason.
 """
 
 from __future__ import annotations
@@ -30,25 +25,21 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
-from services.notify.adapters.policy_file import SECONDS_POLICY_FILE
 from shared.kafka import EventProducer, OutgoingMessage
 from tests.integration.ops.test_prometheus import metric_names
 from tests.support.infra import ROOT
 from tests.support.notify import roster_document, write_roster
 from tests.support.services import PORTAL_LIKE_HOOKS, ServiceProcess, free_port, service_env
 from tests.support.waiting import eventually
+from tests.testdata import SECONDS_POLICY_FILE, SECONDS_RULES_FILE
 
 GRAFANA = ROOT / "deploy" / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 DATASOURCES = GRAFANA / "provisioning" / "datasources" / "prometheus.yml"
 PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 
-# The services of SPEC, in start order. Only those with a package are started and checked.
+# The services of SPEC, in start order: all are started and every panel must answer.
 SERVICES = ("intake", "deadlines", "notify", "reporting")
-# Allowance, to be removed by whoever lands the service: panels on these metrics are skipped while
-# the service does not exist. The names are the ones the notify panels expect notify to export.
-AWAITED_METRICS: dict[str, set[str]] = {}
 # Grafana's own macros, at values a dashboard opened on the last hour would use (scrape interval 1 s).
 MACROS = {"__rate_interval": "1m", "__interval": "15s", "__range": "1h"}
 
@@ -132,18 +123,6 @@ def interpolate(expr: str, values: dict[str, str]) -> str:
     return re.sub(r"\$\{(?P<braced>\w+)\}|\$(?P<plain>\w+)", one, expr)
 
 
-def present(service: str) -> bool:
-    return (ROOT / "services" / service / "__main__.py").exists()
-
-
-def awaited(expr: str) -> str | None:
-    """The absent service whose metrics this expression needs, if any."""
-    for service, names in AWAITED_METRICS.items():
-        if not present(service) and metric_names(expr) & names:
-            return service
-    return None
-
-
 def provisioned_datasource_uid() -> str:
     (source,) = yaml.safe_load(DATASOURCES.read_text())["datasources"]
     assert source["type"] == "prometheus"
@@ -196,32 +175,13 @@ def test_kommune_choices_are_the_districts_kommuner() -> None:
                 assert set(custom_values(variable)) == codes, path.name
 
 
-def test_the_allowance_for_services_not_built_yet_is_still_needed() -> None:
-    """Fails once the service exists: then its panels are checked for real and the allowance must go."""
-    used = set().union(*(metric_names(q.expr) for path in DASHBOARDS for q in panel_queries(path)))
-    for service, names in AWAITED_METRICS.items():
-        assert not present(service), (
-            f"services/{service} exists now: the dashboard test starts it and checks its panels; remove"
-            f" {service!r} from AWAITED_METRICS (and check its metric names: {sorted(names)})"
-        )
-        assert names <= used, f"AWAITED_METRICS[{service!r}] names metrics no panel uses: {sorted(names - used)}"
-    waiting = [str(q) for path in DASHBOARDS for q in panel_queries(path) if awaited(q.expr)]
-    if waiting:
-        pytest.skip("panels waiting for a service not built yet: " + "; ".join(waiting))
-
-
 def test_every_metric_a_dashboard_reads_is_declared_by_a_service() -> None:
     """Catches a misspelt metric name in a second, before the slow test below waits for its series."""
-    modules = ["shared.metrics", "shared.health"] + [
-        f"services.{s}.metrics" for s in SERVICES if (ROOT / "services" / s / "metrics.py").exists()
-    ]
-    for module in modules:
+    for module in ["shared.metrics", "shared.health"] + [f"services.{s}.metrics" for s in SERVICES]:
         importlib.import_module(module)
     declared = set(REGISTRY._names_to_collectors) | {"up"}
     for path in DASHBOARDS:
         for query in panel_queries(path):
-            if awaited(query.expr):
-                continue
             unknown = metric_names(query.expr) - declared
             assert not unknown, f"{query}: no service declares {sorted(unknown)}"
         for variable in variables(path):
@@ -266,7 +226,6 @@ async def test_every_dashboard_query_returns_series_from_the_running_services(ns
     prometheus = shutil.which("prometheus")
     if prometheus is None:
         pytest.fail("prometheus is missing: `make up` installs Debian's prometheus package")
-    running = [s for s in SERVICES if present(s)]
     env = {
         "INTAKE_OUTBOX_POLL_SECONDS": "0.2",
         "DEADLINE_RULES_FILE": str(SECONDS_RULES_FILE),
@@ -278,7 +237,7 @@ async def test_every_dashboard_query_returns_series_from_the_running_services(ns
         "ROSTER_FILE": str(write_roster(tmp_path / "roster.yaml", roster_document())),
         "ALERT_POLICY_FILE": str(SECONDS_POLICY_FILE),
     }
-    services = {name: ServiceProcess(name, service_env(ns, name, **env), tmp_path / f"{name}.log") for name in running}
+    services = {name: ServiceProcess(name, service_env(ns, name, **env), tmp_path / f"{name}.log") for name in SERVICES}
     config = tmp_path / "prometheus.yml"
     config.write_text(yaml.safe_dump(scrape_config(services)))
     prom_port = free_port()
@@ -298,16 +257,15 @@ async def test_every_dashboard_query_returns_series_from_the_running_services(ns
         await traffic(ns, services["intake"].url, services["deadlines"].url, services["notify"].url)
 
         async with httpx.AsyncClient(timeout=5) as client:
-            queries, skipped = await resolve_queries(client, api)
+            queries = await resolve_queries(client, api)
 
             async def ask(query: Query) -> list[Any]:
                 answer = (await client.post(f"{api}/query", data={"query": query.expr})).json()
                 assert answer["status"] == "success", f"{query}\n{answer}"
                 return answer["data"]["result"]  # type: ignore[no-any-return]
 
-            # Syntax errors and unknown functions first: no waiting cures them. The skipped panels
-            # cannot have series before their service exists, but they must parse today.
-            for query in [*queries, *skipped]:
+            # Syntax errors and unknown functions first: no waiting cures them.
+            for query in queries:
                 await ask(query)
             # Each series has one `service` label, the service's own: a target label that clashes with
             # the metric's would be renamed exported_service (prometheus.yml keeps the metric's).
@@ -351,13 +309,12 @@ def scrape_config(services: dict[str, ServiceProcess]) -> dict[str, Any]:
     return config
 
 
-async def resolve_queries(client: httpx.AsyncClient, api: str) -> tuple[list[Query], list[Query]]:
-    """Every panel query with its variables set to "All", as Grafana would send it; plus the skipped ones.
+async def resolve_queries(client: httpx.AsyncClient, api: str) -> list[Query]:
+    """Every panel query with its variables set to "All", as Grafana would send it.
 
     Each variable's own label_values() query must find values too: an empty drop-down is a defect.
     """
     ready: list[Query] = []
-    skipped: list[Query] = []
     for path in DASHBOARDS:
         values: dict[str, str] = {}
         for variable in variables(path):
@@ -379,8 +336,8 @@ async def resolve_queries(client: httpx.AsyncClient, api: str) -> tuple[list[Que
             values[variable["name"]] = all_value(variable, found) if variable.get("includeAll") else found[0]
         for query in panel_queries(path):
             resolved = Query(query.dashboard, query.where, interpolate(query.expr, values))
-            (skipped if awaited(query.expr) else ready).append(resolved)
-    return ready, skipped
+            ready.append(resolved)
+    return ready
 
 
 async def traffic(ns, intake: str, deadlines: str, notify: str) -> None:  # type: ignore[no-untyped-def]

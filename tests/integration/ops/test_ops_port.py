@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
 from tests.support.services import ServiceProcess, service_env
+from tests.testdata import SECONDS_RULES_FILE
 
 OPS_ONLY = ("/metrics", "/asyncapi.json", "/docs", "/openapi.json")
 BOTH = ("/healthz", "/readyz")

@@ -16,13 +16,12 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-from services.deadlines.adapters.rules_file import SECONDS_RULES_FILE
-from services.notify.adapters.policy_file import SECONDS_POLICY_FILE
 from shared.kafka import EventProducer, OutgoingMessage
 from tests.support.cases import reported
 from tests.support.infra import ROOT
 from tests.support.notify import roster_document, write_roster
 from tests.support.services import ServiceProcess, free_port, service_env
+from tests.testdata import SECONDS_POLICY_FILE, SECONDS_RULES_FILE
 
 METRIC_MODULES = ("shared.metrics", "services.deadlines.metrics", "services.intake.metrics", "services.notify.metrics")
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"

@@ -12,17 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
-from services.deadlines.adapters.rules_file import (
-    DEFAULT_RULES_FILE,
-    DEMO_RULES_FILE,
-    SECONDS_RULES_FILE,
-    load_rules,
-    parse_rules,
-)
+from services.deadlines.adapters.rules_file import DEFAULT_RULES_FILE, DEMO_RULES_FILE, load_rules, parse_rules
 from services.deadlines.domain.rules import Rule, RuleSet
 from shared.datafile import DataFileError
 from shared.events.envelope import CloudEvent
 from tests.support.cases import T0, action, officer_requested, reported, tip
+from tests.testdata import SECONDS_RULES_FILE
 
 pytestmark = pytest.mark.unit
 

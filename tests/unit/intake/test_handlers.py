@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.intake.domain.cases import STATUS_LABELS
 from services.intake.domain.reference import new_reference
 from services.intake.entrypoints.bodies import ActionIn
 from services.intake.handlers import (
@@ -18,6 +19,7 @@ from services.intake.handlers import (
     IdempotencyKeyReused,
     NewAction,
     NewCase,
+    read_status,
     record_action,
     report_case,
 )
@@ -93,3 +95,20 @@ async def test_police_on_scene_is_recorded_once_and_published_with_the_case_cate
     assert refused.value.code == "already_recorded"
     with pytest.raises(CaseNotFound):
         await record_action(uow, on_scene(uuid.uuid4(), NOW), None)
+
+
+async def test_a_citizen_reads_the_status_the_police_action_moved_it_to_and_an_unknown_case_is_not_found() -> None:
+    uow = FakeUnitOfWork()
+    case = burglary()
+    answer = await report_case(uow, case, None, rng=random.Random(7))
+    received = await read_status(uow, case.case_id)
+    assert (received.reference, received.status, received.since) == (answer.body["reference"], "received", NOW)
+    await record_action(uow, on_scene(case.case_id, NOW + timedelta(hours=2)), None)
+    seen = await read_status(uow, case.case_id)
+    assert (seen.status, seen.label_da, seen.since) == (
+        "officer_on_scene",
+        STATUS_LABELS["officer_on_scene"][0],
+        NOW + timedelta(hours=2),
+    )
+    with pytest.raises(CaseNotFound):
+        await read_status(uow, uuid.uuid4())

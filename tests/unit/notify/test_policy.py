@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from services.notify.adapters.policy_file import DEFAULT_POLICY_FILE, SECONDS_POLICY_FILE, load_policy, parse_policy
+from services.notify.adapters.policy_file import DEFAULT_POLICY_FILE, load_policy, parse_policy
 from shared.datafile import DataFileError
 from shared.events import deadlines as d
+from tests.testdata import SECONDS_POLICY_FILE
 
 
 def test_default_policy_follows_the_domain() -> None:

@@ -16,6 +16,10 @@ MODULES = [
     "services.intake.entrypoints.checks",
     "services.deadlines.bootstrap",
     "services.deadlines.handlers",
+    "services.notify.bootstrap",
+    "services.notify.domain.messages",
+    "services.reporting.bootstrap",
+    "services.reporting.handlers",
 ]
 
 

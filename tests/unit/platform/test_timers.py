@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from shared.backoff import Backoff, doubling
 from shared.clock import ManualClock
-from shared.timers import Backoff, DurableTimer, every
+from shared.timers import DurableTimer, every
 
 pytestmark = pytest.mark.unit
 
@@ -56,6 +57,14 @@ def test_backoff_doubles_from_half_a_second_up_to_its_cap_and_starts_again_after
     assert [backoff.next() for _ in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
     backoff.reset()
     assert backoff.next() == 0.5
+
+
+def test_a_backoff_stays_at_its_cap_through_an_outage_of_any_length() -> None:
+    backoff = Backoff(first=0.1, cap=2.0)
+    assert [backoff.next() for _ in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.6, 2.0]
+    assert {backoff.next() for _ in range(5000)} == {2.0}  # days of retries: no float overflow
+    assert doubling(1.0, 300.0, 0) == doubling(1.0, 300.0, 1) == 1.0
+    assert doubling(1.0, 300.0, 10**6) == 300.0
 
 
 async def test_the_sleep_is_until_the_next_due_time_capped_and_short_when_something_is_due() -> None:

@@ -1,1 +1,0 @@
-"""Deadline rules files: the district's default (politigarantier.yaml) and one in seconds for tests."""
