@@ -52,7 +52,7 @@ def report_body(rng: random.Random) -> dict[str, Any]:
         "kommune": rng.choice(KOMMUNER),
         "contact": {"name": "Bench Borger", "phone": f"2{rng.randrange(10**7):07d}"},
     }
-    extra = {
+    extra: dict[str, dict[str, Any]] = {
         "burglary_home": {"in_progress": rng.random() < 0.1, "address": "Strandvejen 12"},
         "violence": {"acute": rng.random() < 0.3},
         "drug_dealing_school": {"institution": "Roskilde Katedralskole"},

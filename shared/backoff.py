@@ -15,7 +15,7 @@ _MAX_EXPONENT = 62
 
 def doubling(first: float, cap: float, attempt: int) -> float:
     """`first` for attempt 1 (and 0), doubled for each attempt after it, never more than `cap`."""
-    return min(cap, first * 2 ** min(max(0, attempt - 1), _MAX_EXPONENT))
+    return min(cap, first * 2.0 ** min(max(0, attempt - 1), _MAX_EXPONENT))
 
 
 class Backoff:
