@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.infra import Namespace
 from tests.support.services import ServiceProcess, service_env
 from tests.testdata import SECONDS_RULES_FILE
 
 
 @pytest.fixture
-def system(ns, tmp_path: Path) -> Iterator[dict[str, ServiceProcess]]:  # type: ignore[no-untyped-def]
+def system(ns: Namespace, tmp_path: Path) -> Iterator[dict[str, ServiceProcess]]:
     """intake and deadlines, each its own process and schema, sharing the test's topics."""
     env = {
         "INTAKE_OUTBOX_POLL_SECONDS": "0.5",

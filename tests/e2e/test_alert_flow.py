@@ -20,6 +20,7 @@ import yaml
 from standardwebhooks.webhooks import Webhook
 
 from services.reporting.domain.periods import Period
+from tests.support.infra import Namespace
 from tests.support.notify import new_secret, roster_document, write_roster
 from tests.support.receivers import SmtpSink, WebhookReceiver
 from tests.support.services import PORTAL_LIKE_HOOKS, ServiceProcess, service_env
@@ -48,11 +49,14 @@ class AlertingSystem:
     Lejre's lokalbetjent (lb-0350) a webhook on /lb, the vagtchefer one on /vagtchef, the vagtcentral
     an e-mail; everyone else the console."""
 
-    def __init__(self, ns, tmp_path: Path, burglary_window_seconds: float | None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, ns: Namespace, tmp_path: Path, burglary_window_seconds: float | None) -> None:
         self.receiver = WebhookReceiver().start()
         self.smtp = SmtpSink().start()
         self.secrets = {p: new_secret() for p in ("/lb", "/vagtchef")}
-        hook = lambda p: {"type": "webhook", "url": self.receiver.url(p), "secret": self.secrets[p]}  # noqa: E731
+
+        def hook(p: str) -> dict[str, str]:
+            return {"type": "webhook", "url": self.receiver.url(p), "secret": self.secrets[p]}
+
         channels = {
             "lb-0350": [hook("/lb"), {"type": "console"}],
             "vc-a": [hook("/vagtchef"), {"type": "console"}],
@@ -107,7 +111,7 @@ def rules_with_burglary_window(path: Path, seconds: float) -> Path:
 
 
 @pytest.fixture
-def alerting_system(ns, tmp_path: Path) -> Iterator[Callable[..., AlertingSystem]]:  # type: ignore[no-untyped-def]
+def alerting_system(ns: Namespace, tmp_path: Path) -> Iterator[Callable[..., AlertingSystem]]:
     """Starts the whole system for a test (`alerting_system(burglary_window_seconds=10)`); stops it after."""
     started: list[AlertingSystem] = []
 
@@ -189,7 +193,9 @@ def verified(system: AlertingSystem, path: str) -> list[dict[str, Any]]:
     return out
 
 
-async def test_warning_alert_reaches_the_officer_then_the_patrol_meets_the_guarantee(alerting_system) -> None:  # type: ignore[no-untyped-def]
+async def test_warning_alert_reaches_the_officer_then_the_patrol_meets_the_guarantee(
+    alerting_system: Callable[..., AlertingSystem],
+) -> None:
     # 10 s instead of the test file's 4 s, so the patrol can arrive after the alert and still in time.
     system = alerting_system(burglary_window_seconds=10)
     async with httpx.AsyncClient(timeout=10, event_hooks=PORTAL_LIKE_HOOKS) as client:
@@ -247,7 +253,9 @@ async def test_warning_alert_reaches_the_officer_then_the_patrol_meets_the_guara
         assert html.status_code == 200 and "Test Borger" not in html.text and "+4522334455" not in html.text
 
 
-async def test_breach_escalates_until_acknowledged_and_the_late_arrival_is_counted(alerting_system) -> None:  # type: ignore[no-untyped-def]
+async def test_breach_escalates_until_acknowledged_and_the_late_arrival_is_counted(
+    alerting_system: Callable[..., AlertingSystem],
+) -> None:
     system = alerting_system()  # the 4 s guarantee; acks due within 3 s
     async with httpx.AsyncClient(timeout=10, event_hooks=PORTAL_LIKE_HOOKS) as client:
         flow = Flow(system, client)
@@ -273,7 +281,7 @@ async def test_breach_escalates_until_acknowledged_and_the_late_arrival_is_count
             texts = [
                 m.get_body(preferencelist=("plain",)).get_content()
                 for m in system.smtp.to("vagtcentral@politi.example")
-            ]  # type: ignore[union-attr]
+            ]
             return [t for t in texts if reference in t and "24 timer" in t and t.startswith("Eskaleret")]
 
         await eventually(lambda: bool(guarantee_mails()), timeout=20, what="the escalation e-mailed to the vagtcentral")

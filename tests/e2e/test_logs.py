@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.infra import Namespace
 from tests.support.services import PORTAL_LIKE_HOOKS, ServiceProcess, service_env
 from tests.support.waiting import eventually
 
@@ -23,7 +24,7 @@ PERSONAL = (NAME, "Logtestesen", PHONE, "21436587", "21 43 65 87", EMAIL, DESCRI
 
 
 @pytest.fixture
-def json_logging_system(ns, tmp_path: Path) -> Iterator[dict[str, ServiceProcess]]:  # type: ignore[no-untyped-def]
+def json_logging_system(ns: Namespace, tmp_path: Path) -> Iterator[dict[str, ServiceProcess]]:
     """intake and deadlines as processes, with JSON logs at DEBUG (the most they ever say)."""
     env = {"LOG_FORMAT": "json", "LOG_LEVEL": "DEBUG", "INTAKE_OUTBOX_POLL_SECONDS": "0.5"}
     services = {
@@ -56,7 +57,9 @@ def lines_of(service: ServiceProcess) -> list[dict[str, Any]]:
     return found
 
 
-async def test_a_report_s_lines_carry_its_trace_and_never_the_person(json_logging_system) -> None:  # type: ignore[no-untyped-def]
+async def test_a_report_s_lines_carry_its_trace_and_never_the_person(
+    json_logging_system: dict[str, ServiceProcess],
+) -> None:
     intake, deadlines = json_logging_system["intake"], json_logging_system["deadlines"]
     report = {
         "category": "burglary_home",

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from tests.support.services import PORTAL_LIKE_HOOKS
+from tests.support.services import PORTAL_LIKE_HOOKS, ServiceProcess
 from tests.support.waiting import eventually
 
 PORTAL = {"Authorization": "Bearer dev-portal-key"}
@@ -30,7 +30,7 @@ async def deadlines_of(client: httpx.AsyncClient, deadlines_url: str, case_id: s
     return [d for d in page["items"] if d["case_id"] == case_id]
 
 
-async def test_police_on_scene_in_time_meets_the_guarantee(system) -> None:  # type: ignore[no-untyped-def]
+async def test_police_on_scene_in_time_meets_the_guarantee(system: dict[str, ServiceProcess]) -> None:
     intake, deadlines = system["intake"].url, system["deadlines"].url
     async with httpx.AsyncClient(timeout=10, event_hooks=PORTAL_LIKE_HOOKS) as client:
         accepted = await client.post(f"{intake}/v1/reports", json=burglary(), headers=PORTAL)
@@ -63,7 +63,7 @@ async def test_police_on_scene_in_time_meets_the_guarantee(system) -> None:  # t
         assert "Test Borger" not in str(status) and "+4522334455" not in str(status)
 
 
-async def test_no_action_means_a_breach_and_a_late_arrival_is_still_measured(system) -> None:  # type: ignore[no-untyped-def]
+async def test_no_action_means_a_breach_and_a_late_arrival_is_still_measured(system: dict[str, ServiceProcess]) -> None:
     intake, deadlines = system["intake"].url, system["deadlines"].url
     async with httpx.AsyncClient(timeout=10, event_hooks=PORTAL_LIKE_HOOKS) as client:
         accepted = await client.post(f"{intake}/v1/reports", json=burglary(kommune="0316"), headers=PORTAL)

@@ -306,7 +306,7 @@ class Faults:
 
 
 @pytest.fixture
-def district(ns, tmp_path: Path) -> Iterator[District]:  # type: ignore[no-untyped-def]
+def district(ns: Namespace, tmp_path: Path) -> Iterator[District]:
     d = District(ns, tmp_path).build()
     try:
         yield d.start()
@@ -315,7 +315,7 @@ def district(ns, tmp_path: Path) -> Iterator[District]:  # type: ignore[no-untyp
 
 
 @pytest.mark.timeout(600)
-async def test_every_report_deadline_and_alert_once_whatever_dies(ns, district: District) -> None:  # type: ignore[no-untyped-def]
+async def test_every_report_deadline_and_alert_once_whatever_dies(ns: Namespace, district: District) -> None:
     kafka = KafkaBroker()
     if not kafka.controllable():
         pytest.skip("the broker is not the one `make up` started here, so this test cannot kill it")
@@ -482,7 +482,7 @@ async def _ready(client: httpx.AsyncClient, url: str) -> bool:
     return False
 
 
-async def _settled(conn: asyncpg.Connection, ns: Any) -> bool:  # type: ignore[misc]
+async def _settled(conn: asyncpg.Connection, ns: Any) -> bool:
     for service in SERVICES:
         if await conn.fetchval(f"SELECT count(*) FROM {ns.schema(service)}.outbox WHERE sent_at IS NULL"):
             return False

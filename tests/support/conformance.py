@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -38,6 +39,8 @@ def run_schemathesis(
     schema = schemathesis.openapi.from_url(schema_url)
     answered: Counter[tuple[str, int]] = Counter()
     for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()
         operation = result.ok()
         variants: list[dict[str, Any]] = [{}]
         fixed = {name: value for name, value in real.items() if f"{{{name}}}" in operation.path}
@@ -67,7 +70,7 @@ def exercise(strategy: Any, examples: int, base_url: str, key: str, answered: Co
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    def no_server_error(case: schemathesis.Case) -> None:
+    def no_server_error(case: schemathesis.Case[Any]) -> None:
         response = case.call(base_url=base_url, headers=headers, timeout=10)
         answered[(case.operation.label, response.status_code)] += 1
         case.validate_response(response, checks=CHECKS, headers=headers)

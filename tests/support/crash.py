@@ -82,9 +82,8 @@ if __name__ == "__main__":
         asyncio.run(relay(*args[:3]))
     elif mode == "relay-freeze":
         asyncio.run(frozen_relay(*args[:4]))
-    elif mode == "consumer":
-        asyncio.run(consumer(*args))
-    elif mode == "consumer-before":
-        asyncio.run(consumer(*args, before_effect=True))
+    elif mode in ("consumer", "consumer-before"):
+        kafka, db, schema, prefix, group = args
+        asyncio.run(consumer(kafka, db, schema, prefix, group, before_effect=mode == "consumer-before"))
     else:
         sys.exit(f"unknown mode {mode}")

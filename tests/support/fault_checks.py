@@ -8,6 +8,7 @@ event, and two ids for one fact are a double.
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from shared.events import deadlines as ev
 
 def reports_once(accepted: set[str], cases: Sequence[CloudEvent]) -> list[str]:
     """Every case a client got a 202 for is on cases.v1 under one event id; nothing else is."""
-    opened: dict[str, set[str]] = defaultdict(set)
+    opened: dict[str, set[uuid.UUID]] = defaultdict(set)
     for e in cases:
         if e.type in (case_ev.REPORTED, case_ev.TIP_RECEIVED, case_ev.OFFICER_REQUESTED):
             opened[e.subject].add(e.id)
@@ -60,7 +61,7 @@ def deadlines_once(
 ) -> DeadlineCounts:
     """Every deadline due by `now` fired (met, breached or cancelled), none fired twice, and none is left
     breached whose case had its patrol on scene (`on_scene`, by case id: the action's own time) in time."""
-    kinds: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    kinds: dict[str, dict[str, set[uuid.UUID]]] = defaultdict(lambda: defaultdict(set))
     started: dict[str, CloudEvent] = {}
     for e in events:
         kind = e.type if e.type != ev.WARNING else f"{e.type}:{e.data['fraction']}"

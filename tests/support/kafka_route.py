@@ -31,10 +31,10 @@ def route_kafka_to(proxy_port: int) -> Callable[[], None]:
     async def via_proxy(host: str, port: int, **options: Any) -> Any:
         return await _ORIGINAL("127.0.0.1", proxy_port, **options)
 
-    aiokafka.client.create_conn = via_proxy  # type: ignore[assignment]
+    aiokafka.client.create_conn = via_proxy
 
     def undo() -> None:
-        aiokafka.client.create_conn = _ORIGINAL  # type: ignore[assignment]
+        aiokafka.client.create_conn = _ORIGINAL
 
     return undo
 

@@ -14,7 +14,8 @@ async def terminate_backends(pool: asyncpg.Pool, database_url: str) -> int:
     """Ends, from another connection, the server side of every connection the pool holds (LISTEN ones
     included): what a service sees when Postgres restarts or an operator runs pg_terminate_backend."""
     # asyncpg does not list a pool's connections publicly; its holders do (a test may look inside).
-    pids = [h._con.get_server_pid() for h in pool._holders if h._con is not None and not h._con.is_closed()]
+    holders = pool._holders  # type: ignore[attr-defined]  # private, so not in asyncpg-stubs
+    pids = [h._con.get_server_pid() for h in holders if h._con is not None and not h._con.is_closed()]
     conn = await asyncpg.connect(database_url)
     try:
         ended = await conn.fetchval(

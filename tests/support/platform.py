@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import asyncpg
+
 from shared.consumer import ConsumerSpec
 from shared.db import Conn
 from shared.events import CloudEvent, EventData, EventMeta
@@ -50,7 +52,7 @@ def sample_report(i: int = 0, kommune: str = "0265") -> CloudEvent:
     return CloudEvent.of(data, source="/mvsj/tests", subject=str(case_id), kommune=kommune, time=now)
 
 
-async def enqueue_reports(pool, topics: Topics, n: int) -> list[CloudEvent]:  # type: ignore[no-untyped-def]
+async def enqueue_reports(pool: asyncpg.Pool, topics: Topics, n: int) -> list[CloudEvent]:
     """Writes `n` reports to the outbox, a few per transaction, as a service would."""
     events = [sample_report(i) for i in range(n)]
     async with pool.acquire() as conn:

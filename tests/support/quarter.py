@@ -60,7 +60,7 @@ class Quarter:
 
     def action(self, case: uuid.UUID, kommune: str, category: str, action: str, at: datetime) -> None:
         data = cs.ActionRecorded(
-            case_id=case, reference="MV-TEST", action_id=uuid.uuid4(), action=action, category=category,  # type: ignore[arg-type]
+            case_id=case, reference="MV-TEST", action_id=uuid.uuid4(), action=action, category=category,
             occurred_at=at, recorded_at=at,
         )  # fmt: skip
         self.add(data, kommune, at, "/mvsj/intake")
@@ -89,13 +89,13 @@ class Quarter:
             title=title or rule_id, category=category, focus_area=categories()[category].focus_area, started_at=started,
         )  # fmt: skip
         self.add(
-            dl.DeadlineStarted(**common, due_at=due, window_seconds=window.total_seconds(), rules_version=1),  # type: ignore[arg-type]
+            dl.DeadlineStarted(**common, due_at=due, window_seconds=window.total_seconds(), rules_version=1),
             kommune, started, "/mvsj/deadlines",
         )  # fmt: skip
         if outcome == "rescheduled_met":
             new_due = due + timedelta(days=1)
             self.add(
-                dl.DeadlineRescheduled(**common, due_at=new_due, previous_due_at=due, rescheduled_at=started + timedelta(minutes=5)),  # type: ignore[arg-type]
+                dl.DeadlineRescheduled(**common, due_at=new_due, previous_due_at=due, rescheduled_at=started + timedelta(minutes=5)),
                 kommune, started, "/mvsj/deadlines",
             )  # fmt: skip
             due = new_due
@@ -103,48 +103,48 @@ class Quarter:
             met_at = at or started + window / 2
             late = outcome == "late"
             if late:
-                self.add(dl.DeadlineBreached(**common, due_at=due, breached_at=due), kommune, due, "/mvsj/deadlines")  # type: ignore[arg-type]
+                self.add(dl.DeadlineBreached(**common, due_at=due, breached_at=due), kommune, due, "/mvsj/deadlines")
             self.add(
-                dl.DeadlineMet(**common, due_at=due, met_at=met_at, action="on_scene", late=late,  # type: ignore[arg-type]
+                dl.DeadlineMet(**common, due_at=due, met_at=met_at, action="on_scene", late=late,
                                response_seconds=(met_at - started).total_seconds()),
                 kommune, met_at, "/mvsj/deadlines",
             )  # fmt: skip
         elif outcome == "breached":
-            self.add(dl.DeadlineBreached(**common, due_at=due, breached_at=due), kommune, due, "/mvsj/deadlines")  # type: ignore[arg-type]
+            self.add(dl.DeadlineBreached(**common, due_at=due, breached_at=due), kommune, due, "/mvsj/deadlines")
         elif outcome == "breach_withdrawn":
             met_at = at or due - window / 10
             arrived = due + timedelta(minutes=30)  # held in intake's outbox until after the breach
-            self.add(dl.DeadlineBreached(**common, due_at=due, breached_at=due), kommune, due, "/mvsj/deadlines")  # type: ignore[arg-type]
+            self.add(dl.DeadlineBreached(**common, due_at=due, breached_at=due), kommune, due, "/mvsj/deadlines")
             self.add(
-                dl.DeadlineBreachWithdrawn(**common, due_at=due, breached_at=due, action="on_scene", action_at=met_at,  # type: ignore[arg-type]
+                dl.DeadlineBreachWithdrawn(**common, due_at=due, breached_at=due, action="on_scene", action_at=met_at,
                                            action_recorded_at=met_at),
                 kommune, arrived, "/mvsj/deadlines",
             )  # fmt: skip
             self.add(
-                dl.DeadlineMet(**common, due_at=due, met_at=met_at, action="on_scene", late=False,  # type: ignore[arg-type]
+                dl.DeadlineMet(**common, due_at=due, met_at=met_at, action="on_scene", late=False,
                                response_seconds=(met_at - started).total_seconds()),
                 kommune, met_at, "/mvsj/deadlines",
             )  # fmt: skip
         elif outcome == "cancelled":
             when = started + window / 3
             self.add(
-                dl.DeadlineCancelled(**common, due_at=due, cancelled_at=when, outcome="anholdt"),  # type: ignore[arg-type]
+                dl.DeadlineCancelled(**common, due_at=due, cancelled_at=when, outcome="anholdt"),
                 kommune, when, "/mvsj/deadlines",
             )  # fmt: skip
         elif outcome == "breached_closed":  # broke, then the case was closed
             when = due + window
-            self.add(dl.DeadlineBreached(**common, due_at=due, breached_at=due), kommune, due, "/mvsj/deadlines")  # type: ignore[arg-type]
+            self.add(dl.DeadlineBreached(**common, due_at=due, breached_at=due), kommune, due, "/mvsj/deadlines")
             self.add(
-                dl.DeadlineCancelled(**common, due_at=due, cancelled_at=when, outcome="henlagt", breached_at=due),  # type: ignore[arg-type]
+                dl.DeadlineCancelled(**common, due_at=due, cancelled_at=when, outcome="henlagt", breached_at=due),
                 kommune, when, "/mvsj/deadlines",
             )  # fmt: skip
         elif outcome == "cancelled_late_breach":  # closed in time; a breach word still came after it
             when = started + window / 3
             self.add(
-                dl.DeadlineCancelled(**common, due_at=due, cancelled_at=when, outcome="anholdt"),  # type: ignore[arg-type]
+                dl.DeadlineCancelled(**common, due_at=due, cancelled_at=when, outcome="anholdt"),
                 kommune, when, "/mvsj/deadlines",
             )  # fmt: skip
-            self.add(dl.DeadlineBreached(**common, due_at=due, breached_at=due), kommune, due, "/mvsj/deadlines")  # type: ignore[arg-type]
+            self.add(dl.DeadlineBreached(**common, due_at=due, breached_at=due), kommune, due, "/mvsj/deadlines")
         return deadline
 
     def alert(self, case: uuid.UUID, kommune: str, raised: datetime, ack_after: timedelta | None) -> None:

@@ -113,7 +113,7 @@ class _Collect:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.sink.lock:
-            self.sink.messages.append((list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+            self.sink.messages.append((list(envelope.rcpt_tos), message))
             self.sink.arrivals.append((str(message["Message-ID"]), time.monotonic()))
         return "250 OK"
 

@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from tests.support.infra import ROOT
+from tests.support.infra import ROOT, Namespace
 
 
-def service_env(ns, service: str, **extra: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def service_env(ns: Namespace, service: str, **extra: str) -> dict[str, str]:
     """Environment for a service inside a test's namespace (own schema, own topics)."""
     prefix = service.upper()
     env = {

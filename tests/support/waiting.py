@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 
 async def eventually(
-    predicate: Callable[[], bool | Awaitable[bool]],
+    predicate: Callable[[], object],
     *,
     timeout: float = 30.0,
     step: float = 0.2,

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
 from services.deadlines.bootstrap import build_app, migrations
 from services.deadlines.settings import DeadlinesSettings
 from shared.db import migrate
 from shared.events import CloudEvent
 from shared.kafka import EventProducer, OutgoingMessage
+from tests.support.infra import Namespace
 from tests.support.services import in_process, service_env
 from tests.testdata import SECONDS_RULES_FILE
 
 
-def settings_for(ns, **over) -> DeadlinesSettings:  # type: ignore[no-untyped-def]
+def settings_for(ns: Namespace, **over: Any) -> DeadlinesSettings:
     return DeadlinesSettings(
         kafka_bootstrap_servers=ns.kafka,
         database_url=ns.database_url,
@@ -30,19 +34,19 @@ def settings_for(ns, **over) -> DeadlinesSettings:  # type: ignore[no-untyped-de
     )
 
 
-def deadlines_env(ns) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def deadlines_env(ns: Namespace) -> dict[str, str]:
     return service_env(ns, "deadlines", DEADLINE_RULES_FILE=str(SECONDS_RULES_FILE))
 
 
 @pytest.fixture
-async def deadlines_schema(ns) -> str:  # type: ignore[no-untyped-def]
+async def deadlines_schema(ns: Namespace) -> str:
     schema = ns.schema("deadlines")
     await migrate(ns.database_url, schema, migrations())
     return schema
 
 
 @pytest.fixture
-async def deadlines_service(ns, deadlines_schema) -> AsyncIterator:  # type: ignore[no-untyped-def]
+async def deadlines_service(ns: Namespace, deadlines_schema: str) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     app = build_app(settings_for(ns))
     async with in_process(app) as client:
         await app.state.runtime.consuming.wait()
@@ -52,7 +56,7 @@ async def deadlines_service(ns, deadlines_schema) -> AsyncIterator:  # type: ign
 class CasesTopic:
     """Plays intake: puts case events on cases.v1 keyed by case id."""
 
-    def __init__(self, ns) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, ns: Namespace) -> None:
         self.ns = ns
         self.producer = EventProducer(ns.kafka, client_id="test-intake")
 
@@ -63,7 +67,7 @@ class CasesTopic:
 
 
 @pytest.fixture
-async def cases_topic(ns) -> AsyncIterator[CasesTopic]:  # type: ignore[no-untyped-def]
+async def cases_topic(ns: Namespace) -> AsyncIterator[CasesTopic]:
     topic = CasesTopic(ns)
     yield topic
     await topic.producer.stop()

@@ -10,17 +10,22 @@ import math
 import uuid
 from datetime import timedelta
 
+import httpx
+from fastapi import FastAPI
+
 from services.deadlines.metrics import BREACH_GATE_LAG
 from shared.events import deadlines as ev
+from tests.integration.deadlines.conftest import CasesTopic
 from tests.support.cases import action, reported
+from tests.support.infra import Namespace
 from tests.support.waiting import eventually
 
 RULE = "violence_acute"  # PT4S in the test rules, stopped by on_scene, warned at half time
 
 
 async def test_a_deadline_waits_for_the_consumer_to_apply_its_stop_action_and_one_without_is_breached(
-    ns, deadlines_service, cases_topic
-) -> None:  # type: ignore[no-untyped-def]
+    ns: Namespace, deadlines_service: tuple[FastAPI, httpx.AsyncClient], cases_topic: CasesTopic
+) -> None:
     app, _client = deadlines_service
     runtime = app.state.runtime
     db = runtime.db

@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 from services.deadlines.bootstrap import build_app
 from shared.db import create_pool
 from shared.events import deadlines as ev
-from tests.integration.deadlines.conftest import settings_for
+from tests.integration.deadlines.conftest import CasesTopic, settings_for
 from tests.support.cases import reported
+from tests.support.infra import Namespace
 from tests.support.services import in_process
 from tests.support.waiting import eventually
 
@@ -27,7 +28,9 @@ class AheadClock:
         return datetime.now(UTC) + AHEAD
 
 
-async def test_a_scheduler_whose_clock_runs_ahead_does_not_breach_early(ns, deadlines_schema, cases_topic) -> None:  # type: ignore[no-untyped-def]
+async def test_a_scheduler_whose_clock_runs_ahead_does_not_breach_early(
+    ns: Namespace, deadlines_schema: str, cases_topic: CasesTopic
+) -> None:
     app = build_app(settings_for(ns), clock=AheadClock())
     pool = await create_pool(ns.database_url, deadlines_schema, application="tests")
     try:

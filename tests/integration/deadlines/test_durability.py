@@ -7,19 +7,21 @@ import time
 import uuid
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 
 from shared.events import CloudEvent
 from shared.events import deadlines as ev
-from tests.integration.deadlines.conftest import deadlines_env, now
+from tests.integration.deadlines.conftest import CasesTopic, deadlines_env, now
 from tests.support.cases import reported
+from tests.support.infra import Namespace
 from tests.support.kafka_read import read_all
 from tests.support.services import ServiceProcess
 from tests.support.waiting import eventually
 
 
-async def events_on(ns, *, expect: int | None = None, timeout: float = 30.0) -> list[CloudEvent]:  # type: ignore[no-untyped-def]
+async def events_on(ns: Namespace, *, expect: int | None = None, timeout: float = 30.0) -> list[CloudEvent]:
     return [
         CloudEvent.from_bytes(r.value)
         for r in await read_all(ns.kafka, ns.topics.deadlines, expect=expect, timeout=timeout)
@@ -31,7 +33,7 @@ def per_deadline(events: list[CloudEvent], event_type: str) -> Counter[str]:
 
 
 async def test_killed_after_due_and_before_firing_breaches_exactly_once_after_restart(
-    ns, deadlines_schema, cases_topic, tmp_path
+    ns: Namespace, deadlines_schema: str, cases_topic: CasesTopic, tmp_path: Path
 ) -> None:
     service = ServiceProcess("deadlines", deadlines_env(ns), tmp_path / "deadlines.log")
     service.start().wait_ready()
@@ -62,12 +64,14 @@ async def test_killed_after_due_and_before_firing_breaches_exactly_once_after_re
     assert restarted_at > breach.breached_at
 
 
-async def _has_type(ns, event_type: str) -> bool:  # type: ignore[no-untyped-def]
+async def _has_type(ns: Namespace, event_type: str) -> bool:
     records = await read_all(ns.kafka, ns.topics.deadlines, timeout=3, idle=0.5)
     return any(CloudEvent.from_bytes(r.value).type == event_type for r in records)
 
 
-async def test_two_instances_fire_every_deadline_exactly_once(ns, deadlines_schema, cases_topic, tmp_path) -> None:
+async def test_two_instances_fire_every_deadline_exactly_once(
+    ns: Namespace, deadlines_schema: str, cases_topic: CasesTopic, tmp_path: Path
+) -> None:
     env = deadlines_env(ns)
     first = ServiceProcess("deadlines", env, tmp_path / "a.log").start()
     second = ServiceProcess("deadlines", env, tmp_path / "b.log").start()

@@ -6,10 +6,14 @@ import uuid
 from collections import Counter
 from datetime import timedelta
 
+import httpx
+from fastapi import FastAPI
+
 from shared.events import CloudEvent
 from shared.events import deadlines as ev
-from tests.integration.deadlines.conftest import now
+from tests.integration.deadlines.conftest import CasesTopic, now
 from tests.support.cases import action, reported
+from tests.support.infra import Namespace
 from tests.support.kafka_read import read_all
 from tests.support.waiting import eventually
 
@@ -18,8 +22,8 @@ BURGLARY_24H = "burglary_home_24h"
 
 
 async def deadline_events(
-    ns, expect: int | None = None, timeout: float = 20.0, idle_wait: bool = False
-) -> list[CloudEvent]:  # type: ignore[no-untyped-def]
+    ns: Namespace, expect: int | None = None, timeout: float = 20.0, idle_wait: bool = False
+) -> list[CloudEvent]:
     records = await read_all(ns.kafka, ns.topics.deadlines, expect=None if idle_wait else expect, timeout=timeout)
     return [CloudEvent.from_bytes(r.value) for r in records]
 
@@ -28,7 +32,9 @@ def of_rule(events: list[CloudEvent], rule: str) -> list[CloudEvent]:
     return [e for e in events if e.data["rule_id"] == rule]
 
 
-async def test_report_starts_warns_then_breaches_once(ns, deadlines_service, cases_topic) -> None:
+async def test_report_starts_warns_then_breaches_once(
+    ns: Namespace, deadlines_service: tuple[FastAPI, httpx.AsyncClient], cases_topic: CasesTopic
+) -> None:
     _app, client = deadlines_service
     case = uuid.uuid4()
     received = now()
@@ -59,7 +65,9 @@ async def test_report_starts_warns_then_breaches_once(ns, deadlines_service, cas
     assert detail["reference"] == "MV-7K3Q-9FX"
 
 
-async def test_on_scene_before_due_meets_it_and_nothing_breaches(ns, deadlines_service, cases_topic) -> None:
+async def test_on_scene_before_due_meets_it_and_nothing_breaches(
+    ns: Namespace, deadlines_service: tuple[FastAPI, httpx.AsyncClient], cases_topic: CasesTopic
+) -> None:
     _app, client = deadlines_service
     case = uuid.uuid4()
     received = now()
@@ -79,8 +87,8 @@ async def test_on_scene_before_due_meets_it_and_nothing_breaches(ns, deadlines_s
 
 
 async def test_an_on_scene_in_time_arriving_after_the_breach_withdraws_it_once(
-    ns, deadlines_service, cases_topic
-) -> None:  # type: ignore[no-untyped-def]
+    ns: Namespace, deadlines_service: tuple[FastAPI, httpx.AsyncClient], cases_topic: CasesTopic
+) -> None:
     """Issue 14: the patrol was on scene 2 s into the 4 s window, but the action reached deadlines only
     after the breach had fired (held in intake's outbox). The breach is withdrawn, then met in time;
     the action redelivered changes nothing."""
@@ -122,7 +130,9 @@ async def test_an_on_scene_in_time_arriving_after_the_breach_withdraws_it_once(
     assert sorted(timeline) == sorted([ev.STARTED, ev.WARNING, ev.BREACHED, ev.BREACH_WITHDRAWN, ev.MET])
 
 
-async def test_the_same_report_delivered_twice_makes_one_deadline(ns, deadlines_service, cases_topic) -> None:
+async def test_the_same_report_delivered_twice_makes_one_deadline(
+    ns: Namespace, deadlines_service: tuple[FastAPI, httpx.AsyncClient], cases_topic: CasesTopic
+) -> None:
     app, client = deadlines_service
     event = reported(uuid.uuid4(), "violence", now(), acute=True)
     await cases_topic.publish(event, event)
@@ -140,13 +150,15 @@ async def test_the_same_report_delivered_twice_makes_one_deadline(ns, deadlines_
     assert len(started_events) == 1
 
 
-def _duplicates_seen(consumer) -> float:  # type: ignore[no-untyped-def]
+def _duplicates_seen(consumer) -> float:
     from shared.metrics import CONSUMED
 
     return CONSUMED.labels("deadlines", consumer.spec.name, consumer.spec.topics[0], "duplicate")._value.get()
 
 
-async def test_an_action_before_its_report_still_meets_the_deadline(ns, deadlines_service, cases_topic) -> None:
+async def test_an_action_before_its_report_still_meets_the_deadline(
+    ns: Namespace, deadlines_service: tuple[FastAPI, httpx.AsyncClient], cases_topic: CasesTopic
+) -> None:
     _app, client = deadlines_service
     case = uuid.uuid4()
     received = now()
@@ -164,7 +176,7 @@ async def test_an_action_before_its_report_still_meets_the_deadline(ns, deadline
     assert events[1].payload().late is False
 
 
-async def test_police_api_needs_the_police_role(deadlines_service) -> None:
+async def test_police_api_needs_the_police_role(deadlines_service: tuple[FastAPI, httpx.AsyncClient]) -> None:
     _, client = deadlines_service
     assert (await client.get("/v1/deadlines")).status_code == 401
     r = await client.get("/v1/deadlines", headers={"Authorization": "Bearer dev-portal-key"})

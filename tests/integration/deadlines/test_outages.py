@@ -7,15 +7,16 @@ import uuid
 from services.deadlines.bootstrap import build_app
 from shared.events import CloudEvent
 from shared.events import deadlines as ev
-from tests.integration.deadlines.conftest import now, settings_for
+from tests.integration.deadlines.conftest import CasesTopic, now, settings_for
 from tests.support.cases import reported
+from tests.support.infra import LocalKafka, Namespace
 from tests.support.kafka_read import read_all
 from tests.support.services import in_process
 from tests.support.waiting import eventually
 
 
 async def test_starts_while_kafka_is_down_and_consumes_once_it_is_back(
-    ns, deadlines_schema, cases_topic, local_kafka
+    ns: Namespace, deadlines_schema: str, cases_topic: CasesTopic, local_kafka: LocalKafka
 ) -> None:
     local_kafka.stop()
     try:
@@ -36,6 +37,6 @@ async def test_starts_while_kafka_is_down_and_consumes_once_it_is_back(
         local_kafka.start()
 
 
-async def _started(ns, case: uuid.UUID) -> bool:  # type: ignore[no-untyped-def]
+async def _started(ns: Namespace, case: uuid.UUID) -> bool:
     records = await read_all(ns.kafka, ns.topics.deadlines, timeout=3, idle=0.5)
     return any((e := CloudEvent.from_bytes(r.value)).type == ev.STARTED and e.subject == str(case) for r in records)

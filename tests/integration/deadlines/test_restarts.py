@@ -5,8 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 
-from tests.integration.deadlines.conftest import now
+import httpx
+from fastapi import FastAPI
+
+from tests.integration.deadlines.conftest import CasesTopic, now
 from tests.support.cases import reported
+from tests.support.infra import Namespace
 from tests.support.pg_faults import every_loop_resumes, terminate_backends
 from tests.support.waiting import eventually
 
@@ -14,8 +18,8 @@ POLICE = {"Authorization": "Bearer dev-police-key"}
 
 
 async def test_after_every_connection_is_ended_the_scheduler_fires_again_without_a_restart(
-    ns, deadlines_service, cases_topic
-) -> None:  # type: ignore[no-untyped-def]
+    ns: Namespace, deadlines_service: tuple[FastAPI, httpx.AsyncClient], cases_topic: CasesTopic
+) -> None:
     app, client = deadlines_service
     runtime = app.state.runtime
     await every_loop_resumes(runtime, after=0.0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
+
 from services.deadlines.adapters import repository
 from services.deadlines.adapters.repository import PostgresDeadlinesRepository
 from services.deadlines.adapters.rules_file import load_rules
@@ -12,10 +14,11 @@ from services.deadlines.domain.deadline import Deadline
 from services.deadlines.entrypoints.timers import DeadlineScheduler
 from shared.clock import SystemClock
 from shared.db import create_pool
+from tests.support.infra import Namespace
 from tests.testdata import SECONDS_RULES_FILE
 
 
-async def caught_up_scheduler(ns, pool, schema: str) -> DeadlineScheduler:  # type: ignore[no-untyped-def]
+async def caught_up_scheduler(ns: Namespace, pool: asyncpg.Pool, schema: str) -> DeadlineScheduler:
     """A timer whose breach gate is open: every partition of cases.v1 consumed as of now."""
     now = await pool.fetchval("SELECT now()")
     await repository.record_progress(pool, ns.topics.cases, range(3), dict.fromkeys(range(3), now))
@@ -31,7 +34,7 @@ def due_deadline(rule_id: str = "violence_acute") -> Deadline:
     return deadline
 
 
-async def test_an_unreadable_deadline_is_parked_and_the_rest_still_fire(ns, deadlines_schema) -> None:
+async def test_an_unreadable_deadline_is_parked_and_the_rest_still_fire(ns: Namespace, deadlines_schema: str) -> None:
     pool = await create_pool(ns.database_url, deadlines_schema, application="tests")
     good, bad = due_deadline(), due_deadline()
     try:
@@ -55,7 +58,7 @@ async def test_an_unreadable_deadline_is_parked_and_the_rest_still_fire(ns, dead
 
 
 async def test_rows_that_fail_in_envelope_building_or_writing_are_parked_and_the_rest_fire(
-    ns, deadlines_schema
+    ns: Namespace, deadlines_schema: str
 ) -> None:
     """Hardening 20: each row isolated in a savepoint; without it every round rolls back and nothing fires."""
     pool = await create_pool(ns.database_url, deadlines_schema, application="tests")

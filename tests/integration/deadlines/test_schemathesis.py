@@ -14,9 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.deadlines.conftest import deadlines_env, now
+from tests.integration.deadlines.conftest import CasesTopic, deadlines_env, now
 from tests.support.cases import reported
 from tests.support.conformance import run_schemathesis, statuses_by_operation
+from tests.support.infra import Namespace
 from tests.support.services import ServiceProcess
 from tests.support.waiting import eventually
 
@@ -24,7 +25,7 @@ POLICE = {"Authorization": "Bearer dev-police-key"}
 
 
 @pytest.fixture
-def deadlines_process(ns, tmp_path: Path) -> Iterator[ServiceProcess]:  # type: ignore[no-untyped-def]
+def deadlines_process(ns: Namespace, tmp_path: Path) -> Iterator[ServiceProcess]:
     service = ServiceProcess("deadlines", deadlines_env(ns), tmp_path / "deadlines.log")
     service.migrate()
     service.start()
@@ -35,7 +36,9 @@ def deadlines_process(ns, tmp_path: Path) -> Iterator[ServiceProcess]:  # type: 
         service.stop()
 
 
-async def test_no_generated_input_makes_a_server_error_or_breaks_the_schema(ns, deadlines_process, cases_topic) -> None:  # type: ignore[no-untyped-def]
+async def test_no_generated_input_makes_a_server_error_or_breaks_the_schema(
+    ns: Namespace, deadlines_process: ServiceProcess, cases_topic: CasesTopic
+) -> None:
     await cases_topic.publish(reported(uuid.uuid4(), "burglary_home", now(), in_progress=False))
     async with httpx.AsyncClient(base_url=deadlines_process.url) as client:
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from tests.integration.deadlines.conftest import now
+import httpx
+from fastapi import FastAPI
+
+from tests.integration.deadlines.conftest import CasesTopic, now
 from tests.support.cases import action, reported
+from tests.support.infra import Namespace
 from tests.support.waiting import eventually
 
 POLICE = {"Authorization": "Bearer dev-police-key"}
 
 
 async def test_a_stored_infinite_time_neither_fails_the_list_nor_the_deadline(
-    ns, deadlines_service, cases_topic
-) -> None:  # type: ignore[no-untyped-def]
+    ns: Namespace, deadlines_service: tuple[FastAPI, httpx.AsyncClient], cases_topic: CasesTopic
+) -> None:
     app, client = deadlines_service
     case = uuid.uuid4()
     received = now()

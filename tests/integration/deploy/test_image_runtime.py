@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.support.dockerfile import arguments, environment
-from tests.support.infra import ROOT
+from tests.support.infra import ROOT, Namespace
 from tests.support.services import ServiceProcess, free_port, service_env
 
 
@@ -28,7 +28,7 @@ def probe(url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_image_environment_serves_every_interface_and_the_probe_says_ready(ns, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_image_environment_serves_every_interface_and_the_probe_says_ready(ns: Namespace, tmp_path: Path) -> None:
     intake = ServiceProcess("intake", service_env(ns, "intake", **environment()), tmp_path / "intake.log")
     intake.migrate()
     intake.start()
@@ -44,7 +44,7 @@ def test_the_image_environment_serves_every_interface_and_the_probe_says_ready(n
     assert stopped.returncode == 1
 
 
-def test_the_probe_reports_not_ready_while_kafka_is_unreachable(ns, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_probe_reports_not_ready_while_kafka_is_unreachable(ns: Namespace, tmp_path: Path) -> None:
     """deadlines needs Kafka to fire deadlines (intake does not: its outbox holds reports meanwhile)."""
     nowhere = f"127.0.0.1:{free_port()}"
     env = service_env(ns, "deadlines", **environment()) | {"KAFKA_BOOTSTRAP_SERVERS": nowhere}
@@ -81,7 +81,7 @@ sys.exit(code)
 """
 
 
-def test_the_dockerfiles_healthcheck_finds_the_service_in_its_own_pid_namespace(ns, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_dockerfiles_healthcheck_finds_the_service_in_its_own_pid_namespace(ns: Namespace, tmp_path: Path) -> None:
     unshare = shutil.which("unshare")
     if unshare is None or os.geteuid() != 0:
         pytest.skip("needs root and util-linux's unshare for a PID namespace")

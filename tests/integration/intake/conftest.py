@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -14,6 +15,7 @@ from services.intake.bootstrap import build_app, migrations
 from services.intake.settings import IntakeSettings
 from shared.db import create_pool, migrate
 from shared.events import CloudEvent
+from tests.support.infra import Namespace
 from tests.support.kafka_read import read_all
 from tests.support.services import in_process
 
@@ -28,7 +30,7 @@ EMAIL = "mette.testesen@example.dk"
 ADDRESS = "Strandvejen 12"
 
 
-def settings_for(ns, **over: Any) -> IntakeSettings:  # type: ignore[no-untyped-def]
+def settings_for(ns: Namespace, **over: Any) -> IntakeSettings:
     values: dict[str, Any] = {
         "kafka_bootstrap_servers": ns.kafka,
         "database_url": ns.database_url,
@@ -78,14 +80,14 @@ def officer_request(**over: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def intake_schema(ns) -> str:  # type: ignore[no-untyped-def]
+async def intake_schema(ns: Namespace) -> str:
     schema = ns.schema("intake")
     await migrate(ns.database_url, schema, migrations())
     return schema
 
 
 @pytest.fixture
-async def db(ns, intake_schema) -> AsyncIterator:  # type: ignore[no-untyped-def]
+async def db(ns: Namespace, intake_schema: str) -> AsyncIterator[asyncpg.Pool]:
     """A pool on the test's intake schema, to look at what was (or was not) written."""
     pool = await create_pool(ns.database_url, intake_schema, application="tests")
     yield pool
@@ -106,16 +108,16 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def intake_service(ns, intake_schema) -> AsyncIterator:  # type: ignore[no-untyped-def]
+async def intake_service(ns: Namespace, intake_schema: str) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     app = build_app(settings_for(ns))
     async with running(app) as client:
         yield app, client
 
 
-async def case_events(ns, expect: int | None = None, timeout: float = 20.0) -> list[CloudEvent]:  # type: ignore[no-untyped-def]
+async def case_events(ns: Namespace, expect: int | None = None, timeout: float = 20.0) -> list[CloudEvent]:
     records = await read_all(ns.kafka, ns.topics.cases, expect=expect, timeout=timeout)
     return [CloudEvent.from_bytes(r.value) for r in records]
 
 
-async def outbox_pending(pool) -> int:  # type: ignore[no-untyped-def]
+async def outbox_pending(pool: asyncpg.Pool) -> int:
     return int(await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))

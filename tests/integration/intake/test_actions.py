@@ -5,21 +5,28 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
+import httpx
+from fastapi import FastAPI
+
 from shared.events.cases import ActionRecorded
 from tests.integration.intake.conftest import POLICE, PORTAL, case_events, report, tip
+from tests.support.infra import Namespace
 
 
 def at(minutes_ago: float) -> str:
     return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat()
 
 
-async def submit(client, path: str, body: dict) -> dict:  # type: ignore[no-untyped-def]
+async def submit(client, path: str, body: dict) -> dict:
     r = await client.post(path, json=body, headers=PORTAL)
     assert r.status_code == 202, r.text
     return r.json()  # type: ignore[no-any-return]
 
 
-async def test_actions_move_the_case_and_are_published_with_its_category(ns, intake_service, db) -> None:  # type: ignore[no-untyped-def]
+async def test_actions_move_the_case_and_are_published_with_its_category(
+    ns: Namespace, intake_service: tuple[FastAPI, httpx.AsyncClient], db: asyncpg.Pool
+) -> None:
     _, client = intake_service
     case = await submit(client, "/v1/reports", report(occurred_at=at(90)))
     actions = f"/v1/cases/{case['case_id']}/actions"
@@ -54,7 +61,9 @@ async def test_actions_move_the_case_and_are_published_with_its_category(ns, int
     assert {e.subject for e in events} == {case["case_id"]} and {e.kommune for e in events} == {"0265"}
 
 
-async def test_actions_that_make_no_sense_for_the_case_are_409_with_the_reason(ns, intake_service, db) -> None:  # type: ignore[no-untyped-def]
+async def test_actions_that_make_no_sense_for_the_case_are_409_with_the_reason(
+    ns: Namespace, intake_service: tuple[FastAPI, httpx.AsyncClient], db: asyncpg.Pool
+) -> None:
     _, client = intake_service
     violence = await submit(client, "/v1/reports", report(category="violence", acute=True, in_progress=None))
     later = {"action": "citizen_requested_later", "occurred_at": at(1),
@@ -81,7 +90,9 @@ async def test_actions_that_make_no_sense_for_the_case_are_409_with_the_reason(n
     assert await db.fetchval("SELECT count(*) FROM outbox WHERE headers->>'event-type' LIKE '%action_recorded'") == 1
 
 
-async def test_a_replayed_action_is_recorded_once(ns, intake_service, db) -> None:  # type: ignore[no-untyped-def]
+async def test_a_replayed_action_is_recorded_once(
+    ns: Namespace, intake_service: tuple[FastAPI, httpx.AsyncClient], db: asyncpg.Pool
+) -> None:
     _, client = intake_service
     case = await submit(client, "/v1/reports", report())
     headers = POLICE | {"Idempotency-Key": "police-system-77"}

@@ -5,8 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
+
 from services.intake.bootstrap import build_app
 from tests.integration.intake.conftest import PORTAL, report, running, settings_for
+from tests.support.infra import Namespace
 
 AHEAD = timedelta(hours=1)
 
@@ -18,7 +21,9 @@ class AheadClock:
         return datetime.now(UTC) + AHEAD
 
 
-async def test_intake_whose_clock_runs_ahead_stamps_received_at_by_postgres(ns, intake_schema, db) -> None:  # type: ignore[no-untyped-def]
+async def test_intake_whose_clock_runs_ahead_stamps_received_at_by_postgres(
+    ns: Namespace, intake_schema: str, db: asyncpg.Pool
+) -> None:
     app = build_app(settings_for(ns), clock=AheadClock())
     async with running(app) as client:
         r = await client.post("/v1/reports", json=report(), headers=PORTAL | {"Idempotency-Key": str(uuid.uuid4())})

@@ -5,7 +5,12 @@ from __future__ import annotations
 import logging
 import uuid
 
+import httpx
+import pytest
+from fastapi import FastAPI
+
 from tests.integration.intake.conftest import DESCRIPTION, EMAIL, NAME, PHONE, POLICE, PORTAL, case_events, report
+from tests.support.infra import Namespace
 
 
 def sample(metrics: str, name: str, **labels: str) -> float:
@@ -15,7 +20,7 @@ def sample(metrics: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-async def test_health_readiness_and_metrics(intake_service) -> None:  # type: ignore[no-untyped-def]
+async def test_health_readiness_and_metrics(intake_service: tuple[FastAPI, httpx.AsyncClient]) -> None:
     _, client = intake_service
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json() == {"status": "ready", "checks": {"postgres": "ok", "loops": "ok"}}
@@ -42,7 +47,9 @@ async def test_health_readiness_and_metrics(intake_service) -> None:  # type: ig
     assert 'outbox_oldest_pending_age_seconds{service="intake"}' in after
 
 
-async def test_openapi_describes_every_body_and_asyncapi_every_event(ns, intake_service) -> None:  # type: ignore[no-untyped-def]
+async def test_openapi_describes_every_body_and_asyncapi_every_event(
+    ns: Namespace, intake_service: tuple[FastAPI, httpx.AsyncClient]
+) -> None:
     _, client = intake_service
     assert (await client.get("/docs")).status_code == 200
     document = (await client.get("/openapi.json")).json()
@@ -68,7 +75,9 @@ async def test_openapi_describes_every_body_and_asyncapi_every_event(ns, intake_
         assert f"dk.politi.{event_type}" in published
 
 
-async def test_logs_never_show_report_text_or_contact_details(ns, intake_service, caplog) -> None:  # type: ignore[no-untyped-def]
+async def test_logs_never_show_report_text_or_contact_details(
+    ns: Namespace, intake_service: tuple[FastAPI, httpx.AsyncClient], caplog: pytest.LogCaptureFixture
+) -> None:
     _, client = intake_service
     caplog.set_level(logging.DEBUG)
     key = PORTAL | {"Idempotency-Key": str(uuid.uuid4())}

@@ -7,11 +7,15 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
+import asyncpg
+import httpx
 import pytest
+from fastapi import FastAPI
 
 from services.intake.bootstrap import build_app
 from shared.events import CloudEvent
 from tests.integration.intake.conftest import PORTAL, outbox_pending, report, running, settings_for
+from tests.support.infra import LocalKafka, Namespace
 from tests.support.kafka_read import read_all
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually
@@ -23,8 +27,8 @@ def gauge(metrics: str, name: str) -> float:
 
 
 async def test_with_the_broker_stopped_reports_are_accepted_and_arrive_once_it_is_back(
-    ns, intake_schema, db, local_kafka
-) -> None:  # type: ignore[no-untyped-def]
+    ns: Namespace, intake_schema: str, db: asyncpg.Pool, local_kafka: LocalKafka
+) -> None:
     app = build_app(settings_for(ns, kafka_send_timeout_seconds=2.0))
     async with running(app) as client:
         local_kafka.stop()
@@ -55,20 +59,20 @@ async def test_with_the_broker_stopped_reports_are_accepted_and_arrive_once_it_i
     )
 
 
-async def _none_pending(db) -> bool:  # type: ignore[no-untyped-def]
+async def _none_pending(db: asyncpg.Pool) -> bool:
     return await outbox_pending(db) == 0
 
 
 @pytest.fixture
-async def postgres_proxy(ns) -> AsyncIterator[TcpProxy]:  # type: ignore[no-untyped-def]
+async def postgres_proxy(ns: Namespace) -> AsyncIterator[TcpProxy]:
     proxy = await TcpProxy.to(ns.database_url).start()
     yield proxy
     await proxy.stop()
 
 
 async def test_with_postgres_stopped_the_answer_is_503_problem_json_and_nothing_is_saved(
-    ns, intake_schema, db, postgres_proxy
-) -> None:  # type: ignore[no-untyped-def]
+    ns: Namespace, intake_schema: str, db: asyncpg.Pool, postgres_proxy: TcpProxy
+) -> None:
     settings = settings_for(ns, database_url=postgres_proxy.url(ns.database_url), db_acquire_timeout_seconds=2.0)
     app = build_app(settings)
     async with running(app) as client:
@@ -105,8 +109,8 @@ async def test_with_postgres_stopped_the_answer_is_503_problem_json_and_nothing_
 
 
 async def test_a_connection_lost_just_before_commit_leaves_nothing_half_written(
-    ns, intake_schema, db, postgres_proxy
-) -> None:  # type: ignore[no-untyped-def]
+    ns: Namespace, intake_schema: str, db: asyncpg.Pool, postgres_proxy: TcpProxy
+) -> None:
     armed = asyncio.Event()
 
     async def cut_before_commit() -> None:
@@ -126,7 +130,9 @@ async def test_a_connection_lost_just_before_commit_leaves_nothing_half_written(
         assert await db.fetchval(f"SELECT count(*) FROM {table}") == 0, f"{table} has a half-written row"
 
 
-async def test_a_report_whose_event_cannot_be_written_is_not_stored_either(ns, intake_service, db) -> None:  # type: ignore[no-untyped-def]
+async def test_a_report_whose_event_cannot_be_written_is_not_stored_either(
+    ns: Namespace, intake_service: tuple[FastAPI, httpx.AsyncClient], db: asyncpg.Pool
+) -> None:
     """The case, its details, the key and the outbox row commit together: no case without its event."""
     _, client = intake_service
     await db.execute(
@@ -147,8 +153,8 @@ async def test_a_report_whose_event_cannot_be_written_is_not_stored_either(ns, i
 
 
 async def test_a_relay_held_up_by_postgres_makes_the_service_not_ready_until_it_runs_again(
-    ns, intake_schema, db, postgres_proxy
-) -> None:  # type: ignore[no-untyped-def]
+    ns: Namespace, intake_schema: str, db: asyncpg.Pool, postgres_proxy: TcpProxy
+) -> None:
     """/readyz names the stalled loop past its bound, and says "ready" again only once the loop runs."""
     settings = settings_for(
         ns,
@@ -191,7 +197,9 @@ async def test_a_relay_held_up_by_postgres_makes_the_service_not_ready_until_it_
         await eventually(lambda: _none_pending(db), timeout=30, what="both reports published")
 
 
-async def test_a_relay_held_up_by_kafka_alone_keeps_intake_ready(ns, intake_schema, db) -> None:  # type: ignore[no-untyped-def]
+async def test_a_relay_held_up_by_kafka_alone_keeps_intake_ready(
+    ns: Namespace, intake_schema: str, db: asyncpg.Pool
+) -> None:
     """Intake answers citizens without Kafka (the outbox keeps every report): a relay waiting for Kafka
     past its bound shows in the metrics, but does not take intake out of the load balancer."""
     from tests.support.kafka_route import proxy_for, route_kafka_to

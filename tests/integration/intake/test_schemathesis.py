@@ -15,11 +15,12 @@ import pytest
 
 from tests.integration.intake.conftest import report
 from tests.support.conformance import run_schemathesis, statuses_by_operation
+from tests.support.infra import Namespace
 from tests.support.services import PORTAL_LIKE_HOOKS, ServiceProcess, service_env
 
 
 @pytest.fixture
-def intake_process(ns, tmp_path: Path) -> Iterator[ServiceProcess]:  # type: ignore[no-untyped-def]
+def intake_process(ns: Namespace, tmp_path: Path) -> Iterator[ServiceProcess]:
     service = ServiceProcess("intake", service_env(ns, "intake"), tmp_path / "intake.log")
     service.migrate()
     service.start()
@@ -34,7 +35,7 @@ def key_for(path: str) -> str:
     return "dev-police-key" if path.endswith("/actions") else "dev-portal-key"
 
 
-async def test_no_generated_input_makes_a_server_error(intake_process) -> None:  # type: ignore[no-untyped-def]
+async def test_no_generated_input_makes_a_server_error(intake_process: ServiceProcess) -> None:
     async with httpx.AsyncClient(base_url=intake_process.url, event_hooks=PORTAL_LIKE_HOOKS) as client:
         r = await client.post("/v1/reports", json=report(), headers={"Authorization": "Bearer dev-portal-key"})
         assert r.status_code == 202, r.text

@@ -7,6 +7,10 @@ import json
 import random
 import uuid
 
+import asyncpg
+import httpx
+from fastapi import FastAPI
+
 from services.intake.bootstrap import build_app
 from services.intake.domain.reference import normalize_reference
 from shared.events.cases import CaseReported, OfficerRequested, TipReceived
@@ -25,14 +29,15 @@ from tests.integration.intake.conftest import (
     settings_for,
     tip,
 )
+from tests.support.infra import Namespace
 from tests.support.kafka_read import read_all
 
 PERSONAL = [DESCRIPTION, PHONE, "20304050", "20 30 40 50", NAME, EMAIL, ADDRESS, "4040", "55.6415", "12.0803"]
 
 
 async def test_the_school_a_citizen_names_stays_in_case_details_and_never_reaches_the_bus(
-    ns, intake_service, db
-) -> None:  # type: ignore[no-untyped-def]
+    ns: Namespace, intake_service: tuple[FastAPI, httpx.AsyncClient], db: asyncpg.Pool
+) -> None:
     _, client = intake_service
     # What a citizen may type into the institution field: a name, and a phone number and e-mail.
     typed = f"Himmelev Skole, ring til mig på {PHONE} eller {EMAIL}"
@@ -50,8 +55,8 @@ async def test_the_school_a_citizen_names_stays_in_case_details_and_never_reache
 
 
 async def test_a_report_is_stored_and_published_once_as_a_cloudevent_without_personal_data(
-    ns, intake_service, db
-) -> None:  # type: ignore[no-untyped-def]
+    ns: Namespace, intake_service: tuple[FastAPI, httpx.AsyncClient], db: asyncpg.Pool
+) -> None:
     _, client = intake_service
     body = report(position={"lat": 55.6415, "lon": 12.0803})
     r = await client.post("/v1/reports", json=body, headers=PORTAL | {"Idempotency-Key": str(uuid.uuid4())})
@@ -100,7 +105,9 @@ async def test_a_report_is_stored_and_published_once_as_a_cloudevent_without_per
     assert all(personal not in status.text for personal in PERSONAL)
 
 
-async def test_a_replay_gives_the_first_answer_and_publishes_nothing_new(ns, intake_service, db) -> None:  # type: ignore[no-untyped-def]
+async def test_a_replay_gives_the_first_answer_and_publishes_nothing_new(
+    ns: Namespace, intake_service: tuple[FastAPI, httpx.AsyncClient], db: asyncpg.Pool
+) -> None:
     _, client = intake_service
     key = PORTAL | {"Idempotency-Key": "portal-form-4711"}
     first = await client.post("/v1/reports", json=report(), headers=key)
@@ -128,7 +135,9 @@ async def test_a_replay_gives_the_first_answer_and_publishes_nothing_new(ns, int
     assert sorted(e.subject for e in events) == sorted([first.json()["case_id"], other.json()["case_id"]])
 
 
-async def test_concurrent_requests_with_one_key_make_one_case(ns, intake_service, db) -> None:  # type: ignore[no-untyped-def]
+async def test_concurrent_requests_with_one_key_make_one_case(
+    ns: Namespace, intake_service: tuple[FastAPI, httpx.AsyncClient], db: asyncpg.Pool
+) -> None:
     _, client = intake_service
     headers = PORTAL | {"Idempotency-Key": str(uuid.uuid4())}
     answers = await asyncio.gather(*(client.post("/v1/reports", json=report(), headers=headers) for _ in range(8)))
@@ -139,7 +148,9 @@ async def test_concurrent_requests_with_one_key_make_one_case(ns, intake_service
     assert await db.fetchval("SELECT count(*) FROM outbox") == 1
 
 
-async def test_an_anonymous_tip_keeps_its_text_but_no_contact_and_no_client_address(ns, intake_service, db) -> None:  # type: ignore[no-untyped-def]
+async def test_an_anonymous_tip_keeps_its_text_but_no_contact_and_no_client_address(
+    ns: Namespace, intake_service: tuple[FastAPI, httpx.AsyncClient], db: asyncpg.Pool
+) -> None:
     _, client = intake_service
     anonymous = await client.post("/v1/tips", json=tip(), headers=PORTAL)
     named = await client.post(
@@ -166,7 +177,9 @@ async def test_an_anonymous_tip_keeps_its_text_but_no_contact_and_no_client_addr
     assert TipReceived.model_validate(events[named.json()["case_id"]].data).anonymous is False
 
 
-async def test_an_officer_request_is_published_under_its_category(ns, intake_service) -> None:  # type: ignore[no-untyped-def]
+async def test_an_officer_request_is_published_under_its_category(
+    ns: Namespace, intake_service: tuple[FastAPI, httpx.AsyncClient]
+) -> None:
     _, client = intake_service
     r = await client.post("/v1/officer-requests", json=officer_request(), headers=PORTAL)
     assert r.status_code == 202, r.text
@@ -176,7 +189,9 @@ async def test_an_officer_request_is_published_under_its_category(ns, intake_ser
     assert (data.request_type, data.category, data.focus_area) == ("traffic_control", "traffic", "faerdselssikkerhed")
 
 
-async def test_an_invalid_submission_is_refused_per_field_and_nothing_is_stored(ns, intake_service, db) -> None:  # type: ignore[no-untyped-def]
+async def test_an_invalid_submission_is_refused_per_field_and_nothing_is_stored(
+    ns: Namespace, intake_service: tuple[FastAPI, httpx.AsyncClient], db: asyncpg.Pool
+) -> None:
     _, client = intake_service
     future = "2099-01-01T10:00:00+01:00"
     r = await client.post(
@@ -199,7 +214,7 @@ async def test_an_invalid_submission_is_refused_per_field_and_nothing_is_stored(
     assert await db.fetchval("SELECT count(*) FROM outbox") == 0
 
 
-async def test_a_taken_reference_is_drawn_again(ns, intake_schema, db) -> None:  # type: ignore[no-untyped-def]
+async def test_a_taken_reference_is_drawn_again(ns: Namespace, intake_schema: str, db: asyncpg.Pool) -> None:
     rng = random.Random(2026)
     app = build_app(settings_for(ns), rng=rng)
     key = PORTAL | {"Idempotency-Key": "after-a-collision"}
@@ -216,7 +231,7 @@ async def test_a_taken_reference_is_drawn_again(ns, intake_schema, db) -> None: 
     assert await db.fetchval("SELECT count(*) FROM cases") == 2
 
 
-async def test_keys_decide_who_may_do_what(intake_service) -> None:  # type: ignore[no-untyped-def]
+async def test_keys_decide_who_may_do_what(intake_service: tuple[FastAPI, httpx.AsyncClient]) -> None:
     _, client = intake_service
     r = await client.post("/v1/reports", json=report())
     assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import asyncpg
+import httpx
+from fastapi import FastAPI
+
 from tests.integration.intake.conftest import POLICE, PORTAL, report
+from tests.support.infra import Namespace
 
 
-async def test_zero_and_ancient_times_are_refused_and_nothing_is_stored(ns, intake_service, db) -> None:  # type: ignore[no-untyped-def]
+async def test_zero_and_ancient_times_are_refused_and_nothing_is_stored(
+    ns: Namespace, intake_service: tuple[FastAPI, httpx.AsyncClient], db: asyncpg.Pool
+) -> None:
     _, client = intake_service
     for zero in ("0001-01-01T00:00:00Z", "1900-01-01T08:00:00+01:00", "1999-12-31T23:59:59Z"):
         r = await client.post("/v1/reports", json=report(occurred_at=zero), headers=PORTAL)
@@ -21,7 +28,9 @@ async def test_zero_and_ancient_times_are_refused_and_nothing_is_stored(ns, inta
     assert await db.fetchval("SELECT count(*) FROM cases WHERE occurred_at < '2000-01-01'") == 0
 
 
-async def test_a_stored_infinite_time_breaks_neither_the_status_nor_later_actions(ns, intake_service, db) -> None:  # type: ignore[no-untyped-def]
+async def test_a_stored_infinite_time_breaks_neither_the_status_nor_later_actions(
+    ns: Namespace, intake_service: tuple[FastAPI, httpx.AsyncClient], db: asyncpg.Pool
+) -> None:
     _, client = intake_service
     accepted = await client.post("/v1/reports", json=report(), headers=PORTAL)
     case_url = accepted.json()["status_url"]

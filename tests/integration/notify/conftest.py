@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
+from fastapi import FastAPI
 
 from services.notify import handlers
 from services.notify.adapters.policy_file import load_policy
@@ -25,6 +27,7 @@ from shared.events import CloudEvent
 from shared.events import deadlines as d
 from shared.events.cases import CaseReported
 from shared.kafka import EventProducer, OutgoingMessage
+from tests.support.infra import Namespace
 from tests.support.kafka_read import read_all
 from tests.support.notify import new_secret, roster_document, write_roster
 from tests.support.receivers import SmtpSink, WebhookReceiver
@@ -56,7 +59,10 @@ class TestRoster:
     def __init__(self, tmp_path: Path, receiver: WebhookReceiver) -> None:
         self.secrets = {p: new_secret() for p in ("/lb1", "/vagtchef", "/vagtcentral")}
         self.receiver = receiver
-        hook = lambda p: {"type": "webhook", "url": receiver.url(p), "secret": self.secrets[p]}  # noqa: E731
+
+        def hook(p: str) -> dict[str, str]:
+            return {"type": "webhook", "url": receiver.url(p), "secret": self.secrets[p]}
+
         channels = {
             "lb-roskilde-1": [hook("/lb1"), {"type": "email", "to": "lb1@politi.example"}],
             "lb-roskilde-2": [{"type": "email", "to": "lb2@politi.example"}],
@@ -84,7 +90,7 @@ FAST = {
 }
 
 
-def settings_for(ns, roster: TestRoster, smtp: SmtpSink, **over: Any) -> NotifySettings:  # type: ignore[no-untyped-def]
+def settings_for(ns: Namespace, roster: TestRoster, smtp: SmtpSink, **over: Any) -> NotifySettings:
     return NotifySettings(
         kafka_bootstrap_servers=ns.kafka,
         database_url=ns.database_url,
@@ -98,7 +104,7 @@ def settings_for(ns, roster: TestRoster, smtp: SmtpSink, **over: Any) -> NotifyS
     )
 
 
-def notify_env(ns, roster: TestRoster, smtp: SmtpSink) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def notify_env(ns: Namespace, roster: TestRoster, smtp: SmtpSink) -> dict[str, str]:
     return service_env(
         ns,
         "notify",
@@ -110,14 +116,14 @@ def notify_env(ns, roster: TestRoster, smtp: SmtpSink) -> dict[str, str]:  # typ
 
 
 @pytest.fixture
-async def notify_schema(ns) -> str:  # type: ignore[no-untyped-def]
+async def notify_schema(ns: Namespace) -> str:
     schema = ns.schema("notify")
     await migrate(ns.database_url, schema, migrations())
     return schema
 
 
 @pytest.fixture
-async def pool(ns, notify_schema) -> AsyncIterator[asyncpg.Pool]:  # type: ignore[no-untyped-def]
+async def pool(ns: Namespace, notify_schema: str) -> AsyncIterator[asyncpg.Pool]:
     """A pool on the test's notify schema, for tests that drive the use cases or the workers directly."""
     p = await create_pool(ns.database_url, notify_schema, application="notify-tests")
     yield p
@@ -125,14 +131,16 @@ async def pool(ns, notify_schema) -> AsyncIterator[asyncpg.Pool]:  # type: ignor
 
 
 @pytest.fixture
-def ctx(ns, roster) -> handlers.Context:  # type: ignore[no-untyped-def]
+def ctx(ns: Namespace, roster: TestRoster) -> handlers.Context:
     """The use cases' context: the seconds-scale test policy and the test roster."""
     policy, r = load_policy(SECONDS_POLICY_FILE), load_roster(roster.path)
     return handlers.Context(policy=lambda: policy, roster=lambda: r, alerts_topic=ns.topics.alerts)
 
 
 @pytest.fixture
-async def notify_service(ns, notify_schema, roster, smtp) -> AsyncIterator:  # type: ignore[no-untyped-def]
+async def notify_service(
+    ns: Namespace, notify_schema: str, roster: TestRoster, smtp: SmtpSink
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     app = build_app(settings_for(ns, roster, smtp))
     async with in_process(app) as client:
         await app.state.runtime.consuming.wait()
@@ -142,7 +150,7 @@ async def notify_service(ns, notify_schema, roster, smtp) -> AsyncIterator:  # t
 class Upstream:
     """Plays intake and deadlines: puts case and deadline events on their topics, keyed by case id."""
 
-    def __init__(self, ns) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, ns: Namespace) -> None:
         self.ns = ns
         self.producer = EventProducer(ns.kafka, client_id="test-upstream")
 
@@ -154,7 +162,7 @@ class Upstream:
 
 
 @pytest.fixture
-async def upstream(ns) -> AsyncIterator[Upstream]:  # type: ignore[no-untyped-def]
+async def upstream(ns: Namespace) -> AsyncIterator[Upstream]:
     u = Upstream(ns)
     yield u
     await u.producer.stop()
@@ -222,12 +230,12 @@ class Deadline:
         return self._wrap(data, now)
 
 
-async def alert_events(ns, *, timeout: float = 3.0) -> list[CloudEvent]:  # type: ignore[no-untyped-def]
+async def alert_events(ns: Namespace, *, timeout: float = 3.0) -> list[CloudEvent]:
     return [CloudEvent.from_bytes(r.value) for r in await read_all(ns.kafka, ns.topics.alerts, timeout=timeout,
                                                                     idle=0.7)]  # fmt: skip
 
 
-async def alert_of(client, alert_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+async def alert_of(client: httpx.AsyncClient, alert_id: str) -> dict[str, Any]:
     response = await client.get(f"/v1/alerts/{alert_id}", headers=POLICE)
     assert response.status_code == 200, response.text
     return dict(response.json())

@@ -6,15 +6,18 @@ import json
 import uuid
 
 import httpx
+from fastapi import FastAPI
 
 from services.notify.bootstrap import build_app
 from services.notify.domain.alert import alert_id_for
-from tests.integration.notify.conftest import POLICE, Deadline, alert_of, settings_for
+from tests.integration.notify.conftest import POLICE, Deadline, TestRoster, Upstream, alert_of, settings_for
+from tests.support.infra import Namespace
+from tests.support.receivers import SmtpSink, WebhookReceiver
 from tests.support.services import in_process
 from tests.support.waiting import eventually
 
 
-async def _delivered(upstream, receiver, stage: str, path: str) -> tuple[Deadline, str]:  # type: ignore[no-untyped-def]
+async def _delivered(upstream: Upstream, receiver: WebhookReceiver, stage: str, path: str) -> tuple[Deadline, str]:
     """A new deadline's `stage` (warning, breached) published and delivered on `path`: the deadline and its alert id."""
     deadline = Deadline()
     await upstream.publish(deadline.reported(), getattr(deadline, stage)())
@@ -22,7 +25,9 @@ async def _delivered(upstream, receiver, stage: str, path: str) -> tuple[Deadlin
     return deadline, str(alert_id_for(deadline.case_id, deadline.rule))
 
 
-async def test_a_bad_kommune_filter_is_answered_without_repeating_it(notify_service) -> None:  # type: ignore[no-untyped-def]
+async def test_a_bad_kommune_filter_is_answered_without_repeating_it(
+    notify_service: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
     _, client = notify_service
     typed = "ring 22 33 44 55 <b>" + "x" * 3000
     response = await client.get("/v1/alerts", params={"kommune": typed}, headers=POLICE)
@@ -33,8 +38,8 @@ async def test_a_bad_kommune_filter_is_answered_without_repeating_it(notify_serv
 
 
 async def test_a_warnings_ack_link_cannot_acknowledge_the_breach_that_superseded_it(
-    notify_service, upstream, receiver
-) -> None:  # type: ignore[no-untyped-def]
+    notify_service: tuple[FastAPI, httpx.AsyncClient], upstream: Upstream, receiver: WebhookReceiver
+) -> None:
     _, client = notify_service
     deadline, alert_id = await _delivered(upstream, receiver, "warning", "/lb1")
     link = httpx.URL(json.loads(receiver.delivered("/lb1")[0].body)["ack_url"])
@@ -54,8 +59,8 @@ async def test_a_warnings_ack_link_cannot_acknowledge_the_breach_that_superseded
 
 
 async def test_a_police_key_acknowledges_only_as_an_officer_of_the_roster_and_is_named(
-    notify_service, upstream, receiver
-) -> None:  # type: ignore[no-untyped-def]
+    notify_service: tuple[FastAPI, httpx.AsyncClient], upstream: Upstream, receiver: WebhookReceiver
+) -> None:
     _, client = notify_service
     _, alert_id = await _delivered(upstream, receiver, "warning", "/lb1")
     forged = await client.post(f"/v1/alerts/{alert_id}/ack", json={"by": "Rigspolitichefen"}, headers=POLICE)
@@ -68,7 +73,9 @@ async def test_a_police_key_acknowledges_only_as_an_officer_of_the_roster_and_is
     assert [(a["actor"], a["detail"]["by"]) for a in acked] == [("key:dev-police", "lb-roskilde-2")]
 
 
-async def test_ack_links_are_rate_limited_per_address_like_keyless_calls(ns, notify_schema, roster, smtp) -> None:  # type: ignore[no-untyped-def]
+async def test_ack_links_are_rate_limited_per_address_like_keyless_calls(
+    ns: Namespace, notify_schema: str, roster: TestRoster, smtp: SmtpSink
+) -> None:
     app = build_app(settings_for(ns, roster, smtp, anonymous_rate_limit_burst=3, anonymous_rate_limit_per_minute=1))
     async with in_process(app) as client:
         path = f"/v1/alerts/{uuid.uuid4()}/ack-link"
@@ -82,8 +89,8 @@ async def test_ack_links_are_rate_limited_per_address_like_keyless_calls(ns, not
 
 
 async def test_a_second_breach_after_a_reschedule_reaches_the_vagtchef_again(
-    notify_service, upstream, receiver
-) -> None:  # type: ignore[no-untyped-def]
+    notify_service: tuple[FastAPI, httpx.AsyncClient], upstream: Upstream, receiver: WebhookReceiver
+) -> None:
     _, client = notify_service
     deadline, alert_id = await _delivered(upstream, receiver, "breached", "/vagtchef")
     # The vagtchef on duty acknowledges (vc-a by day, vc-b by night): an ack by anyone else would tell the one on

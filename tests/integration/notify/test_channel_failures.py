@@ -5,15 +5,23 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import httpx
+from fastapi import FastAPI
+
 from services.notify.domain.alert import alert_id_for
 from shared.events import alerts as ev
-from tests.integration.notify.conftest import Deadline, alert_events, alert_of
-from tests.support.receivers import Plan
+from tests.integration.notify.conftest import Deadline, Upstream, alert_events, alert_of
+from tests.support.infra import Namespace
+from tests.support.receivers import Plan, SmtpSink, WebhookReceiver
 from tests.support.waiting import eventually
 
 
 async def test_webhook_down_retries_then_falls_back_to_email_and_resends_nothing_that_worked(
-    ns, notify_service, upstream, receiver, smtp
+    ns: Namespace,
+    notify_service: tuple[FastAPI, httpx.AsyncClient],
+    upstream: Upstream,
+    receiver: WebhookReceiver,
+    smtp: SmtpSink,
 ) -> None:
     _, client = notify_service
     # lb-roskilde-1's webhook: busy (503, Retry-After 1 s), then down for good.
@@ -52,7 +60,13 @@ async def test_webhook_down_retries_then_falls_back_to_email_and_resends_nothing
     assert states[("lb-roskilde-1", "email", "delivered")] == 1
 
 
-async def test_410_disables_the_endpoint_for_later_alerts_too(ns, notify_service, upstream, receiver, smtp) -> None:
+async def test_410_disables_the_endpoint_for_later_alerts_too(
+    ns: Namespace,
+    notify_service: tuple[FastAPI, httpx.AsyncClient],
+    upstream: Upstream,
+    receiver: WebhookReceiver,
+    smtp: SmtpSink,
+) -> None:
     receiver.plans["/lb1"] = Plan(always=(410, {}))
     first, second = Deadline(), Deadline()
     await upstream.publish(first.reported(), first.warning())
@@ -66,7 +80,11 @@ async def test_410_disables_the_endpoint_for_later_alerts_too(ns, notify_service
 
 
 async def test_every_channel_failing_hands_the_alert_to_the_vagtcentral(
-    ns, notify_service, upstream, receiver, smtp
+    ns: Namespace,
+    notify_service: tuple[FastAPI, httpx.AsyncClient],
+    upstream: Upstream,
+    receiver: WebhookReceiver,
+    smtp: SmtpSink,
 ) -> None:
     receiver.plans["/lb1"] = Plan(always=(400, {}))  # refused for good: no retries
     smtp.stop()  # and no mail server: both of lb-roskilde-1's channels fail

@@ -27,7 +27,9 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from services.notify.settings import DEV_CONSOLE_SECRET
 from shared.events import alerts as ev
-from tests.integration.notify.conftest import POLICE, Deadline, alert_events, notify_env
+from tests.integration.notify.conftest import POLICE, Deadline, TestRoster, Upstream, alert_events, notify_env
+from tests.support.infra import Namespace
+from tests.support.receivers import SmtpSink, WebhookReceiver
 from tests.support.services import ServiceProcess
 from tests.support.waiting import eventually
 from tests.testdata import SECONDS_POLICY_FILE
@@ -69,12 +71,14 @@ def policy(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def notify_environment(ns, notify_schema, roster, smtp, policy) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def notify_environment(
+    ns: Namespace, notify_schema: str, roster: TestRoster, smtp: SmtpSink, policy: Path
+) -> dict[str, str]:
     return notify_env(ns, roster, smtp) | {"ALERT_POLICY_FILE": str(policy)}
 
 
 @pytest.fixture
-def notify(notify_environment, tmp_path) -> Any:  # type: ignore[no-untyped-def]
+def notify(notify_environment: dict[str, str], tmp_path: Path) -> Any:
     service = ServiceProcess("notify", notify_environment, tmp_path / "notify.log").start()
     try:
         service.wait_ready()
@@ -102,7 +106,7 @@ async def sign_in(page: Page, base: str, key: str = "dev-police-key") -> None:
 
 @needs_chromium
 async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
-    notify, upstream, receiver, browser, ns
+    notify, upstream: Upstream, receiver: WebhookReceiver, browser, ns: Namespace
 ) -> None:
     base = notify.url
     context = await browser.new_context(locale="da-DK", timezone_id="Europe/Copenhagen",
@@ -201,7 +205,7 @@ async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
 
 
 @needs_chromium
-async def test_ack_without_the_session_token_is_refused(notify, upstream, browser) -> None:
+async def test_ack_without_the_session_token_is_refused(notify, upstream: Upstream, browser) -> None:
     """A cross-site form cannot ack: the cookie is SameSite=Strict, and even with it the CSRF token is missing."""
     context = await browser.new_context()
     page = await context.new_page()
@@ -275,8 +279,8 @@ async def _raised_alert(url: str) -> str:
     return alert_id
 
 
-async def test_the_feed_shows_a_change_made_by_another_instance(notify, notify_environment, upstream,
-                                                                tmp_path) -> None:  # fmt: skip
+async def test_the_feed_shows_a_change_made_by_another_instance(notify, notify_environment: dict[str, str], upstream: Upstream,
+                                                                tmp_path: Path) -> None:  # fmt: skip
     client = _signed_in(notify.url)
     token = _csrf(client)
     dl = Deadline()
@@ -320,7 +324,7 @@ async def test_the_feed_shows_a_change_made_by_another_instance(notify, notify_e
     client.close()
 
 
-async def test_a_console_ack_names_the_signed_in_key_in_the_audit_trail(notify, upstream) -> None:  # type: ignore[no-untyped-def]
+async def test_a_console_ack_names_the_signed_in_key_in_the_audit_trail(notify, upstream: Upstream) -> None:
     # The name is typed at sign-in; the key is what was checked: the trail keeps both, as for the API.
     client = _signed_in(notify.url)
     token = _csrf(client)
@@ -357,7 +361,7 @@ def test_a_sign_in_ends_after_its_time_and_a_cookie_needs_the_secret(notify) -> 
                 assert c.get("/console/events").status_code == 401
 
 
-def test_guessing_keys_at_the_sign_in_form_is_rate_limited(notify_environment, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_guessing_keys_at_the_sign_in_form_is_rate_limited(notify_environment: dict[str, str], tmp_path: Path) -> None:
     tight = notify_environment | {
         "NOTIFY_ANONYMOUS_RATE_LIMIT_PER_MINUTE": "1",
         "NOTIFY_ANONYMOUS_RATE_LIMIT_BURST": "3",

@@ -5,24 +5,32 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from pathlib import Path
 
 from shared.events import alerts as ev
-from tests.integration.notify.conftest import Deadline, alert_events, notify_env
-from tests.support.receivers import Plan
+from tests.integration.notify.conftest import Deadline, TestRoster, Upstream, alert_events, notify_env
+from tests.support.infra import Namespace
+from tests.support.receivers import Plan, SmtpSink, WebhookReceiver
 from tests.support.services import ServiceProcess
 from tests.support.waiting import eventually
 
 
-def webhook_ids(receiver, path: str) -> Counter[str]:  # type: ignore[no-untyped-def]
+def webhook_ids(receiver: WebhookReceiver, path: str) -> Counter[str]:
     return Counter(h.headers["webhook-id"] for h in receiver.delivered(path))
 
 
-def message_ids(smtp, address: str) -> Counter[str]:  # type: ignore[no-untyped-def]
+def message_ids(smtp: SmtpSink, address: str) -> Counter[str]:
     return Counter(str(m["Message-ID"]) for m in smtp.to(address))
 
 
 async def test_killed_mid_delivery_loses_nothing_and_repeats_only_with_the_same_id(
-    ns, notify_schema, upstream, receiver, smtp, roster, tmp_path
+    ns: Namespace,
+    notify_schema: str,
+    upstream: Upstream,
+    receiver: WebhookReceiver,
+    smtp: SmtpSink,
+    roster: TestRoster,
+    tmp_path: Path,
 ) -> None:
     receiver.plans["/lb1"] = Plan(delay=2.0)  # a slow receiver: deliveries are in flight when the kill comes
     service = ServiceProcess("notify", notify_env(ns, roster, smtp), tmp_path / "notify.log")
@@ -67,8 +75,8 @@ async def test_killed_mid_delivery_loses_nothing_and_repeats_only_with_the_same_
     assert len(delivered) == 20 and set(delivered.values()) == {1}  # each recorded delivered once
 
 
-async def test_two_instances_deliver_each_message_once(ns, notify_schema, upstream, receiver, smtp, roster,
-                                                       tmp_path) -> None:  # fmt: skip
+async def test_two_instances_deliver_each_message_once(ns: Namespace, notify_schema: str, upstream: Upstream, receiver: WebhookReceiver, smtp: SmtpSink, roster: TestRoster,
+                                                       tmp_path: Path) -> None:  # fmt: skip
     env = notify_env(ns, roster, smtp)
     first = ServiceProcess("notify", env, tmp_path / "a.log").start()
     second = ServiceProcess("notify", env, tmp_path / "b.log").start()

@@ -19,6 +19,7 @@ from services.notify.domain.delivery import Backoff, Outcome
 from shared.aio import within
 from shared.unit_of_work import InTransaction
 from tests.integration.notify.conftest import Deadline
+from tests.support.infra import Namespace
 
 
 def _repo(conn: asyncpg.Connection, ctx: handlers.Context) -> PostgresNotifyRepository:
@@ -30,7 +31,7 @@ def _uow(conn: asyncpg.Connection, ctx: handlers.Context) -> InTransaction[Postg
     return InTransaction(conn, lambda c: _repo(c, ctx))
 
 
-async def _apply(pool: asyncpg.Pool, ctx: handlers.Context, event) -> handlers.Applied:  # type: ignore[no-untyped-def]
+async def _apply(pool: asyncpg.Pool, ctx: handlers.Context, event) -> handlers.Applied:
     async with pool.acquire() as conn, conn.transaction():
         return await handlers.handle_deadline_event(
             _uow(conn, ctx), event.meta, event.payload(), ctx, datetime.now(UTC)
@@ -38,7 +39,9 @@ async def _apply(pool: asyncpg.Pool, ctx: handlers.Context, event) -> handlers.A
 
 
 @pytest.mark.parametrize("round_", range(6))
-async def test_an_ack_racing_a_resolve_always_ends_resolved(pool, ctx, round_: int) -> None:
+async def test_an_ack_racing_a_resolve_always_ends_resolved(
+    pool: asyncpg.Pool, ctx: handlers.Context, round_: int
+) -> None:
     deadline = Deadline()
     await _apply(pool, ctx, deadline.warning())
     alert_id = alert_id_for(deadline.case_id, deadline.rule)
@@ -70,7 +73,9 @@ async def test_an_ack_racing_a_resolve_always_ends_resolved(pool, ctx, round_: i
     assert {r["state"]: r["n"] for r in states} == {"cancelled": 2}
 
 
-async def test_alert_changes_reach_a_live_feed(ns, pool, ctx, notify_schema) -> None:
+async def test_alert_changes_reach_a_live_feed(
+    ns: Namespace, pool: asyncpg.Pool, ctx: handlers.Context, notify_schema: str
+) -> None:
     seen: list[uuid.UUID | None] = []
     feed = alert_changes(pool, notify_schema, idle=0.5)
 
@@ -93,7 +98,9 @@ async def test_alert_changes_reach_a_live_feed(ns, pool, ctx, notify_schema) -> 
     assert alert_id in seen
 
 
-async def test_a_late_failure_racing_an_ack_hands_nothing_to_the_next_channel(pool, ctx) -> None:  # type: ignore[no-untyped-def]
+async def test_a_late_failure_racing_an_ack_hands_nothing_to_the_next_channel(
+    pool: asyncpg.Pool, ctx: handlers.Context
+) -> None:
     deadline = Deadline()
     await _apply(pool, ctx, deadline.warning())
     alert_id = alert_id_for(deadline.case_id, deadline.rule)
@@ -126,7 +133,9 @@ async def test_a_late_failure_racing_an_ack_hands_nothing_to_the_next_channel(po
     assert [dict(r) for r in pending] == []  # the warning is acknowledged: no e-mail follows the failed webhook
 
 
-async def test_one_alert_that_cannot_fire_is_parked_and_the_others_still_escalate(pool, ctx) -> None:  # type: ignore[no-untyped-def]
+async def test_one_alert_that_cannot_fire_is_parked_and_the_others_still_escalate(
+    pool: asyncpg.Pool, ctx: handlers.Context
+) -> None:
     good, unreadable, unsendable = Deadline(), Deadline(), Deadline()
     ids = {}
     for name, deadline in (("good", good), ("unreadable", unreadable), ("unsendable", unsendable)):
@@ -158,7 +167,9 @@ async def test_one_alert_that_cannot_fire_is_parked_and_the_others_still_escalat
     assert [k["kind"] for k in kinds] == ["raised", "timer_parked"]
 
 
-async def test_the_alert_locked_with_its_cases_reference_waits_for_a_holder_and_reads_what_it_wrote(pool, ctx) -> None:  # type: ignore[no-untyped-def]
+async def test_the_alert_locked_with_its_cases_reference_waits_for_a_holder_and_reads_what_it_wrote(
+    pool: asyncpg.Pool, ctx: handlers.Context
+) -> None:
     deadline = Deadline()
     await _apply(pool, ctx, deadline.warning())
     alert_id = alert_id_for(deadline.case_id, deadline.rule)
@@ -185,7 +196,9 @@ async def test_the_alert_locked_with_its_cases_reference_waits_for_a_holder_and_
                     await other.execute("SELECT 1 FROM alerts WHERE id = $1 FOR UPDATE NOWAIT", alert_id)
 
 
-async def test_a_delivered_result_counts_only_while_its_lease_is_held(pool, ctx) -> None:  # type: ignore[no-untyped-def]
+async def test_a_delivered_result_counts_only_while_its_lease_is_held(
+    pool: asyncpg.Pool, ctx: handlers.Context
+) -> None:
     deadline = Deadline()
     await _apply(pool, ctx, deadline.warning())
     async with pool.acquire() as conn:
@@ -194,7 +207,7 @@ async def test_a_delivered_result_counts_only_while_its_lease_is_held(pool, ctx)
     # The second's lease ran out and another worker took it over: worker-1's late result is not its to record.
     await pool.execute("UPDATE deliveries SET lease_owner = 'worker-2' WHERE id = $1", second.id)
 
-    async def delivered(delivery) -> str:  # type: ignore[no-untyped-def]
+    async def delivered(delivery) -> str:
         async with pool.acquire() as conn, conn.transaction():
             result, _ = await handlers.record_outcome(
                 _uow(conn, ctx), delivery, Outcome("delivered", "HTTP 204"), owner="worker-1", ctx=ctx,

@@ -10,16 +10,24 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+from fastapi import FastAPI
 from standardwebhooks import Webhook
 
 from services.notify.domain.alert import alert_id_for
 from shared.events import alerts as ev
-from tests.integration.notify.conftest import POLICE, Deadline, alert_events, alert_of
+from tests.integration.notify.conftest import POLICE, Deadline, TestRoster, Upstream, alert_events, alert_of
+from tests.support.infra import Namespace
+from tests.support.receivers import SmtpSink, WebhookReceiver
 from tests.support.waiting import eventually
 
 
 async def test_a_warning_reaches_the_kommunes_officers_once_and_an_ack_stops_escalation(
-    ns, notify_service, upstream, receiver, smtp, roster
+    ns: Namespace,
+    notify_service: tuple[FastAPI, httpx.AsyncClient],
+    upstream: Upstream,
+    receiver: WebhookReceiver,
+    smtp: SmtpSink,
+    roster: TestRoster,
 ) -> None:
     _, client = notify_service
     deadline = Deadline()
@@ -64,7 +72,12 @@ async def test_a_warning_reaches_the_kommunes_officers_once_and_an_ack_stops_esc
 
 
 async def test_a_breach_reaches_the_vagtchef_and_without_ack_escalates_then_reminds(
-    ns, notify_service, upstream, receiver, smtp, roster
+    ns: Namespace,
+    notify_service: tuple[FastAPI, httpx.AsyncClient],
+    upstream: Upstream,
+    receiver: WebhookReceiver,
+    smtp: SmtpSink,
+    roster: TestRoster,
 ) -> None:
     _, client = notify_service
     deadline = Deadline()
@@ -93,7 +106,11 @@ async def test_a_breach_reaches_the_vagtchef_and_without_ack_escalates_then_remi
 
 
 async def test_met_resolves_and_tells_everyone_notified_and_a_late_breach_changes_nothing(
-    ns, notify_service, upstream, receiver, smtp
+    ns: Namespace,
+    notify_service: tuple[FastAPI, httpx.AsyncClient],
+    upstream: Upstream,
+    receiver: WebhookReceiver,
+    smtp: SmtpSink,
 ) -> None:
     _, client = notify_service
     deadline = Deadline()
@@ -115,7 +132,7 @@ async def test_met_resolves_and_tells_everyone_notified_and_a_late_breach_change
 
 
 async def test_an_ack_link_shows_a_form_on_get_acks_on_post_and_works_once(
-    ns, notify_service, upstream, receiver
+    ns: Namespace, notify_service: tuple[FastAPI, httpx.AsyncClient], upstream: Upstream, receiver: WebhookReceiver
 ) -> None:
     _, client = notify_service
     deadline = Deadline()
@@ -140,7 +157,9 @@ async def test_an_ack_link_shows_a_form_on_get_acks_on_post_and_works_once(
     assert forged.status_code == 400 and "<form" not in forged.text
 
 
-async def test_an_acute_report_goes_to_the_vagtchef_at_once_as_critical(ns, notify_service, upstream, receiver) -> None:
+async def test_an_acute_report_goes_to_the_vagtchef_at_once_as_critical(
+    ns: Namespace, notify_service: tuple[FastAPI, httpx.AsyncClient], upstream: Upstream, receiver: WebhookReceiver
+) -> None:
     _, client = notify_service
     acute = Deadline(rule="violence_acute", category="violence")
     plain = Deadline()  # a 24-hour burglary raises nothing when it starts
@@ -154,7 +173,11 @@ async def test_an_acute_report_goes_to_the_vagtchef_at_once_as_critical(ns, noti
 
 
 async def test_a_breach_withdrawn_resolves_the_alert_and_tells_everyone_paged_why(
-    ns, notify_service, upstream, receiver, smtp
+    ns: Namespace,
+    notify_service: tuple[FastAPI, httpx.AsyncClient],
+    upstream: Upstream,
+    receiver: WebhookReceiver,
+    smtp: SmtpSink,
 ) -> None:
     """Issue 14: the breach paged the vagtchef and the lokalbetjente; then the on_scene that happened before
     the due time reached deadlines. Everyone told of the breach is told, in Danish, it is taken back and why."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.notify.bootstrap import build_app
-from tests.integration.notify.conftest import POLICE, Deadline, settings_for
+from tests.integration.notify.conftest import POLICE, Deadline, TestRoster, Upstream, settings_for
+from tests.support.infra import Namespace
+from tests.support.receivers import SmtpSink, WebhookReceiver
 from tests.support.services import in_process
 from tests.support.waiting import eventually
 
@@ -19,7 +21,9 @@ def sample(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-async def test_heartbeat_and_metrics(ns, notify_schema, roster, smtp, receiver, upstream) -> None:
+async def test_heartbeat_and_metrics(
+    ns: Namespace, notify_schema: str, roster: TestRoster, smtp: SmtpSink, receiver: WebhookReceiver, upstream: Upstream
+) -> None:
     app = build_app(settings_for(ns, roster, smtp, heartbeat_url=receiver.url("/heartbeat"),
                                  heartbeat_interval_seconds=0.2))  # fmt: skip
     async with in_process(app) as client:

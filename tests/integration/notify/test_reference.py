@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import httpx
+from fastapi import FastAPI
 from standardwebhooks import Webhook
 
 from services.notify import handlers
@@ -15,13 +17,20 @@ from services.notify.domain.alert import alert_id_for
 from shared.db import create_pool
 from shared.events import alerts as ev
 from shared.unit_of_work import InTransaction
-from tests.integration.notify.conftest import Deadline, alert_events, alert_of
+from tests.integration.notify.conftest import Deadline, TestRoster, Upstream, alert_events, alert_of
+from tests.support.infra import Namespace
+from tests.support.receivers import SmtpSink, WebhookReceiver
 from tests.support.waiting import eventually
 from tests.testdata import SECONDS_POLICY_FILE
 
 
 async def test_a_deadline_event_before_its_case_event_still_raises_an_alert_with_the_reference(
-    ns, notify_service, upstream, receiver, smtp, roster
+    ns: Namespace,
+    notify_service: tuple[FastAPI, httpx.AsyncClient],
+    upstream: Upstream,
+    receiver: WebhookReceiver,
+    smtp: SmtpSink,
+    roster: TestRoster,
 ) -> None:
     _, client = notify_service
     deadline = Deadline()
@@ -48,7 +57,7 @@ async def test_a_deadline_event_before_its_case_event_still_raises_an_alert_with
 
 
 async def test_a_deadline_event_without_a_reference_takes_the_one_remembered_from_cases(
-    ns, notify_schema, roster
+    ns: Namespace, notify_schema: str, roster: TestRoster
 ) -> None:
     # Events written before deadlines carried the reference still name the case, once cases.v1 told it.
     policy, people = load_policy(SECONDS_POLICY_FILE), load_roster(roster.path)

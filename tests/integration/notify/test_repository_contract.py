@@ -24,7 +24,7 @@ class TestPostgresNotifyRepository(NotifyRepositoryContract):
     pool: asyncpg.Pool
 
     @pytest.fixture
-    async def uow(self, database_url: str) -> AsyncIterator[Any]:  # type: ignore[override]
+    async def uow(self, database_url: str) -> AsyncIterator[Any]:
         async with migrated_pool(database_url, migrations()) as pool:
             self.pool = pool
             yield PostgresUnitOfWork(lambda: pool, lambda conn: PostgresNotifyRepository(conn, topic="alerts.v1"))

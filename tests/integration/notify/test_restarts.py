@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import time
 
+import httpx
+from fastapi import FastAPI
+
+from tests.support.infra import Namespace
 from tests.support.pg_faults import every_loop_resumes, terminate_backends
 
 
-async def test_after_every_connection_is_ended_every_loop_resumes_without_a_restart(ns, notify_service) -> None:  # type: ignore[no-untyped-def]
+async def test_after_every_connection_is_ended_every_loop_resumes_without_a_restart(
+    ns: Namespace, notify_service: tuple[FastAPI, httpx.AsyncClient]
+) -> None:
     app, client = notify_service
     runtime = app.state.runtime
     assert {p.name for p in runtime.health.loops} >= {

@@ -15,14 +15,16 @@ import httpx
 import pytest
 
 from services.notify.domain.alert import alert_id_for
-from tests.integration.notify.conftest import POLICE, Deadline, notify_env
+from tests.integration.notify.conftest import POLICE, Deadline, TestRoster, Upstream, notify_env
 from tests.support.conformance import run_schemathesis, statuses_by_operation
+from tests.support.infra import Namespace
+from tests.support.receivers import SmtpSink
 from tests.support.services import ServiceProcess
 from tests.support.waiting import eventually
 
 
 @pytest.fixture
-def notify_process(ns, tmp_path: Path, roster, smtp) -> Iterator[ServiceProcess]:  # type: ignore[no-untyped-def]
+def notify_process(ns: Namespace, tmp_path: Path, roster: TestRoster, smtp: SmtpSink) -> Iterator[ServiceProcess]:
     service = ServiceProcess("notify", notify_env(ns, roster, smtp), tmp_path / "notify.log")
     service.migrate()
     service.start()
@@ -33,7 +35,9 @@ def notify_process(ns, tmp_path: Path, roster, smtp) -> Iterator[ServiceProcess]
         service.stop()
 
 
-async def test_no_generated_input_makes_a_server_error_or_breaks_the_schema(notify_process, upstream) -> None:  # type: ignore[no-untyped-def]
+async def test_no_generated_input_makes_a_server_error_or_breaks_the_schema(
+    notify_process: ServiceProcess, upstream: Upstream
+) -> None:
     deadline = Deadline()
     await upstream.publish(deadline.reported(), deadline.warning())
     alert_id = str(alert_id_for(deadline.case_id, deadline.rule))

@@ -75,8 +75,8 @@ async def test_a_mail_the_server_took_counts_as_delivered_though_its_goodbye_nev
 
 
 async def test_a_worker_whose_recording_waits_past_its_lease_keeps_the_delivery(
-    pool, ctx, clients, notify_schema, receiver: WebhookReceiver, smtp: SmtpSink
-) -> None:  # type: ignore[no-untyped-def]
+    pool: asyncpg.Pool, ctx: handlers.Context, clients, notify_schema: str, receiver: WebhookReceiver, smtp: SmtpSink
+) -> None:
     deadline = await _warn(pool, ctx)
     lease = 1.5  # room for a send (the clients' 1 s bound) and the recording margin
     first = worker(pool, ctx, clients, notify_schema, lease, record_margin=0.3)
@@ -100,8 +100,8 @@ async def test_a_worker_whose_recording_waits_past_its_lease_keeps_the_delivery(
 
 
 async def test_a_recording_cut_off_by_the_database_is_tried_again_not_the_send(
-    pool, ctx, clients, notify_schema, receiver: WebhookReceiver, smtp: SmtpSink
-) -> None:  # type: ignore[no-untyped-def]
+    pool: asyncpg.Pool, ctx: handlers.Context, clients, notify_schema: str, receiver: WebhookReceiver, smtp: SmtpSink
+) -> None:
     deadline = await _warn(pool, ctx)
     alert_id = alert_id_for(deadline.case_id, deadline.rule)
     lease = 1.5
@@ -164,8 +164,8 @@ async def _all_delivered(pool: asyncpg.Pool, alert_id: object) -> bool:
 
 
 async def test_a_worker_with_too_little_lease_left_hands_the_delivery_back_unsent(
-    pool, ctx, clients, notify_schema, receiver: WebhookReceiver, smtp: SmtpSink
-) -> None:  # type: ignore[no-untyped-def]
+    pool: asyncpg.Pool, ctx: handlers.Context, clients, notify_schema: str, receiver: WebhookReceiver, smtp: SmtpSink
+) -> None:
     deadline = await _warn(pool, ctx)
     # A lease no longer than the time kept for recording: no send could finish inside it.
     late = worker(pool, ctx, clients, notify_schema, 1.0, record_margin=1.0)
@@ -191,7 +191,9 @@ async def _released(pool: asyncpg.Pool, deadline: Deadline) -> bool:
     return all(owner is None for _, _, owner in states.values())
 
 
-async def test_a_worker_whose_clock_runs_ahead_cannot_take_a_live_lease(pool, ctx) -> None:  # type: ignore[no-untyped-def]
+async def test_a_worker_whose_clock_runs_ahead_cannot_take_a_live_lease(
+    pool: asyncpg.Pool, ctx: handlers.Context
+) -> None:
     await _warn(pool, ctx)
     async with pool.acquire() as conn:
         taken = await repo.claim_deliveries(conn, datetime.now(UTC), "worker-a", timedelta(seconds=30), 10)

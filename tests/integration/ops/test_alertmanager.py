@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.support.infra import ROOT
+from tests.support.infra import ROOT, Namespace
 from tests.support.receivers import SmtpSink, WebhookReceiver
 from tests.support.services import ServiceProcess, free_port, service_env
 from tests.support.waiting import eventually
@@ -120,8 +120,8 @@ def service_down_rules(tmp_path: Path) -> Path:
     return path
 
 
-async def test_a_stopped_service_pages_the_on_call_and_mails_ops_then_says_it_is_back(  # type: ignore[no-untyped-def]
-    ns, tmp_path: Path, hook: WebhookReceiver, sink: SmtpSink
+async def test_a_stopped_service_pages_the_on_call_and_mails_ops_then_says_it_is_back(
+    ns: Namespace, tmp_path: Path, hook: WebhookReceiver, sink: SmtpSink
 ) -> None:
     intake = ServiceProcess("intake", service_env(ns, "intake"), tmp_path / "intake.log")
     intake.migrate()

@@ -27,7 +27,7 @@ from prometheus_client import REGISTRY
 
 from shared.kafka import EventProducer, OutgoingMessage
 from tests.integration.ops.test_prometheus import metric_names
-from tests.support.infra import ROOT
+from tests.support.infra import ROOT, Namespace
 from tests.support.notify import roster_document, write_roster
 from tests.support.services import PORTAL_LIKE_HOOKS, ServiceProcess, free_port, service_env
 from tests.support.waiting import eventually
@@ -222,7 +222,7 @@ def test_interpolation_fills_variables_and_macros_and_refuses_unknown_ones() -> 
 # --- Every query against a real Prometheus scraping the real services ----------------------------
 
 
-async def test_every_dashboard_query_returns_series_from_the_running_services(ns, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_every_dashboard_query_returns_series_from_the_running_services(ns: Namespace, tmp_path: Path) -> None:
     prometheus = shutil.which("prometheus")
     if prometheus is None:
         pytest.fail("prometheus is missing: `make up` installs Debian's prometheus package")
@@ -340,7 +340,7 @@ async def resolve_queries(client: httpx.AsyncClient, api: str) -> list[Query]:
     return ready
 
 
-async def traffic(ns, intake: str, deadlines: str, notify: str) -> None:  # type: ignore[no-untyped-def]
+async def traffic(ns: Namespace, intake: str, deadlines: str, notify: str) -> None:
     """One burst that makes every series the dashboards read exist, for guarantees and local targets alike.
 
     With the seconds rules (4-8 s windows): a burglary met at once (guarantee and follow-up target met

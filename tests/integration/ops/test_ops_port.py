@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.infra import Namespace
 from tests.support.services import ServiceProcess, service_env
 from tests.testdata import SECONDS_RULES_FILE
 
@@ -19,7 +20,7 @@ BOTH = ("/healthz", "/readyz")
 
 
 @pytest.mark.parametrize("service", ["intake", "deadlines"])
-def test_ops_endpoints_answer_on_the_ops_port_only(ns, tmp_path: Path, service: str) -> None:  # type: ignore[no-untyped-def]
+def test_ops_endpoints_answer_on_the_ops_port_only(ns: Namespace, tmp_path: Path, service: str) -> None:
     env = service_env(ns, service, DEADLINE_RULES_FILE=str(SECONDS_RULES_FILE))
     process = ServiceProcess(service, env, tmp_path / f"{service}.log")
     process.migrate()

@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 
 from shared.kafka import EventProducer, OutgoingMessage
 from tests.support.cases import reported
-from tests.support.infra import ROOT
+from tests.support.infra import ROOT, Namespace
 from tests.support.notify import roster_document, write_roster
 from tests.support.services import ServiceProcess, free_port, service_env
 from tests.testdata import SECONDS_POLICY_FILE, SECONDS_RULES_FILE
@@ -65,7 +65,7 @@ def test_metric_name_extraction_finds_names_and_ignores_labels() -> None:
     }
 
 
-async def test_every_metric_an_alert_uses_is_scraped_from_the_running_services(ns, tmp_path: Path) -> None:
+async def test_every_metric_an_alert_uses_is_scraped_from_the_running_services(ns: Namespace, tmp_path: Path) -> None:
     prometheus = shutil.which("prometheus")
     if prometheus is None:
         pytest.fail("prometheus is missing: `make up` installs Debian's prometheus package")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.infra import Namespace
 from tests.support.services import ServiceProcess, service_env
 
 TIMEOUT = 1.0
@@ -20,7 +21,7 @@ BOUND = 3 * TIMEOUT
 
 
 @pytest.fixture
-def intake(ns, tmp_path: Path) -> Iterator[ServiceProcess]:  # type: ignore[no-untyped-def]
+def intake(ns: Namespace, tmp_path: Path) -> Iterator[ServiceProcess]:
     env = service_env(
         ns, "intake",
         INTAKE_HTTP_HEADER_TIMEOUT_SECONDS=str(TIMEOUT),

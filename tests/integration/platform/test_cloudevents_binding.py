@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncpg
 from cloudevents.core.bindings.kafka import KafkaMessage, from_kafka_event
 
 from shared.events import CloudEvent
 from shared.kafka import EventProducer
 from shared.outbox import OutboxRelay
+from tests.support.infra import Namespace
 from tests.support.kafka_read import read_all
 from tests.support.platform import enqueue_reports
 
 
-async def test_the_sdks_auto_detecting_kafka_reader_reads_our_events(ns, platform_schema) -> None:
+async def test_the_sdks_auto_detecting_kafka_reader_reads_our_events(
+    ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]
+) -> None:
     """`from_kafka` takes any `ce_`-prefixed header for binary mode; ours are structured, so carry none."""
     schema, pool = platform_schema
     [sent] = await enqueue_reports(pool, ns.topics, 1)

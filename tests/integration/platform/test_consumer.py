@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections import Counter
 
+import asyncpg
 import pytest
 
 from shared import inbox
@@ -13,13 +14,13 @@ from shared.consumer import ReliableConsumer
 from shared.dlq import headers_dict
 from shared.events import CloudEvent
 from shared.kafka import EventProducer, OutgoingMessage, make_broker
-from tests.support.infra import ROOT, unique
+from tests.support.infra import ROOT, Namespace, unique
 from tests.support.kafka_read import read_all
 from tests.support.platform import effect_consumer, sample_report
 from tests.support.waiting import eventually
 
 
-async def publish(ns, *payloads: bytes | CloudEvent) -> None:  # type: ignore[no-untyped-def]
+async def publish(ns: Namespace, *payloads: bytes | CloudEvent) -> None:
     producer = EventProducer(ns.kafka, client_id="test-publisher")
     messages = []
     for p in payloads:
@@ -33,7 +34,7 @@ async def publish(ns, *payloads: bytes | CloudEvent) -> None:  # type: ignore[no
     await producer.stop()
 
 
-async def effects(pool) -> list:  # type: ignore[no-untyped-def]
+async def effects(pool: asyncpg.Pool) -> list:
     exists = await pool.fetchval("SELECT to_regclass('effects') IS NOT NULL")
     return [r["event_id"] for r in await pool.fetch("SELECT event_id FROM effects")] if exists else []
 
@@ -41,7 +42,7 @@ async def effects(pool) -> list:  # type: ignore[no-untyped-def]
 class Running:
     """A ReliableConsumer on a real broker inside the test's event loop."""
 
-    def __init__(self, ns, pool, group: str, **overrides: object) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, ns: Namespace, pool: asyncpg.Pool, group: str, **overrides: object) -> None:
         self.producer = EventProducer(ns.kafka, client_id="test-consumer")
         self.broker = make_broker(ns.kafka, service="testsvc")
         self.worker = ReliableConsumer(
@@ -58,7 +59,9 @@ class Running:
         await self.producer.stop()
 
 
-def run_crashing_consumer(ns, schema: str, group: str, mode: str = "consumer") -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+def run_crashing_consumer(
+    ns: Namespace, schema: str, group: str, mode: str = "consumer"
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
@@ -78,7 +81,9 @@ def run_crashing_consumer(ns, schema: str, group: str, mode: str = "consumer") -
     )
 
 
-async def _crash_then_resume(ns, platform_schema) -> tuple[list, CloudEvent, CloudEvent]:  # type: ignore[no-untyped-def]
+async def _crash_then_resume(
+    ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]
+) -> tuple[list, CloudEvent, CloudEvent]:
     schema, pool = platform_schema
     first, second = sample_report(1), sample_report(2)
     await publish(ns, first, second)
@@ -93,11 +98,13 @@ async def _crash_then_resume(ns, platform_schema) -> tuple[list, CloudEvent, Clo
     return await effects(pool), first, second
 
 
-async def _has(pool, event_id) -> bool:  # type: ignore[no-untyped-def]
+async def _has(pool: asyncpg.Pool, event_id) -> bool:
     return event_id in await effects(pool)
 
 
-async def test_consumer_killed_before_commit_gets_the_event_again_and_the_inbox_ignores_it(ns, platform_schema) -> None:
+async def test_consumer_killed_before_commit_gets_the_event_again_and_the_inbox_ignores_it(
+    ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]
+) -> None:
     applied, first, second = await _crash_then_resume(ns, platform_schema)
     assert Counter(applied) == Counter([first.id, second.id])  # redelivered, but applied once
     _, pool = platform_schema
@@ -105,8 +112,8 @@ async def test_consumer_killed_before_commit_gets_the_event_again_and_the_inbox_
 
 
 async def test_finished_messages_are_committed_so_the_groups_next_consumer_starts_after_them(
-    ns, platform_schema
-) -> None:  # type: ignore[no-untyped-def]
+    ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]
+) -> None:
     """Commits run in the background (OffsetCommitter); they still happen, for every finished message."""
     _, pool = platform_schema
     earlier = [sample_report(i) for i in range(20, 25)]
@@ -128,10 +135,12 @@ async def test_finished_messages_are_committed_so_the_groups_next_consumer_start
     assert read == [later.id]  # none of the earlier ones came again
 
 
-async def test_without_the_inbox_the_redelivery_would_apply_twice(ns, platform_schema, monkeypatch) -> None:
+async def test_without_the_inbox_the_redelivery_would_apply_twice(
+    ns: Namespace, platform_schema: tuple[str, asyncpg.Pool], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Shows the test above can fail: with the inbox switched off, the same event is applied twice."""
 
-    async def always_new(conn, consumer, event_id) -> bool:  # type: ignore[no-untyped-def]
+    async def always_new(conn, consumer, event_id) -> bool:
         return True
 
     monkeypatch.setattr(inbox, "claim", always_new)
@@ -139,7 +148,9 @@ async def test_without_the_inbox_the_redelivery_would_apply_twice(ns, platform_s
     assert Counter(applied)[first.id] == 2
 
 
-async def test_malformed_message_goes_to_dlq_with_its_reason_and_the_next_is_processed(ns, platform_schema) -> None:
+async def test_malformed_message_goes_to_dlq_with_its_reason_and_the_next_is_processed(
+    ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]
+) -> None:
     _, pool = platform_schema
     good = sample_report(3)
     bad_json = b'{"specversion": "1.0", "id": '
@@ -161,12 +172,14 @@ async def test_malformed_message_goes_to_dlq_with_its_reason_and_the_next_is_pro
     assert await effects(pool) == [good.id]
 
 
-async def test_a_handler_that_keeps_failing_dead_letters_the_event_after_its_attempts(ns, platform_schema) -> None:
+async def test_a_handler_that_keeps_failing_dead_letters_the_event_after_its_attempts(
+    ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]
+) -> None:
     _, pool = platform_schema
     poison, good = sample_report(5), sample_report(6)
     calls: Counter[str] = Counter()
 
-    async def flaky(conn, event, payload) -> None:  # type: ignore[no-untyped-def]
+    async def flaky(conn, event, payload) -> None:
         calls[str(event.id)] += 1
         if event.id == poison.id:
             raise ZeroDivisionError("a bug in the handler")
@@ -186,7 +199,9 @@ async def test_a_handler_that_keeps_failing_dead_letters_the_event_after_its_att
     assert await effects(pool) == [good.id]  # the poison's failed attempts left nothing behind
 
 
-async def test_unknown_event_types_are_skipped_not_dead_lettered(ns, platform_schema) -> None:
+async def test_unknown_event_types_are_skipped_not_dead_lettered(
+    ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]
+) -> None:
     _, pool = platform_schema
     future = sample_report(7).model_dump(mode="json") | {"type": "dk.politi.case.teleported"}
     good = sample_report(8)
@@ -199,11 +214,13 @@ async def test_unknown_event_types_are_skipped_not_dead_lettered(ns, platform_sc
 
 
 @pytest.fixture(autouse=True)
-def _quiet_faststream(caplog) -> None:  # type: ignore[no-untyped-def]
+def _quiet_faststream(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("ERROR", logger="faststream")
 
 
-async def test_consumer_killed_on_receipt_before_its_effect_gets_the_event_again(ns, platform_schema) -> None:
+async def test_consumer_killed_on_receipt_before_its_effect_gets_the_event_again(
+    ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]
+) -> None:
     """Fails with FastStream's default AckPolicy.ACK_FIRST, which commits before the handler runs."""
     schema, pool = platform_schema
     event = sample_report(9)
@@ -218,7 +235,9 @@ async def test_consumer_killed_on_receipt_before_its_effect_gets_the_event_again
     assert await effects(pool) == [event.id]
 
 
-async def test_a_database_outage_is_waited_out_not_dead_lettered(ns, platform_schema) -> None:
+async def test_a_database_outage_is_waited_out_not_dead_lettered(
+    ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]
+) -> None:
     from shared.db import create_pool
     from tests.support.tcp_proxy import TcpProxy
 
@@ -248,7 +267,9 @@ def _retries(worker: ReliableConsumer) -> float:
     return CONSUMER_RETRIES.labels("testsvc", worker.spec.name, "database")._value.get()
 
 
-async def test_a_query_that_always_times_out_is_dead_lettered_not_retried_for_ever(ns, platform_schema) -> None:
+async def test_a_query_that_always_times_out_is_dead_lettered_not_retried_for_ever(
+    ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]
+) -> None:
     """A timeout while the database answers is the event's own fault: counted, then dead-lettered."""
     from shared.db import create_pool
     from tests.support.platform import record_effect
@@ -256,7 +277,7 @@ async def test_a_query_that_always_times_out_is_dead_lettered_not_retried_for_ev
     schema, pool = platform_schema
     slow, good = sample_report(30), sample_report(31)
 
-    async def too_slow_for_one(conn, event, payload) -> None:  # type: ignore[no-untyped-def]
+    async def too_slow_for_one(conn, event, payload) -> None:
         if event.id == slow.id:
             await conn.execute("SELECT pg_sleep(3)")  # longer than the pool's command timeout
         await record_effect(conn, event, payload)
@@ -274,7 +295,7 @@ async def test_a_query_that_always_times_out_is_dead_lettered_not_retried_for_ev
 
 
 async def test_an_unexpected_error_outside_the_handler_is_retried_then_dead_lettered(
-    ns, platform_schema, monkeypatch
+    ns: Namespace, platform_schema: tuple[str, asyncpg.Pool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An error of no foreseen class (here a bug while reading the payload) must not be skipped in silence."""
     _, pool = platform_schema
@@ -282,7 +303,7 @@ async def test_an_unexpected_error_outside_the_handler_is_retried_then_dead_lett
     reads: Counter[str] = Counter()
     real_payload = CloudEvent.payload
 
-    def payload_with_a_bug(self: CloudEvent):  # type: ignore[no-untyped-def]
+    def payload_with_a_bug(self: CloudEvent):
         reads[str(self.id)] += 1
         if self.id == poison.id:
             raise LookupError("a bug while reading the payload")

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import asyncpg
 from prometheus_client import REGISTRY
 
 from shared.events import CloudEvent
 from tests.integration.platform.test_consumer import Running, publish
-from tests.support.infra import unique
+from tests.support.infra import Namespace, unique
 from tests.support.platform import sample_report
 from tests.support.waiting import eventually
 
 
-def lag(ns, partition: int) -> float | None:  # type: ignore[no-untyped-def]
+def lag(ns: Namespace, partition: int) -> float | None:
     labels = {"service": "testsvc", "consumer": "effects", "topic": ns.topics.cases, "partition": str(partition)}
     return REGISTRY.get_sample_value("consumer_lag_messages", labels)
 
 
-async def test_a_backlog_shows_as_lag_and_reading_it_brings_the_lag_to_zero(ns, platform_schema) -> None:  # type: ignore[no-untyped-def]
+async def test_a_backlog_shows_as_lag_and_reading_it_brings_the_lag_to_zero(
+    ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]
+) -> None:
     _, pool = platform_schema
     backlog = [sample_report(i) for i in range(12)]
     await publish(ns, *backlog)  # one key: one partition, published before the consumer starts

@@ -7,15 +7,19 @@ import contextlib
 import subprocess
 import sys
 
+import asyncpg
+
 from shared.db import Listener
 from shared.kafka import EventProducer
 from shared.outbox import OutboxRelay
-from tests.support.infra import ROOT
+from tests.support.infra import ROOT, Namespace
 from tests.support.platform import enqueue_reports
 from tests.support.waiting import eventually
 
 
-async def test_a_frozen_relays_locks_are_freed_and_another_relay_takes_over(ns, platform_schema) -> None:
+async def test_a_frozen_relays_locks_are_freed_and_another_relay_takes_over(
+    ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]
+) -> None:
     schema, pool = platform_schema
     await enqueue_reports(pool, ns.topics, 5)
     frozen = subprocess.Popen(
@@ -46,7 +50,9 @@ async def test_a_frozen_relays_locks_are_freed_and_another_relay_takes_over(ns, 
             await producer.stop()
 
 
-async def test_service_connections_carry_keepalives_and_an_idle_in_transaction_timeout(platform_schema) -> None:
+async def test_service_connections_carry_keepalives_and_an_idle_in_transaction_timeout(
+    platform_schema: tuple[str, asyncpg.Pool],
+) -> None:
     _, pool = platform_schema
     async with pool.acquire() as conn:
         assert await conn.fetchval("SHOW idle_in_transaction_session_timeout") == "1min"
@@ -57,8 +63,8 @@ async def test_service_connections_carry_keepalives_and_an_idle_in_transaction_t
 
 
 async def test_a_released_connection_costs_no_reset_round_trip_and_an_open_transaction_is_still_rolled_back(
-    ns,
-) -> None:  # type: ignore[no-untyped-def]
+    ns: Namespace,
+) -> None:
     from shared.db import create_pool
 
     pool = await create_pool(ns.database_url, "public", application="tests", min_size=1, max_size=1)
@@ -78,7 +84,7 @@ async def test_a_released_connection_costs_no_reset_round_trip_and_an_open_trans
         await pool.close()
 
 
-async def test_a_listeners_connection_goes_back_to_the_pool_listening_to_nothing(ns) -> None:  # type: ignore[no-untyped-def]
+async def test_a_listeners_connection_goes_back_to_the_pool_listening_to_nothing(ns: Namespace) -> None:
     from shared.db import create_pool
 
     pool = await create_pool(ns.database_url, "public", application="tests", min_size=1, max_size=1)

@@ -8,6 +8,7 @@ import io
 from collections import Counter
 from types import SimpleNamespace
 
+import asyncpg
 import pytest
 
 from shared.consumer import ReliableConsumer
@@ -16,18 +17,18 @@ from shared.dlq_tool import parse, run
 from shared.events import CloudEvent
 from shared.kafka import EventProducer, OutgoingMessage, make_broker
 from shared.settings import ServiceSettings
-from tests.support.infra import unique
+from tests.support.infra import Namespace, unique
 from tests.support.kafka_read import read_all
 from tests.support.platform import effect_consumer, record_effect, sample_report
 from tests.support.waiting import eventually
 
 
 @pytest.fixture(autouse=True)
-def _quiet_faststream(caplog) -> None:  # type: ignore[no-untyped-def]
+def _quiet_faststream(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("ERROR", logger="faststream")
 
 
-def tool_settings(ns, schema: str) -> ServiceSettings:  # type: ignore[no-untyped-def]
+def tool_settings(ns: Namespace, schema: str) -> ServiceSettings:
     return ServiceSettings(
         kafka_bootstrap_servers=ns.kafka,
         kafka_topic_prefix=ns.topics.prefix,
@@ -42,20 +43,20 @@ async def dlq(settings: ServiceSettings, *argv: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-async def effects(pool) -> list:  # type: ignore[no-untyped-def]
+async def effects(pool: asyncpg.Pool) -> list:
     exists = await pool.fetchval("SELECT to_regclass('effects') IS NOT NULL")
     return [r["event_id"] for r in await pool.fetch("SELECT event_id FROM effects")] if exists else []
 
 
 async def test_a_dead_letter_redriven_after_the_fix_is_applied_once_and_a_second_redrive_changes_nothing(
-    ns, platform_schema, capsys
-) -> None:  # type: ignore[no-untyped-def]
+    ns: Namespace, platform_schema: tuple[str, asyncpg.Pool], capsys: pytest.CaptureFixture[str]
+) -> None:
     schema, pool = platform_schema
     settings = tool_settings(ns, schema)
     poison, good = sample_report(50), sample_report(51)
     broken = True
 
-    async def handler(conn, event, payload) -> None:  # type: ignore[no-untyped-def]
+    async def handler(conn, event, payload) -> None:
         if broken and event.id == poison.id:
             raise ZeroDivisionError("a bug in the handler")
         await record_effect(conn, event, payload)
@@ -128,11 +129,11 @@ async def test_a_dead_letter_redriven_after_the_fix_is_applied_once_and_a_second
     assert row["original_topic"] == ns.topics.cases and row["event_id"] == str(poison.id)
 
 
-async def _applied(pool, event_id) -> bool:  # type: ignore[no-untyped-def]
+async def _applied(pool: asyncpg.Pool, event_id) -> bool:
     return event_id in await effects(pool)
 
 
-async def test_kafka_unreachable_says_what_to_check_and_changes_nothing(capsys) -> None:  # type: ignore[no-untyped-def]
+async def test_kafka_unreachable_says_what_to_check_and_changes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     settings = ServiceSettings(kafka_bootstrap_servers="127.0.0.1:1", db_schema="nowhere")
     code = await run("testsvc", settings, parse("testsvc", ["redrive", "--all"]), out=io.StringIO())
     err = capsys.readouterr().err
@@ -140,7 +141,7 @@ async def test_kafka_unreachable_says_what_to_check_and_changes_nothing(capsys) 
     assert "Kafka does not answer at 127.0.0.1:1" in err and "make status" in err and "nothing was read" in err
 
 
-async def dead_letter_directly(ns, events: list[CloudEvent]) -> None:  # type: ignore[no-untyped-def]
+async def dead_letter_directly(ns: Namespace, events: list[CloudEvent]) -> None:
     """DLQ entries as a ReliableConsumer writes them, without running one (the consumer is proven above)."""
     producer = EventProducer(ns.kafka, client_id="test-dlq-writer")
     await producer.send_batch(
@@ -161,7 +162,9 @@ async def dead_letter_directly(ns, events: list[CloudEvent]) -> None:  # type: i
     await producer.stop()
 
 
-async def test_two_redrives_at_once_publish_each_entry_once(ns, platform_schema) -> None:  # type: ignore[no-untyped-def]
+async def test_two_redrives_at_once_publish_each_entry_once(
+    ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]
+) -> None:
     schema, _ = platform_schema
     settings = tool_settings(ns, schema)
     events = [sample_report(60 + i) for i in range(6)]
@@ -174,7 +177,9 @@ async def test_two_redrives_at_once_publish_each_entry_once(ns, platform_schema)
     assert Counter(CloudEvent.from_bytes(r.value).id for r in on_topic) == Counter(e.id for e in events)
 
 
-async def test_a_redrive_cut_off_before_kafka_confirmed_is_not_repeated_unless_asked(ns, platform_schema) -> None:  # type: ignore[no-untyped-def]
+async def test_a_redrive_cut_off_before_kafka_confirmed_is_not_repeated_unless_asked(
+    ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]
+) -> None:
     schema, pool = platform_schema
     settings = tool_settings(ns, schema)
     event = sample_report(70)

@@ -20,7 +20,7 @@ from shared.db import create_pool
 from shared.events import CloudEvent
 from shared.kafka import EventProducer, OutgoingMessage, PublishError
 from shared.outbox import enqueue
-from tests.support.infra import ROOT
+from tests.support.infra import ROOT, Namespace
 from tests.support.kafka_read import read_all
 from tests.support.kafka_route import client_connections_to, proxy_for, route_kafka_to
 from tests.support.platform import sample_report
@@ -45,7 +45,9 @@ class RoutedService(ServiceProcess):
         return self
 
 
-async def test_sigterm_during_a_kafka_freeze_ends_the_service_within_its_grace_period(ns, tmp_path) -> None:
+async def test_sigterm_during_a_kafka_freeze_ends_the_service_within_its_grace_period(
+    ns: Namespace, tmp_path: Path
+) -> None:
     proxy = await proxy_for(ns.kafka).start()
     env = service_env(ns, "intake", ENVIRONMENT="development", KAFKA_SEND_TIMEOUT_SECONDS="1")
     service = RoutedService("intake", env, tmp_path / "intake.log", proxy)
@@ -85,7 +87,7 @@ async def test_sigterm_during_a_kafka_freeze_ends_the_service_within_its_grace_p
         await proxy.stop()
 
 
-async def _none(count) -> bool:  # type: ignore[no-untyped-def]
+async def _none(count) -> bool:
     return await count() == 0
 
 
@@ -98,7 +100,7 @@ def message(topic: str, event: CloudEvent) -> OutgoingMessage:
     return OutgoingMessage(topic, event.subject.encode(), event.to_bytes())
 
 
-async def test_a_long_freeze_leaves_no_producer_behind(ns) -> None:
+async def test_a_long_freeze_leaves_no_producer_behind(ns: Namespace) -> None:
     """Every send that times out throws its producer away: its task and connections must go with it,
     and the batch it held must not be delivered when the broker heals."""
     proxy = await proxy_for(ns.kafka).start()

@@ -7,9 +7,10 @@ import asyncio
 import asyncpg
 
 from shared.db import drop_schema, migrate, shared_migrations
+from tests.support.infra import Namespace
 
 
-async def test_many_first_migrations_at_once_all_succeed_and_apply_each_file_once(ns) -> None:
+async def test_many_first_migrations_at_once_all_succeed_and_apply_each_file_once(ns: Namespace) -> None:
     # Several instances of a service starting together on an empty database: each round is a fresh
     # schema, so every migrate() races through CREATE SCHEMA and the bookkeeping table.
     for round_ in range(4):

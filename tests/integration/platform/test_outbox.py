@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections import Counter
 
+import asyncpg
 import pytest
 
 from shared.aio import within
@@ -14,22 +15,22 @@ from shared.consumer import ReliableConsumer
 from shared.events import CloudEvent
 from shared.kafka import EventProducer, PublishError, make_broker
 from shared.outbox import OutboxRelay, enqueue
-from tests.support.infra import ROOT, unique
+from tests.support.infra import ROOT, Namespace, unique
 from tests.support.kafka_read import read_all
 from tests.support.kafka_route import proxy_for, route_kafka_to
 from tests.support.platform import effect_consumer, enqueue_reports, sample_report
 from tests.support.waiting import eventually
 
 
-async def pending(pool) -> int:  # type: ignore[no-untyped-def]
+async def pending(pool: asyncpg.Pool) -> int:
     return int(await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
 
 
-async def all_sent(pool) -> bool:  # type: ignore[no-untyped-def]
+async def all_sent(pool: asyncpg.Pool) -> bool:
     return await pending(pool) == 0
 
 
-async def test_relay_publishes_every_row_exactly_once(ns, platform_schema) -> None:
+async def test_relay_publishes_every_row_exactly_once(ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]) -> None:
     schema, pool = platform_schema
     events = await enqueue_reports(pool, ns.topics, 120)
     producer = EventProducer(ns.kafka, client_id="test")
@@ -50,7 +51,7 @@ async def test_relay_publishes_every_row_exactly_once(ns, platform_schema) -> No
     assert dict(record.headers)["content-type"].startswith(b"application/cloudevents+json")
 
 
-async def test_notify_wakes_the_relay_before_its_poll(ns, platform_schema) -> None:
+async def test_notify_wakes_the_relay_before_its_poll(ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]) -> None:
     schema, pool = platform_schema
     producer = EventProducer(ns.kafka, client_id="test")
     # A poll period far longer than the wait below: only NOTIFY can make the row go in time.
@@ -66,7 +67,9 @@ async def test_notify_wakes_the_relay_before_its_poll(ns, platform_schema) -> No
         await producer.stop()
 
 
-async def test_relay_killed_between_publish_and_mark_republishes_and_inbox_absorbs(ns, platform_schema) -> None:
+async def test_relay_killed_between_publish_and_mark_republishes_and_inbox_absorbs(
+    ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]
+) -> None:
     schema, pool = platform_schema
     events = await enqueue_reports(pool, ns.topics, 30)
     crashed = subprocess.run(
@@ -94,7 +97,7 @@ async def test_relay_killed_between_publish_and_mark_republishes_and_inbox_absor
     assert Counter(effects) == Counter(e.id for e in events)  # ...but applied once each
 
 
-async def _consume_effects(ns, pool, *, expected_events: int, total_records: int) -> list:  # type: ignore[no-untyped-def]
+async def _consume_effects(ns: Namespace, pool: asyncpg.Pool, *, expected_events: int, total_records: int) -> list:
     producer = EventProducer(ns.kafka, client_id="test-consumer")
     broker = make_broker(ns.kafka, service="testsvc")
     worker = ReliableConsumer(effect_consumer(ns.topics, unique("g")), pool=pool, producer=producer)
@@ -115,7 +118,7 @@ async def _consume_effects(ns, pool, *, expected_events: int, total_records: int
     return [r["event_id"] for r in await pool.fetch("SELECT event_id FROM effects")]
 
 
-async def test_rows_wait_while_kafka_is_down_then_go(ns, platform_schema) -> None:
+async def test_rows_wait_while_kafka_is_down_then_go(ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]) -> None:
     """Kafka down (connections refused, through a proxy only this process uses): rows wait, then go."""
     schema, pool = platform_schema
     events = await enqueue_reports(pool, ns.topics, 25)
@@ -143,7 +146,7 @@ async def test_rows_wait_while_kafka_is_down_then_go(ns, platform_schema) -> Non
     assert {CloudEvent.from_bytes(r.value).id for r in records} == {e.id for e in events}
 
 
-async def test_relay_survives_a_frozen_broker(ns, platform_schema) -> None:
+async def test_relay_survives_a_frozen_broker(ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]) -> None:
     """A broker that stops answering but keeps its sockets open (aiokafka#1101): sends time out, never hang.
 
     The freeze is a proxy only this process's Kafka connections go through, so the shared broker
@@ -177,7 +180,7 @@ async def test_relay_survives_a_frozen_broker(ns, platform_schema) -> None:
     assert {e.id for e in events} <= {CloudEvent.from_bytes(r.value).id for r in records}
 
 
-async def test_enqueue_refuses_to_run_outside_a_transaction(platform_schema) -> None:
+async def test_enqueue_refuses_to_run_outside_a_transaction(platform_schema: tuple[str, asyncpg.Pool]) -> None:
     _, pool = platform_schema
     async with pool.acquire() as conn:
         with pytest.raises(RuntimeError, match="inside the transaction"):
@@ -185,7 +188,7 @@ async def test_enqueue_refuses_to_run_outside_a_transaction(platform_schema) -> 
     assert await pending(pool) == 0
 
 
-async def test_two_relays_keep_each_case_in_order(ns, platform_schema) -> None:
+async def test_two_relays_keep_each_case_in_order(ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]) -> None:
     """With several instances, one relay publishes at a time, so a case's events stay in order."""
     schema, pool = platform_schema
     case_events = await three_events_per_case(pool, ns.topics.cases)
@@ -205,7 +208,9 @@ async def test_two_relays_keep_each_case_in_order(ns, platform_schema) -> None:
     assert await order_per_case(ns) == {events[0].subject: [e.id for e in events] for events in case_events}
 
 
-async def test_a_failing_relay_beside_a_working_one_keeps_each_case_in_order(ns, platform_schema) -> None:
+async def test_a_failing_relay_beside_a_working_one_keeps_each_case_in_order(
+    ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]
+) -> None:
     """The failing relay notes why rows are stuck; the working one must not publish around that note."""
     schema, pool = platform_schema
     case_events = await three_events_per_case(pool, ns.topics.cases)
@@ -236,7 +241,7 @@ async def test_a_failing_relay_beside_a_working_one_keeps_each_case_in_order(ns,
     assert await order_per_case(ns) == {events[0].subject: [e.id for e in events] for events in case_events}
 
 
-async def three_events_per_case(pool, topic: str, cases: int = 20) -> list[list[CloudEvent]]:  # type: ignore[no-untyped-def]
+async def three_events_per_case(pool: asyncpg.Pool, topic: str, cases: int = 20) -> list[list[CloudEvent]]:
     """Three events for each case, written in three transactions, as a service would over time."""
     case_events = []
     for case in range(cases):
@@ -254,7 +259,7 @@ async def three_events_per_case(pool, topic: str, cases: int = 20) -> list[list[
     return case_events
 
 
-async def order_per_case(ns) -> dict[str, list]:  # type: ignore[no-untyped-def]
+async def order_per_case(ns: Namespace) -> dict[str, list]:
     """Each case's event ids in the order Kafka first holds them.
 
     A send that timed out but reached Kafka is sent again (at-least-once; consumers drop the
@@ -273,7 +278,7 @@ async def order_per_case(ns) -> dict[str, list]:  # type: ignore[no-untyped-def]
 class SlowProducer(EventProducer):
     """A relay whose Kafka is slow: without one-at-a-time publishing, the other relay overtakes it."""
 
-    async def send_batch(self, messages):  # type: ignore[no-untyped-def]
+    async def send_batch(self, messages):
         await asyncio.sleep(0.3)
         await super().send_batch(messages)
 
@@ -283,6 +288,6 @@ class FailingProducer(EventProducer):
 
     calls = 0
 
-    async def send_batch(self, messages):  # type: ignore[no-untyped-def]
+    async def send_batch(self, messages):
         self.calls += 1
         raise PublishError("KafkaConnectionError: unreachable from this relay")

@@ -15,6 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from shared.kafka import TopicMisconfigured, delete_topics, ensure_topics
+from tests.support.infra import Namespace
 
 
 async def min_insync(bootstrap: str, topic: str) -> str:
@@ -34,7 +35,7 @@ async def min_insync(bootstrap: str, topic: str) -> str:
         await admin.close()
 
 
-async def test_new_topics_get_min_insync_replicas_and_old_weak_ones_are_refused(ns) -> None:
+async def test_new_topics_get_min_insync_replicas_and_old_weak_ones_are_refused(ns: Namespace) -> None:
     new, old = f"{ns.topics.prefix}durable.v1", f"{ns.topics.prefix}weak.v1"
     try:
         await ensure_topics(ns.kafka, [old], partitions=1, replication_factor=1)  # as created before the fix

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
 from services.reporting.bootstrap import build_app, migrations
 from services.reporting.settings import ReportingSettings
@@ -15,13 +18,14 @@ from shared.events import cases as cs
 from shared.events import deadlines as dl
 from shared.kafka import EventProducer, OutgoingMessage
 from shared.metrics import CONSUMED
+from tests.support.infra import Namespace
 from tests.support.services import in_process, service_env
 
 COUNCIL = {"Authorization": "Bearer dev-council-key"}
 POLICE = {"Authorization": "Bearer dev-police-key"}
 
 
-def settings_for(ns, **over) -> ReportingSettings:  # type: ignore[no-untyped-def]
+def settings_for(ns: Namespace, **over: Any) -> ReportingSettings:
     return ReportingSettings(
         kafka_bootstrap_servers=ns.kafka,
         database_url=ns.database_url,
@@ -32,12 +36,12 @@ def settings_for(ns, **over) -> ReportingSettings:  # type: ignore[no-untyped-de
     )
 
 
-def reporting_env(ns) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def reporting_env(ns: Namespace) -> dict[str, str]:
     return service_env(ns, "reporting")
 
 
 @pytest.fixture
-async def reporting_schema(ns) -> str:  # type: ignore[no-untyped-def]
+async def reporting_schema(ns: Namespace) -> str:
     schema = ns.schema("reporting")
     ns.schema("reporting_rebuild")  # dropped with the namespace if a rebuild leaves it behind
     await migrate(ns.database_url, schema, migrations())
@@ -45,14 +49,14 @@ async def reporting_schema(ns) -> str:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-async def reporting_service(ns, reporting_schema) -> AsyncIterator:  # type: ignore[no-untyped-def]
+async def reporting_service(ns: Namespace, reporting_schema: str) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     app = build_app(settings_for(ns))
     async with in_process(app) as client:
         await app.state.runtime.consuming.wait()
         yield app, client
 
 
-def consumed(ns, outcome: str) -> float:  # type: ignore[no-untyped-def]
+def consumed(ns: Namespace, outcome: str) -> float:
     """How many of this namespace's events the read-model consumer handled with `outcome`."""
     total = 0.0
     for metric in CONSUMED.collect():
@@ -71,7 +75,7 @@ def consumed(ns, outcome: str) -> float:  # type: ignore[no-untyped-def]
 class Bus:
     """Plays intake, deadlines and notify: puts their events on the three topics, keyed by case id."""
 
-    def __init__(self, ns) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, ns: Namespace) -> None:
         self.ns = ns
         self.producer = EventProducer(ns.kafka, client_id="test-reporting-bus")
 
@@ -90,7 +94,7 @@ class Bus:
 
 
 @pytest.fixture
-async def bus(ns) -> AsyncIterator[Bus]:  # type: ignore[no-untyped-def]
+async def bus(ns: Namespace) -> AsyncIterator[Bus]:
     topic = Bus(ns)
     yield topic
     await topic.producer.stop()

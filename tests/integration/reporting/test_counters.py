@@ -9,6 +9,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+from fastapi import FastAPI
+
 from services.reporting import handlers
 from services.reporting.adapters.repository import PostgresReadModel
 from services.reporting.bootstrap import migrations
@@ -18,7 +21,9 @@ from shared.db import create_pool, migrate
 from shared.events import CloudEvent
 from shared.events import alerts as al
 from shared.unit_of_work import InTransaction
+from tests.integration.reporting.conftest import Bus
 from tests.integration.reporting.test_figures import kpis, publish_and_wait, rule
+from tests.support.infra import Namespace
 from tests.support.quarter import GREVE, Q1, ROSKILDE, Quarter, district_quarter
 
 # The tallies counted straight from the fact rows: the read model's queries before the counters.
@@ -60,7 +65,7 @@ DIRECT = {
 }
 
 
-async def counted_directly(conn, start: datetime, end: datetime, kommune: str | None) -> dict[str, list[tuple]]:  # type: ignore[no-untyped-def]
+async def counted_directly(conn, start: datetime, end: datetime, kommune: str | None) -> dict[str, list[tuple]]:
     args: list[Any] = [start, end] + ([kommune] if kommune else [])
     k = " AND kommune = $3" if kommune else ""
     ka = " AND a.kommune = $3" if kommune else ""
@@ -72,7 +77,7 @@ async def counted_directly(conn, start: datetime, end: datetime, kommune: str | 
     return counted
 
 
-async def counted_by_the_report(conn, start: datetime, end: datetime, kommune: str | None) -> dict[str, list[tuple]]:  # type: ignore[no-untyped-def]
+async def counted_by_the_report(conn, start: datetime, end: datetime, kommune: str | None) -> dict[str, list[tuple]]:
     facts = await PostgresReadModel(conn).period_facts(start, end, kommune)
     return {
         "cases": sorted((c.kind, c.kommune, c.category, c.focus_area, c.count) for c in facts.cases),
@@ -166,7 +171,7 @@ def eventful_months() -> list[CloudEvent]:
 PERIODS = ["2025-12", "2026-01", "2026-02", "2026-03", "2026-04", "2026-Q1", "2026-Q2", "2025-Q4", "2026", "2025"]
 
 
-async def test_counters_and_the_shortcut_equal_counting_the_facts(ns) -> None:  # type: ignore[no-untyped-def]
+async def test_counters_and_the_shortcut_equal_counting_the_facts(ns: Namespace) -> None:
     events = eventful_months()
     rng = random.Random(4)
     shuffled = events + rng.sample(events, len(events) // 3)
@@ -209,7 +214,9 @@ async def test_counters_and_the_shortcut_equal_counting_the_facts(ns) -> None:  
             await pool.close()
 
 
-async def test_a_new_event_moves_the_counted_figures(ns, reporting_service, bus) -> None:  # type: ignore[no-untyped-def]
+async def test_a_new_event_moves_the_counted_figures(
+    ns: Namespace, reporting_service: tuple[FastAPI, httpx.AsyncClient], bus: Bus
+) -> None:
     """The live consumer keeps the counters in the event's own transaction: the next report shows it."""
     _, client = reporting_service
     q = Quarter()

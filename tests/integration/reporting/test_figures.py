@@ -14,12 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from services.reporting.domain.periods import Period
 from shared.aio import within
 from shared.events import alerts as al
-from tests.integration.reporting.conftest import COUNCIL, POLICE, consumed, reporting_env
-from tests.support.infra import ROOT
+from tests.integration.reporting.conftest import COUNCIL, POLICE, Bus, consumed, reporting_env
+from tests.support.infra import ROOT, Namespace
 from tests.support.quarter import GREVE, Q1, ROSKILDE, Quarter, district_quarter
 from tests.support.waiting import eventually
 
@@ -31,7 +32,7 @@ async def kpis(client: httpx.AsyncClient, scope: str = "kreds", period: str = "2
     return body
 
 
-async def publish_and_wait(ns, bus, events, outcome: str = "processed") -> None:  # type: ignore[no-untyped-def]
+async def publish_and_wait(ns: Namespace, bus: Bus, events, outcome: str = "processed") -> None:
     before = consumed(ns, outcome)
     await bus.publish(events)
     await eventually(
@@ -48,7 +49,9 @@ def rule(body: dict[str, Any], rule_id: str) -> dict[str, Any]:
     return found
 
 
-async def test_events_on_kafka_become_figures_over_http(ns, reporting_service, bus) -> None:  # type: ignore[no-untyped-def]
+async def test_events_on_kafka_become_figures_over_http(
+    ns: Namespace, reporting_service: tuple[FastAPI, httpx.AsyncClient], bus: Bus
+) -> None:
     _, client = reporting_service
     await publish_and_wait(ns, bus, district_quarter().events)
 
@@ -87,7 +90,9 @@ async def test_events_on_kafka_become_figures_over_http(ns, reporting_service, b
     assert body["by_kommune"][ROSKILDE]["compliance"]["guarantees"]["numerator"] == 10
 
 
-async def test_a_breach_withdrawn_is_counted_met_within_the_window_in_every_figure(ns, reporting_service, bus) -> None:  # type: ignore[no-untyped-def]
+async def test_a_breach_withdrawn_is_counted_met_within_the_window_in_every_figure(
+    ns: Namespace, reporting_service: tuple[FastAPI, httpx.AsyncClient], bus: Bus
+) -> None:
     """Issue 14: a burglary's patrol on scene at 23:40 h, the action held in intake's outbox until after the
     24-hour breach fired; deadlines withdrew the breach, notify resolved the alert. The council sees a
     guarantee met within its window: no breach, full compliance, the response time of 23:40 h."""
@@ -129,7 +134,9 @@ async def test_a_breach_withdrawn_is_counted_met_within_the_window_in_every_figu
     assert 'Brudte frister i perioden (garanti / lokalt mål)</td><td class="n">0 / 0</td>' in html
 
 
-async def test_the_same_events_twice_give_the_same_figures(ns, reporting_service, bus) -> None:  # type: ignore[no-untyped-def]
+async def test_the_same_events_twice_give_the_same_figures(
+    ns: Namespace, reporting_service: tuple[FastAPI, httpx.AsyncClient], bus: Bus
+) -> None:
     _, client = reporting_service
     events = district_quarter().events
     await publish_and_wait(ns, bus, events)
@@ -143,7 +150,9 @@ async def test_the_same_events_twice_give_the_same_figures(ns, reporting_service
     assert "garantier_overholdt" in csv_one
 
 
-async def test_a_rebuild_from_offset_zero_gives_the_same_figures(ns, reporting_service, bus) -> None:  # type: ignore[no-untyped-def]
+async def test_a_rebuild_from_offset_zero_gives_the_same_figures(
+    ns: Namespace, reporting_service: tuple[FastAPI, httpx.AsyncClient], bus: Bus
+) -> None:
     """`python -m services.reporting rebuild` as an operator runs it, while the service keeps serving."""
     _, client = reporting_service
     events = district_quarter().events
@@ -176,7 +185,9 @@ def pdf_text(pdf: bytes, tmp_path: Path) -> str:
     return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
 
 
-async def test_the_pdf_renders_and_holds_the_figures(ns, reporting_service, bus, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_the_pdf_renders_and_holds_the_figures(
+    ns: Namespace, reporting_service: tuple[FastAPI, httpx.AsyncClient], bus: Bus, tmp_path: Path
+) -> None:
     _, client = reporting_service
     await publish_and_wait(ns, bus, district_quarter().events)
     response = await client.get("/v1/council-reports/kreds/2026-Q1.pdf", headers=COUNCIL)
@@ -206,7 +217,9 @@ async def test_the_pdf_renders_and_holds_the_figures(ns, reporting_service, bus,
     assert html.status_code == 200 and "Lokalrådet i Roskilde" in html.text
 
 
-async def test_markup_in_free_text_renders_as_text(ns, reporting_service, bus, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_markup_in_free_text_renders_as_text(
+    ns: Namespace, reporting_service: tuple[FastAPI, httpx.AsyncClient], bus: Bus, tmp_path: Path
+) -> None:
     _, client = reporting_service
     q = Quarter()
     title = '<script>alert(1)</script><b>Fed</b> & "opfølgning"'
@@ -222,7 +235,7 @@ async def test_markup_in_free_text_renders_as_text(ns, reporting_service, bus, t
     assert "<b>Fed</b>" in pdf_text(pdf, tmp_path)  # printed as the characters it is
 
 
-async def test_who_may_ask_and_what_a_bad_question_gets(reporting_service) -> None:  # type: ignore[no-untyped-def]
+async def test_who_may_ask_and_what_a_bad_question_gets(reporting_service: tuple[FastAPI, httpx.AsyncClient]) -> None:
     _, client = reporting_service
     assert (await client.get("/v1/kpis", params={"scope": "kreds", "period": "2026"})).status_code == 401
     portal = await client.get(
@@ -245,7 +258,9 @@ async def test_who_may_ask_and_what_a_bad_question_gets(reporting_service) -> No
 
 
 @pytest.mark.timeout(240)
-async def test_council_report_command_writes_a_pdf_with_progress(ns, reporting_service, bus, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_council_report_command_writes_a_pdf_with_progress(
+    ns: Namespace, reporting_service: tuple[FastAPI, httpx.AsyncClient], bus: Bus, tmp_path: Path
+) -> None:
     await publish_and_wait(ns, bus, district_quarter().events)
     out = tmp_path / "report.pdf"
     done = subprocess.run(
@@ -258,7 +273,9 @@ async def test_council_report_command_writes_a_pdf_with_progress(ns, reporting_s
     assert "84,6 % (11 af 13)" in pdf_text(out.read_bytes(), tmp_path)
 
 
-async def test_many_reports_at_once_share_the_pool_without_deadlock(ns, reporting_service, bus) -> None:  # type: ignore[no-untyped-def]
+async def test_many_reports_at_once_share_the_pool_without_deadlock(
+    ns: Namespace, reporting_service: tuple[FastAPI, httpx.AsyncClient], bus: Bus
+) -> None:
     """Each report reads on up to three connections; more reports than the pool has connections still finish."""
     _, client = reporting_service
     await publish_and_wait(ns, bus, district_quarter().events)

@@ -7,6 +7,8 @@ import random
 import uuid
 from datetime import datetime, timedelta
 
+import asyncpg
+
 from services.reporting import handlers
 from services.reporting.adapters.repository import TABLES, PostgresReadModel
 from services.reporting.bootstrap import migrations
@@ -17,6 +19,7 @@ from shared.db import create_pool, migrate
 from shared.events import CloudEvent
 from shared.events import alerts as al
 from shared.unit_of_work import InTransaction
+from tests.support.infra import Namespace
 from tests.support.quarter import Q1, ROSKILDE, Quarter, district_quarter
 
 ORDER = {
@@ -31,11 +34,11 @@ ORDER = {
 }
 
 
-async def _rows(pool, table: str) -> list[tuple]:  # type: ignore[no-untyped-def]
+async def _rows(pool: asyncpg.Pool, table: str) -> list[tuple]:
     return [tuple(r) for r in await pool.fetch(f"SELECT * FROM {table} ORDER BY {ORDER[table]}")]
 
 
-async def test_one_batch_equals_one_event_at_a_time_in_any_order_with_repeats(ns) -> None:  # type: ignore[no-untyped-def]
+async def test_one_batch_equals_one_event_at_a_time_in_any_order_with_repeats(ns: Namespace) -> None:
     events = district_quarter().events
     pools = {}
     for name in ("batch", "single"):
@@ -68,7 +71,7 @@ async def test_one_batch_equals_one_event_at_a_time_in_any_order_with_repeats(ns
             await pool.close()
 
 
-async def test_deadline_outcome_columns_partition_the_deadlines_started(ns) -> None:  # type: ignore[no-untyped-def]
+async def test_deadline_outcome_columns_partition_the_deadlines_started(ns: Namespace) -> None:
     """Each deadline is in exactly one of met on time, met late, missed, closed before met, pending;
     a deadline closed after its breach is missed (not also closed before met)."""
     q = Quarter()
@@ -105,7 +108,7 @@ async def test_deadline_outcome_columns_partition_the_deadlines_started(ns) -> N
     assert (rule.rate.numerator, rule.rate.denominator) == (1, 4)
 
 
-async def _facts_of(ns, name: str, events: list[CloudEvent], *, one_at_a_time: bool) -> PeriodFacts:  # type: ignore[no-untyped-def]
+async def _facts_of(ns: Namespace, name: str, events: list[CloudEvent], *, one_at_a_time: bool) -> PeriodFacts:
     schema = ns.schema(name)
     await migrate(ns.database_url, schema, migrations())
     pool = await create_pool(ns.database_url, schema, application="tests")
@@ -127,7 +130,7 @@ async def _facts_of(ns, name: str, events: list[CloudEvent], *, one_at_a_time: b
         await pool.close()
 
 
-async def test_a_superseded_alert_has_its_latest_severity_and_an_ack_time_per_stage(ns) -> None:  # type: ignore[no-untyped-def]
+async def test_a_superseded_alert_has_its_latest_severity_and_an_ack_time_per_stage(ns: Namespace) -> None:
     """notify raises a warning (acknowledged after 60 s), then the breach supersedes it an hour later and
     opens it again (acknowledged 300 s after the breach): critical, two ack times 60 and 300 s, not
     one of 60 s; filed under the case's category and focus area, whatever the order of arrival."""

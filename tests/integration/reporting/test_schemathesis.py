@@ -15,15 +15,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.reporting.conftest import COUNCIL, reporting_env
+from tests.integration.reporting.conftest import COUNCIL, Bus, reporting_env
 from tests.support.conformance import run_schemathesis, statuses_by_operation
+from tests.support.infra import Namespace
 from tests.support.quarter import Q1, ROSKILDE, Quarter
 from tests.support.services import ServiceProcess
 from tests.support.waiting import eventually
 
 
 @pytest.fixture
-def reporting_process(ns, tmp_path: Path) -> Iterator[ServiceProcess]:  # type: ignore[no-untyped-def]
+def reporting_process(ns: Namespace, tmp_path: Path) -> Iterator[ServiceProcess]:
     service = ServiceProcess("reporting", reporting_env(ns), tmp_path / "reporting.log")
     service.migrate()
     service.start()
@@ -34,7 +35,9 @@ def reporting_process(ns, tmp_path: Path) -> Iterator[ServiceProcess]:  # type: 
         service.stop()
 
 
-async def test_no_generated_input_makes_a_server_error_or_breaks_the_schema(reporting_process, bus) -> None:  # type: ignore[no-untyped-def]
+async def test_no_generated_input_makes_a_server_error_or_breaks_the_schema(
+    reporting_process: ServiceProcess, bus: Bus
+) -> None:
     quarter = Quarter()
     case = quarter.report(ROSKILDE, "burglary_home", Q1, in_progress=False)
     quarter.deadline(case, ROSKILDE, "burglary_home_24h", "burglary_home", Q1, timedelta(hours=24), outcome="met")

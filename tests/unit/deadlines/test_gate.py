@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
+from services.deadlines.adapters import repository
 from services.deadlines.adapters.repository import GateView
 from services.deadlines.domain.gate import caught_up_until, firing_horizon, held_back
-from services.deadlines.entrypoints import progress as progress_module
 from services.deadlines.entrypoints.progress import CatchUp, ConsumerProgress
+from services.deadlines.metrics import BREACH_GATE_LAG
 
 pytestmark = pytest.mark.unit
 
@@ -138,8 +139,8 @@ class FakeProgressTable:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.now = T0
         self.rows: dict[int, datetime | None] = {}
-        monkeypatch.setattr(progress_module.repository, "gate_view", self.gate_view)
-        monkeypatch.setattr(progress_module.repository, "record_progress", self.record_progress)
+        monkeypatch.setattr(repository, "gate_view", self.gate_view)
+        monkeypatch.setattr(repository, "record_progress", self.record_progress)
 
     async def gate_view(self, _conn: Any, topic: str) -> GateView:
         return GateView(self.now, None, dict(self.rows))
@@ -150,7 +151,9 @@ class FakeProgressTable:
             self.rows[p] = after if before is None else max(before, after or before)
 
 
-async def test_a_restarted_consumer_with_nothing_new_is_caught_up_by_its_committed_offsets(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_a_restarted_consumer_with_nothing_new_is_caught_up_by_its_committed_offsets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     table = FakeProgressTable(monkeypatch)
     kafka = FakeKafka(ends={0: 7, 1: 0, 2: 3}, committed={0: 7, 1: None, 2: 3})
     progress = progress_of(FakeConsumer(kafka))
@@ -160,7 +163,9 @@ async def test_a_restarted_consumer_with_nothing_new_is_caught_up_by_its_committ
     assert kafka.committed_asked == 2  # the empty partition needed no question
 
 
-async def test_a_partition_behind_holds_the_gate_until_its_messages_are_finished(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_a_partition_behind_holds_the_gate_until_its_messages_are_finished(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     table = FakeProgressTable(monkeypatch)
     kafka = FakeKafka(ends={0: 5, 1: 2, 2: 0}, committed={0: 5, 1: 1, 2: None})
     consumer = FakeConsumer(kafka)
@@ -181,13 +186,13 @@ async def test_a_partition_behind_holds_the_gate_until_its_messages_are_finished
     assert table.rows == {0: T0 + 2 * S, 1: T0 + 2 * S, 2: T0 + 2 * S}
 
 
-async def test_without_a_running_consumer_nothing_moves_and_the_lag_grows(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_without_a_running_consumer_nothing_moves_and_the_lag_grows(monkeypatch: pytest.MonkeyPatch) -> None:
     table = FakeProgressTable(monkeypatch)
     table.rows = {0: T0, 1: T0, 2: T0}
     table.now = T0 + 30 * S
     await progress_of(FakeConsumer()).tick()
     assert table.rows == {0: T0, 1: T0, 2: T0}
-    assert progress_module.BREACH_GATE_LAG._value.get() == 30.0
+    assert BREACH_GATE_LAG._value.get() == 30.0
 
 
 class SilentBroker:
@@ -195,7 +200,9 @@ class SilentBroker:
         raise TimeoutError("Kafka does not answer")
 
 
-async def test_when_kafka_does_not_answer_the_round_fails_but_the_lag_still_shows(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_when_kafka_does_not_answer_the_round_fails_but_the_lag_still_shows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     table = FakeProgressTable(monkeypatch)
     table.rows = {0: T0, 1: T0, 2: T0}
     table.now = T0 + 45 * S
@@ -204,4 +211,4 @@ async def test_when_kafka_does_not_answer_the_round_fails_but_the_lag_still_show
     with pytest.raises(TimeoutError):
         await progress.tick()
     assert table.rows == {0: T0, 1: T0, 2: T0}
-    assert progress_module.BREACH_GATE_LAG._value.get() == 45.0
+    assert BREACH_GATE_LAG._value.get() == 45.0

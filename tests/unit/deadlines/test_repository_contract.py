@@ -12,7 +12,7 @@ from tests.unit.deadlines.fakes import FakeDeadlinesRepository
 
 class TestFakeDeadlinesRepository(DeadlinesRepositoryContract):
     @pytest.fixture
-    def uow(self) -> FakeDeadlinesRepository:  # type: ignore[override]
+    def uow(self) -> FakeDeadlinesRepository:
         return FakeDeadlinesRepository()
 
     async def emitted(self, uow: FakeDeadlinesRepository) -> list[uuid.UUID]:  # type: ignore[override]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -22,8 +23,8 @@ CASE = uuid.uuid4()
 DEADLINE = uuid.uuid4()
 
 
-def fact(event_type: str, at: datetime = T0, rule: str = "burglary_home_24h", fraction: float | None = None,  # type: ignore[no-untyped-def]
-         reschedules: int = 0):  # fmt: skip
+def fact(event_type: str, at: datetime = T0, rule: str = "burglary_home_24h", fraction: float | None = None,
+         reschedules: int = 0) -> a.DeadlineFact:  # fmt: skip
     return a.DeadlineFact(
         event_type=event_type, deadline_id=DEADLINE, case_id=CASE, deadline_rule=rule, title="Indbrud: 24 timer",
         category="burglary_home", kommune="0265", due_at=T0 + timedelta(hours=12), happened_at=at, fraction=fraction,
@@ -31,7 +32,7 @@ def fact(event_type: str, at: datetime = T0, rule: str = "burglary_home_24h", fr
     )  # fmt: skip
 
 
-def raise_(event_type: str, existing: a.Alert | None = None, at: datetime = T0, **kw) -> a.Decision:  # type: ignore[no-untyped-def]
+def raise_(event_type: str, existing: a.Alert | None = None, at: datetime = T0, **kw: Any) -> a.Decision:
     f = fact(event_type, at, **kw)
     rule = POLICY.rule_for(event_type, f.deadline_rule)
     assert rule is not None
@@ -175,7 +176,7 @@ def test_a_second_breach_after_a_reschedule_reopens_and_tells_everyone_again() -
     assert ok.alert is not None and ok.alert.state == "acknowledged"
     assert [n.stage for n in ok.notices] == ["acknowledged-deadline_breached-g1"]
     # Escalations of the new window are new messages too, not repeats the deliveries would drop.
-    escalated = a.on_timer(alert, ROSTER, alert.next_timer_at)  # type: ignore[arg-type]
+    escalated = a.on_timer(alert, ROSTER, alert.next_timer_at)
     assert [n.stage for n in escalated.notices] == ["deadline_breached-g1-escalated-1"]
     # A late event of the earlier window changes nothing.
     late = raise_(d.BREACHED, alert, T0 + timedelta(hours=4), reschedules=0)

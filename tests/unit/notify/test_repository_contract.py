@@ -15,7 +15,7 @@ from tests.unit.notify.fakes import FakeNotifyRepository
 
 class TestFakeNotifyRepository(NotifyRepositoryContract):
     @pytest.fixture
-    def uow(self) -> FakeNotifyRepository:  # type: ignore[override]
+    def uow(self) -> FakeNotifyRepository:
         return FakeNotifyRepository()
 
     async def emitted(self, uow: FakeNotifyRepository) -> list[uuid.UUID]:  # type: ignore[override]
@@ -24,9 +24,9 @@ class TestFakeNotifyRepository(NotifyRepositoryContract):
     async def deliveries(self, uow: FakeNotifyRepository, alert_id: uuid.UUID) -> dict[uuid.UUID, dict[str, Any]]:  # type: ignore[override]
         return {d["id"]: dict(d) for d in uow.of(alert_id)}
 
-    async def audit_rows(
+    async def audit_rows(  # type: ignore[override]
         self, uow: FakeNotifyRepository, alert_id: uuid.UUID
-    ) -> list[tuple[str, str | None, dict[str, Any]]]:  # type: ignore[override]
+    ) -> list[tuple[str, str | None, dict[str, Any]]]:
         return [(r["kind"], r["actor"], r["detail"]) for r in uow.audit_rows if r["alert_id"] == alert_id]
 
     async def lease(self, uow: FakeNotifyRepository, at: datetime, owner: str) -> list[Delivery]:  # type: ignore[override]

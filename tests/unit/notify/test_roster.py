@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from shared.reference import kommuner
 from tests.support.notify import new_secret, roster_document
 
 
-def roster(**kw) -> Roster:  # type: ignore[no-untyped-def]
+def roster(**kw: Any) -> Roster:
     return parse_roster(roster_document(**kw), "test-roster.yaml", kommuner=kommuner(), secrets={})
 
 

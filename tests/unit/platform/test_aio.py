@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from shared.aio import wait_event, within
 
+# One wait of a background loop for its wake-up event (or its time limit).
+WaitOnce = Callable[[asyncio.Event], Awaitable[object]]
+
 pytestmark = pytest.mark.unit
 
 
-async def _waits_in_a_loop(wait_once, rounds: list[int]) -> None:  # type: ignore[no-untyped-def]
+async def _waits_in_a_loop(wait_once: WaitOnce, rounds: list[int]) -> None:
     """The shape of every background loop: wait for a wake-up (or the time limit), do a round, again."""
     event = asyncio.Event()
     _waits_in_a_loop.event = event  # type: ignore[attr-defined]
@@ -23,7 +27,7 @@ async def _waits_in_a_loop(wait_once, rounds: list[int]) -> None:  # type: ignor
         rounds.append(1)
 
 
-async def _cancel_as_it_wakes(wait_once) -> bool:  # type: ignore[no-untyped-def]
+async def _cancel_as_it_wakes(wait_once: WaitOnce) -> bool:
     """Wakes the loop and cancels it in the same loop iteration; True if the cancellation took."""
     rounds: list[int] = []
     task = asyncio.create_task(_waits_in_a_loop(wait_once, rounds))

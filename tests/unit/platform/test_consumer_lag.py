@@ -33,7 +33,7 @@ class FakeMessage:
     committed: AckStatus | None = AckStatus.ACKED
 
 
-def record(partition: int, offset: int) -> ConsumerRecord:  # type: ignore[type-arg]
+def record(partition: int, offset: int) -> ConsumerRecord:
     return ConsumerRecord(
         topic=TOPIC,
         partition=partition,

@@ -49,7 +49,7 @@ def entry(
 # --- arguments ---
 
 
-def test_redrive_takes_exactly_one_way_of_choosing(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_redrive_takes_exactly_one_way_of_choosing(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["redrive"], ["redrive", "2:7", "--all"], ["redrive", "--reason", "x", "--all"]):
         with pytest.raises(SystemExit) as stopped:
             parse("deadlines", argv)
@@ -65,7 +65,7 @@ def test_redrive_arguments_are_read_as_given() -> None:
     assert parse("deadlines", ["redrive", "--all", "--include-unconfirmed"]).include_unconfirmed
 
 
-def test_show_needs_an_id_and_list_a_known_action(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_show_needs_an_id_and_list_a_known_action(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["show"], ["purge"], [], ["redrive", "--reason", " "]):
         with pytest.raises(SystemExit):
             parse("deadlines", argv)
@@ -74,7 +74,7 @@ def test_show_needs_an_id_and_list_a_known_action(capsys) -> None:  # type: igno
     assert parse("deadlines", ["show", "2:7"]).ids == ["2:7"]
 
 
-def test_the_service_command_line_offers_dlq(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_the_service_command_line_offers_dlq(capsys: pytest.CaptureFixture[str]) -> None:
     from shared.cli import command_line
     from shared.settings import ServiceSettings
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
+from faststream._internal.context import Context  # the class shared.consumer resolves messages with
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
-from shared import consumer as consumer_module
 from shared.consumer import KafkaMessage, OffsetCommitter
 
 pytestmark = pytest.mark.unit
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.unit
 TOPIC = "commitunit.cases.v1"
 
 
-def record(partition: int, offset: int) -> ConsumerRecord:  # type: ignore[type-arg]
+def record(partition: int, offset: int) -> ConsumerRecord:
     return ConsumerRecord(
         topic=TOPIC, partition=partition, offset=offset, timestamp=0, timestamp_type=0, key=None, value=b"",
         checksum=None, serialized_key_size=0, serialized_value_size=0, headers=[],
@@ -46,7 +46,7 @@ class SlowCoordinator:
 
 
 def committer(fake: SlowCoordinator) -> OffsetCommitter:
-    return OffsetCommitter(fake, "effects")  # type: ignore[arg-type]
+    return OffsetCommitter(fake, "effects")
 
 
 async def test_messages_finished_while_a_commit_is_in_flight_go_in_one_next_commit_with_their_last_offsets() -> None:
@@ -93,13 +93,13 @@ async def test_a_failed_commit_is_logged_and_the_next_one_still_goes_out(caplog:
 async def test_the_message_reaches_the_handler_without_a_thread_hop(monkeypatch: pytest.MonkeyPatch) -> None:
     """FastStream's stock `KafkaMessage` is resolved in a worker thread per message; ours in the event loop."""
     hops: list[str] = []
-    real = consumer_module.Context.use
+    real = Context.use
 
     def noting(self: Any, /, **kwargs: Any) -> dict[str, Any]:
         hops.append(threading.current_thread().name)
         return real(self, **kwargs)
 
-    monkeypatch.setattr(consumer_module.Context, "use", noting)
+    monkeypatch.setattr(Context, "use", noting)
     broker = KafkaBroker()
     seen: list[bytes] = []
 

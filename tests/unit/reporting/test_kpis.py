@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict, Unpack
+
 import pytest
 
 from services.reporting.domain.kpis import (
@@ -76,7 +78,17 @@ def test_rate_is_suppressed_below_the_threshold_but_keeps_its_count() -> None:
     assert Rate(0, 0, threshold=1).percent is None
 
 
-def _tally(rule: str, basis: str = "guarantee", kommune: str = "0265", **counts: int) -> DeadlineTally:
+class _Counts(TypedDict, total=False):
+    started: int
+    met_on_time: int
+    met_late: int
+    missed: int
+    closed_before_met: int
+    citizen_requested_later: int
+    pending: int
+
+
+def _tally(rule: str, basis: str = "guarantee", kommune: str = "0265", **counts: Unpack[_Counts]) -> DeadlineTally:
     return DeadlineTally(
         rule_id=rule,
         title=rule.replace("_", " "),

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from services.reporting.adapters import renderers
 from services.reporting.domain.kpis import DeadlineTally, DurationSample, PeriodFacts, Rate
 from services.reporting.domain.periods import Period
-from services.reporting.domain.report import RuleTerms, Scope, build_report
+from services.reporting.domain.report import CouncilReport, RuleTerms, Scope, build_report
 
 HOSTILE = '<script>alert("x")</script><b>fed</b> & "citat"'
 
@@ -18,12 +18,12 @@ HOSTILE = '<script>alert("x")</script><b>fed</b> & "citat"'
 TEN_TIMES = (3600.0,) * 4 + (5400.0,) * 3 + (7200.5,) * 3
 
 
-def _report(  # type: ignore[no-untyped-def]
+def _report(
     title: str = "Indbrud i privat hjem: 24 timer",
     met: int = 131,
     concluded: int = 150,
     response: tuple[float, ...] = TEN_TIMES,
-):
+) -> CouncilReport:
     tally = DeadlineTally(
         rule_id="burglary_home_24h", title=title, basis="guarantee", window_set_by="law", window_seconds=86400.0,
         kommune="0265", category="burglary_home", focus_area="indbrud", started=concluded, met_on_time=met,

@@ -14,7 +14,7 @@ KINDS = ("CaseFact", "ActionFact", "DeadlineFact", "AlertFact", "AlertStageFact"
 
 class TestFakeReadModel(ReadModelContract):
     @pytest.fixture
-    def uow(self) -> FakeReadModel:  # type: ignore[override]
+    def uow(self) -> FakeReadModel:
         return FakeReadModel()
 
     async def stored(self, uow: FakeReadModel) -> dict[type, list[Any]]:  # type: ignore[override]
