@@ -50,7 +50,7 @@ async def test_police_on_scene_in_time_meets_the_guarantee(system: dict[str, Ser
 
         async def met() -> bool:
             found = {d["rule_id"]: d for d in await deadlines_of(client, deadlines, case_id)}
-            return found["burglary_home_24h"]["state"] == "met"
+            return bool(found["burglary_home_24h"]["state"] == "met")
 
         await eventually(met, timeout=20, what="the guarantee met")
         found = {d["rule_id"]: d for d in await deadlines_of(client, deadlines, case_id)}
@@ -84,7 +84,7 @@ async def test_no_action_means_a_breach_and_a_late_arrival_is_still_measured(sys
 
         async def met_late() -> bool:
             found = {d["rule_id"]: d for d in await deadlines_of(client, deadlines, case_id)}
-            return found["burglary_home_24h"]["state"] == "met"
+            return bool(found["burglary_home_24h"]["state"] == "met")
 
         await eventually(met_late, timeout=20, what="the late arrival recorded")
         guarantee = next(

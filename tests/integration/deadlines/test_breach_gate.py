@@ -37,7 +37,7 @@ async def test_a_deadline_waits_for_the_consumer_to_apply_its_stop_action_and_on
     )
 
     async def started() -> bool:
-        return await db.fetchval("SELECT count(*) FROM deadlines WHERE rule_id = $1", RULE) == 2
+        return bool(await db.fetchval("SELECT count(*) FROM deadlines WHERE rule_id = $1", RULE) == 2)
 
     await eventually(started, timeout=10, step=0.05, what="both deadlines started")
     # The consumer goes away (as in a restart before its partitions are assigned); the patrol

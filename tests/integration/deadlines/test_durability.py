@@ -13,6 +13,7 @@ import httpx
 
 from shared.events import CloudEvent
 from shared.events import deadlines as ev
+from shared.events.deadlines import DeadlineBreached
 from tests.integration.deadlines.conftest import CasesTopic, deadlines_env, now
 from tests.support.cases import reported
 from tests.support.infra import Namespace
@@ -58,6 +59,7 @@ async def test_killed_after_due_and_before_firing_breaches_exactly_once_after_re
     assert sum(per_deadline(events, ev.BREACHED).values()) == 1
     assert sum(per_deadline(events, ev.STARTED).values()) == 1
     breach = next(e for e in events if e.type == ev.BREACHED).payload()
+    assert isinstance(breach, DeadlineBreached)
     assert breach.breached_at == received + timedelta(seconds=4)  # the promise broke at the due time
     # A warning that fell due during the outage is not sent late next to its breach.
     assert per_deadline(events, ev.WARNING) == Counter()

@@ -9,8 +9,10 @@ from datetime import timedelta
 import httpx
 from fastapi import FastAPI
 
+from shared.consumer import ReliableConsumer
 from shared.events import CloudEvent
 from shared.events import deadlines as ev
+from shared.events.deadlines import DeadlineBreached, DeadlineMet, DeadlineStarted, DeadlineWarning
 from tests.integration.deadlines.conftest import CasesTopic, now
 from tests.support.cases import action, reported
 from tests.support.infra import Namespace
@@ -42,12 +44,14 @@ async def test_report_starts_warns_then_breaches_once(
 
     async def breached() -> bool:
         r = await client.get("/v1/deadlines", params={"state": "breached", "rule": BURGLARY_24H}, headers=POLICE)
-        return r.json()["total"] == 1
+        return bool(r.json()["total"] == 1)
 
     await eventually(breached, timeout=20, what="burglary deadline breached")
     events = of_rule(await deadline_events(ns, expect=3), BURGLARY_24H)
     assert [e.type for e in events] == [ev.STARTED, ev.WARNING, ev.BREACHED]
     started, warning, breach = (e.payload() for e in events)
+    assert isinstance(started, DeadlineStarted) and isinstance(warning, DeadlineWarning)
+    assert isinstance(breach, DeadlineBreached)
     assert started.basis == "guarantee" and started.window_set_by == "law"
     assert started.due_at == received + timedelta(seconds=4)  # PT4S in the test rules
     assert warning.fraction == 0.5
@@ -76,13 +80,14 @@ async def test_on_scene_before_due_meets_it_and_nothing_breaches(
 
     async def met() -> bool:
         r = await client.get("/v1/deadlines", params={"state": "met", "rule": BURGLARY_24H}, headers=POLICE)
-        return r.json()["total"] == 1
+        return bool(r.json()["total"] == 1)
 
     await eventually(met, timeout=15)
     await eventually(lambda: now() > received + timedelta(seconds=5), step=0.2)  # well past the due time
     events = of_rule(await deadline_events(ns, idle_wait=True), BURGLARY_24H)
     assert [e.type for e in events] == [ev.STARTED, ev.MET]
     met_event = events[1].payload()
+    assert isinstance(met_event, DeadlineMet)
     assert met_event.late is False and 0.9 <= met_event.response_seconds <= 1.1
 
 
@@ -99,7 +104,7 @@ async def test_an_on_scene_in_time_arriving_after_the_breach_withdraws_it_once(
 
     async def state_is(state: str) -> bool:
         r = await client.get("/v1/deadlines", params={"state": state, "rule": BURGLARY_24H}, headers=POLICE)
-        return r.json()["total"] == 1
+        return bool(r.json()["total"] == 1)
 
     await eventually(lambda: state_is("breached"), timeout=20, what="burglary deadline breached")
     on_scene = action(case, "on_scene", received + timedelta(seconds=2), category="burglary_home")
@@ -139,7 +144,7 @@ async def test_the_same_report_delivered_twice_makes_one_deadline(
 
     async def started() -> bool:
         r = await client.get("/v1/deadlines", headers=POLICE)
-        return r.json()["total"] >= 1
+        return bool(r.json()["total"] >= 1)
 
     await eventually(started, timeout=15)
     consumed = app.state.runtime.consumers[0]
@@ -150,10 +155,10 @@ async def test_the_same_report_delivered_twice_makes_one_deadline(
     assert len(started_events) == 1
 
 
-def _duplicates_seen(consumer) -> float:
+def _duplicates_seen(consumer: ReliableConsumer) -> float:
     from shared.metrics import CONSUMED
 
-    return CONSUMED.labels("deadlines", consumer.spec.name, consumer.spec.topics[0], "duplicate")._value.get()
+    return float(CONSUMED.labels("deadlines", consumer.spec.name, consumer.spec.topics[0], "duplicate")._value.get())
 
 
 async def test_an_action_before_its_report_still_meets_the_deadline(
@@ -168,12 +173,13 @@ async def test_an_action_before_its_report_still_meets_the_deadline(
 
     async def met() -> bool:
         r = await client.get("/v1/deadlines", params={"state": "met"}, headers=POLICE)
-        return r.json()["total"] == 1
+        return bool(r.json()["total"] == 1)
 
     await eventually(met, timeout=15)
     events = of_rule(await deadline_events(ns, expect=2), "burglary_home_in_progress")
     assert [e.type for e in events] == [ev.STARTED, ev.MET]
-    assert events[1].payload().late is False
+    met_event = events[1].payload()
+    assert isinstance(met_event, DeadlineMet) and met_event.late is False
 
 
 async def test_police_api_needs_the_police_role(deadlines_service: tuple[FastAPI, httpx.AsyncClient]) -> None:

@@ -43,7 +43,7 @@ async def test_no_generated_input_makes_a_server_error_or_breaks_the_schema(
     async with httpx.AsyncClient(base_url=deadlines_process.url) as client:
 
         async def started() -> bool:
-            return (await client.get("/v1/deadlines", headers=POLICE)).json()["total"] >= 1
+            return bool((await client.get("/v1/deadlines", headers=POLICE)).json()["total"] >= 1)
 
         await eventually(started, timeout=30, what="the case's deadlines started")
         deadline_id = (await client.get("/v1/deadlines", headers=POLICE)).json()["items"][0]["id"]

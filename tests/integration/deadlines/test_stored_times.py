@@ -27,7 +27,7 @@ async def test_a_stored_infinite_time_neither_fails_the_list_nor_the_deadline(
 
     async def met() -> bool:
         r = await client.get("/v1/deadlines", params={"state": "met"}, headers=POLICE)
-        return r.json()["total"] == 1
+        return bool(r.json()["total"] == 1)
 
     await eventually(met, timeout=15)
     db = app.state.runtime.db

@@ -214,7 +214,7 @@ async def test_a_relay_held_up_by_kafka_alone_keeps_intake_ready(
             relay = next(p for p in app.state.runtime.health.loops if p.name == "outbox relay")
 
             def waiting_for_kafka() -> bool:
-                return relay.blocked_by == "kafka" and relay.stalled_for() > 2.5
+                return bool(relay.blocked_by == "kafka" and relay.stalled_for() > 2.5)
 
             await eventually(waiting_for_kafka, timeout=20, what="the relay stalled, waiting for Kafka")
             ready = await client.get("/readyz")

@@ -46,7 +46,7 @@ async def test_a_warnings_ack_link_cannot_acknowledge_the_breach_that_superseded
     await upstream.publish(deadline.breached())
 
     async def breached() -> bool:
-        return (await alert_of(client, alert_id))["reason"] == "deadline_breached"
+        return bool((await alert_of(client, alert_id))["reason"] == "deadline_breached")
 
     await eventually(breached, timeout=20, what="the breach supersedes the warning")
     page = await client.get(link.path, params={"token": link.params["token"]})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from collections import Counter
 
 import asyncpg
@@ -11,8 +12,9 @@ import pytest
 
 from shared import inbox
 from shared.consumer import ReliableConsumer
+from shared.db import Conn
 from shared.dlq import headers_dict
-from shared.events import CloudEvent
+from shared.events import CloudEvent, EventData, EventMeta
 from shared.kafka import EventProducer, OutgoingMessage, make_broker
 from tests.support.infra import ROOT, Namespace, unique
 from tests.support.kafka_read import read_all
@@ -34,7 +36,7 @@ async def publish(ns: Namespace, *payloads: bytes | CloudEvent) -> None:
     await producer.stop()
 
 
-async def effects(pool: asyncpg.Pool) -> list:
+async def effects(pool: asyncpg.Pool) -> list[uuid.UUID]:
     exists = await pool.fetchval("SELECT to_regclass('effects') IS NOT NULL")
     return [r["event_id"] for r in await pool.fetch("SELECT event_id FROM effects")] if exists else []
 
@@ -83,7 +85,7 @@ def run_crashing_consumer(
 
 async def _crash_then_resume(
     ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]
-) -> tuple[list, CloudEvent, CloudEvent]:
+) -> tuple[list[uuid.UUID], CloudEvent, CloudEvent]:
     schema, pool = platform_schema
     first, second = sample_report(1), sample_report(2)
     await publish(ns, first, second)
@@ -98,7 +100,7 @@ async def _crash_then_resume(
     return await effects(pool), first, second
 
 
-async def _has(pool: asyncpg.Pool, event_id) -> bool:
+async def _has(pool: asyncpg.Pool, event_id: uuid.UUID) -> bool:
     return event_id in await effects(pool)
 
 
@@ -124,7 +126,7 @@ async def test_finished_messages_are_committed_so_the_groups_next_consumer_start
         await worker.flush_commits()
     later = sample_report(25)
     await publish(ns, later)
-    read: list = []
+    read: list[uuid.UUID] = []
 
     async def note(event: CloudEvent) -> None:
         read.append(event.id)
@@ -140,7 +142,7 @@ async def test_without_the_inbox_the_redelivery_would_apply_twice(
 ) -> None:
     """Shows the test above can fail: with the inbox switched off, the same event is applied twice."""
 
-    async def always_new(conn, consumer, event_id) -> bool:
+    async def always_new(conn: Conn, consumer: str, event_id: uuid.UUID) -> bool:
         return True
 
     monkeypatch.setattr(inbox, "claim", always_new)
@@ -179,7 +181,7 @@ async def test_a_handler_that_keeps_failing_dead_letters_the_event_after_its_att
     poison, good = sample_report(5), sample_report(6)
     calls: Counter[str] = Counter()
 
-    async def flaky(conn, event, payload) -> None:
+    async def flaky(conn: Conn, event: EventMeta, payload: EventData) -> None:
         calls[str(event.id)] += 1
         if event.id == poison.id:
             raise ZeroDivisionError("a bug in the handler")
@@ -264,7 +266,7 @@ async def test_a_database_outage_is_waited_out_not_dead_lettered(
 def _retries(worker: ReliableConsumer) -> float:
     from shared.metrics import CONSUMER_RETRIES
 
-    return CONSUMER_RETRIES.labels("testsvc", worker.spec.name, "database")._value.get()
+    return float(CONSUMER_RETRIES.labels("testsvc", worker.spec.name, "database")._value.get())
 
 
 async def test_a_query_that_always_times_out_is_dead_lettered_not_retried_for_ever(
@@ -277,7 +279,7 @@ async def test_a_query_that_always_times_out_is_dead_lettered_not_retried_for_ev
     schema, pool = platform_schema
     slow, good = sample_report(30), sample_report(31)
 
-    async def too_slow_for_one(conn, event, payload) -> None:
+    async def too_slow_for_one(conn: Conn, event: EventMeta, payload: EventData) -> None:
         if event.id == slow.id:
             await conn.execute("SELECT pg_sleep(3)")  # longer than the pool's command timeout
         await record_effect(conn, event, payload)
@@ -303,7 +305,7 @@ async def test_an_unexpected_error_outside_the_handler_is_retried_then_dead_lett
     reads: Counter[str] = Counter()
     real_payload = CloudEvent.payload
 
-    def payload_with_a_bug(self: CloudEvent):
+    def payload_with_a_bug(self: CloudEvent) -> EventData:
         reads[str(self.id)] += 1
         if self.id == poison.id:
             raise LookupError("a bug while reading the payload")

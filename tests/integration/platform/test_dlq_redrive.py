@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import uuid
 from collections import Counter
 from types import SimpleNamespace
 
@@ -12,9 +13,10 @@ import asyncpg
 import pytest
 
 from shared.consumer import ReliableConsumer
+from shared.db import Conn
 from shared.dlq import dead_letter_message, headers_dict
 from shared.dlq_tool import parse, run
-from shared.events import CloudEvent
+from shared.events import CloudEvent, EventData, EventMeta
 from shared.kafka import EventProducer, OutgoingMessage, make_broker
 from shared.settings import ServiceSettings
 from tests.support.infra import Namespace, unique
@@ -43,7 +45,7 @@ async def dlq(settings: ServiceSettings, *argv: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-async def effects(pool: asyncpg.Pool) -> list:
+async def effects(pool: asyncpg.Pool) -> list[uuid.UUID]:
     exists = await pool.fetchval("SELECT to_regclass('effects') IS NOT NULL")
     return [r["event_id"] for r in await pool.fetch("SELECT event_id FROM effects")] if exists else []
 
@@ -56,7 +58,7 @@ async def test_a_dead_letter_redriven_after_the_fix_is_applied_once_and_a_second
     poison, good = sample_report(50), sample_report(51)
     broken = True
 
-    async def handler(conn, event, payload) -> None:
+    async def handler(conn: Conn, event: EventMeta, payload: EventData) -> None:
         if broken and event.id == poison.id:
             raise ZeroDivisionError("a bug in the handler")
         await record_effect(conn, event, payload)
@@ -124,12 +126,13 @@ async def test_a_dead_letter_redriven_after_the_fix_is_applied_once_and_a_second
     assert (again.key, again.value) == (originals[0].key, originals[0].value)
     assert headers_dict(again.headers) == {"traceparent": f"00-{poison.id.hex}-01"}
     assert Counter(await effects(pool)) == Counter([good.id, poison.id])  # each applied once
-    row = await pool.fetchrow("SELECT * FROM dlq_redriven")
-    assert row["redriven_at"] is not None and row["redriven_by"] == "vagthavende-it"
-    assert row["original_topic"] == ns.topics.cases and row["event_id"] == str(poison.id)
+    redriven = await pool.fetchrow("SELECT * FROM dlq_redriven")
+    assert redriven is not None
+    assert redriven["redriven_at"] is not None and redriven["redriven_by"] == "vagthavende-it"
+    assert redriven["original_topic"] == ns.topics.cases and redriven["event_id"] == str(poison.id)
 
 
-async def _applied(pool: asyncpg.Pool, event_id) -> bool:
+async def _applied(pool: asyncpg.Pool, event_id: uuid.UUID) -> bool:
     return event_id in await effects(pool)
 
 

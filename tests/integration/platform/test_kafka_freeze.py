@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -87,7 +88,7 @@ async def test_sigterm_during_a_kafka_freeze_ends_the_service_within_its_grace_p
         await proxy.stop()
 
 
-async def _none(count) -> bool:
+async def _none(count: Callable[[], Awaitable[int]]) -> bool:
     return await count() == 0
 
 

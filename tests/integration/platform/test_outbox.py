@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import uuid
 from collections import Counter
+from collections.abc import Sequence
 
 import asyncpg
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from shared.aio import within
 from shared.consumer import ReliableConsumer
 from shared.events import CloudEvent
-from shared.kafka import EventProducer, PublishError, make_broker
+from shared.kafka import EventProducer, OutgoingMessage, PublishError, make_broker
 from shared.outbox import OutboxRelay, enqueue
 from tests.support.infra import ROOT, Namespace, unique
 from tests.support.kafka_read import read_all
@@ -97,7 +99,9 @@ async def test_relay_killed_between_publish_and_mark_republishes_and_inbox_absor
     assert Counter(effects) == Counter(e.id for e in events)  # ...but applied once each
 
 
-async def _consume_effects(ns: Namespace, pool: asyncpg.Pool, *, expected_events: int, total_records: int) -> list:
+async def _consume_effects(
+    ns: Namespace, pool: asyncpg.Pool, *, expected_events: int, total_records: int
+) -> list[uuid.UUID]:
     producer = EventProducer(ns.kafka, client_id="test-consumer")
     broker = make_broker(ns.kafka, service="testsvc")
     worker = ReliableConsumer(effect_consumer(ns.topics, unique("g")), pool=pool, producer=producer)
@@ -259,14 +263,14 @@ async def three_events_per_case(pool: asyncpg.Pool, topic: str, cases: int = 20)
     return case_events
 
 
-async def order_per_case(ns: Namespace) -> dict[str, list]:
+async def order_per_case(ns: Namespace) -> dict[str, list[uuid.UUID]]:
     """Each case's event ids in the order Kafka first holds them.
 
     A send that timed out but reached Kafka is sent again (at-least-once; consumers drop the
     copy), so a repeat is not a reordering: only first occurrences count.
     """
     records = await read_all(ns.kafka, ns.topics.cases, expect=60)
-    seen: dict[str, list] = {}
+    seen: dict[str, list[uuid.UUID]] = {}
     for record in sorted(records, key=lambda r: (r.partition, r.offset)):
         event = CloudEvent.from_bytes(record.value)
         order = seen.setdefault(event.subject, [])
@@ -278,7 +282,7 @@ async def order_per_case(ns: Namespace) -> dict[str, list]:
 class SlowProducer(EventProducer):
     """A relay whose Kafka is slow: without one-at-a-time publishing, the other relay overtakes it."""
 
-    async def send_batch(self, messages):
+    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> None:
         await asyncio.sleep(0.3)
         await super().send_batch(messages)
 
@@ -288,6 +292,6 @@ class FailingProducer(EventProducer):
 
     calls = 0
 
-    async def send_batch(self, messages):
+    async def send_batch(self, messages: Sequence[OutgoingMessage]) -> None:
         self.calls += 1
         raise PublishError("KafkaConnectionError: unreachable from this relay")
