@@ -278,10 +278,11 @@ async def test_breach_escalates_until_acknowledged_and_the_late_arrival_is_count
         reference = (await flow.alert(case_id))["reference"]
 
         def guarantee_mails() -> list[str]:
-            texts = [
-                m.get_body(preferencelist=("plain",)).get_content()
-                for m in system.smtp.to("vagtcentral@politi.example")
-            ]
+            texts = []
+            for m in system.smtp.to("vagtcentral@politi.example"):
+                plain = m.get_body(preferencelist=("plain",))
+                assert plain is not None, "an e-mail without a text/plain part"
+                texts.append(plain.get_content())
             return [t for t in texts if reference in t and "24 timer" in t and t.startswith("Eskaleret")]
 
         await eventually(lambda: bool(guarantee_mails()), timeout=20, what="the escalation e-mailed to the vagtcentral")

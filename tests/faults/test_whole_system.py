@@ -200,10 +200,15 @@ class Clients:
 
     async def report(self, rng: random.Random) -> None:
         kommune = rng.choice(KOMMUNER)
-        category, extra = rng.choice(
-            [("burglary_home", {"in_progress": False})] * 3
-            + [("violence", {"acute": True}), ("drug_dealing_school", {"institution": "Byskolen"})]
-        )
+        burglary: tuple[str, dict[str, object]] = ("burglary_home", {"in_progress": False})
+        kinds: list[tuple[str, dict[str, object]]] = [
+            burglary,
+            burglary,
+            burglary,
+            ("violence", {"acute": True}),
+            ("drug_dealing_school", {"institution": "Byskolen"}),
+        ]
+        category, extra = rng.choice(kinds)
         body = {"category": category, "description": "Indbrud i nat; bagdøren brudt op.", "kommune": kommune,
                 "address": "Bygaden 3", "contact": {"name": "Test Borger", "phone": "+4522334455"}} | extra  # fmt: skip
         accepted = await self.submit("/v1/reports", body, PORTAL)
@@ -218,10 +223,11 @@ class Clients:
             await self.act(case, "followup_done")
 
     async def tip(self, rng: random.Random) -> None:
+        kommune = rng.choice(KOMMUNER)
         body = {"category": "drug_dealing_street", "description": "Salg bag hallen hver aften",
-                "kommune": rng.choice(KOMMUNER), "anonymous": True}  # fmt: skip
+                "kommune": kommune, "anonymous": True}  # fmt: skip
         accepted = await self.submit("/v1/tips", body, PORTAL)
-        self.cases[accepted["case_id"]] = Submitted(accepted["case_id"], "tip", "drug_dealing_street", body["kommune"])
+        self.cases[accepted["case_id"]] = Submitted(accepted["case_id"], "tip", "drug_dealing_street", kommune)
 
     async def act(self, case: Submitted, action: str) -> None:
         at = datetime.now(UTC)

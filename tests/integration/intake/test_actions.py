@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import httpx
@@ -18,10 +19,11 @@ def at(minutes_ago: float) -> str:
     return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat()
 
 
-async def submit(client, path: str, body: dict) -> dict:
+async def submit(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
     r = await client.post(path, json=body, headers=PORTAL)
     assert r.status_code == 202, r.text
-    return r.json()  # type: ignore[no-any-return]
+    reply: dict[str, Any] = r.json()
+    return reply
 
 
 async def test_actions_move_the_case_and_are_published_with_its_category(

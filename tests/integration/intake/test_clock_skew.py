@@ -33,4 +33,5 @@ async def test_intake_whose_clock_runs_ahead_stamps_received_at_by_postgres(
         uuid.UUID(r.json()["case_id"]),
     )
     # Stamped an hour in the future without the correction; by Postgres's clock it is seconds old.
+    assert row is not None
     assert timedelta(0) <= row["age"] < timedelta(seconds=30)

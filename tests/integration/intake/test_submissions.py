@@ -51,6 +51,7 @@ async def test_the_school_a_citizen_names_stays_in_case_details_and_never_reache
     case_id = uuid.UUID(r.json()["case_id"])
     assert await db.fetchval("SELECT institution FROM case_details WHERE case_id = $1", case_id) == typed
     case = await db.fetchrow("SELECT * FROM cases WHERE case_id = $1", case_id)
+    assert case is not None
     assert "institution" not in case.keys()  # noqa: SIM118 - asyncpg Record
 
 
@@ -89,11 +90,13 @@ async def test_a_report_is_stored_and_published_once_as_a_cloudevent_without_per
 
     # The person is in intake's own table, and only there.
     details = await db.fetchrow("SELECT * FROM case_details WHERE case_id = $1", uuid.UUID(case_id))
+    assert details is not None
     assert details["description"] == DESCRIPTION and details["contact_phone"] == PHONE
     assert details["contact_name"] == NAME and details["contact_email"] == EMAIL
     assert details["address"] == ADDRESS and details["postcode"] == "4040" and details["lat"] == 55.6415
     assert str(details["client_address"]) == "127.0.0.1"
     case = await db.fetchrow("SELECT * FROM cases WHERE case_id = $1", uuid.UUID(case_id))
+    assert case is not None
     assert all(personal not in str(value) for value in case.values() for personal in PERSONAL)
 
     status = await client.get(answer["status_url"], headers=PORTAL)

@@ -56,6 +56,8 @@ class TestRoster:
     """lb-roskilde-1: webhook then e-mail; lb-roskilde-2: e-mail; the vagtchefer: a webhook; the vagtcentral: a
     webhook then the console. Every other kommune's officer: the console."""
 
+    __test__ = False  # a fixture's type, imported by the tests that annotate with it: no test class
+
     def __init__(self, tmp_path: Path, receiver: WebhookReceiver) -> None:
         self.secrets = {p: new_secret() for p in ("/lb1", "/vagtchef", "/vagtcentral")}
         self.receiver = receiver

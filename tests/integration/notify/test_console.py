@@ -15,7 +15,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,7 @@ def notify_environment(
 
 
 @pytest.fixture
-def notify(notify_environment: dict[str, str], tmp_path: Path) -> Any:
+def notify(notify_environment: dict[str, str], tmp_path: Path) -> Iterator[ServiceProcess]:
     service = ServiceProcess("notify", notify_environment, tmp_path / "notify.log").start()
     try:
         service.wait_ready()
@@ -106,7 +106,7 @@ async def sign_in(page: Page, base: str, key: str = "dev-police-key") -> None:
 
 @needs_chromium
 async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
-    notify, upstream: Upstream, receiver: WebhookReceiver, browser, ns: Namespace
+    notify: ServiceProcess, upstream: Upstream, receiver: WebhookReceiver, browser: Browser, ns: Namespace
 ) -> None:
     base = notify.url
     context = await browser.new_context(locale="da-DK", timezone_id="Europe/Copenhagen",
@@ -173,6 +173,7 @@ async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
 
     alert_id = await card.get_attribute("data-id")
     twin_id = await twin.get_attribute("data-id")
+    assert alert_id is not None
     async with httpx.AsyncClient(base_url=base, headers=POLICE) as api:
         body = (await api.get(f"/v1/alerts/{alert_id}")).json()
         assert body["state"] == "acknowledged" and body["acknowledged_by"] == OFFICER
@@ -205,7 +206,9 @@ async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
 
 
 @needs_chromium
-async def test_ack_without_the_session_token_is_refused(notify, upstream: Upstream, browser) -> None:
+async def test_ack_without_the_session_token_is_refused(
+    notify: ServiceProcess, upstream: Upstream, browser: Browser
+) -> None:
     """A cross-site form cannot ack: the cookie is SameSite=Strict, and even with it the CSRF token is missing."""
     context = await browser.new_context()
     page = await context.new_page()
@@ -237,7 +240,7 @@ def _csrf(client: httpx.Client) -> str:
     return page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
 
 
-def test_sign_in_sets_a_strict_http_only_cookie_and_refuses_wrong_keys_and_origins(notify) -> None:
+def test_sign_in_sets_a_strict_http_only_cookie_and_refuses_wrong_keys_and_origins(notify: ServiceProcess) -> None:
     base = notify.url
     with httpx.Client(base_url=base, timeout=10) as anonymous:
         assert anonymous.post("/console/login", data={"key": "nope"}).status_code == 401
@@ -279,7 +282,7 @@ async def _raised_alert(url: str) -> str:
     return alert_id
 
 
-async def test_the_feed_shows_a_change_made_by_another_instance(notify, notify_environment: dict[str, str], upstream: Upstream,
+async def test_the_feed_shows_a_change_made_by_another_instance(notify: ServiceProcess, notify_environment: dict[str, str], upstream: Upstream,
                                                                 tmp_path: Path) -> None:  # fmt: skip
     client = _signed_in(notify.url)
     token = _csrf(client)
@@ -324,7 +327,9 @@ async def test_the_feed_shows_a_change_made_by_another_instance(notify, notify_e
     client.close()
 
 
-async def test_a_console_ack_names_the_signed_in_key_in_the_audit_trail(notify, upstream: Upstream) -> None:
+async def test_a_console_ack_names_the_signed_in_key_in_the_audit_trail(
+    notify: ServiceProcess, upstream: Upstream
+) -> None:
     # The name is typed at sign-in; the key is what was checked: the trail keeps both, as for the API.
     client = _signed_in(notify.url)
     token = _csrf(client)
@@ -345,7 +350,7 @@ def _cookie(secret: str, session: dict[str, Any]) -> str:
     return TimestampSigner(secret).sign(data).decode()
 
 
-def test_a_sign_in_ends_after_its_time_and_a_cookie_needs_the_secret(notify) -> None:
+def test_a_sign_in_ends_after_its_time_and_a_cookie_needs_the_secret(notify: ServiceProcess) -> None:
     now = time.time()
     fresh = {"officer": "vc-x", "key": "dev-police", "csrf": "t" * 43, "until": now + 600}
     stale = fresh | {"until": now - 1}

@@ -15,23 +15,25 @@ from services.notify.adapters import repository as repo
 from services.notify.adapters.changes import alert_changes
 from services.notify.adapters.repository import PostgresNotifyRepository
 from services.notify.domain.alert import AlreadyResolved, alert_id_for
-from services.notify.domain.delivery import Backoff, Outcome
+from services.notify.domain.delivery import Backoff, Delivery, Outcome
 from shared.aio import within
+from shared.db import Conn
+from shared.events import CloudEvent
 from shared.unit_of_work import InTransaction
 from tests.integration.notify.conftest import Deadline
 from tests.support.infra import Namespace
 
 
-def _repo(conn: asyncpg.Connection, ctx: handlers.Context) -> PostgresNotifyRepository:
+def _repo(conn: Conn, ctx: handlers.Context) -> PostgresNotifyRepository:
     return PostgresNotifyRepository(conn, topic=ctx.alerts_topic)
 
 
-def _uow(conn: asyncpg.Connection, ctx: handlers.Context) -> InTransaction[PostgresNotifyRepository]:
+def _uow(conn: Conn, ctx: handlers.Context) -> InTransaction[PostgresNotifyRepository]:
     """The use cases' unit of work inside the test's transaction on `conn`."""
     return InTransaction(conn, lambda c: _repo(c, ctx))
 
 
-async def _apply(pool: asyncpg.Pool, ctx: handlers.Context, event) -> handlers.Applied:
+async def _apply(pool: asyncpg.Pool, ctx: handlers.Context, event: CloudEvent) -> handlers.Applied:
     async with pool.acquire() as conn, conn.transaction():
         return await handlers.handle_deadline_event(
             _uow(conn, ctx), event.meta, event.payload(), ctx, datetime.now(UTC)
@@ -207,7 +209,7 @@ async def test_a_delivered_result_counts_only_while_its_lease_is_held(
     # The second's lease ran out and another worker took it over: worker-1's late result is not its to record.
     await pool.execute("UPDATE deliveries SET lease_owner = 'worker-2' WHERE id = $1", second.id)
 
-    async def delivered(delivery) -> str:
+    async def delivered(delivery: Delivery) -> str:
         async with pool.acquire() as conn, conn.transaction():
             result, _ = await handlers.record_outcome(
                 _uow(conn, ctx), delivery, Outcome("delivered", "HTTP 204"), owner="worker-1", ctx=ctx,

@@ -199,9 +199,9 @@ async def test_a_breach_withdrawn_resolves_the_alert_and_tells_everyone_paged_wh
     clock = on_scene.astimezone(ZoneInfo("Europe/Copenhagen")).strftime("%H:%M")
     sentence = f"Fristoverskridelsen er trukket tilbage, fordi handlingen (Patrulje fremme) er registreret kl. {clock}"
     for path in ("/vagtchef", "/lb1"):
-        [told] = resolutions(path)
-        assert told["resolved_reason"] == "breach_withdrawn" and told["alert"]["state"] == "resolved"
-        assert told["text"].startswith("[Trukket tilbage] Frist overskredet") and sentence in told["text"]
+        [resolution] = resolutions(path)
+        assert resolution["resolved_reason"] == "breach_withdrawn" and resolution["alert"]["state"] == "resolved"
+        assert resolution["text"].startswith("[Trukket tilbage] Frist overskredet") and sentence in resolution["text"]
     mail = smtp.to("lb2@politi.example")[-1]
     assert mail["Subject"].startswith("[Trukket tilbage]") and sentence in mail.get_content()
 

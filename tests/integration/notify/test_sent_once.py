@@ -21,6 +21,7 @@ from services.notify.domain.alert import alert_id_for
 from services.notify.domain.delivery import Backoff
 from services.notify.entrypoints.timers import DeliveryWorker
 from shared.clock import SystemClock
+from shared.db import Conn
 from shared.unit_of_work import InTransaction
 from tests.integration.notify.conftest import Deadline
 from tests.support.receivers import SmtpSink, WebhookReceiver
@@ -75,7 +76,12 @@ async def test_a_mail_the_server_took_counts_as_delivered_though_its_goodbye_nev
 
 
 async def test_a_worker_whose_recording_waits_past_its_lease_keeps_the_delivery(
-    pool: asyncpg.Pool, ctx: handlers.Context, clients, notify_schema: str, receiver: WebhookReceiver, smtp: SmtpSink
+    pool: asyncpg.Pool,
+    ctx: handlers.Context,
+    clients: tuple[WebhookClient, EmailClient],
+    notify_schema: str,
+    receiver: WebhookReceiver,
+    smtp: SmtpSink,
 ) -> None:
     deadline = await _warn(pool, ctx)
     lease = 1.5  # room for a send (the clients' 1 s bound) and the recording margin
@@ -100,7 +106,12 @@ async def test_a_worker_whose_recording_waits_past_its_lease_keeps_the_delivery(
 
 
 async def test_a_recording_cut_off_by_the_database_is_tried_again_not_the_send(
-    pool: asyncpg.Pool, ctx: handlers.Context, clients, notify_schema: str, receiver: WebhookReceiver, smtp: SmtpSink
+    pool: asyncpg.Pool,
+    ctx: handlers.Context,
+    clients: tuple[WebhookClient, EmailClient],
+    notify_schema: str,
+    receiver: WebhookReceiver,
+    smtp: SmtpSink,
 ) -> None:
     deadline = await _warn(pool, ctx)
     alert_id = alert_id_for(deadline.case_id, deadline.rule)
@@ -123,7 +134,7 @@ async def test_a_recording_cut_off_by_the_database_is_tried_again_not_the_send(
 
 
 async def _sent_while_the_alert_is_held(
-    holder: asyncpg.Connection, alert_id: object, first: DeliveryWorker, receiver: WebhookReceiver, smtp: SmtpSink
+    holder: Conn, alert_id: object, first: DeliveryWorker, receiver: WebhookReceiver, smtp: SmtpSink
 ) -> Transaction:
     """`holder` locks the alert in a transaction it returns; `first` sends both messages, its recordings wait."""
     hold = holder.transaction()
@@ -164,7 +175,12 @@ async def _all_delivered(pool: asyncpg.Pool, alert_id: object) -> bool:
 
 
 async def test_a_worker_with_too_little_lease_left_hands_the_delivery_back_unsent(
-    pool: asyncpg.Pool, ctx: handlers.Context, clients, notify_schema: str, receiver: WebhookReceiver, smtp: SmtpSink
+    pool: asyncpg.Pool,
+    ctx: handlers.Context,
+    clients: tuple[WebhookClient, EmailClient],
+    notify_schema: str,
+    receiver: WebhookReceiver,
+    smtp: SmtpSink,
 ) -> None:
     deadline = await _warn(pool, ctx)
     # A lease no longer than the time kept for recording: no send could finish inside it.

@@ -293,7 +293,7 @@ async def test_every_dashboard_query_returns_series_from_the_running_services(ns
 
 def scrape_config(services: dict[str, ServiceProcess]) -> dict[str, Any]:
     """deploy/prometheus/prometheus.yml with the test's ports and a 1 s scrape: the same jobs and labels."""
-    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    config: dict[str, Any] = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     missing = sorted(set(services) - set(jobs))
     assert not missing, f"deploy/prometheus/prometheus.yml has no scrape job for {missing}"

@@ -17,7 +17,7 @@ from services.reporting.adapters.repository import PostgresReadModel
 from services.reporting.bootstrap import migrations
 from services.reporting.domain.facts import FactBatch
 from services.reporting.domain.periods import Period
-from shared.db import create_pool, migrate
+from shared.db import Conn, create_pool, migrate
 from shared.events import CloudEvent
 from shared.events import alerts as al
 from shared.unit_of_work import InTransaction
@@ -65,7 +65,9 @@ DIRECT = {
 }
 
 
-async def counted_directly(conn, start: datetime, end: datetime, kommune: str | None) -> dict[str, list[tuple]]:
+async def counted_directly(
+    conn: Conn, start: datetime, end: datetime, kommune: str | None
+) -> dict[str, list[tuple[Any, ...]]]:
     args: list[Any] = [start, end] + ([kommune] if kommune else [])
     k = " AND kommune = $3" if kommune else ""
     ka = " AND a.kommune = $3" if kommune else ""
@@ -77,7 +79,9 @@ async def counted_directly(conn, start: datetime, end: datetime, kommune: str | 
     return counted
 
 
-async def counted_by_the_report(conn, start: datetime, end: datetime, kommune: str | None) -> dict[str, list[tuple]]:
+async def counted_by_the_report(
+    conn: Conn, start: datetime, end: datetime, kommune: str | None
+) -> dict[str, list[tuple[Any, ...]]]:
     facts = await PostgresReadModel(conn).period_facts(start, end, kommune)
     return {
         "cases": sorted((c.kind, c.kommune, c.category, c.focus_area, c.count) for c in facts.cases),
@@ -114,7 +118,7 @@ async def counted_by_the_report(conn, start: datetime, end: datetime, kommune: s
                 a.raised,
                 a.acknowledged,
                 a.escalated,
-                sorted(ack.seconds.tolist()),
+                sorted(float(s) for s in ack.seconds),
             )
             for a, ack in zip(facts.alerts, facts.ack, strict=True)  # one row of the same query each
         ),

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from services.reporting.domain.periods import Period
 from shared.aio import within
+from shared.events import CloudEvent
 from shared.events import alerts as al
 from tests.integration.reporting.conftest import COUNCIL, POLICE, Bus, consumed, reporting_env
 from tests.support.infra import ROOT, Namespace
@@ -32,7 +33,7 @@ async def kpis(client: httpx.AsyncClient, scope: str = "kreds", period: str = "2
     return body
 
 
-async def publish_and_wait(ns: Namespace, bus: Bus, events, outcome: str = "processed") -> None:
+async def publish_and_wait(ns: Namespace, bus: Bus, events: list[CloudEvent], outcome: str = "processed") -> None:
     before = consumed(ns, outcome)
     await bus.publish(events)
     await eventually(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -34,7 +35,7 @@ ORDER = {
 }
 
 
-async def _rows(pool: asyncpg.Pool, table: str) -> list[tuple]:
+async def _rows(pool: asyncpg.Pool, table: str) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in await pool.fetch(f"SELECT * FROM {table} ORDER BY {ORDER[table]}")]
 
 

@@ -23,7 +23,7 @@ from shared.unit_of_work import PostgresUnitOfWork
 from tests.support.contracts import migrated_pool
 from tests.support.contracts.reporting import ReadModelContract
 
-TABLE_OF = {
+TABLE_OF: dict[type[Any], str] = {
     CaseFact: "cases", ActionFact: "case_actions", DeadlineFact: "deadlines", AlertFact: "alerts",
     AlertStageFact: "alert_stages", AlertAckFact: "alert_acks", RuleFact: "rules_seen",
 }  # fmt: skip
@@ -38,8 +38,8 @@ class TestPostgresReadModel(ReadModelContract):
             self.pool = pool
             yield PostgresUnitOfWork(lambda: pool, PostgresReadModel)
 
-    async def stored(self, uow: Any) -> dict[type, list[Any]]:
-        stored: dict[type, list[Any]] = {}
+    async def stored(self, uow: Any) -> dict[type[Any], list[Any]]:
+        stored: dict[type[Any], list[Any]] = {}
         for kind, table in TABLE_OF.items():
             columns = ", ".join(kind.__slots__)
             rows = await self.pool.fetch(f"SELECT {columns} FROM {table}")
