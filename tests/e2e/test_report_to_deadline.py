@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -25,7 +26,7 @@ def burglary(**over: object) -> dict[str, object]:
     } | over
 
 
-async def deadlines_of(client: httpx.AsyncClient, deadlines_url: str, case_id: str) -> list[dict]:  # type: ignore[type-arg]
+async def deadlines_of(client: httpx.AsyncClient, deadlines_url: str, case_id: str) -> list[dict[str, Any]]:
     page = (await client.get(f"{deadlines_url}/v1/deadlines", params={"limit": 500}, headers=POLICE)).json()
     return [d for d in page["items"] if d["case_id"] == case_id]
 

@@ -10,6 +10,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -40,7 +41,7 @@ def metric_names(expr: str) -> set[str]:
     return {n for n in names if n not in PROMQL_WORDS and not re.fullmatch(r"\d.*", n)}
 
 
-def alert_rules() -> list[dict]:  # type: ignore[type-arg]
+def alert_rules() -> list[dict[str, Any]]:
     return [rule for group in yaml.safe_load(ALERTS.read_text())["groups"] for rule in group["rules"]]
 
 
