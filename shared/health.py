@@ -136,9 +136,6 @@ class Health:
         for name, progress in self._loops.items():
             LOOP_STALLED.labels(self.service, name).set(round(progress.stalled_for(now), 1))
 
-    async def ready(self) -> bool:
-        return not self.stalled()
-
     async def live(self, dependencies_answer: Probe) -> dict[str, float]:
         """Loops stalled past the live bound while the dependencies answer: a fault a restart cures."""
         stuck = self.stalled(live=True)
