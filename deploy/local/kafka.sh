@@ -83,7 +83,11 @@ wait_ready() { # brokers logs-hint
   if ! "$PY" "$ROOT/deploy/local/probe.py" kafka --brokers "$1" --wait "${KAFKA_WAIT:-90}" | sed 's/^/[kafka] ready: /'; then
     die "the broker(s) did not become ready; $2"
   fi
-  "$PY" "$ROOT/deploy/local/probe.py" kafka --brokers "$1" --quiet || die "the broker(s) stopped answering right after start; $2"
+  # Asked again a moment later, with a few seconds' grace: right after a node (re)starts an admin client may
+  # reach it before it serves metadata (seen under CI load); a broker that died after starting still fails here.
+  sleep 2
+  "$PY" "$ROOT/deploy/local/probe.py" kafka --brokers "$1" --quiet --wait 20 2>/dev/null \
+    || die "the broker(s) stopped answering right after start; $2"
 }
 
 up_single() {
