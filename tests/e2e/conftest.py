@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.infra import Namespace
-from tests.support.services import ServiceProcess, service_env
+from tests.support.services import ServiceProcess, running_processes, service_env
 from tests.testdata import SECONDS_RULES_FILE
 
 
@@ -23,13 +23,5 @@ def system(ns: Namespace, tmp_path: Path) -> Iterator[dict[str, ServiceProcess]]
         name: ServiceProcess(name, service_env(ns, name, **env), tmp_path / f"{name}.log")
         for name in ("intake", "deadlines")
     }
-    for service in services.values():
-        service.migrate()
-        service.start()
-    try:
-        for service in services.values():
-            service.wait_ready()
+    with running_processes(*services.values()):
         yield services
-    finally:
-        for service in services.values():
-            service.stop()

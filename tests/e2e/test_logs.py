@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.support.infra import Namespace
-from tests.support.services import PORTAL_LIKE_HOOKS, ServiceProcess, service_env
+from tests.support.services import PORTAL_LIKE_HOOKS, ServiceProcess, running_processes, service_env
 from tests.support.waiting import eventually
 
 PORTAL = {"Authorization": "Bearer dev-portal-key"}
@@ -31,16 +31,8 @@ def json_logging_system(ns: Namespace, tmp_path: Path) -> Iterator[dict[str, Ser
         name: ServiceProcess(name, service_env(ns, name, **env), tmp_path / f"{name}.log")
         for name in ("intake", "deadlines")
     }
-    for service in services.values():
-        service.migrate()
-        service.start()
-    try:
-        for service in services.values():
-            service.wait_ready()
+    with running_processes(*services.values()):
         yield services
-    finally:
-        for service in services.values():
-            service.stop()
 
 
 def lines_of(service: ServiceProcess) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +159,18 @@ class ServiceProcess:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+@contextlib.contextmanager
+def running_processes(*services: ServiceProcess, ready_within: float = 60.0) -> Iterator[None]:
+    """Migrates and starts each service, waits until each answers /readyz, and stops them all after."""
+    for service in services:
+        service.migrate()
+        service.start()
+    try:
+        for service in services:
+            service.wait_ready(timeout=ready_within)
+        yield
+    finally:
+        for service in services:
+            service.stop()

@@ -18,7 +18,7 @@ from tests.integration.deadlines.conftest import CasesTopic, deadlines_env, now
 from tests.support.cases import reported
 from tests.support.conformance import run_schemathesis, statuses_by_operation
 from tests.support.infra import Namespace
-from tests.support.services import ServiceProcess
+from tests.support.services import ServiceProcess, running_processes
 from tests.support.waiting import eventually
 
 POLICE = {"Authorization": "Bearer dev-police-key"}
@@ -27,13 +27,8 @@ POLICE = {"Authorization": "Bearer dev-police-key"}
 @pytest.fixture
 def deadlines_process(ns: Namespace, tmp_path: Path) -> Iterator[ServiceProcess]:
     service = ServiceProcess("deadlines", deadlines_env(ns), tmp_path / "deadlines.log")
-    service.migrate()
-    service.start()
-    try:
-        service.wait_ready(timeout=30)
+    with running_processes(service, ready_within=30):
         yield service
-    finally:
-        service.stop()
 
 
 async def test_no_generated_input_makes_a_server_error_or_breaks_the_schema(

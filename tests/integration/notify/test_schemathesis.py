@@ -19,20 +19,15 @@ from tests.integration.notify.conftest import POLICE, Deadline, TestRoster, Upst
 from tests.support.conformance import run_schemathesis, statuses_by_operation
 from tests.support.infra import Namespace
 from tests.support.receivers import SmtpSink
-from tests.support.services import ServiceProcess
+from tests.support.services import ServiceProcess, running_processes
 from tests.support.waiting import eventually
 
 
 @pytest.fixture
 def notify_process(ns: Namespace, tmp_path: Path, roster: TestRoster, smtp: SmtpSink) -> Iterator[ServiceProcess]:
     service = ServiceProcess("notify", notify_env(ns, roster, smtp), tmp_path / "notify.log")
-    service.migrate()
-    service.start()
-    try:
-        service.wait_ready(timeout=30)
+    with running_processes(service, ready_within=30):
         yield service
-    finally:
-        service.stop()
 
 
 async def test_no_generated_input_makes_a_server_error_or_breaks_the_schema(

@@ -19,20 +19,15 @@ from tests.integration.reporting.conftest import COUNCIL, Bus, reporting_env
 from tests.support.conformance import run_schemathesis, statuses_by_operation
 from tests.support.infra import Namespace
 from tests.support.quarter import Q1, ROSKILDE, Quarter
-from tests.support.services import ServiceProcess
+from tests.support.services import ServiceProcess, running_processes
 from tests.support.waiting import eventually
 
 
 @pytest.fixture
 def reporting_process(ns: Namespace, tmp_path: Path) -> Iterator[ServiceProcess]:
     service = ServiceProcess("reporting", reporting_env(ns), tmp_path / "reporting.log")
-    service.migrate()
-    service.start()
-    try:
-        service.wait_ready(timeout=30)
+    with running_processes(service, ready_within=30):
         yield service
-    finally:
-        service.stop()
 
 
 async def test_no_generated_input_makes_a_server_error_or_breaks_the_schema(
