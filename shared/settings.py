@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_API_KEYS_FILE = PROJECT_ROOT / "deploy" / "dev-api-keys.yaml"
+DEV_OIDC_CLIENT_SECRET = "dev-mvsj-web-secret"  # noqa: S105 (the development realm's web client, public on purpose)
 DEV_DATABASE_PASSWORD = "politi:politi@"  # noqa: S105 (user:password@ of `make up`'s local database)
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -75,6 +76,19 @@ class CommonSettings(BaseSettings):
     # (API). The default is the development realm `make up` runs (deploy/local/keycloak.sh, realm
     # deploy/keycloak/realm-mvsj.json); its discovery document is <issuer>/.well-known/openid-configuration.
     oidc_issuer_url: str = Field("http://127.0.0.1:8180/realms/mvsj", validation_alias=_env("OIDC_ISSUER_URL"))
+    # The client the services' pages (notify's console, reporting's council pages) sign people in as:
+    # a confidential client with PKCE. The default secret is the development realm's (refused outside
+    # development by check_web_sign_in, which only services with pages call).
+    oidc_client_id: str = Field("mvsj-web", validation_alias=_env("OIDC_CLIENT_ID"))
+    oidc_client_secret: str = Field(DEV_OIDC_CLIENT_SECRET, validation_alias=_env("OIDC_CLIENT_SECRET"), repr=False)
+    # A page session: one shift at most; the provider is asked every recheck seconds whether the
+    # person may still be signed in (a disabled user loses access within it); while the provider does
+    # not answer, a session goes on at most the grace since its last answer.
+    web_session_max_age_seconds: int = Field(12 * 3600, ge=300, validation_alias=_env("WEB_SESSION_MAX_AGE_SECONDS"))
+    web_session_recheck_seconds: float = Field(60.0, gt=0, validation_alias=_env("WEB_SESSION_RECHECK_SECONDS"))
+    web_session_offline_grace_seconds: float = Field(
+        900.0, ge=0, validation_alias=_env("WEB_SESSION_OFFLINE_GRACE_SECONDS")
+    )
 
     @field_validator("log_format", mode="before")
     @classmethod
@@ -116,6 +130,19 @@ class CommonSettings(BaseSettings):
             raise ValueError(
                 f"DATABASE_URL uses the development password and {where}: set DATABASE_URL with a real"
                 " password, or ENVIRONMENT=development on a developer's machine"
+            )
+
+    def check_web_sign_in(self) -> None:
+        """For services with pages: the development realm's client secret only in development."""
+        if not self.is_development and self.oidc_client_secret == DEV_OIDC_CLIENT_SECRET:
+            raise ValueError(
+                "OIDC_CLIENT_SECRET is the development realm's (it is public) and ENVIRONMENT is not development:"
+                " set OIDC_CLIENT_SECRET to the web client's secret at your identity provider"
+            )
+        if not self.is_development and not self.oidc_issuer_url.lower().startswith("https://"):
+            raise ValueError(
+                f"OIDC_ISSUER_URL ({self.oidc_issuer_url}) is not https and ENVIRONMENT is not development:"
+                " tokens and sign-ins must travel over TLS"
             )
 
 

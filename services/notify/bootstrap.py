@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from fastapi import FastAPI
-from starlette.middleware.sessions import SessionMiddleware
 
 from services.notify import handlers
 from services.notify.adapters.ack_links import AckLinks
@@ -33,6 +32,7 @@ from shared.events import alerts as alert_events
 from shared.runtime import ServiceRuntime
 from shared.timers import DurableTimer, every
 from shared.unit_of_work import PostgresUnitOfWork
+from shared.websession import sign_in_router, web_sessions
 
 SERVICE = "notify"
 # How long the escalation timer gathers wake-ups before it looks; at most this late for a step that
@@ -129,6 +129,9 @@ def build_app(
         await every(settings.gauges_interval_seconds, refresh, failure="notify gauges not refreshed")
 
     feed = ConsoleFeed(settings.db_schema)
+    # Officers sign in to the console as themselves, through the district's identity provider.
+    sessions = web_sessions(settings, lambda: runtime.db, clock.now, cookie=SESSION_COOKIE, home="/console",
+                            public_url=settings.public_url)  # fmt: skip
     loops = [delivery_loop, escalation_loop, gauges_loop, feed.run, *(extra_loops or [])]
     if settings.heartbeat_url:
         url = settings.heartbeat_url
@@ -164,7 +167,8 @@ def build_app(
         readiness={"postgres": runtime.postgres_ready, "kafka": runtime.kafka_ready},
         routers=[
             alerts_router(ctx, links, clock.now),
-            console_router(ctx, feed, clock.now, settings.console_session_max_age_seconds),
+            console_router(ctx, feed, clock.now, sessions),
+            sign_in_router(sessions),
         ],
         asyncapi_doc=asyncapi_document(
             service=SERVICE,
@@ -193,9 +197,5 @@ def build_app(
         lambda: runtime.db, lambda conn: PostgresNotifyRepository(conn, topic=topics.alerts)
     )
     app.state.ack_links = links
-    # The console's sign-in: signed (itsdangerous), HttpOnly, SameSite=Strict, sent only to /console.
-    app.add_middleware(
-        SessionMiddleware, secret_key=settings.console_secret, session_cookie=SESSION_COOKIE, path="/console",
-        max_age=settings.console_session_max_age_seconds, same_site="strict", https_only=not settings.is_development,
-    )  # fmt: skip
+    app.state.web_sessions = sessions
     return app

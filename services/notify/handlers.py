@@ -256,12 +256,15 @@ async def acknowledge(
     ctx: Context,
     now: datetime,
     *,
+    by_name: str | None = None,
     for_reason: str | None = None,
     key: str | None = None,
     link: uuid.UUID | None = None,
 ) -> Applied:
     """An officer takes responsibility: escalation and reminders stop at once; the others are told who.
 
+    `by`: the person's stable id, `by_name` their name (the identity provider's for a signed-in
+    officer, the roster's otherwise; by default the roster's name of `by`, else `by` itself).
     `key`: the API key's name when a police system acknowledges for `by`; the audit's actor, so
     the trail shows which key spoke for which officer. `link`: the delivery an ack link was sent
     in (`for_reason` is the reason it names); a link works once.
@@ -275,7 +278,10 @@ async def acknowledge(
         existing = await repo.lock_alert(alert_id)
         if existing is None:
             raise NotFound(alert_id)
-        decision = domain.acknowledge(existing, by, now, via, for_reason=for_reason)
+        if by_name is None:
+            officer = ctx.roster().find(by)
+            by_name = officer.name if officer is not None else None
+        decision = domain.acknowledge(existing, by, now, via, by_name=by_name, for_reason=for_reason)
         return await _apply(repo, decision, ctx, now, actor=f"key:{key}" if key else by)
 
 

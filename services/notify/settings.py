@@ -13,7 +13,6 @@ from services.notify.adapters.roster_file import DEFAULT_ROSTER_FILE
 from shared.settings import ServiceSettings
 
 DEV_ACK_SECRET = "dev-notify-ack-secret-not-for-production"  # noqa: S105 - refused in production
-DEV_CONSOLE_SECRET = "dev-notify-console-session-secret-not-for-production"  # noqa: S105 - refused in production
 # Time a delivery's lease must leave after the longest send: recording the result. The delivery
 # worker keeps it free at the start of every send (a send with less left is handed back, not started).
 LEASE_MARGIN_SECONDS = 2.0
@@ -62,9 +61,6 @@ class NotifySettings(ServiceSettings):
     gauges_interval_seconds: float = Field(15.0, gt=0)
     # How far ahead the rota is checked for gaps at start-up.
     rota_check_days: int = Field(28, ge=1, le=366)
-    # The console's session cookie is signed with this; a sign-in lasts one shift at most.
-    console_secret: str = Field(DEV_CONSOLE_SECRET, min_length=32, repr=False)
-    console_session_max_age_seconds: int = Field(12 * 3600, ge=300)
     heartbeat_url: str | None = None
     heartbeat_interval_seconds: float = Field(60.0, gt=0)
 
@@ -108,11 +104,8 @@ class NotifySettings(ServiceSettings):
                 "NOTIFY_ACK_PREVIOUS_SECRETS holds the development secret (it is public: anyone could sign a link)"
                 " and ENVIRONMENT is not development: remove it from the list"
             )
-        if not self.is_development and self.console_secret == DEV_CONSOLE_SECRET:
-            raise ValueError(
-                "NOTIFY_CONSOLE_SECRET is the development secret (it is public) and ENVIRONMENT is not development:"
-                " set NOTIFY_CONSOLE_SECRET to a long random value, or ENVIRONMENT=development on a developer's machine"
-            )
+        # The console signs officers in through the identity provider (OIDC_CLIENT_SECRET, OIDC_ISSUER_URL).
+        self.check_web_sign_in()
         if not self.is_development and not self.public_url.lower().startswith("https://"):
             # An ack link is a bearer credential: over plain http anyone on the path can take it.
             raise ValueError(

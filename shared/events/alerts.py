@@ -96,8 +96,10 @@ class AlertDeliveryFailed(AlertData):
 class AlertAcknowledged(AlertData):
     event_type: ClassVar[str] = ACKNOWLEDGED
     time_field: ClassVar[str] = "acknowledged_at"
+    added_fields: ClassVar[frozenset[str]] = frozenset({"by_name"})
 
-    by: str
+    by: str = Field(description="The person's stable id: their roster id, or the identity provider's subject")
+    by_name: str | None = Field(None, description="The person's name from the identity provider or the roster")
     acknowledged_at: AwareDatetime
     via: Literal["api", "link", "console"] | None = None
 

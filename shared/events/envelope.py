@@ -39,6 +39,9 @@ class EventData(BaseModel):
     event_type: ClassVar[str] = ""
     topic: ClassVar[str] = ""
     time_field: ClassVar[str] = ""
+    # Optional fields added after events of this type were first published: left out of a
+    # deterministic event id while unset, so an id computed before they existed stays the same.
+    added_fields: ClassVar[frozenset[str]] = frozenset()
     registry: ClassVar[dict[str, type[EventData]]] = {}
 
     @classmethod

@@ -85,6 +85,8 @@ class ServiceProcess:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        # Where browsers reach it: sign-in callbacks and ack links point here, unless the test says otherwise.
+        self.env.setdefault(f"{service.upper()}_PUBLIC_URL", self.url)
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 

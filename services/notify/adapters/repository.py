@@ -33,7 +33,8 @@ _EVENT_NS = uuid.UUID("b5f0a0f1-0c8e-4a4a-8b36-1d3c1f6a7e21")
 _ALERT_COLUMNS = (
     "id", "case_id", "deadline_id", "deadline_rule", "title", "category", "kommune", "due_at", "policy_rule",
     "reason", "severity", "state", "chain", "level", "reminders", "raised_at", "updated_at", "happened_at",
-    "notified", "last_step", "next_timer_at", "acknowledged_at", "acknowledged_by", "resolved_at",
+    "notified", "last_step", "next_timer_at", "acknowledged_at", "acknowledged_by", "acknowledged_by_name",
+    "resolved_at",
     "resolved_reason", "fraction", "generation", "resolved_action", "resolved_action_at",
 )  # fmt: skip
 # Built once from the column names above (no value is ever formatted in): hence the S608 exemption.
@@ -71,7 +72,8 @@ def event_id_for(data: EventData) -> uuid.UUID:
     """Deterministic: the same fact computed twice (a retry after a crash) is the same event, sent once."""
     # The hash input is the payload's JSON exactly as it was first written: ids already on the bus
     # must come out the same for a redelivered cause (tests/unit/platform/test_emitted_ids.py).
-    return uuid.uuid5(_EVENT_NS, f"{data.event_type}/{data.model_dump_json()}")
+    unset = {f for f in data.added_fields if getattr(data, f) is None}
+    return uuid.uuid5(_EVENT_NS, f"{data.event_type}/{data.model_dump_json(exclude=unset)}")
 
 
 def to_cloud_events(events: Sequence[EventData], kommune: str) -> list[CloudEvent]:
@@ -170,6 +172,7 @@ def view_from_row(row: asyncpg.Record | dict[str, Any]) -> messages.AlertView:
         state=row["state"],
         due_at=row["due_at"],
         acknowledged_by=row["acknowledged_by"],
+        acknowledged_by_name=row.get("acknowledged_by_name"),
         resolved_reason=row["resolved_reason"],
         generation=row["generation"],
         resolved_action=row.get("resolved_action"),

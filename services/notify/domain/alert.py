@@ -104,6 +104,7 @@ class Alert:
     next_timer_at: datetime | None = None
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
+    acknowledged_by_name: str | None = None  # as people read it: the provider's or the roster's name
     resolved_at: datetime | None = None
     resolved_reason: str | None = None
     fraction: float | None = None
@@ -198,6 +199,7 @@ def on_deadline(existing: Alert | None, fact: DeadlineFact, rule: AlertRule, ros
         generation=fact.reschedules,
         acknowledged_at=None if new_window else existing.acknowledged_at,
         acknowledged_by=None if new_window else existing.acknowledged_by,
+        acknowledged_by_name=None if new_window else existing.acknowledged_by_name,
     )  # fmt: skip
     updated = ev.AlertUpdated(
         alert_id=alert.id, case_id=alert.case_id, reason=rule.reason, severity=rule.severity,
@@ -215,9 +217,18 @@ def on_deadline(existing: Alert | None, fact: DeadlineFact, rule: AlertRule, ros
 
 
 def acknowledge(
-    alert: Alert, by: str, now: datetime, via: Literal["api", "link", "console"], *, for_reason: str | None = None
+    alert: Alert,
+    by: str,
+    now: datetime,
+    via: Literal["api", "link", "console"],
+    *,
+    by_name: str | None = None,
+    for_reason: str | None = None,
 ) -> Decision:
     """Stops escalation and reminders at once and tells the others who were notified; twice is once.
+
+    `by`: the person's stable id (their roster id when they are on the roster); `by_name`: their
+    name as the identity provider or the roster gives it, never typed text.
 
     `for_reason`: what the officer was told (an ack link's reason); an ack of a warning is not an
     ack of the breach that superseded it (raises MovedOn).
@@ -229,15 +240,17 @@ def acknowledge(
     if alert.state == "acknowledged":
         return Decision(alert, changed=False)
     others = tuple(r for r in alert.notified if r != by)
-    acked = replace(alert, state="acknowledged", acknowledged_at=now, acknowledged_by=by, next_timer_at=None,
-                    updated_at=now)  # fmt: skip
-    event = ev.AlertAcknowledged(alert_id=alert.id, case_id=alert.case_id, by=by, acknowledged_at=now, via=via)
+    name = by_name or by
+    acked = replace(alert, state="acknowledged", acknowledged_at=now, acknowledged_by=by, acknowledged_by_name=name,
+                    next_timer_at=None, updated_at=now)  # fmt: skip
+    event = ev.AlertAcknowledged(alert_id=alert.id, case_id=alert.case_id, by=by, by_name=name, acknowledged_at=now,
+                                 via=via)  # fmt: skip
     stage = f"acknowledged-{ack_scope(alert.reason, alert.generation)}"
     return Decision(
         acked,
         notices=[_notice_to_ids(alert.id, stage, others)],
         events=[event],
-        audit=[("acknowledged", {"by": by, "via": via})],
+        audit=[("acknowledged", {"by": by, "name": name, "via": via})],
         stop_pending=True,
     )
 

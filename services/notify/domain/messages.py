@@ -58,6 +58,7 @@ class AlertView:
     state: str
     due_at: datetime
     acknowledged_by: str | None = None
+    acknowledged_by_name: str | None = None
     resolved_reason: str | None = None
     generation: int = 0  # the deadline window the alert's reason is about
     resolved_action: str | None = None  # a breach withdrawn: the action that met the deadline in time
@@ -139,7 +140,7 @@ def email_text(view: AlertView, stage: str, ack_url: str | None) -> str:
         f"Status: {state_da(view.state)}",
     ]
     if view.acknowledged_by:
-        lines.append(f"Kvitteret af: {view.acknowledged_by}")
+        lines.append(f"Kvitteret af: {acknowledger(view)}")
     if view.resolved_reason:
         lines.append(f"Afsluttet: {RESOLVED_DA.get(view.resolved_reason, view.resolved_reason)}")
     withdrawal = withdrawal_da(view)
@@ -149,6 +150,13 @@ def email_text(view: AlertView, stage: str, ack_url: str | None) -> str:
         lines += ["", "Kvittér for alarmen (tager ansvar for sagen):", ack_url]
     lines += ["", "Åbn sagen i politiets systemer ud fra referencen. Denne besked indeholder ingen borgeroplysninger."]
     return "\n".join(lines) + "\n"
+
+
+def acknowledger(view: AlertView) -> str:
+    """'Anne Holm (vc-anne)': the name people know and the id the roster and the records use."""
+    if view.acknowledged_by_name and view.acknowledged_by_name != view.acknowledged_by:
+        return f"{view.acknowledged_by_name} ({view.acknowledged_by})"
+    return view.acknowledged_by or ""
 
 
 def webhook_payload(view: AlertView, stage: str, delivery_id: str, ack_url: str | None) -> dict[str, Any]:
@@ -168,6 +176,7 @@ def webhook_payload(view: AlertView, stage: str, delivery_id: str, ack_url: str 
             "state": view.state,
             "due_at": utc_rfc3339(view.due_at),
             "acknowledged_by": view.acknowledged_by,
+            "acknowledged_by_name": view.acknowledged_by_name,
         },
         "text": " ".join(t for t in (subject(view, stage), withdrawal_da(view)) if t),
         "ack_url": ack_url if view.state in ("open", "escalated") else None,

@@ -1,10 +1,13 @@
-"""The duty officers' console (vagtchefens konsol): a Danish live page of open alerts, signed in with a police key.
+"""The duty officers' console (vagtchefens konsol): a Danish live page of open alerts, for officers as themselves.
 
 The page is one Jinja2 template (autoescaped) and a small script that draws alerts with
 textContent only. Alerts arrive by server-sent events: one Postgres LISTEN per instance
 (`ConsoleFeed`), so a change made by any notify instance reaches every open console, and each
-change is read once and sent to all of them. The session is Starlette's signed cookie
-(HttpOnly, SameSite=Strict, path /console); the ack also carries the session's CSRF token.
+change is read once and sent to all of them. Officers sign in through the district's identity
+provider (shared/websession.py: code flow with PKCE, a server-side session); a vagtchef sees and
+acknowledges every alert, a lokalbetjent those of his kommune; anyone else gets no console. An ack
+names the signed-in person (their roster id and the provider's name for them) and carries the
+session's CSRF token.
 """
 
 from __future__ import annotations
@@ -14,18 +17,16 @@ import contextlib
 import hmac
 import json
 import logging
-import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -44,16 +45,15 @@ from services.notify.domain.messages import (
 )
 from services.notify.metrics import count_events, observe_ack
 from shared.aio import within
-from shared.auth import ApiKeys
 from shared.backoff import Backoff
 from shared.db import Conn
 from shared.health import LoopProgress
-from shared.ratelimit import ANONYMOUS, RateLimits
 from shared.runtime import ServiceRuntime
+from shared.websession import WebSession, WebSessions, origin_of, same_origin
 
 log = logging.getLogger(__name__)
 
-SESSION_COOKIE = "notify_console"
+SESSION_COOKIE = "notify_session"
 CSRF_HEADER = "x-csrf-token"
 # Enough for any real shift; past it the page says so rather than growing without bound.
 SNAPSHOT_LIMIT = 500
@@ -67,11 +67,12 @@ _HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self';"
-        " form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
 }
+# form-action also names the identity provider: signing out posts here and goes on to its end-session page.
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self';"
+    " form-action 'self' {provider}; frame-ancestors 'none'; base-uri 'none'"
+)
 _templates = Environment(
     loader=PackageLoader("services.notify", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -104,6 +105,7 @@ def console_alert(row: Any, deliveries: list[Any]) -> dict[str, Any]:
         "raised_at": _iso(row["raised_at"]),
         "acknowledged_at": _iso(row["acknowledged_at"]),
         "acknowledged_by": row["acknowledged_by"],
+        "acknowledged_by_name": row["acknowledged_by_name"],
         "resolved_at": _iso(row["resolved_at"]),
         "resolved_reason": row["resolved_reason"],
         "resolved_da": RESOLVED_DA.get(row["resolved_reason"], row["resolved_reason"]),
@@ -124,11 +126,19 @@ def console_alert(row: Any, deliveries: list[Any]) -> dict[str, Any]:
     }
 
 
-async def read_alerts(conn: Conn, ids: list[uuid.UUID] | None) -> list[dict[str, Any]]:
-    """The given alerts, or (None) every unresolved one, most urgent first, as the page shows them."""
+async def read_alerts(
+    conn: Conn, ids: list[uuid.UUID] | None, *, kommuner: frozenset[str] | None = None
+) -> list[dict[str, Any]]:
+    """The given alerts, or (None) every unresolved one, most urgent first, as the page shows them.
+
+    `kommuner`: only these kommuner's alerts in the list (a lokalbetjent's); None: all.
+    """
     if ids is None:
+        if kommuner is not None and len(kommuner) != 1:
+            return []  # nobody's reach is several kommuner but all of them (None)
+        kommune = next(iter(kommuner)) if kommuner else None
         rows, _ = await repo.list_alerts(
-            conn, state="unresolved", kommune=None, severity=None, limit=SNAPSHOT_LIMIT, offset=0
+            conn, state="unresolved", kommune=kommune, severity=None, limit=SNAPSHOT_LIMIT, offset=0
         )
     else:
         rows = list((await repo.alert_rows(conn, ids)).values())
@@ -219,32 +229,9 @@ class ConsoleFeed:
             self.publish(alerts)
 
 
-def _session(request: Request) -> dict[str, Any] | None:
-    """The signed-in officer's session, or None.
-
-    The cookie's own age slides (Starlette signs it anew with each answer); `until`, set at
-    sign-in, ends a sign-in after one shift however busy the page has been.
-    """
-    session: dict[str, Any] = request.session
-    if not (session.get("officer") and session.get("csrf")):
-        return None
-    if float(session.get("until", 0)) <= time.time():
-        session.clear()
-        return None
-    return session
-
-
-def _same_origin(request: Request) -> bool:
-    """A browser names the page a POST came from; one from another site is refused (besides SameSite=Strict)."""
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    host = request.headers.get("host", "")
-    return urlsplit(origin).netloc == host
-
-
-def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return HTMLResponse(_templates.get_template(template).render(**context), status_code=status, headers=_HEADERS)
+def _page(template: str, provider: str, status: int = 200, **context: Any) -> HTMLResponse:
+    headers = _HEADERS | {"Content-Security-Policy": _CSP.format(provider=provider)}
+    return HTMLResponse(_templates.get_template(template).render(**context), status_code=status, headers=headers)
 
 
 def _static(name: str, media_type: str) -> Response:
@@ -253,93 +240,92 @@ def _static(name: str, media_type: str) -> Response:
                                                           "nosniff"})  # fmt: skip
 
 
-def console_router(
-    handler_ctx: handlers.Context, feed: ConsoleFeed, now: Callable[[], datetime], session_max_age: float
-) -> APIRouter:
+def console_router(handler_ctx: handlers.Context, feed: ConsoleFeed, now: Callable[[], datetime],
+                   sessions: WebSessions) -> APIRouter:  # fmt: skip
     router = APIRouter(prefix="/console", include_in_schema=False)
+    provider = origin_of(sessions.provider.issuer)
 
-    @router.get("", response_class=HTMLResponse)
-    async def console(request: Request) -> HTMLResponse:
-        session = _session(request)
+    async def officer(request: Request) -> WebSession | Response:
+        """The signed-in officer, or the answer to give instead: sign in first, or no access (council, ops)."""
+        session = await sessions.current(request)
         if session is None:
-            return _page("console.html", signed_in=False)
-        return _page("console.html", signed_in=True, officer=session["officer"], csrf=session["csrf"])
+            return await sessions.sign_in_redirect(request)
+        if not session.person.is_police:
+            return _page(
+                "console.html",
+                provider,
+                403,
+                signed_in=False,
+                person=session.person,
+                csrf=session.csrf,
+                error="Din bruger har ikke adgang til konsollen. Den er for vagtchefer og lokalbetjente.",
+            )
+        return session
 
-    @router.post("/login", response_model=None)
-    async def login(request: Request) -> Response:
-        if not _same_origin(request):
-            return _page("console.html", 403, signed_in=False, error="Forespørgslen kom fra en anden side.")
-        # A plain urlencoded form, read by hand: no multipart dependency for two fields.
-        form = parse_qs((await request.body()).decode("utf-8", "replace"))
-        key = (form.get("key") or [""])[0].strip()
-        name = (form.get("navn") or [""])[0].strip()[:64]
-        keys: ApiKeys = request.app.state.api_keys
-        client = keys.identify(key) if key else None
-        if client is None:
-            # Guessing keys through the form costs what it costs on the API: the per-address bucket.
-            limits: RateLimits = request.app.state.rate_limits
-            limits.check(ANONYMOUS, request.client.host if request.client else "unknown", anonymous=True)
-            return _page("console.html", 401, signed_in=False, error="Nøglen er ikke gyldig.", navn=name)
-        if client.role != "police":
-            return _page("console.html", 403, signed_in=False, error="Nøglen giver ikke adgang til konsollen.",
-                         navn=name)  # fmt: skip
-        request.session.clear()
-        # Who acknowledges is the officer's own name when given; else the key's name, as the API does.
-        request.session.update({"officer": name or client.name, "key": client.name,
-                                "csrf": secrets.token_urlsafe(32), "until": time.time() + session_max_age})  # fmt: skip
-        log.info("console sign-in", extra={"key": client.name})
-        return RedirectResponse("/console", status_code=303, headers={"Cache-Control": "no-store"})
-
-    @router.post("/logout", response_model=None)
-    async def logout(request: Request) -> Response:
-        session = _session(request)
-        form = parse_qs((await request.body()).decode("utf-8", "replace"))
-        token = (form.get("csrf") or [""])[0]
-        if session is not None and _same_origin(request) and hmac.compare_digest(token, session["csrf"]):
-            request.session.clear()
-        return RedirectResponse("/console", status_code=303, headers={"Cache-Control": "no-store"})
+    @router.get("", response_model=None)
+    async def console(request: Request) -> Response:
+        session = await officer(request)
+        if isinstance(session, Response):
+            return session
+        person = session.person
+        scope = "alle kommuner" if person.is_vagtchef else kommune_name(person.kommune or "")
+        return _page("console.html", provider, signed_in=True, person=person, scope=scope, csrf=session.csrf)
 
     @router.get("/events", response_model=None)
     async def events(request: Request) -> Response:
-        session = _session(request)
-        if session is None:
+        session = await sessions.current(request)
+        if session is None or not session.person.is_police:
             return JSONResponse({"detail": "Ikke logget ind."}, status_code=401)
         pool = request.app.state.runtime.db
-        # A stream outlives no session: at the sign-in's end it stops, and the reconnect is refused.
-        ends_at = float(session["until"])
+        cookie = request.cookies.get(sessions.config.cookie)
+        person = session.person
+        recheck = min(30.0, sessions.config.recheck_seconds)
 
         async def stream() -> AsyncIterator[ServerSentEvent]:
             # Subscribe before reading the list: a change between the two then arrives after it, not never.
             with feed.subscribe() as queue:
                 async with pool.acquire() as conn:
-                    snapshot = await read_alerts(conn, None)
+                    snapshot = await read_alerts(conn, None, kommuner=person.kommuner)
                 yield ServerSentEvent(json.dumps(snapshot), event="snapshot", retry=2000)
                 while True:
                     try:
-                        batch = await within(queue.get(), max(0.0, ends_at - time.time()))
+                        batch = await within(queue.get(), recheck)
                     except TimeoutError:
-                        return
+                        # A stream outlives no session: signed out, disabled at the provider, or the shift is over.
+                        if await sessions.get(cookie) is None:
+                            yield ServerSentEvent("{}", event="signed-out")
+                            return
+                        continue
                     if batch is None:
                         yield ServerSentEvent("{}", event="restart")
                         return
-                    yield ServerSentEvent(json.dumps(batch), event="alerts")
+                    visible = [a for a in batch if person.sees_kommune(a["kommune"])]
+                    if visible:
+                        yield ServerSentEvent(json.dumps(visible), event="alerts")
 
         return EventSourceResponse(stream(), ping=15, headers={"Cache-Control": "no-store"})
 
     @router.post("/alerts/{alert_id}/ack", response_model=None)
     async def acknowledge(request: Request, alert_id: uuid.UUID) -> Response:
-        session = _session(request)
+        session = await sessions.current(request)
         if session is None:
-            return JSONResponse({"detail": "Ikke logget ind."}, status_code=401)
+            return JSONResponse({"detail": "Du er ikke logget ind længere; genindlæs siden."}, status_code=401)
         token = request.headers.get(CSRF_HEADER, "")
-        if not _same_origin(request) or not hmac.compare_digest(token, session["csrf"]):
+        if not same_origin(request) or not hmac.compare_digest(token, session.csrf):
             return JSONResponse({"detail": "Ugyldig formular; genindlæs siden."}, status_code=403)
+        person = session.person
+        async with request.app.state.runtime.db.acquire() as conn:
+            current = await repo.get_alert(conn, alert_id)
+        if current is None:
+            return JSONResponse({"detail": "Alarmen findes ikke."}, status_code=404)
+        if not person.sees_kommune(current["kommune"]):
+            return JSONResponse({"detail": "Alarmen hører til en anden kommune end din."}, status_code=403)
         at = now()
         uow: handlers.Uow = request.app.state.uow
         try:
-            # The key that signed in is the audit's actor, as for the API: the name was typed, the key checked.
-            applied = await handlers.acknowledge(uow, alert_id, session["officer"], "console", handler_ctx, at,
-                                                 key=session.get("key"))  # fmt: skip
+            # The signed-in person is the record: their stable id and the provider's name for them.
+            applied = await handlers.acknowledge(uow, alert_id, person.id, "console", handler_ctx, at,
+                                                 by_name=person.name)  # fmt: skip
         except handlers.NotFound:
             return JSONResponse({"detail": "Alarmen findes ikke."}, status_code=404)
         except AlreadyResolved:
@@ -350,6 +336,7 @@ def console_router(
         if applied.events and alert.acknowledged_at is not None:
             observe_ack(alert.severity, alert.raised_at, alert.acknowledged_at)
         return JSONResponse({"id": str(alert.id), "state": alert.state, "acknowledged_by": alert.acknowledged_by,
+                             "acknowledged_by_name": alert.acknowledged_by_name,
                              "acknowledged_at": _iso(alert.acknowledged_at)})  # fmt: skip
 
     @router.get("/static/console.js")

@@ -69,7 +69,8 @@ class AlertOut(BaseModel):
     raised_at: datetime
     updated_at: datetime
     acknowledged_at: datetime | None
-    acknowledged_by: str | None
+    acknowledged_by: str | None = Field(description="Who acknowledged: the person's roster id or provider subject")
+    acknowledged_by_name: str | None = Field(description="Their name, from the identity provider or the roster")
     resolved_at: datetime | None
     resolved_reason: str | None
     next_escalation_at: datetime | None
@@ -100,6 +101,7 @@ class AckOut(BaseModel):
     id: uuid.UUID
     state: Literal["open", "acknowledged", "escalated", "resolved"]
     acknowledged_by: str | None
+    acknowledged_by_name: str | None
     acknowledged_at: datetime | None
 
 
@@ -195,6 +197,7 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
         if applied.events and alert.acknowledged_at is not None:
             observe_ack(alert.severity, alert.raised_at, alert.acknowledged_at)
         return {"id": str(alert.id), "state": alert.state, "acknowledged_by": alert.acknowledged_by,
+                "acknowledged_by_name": alert.acknowledged_by_name,
                 "acknowledged_at": alert.acknowledged_at}  # fmt: skip
 
     @router.post("/alerts/{alert_id}/ack", response_model=AckOut,
@@ -253,7 +256,8 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
             result = await _ack(request, alert_id, claim.recipient, "link", link=claim)
         except Problem as problem:
             return _page("Kvittering", f"<p>{html.escape(problem.detail or problem.title)}</p>", problem.status)
-        return _page("Kvitteret", f"<p>Alarmen er kvitteret af {html.escape(str(result['acknowledged_by']))}.</p>",
+        who = result["acknowledged_by_name"] or result["acknowledged_by"]
+        return _page("Kvitteret", f"<p>Alarmen er kvitteret af {html.escape(str(who))}.</p>",
                      200)  # fmt: skip
 
     return router

@@ -67,7 +67,11 @@ function card(a) {
   field(dl, "Forfalder", fmt(a.due_at));
   field(dl, "Rejst", fmt(a.raised_at));
   if (a.level > 0) field(dl, "Eskaleret", "trin " + a.level);
-  if (a.acknowledged_by) field(dl, "Kvitteret af", a.acknowledged_by + " · " + fmt(a.acknowledged_at));
+  if (a.acknowledged_by) {
+    const who = a.acknowledged_by_name && a.acknowledged_by_name !== a.acknowledged_by
+      ? a.acknowledged_by_name + " (" + a.acknowledged_by + ")" : a.acknowledged_by;
+    field(dl, "Kvitteret af", who + " · " + fmt(a.acknowledged_at));
+  }
   else if (a.next_escalation_at) field(dl, "Næste eskalering", fmt(a.next_escalation_at));
   article.append(dl);
 
@@ -126,7 +130,7 @@ async function acknowledge(id, button) {
     if (known) {
       // The change also arrives by the feed; showing it now spares the officer the wait.
       Object.assign(known, { state: body.state, acknowledged_by: body.acknowledged_by,
-        acknowledged_at: body.acknowledged_at, state_da: body.state === "acknowledged" ? "Kvitteret" : known.state_da });
+        acknowledged_by_name: body.acknowledged_by_name, acknowledged_at: body.acknowledged_at, state_da: body.state === "acknowledged" ? "Kvitteret" : known.state_da });
       render();
     }
   } catch (err) {

@@ -17,7 +17,8 @@ def _row(**over: object) -> dict[str, object]:
     return {
         "id": uuid.uuid4(), "reference": "MV-1234-ABC", "title": "Frist", "category": "burglary_home",
         "kommune": "0265", "severity": "critical", "state": "escalated", "reason": "deadline_breached", "level": 1,
-        "due_at": at, "raised_at": at, "acknowledged_at": None, "acknowledged_by": None, "resolved_at": None,
+        "due_at": at, "raised_at": at, "acknowledged_at": None, "acknowledged_by": None, "acknowledged_by_name": None,
+        "resolved_at": None,
         "next_timer_at": at, "resolved_reason": None,
     } | over  # fmt: skip
 
@@ -57,15 +58,16 @@ def test_an_unknown_code_is_shown_as_it_is() -> None:
     assert (shown["kommune_name"], shown["category_da"]) == ("9999", "new_category")
 
 
-def test_production_refuses_the_development_console_secret() -> None:
+def test_production_refuses_the_development_realms_client_secret_and_a_plain_http_provider() -> None:
     settings = NotifySettings(environment="production", api_keys_file=Path("/elsewhere/keys.yaml"),
-                              database_url="postgresql://u:secret@db/politi", ack_secret="a-real-ack-secret-0123456789")  # fmt: skip
-    with pytest.raises(ValueError, match="NOTIFY_CONSOLE_SECRET"):
+                              database_url="postgresql://u:secret@db/politi", ack_secret="a-real-ack-secret-0123456789",
+                              public_url="https://varsler.politi.example", smtp_starttls=True)  # fmt: skip
+    with pytest.raises(ValueError, match="OIDC_CLIENT_SECRET"):
         settings.check_for_production()
-    NotifySettings(environment="production", api_keys_file=Path("/elsewhere/keys.yaml"),
-                   database_url="postgresql://u:secret@db/politi", ack_secret="a-real-ack-secret-0123456789",
-                   console_secret="x" * 40, public_url="https://varsler.politi.example",
-                   smtp_starttls=True).check_for_production()  # fmt: skip
+    with pytest.raises(ValueError, match=r"OIDC_ISSUER_URL .* is not https"):
+        settings.model_copy(update={"oidc_client_secret": "x" * 40}).check_for_production()
+    settings.model_copy(update={"oidc_client_secret": "x" * 40,
+                                "oidc_issuer_url": "https://login.politi.example/realms/mvsj"}).check_for_production()  # fmt: skip
 
 
 async def test_a_console_that_falls_behind_is_told_to_start_again_and_dropped() -> None:

@@ -115,7 +115,7 @@ def test_a_withdrawn_breach_tells_in_danish_which_action_came_when_before_the_du
 def test_the_webhook_payload_has_no_room_for_citizen_data() -> None:
     payload = webhook_payload(VIEW, "raised", "d-1", "http://ack")
     assert set(payload["alert"]) == {"id", "case_id", "reference", "category", "kommune", "title", "reason",
-                                     "severity", "state", "due_at", "acknowledged_by"}  # fmt: skip
+                                     "severity", "state", "due_at", "acknowledged_by", "acknowledged_by_name"}  # fmt: skip
     assert payload["ack_url"] == "http://ack" and payload["type"] == "alert.raised"
     closed = AlertView(**{**{f: getattr(VIEW, f) for f in VIEW.__dataclass_fields__}, "state": "resolved"})
     resolved = webhook_payload(closed, "resolved", "d-2", "http://ack")

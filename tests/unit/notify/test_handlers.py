@@ -305,13 +305,16 @@ async def test_an_ack_by_api_key_names_the_officer_and_the_key_and_stops_the_esc
     applied = await handlers.acknowledge(repo, deadline.alert_id, "lb-roskilde-2", "api", CTX, at, key="dev-police")
     alert = repo.alerts[deadline.alert_id]
     assert applied.alert == alert
-    assert (alert.state, alert.acknowledged_by, alert.acknowledged_at, alert.next_timer_at) == (
-        "acknowledged", "lb-roskilde-2", at, None)  # fmt: skip
+    # The key spoke for a roster officer: the records name the officer by roster id and the roster's name.
+    name = CTX.roster().find("lb-roskilde-2").name  # type: ignore[union-attr]
+    assert (alert.state, alert.acknowledged_by, alert.acknowledged_by_name, alert.acknowledged_at,
+            alert.next_timer_at) == ("acknowledged", "lb-roskilde-2", name, at, None)  # fmt: skip
     acked = repo.audit_rows[-1]
     assert (acked["kind"], acked["actor"], acked["detail"]) == (
-        "acknowledged", "key:dev-police", {"by": "lb-roskilde-2", "via": "api"})  # fmt: skip
+        "acknowledged", "key:dev-police", {"by": "lb-roskilde-2", "name": name, "via": "api"})  # fmt: skip
     event = repo.outbox[-1]
-    assert event.type == ev.ACKNOWLEDGED and (event.data["by"], event.data["via"]) == ("lb-roskilde-2", "api")
+    assert event.type == ev.ACKNOWLEDGED
+    assert (event.data["by"], event.data["by_name"], event.data["via"]) == ("lb-roskilde-2", name, "api")
     # The warning's unsent messages stop; the other officer notified is told who took it.
     assert stages(repo, alert.id, "pending") == {("acknowledged-deadline_warning", "lb-roskilde-1")}
     # A second ack changes nothing.

@@ -44,7 +44,8 @@ def _production(**over: object) -> NotifySettings:
     base: dict[str, object] = {
         "environment": "production", "api_keys_file": Path("/elsewhere/keys.yaml"),
         "database_url": "postgresql://u:secret@db/politi", "ack_secret": "a-long-random-production-secret",
-        "console_secret": "another-long-random-production-secret",
+        "oidc_client_secret": "another-long-random-production-secret",
+        "oidc_issuer_url": "https://login.politi.example/realms/mvsj",
         "public_url": "https://varsler.politi.example", "smtp_starttls": True,
     }  # fmt: skip
     return NotifySettings(**(base | over))  # type: ignore[arg-type]
