@@ -102,6 +102,20 @@ def _printable(value: Any, limit: int = 200) -> str | None:
     return text
 
 
+def _kommune(value: Any) -> str | None:
+    """The `kommune` claim: the realm's mapper is multivalued, so a token carries a list (["0253"]).
+
+    One code is the person's kommune; several (a person in two kommune groups) name no single one,
+    so none is used: an officer's reach is never widened by a guess.
+    """
+    if isinstance(value, list):
+        codes = {code for code in (_printable(v, 16) for v in value) if code}
+        if len(codes) > 1:
+            log.warning("a token names several kommuner; none is used", extra={"kommuner": sorted(codes)})
+        return codes.pop() if len(codes) == 1 else None
+    return _printable(value, 16)
+
+
 def person_from_claims(claims: Mapping[str, Any]) -> Person:
     """The person a validated token names; InvalidToken when it names none fit for a record."""
     subject = _printable(claims.get("sub"))
@@ -120,7 +134,7 @@ def person_from_claims(claims: Mapping[str, Any]) -> Person:
         username=username,
         name=name,
         roles=roles,
-        kommune=_printable(claims.get("kommune"), 16),
+        kommune=_kommune(claims.get("kommune")),
         roster_id=_printable(claims.get("roster_id"), 64),
     )
 
