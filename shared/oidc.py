@@ -224,9 +224,11 @@ class OidcProvider:
         alg = header.get("alg")
         if alg not in ALGORITHMS:
             raise InvalidToken(f"algorithm {alg!r} is not accepted")
-        kid = header.get("kid")
-        keys = await self._keys_for(kid if isinstance(kid, str) else None)
-        if kid not in self._kids:
+        # A kid that is no string (a JSON object or list in a forged header) names no key; it must
+        # not reach the set lookup, where an unhashable value would raise TypeError (a 500, not a 401).
+        kid = header.get("kid") if isinstance(header.get("kid"), str) else None
+        keys = await self._keys_for(kid)
+        if kid is None or kid not in self._kids:
             raise InvalidToken(f"signed with a key the provider does not publish (kid {kid!r})")
         try:
             decoded = jwt.decode(token, keys, algorithms=list(ALGORITHMS))
