@@ -5,7 +5,8 @@ service allows (never `none`, never a shared-secret HMAC), its signature verifie
 provider publishes at its JWKS address, its issuer is the configured issuer, its audience holds
 the expected one, and it has not expired (`exp`, `nbf`, `iat` with a small leeway). A key id the
 service has not seen makes it read the JWKS again (the provider rotated its keys), at most once per
-`refetch_after` seconds, so a flood of forged key ids costs the provider nothing.
+`refetch_after` seconds (counted from the last attempt, answered or not), so a flood of forged key
+ids costs the provider nothing, and nothing waits on a provider that is down.
 
 The person comes from the claims the district's realm puts in every token (deploy/keycloak/make_realm.py):
 `sub` (the provider's stable id), `preferred_username`, `name`, `roles`, `kommune` and, for an
@@ -161,6 +162,7 @@ class OidcProvider:
         self._keys: KeySet | None = None
         self._kids: set[str] = set()
         self._keys_read_at = float("-inf")
+        self._keys_tried_at = float("-inf")
         self._lock = asyncio.Lock()
 
     async def aclose(self) -> None:
@@ -189,6 +191,7 @@ class OidcProvider:
         return value
 
     async def _read_keys(self) -> None:
+        self._keys_tried_at = time.monotonic()
         url = await self.endpoint("jwks_uri")
         try:
             response = await self._http.get(url)
@@ -207,7 +210,9 @@ class OidcProvider:
 
     async def _keys_for(self, kid: str | None) -> KeySet:
         async with self._lock:
-            stale = time.monotonic() - self._keys_read_at >= self.refetch_after
+            # From the last attempt, not the last success: while the provider fails, each forged kid
+            # would otherwise ask it again, one after another under the lock, with genuine tokens queued behind.
+            stale = time.monotonic() - self._keys_tried_at >= self.refetch_after
             if self._keys is None or (kid not in self._kids and stale):
                 await self._read_keys()
             assert self._keys is not None
