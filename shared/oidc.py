@@ -6,7 +6,10 @@ provider publishes at its JWKS address, its issuer is the configured issuer, its
 the expected one, and it has not expired (`exp`, `nbf`, `iat` with a small leeway). A key id the
 service has not seen makes it read the JWKS again (the provider rotated its keys), at most once per
 `refetch_after` seconds (counted from the last attempt, answered or not), so a flood of forged key
-ids costs the provider nothing, and nothing waits on a provider that is down.
+ids costs the provider nothing, and nothing waits on a provider that is down. Keys read more than
+`keys_max_age` seconds ago are read again before use, so a key the provider withdrew (a leaked key
+removed from the realm) stops being trusted within that time even when no new key id ever comes
+along; if the provider cannot be read then, the keys it last published are kept meanwhile.
 
 The person comes from the claims the district's realm puts in every token (deploy/keycloak/make_realm.py):
 `sub` (the provider's stable id), `preferred_username`, `name`, `roles`, `kommune` and, for an
@@ -141,7 +144,7 @@ def person_from_claims(claims: Mapping[str, Any]) -> Person:
 
 
 class OidcProvider:
-    """One provider, read once and cached: discovery document, then keys (refetched on an unknown key id)."""
+    """One provider, read once and cached: discovery document, then keys (read again on an unknown kid and when old)."""
 
     def __init__(
         self,
@@ -151,6 +154,7 @@ class OidcProvider:
         now: Callable[[], float] = time.time,
         leeway: int = 30,
         refetch_after: float = 30.0,
+        keys_max_age: float = 300.0,
     ) -> None:
         self.issuer = issuer.rstrip("/")
         self._http = http or httpx.AsyncClient(timeout=5.0)
@@ -158,6 +162,7 @@ class OidcProvider:
         self._now = now
         self.leeway = leeway
         self.refetch_after = refetch_after
+        self.keys_max_age = keys_max_age
         self._metadata: dict[str, Any] | None = None
         self._keys: KeySet | None = None
         self._kids: set[str] = set()
@@ -212,9 +217,17 @@ class OidcProvider:
         async with self._lock:
             # From the last attempt, not the last success: while the provider fails, each forged kid
             # would otherwise ask it again, one after another under the lock, with genuine tokens queued behind.
-            stale = time.monotonic() - self._keys_tried_at >= self.refetch_after
-            if self._keys is None or (kid not in self._kids and stale):
+            now = time.monotonic()
+            may_retry = now - self._keys_tried_at >= self.refetch_after
+            if self._keys is None or (kid not in self._kids and may_retry):
                 await self._read_keys()
+            elif may_retry and now - self._keys_read_at >= self.keys_max_age:
+                # Without this a withdrawn key stayed trusted for the life of the process: only an
+                # unknown kid made the service read the keys again.
+                try:
+                    await self._read_keys()
+                except ProviderUnavailable as exc:
+                    log.warning("identity provider keys not refreshed; the last ones read are kept: %s", exc)
             assert self._keys is not None
             return self._keys
 
