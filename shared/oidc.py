@@ -155,11 +155,13 @@ class OidcProvider:
         leeway: int = 30,
         refetch_after: float = 30.0,
         keys_max_age: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.issuer = issuer.rstrip("/")
         self._http = http or httpx.AsyncClient(timeout=5.0)
         self._owns_http = http is None
         self._now = now
+        self._clock = clock  # for the key cache's windows; `now` is the wall clock that tokens' times are read on
         self.leeway = leeway
         self.refetch_after = refetch_after
         self.keys_max_age = keys_max_age
@@ -196,7 +198,7 @@ class OidcProvider:
         return value
 
     async def _read_keys(self) -> None:
-        self._keys_tried_at = time.monotonic()
+        self._keys_tried_at = self._clock()
         url = await self.endpoint("jwks_uri")
         try:
             response = await self._http.get(url)
@@ -210,14 +212,14 @@ class OidcProvider:
             raise ProviderUnavailable(f"the identity provider's keys {url}: {exc!r}") from exc
         self._keys = keys
         self._kids = {str(k.get("kid")) for k in signing if k.get("kid")}
-        self._keys_read_at = time.monotonic()
+        self._keys_read_at = self._clock()
         log.info("identity provider keys read", extra={"kids": sorted(self._kids)})
 
     async def _keys_for(self, kid: str | None) -> KeySet:
         async with self._lock:
             # From the last attempt, not the last success: while the provider fails, each forged kid
             # would otherwise ask it again, one after another under the lock, with genuine tokens queued behind.
-            now = time.monotonic()
+            now = self._clock()
             may_retry = now - self._keys_tried_at >= self.refetch_after
             if self._keys is None or (kid not in self._kids and may_retry):
                 await self._read_keys()
