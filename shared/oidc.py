@@ -5,7 +5,11 @@ service allows (never `none`, never a shared-secret HMAC), its signature verifie
 provider publishes at its JWKS address, its issuer is the configured issuer, its audience holds
 the expected one, and it has not expired (`exp`, `nbf`, `iat` with a small leeway). A key id the
 service has not seen makes it read the JWKS again (the provider rotated its keys), at most once per
-`refetch_after` seconds, so a flood of forged key ids costs the provider nothing.
+`refetch_after` seconds (counted from the last attempt, answered or not), so a flood of forged key
+ids costs the provider nothing, and nothing waits on a provider that is down. Keys read more than
+`keys_max_age` seconds ago are read again before use, so a key the provider withdrew (a leaked key
+removed from the realm) stops being trusted within that time even when no new key id ever comes
+along; if the provider cannot be read then, the keys it last published are kept meanwhile.
 
 The person comes from the claims the district's realm puts in every token (deploy/keycloak/make_realm.py):
 `sub` (the provider's stable id), `preferred_username`, `name`, `roles`, `kommune` and, for an
@@ -102,6 +106,20 @@ def _printable(value: Any, limit: int = 200) -> str | None:
     return text
 
 
+def _kommune(value: Any) -> str | None:
+    """The `kommune` claim: the realm's mapper is multivalued, so a token carries a list (["0253"]).
+
+    One code is the person's kommune; several (a person in two kommune groups) name no single one,
+    so none is used: an officer's reach is never widened by a guess.
+    """
+    if isinstance(value, list):
+        codes = {code for code in (_printable(v, 16) for v in value) if code}
+        if len(codes) > 1:
+            log.warning("a token names several kommuner; none is used", extra={"kommuner": sorted(codes)})
+        return codes.pop() if len(codes) == 1 else None
+    return _printable(value, 16)
+
+
 def person_from_claims(claims: Mapping[str, Any]) -> Person:
     """The person a validated token names; InvalidToken when it names none fit for a record."""
     subject = _printable(claims.get("sub"))
@@ -120,13 +138,13 @@ def person_from_claims(claims: Mapping[str, Any]) -> Person:
         username=username,
         name=name,
         roles=roles,
-        kommune=_printable(claims.get("kommune"), 16),
+        kommune=_kommune(claims.get("kommune")),
         roster_id=_printable(claims.get("roster_id"), 64),
     )
 
 
 class OidcProvider:
-    """One provider, read once and cached: discovery document, then keys (refetched on an unknown key id)."""
+    """One provider, read once and cached: discovery document, then keys (read again on an unknown kid and when old)."""
 
     def __init__(
         self,
@@ -136,17 +154,22 @@ class OidcProvider:
         now: Callable[[], float] = time.time,
         leeway: int = 30,
         refetch_after: float = 30.0,
+        keys_max_age: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.issuer = issuer.rstrip("/")
         self._http = http or httpx.AsyncClient(timeout=5.0)
         self._owns_http = http is None
         self._now = now
+        self._clock = clock  # for the key cache's windows; `now` is the wall clock that tokens' times are read on
         self.leeway = leeway
         self.refetch_after = refetch_after
+        self.keys_max_age = keys_max_age
         self._metadata: dict[str, Any] | None = None
         self._keys: KeySet | None = None
         self._kids: set[str] = set()
         self._keys_read_at = float("-inf")
+        self._keys_tried_at = float("-inf")
         self._lock = asyncio.Lock()
 
     async def aclose(self) -> None:
@@ -175,6 +198,7 @@ class OidcProvider:
         return value
 
     async def _read_keys(self) -> None:
+        self._keys_tried_at = self._clock()
         url = await self.endpoint("jwks_uri")
         try:
             response = await self._http.get(url)
@@ -188,14 +212,24 @@ class OidcProvider:
             raise ProviderUnavailable(f"the identity provider's keys {url}: {exc!r}") from exc
         self._keys = keys
         self._kids = {str(k.get("kid")) for k in signing if k.get("kid")}
-        self._keys_read_at = time.monotonic()
+        self._keys_read_at = self._clock()
         log.info("identity provider keys read", extra={"kids": sorted(self._kids)})
 
     async def _keys_for(self, kid: str | None) -> KeySet:
         async with self._lock:
-            stale = time.monotonic() - self._keys_read_at >= self.refetch_after
-            if self._keys is None or (kid not in self._kids and stale):
+            # From the last attempt, not the last success: while the provider fails, each forged kid
+            # would otherwise ask it again, one after another under the lock, with genuine tokens queued behind.
+            now = self._clock()
+            may_retry = now - self._keys_tried_at >= self.refetch_after
+            if self._keys is None or (kid not in self._kids and may_retry):
                 await self._read_keys()
+            elif may_retry and now - self._keys_read_at >= self.keys_max_age:
+                # Without this a withdrawn key stayed trusted for the life of the process: only an
+                # unknown kid made the service read the keys again.
+                try:
+                    await self._read_keys()
+                except ProviderUnavailable as exc:
+                    log.warning("identity provider keys not refreshed; the last ones read are kept: %s", exc)
             assert self._keys is not None
             return self._keys
 
@@ -210,9 +244,11 @@ class OidcProvider:
         alg = header.get("alg")
         if alg not in ALGORITHMS:
             raise InvalidToken(f"algorithm {alg!r} is not accepted")
-        kid = header.get("kid")
-        keys = await self._keys_for(kid if isinstance(kid, str) else None)
-        if kid not in self._kids:
+        # A kid that is no string (a JSON object or list in a forged header) names no key; it must
+        # not reach the set lookup, where an unhashable value would raise TypeError (a 500, not a 401).
+        kid = header.get("kid") if isinstance(header.get("kid"), str) else None
+        keys = await self._keys_for(kid)
+        if kid is None or kid not in self._kids:
             raise InvalidToken(f"signed with a key the provider does not publish (kid {kid!r})")
         try:
             decoded = jwt.decode(token, keys, algorithms=list(ALGORITHMS))
