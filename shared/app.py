@@ -26,6 +26,7 @@ from shared.http import (
     install_request_context,
     ops_router,
 )
+from shared.oidc import OidcProvider
 from shared.openapi import install_openapi
 from shared.ratelimit import RateLimiter, rate_limits
 from shared.runtime import ServiceRuntime
@@ -68,6 +69,8 @@ def service_app(
     )
     app.state.runtime = runtime
     app.state.api_keys = api_keys
+    # People's access tokens on the API (shared/auth.py): the provider is read on the first one.
+    app.state.oidc = OidcProvider(settings.oidc_issuer_url)
     app.state.rate_limits = rate_limits(
         settings.rate_limit_per_minute,
         settings.rate_limit_burst,

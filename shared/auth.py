@@ -1,9 +1,11 @@
-"""Bearer-key auth by role (portal, police, council); keys are stored as SHA-256 hashes, never in clear."""
+"""Who calls an API: a machine with a key (portal, police, council systems; stored as SHA-256 hashes, never in
+clear), or a person with an access token from the district's identity provider (shared/oidc.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,7 @@ import yaml
 from fastapi import Request
 
 from shared.http import Problem
+from shared.oidc import InvalidToken, OidcProvider, Person, ProviderUnavailable
 from shared.ratelimit import ANONYMOUS, DEFAULT_BUCKET, RateLimits
 
 ROLES = frozenset({"portal", "police", "council"})
@@ -20,10 +23,45 @@ ROLES = frozenset({"portal", "police", "council"})
 
 @dataclass(frozen=True, slots=True)
 class ApiClient:
-    """Who is calling: a named key with one role."""
+    """Who is calling: a named key with one role, or a person (`person`; `name` is then their id)."""
 
     name: str
     role: str
+    person: Person | None = None
+
+
+log = logging.getLogger(__name__)
+
+
+def role_of(person: Person) -> str | None:
+    """The API role a person's provider roles give: officers are `police`, council secretaries `council`."""
+    if person.is_police:
+        return "police"
+    if "raadssekretaer" in person.roles:
+        return "council"
+    return None
+
+
+def looks_like_jwt(token: str) -> bool:
+    """An access token (a signed JWT: header.payload.signature, the header base64url JSON) rather than a key."""
+    return token.startswith("eyJ") and token.count(".") == 2
+
+
+async def person_client(provider: OidcProvider | None, token: str) -> ApiClient | None:
+    """The caller an access token names, or None when it proves nothing (the reason goes to the log)."""
+    if provider is None:
+        return None
+    try:
+        person = await provider.person(token)
+    except InvalidToken as exc:
+        log.warning("access token refused: %s", exc)
+        return None
+    except ProviderUnavailable as exc:
+        log.error("cannot check an access token: %s", exc)
+        raise Problem(503, "Identity provider unavailable",
+                      "The identity provider does not answer; try again shortly.") from exc  # fmt: skip
+    role = role_of(person)
+    return ApiClient(name=person.id, role=role or "none", person=person)
 
 
 def hash_key(key: str) -> str:
@@ -79,15 +117,29 @@ def require_role(*roles: str, bucket: str = DEFAULT_BUCKET) -> Callable[[Request
         limits: RateLimits = request.app.state.rate_limits
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        client = keys.identify(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        token = token.strip()
+        bearer = scheme.lower() == "bearer" and bool(token)
+        client: ApiClient | None = None
+        if bearer and looks_like_jwt(token):
+            client = await person_client(getattr(request.app.state, "oidc", None), token)
+        elif bearer:
+            client = keys.identify(token)
         if client is None:
             address = request.client.host if request.client else "unknown"
             limits.check(ANONYMOUS, address, anonymous=True)
-            sent = scheme.lower() == "bearer" and token.strip()
-            detail = "The API key is not valid." if sent else "Send an API key as 'Authorization: Bearer <key>'."
+            if bearer and looks_like_jwt(token):
+                detail = ("The access token is not valid: expired, for another audience, or not signed by the"
+                          " district's identity provider. Get a new one.")  # fmt: skip
+            elif bearer:
+                detail = "The API key is not valid."
+            else:
+                detail = "Send an API key, or a person's access token, as 'Authorization: Bearer <key or token>'."
             raise Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
         limits.check(bucket, client.name)
         if client.role not in roles:
+            if client.person is not None:
+                raise Problem(403, "Forbidden", f"{client.person.username} has no role that may do this; it needs:"
+                              f" {', '.join(roles)}.")  # fmt: skip
             raise Problem(403, "Forbidden", f"The '{client.role}' role may not do this; it needs: {', '.join(roles)}.")
         request.state.client = client
         return client

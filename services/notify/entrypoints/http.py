@@ -1,4 +1,5 @@
-"""The police API of notify: alerts with their audit trail, acknowledgement by API key or by signed link."""
+"""The police API of notify: alerts with their audit trail; acknowledgement by an officer's access token, by a
+police system's key for a roster officer, or by signed link."""
 
 from __future__ import annotations
 
@@ -133,13 +134,13 @@ def alert_out(row: Any, deliveries: list[Any]) -> dict[str, Any]:
 
 def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], datetime]) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["alerts"], responses=problem_responses(_PROBLEMS, *_ANY_ROUTE))
-    police = Depends(access("police"))
     anonymous = Depends(_limit_anonymous)
 
-    @router.get("/alerts", response_model=AlertPage, dependencies=[police], summary="Alerts, most urgent first",
+    @router.get("/alerts", response_model=AlertPage, summary="Alerts, most urgent first",
                 responses=problem_responses(_PROBLEMS, 422, 503))  # fmt: skip
     async def list_alerts(
         request: Request,
+        client: Police,
         state: Annotated[StateFilter | None, Query(description="unresolved = open, escalated or acknowledged")] = None,
         kommune: Annotated[str | None, Query(description="kommunekode, e.g. 0265")] = None,
         severity: Annotated[SeverityFilter | None, Query()] = None,
@@ -151,6 +152,12 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
             code = normalize_kommunekode(kommune)
             if code is None:
                 raise invalid_query("kommune", "Not a kommunekode of the district, such as 0265.")
+        person = client.person
+        if person is not None and not person.is_vagtchef:
+            # A lokalbetjent's list is his own kommune's alerts, whatever he asks for.
+            if code is not None and code != person.kommune:
+                return {"items": [], "total": 0, "limit": limit, "offset": offset}
+            code = person.kommune
         async with request.app.state.runtime.db.acquire() as conn:
             rows, total = await repo.list_alerts(
                 conn, state=state, kommune=code, severity=severity, limit=limit, offset=offset
@@ -162,24 +169,26 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
         items = [alert_out(r, by_alert.get(r["id"], [])) for r in rows]
         return {"items": items, "total": total, "limit": limit, "offset": offset}
 
-    @router.get("/alerts/{alert_id}", response_model=AlertDetail, dependencies=[police],
+    @router.get("/alerts/{alert_id}", response_model=AlertDetail,
                 summary="One alert with its whole audit trail",
                 responses=problem_responses(_PROBLEMS, 404, 422, 503))  # fmt: skip
-    async def get_alert(request: Request, alert_id: uuid.UUID) -> dict[str, Any]:
+    async def get_alert(request: Request, alert_id: uuid.UUID, client: Police) -> dict[str, Any]:
         async with request.app.state.runtime.db.acquire() as conn:
             row = await repo.get_alert(conn, alert_id)
             if row is None:
                 raise Problem(404, "Not found", f"No alert {alert_id}.")
+            _within_reach(client, row["kommune"])
             deliveries = await repo.deliveries_of(conn, [alert_id])
             audit = await repo.audit_of(conn, alert_id)
         return alert_out(row, deliveries) | {"audit": [dict(a) for a in audit]}
 
     async def _ack(request: Request, alert_id: uuid.UUID, by: str, via: Literal["api", "link", "console"],
-                   link: AckClaim | None = None, key: str | None = None) -> dict[str, Any]:  # fmt: skip
+                   link: AckClaim | None = None, key: str | None = None,
+                   by_name: str | None = None) -> dict[str, Any]:  # fmt: skip
         at = now()
         uow: handlers.Uow = request.app.state.uow
         try:
-            applied = await handlers.acknowledge(uow, alert_id, by, via, ctx, at, key=key,
+            applied = await handlers.acknowledge(uow, alert_id, by, via, ctx, at, key=key, by_name=by_name,
                                                  for_reason=link.reason if link else None,
                                                  link=link.delivery_id if link else None)  # fmt: skip
         except handlers.LinkUsed as exc:
@@ -206,6 +215,18 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
     async def acknowledge(
         request: Request, alert_id: uuid.UUID, client: Police, body: AckBody | None = None
     ) -> dict[str, Any]:
+        person = client.person
+        if person is not None:
+            # A person acknowledges as themselves (their access token says who): never for someone else.
+            if body is not None and body.by and body.by != person.id:
+                message = "With a person's access token, leave 'by' out: you acknowledge as yourself."
+                raise validation_problem([{"field": "by", "in": "body", "code": "invalid", "message": message}])
+            async with request.app.state.runtime.db.acquire() as conn:
+                row = await repo.get_alert(conn, alert_id)
+            if row is None:
+                raise Problem(404, "Not found", f"No alert {alert_id}.")
+            _within_reach(client, row["kommune"])
+            return await _ack(request, alert_id, person.id, "api", by_name=person.name)
         by = client.name
         if body is not None and body.by:
             # Only an officer of the roster: free text would go out on alerts.v1 and into e-mails.
@@ -261,6 +282,12 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
                      200)  # fmt: skip
 
     return router
+
+
+def _within_reach(client: ApiClient, kommune: str) -> None:
+    """A lokalbetjent with his own token reaches his kommune's alerts only; keys and vagtchefer reach all."""
+    if client.person is not None and not client.person.sees_kommune(kommune):
+        raise Problem(403, "Forbidden", "The alert belongs to another kommune than yours.")
 
 
 async def _limit_anonymous(request: Request) -> None:
