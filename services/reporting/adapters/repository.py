@@ -1,7 +1,7 @@
 """The read model in SQL: merging upserts of facts, and the tallies KPIs are computed from.
 
-`PostgresReadModel` is the use cases' `ReadModel` (handlers.py); its writes are proven equal to the
-in-memory fake of tests/unit/reporting/fakes.py by one contract suite (tests/support/contracts).
+`PostgresReadModel` is the use cases' `ReadModel` (handlers.py); its writes and its tallies are proven
+equal to the in-memory fake of tests/unit/reporting/fakes.py by one contract suite (tests/support/contracts).
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 """Reporting's use cases (handlers.py) on the in-memory read model: what a council report reads and compares.
 
-`handle` and `apply` (an event's facts merged into the read model) run on this fake in
-test_repository_contract.py. The tallies behind `council_report` are SQL over month counters
-(tests/integration/reporting checks them on Postgres); here the fake answers each period with
-tallies of its own, so the use case's part shows: which periods it reads, for which scope, and what
-it puts beside the figures.
+`handle` and `apply` (an event's facts merged into the read model) and the tallies of `period_facts` run
+on this fake in test_repository_contract.py, the suite Postgres passes too. Here a council report is
+computed from a quarter of events on the fake; and a fake answering each period with tallies of its
+own shows the use case's part: which periods it reads, for which scope, and what it puts beside the figures.
 """
 
 from __future__ import annotations
@@ -19,12 +18,39 @@ from services.reporting.domain.facts import FactBatch, RuleFact
 from services.reporting.domain.kpis import CaseTally, PeriodFacts
 from services.reporting.domain.periods import Period
 from services.reporting.domain.report import Scope
+from tests.support.quarter import district_quarter
 from tests.unit.reporting.fakes import FakeReadModel
 
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 4, 2, 8, 0, tzinfo=UTC)
 ROSKILDE = "0265"
+
+
+async def test_a_quarters_report_from_its_events_gives_the_figures_worked_out_by_hand() -> None:
+    """The district's quarter (tests/support/quarter.py; tests/integration/reporting/test_figures.py reads
+    the same figures over HTTP): 11 of 13 guarantees met, response times 120 s, 600 ... 6,000 s and 90,000 s."""
+    read_model = FakeReadModel()
+    for event in district_quarter().events:
+        await handlers.handle(read_model, event.meta, event.payload())
+
+    report = await handlers.council_report(
+        read_model, scope=Scope(None), period=Period.parse("2026-Q1"), focus_area=None, threshold=10, now=NOW
+    )
+
+    now = report.current
+    assert (now.reports, now.tips, now.requests) == (14, 3, 1)
+    assert (report.previous.reports, report.year_earlier.reports) == (1, 0)  # December 2025; none a year before
+    assert (now.guarantees.numerator, now.guarantees.denominator) == (11, 13)
+    assert (now.response.count, now.response.mean, now.response.median, now.response.p80, now.response.p90) == (
+        12, 10260, 3000, 5400, 6000,
+    )  # fmt: skip
+    assert (now.open_deadlines["guarantee"], now.breached_deadlines["guarantee"]) == (1, 2)
+    assert (now.alerts_raised, now.alerts_acknowledged, now.alert_ack.count) == (1, 1, 1)
+    assert now.actions == {"on_scene": 12}
+    assert report.by_kommune[ROSKILDE].guarantees.numerator == 10
+    trend = {str(point.month): point.reports for point in report.trend}
+    assert (trend["2025-12"], trend["2026-01"], trend["2026-02"]) == (1, 0, 14)
 
 
 class TalliedReadModel(FakeReadModel):
