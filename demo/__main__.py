@@ -34,10 +34,11 @@ from typing import Any
 import httpx
 import yaml
 
-from demo.simulate import DEMO_WINDOWS, LOCAL, SPEED, VOLUME, Simulator, describe_rates
+from demo.simulate import DEMO_WINDOWS, LOCAL, SPEED, VOLUME, OfficerTokens, Simulator, describe_rates
 from services.deadlines.adapters.rules_file import DEMO_RULES_FILE
 from services.reporting.domain.periods import Period
 from shared.reference import kommuner
+from shared.settings import CommonSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".cache" / "demo"
@@ -453,12 +454,16 @@ def where_to_look(running: dict[str, tuple[int, int]], summary: Path, reports: l
         if console_served():
             lines += [
                 f"  duty-officer console         http://{HOST}:8003/console",
-                "                               sign in with the development police key: dev-police-key",
+                "                               sign in at the identity provider as a development user (password",
+                "                               dev-<username>): vc-anne (vagtchef, every alert), lb-roskilde-1",
+                "                               (lokalbetjent, Roskilde's alerts); the demo's acks are theirs too",
             ]
         else:
             lines.append("  duty-officer console         not in this checkout yet; the alerts API below has the same")
         lines += [
             f"  alerts (police API)          curl -s -H 'Authorization: Bearer dev-police-key' http://{HOST}:8003/v1/alerts",
+            f"  identity provider (Keycloak) {CommonSettings().oidc_issuer_url}/account  (development users:",
+            "                               README 'Identity provider'; admin console /admin: admin / dev-admin)",
             f"  webhooks received (verified) {echo.counts['webhook']}, e-mails received {echo.counts['smtp']}: "
             f"{RUN_DIR.relative_to(ROOT)}/webhook.log, smtp.log",
         ]
@@ -503,7 +508,8 @@ def run(args: argparse.Namespace) -> int:
     morning = datetime.now(LOCAL).replace(hour=7, minute=0, second=0, microsecond=0)
     sim = Simulator(f"http://{HOST}:8001", seed=int(time.time()), portal_key="dev-portal-key", start=morning,
                     police_key="dev-police-key", volume=args.volume,
-                    notify=f"http://{HOST}:8003" if "notify" in running else None)  # fmt: skip
+                    notify=f"http://{HOST}:8003" if "notify" in running else None,
+                    officer_tokens=OfficerTokens(CommonSettings().oidc_issuer_url))  # fmt: skip
 
     async def progress() -> str:
         return await progress_of(running, echo)

@@ -26,6 +26,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from demo.identity import officer_token
+from shared.settings import CommonSettings
+
 LOCAL = ZoneInfo("Europe/Copenhagen")
 
 # --- How much happens: the district's size and national report rates ---------------------------
@@ -167,6 +170,25 @@ def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+class OfficerTokens:
+    """Each demo officer's access token, from signing in at the provider's login form; reused until near expiry."""
+
+    def __init__(self, issuer: str) -> None:
+        self.issuer = issuer
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self.sign_ins = 0
+
+    async def get(self, username: str) -> str:
+        token, until = self._tokens.get(username, ("", 0.0))
+        if time.monotonic() < until:
+            return token
+        tokens = await asyncio.to_thread(officer_token, self.issuer, username)
+        self.sign_ins += 1
+        token = str(tokens["access_token"])
+        self._tokens[username] = (token, time.monotonic() + float(str(tokens.get("expires_in", 60))) - 30)
+        return token
+
+
 @dataclass
 class Stats:
     reports: int = 0
@@ -189,9 +211,9 @@ ACK_IN_TIME, ACK_LATE = 0.65, 0.25  # ASSUMPTION: the rest are never acknowledge
 
 
 def acknowledger(alert: dict[str, Any]) -> str | None:
-    """Who takes an alert on: the officer of the roster it reached last (notify accepts only roster ids).
+    """Who takes an alert on: the officer of the roster it reached last (a user of the development realm).
 
-    None (the API key's name is recorded) when no delivery names an officer yet.
+    None when no delivery names an officer yet: nobody acknowledges it yet.
     """
     officers = [d for d in alert.get("deliveries", []) if d.get("recipient_id") not in (None, "vagtcentral")]
     if not officers:
@@ -202,7 +224,8 @@ def acknowledger(alert: dict[str, Any]) -> str | None:
 class Simulator:
     def __init__(self, intake: str, *, seed: int, portal_key: str, police_key: str, speed: float = SPEED,
                  volume: float = VOLUME, start: datetime | None = None, notify: str | None = None,
-                 ack_timeouts: dict[str, float] | None = None, showcase: bool = True) -> None:  # fmt: skip
+                 ack_timeouts: dict[str, float] | None = None, showcase: bool = True,
+                 officer_tokens: OfficerTokens | None = None) -> None:  # fmt: skip
         self.intake = intake.rstrip("/")
         self.notify = notify.rstrip("/") if notify else None
         self.ack_timeouts = ack_timeouts or DEMO_ACK_TIMEOUTS
@@ -217,6 +240,8 @@ class Simulator:
         self.began = time.monotonic()
         self.stats = Stats()
         self.pending: set[asyncio.Task[None]] = set()
+        # Officers acknowledge as themselves, with their own access token from the identity provider.
+        self.officer_tokens = officer_tokens
 
     def simulated_now(self) -> datetime:
         return self.start + timedelta(seconds=(time.monotonic() - self.began) * self.speed)
@@ -413,13 +438,21 @@ class Simulator:
 
     def acknowledge(self, alert: dict[str, Any], after: float, *, late: bool) -> None:
         by = acknowledger(alert)
+        if by is None or self.officer_tokens is None:
+            return
 
         async def ack() -> None:
             await asyncio.sleep(after)
-            async with httpx.AsyncClient(timeout=10, headers=self.police) as client:
+            assert by is not None and self.officer_tokens is not None
+            try:
+                token = await self.officer_tokens.get(by)
+            except (httpx.HTTPError, ValueError) as error:
+                self.stats.errors += 1
+                print(f"[demo] ack: {by} cannot sign in: {error!r}", file=sys.stderr)
+                return
+            async with httpx.AsyncClient(timeout=10, headers=auth(token)) as client:
                 try:
-                    body = {"by": by} if by else {}
-                    answer = await client.post(f"{self.notify}/v1/alerts/{alert['id']}/ack", json=body)
+                    answer = await client.post(f"{self.notify}/v1/alerts/{alert['id']}/ack")
                 except httpx.HTTPError as error:
                     self.stats.errors += 1
                     print(f"[demo] ack: {error!r}", file=sys.stderr)
@@ -517,10 +550,12 @@ def main() -> int:
     parser.add_argument("--notify", default=None, help="notify's URL: acknowledge its alerts as officers would")
     parser.add_argument("--portal-key", default="dev-portal-key")
     parser.add_argument("--police-key", default="dev-police-key")
+    parser.add_argument("--issuer", default=CommonSettings().oidc_issuer_url,
+                        help="the identity provider the officers sign in at to acknowledge")  # fmt: skip
     args = parser.parse_args()
     print(f"[demo] the district's expected submissions per day: {describe_rates()}")
     sim = Simulator(args.intake, seed=args.seed, portal_key=args.portal_key, police_key=args.police_key,
-                    volume=args.volume, notify=args.notify)  # fmt: skip
+                    volume=args.volume, notify=args.notify, officer_tokens=OfficerTokens(args.issuer))  # fmt: skip
     stats = asyncio.run(sim.run(args.seconds, DEMO_WINDOWS, args.drain))
     print(f"[demo] simulated: {stats}")
     return 1 if stats.errors else 0

@@ -58,4 +58,18 @@ def test_the_simulated_officers_acknowledge_as_officers_of_the_demo_roster() -> 
         alert = {"deliveries": [delivery(local, 1), delivery(chief, 2), delivery("vagtcentral", 3)]}
         assert acknowledger(alert) == chief and roster.find(chief) is not None, code
         assert acknowledger({"deliveries": [delivery(local, 1)]}) == local and roster.find(local) is not None
-    assert acknowledger({"deliveries": []}) is None  # then the API key's name is recorded
+    assert acknowledger({"deliveries": []}) is None  # then nobody acknowledges it yet
+
+
+def test_every_demo_officer_is_a_user_of_the_development_realm() -> None:
+    """The demo acknowledges with each officer's own access token: every roster id must be able to sign in."""
+    import json
+
+    from deploy.keycloak.make_realm import OUT
+
+    usernames = {u["username"] for u in json.loads(OUT.read_text(encoding="utf-8"))["users"]}
+    roster = load_roster(DEMO_ROSTER_FILE, env={"DEMO_WEBHOOK_SECRET": SECRET})
+    officers = {o.id for o in roster.duty_officers.values()} | {
+        o.id for officers in roster.lokalbetjente.values() for o in officers
+    }
+    assert officers and officers <= usernames, sorted(officers - usernames)
