@@ -1,5 +1,8 @@
 """Who calls an API: a machine with a key (portal, police, council systems; stored as SHA-256 hashes, never in
-clear), or a person with an access token from the district's identity provider (shared/oidc.py)."""
+clear), or a person with an access token from the district's identity provider (shared/oidc.py).
+
+The key file's format, its re-reading and the keys' expiry: shared/key_file.py.
+"""
 
 from __future__ import annotations
 
@@ -11,23 +14,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from fastapi import Request
 
+from shared.clock import Clock, SystemClock
 from shared.http import Problem
+from shared.key_file import CHECK_EVERY_SECONDS, ROLES, ApiKey, KeyFile
+from shared.logs import bind_log_context
 from shared.oidc import InvalidToken, OidcProvider, Person, ProviderUnavailable
 from shared.ratelimit import ANONYMOUS, DEFAULT_BUCKET, RateLimits
 
-ROLES = frozenset({"portal", "police", "council"})
+__all__ = ["ROLES", "ApiClient", "ApiKeys", "hash_key", "require_role"]
 
 
 @dataclass(frozen=True, slots=True)
 class ApiClient:
-    """Who is calling: a named key with one role, or a person (`person`; `name` is then their id)."""
+    """Who is calling: a named key with one role, or a person (`person`; `name` is then their id).
+
+    A key's `name` is its client's, what audit rows record; `key_id` says which of the client's keys
+    it is, for logs (never the key itself).
+    """
 
     name: str
     role: str
     person: Person | None = None
+    key_id: str = ""
 
 
 log = logging.getLogger(__name__)
@@ -70,35 +80,37 @@ def hash_key(key: str) -> str:
 
 
 class ApiKeys:
-    def __init__(self, entries: dict[str, ApiClient]) -> None:
-        self._by_hash = entries
+    """The keys callers may present, as API_KEYS_FILE holds them now; an expired key is refused."""
+
+    def __init__(self, source: KeyFile, clock: Clock | None = None) -> None:
+        self._source = source
+        self._clock = clock or SystemClock()
 
     @classmethod
-    def load(cls, path: Path) -> ApiKeys:
-        """Reads `keys: [{name, role, sha256}]`; a malformed file stops start-up with the entry named."""
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise ValueError(f"API_KEYS_FILE {path}: cannot read it ({exc.strerror})") from exc
-        entries: dict[str, ApiClient] = {}
-        for i, item in enumerate(raw.get("keys") or []):
-            name = item.get("name") or f"#{i + 1}"
-            digest = str(item.get("sha256", "")).lower()
-            role = item.get("role")
-            if role not in ROLES:
-                raise ValueError(f"API_KEYS_FILE {path}: key {name}: role must be one of {sorted(ROLES)}")
-            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-                raise ValueError(f"API_KEYS_FILE {path}: key {name}: sha256 must be 64 hex characters")
-            entries[digest] = ApiClient(name=name, role=role)
-        if not entries:
-            raise ValueError(f"API_KEYS_FILE {path}: no keys configured")
-        return cls(entries)
+    def load(cls, path: Path, *, clock: Clock | None = None, check_every: float = CHECK_EVERY_SECONDS) -> ApiKeys:
+        """Reads the file (a malformed one stops start-up with the entry named), then re-reads it when it changes."""
+        clock = clock or SystemClock()
+        return cls(KeyFile(path, clock=clock, check_every=check_every), clock)
 
     def identify(self, key: str) -> ApiClient | None:
+        """The client holding `key`; None for an unknown key and for an expired one (refusal() says which)."""
+        found = self._find(key)
+        if found is None or found.expired(self._clock.now()):
+            return None
+        return ApiClient(name=found.name, role=found.role, key_id=found.key_id)
+
+    def refusal(self, key: str) -> str:
+        """Why identify() refuses `key`, for the 401's detail; never repeats the key."""
+        found = self._find(key)
+        if found is not None and found.expired(self._clock.now()):
+            return f"This API key expired on {found.expires}; ask the police district for a new one."
+        return "The API key is not valid."
+
+    def _find(self, key: str) -> ApiKey | None:
         digest = hash_key(key)
-        for known, client in self._by_hash.items():
-            if hmac.compare_digest(known, digest):
-                return client
+        for known in self._source.keys:
+            if hmac.compare_digest(known.sha256, digest):
+                return known
         return None
 
 
@@ -131,10 +143,12 @@ def require_role(*roles: str, bucket: str = DEFAULT_BUCKET) -> Callable[[Request
                 detail = ("The access token is not valid: expired, for another audience, or not signed by the"
                           " district's identity provider. Get a new one.")  # fmt: skip
             elif bearer:
-                detail = "The API key is not valid."
+                detail = keys.refusal(token)
             else:
                 detail = "Send an API key, or a person's access token, as 'Authorization: Bearer <key or token>'."
             raise Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
+        if client.person is None:
+            bind_log_context(key=client.name, key_id=client.key_id)  # which key, in every line of the request
         limits.check(bucket, client.name)
         if client.role not in roles:
             if client.person is not None:

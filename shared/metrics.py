@@ -61,3 +61,20 @@ HTTP_READ_TIMEOUTS = Counter(
     "Connections closed because a request's headers or body did not arrive in time",
     ["service", "phase"],
 )
+
+# API keys (shared/key_file.py). No service label: every service reads the same API_KEYS_FILE, and
+# the scrape's job and instance labels say whose copy it is.
+API_KEY_EXPIRY = Gauge(
+    "api_key_expiry_timestamp_seconds",
+    "When an API key stops being accepted (Unix time), per client and key id; keys without an expiry have no series",
+    ["client", "key_id"],
+)
+API_KEYS_RELOAD_ERRORS = Counter(
+    "api_keys_reload_errors_total",
+    "Changed versions of API_KEYS_FILE that were refused (malformed or unreadable); the keys read before stay in use",
+)
+API_KEYS_FILE_REJECTED = Gauge(
+    "api_keys_file_rejected",
+    "1 while API_KEYS_FILE on disk is refused and the keys read before it stay in use (a restart would refuse to"
+    " start), else 0",
+)
