@@ -1,29 +1,34 @@
 """Who calls an API: a machine with a key (portal, police, council systems; stored as SHA-256 hashes, never in
 clear), or a person with an access token from the district's identity provider (shared/oidc.py).
 
-The key file's format, its re-reading and the keys' expiry: shared/key_file.py.
+The key file's format, its re-reading and the keys' expiry: shared/key_file.py. Making a key:
+`python -m shared.auth new-key --name portal --role portal --expires 2027-06-30` (main() below).
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Coroutine
+import secrets
+import sys
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+import yaml
 from fastapi import Request
 
 from shared.clock import Clock, SystemClock
 from shared.http import Problem
-from shared.key_file import CHECK_EVERY_SECONDS, ROLES, ApiKey, KeyFile
+from shared.key_file import CHECK_EVERY_SECONDS, LOCAL, ROLES, ApiKey, KeyFile, expiry_value, parse_expiry, parse_keys
 from shared.logs import bind_log_context
 from shared.oidc import InvalidToken, OidcProvider, Person, ProviderUnavailable
 from shared.ratelimit import ANONYMOUS, DEFAULT_BUCKET, RateLimits
 
-__all__ = ["ROLES", "ApiClient", "ApiKeys", "hash_key", "require_role"]
+__all__ = ["ROLES", "ApiClient", "ApiKeys", "hash_key", "main", "require_role"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,3 +164,66 @@ def require_role(*roles: str, bucket: str = DEFAULT_BUCKET) -> Callable[[Request
         return client
 
     return dependency
+
+
+# --- making a key: python -m shared.auth new-key ---------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, clock: Clock | None = None) -> int:
+    """`new-key`: a fresh key, printed once, and the line for API_KEYS_FILE with its hash."""
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.auth", description="API keys of the machines that call the services (API_KEYS_FILE)."
+    )
+    commands = parser.add_subparsers(dest="action", required=True, metavar="new-key")
+    new = commands.add_parser(
+        "new-key", help="make a key: prints it once, and the line to add to API_KEYS_FILE (its hash, never the key)"
+    )
+    new.add_argument("--name", required=True, help="the client, as audit rows record it (key:NAME); one per system")
+    new.add_argument("--role", required=True, choices=sorted(ROLES))
+    new.add_argument(
+        "--expires",
+        required=True,
+        metavar="DATE|never",
+        help="the last day the key works (2027-06-30, Danish time), an instant with its zone, or `never`",
+    )
+    new.add_argument("--key-id", default=None, help="which key of the client, for logs (default: NAME-<today>)")
+    args = parser.parse_args(argv)
+    out = out or sys.stdout
+    now = (clock or SystemClock()).now()
+    key = secrets.token_urlsafe(32)
+    entry: dict[str, object] = {
+        "name": args.name,
+        "role": args.role,
+        "key_id": args.key_id or f"{args.name}-{now.astimezone(LOCAL).date().isoformat()}",
+        "sha256": hash_key(key),
+    }
+    until = "never expires (it works until its line is removed)"
+    if args.expires.strip().lower() != "never":
+        try:
+            expires_at, text = parse_expiry(args.expires)
+        except ValueError as exc:
+            new.error(str(exc))
+        if expires_at <= now:
+            new.error(f"--expires {text}: that is past")
+        # A date unquoted (`expires: 2027-06-30`); an instant as its ISO text (YAML would tag a datetime).
+        entry["expires"] = expiry_value(text) if len(text) == 10 else text
+        until = f"works through {text} (Danish time)" if len(text) == 10 else f"is refused from {text}"
+    line = yaml.safe_dump([entry], default_flow_style=None, sort_keys=False, width=1000).strip()
+    try:
+        parse_keys(yaml.safe_load(f"keys:\n  {line}\n"))  # the line loads as the services will load it
+    except ValueError as exc:
+        new.error(str(exc))
+    print(f"New API key {entry['key_id']} of client {args.name} (role {args.role}); it {until}.", file=out)
+    print("The key, shown this once: hand it to the client by a safe channel and keep no copy.\n", file=out)
+    print(f"    {key}\n", file=out)
+    print(
+        "Add this line under `keys:` in API_KEYS_FILE, beside the client's current key; the services read the file"
+        " again within seconds, no restart. Once the client uses the new key, remove the line of the old one.\n",
+        file=out,
+    )
+    print(f"  {line}", file=out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""API keys: several per client, each with an id and an expiry; the key file re-read when it changes."""
+"""API keys: several per client, each with an id and an expiry; the key file re-read when it changes; new-key."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from fastapi import Depends, FastAPI
 from prometheus_client import REGISTRY
 
-from shared.auth import ApiClient, ApiKeys, hash_key, require_role
+from shared.auth import ApiClient, ApiKeys, hash_key, main, require_role
 from shared.clock import ManualClock
 from shared.http import install_problem_handlers, install_request_context
 from shared.key_file import KeyFile, parse_expiry
@@ -303,3 +303,42 @@ def test_a_key_removed_from_the_file_leaves_no_expiry_series_behind(tmp_path: Pa
     keys.identify("k2")
     assert sample("api_key_expiry_timestamp_seconds", client="byraad", key_id="byraad-1") is None
     assert sample("api_key_expiry_timestamp_seconds", client="byraad", key_id="byraad-2") is not None
+
+
+# --- python -m shared.auth new-key ---------------------------------------------------------------
+
+
+def test_new_key_prints_the_key_once_and_a_line_that_loads_with_its_hash(tmp_path: Path) -> None:
+    out = io.StringIO()
+    clock = ManualClock(datetime(2026, 12, 6, 23, 30, tzinfo=UTC))  # already the 7th in Denmark
+    code = main(["new-key", "--name", "portal", "--role", "portal", "--expires", "2027-06-30"], out=out, clock=clock)
+    assert code == 0
+    printed = out.getvalue()
+    (key,) = re.findall(r"^ {4}(\S+)$", printed, re.MULTILINE)
+    assert len(key) >= 43 and printed.count(key) == 1
+    (yaml_line,) = [text for text in printed.splitlines() if text.startswith("  - {")]
+    assert yaml_line == (
+        f"  - {{name: portal, role: portal, key_id: portal-2026-12-07, sha256: {hash_key(key)}, expires: 2027-06-30}}"
+    )
+    keys = ApiKeys.load(write(tmp_path / "keys.yaml", yaml_line + "\n"), clock=clock)
+    assert keys.identify(key) == ApiClient(name="portal", role="portal", key_id="portal-2026-12-07")
+    clock.set(datetime(2027, 6, 30, 22, 0, tzinfo=UTC))
+    assert keys.identify(key) is None
+
+
+def test_new_key_takes_an_instant_or_never_and_refuses_a_past_or_unreadable_expiry(tmp_path: Path) -> None:
+    clock = ManualClock(datetime(2026, 12, 6, 12, 0, tzinfo=UTC))
+    out = io.StringIO()
+    args = ["new-key", "--name", "kommune-0265", "--role", "council", "--key-id", "roskilde-1"]
+    assert main([*args, "--expires", "2027-01-01T00:00:00+01:00"], out=out, clock=clock) == 0
+    assert main([*args, "--expires", "never"], out=out, clock=clock) == 0
+    lines = [text for text in out.getvalue().splitlines() if text.startswith("  - {")]
+    assert lines[0].endswith("expires: '2027-01-01T00:00:00+01:00'}") and "expires" not in lines[1]
+    for line_text in lines:
+        assert ApiKeys.load(write(tmp_path / "keys.yaml", line_text + "\n"), clock=clock)
+    for bad in ("2026-12-05", "31-12-2027", "2027-01-01T00:00:00"):
+        with pytest.raises(SystemExit) as exited:
+            main([*args, "--expires", bad], out=io.StringIO(), clock=clock)
+        assert exited.value.code == 2
+    with pytest.raises(SystemExit):
+        main(["new-key", "--name", "x", "--role", "admin", "--expires", "never"], out=io.StringIO(), clock=clock)
