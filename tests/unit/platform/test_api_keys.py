@@ -207,13 +207,16 @@ async def test_over_http_an_expired_key_is_a_401_problem_that_says_so_and_logs_n
     assert expired.json()["detail"] == "This API key expired on 2027-06-30; ask the police district for a new one."
     assert (await get(app, "wrong")).json()["detail"] == "The API key is not valid."
     assert (await get(app, NEW)).status_code == 200
+    assert (await get(app, POLICE)).status_code == 403
     logged = lines.getvalue()
     assert OLD not in logged and NEW not in logged  # never the key
     records = [json.loads(text) for text in logged.splitlines()]
     (listing,) = [r for r in records if r["message"] == "listing things"]
     assert (listing["key"], listing["key_id"]) == ("portal", "portal-2027-06")
     access = [r for r in records if r["logger"] == "shared.http.access"]
-    assert [(r["status"], r.get("key_id")) for r in access] == [(401, None), (401, None), (200, "portal-2027-06")]
+    assert [(r["status"], r.get("key_id")) for r in access] == [
+        (401, None), (401, None), (200, "portal-2027-06"), (403, "politiets-systemer")
+    ]  # fmt: skip
 
 
 # --- re-reading the file -------------------------------------------------------------------------
