@@ -40,6 +40,7 @@ from services.notify.domain.messages import (
     kommune_name,
     reason_da,
     stage_da,
+    stage_kind,
     state_da,
     withdrawal_da,
 )
@@ -117,6 +118,8 @@ def console_alert(row: Any, deliveries: list[Any]) -> dict[str, Any]:
                 "recipient": d["recipient_name"],
                 "channel": _CHANNEL_DA.get(d["channel"], d["channel"]),
                 "stage": stage_da(d["stage"]),
+                # What the notice was (raised, escalated, reminder, ...): the page counts them by recipient and kind.
+                "kind": stage_kind(d["stage"]),
                 "state": _DELIVERY_DA.get(d["state"], d["state"]),
                 "attempts": d["attempts"],
                 "at": _iso(d["delivered_at"] or d["created_at"]),
