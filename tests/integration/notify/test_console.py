@@ -149,8 +149,8 @@ async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
     await asyncio.sleep(0.5)  # the references first, so the alerts carry them
     await upstream.publish(acked.breached(), ignored.breached(), warned.warning(0.75))
 
-    card = page.locator("article.alert", has_text=acked.reference)
-    twin = page.locator("article.alert", has_text=ignored.reference)
+    card = page.locator("tbody.alert", has_text=acked.reference)
+    twin = page.locator("tbody.alert", has_text=ignored.reference)
     await expect(card).to_be_visible(timeout=15_000)
     await expect(twin).to_be_visible(timeout=15_000)
     assert await page.evaluate("window.__sameDocument") is True  # live, not reloaded
@@ -159,14 +159,22 @@ async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
     await expect(card).to_contain_text("Indbrud")  # the category's Danish label
     await expect(twin).to_contain_text("Holbæk")
     await expect(card.locator(".countdown")).to_contain_text("overskredet for 3 min")
-    warning = page.locator("article.alert", has_text=warned.reference)
+    warning = page.locator("tbody.alert", has_text=warned.reference)
     await expect(warning.locator(".badge")).to_have_text("Advarsel")
     await expect(warning).to_contain_text("Kalundborg")
     await expect(warning.locator(".countdown")).to_contain_text("om 39 min")
     # Most urgent first: the breaches (critical), the one due longest ago first, then the warning.
-    await expect(page.locator("article.alert h2")).to_have_text([acked.reference, ignored.reference,
-                                                                 warned.reference])  # fmt: skip
-    # Who was told, on which channel: the vagtchef by webhook (delivered by the real receiver).
+    await expect(page.locator("tbody.alert .reference")).to_have_text([acked.reference, ignored.reference,
+                                                                       warned.reference])  # fmt: skip
+    # Details on demand: the reference opens them.
+    details = card.locator("tr.details")
+    await expect(details).to_be_hidden()
+    await card.get_by_role("button", name=acked.reference, exact=True).click()
+    await expect(details).to_be_visible()
+    # Who was told, on which channel: a line per recipient and kind of notice (a lokalbetjent by webhook)...
+    await expect(details.locator("ul.told")).to_contain_text("Lokalbetjent lb-roskilde-1: 1 alarm kl. ")
+    # ...and in the whole history, delivered (by the real receiver).
+    await details.get_by_text("Alle beskeder").click()
     await expect(card.locator("tr.delivery", has_text="Vagtchef A").or_(
         card.locator("tr.delivery", has_text="Vagtchef B"))).to_contain_text("leveret", timeout=15_000)  # fmt: skip
     await expect(card.locator("tr.delivery", has_text="lb-roskilde-1")).to_contain_text("webhook")
@@ -235,7 +243,7 @@ async def test_ack_without_the_session_token_is_refused(
     await expect(page.locator("#live")).to_have_text("Live")
     dl = Deadline()
     await upstream.publish(dl.reported(), dl.breached())
-    card = page.locator("article.alert", has_text=dl.reference)
+    card = page.locator("tbody.alert", has_text=dl.reference)
     await expect(card).to_be_visible(timeout=15_000)
     alert_id = await card.get_attribute("data-id")
     status = await page.evaluate(
