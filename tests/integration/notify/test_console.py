@@ -6,10 +6,10 @@ acknowledges it as that person (the API, the audit trail, alerts.v1 and the e-ma
 name them; it never escalates, while an unacknowledged twin does), markup in event data shows as
 text, and signing out ends the session here and at the provider. With 60 open alerts and more
 streaming in, the first click on a Kvittér acknowledges the alert it was aimed at and no other,
-details stay open and the filters hold. By HTTP: the redirect to the provider, the session
-cookie's flags, who gets a console (a lokalbetjent his kommune's alerts, a council secretary
-none), the CSRF token, a copied cookie after sign-out, and the event stream carrying a change
-made by another notify instance.
+details stay open and the filters hold; a session ended elsewhere says so on the open page. By
+HTTP: the redirect to the provider, the session cookie's flags, who gets a console (a lokalbetjent
+his kommune's alerts, a council secretary none), the CSRF token, a copied cookie after sign-out,
+and the event stream carrying a change made by another notify instance.
 """
 
 from __future__ import annotations
@@ -423,6 +423,50 @@ async def test_sixty_open_alerts_the_first_click_acknowledges_the_right_one_whil
         await api.aclose()
     assert errors == []
     await context.close()
+
+
+@needs_chromium
+async def test_a_session_ended_elsewhere_says_so_on_the_open_console(
+    notify_environment: dict[str, str], upstream: Upstream, browser: Browser, tmp_path: Path
+) -> None:
+    """Signed out in another window: the open console stops, says the session ended and links to signing in
+    again, filters kept; it does not reload by itself nor offer a Kvittér that cannot work."""
+    environment = notify_environment | {"WEB_SESSION_RECHECK_SECONDS": "1"}  # the stream asks every second
+    service = ServiceProcess("notify", environment, tmp_path / "quick.log").start()
+    try:
+        service.wait_ready()
+        base = service.url
+        context = await browser.new_context()
+        page = await context.new_page()
+        await sign_in(page, base)
+        await page.goto(base + "/console?severity=critical")
+        await expect(page.locator("#live")).to_have_text("Live")
+        dl = Deadline()
+        await upstream.publish(dl.reported(), dl.breached())
+        row = page.locator("tbody.alert", has_text=dl.reference)
+        await expect(row.get_by_role("button", name="Kvittér")).to_be_enabled(timeout=15_000)
+        await page.evaluate("window.__sameDocument = true")
+
+        (cookie,) = [c for c in await context.cookies() if c["name"] == "notify_session"]
+        with httpx.Client(base_url=base, cookies={"notify_session": cookie["value"]}, timeout=10) as other_window:
+            token = _csrf(other_window)
+            assert other_window.post("/auth/logout", data={"csrf": token}).status_code == 303
+
+        ended = page.get_by_role("alert")
+        await expect(ended).to_contain_text("Din session er slut", timeout=15_000)
+        await expect(page.locator("#live")).to_have_text("Logget ud")
+        await expect(row.get_by_role("button", name="Kvittér")).to_be_disabled()
+        assert await page.evaluate("window.__sameDocument") is True
+        again = ended.get_by_role("link", name="Log ind igen")
+        assert await again.get_attribute("href") == "/console?severity=critical"
+        # The provider still knows the browser (only notify's session ended): back at once, filters and all.
+        await again.click()
+        await page.wait_for_url(base + "/console?severity=critical")
+        await expect(page.locator("#live")).to_have_text("Live")
+        await expect(page.get_by_label("Alvor", exact=True)).to_have_value("critical")
+        await context.close()
+    finally:
+        service.stop()
 
 
 def _signed_in(base: str, username: str = OFFICER[0]) -> httpx.Client:
