@@ -40,6 +40,7 @@ from services.notify.domain.messages import (
     kommune_name,
     reason_da,
     stage_da,
+    stage_kind,
     state_da,
     withdrawal_da,
 )
@@ -48,6 +49,7 @@ from shared.aio import within
 from shared.backoff import Backoff
 from shared.db import Conn
 from shared.health import LoopProgress
+from shared.reference import kommuner as district_kommuner
 from shared.runtime import ServiceRuntime
 from shared.websession import WebSession, WebSessions, origin_of, same_origin
 
@@ -117,6 +119,8 @@ def console_alert(row: Any, deliveries: list[Any]) -> dict[str, Any]:
                 "recipient": d["recipient_name"],
                 "channel": _CHANNEL_DA.get(d["channel"], d["channel"]),
                 "stage": stage_da(d["stage"]),
+                # What the notice was (raised, escalated, reminder, ...): the page counts them by recipient and kind.
+                "kind": stage_kind(d["stage"]),
                 "state": _DELIVERY_DA.get(d["state"], d["state"]),
                 "attempts": d["attempts"],
                 "at": _iso(d["delivered_at"] or d["created_at"]),
@@ -269,7 +273,10 @@ def console_router(handler_ctx: handlers.Context, feed: ConsoleFeed, now: Callab
             return session
         person = session.person
         scope = "alle kommuner" if person.is_vagtchef else kommune_name(person.kommune or "")
-        return _page("console.html", provider, signed_in=True, person=person, scope=scope, csrf=session.csrf)
+        # The filters' choices: every kommune for whoever sees them all (a lokalbetjent's list is one kommune's).
+        kommuner = [(k.code, k.name) for k in district_kommuner().values()] if person.kommuner is None else []
+        return _page("console.html", provider, signed_in=True, person=person, scope=scope, csrf=session.csrf,
+                     kommuner=kommuner, severities=list(_SEVERITY_DA.items()))  # fmt: skip
 
     @router.get("/events", response_model=None)
     async def events(request: Request) -> Response:

@@ -4,10 +4,12 @@ In the browser a duty officer signs in through the identity provider's own login
 realm mvsj), a breach published on the deadlines topic appears without a reload, the ack button
 acknowledges it as that person (the API, the audit trail, alerts.v1 and the e-mail to the others
 name them; it never escalates, while an unacknowledged twin does), markup in event data shows as
-text, and signing out ends the session here and at the provider. By HTTP: the redirect to the
-provider, the session cookie's flags, who gets a console (a lokalbetjent his kommune's alerts, a
-council secretary none), the CSRF token, a copied cookie after sign-out, and the event stream
-carrying a change made by another notify instance.
+text, and signing out ends the session here and at the provider. With 60 open alerts and more
+streaming in, the first click on a Kvittér acknowledges the alert it was aimed at and no other,
+details stay open and the filters hold; a session ended elsewhere says so on the open page. By
+HTTP: the redirect to the provider, the session cookie's flags, who gets a console (a lokalbetjent
+his kommune's alerts, a council secretary none), the CSRF token, a copied cookie after sign-out,
+and the event stream carrying a change made by another notify instance.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, FloatRect, Locator, Page, async_playwright, expect
 
 from demo.identity import dev_password, loopback_client
 from demo.identity import sign_in as provider_sign_in
@@ -149,8 +151,8 @@ async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
     await asyncio.sleep(0.5)  # the references first, so the alerts carry them
     await upstream.publish(acked.breached(), ignored.breached(), warned.warning(0.75))
 
-    card = page.locator("article.alert", has_text=acked.reference)
-    twin = page.locator("article.alert", has_text=ignored.reference)
+    card = page.locator("tbody.alert", has_text=acked.reference)
+    twin = page.locator("tbody.alert", has_text=ignored.reference)
     await expect(card).to_be_visible(timeout=15_000)
     await expect(twin).to_be_visible(timeout=15_000)
     assert await page.evaluate("window.__sameDocument") is True  # live, not reloaded
@@ -159,14 +161,22 @@ async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
     await expect(card).to_contain_text("Indbrud")  # the category's Danish label
     await expect(twin).to_contain_text("Holbæk")
     await expect(card.locator(".countdown")).to_contain_text("overskredet for 3 min")
-    warning = page.locator("article.alert", has_text=warned.reference)
+    warning = page.locator("tbody.alert", has_text=warned.reference)
     await expect(warning.locator(".badge")).to_have_text("Advarsel")
     await expect(warning).to_contain_text("Kalundborg")
     await expect(warning.locator(".countdown")).to_contain_text("om 39 min")
     # Most urgent first: the breaches (critical), the one due longest ago first, then the warning.
-    await expect(page.locator("article.alert h2")).to_have_text([acked.reference, ignored.reference,
-                                                                 warned.reference])  # fmt: skip
-    # Who was told, on which channel: the vagtchef by webhook (delivered by the real receiver).
+    await expect(page.locator("tbody.alert .reference")).to_have_text([acked.reference, ignored.reference,
+                                                                       warned.reference])  # fmt: skip
+    # Details on demand: the reference opens them.
+    details = card.locator("tr.details")
+    await expect(details).to_be_hidden()
+    await card.get_by_role("button", name=acked.reference, exact=True).click()
+    await expect(details).to_be_visible()
+    # Who was told, on which channel: a line per recipient and kind of notice (a lokalbetjent by webhook)...
+    await expect(details.locator("ul.told")).to_contain_text("Lokalbetjent lb-roskilde-1: 1 alarm kl. ")
+    # ...and in the whole history, delivered (by the real receiver).
+    await details.get_by_text("Alle beskeder").click()
     await expect(card.locator("tr.delivery", has_text="Vagtchef A").or_(
         card.locator("tr.delivery", has_text="Vagtchef B"))).to_contain_text("leveret", timeout=15_000)  # fmt: skip
     await expect(card.locator("tr.delivery", has_text="lb-roskilde-1")).to_contain_text("webhook")
@@ -235,7 +245,7 @@ async def test_ack_without_the_session_token_is_refused(
     await expect(page.locator("#live")).to_have_text("Live")
     dl = Deadline()
     await upstream.publish(dl.reported(), dl.breached())
-    card = page.locator("article.alert", has_text=dl.reference)
+    card = page.locator("tbody.alert", has_text=dl.reference)
     await expect(card).to_be_visible(timeout=15_000)
     alert_id = await card.get_attribute("data-id")
     status = await page.evaluate(
@@ -245,6 +255,218 @@ async def test_ack_without_the_session_token_is_refused(
     async with httpx.AsyncClient(base_url=notify.url, headers=POLICE) as api:
         assert (await api.get(f"/v1/alerts/{alert_id}")).json()["acknowledged_by"] is None
     await context.close()
+
+
+KOMMUNER = ("0265", "0253", "0316", "0326", "0329")  # Roskilde, Greve, Holbæk, Kalundborg, Ringsted
+# The page's words for "the pointer is on the list, which stands still": how the test knows news was held back.
+HELD = "Listen står stille"
+
+
+async def _aim(page: Page, button: Locator, alert_id: str) -> FloatRect:
+    """Moves the pointer onto `button` as a hand does, until what is under it is that alert's row; its box."""
+    for _ in range(10):
+        box = await button.bounding_box()
+        assert box is not None
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        await page.mouse.move(x, y)
+        under = await page.evaluate(
+            "([x, y]) => document.elementFromPoint(x, y)?.closest('tbody.alert')?.dataset.id", [x, y]
+        )
+        if under == alert_id and await button.bounding_box() == box:
+            return box
+    raise AssertionError("the pointer never came to rest on the button")
+
+
+@needs_chromium
+async def test_sixty_open_alerts_the_first_click_acknowledges_the_right_one_while_updates_stream(
+    notify: ServiceProcess, upstream: Upstream, browser: Browser
+) -> None:
+    """Issue 16's console at a busy hour: 60 open alerts, then a new breach every 300 ms (each more urgent
+    than all, so it belongs above the rest) and the escalations of the first 60. The officer points at the
+    Kvittér of an alert in the middle, reads for a moment, clicks once: that alert, and only that one, is
+    acknowledged. Rows are one element each for as long as they live, the opened details stay open, the
+    filters hold through updates and a reload, and the live region speaks of new critical alerts seldom."""
+    base = notify.url
+    context = await browser.new_context(locale="da-DK", timezone_id="Europe/Copenhagen",
+                                        viewport={"width": 1280, "height": 900})  # fmt: skip
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await sign_in(page, base)
+    await expect(page.locator("#live")).to_have_text("Live")
+    # Every word the live region says, kept for the end.
+    await page.evaluate("""() => {
+        window.__said = [];
+        const region = document.getElementById('announce');
+        new MutationObserver(() => window.__said.push(region.textContent)).observe(
+            region, {childList: true, characterData: true, subtree: true});
+    }""")  # fmt: skip
+
+    # Sixty open alerts in five kommuner: 40 breaches due up to 80 minutes ago, 20 warnings due within two hours.
+    breaches = [timed(Deadline(kommune=KOMMUNER[i % 5]), due_in=timedelta(minutes=-80 + 2 * i)) for i in range(40)]
+    warnings = [timed(Deadline(kommune=KOMMUNER[i % 5], category="youth_party_nuisance",
+                               rule="youth_party_nuisance_48h"), due_in=timedelta(minutes=10 + 5 * i))
+                for i in range(20)]  # fmt: skip
+    await upstream.publish(*[d.reported() for d in breaches + warnings])
+    await upstream.publish(*[d.breached() for d in breaches], *[d.warning(0.75) for d in warnings])
+    rows = page.locator("tbody.alert")
+    await expect(rows).to_have_count(60, timeout=30_000)
+    api = httpx.AsyncClient(base_url=base, headers=POLICE, timeout=10)
+    try:
+        listed = (await api.get("/v1/alerts", params={"state": "unresolved", "limit": 500})).json()["items"]
+        assert len(listed) == 60
+        # The page's order is the server's: critical first, soonest due first.
+        await expect(page.locator("tbody.alert .reference")).to_have_text([a["reference"] for a in listed])
+        target, neighbour = listed[30], listed[31]
+        row = page.locator(f'tbody.alert[data-id="{target["id"]}"]')
+        await expect(row.locator(".countdown")).to_contain_text("overskredet for")
+
+        # The target's details, opened before the wave, and its neighbour's button, marked: both must outlive it.
+        disclosure = row.get_by_role("button", name=target["reference"], exact=True)
+        await disclosure.click()
+        await expect(row.locator("tr.details")).to_be_visible()
+        await expect(row.locator("tr.details")).to_contain_text("Underrettet")
+        neighbour_ack = page.locator(f'tbody.alert[data-id="{neighbour["id"]}"] button.ack')
+        await neighbour_ack.evaluate("button => { window.__neighbour = button; }")
+
+        wave: list[Deadline] = []
+
+        async def stream_updates() -> None:
+            for k in range(20):
+                dl = timed(Deadline(kommune=KOMMUNER[k % 5]), due_in=timedelta(hours=-3, minutes=-k))
+                wave.append(dl)
+                await upstream.publish(dl.reported(), dl.breached())
+                await asyncio.sleep(0.3)
+
+        streaming = asyncio.create_task(stream_updates())
+        try:
+            await expect(rows).not_to_have_count(60, timeout=10_000)  # the wave has reached the page
+            ack = row.get_by_role("button", name="Kvittér")
+            await ack.scroll_into_view_if_needed()
+            # As an officer clicks: the pointer goes to the button and rests while the eyes check the reference;
+            # more alerts arrive meanwhile, and wait; the button has not moved when the click comes.
+            box = await _aim(page, ack, target["id"])
+            await expect(page.locator("#held")).to_contain_text(HELD, timeout=3_000)
+            assert await ack.bounding_box() == box
+            await page.mouse.down()
+            await page.mouse.up()
+            await expect(row).to_have_attribute("data-state", "acknowledged")
+            await expect(row.locator(".by")).to_have_text(OFFICER[1])
+        finally:
+            await streaming
+
+        acknowledged = (await api.get("/v1/alerts", params={"state": "acknowledged", "limit": 500})).json()["items"]
+        assert [a["id"] for a in acknowledged] == [target["id"]], [a["reference"] for a in acknowledged]
+        body = (await api.get(f"/v1/alerts/{target['id']}")).json()
+        assert (body["acknowledged_by"], body["acknowledged_by_name"]) == OFFICER
+        assert [a["actor"] for a in body["audit"] if a["kind"] == "acknowledged"] == ["vc-anne"]
+
+        # The pointer leaves the list: the held rows come in, and the page's order is the server's again
+        # (the acknowledged one below every unacknowledged one).
+        await page.mouse.move(5, 5)
+        await expect(rows).to_have_count(80, timeout=15_000)
+        await expect(page.locator("#held")).to_be_hidden()
+        listed = (await api.get("/v1/alerts", params={"state": "unresolved", "limit": 500})).json()["items"]
+        await expect(page.locator("tbody.alert .reference")).to_have_text([a["reference"] for a in listed])
+        assert listed[-1]["id"] == target["id"]
+        # The details stayed open through it all, and show the ack: changed in place.
+        await expect(disclosure).to_have_attribute("aria-expanded", "true")
+        await expect(row.locator("tr.details")).to_be_visible()
+        await expect(row.locator("tr.details dd", has_text=OFFICER[1])).to_be_visible()
+        # The neighbour's Kvittér is the element it was before the wave and the escalations.
+        assert await neighbour_ack.evaluate("button => button === window.__neighbour")
+        # The live region told of new critical alerts a few times, several together, not on every change.
+        said = await page.evaluate("window.__said")
+        assert said and len(said) <= 4 and all("kritisk" in s for s in said), said
+        assert any(" nye kritiske alarmer: " in s and " flere." in s for s in said), said
+
+        # Filters: kommune and severity, kept in the address; they hold through updates and a reload.
+        visible = page.locator("tbody.alert:visible")
+        await page.get_by_label("Kommune", exact=True).select_option("0265")
+        roskilde = [a for a in listed if a["kommune"] == "0265"]
+        await expect(visible).to_have_count(len(roskilde))
+        await expect(page.locator("#shown")).to_have_text(f"{len(roskilde)} af 80 vist")
+        # By keyboard as well: Alle, Kritisk, Advarsel.
+        await page.get_by_label("Alvor", exact=True).focus()
+        await page.keyboard.press("ArrowDown")
+        await page.keyboard.press("ArrowDown")
+        await expect(page.get_by_label("Alvor", exact=True)).to_have_value("warning")
+        roskilde_warnings = [a for a in roskilde if a["severity"] == "warning"]
+        assert 0 < len(roskilde_warnings) < len(roskilde)
+        await expect(visible).to_have_count(len(roskilde_warnings))
+        assert page.url == base + "/console?kommune=0265&severity=warning"
+        later = [timed(Deadline(kommune=k, category="youth_party_nuisance", rule="youth_party_nuisance_48h"),
+                       due_in=timedelta(minutes=30)) for k in ("0265", "0316")]  # fmt: skip
+        await upstream.publish(*[d.reported() for d in later], *[d.warning(0.75) for d in later])
+        await expect(rows).to_have_count(82, timeout=15_000)
+        await expect(page.locator("tbody.alert", has_text=later[0].reference)).to_be_visible()
+        await expect(page.locator("tbody.alert", has_text=later[1].reference)).to_be_hidden()
+        await expect(page.locator("#shown")).to_have_text(f"{len(roskilde_warnings) + 1} af 82 vist")
+        await page.reload()
+        await expect(page.get_by_label("Kommune", exact=True)).to_have_value("0265")
+        await expect(page.get_by_label("Alvor", exact=True)).to_have_value("warning")
+        await expect(rows).to_have_count(82, timeout=15_000)
+        await expect(visible).to_have_count(len(roskilde_warnings) + 1)
+
+        # By keyboard: Enter on a Kvittér acknowledges that alert; it moves down (acknowledged) and the focus
+        # stays on its row.
+        first_id = await visible.first.get_attribute("data-id")
+        first = page.locator(f'tbody.alert[data-id="{first_id}"]')
+        await first.get_by_role("button", name="Kvittér").focus()
+        await page.keyboard.press("Enter")
+        await expect(first).to_have_attribute("data-state", "acknowledged")
+        await expect(visible.last).to_have_attribute("data-id", first_id or "")
+        focused = "() => [document.activeElement.className, document.activeElement.closest('tbody')?.dataset.id]"
+        assert await page.evaluate(focused) == ["disclose", first_id]
+        assert (await api.get(f"/v1/alerts/{first_id}")).json()["acknowledged_by"] == OFFICER[0]
+    finally:
+        await api.aclose()
+    assert errors == []
+    await context.close()
+
+
+@needs_chromium
+async def test_a_session_ended_elsewhere_says_so_on_the_open_console(
+    notify_environment: dict[str, str], upstream: Upstream, browser: Browser, tmp_path: Path
+) -> None:
+    """Signed out in another window: the open console stops, says the session ended and links to signing in
+    again, filters kept; it does not reload by itself nor offer a Kvittér that cannot work."""
+    environment = notify_environment | {"WEB_SESSION_RECHECK_SECONDS": "1"}  # the stream asks every second
+    service = ServiceProcess("notify", environment, tmp_path / "quick.log").start()
+    try:
+        service.wait_ready()
+        base = service.url
+        context = await browser.new_context()
+        page = await context.new_page()
+        await sign_in(page, base)
+        await page.goto(base + "/console?severity=critical")
+        await expect(page.locator("#live")).to_have_text("Live")
+        dl = Deadline()
+        await upstream.publish(dl.reported(), dl.breached())
+        row = page.locator("tbody.alert", has_text=dl.reference)
+        await expect(row.get_by_role("button", name="Kvittér")).to_be_enabled(timeout=15_000)
+        await page.evaluate("window.__sameDocument = true")
+
+        (cookie,) = [c for c in await context.cookies() if c["name"] == "notify_session"]
+        with httpx.Client(base_url=base, cookies={"notify_session": cookie["value"]}, timeout=10) as other_window:
+            token = _csrf(other_window)
+            assert other_window.post("/auth/logout", data={"csrf": token}).status_code == 303
+
+        ended = page.get_by_role("alert")
+        await expect(ended).to_contain_text("Din session er slut", timeout=15_000)
+        await expect(page.locator("#live")).to_have_text("Logget ud")
+        await expect(row.get_by_role("button", name="Kvittér")).to_be_disabled()
+        assert await page.evaluate("window.__sameDocument") is True
+        again = ended.get_by_role("link", name="Log ind igen")
+        assert await again.get_attribute("href") == "/console?severity=critical"
+        # The provider still knows the browser (only notify's session ended): back at once, filters and all.
+        await again.click()
+        await page.wait_for_url(base + "/console?severity=critical")
+        await expect(page.locator("#live")).to_have_text("Live")
+        await expect(page.get_by_label("Alvor", exact=True)).to_have_value("critical")
+        await context.close()
+    finally:
+        service.stop()
 
 
 def _signed_in(base: str, username: str = OFFICER[0]) -> httpx.Client:

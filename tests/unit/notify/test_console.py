@@ -35,7 +35,7 @@ def test_an_alert_shows_danish_labels_and_recipients_by_name_only() -> None:
         "Frist overskredet",
     )
     assert shown["deliveries"] == [{"recipient": "Vagtchef A", "channel": "e-mail", "stage": "Eskaleret (trin 1)",
-                                    "state": "leveret", "attempts": 2, "at": "2026-03-29T00:00:00+00:00"}]  # fmt: skip
+                                    "kind": "escalated", "state": "leveret", "attempts": 2, "at": "2026-03-29T00:00:00+00:00"}]  # fmt: skip
     assert "politi.example" not in str(shown)  # an officer's address is not the console's business
 
 
