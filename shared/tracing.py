@@ -16,7 +16,8 @@ Configured by the standard variables, read once at start (`configure`, from shar
   protocol pinned; `/v1/traces` is appended). `OTEL_EXPORTER_OTLP_HEADERS`, `_TIMEOUT`, `OTEL_BSP_*`
   as the SDK reads them.
 - `OTEL_SERVICE_NAME` (default: the service's name), `OTEL_RESOURCE_ATTRIBUTES`,
-  `OTEL_TRACES_SAMPLER`/`_ARG` (default: parent-based, always on), `OTEL_SDK_DISABLED`.
+  `OTEL_TRACES_SAMPLER`/`_ARG` (default: parent-based, always on), `OTEL_SDK_DISABLED` (`true`: the
+  API's no-op, not even ids: log lines carry no trace_id, events no traceparent of their own).
 
 With export off, spans are still begun but never recorded (an always-off sampler): they cost a few
 microseconds, and every request and event still gets a trace id that log lines carry and the outbox
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 Exporter = Literal["otlp", "none"]
 P = ParamSpec("P")
 T = TypeVar("T")
+P_co = TypeVar("P_co", bound=trace.TracerProvider)
 Attributes = Mapping[str, AttributeValue]
 
 SERVICE_NAMESPACE = "mvsj"
@@ -61,7 +63,7 @@ _TRUE = {"1", "true", "yes", "on"}
 
 # Until `configure` runs (a test that builds an app in-process, a command that is not `serve`):
 # spans are begun and never recorded, so ids exist and nothing is kept.
-_provider = TracerProvider(sampler=ALWAYS_OFF)
+_provider: trace.TracerProvider = TracerProvider(sampler=ALWAYS_OFF)
 _exporting = False
 
 
@@ -87,8 +89,9 @@ def configure(service: str, environ: Mapping[str, str] | None = None) -> str:
     """
     env = os.environ if environ is None else environ
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
-        use_provider(TracerProvider(sampler=ALWAYS_OFF), exporting=False)
-        return "tracing disabled (OTEL_SDK_DISABLED): no spans, log lines still carry trace ids"
+        # The API's no-op: no span, no id; log lines and events carry no trace (an incoming one is passed on).
+        use_provider(trace.NoOpTracerProvider(), exporting=False)
+        return "tracing disabled (OTEL_SDK_DISABLED): no spans and no trace ids"
     exporter = exporter_from(env)
     # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES are read by Resource.create; ours only fills gaps.
     attributes: dict[str, AttributeValue] = {"service.namespace": SERVICE_NAMESPACE}
@@ -108,7 +111,7 @@ def configure(service: str, environ: Mapping[str, str] | None = None) -> str:
     return f"traces exported over OTLP/HTTP to {endpoint} as service {resource.attributes.get(SERVICE_NAME)}"
 
 
-def use_provider(provider: TracerProvider, *, exporting: bool = True) -> TracerProvider:
+def use_provider(provider: P_co, *, exporting: bool = True) -> P_co:
     """Makes `provider` the one every span of this process comes from (tests use an in-memory exporter)."""
     global _provider, _exporting
     _provider = provider
@@ -133,7 +136,8 @@ def tracer() -> trace.Tracer:
 
 def flush(timeout_seconds: float = 5.0) -> None:
     """Exports what is buffered (at a clean stop), waiting at most `timeout_seconds`."""
-    _provider.force_flush(int(timeout_seconds * 1000))
+    if isinstance(_provider, TracerProvider):
+        _provider.force_flush(int(timeout_seconds * 1000))
 
 
 # --- context in and out ---

@@ -62,6 +62,10 @@ def test_configure_says_what_it_does_and_export_off_still_gives_ids() -> None:
             assert sent.startswith(f"00-{found[0]}-{found[1]}-") and int(sent[-2:], 16) & 1 == 0  # not sampled
         said = tracing.configure("intake", {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
         assert "127.0.0.1:4318" in said and "intake" in said and tracing.exporting()
+        said = tracing.configure("intake", {"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x"})
+        assert "disabled" in said and not tracing.exporting()
+        with tracing.span("a request"):
+            assert tracing.ids() is None and tracing.inject() == {}  # the no-op: nothing at all
     finally:
         tracing.use_provider(before[0], exporting=before[1])
 
