@@ -62,17 +62,18 @@ async def enqueue_many(
         raise RuntimeError("outbox.enqueue must run inside the transaction that changes the state")
     if not events:
         return 0
-    with tracing.span("outbox write", attributes=_write_attributes(events, topic)) as span:
+    with tracing.span("outbox write") as span:
         rows = await _insert(conn, events, topic, keys, extra_headers, tracing.inject())
-        if span.is_recording():
-            span.set_attribute("mvsj.outbox.written", len(rows))
+        if span.is_recording():  # only then: with export off nobody reads them
+            span.set_attributes(_write_attributes(events, topic, written=len(rows)))
     return len(rows)
 
 
-def _write_attributes(events: Sequence[CloudEvent], topic: str) -> tracing.Attributes:
+def _write_attributes(events: Sequence[CloudEvent], topic: str, written: int) -> tracing.Attributes:
     return {
         "messaging.destination.name": topic,
         "messaging.batch.message_count": len(events),
+        "mvsj.outbox.written": written,
         "mvsj.event_types": sorted({e.type for e in events}),
         "mvsj.case_ids": sorted({e.subject for e in events}),
     }
