@@ -64,6 +64,8 @@ _TRUE = {"1", "true", "yes", "on"}
 # Until `configure` runs (a test that builds an app in-process, a command that is not `serve`):
 # spans are begun and never recorded, so ids exist and nothing is kept.
 _provider: trace.TracerProvider = TracerProvider(sampler=ALWAYS_OFF)
+# Asked for once per provider: get_tracer costs more than a span that is not recorded.
+_tracer = _provider.get_tracer(INSTRUMENTATION)
 _exporting = False
 
 
@@ -113,8 +115,9 @@ def configure(service: str, environ: Mapping[str, str] | None = None) -> str:
 
 def use_provider(provider: P_co, *, exporting: bool = True) -> P_co:
     """Makes `provider` the one every span of this process comes from (tests use an in-memory exporter)."""
-    global _provider, _exporting
+    global _provider, _tracer, _exporting
     _provider = provider
+    _tracer = provider.get_tracer(INSTRUMENTATION)
     _exporting = exporting
     return provider
 
@@ -131,7 +134,7 @@ def exporting() -> bool:
 
 
 def tracer() -> trace.Tracer:
-    return _provider.get_tracer(INSTRUMENTATION)
+    return _tracer
 
 
 def flush(timeout_seconds: float = 5.0) -> None:
