@@ -39,21 +39,24 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP) ## create the virtualenv with locked dependencies
 
-up: install ## install missing Debian packages; start Kafka (KRaft, from Maven Central jars; KAFKA_BROKERS=3: three brokers), Postgres and Keycloak (the identity provider, 8180)
+up: install ## install missing Debian packages; start Kafka (KRaft, from Maven Central jars; KAFKA_BROKERS=3: three brokers), Postgres, Keycloak (the identity provider, 8180) and Jaeger (traces, 16686; built once from the Go module proxy)
 	@bash deploy/local/packages.sh ensure
 	@bash deploy/local/kafka.sh up
 	@bash deploy/local/postgres.sh up
 	@bash deploy/local/prometheus.sh ensure
 	@bash deploy/local/keycloak.sh up
+	@bash deploy/local/jaeger.sh up
 
-down: ## stop what `make up` and `make demo` started (by pid; every Kafka node, single or cluster; Keycloak)
+down: ## stop what `make up` and `make demo` started (by pid; every Kafka node, single or cluster; Keycloak; Jaeger)
 	@test ! -x $(PY) || $(PY) -m demo stop
 	@bash deploy/local/kafka.sh down
 	@bash deploy/local/postgres.sh down
 	@bash deploy/local/keycloak.sh down
+	@bash deploy/local/jaeger.sh down
 
-status: install ## show whether Kafka (each node `make up` started), Postgres and Keycloak answer
+status: install ## show whether Kafka (each node `make up` started), Postgres, Keycloak and Jaeger answer
 	@bash deploy/local/kafka.sh status; bash deploy/local/postgres.sh status; bash deploy/local/keycloak.sh status
+	@bash deploy/local/jaeger.sh status
 
 migrate: up ## apply every service's database migrations
 	@for s in $(SERVICES); do $(PY) -m services.$$s migrate || exit 1; done

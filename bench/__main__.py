@@ -11,7 +11,7 @@ import time
 
 from bench.harness import write_result
 
-BENCHMARKS = ["intake", "deadlines", "notify", "reporting"]
+BENCHMARKS = ["intake", "deadlines", "notify", "reporting", "tracing"]
 
 
 def main(names: list[str]) -> int:

@@ -1,4 +1,4 @@
-"""`python -m demo [start|stop|status]`: the whole system on this machine, simulated traffic, where to look.
+"""`python -m demo [start|stop|status|trace REF]`: the whole system on this machine, simulated traffic, where to look.
 
 start (default; `make demo` runs it after `make up`): migrates each service's schema, starts a local
 webhook receiver and an SMTP sink that print what notify and Alertmanager send, Alertmanager (routing
@@ -8,7 +8,9 @@ traffic from the 10 kommuner (demo/simulate.py) while printing progress; writes 
 deadlines per kommune and the kredsråd's council report for this quarter (PDF and HTML) to out/;
 prints where to look and keeps everything running until Ctrl-C, which stops everything the demo
 started. `python -m demo stop` (also run by `make down`) does the same from another terminal;
-`--detach` leaves the services running after the summary.
+`--detach` leaves the services running after the summary. The services send their traces to the
+Jaeger that `make up` runs (OTEL_EXPORTER_OTLP_ENDPOINT); `python -m demo trace <reference or trace
+id>` prints one report's trace across the four services (demo/trace.py).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any
 import httpx
 import yaml
 
+from demo import trace
 from demo.simulate import DEMO_WINDOWS, LOCAL, SPEED, VOLUME, OfficerTokens, Simulator, describe_rates
 from services.deadlines.adapters.rules_file import DEMO_RULES_FILE
 from services.reporting.domain.periods import Period
@@ -271,7 +274,18 @@ def service_env() -> dict[str, str]:
         "NOTIFY_RETRY_CAP_SECONDS": "10",
         "PYTHONUNBUFFERED": "1",
     }
+    if tracing_to() is not None and not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = str(tracing_to())
     return env
+
+
+def tracing_to() -> str | None:
+    """Where the services send their traces: the endpoint set, else `make up`'s Jaeger when it answers."""
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    if trace.jaeger_answers():
+        return f"http://{HOST}:{os.environ.get('JAEGER_OTLP_PORT', '4318')}"
+    return None
 
 
 def migrate(running: dict[str, tuple[int, int]]) -> None:
@@ -480,7 +494,17 @@ def where_to_look(running: dict[str, tuple[int, int]], summary: Path, reports: l
             f"                               {echo.counts['alertmanager']} pages so far; critical -> webhook.log "
             "and smtp.log, warning -> smtp.log; stop a service to see ServiceDown arrive after a minute",
         ]
-    lines.append(f"  logs                         {RUN_DIR.relative_to(ROOT)}/*.log")
+    if tracing_to() is not None and trace.jaeger_answers():
+        example = trace.latest_report() or "MV-XXXX-XXX"
+        lines += [
+            f"  traces (Jaeger's query API)  {trace.JAEGER_QUERY}/api/traces?service=intake&limit=20",
+            f"  one report's trace           python -m demo trace {example}",
+            "                               (a case reference, or a trace_id from the logs)",
+            "                               every span from the portal's POST to the webhook, in the four services",
+        ]
+    lines.append(
+        f"  logs                         {RUN_DIR.relative_to(ROOT)}/*.log   (grep a trace_id for one report's lines)"
+    )
     lines.append(
         f"The demo rules ({DEMO_RULES_FILE.name}) and the demo roster and policy (demo/notify-*.yaml) scale\n"
         "the real windows to minutes: 24 h -> 3 min, 'at once' 15 min -> 40 s, acks 5-30 min -> 20-40 s,\n"
@@ -496,6 +520,8 @@ def run(args: argparse.Namespace) -> int:
         say("this checkout has no notify service yet: no alerts, webhooks or e-mails in this run")
     migrate(running)
     start_helpers(running)
+    traces = tracing_to()
+    say(f"traces go to {traces} (Jaeger)" if traces else "WARNING: no Jaeger answers (make up starts it): no traces")
     start_services(running)
     echo = Echo().start()
     say(f"the district's expected submissions per real day: {describe_rates()}")
@@ -531,12 +557,17 @@ def run(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
-    parser.add_argument("command", nargs="?", default="start", choices=["start", "stop", "status"])
+    parser.add_argument("command", nargs="?", default="start", choices=["start", "stop", "status", "trace"])
+    parser.add_argument("reference", nargs="?", help="trace: a case reference (MV-XXXX-XXX) or a trace id")
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("DEMO_SECONDS", 120)))
     parser.add_argument("--drain", type=float, default=float(os.environ.get("DEMO_DRAIN_SECONDS", 90)))
     parser.add_argument("--volume", type=float, default=VOLUME, help="times the district's real volume")
     parser.add_argument("--detach", action="store_true", help="leave everything running after the summary")
     args = parser.parse_args()
+    if args.command == "trace":
+        if not args.reference:
+            parser.error("trace needs a case reference (MV-XXXX-XXX) or a trace id")
+        return trace.command(args.reference)
     if args.command == "stop":
         stop_all()
         return 0

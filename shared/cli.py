@@ -22,6 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from shared import tracing
 from shared.db import Migration, migrate
 from shared.dlq_tool import dlq_command
 from shared.http import OpsPort
@@ -200,6 +201,7 @@ def command_line(
         print(f"{service}: schema '{settings.db_schema}' {done}")
         return 0
     try:
+        log.info("%s", tracing.configure(service))  # OTEL_* variables (shared/tracing.py)
         app = build_app(settings)
     except ValueError as exc:  # bad key file, bad rules file, production checks: say why, do not start
         print(f"{service}: refusing to start: {exc}", file=sys.stderr)

@@ -25,15 +25,17 @@ from faststream._internal.context import Context  # the class behind faststream.
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage as _KafkaMessage
 from faststream.message import AckStatus
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
-from shared import inbox
+from shared import inbox, tracing
 from shared.db import Conn, is_timeout, is_transient, ping
 from shared.dlq import dead_letter_message, send_to_dlq
 from shared.events.envelope import CloudEvent, EventData, EventMeta, UnknownEventType
 from shared.health import LoopProgress
 from shared.kafka import EventProducer, PublishError
-from shared.logs import bind_log_context, log_context, trace_id_from
+from shared.logs import bind_log_context, log_context
 from shared.metrics import CONSUMED, CONSUMER_LAG, CONSUMER_RETRIES
 from shared.validation import describe
 
@@ -183,6 +185,10 @@ class ReliableConsumer:
 
     def _count(self, record: ConsumerRecord, outcome: str) -> None:
         CONSUMED.labels(self.spec.service, self.spec.name, record.topic, outcome).inc()
+        span = trace.get_current_span()  # the message's (process): what became of it
+        span.set_attribute("mvsj.outcome", outcome)
+        if outcome == "dead_lettered":
+            tracing.failed(span, "dead_lettered")
 
     async def process(self, msg: Any) -> None:
         """Applies one message, then acks it; or nacks it to read it again; or dead-letters it.
@@ -193,7 +199,25 @@ class ReliableConsumer:
         """
         record: ConsumerRecord = msg.raw_message
         where = (record.topic, record.partition, record.offset)
-        with log_context(trace_id=_trace_id(record)):  # _process adds the event's ids once it has parsed it
+        # The span continues the trace the producer's `traceparent` header names (shared/outbox.py);
+        # _process adds the event's ids to it and to the log context once it has parsed the event.
+        with (
+            tracing.span(
+                f"process {record.topic}",
+                kind=SpanKind.CONSUMER,
+                parent=tracing.from_headers(getattr(record, "headers", None)),
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.operation.type": "process",
+                    "messaging.destination.name": record.topic,
+                    "messaging.destination.partition.id": str(record.partition),
+                    "messaging.kafka.offset": record.offset,
+                    "messaging.consumer.group.name": self.spec.group_id,
+                    "mvsj.consumer": self.spec.name,
+                },
+            ),
+            log_context(),
+        ):
             await self._process_and_judge(msg, record, where)
 
     async def _process_and_judge(self, msg: Any, record: ConsumerRecord, where: tuple[str, int, int]) -> None:
@@ -230,6 +254,9 @@ class ReliableConsumer:
                 await self._commit(msg)
                 return
             bind_log_context(event_id=event.id, event_type=event.type, case_id=event.subject)
+            trace.get_current_span().set_attributes(
+                {"messaging.message.id": str(event.id), "mvsj.event_type": event.type, "mvsj.case_id": event.subject}
+            )
             payload = event.payload()
         except UnknownEventType as exc:
             # A newer producer's type: not ours to judge, and not an error.
@@ -246,7 +273,8 @@ class ReliableConsumer:
             async with self._pool.acquire() as conn, conn.transaction():
                 first_time = await inbox.claim(conn, self.spec.name, event.id)
                 if first_time:
-                    after_commit = await self.spec.handler(conn, event.meta, payload)
+                    with tracing.span(f"handle {event.type}", attributes={"mvsj.consumer": self.spec.name}):
+                        after_commit = await self.spec.handler(conn, event.meta, payload)
             if after_commit is not None:
                 after_commit()
             if self.after_effect is not None:
@@ -374,14 +402,6 @@ def observe_lag(spec: ConsumerSpec, msg: Any) -> None:
     # A nack rewinds to this message, so it is the next to read; otherwise the one after it.
     next_offset = record.offset if msg.committed is AckStatus.NACKED else record.offset + 1
     CONSUMER_LAG.labels(spec.service, spec.name, record.topic, str(record.partition)).set(max(0, high - next_offset))
-
-
-def _trace_id(record: ConsumerRecord) -> str | None:
-    """The trace id of the `traceparent` header the outbox wrote (shared/outbox.py), if any."""
-    for key, value in getattr(record, "headers", None) or ():
-        if key == "traceparent" and value:
-            return trace_id_from(value.decode("latin-1"))
-    return None
 
 
 def _describe_validation(exc: Exception) -> str:

@@ -11,13 +11,15 @@ import asyncpg
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from opentelemetry.trace import Span, SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import tracing
 from shared.db import TRANSIENT_DB_ERRORS, is_transient
-from shared.logs import CONTEXT_FIELDS, log_context, new_span_id, new_trace_id, trace_id_from
+from shared.logs import CONTEXT_FIELDS, log_context
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from shared.validation import readable, safe_name
 
@@ -287,16 +289,19 @@ class MetricsMiddleware:
 
 
 class RequestContext:
-    """Gives every log line of a request its `trace_id` and `request_id`, and logs the request once when answered.
+    """Opens the request's span and gives every log line of the request its `trace_id`, `span_id` and
+    `request_id`; logs the request once when answered.
 
     Wraps the whole app (`install_request_context`), outside Starlette's error middleware, so the
-    line of an unhandled error carries the ids too. The trace id is the one of an incoming W3C
-    `traceparent` (a portal or gateway that traces), else a new one; the outbox writes it on every
-    event the request causes (shared/outbox.py), so the consumers' lines carry it as well.
+    line of an unhandled error carries the ids too. The span continues an incoming W3C `traceparent`
+    (a portal or gateway that traces), else starts a trace; the outbox passes it on with every event
+    the request causes (shared/outbox.py), so the consumers' spans and lines are in the same trace.
+    `request_id` is the request's span id.
 
-    The access line names the route template, never the path as typed or its query string, and not
-    the client's address; ids in the path (case, alert, deadline) are fields of it. Probes and
-    scrapes of the ops paths are debug lines.
+    The span is named by method and route template (`POST /v1/reports`) and carries the method, the
+    template, the status and the ids in the path: never the path as typed, its query string, a
+    header or the client's address. Probes and scrapes of the ops paths get no span of their own
+    (a trace each would bury the reports') and their access lines are debug lines.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -306,8 +311,20 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        traceparent = next((v for k, v in scope.get("headers") or [] if k == b"traceparent"), b"")
-        trace_id = trace_id_from(traceparent.decode("latin-1")) or new_trace_id()
+        path = scope.get("path", "")
+        if path in OPS_ONLY_PATHS or path in BOTH_PORTS_PATHS:
+            await self._call(scope, receive, send, None)
+            return
+        carrier = {
+            k.decode("latin-1"): v.decode("latin-1")
+            for k, v in scope.get("headers") or []
+            if k in (b"traceparent", b"tracestate")
+        }
+        method = scope.get("method", "GET")
+        with tracing.span(method, kind=SpanKind.SERVER, parent=tracing.extract(carrier)) as span:
+            await self._call(scope, receive, send, span)
+
+    async def _call(self, scope: Scope, receive: Receive, send: Send, span: Span | None) -> None:
         start = time.perf_counter()
         status = 500
 
@@ -317,11 +334,29 @@ class RequestContext:
                 status = message["status"]
             await send(message)
 
-        with log_context(trace_id=trace_id, request_id=new_span_id()):
+        found = tracing.ids(span) if span is not None else None
+        with log_context(request_id=found[1] if found else None):
             try:
                 await self.app(scope, receive, send_wrapper)
             finally:
+                if span is not None:
+                    self._describe(span, scope, status)
                 self._log(scope, status, time.perf_counter() - start)
+
+    @staticmethod
+    def _describe(span: Span, scope: Scope, status: int) -> None:
+        if not span.is_recording():
+            return
+        method = scope.get("method", "GET")
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        span.update_name(f"{method} {route}")
+        params = scope.get("path_params") or {}
+        span.set_attributes(
+            {"http.request.method": method, "http.route": route, "http.response.status_code": status}
+            | {f"mvsj.{k}": str(params[k]) for k in CONTEXT_FIELDS if k in params}
+        )
+        if status >= 500:
+            tracing.failed(span, str(status))
 
     @staticmethod
     def _log(scope: Scope, status: int, seconds: float) -> None:

@@ -1,12 +1,15 @@
 """Logging set-up: one JSON object (or one readable line) per record, carrying the ids of the request or
 event it belongs to; never report text or contact data.
 
-Every service configures its logs here once (`configure`, from shared/cli.py). The ids come from a
-context variable that the plumbing fills where it knows them: the HTTP edge per request (`trace_id`
-from an incoming W3C `traceparent`, else a new one, and a `request_id`), the consumer per message
-(`event_id`, `event_type`, `case_id` = the event's subject, and the `trace_id` the outbox row carried),
-the outbox relay per published row, the timers per fired item. A line logged while they are set
-carries them, in whichever module it is written: no logger needs to know.
+Every service configures its logs here once (`configure`, from shared/cli.py). `trace_id` and
+`span_id` are those of the OpenTelemetry span current when the line is written (shared/tracing.py: the
+HTTP request's, continuing an incoming W3C `traceparent`; the consumed event's, continuing the one
+the producer sent; the relay's publish), so a line leads to its span and its trace in the tracing
+backend. The other ids come from a context variable that the plumbing fills where it knows them: the
+HTTP edge per request (`request_id`: the request's span id), the consumer per message (`event_id`,
+`event_type`, `case_id` = the event's subject), the outbox relay per published row, the timers per
+fired item. A line logged while they are set carries them, in whichever module it is written: no
+logger needs to know.
 
 The formatters also mask known personal fields (name, phone, e-mail, address, description, contact,
 text) should one ever be passed in `extra`, at any depth: a log line is read by ops engineers, who
@@ -18,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import secrets
 import sys
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
@@ -26,12 +28,13 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Literal, TextIO
 
+from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
 LogFormat = Literal["json", "console"]
 
 # The ids a line carries when known, in this order (after time, level, service, logger, message).
-CONTEXT_FIELDS = ("trace_id", "request_id", "event_id", "event_type", "case_id", "alert_id", "deadline_id")
+CONTEXT_FIELDS = ("trace_id", "span_id", "request_id", "event_id", "event_type", "case_id", "alert_id", "deadline_id")
 
 # A key is personal when one of its words (split on anything but letters) is one of these.
 PERSONAL_WORDS = frozenset({"name", "phone", "email", "mail", "address", "description", "contact", "text"})
@@ -45,7 +48,6 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "taskName",
 }
 _WORDS = re.compile(r"[a-z]+")
-_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 _context: ContextVar[Mapping[str, str]] = ContextVar("log_context", default=MappingProxyType({}))
 
@@ -76,39 +78,6 @@ def current_log_context() -> Mapping[str, str]:
     return _context.get()
 
 
-def new_trace_id() -> str:
-    return secrets.token_hex(16)
-
-
-def new_span_id() -> str:
-    return secrets.token_hex(8)
-
-
-def trace_id_from(traceparent: str | None) -> str | None:
-    """The trace id of a W3C `traceparent` (version-traceid-parentid-flags), or None when it is not a valid one."""
-    if not traceparent:
-        return None
-    match = _TRACEPARENT.match(traceparent.strip())
-    if match is None:
-        return None
-    version, trace_id, parent_id, _ = match.groups()
-    if version == "ff" or trace_id == "0" * 32 or parent_id == "0" * 16:
-        return None
-    return trace_id
-
-
-def traceparent() -> str | None:
-    """A `traceparent` for what this context sends on (an outbox row), when it has a trace id."""
-    fields = _context.get()
-    trace_id = fields.get("trace_id")
-    if trace_id is None:
-        return None
-    span = fields.get("request_id")
-    if span is None or len(span) != 16:
-        span = new_span_id()
-    return f"00-{trace_id}-{span}-01"
-
-
 def is_personal(key: str) -> bool:
     return any(word in PERSONAL_WORDS for word in _WORDS.findall(key.lower()))
 
@@ -128,6 +97,10 @@ def fields_of(record: logging.LogRecord) -> dict[str, Any]:
     """The context ids then the record's extras, personal ones masked; an explicit extra wins over the context."""
     extras = {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
     found: dict[str, Any] = {k: v for k, v in _context.get().items() if k not in extras}
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:
+        found.setdefault("trace_id", trace.format_trace_id(span.trace_id))
+        found.setdefault("span_id", trace.format_span_id(span.span_id))
     for key in CONTEXT_FIELDS:  # the ids first, whichever way they came
         if key in extras:
             found[key] = extras.pop(key)

@@ -15,13 +15,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
 
+from shared import tracing
 from shared.backoff import Backoff
 from shared.db import Conn
 from shared.events.envelope import CloudEvent
 from shared.health import LoopProgress
 from shared.kafka import EventProducer, OutgoingMessage, PublishError
-from shared.logs import log_context, trace_id_from, traceparent
+from shared.logs import log_context
 from shared.metrics import (
     OUTBOX_BACKLOG,
     OUTBOX_DELAY,
@@ -52,16 +55,39 @@ async def enqueue_many(
     """Adds events in one round trip; an event id already in the outbox is skipped. Returns how many were new.
 
     Keys default to the event's subject (the case id), which keeps one case's events in order.
-    A row written while a trace id is in the log context (a request, a consumed event that had one)
-    carries it as a W3C `traceparent` header, so the consumers' log lines name the same trace.
+    The write is a span of the request's or event's trace, and each row keeps that span's W3C
+    `traceparent` in its headers: the relay's publish continues the trace from there.
     """
     if not conn.is_in_transaction():
         raise RuntimeError("outbox.enqueue must run inside the transaction that changes the state")
     if not events:
         return 0
-    trace = traceparent()
-    tracing = {"traceparent": trace} if trace is not None else {}
-    rows = await conn.fetch(
+    with tracing.span("outbox write") as span:
+        rows = await _insert(conn, events, topic, keys, extra_headers, tracing.inject())
+        if span.is_recording():  # only then: with export off nobody reads them
+            span.set_attributes(_write_attributes(events, topic, written=len(rows)))
+    return len(rows)
+
+
+def _write_attributes(events: Sequence[CloudEvent], topic: str, written: int) -> tracing.Attributes:
+    return {
+        "messaging.destination.name": topic,
+        "messaging.batch.message_count": len(events),
+        "mvsj.outbox.written": written,
+        "mvsj.event_types": sorted({e.type for e in events}),
+        "mvsj.case_ids": sorted({e.subject for e in events}),
+    }
+
+
+async def _insert(
+    conn: Conn,
+    events: Sequence[CloudEvent],
+    topic: str,
+    keys: Sequence[str] | None,
+    extra_headers: Sequence[dict[str, str]] | None,
+    trace_headers: dict[str, str],
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
         "INSERT INTO outbox (event_id, topic, key, value, headers)"
         " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::jsonb[])"
         " ON CONFLICT (event_id) DO NOTHING RETURNING id",
@@ -70,11 +96,40 @@ async def enqueue_many(
         list(keys) if keys else [e.subject for e in events],
         [e.to_bytes() for e in events],
         [
-            {"content-type": CONTENT_TYPE, "event-type": e.type} | tracing | (extra_headers[i] if extra_headers else {})
+            {"content-type": CONTENT_TYPE, "event-type": e.type}
+            | trace_headers
+            | (extra_headers[i] if extra_headers else {})
             for i, e in enumerate(events)
         ],
     )
-    return len(rows)
+
+
+def _publish_span(row: asyncpg.Record) -> Span:
+    headers = row["headers"] or {}
+    return tracing.start(
+        f"publish {row['topic']}",
+        kind=SpanKind.PRODUCER,
+        parent=tracing.extract(headers),
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": row["topic"],
+            "messaging.message.id": str(row["event_id"]),
+            "mvsj.event_type": str(headers.get("event-type", "")),
+            "mvsj.case_id": row["key"],
+        },
+    )
+
+
+def _message(row: asyncpg.Record, span: Span) -> OutgoingMessage:
+    headers = {k: str(v) for k, v in (row["headers"] or {}).items() if k not in ("traceparent", "tracestate")}
+    headers |= tracing.inject(trace.set_span_in_context(span))
+    return OutgoingMessage(
+        topic=row["topic"],
+        key=row["key"].encode(),
+        value=bytes(row["value"]),
+        headers=[(k, v.encode()) for k, v in headers.items()],
+    )
 
 
 AfterPublish = Callable[[list[int]], Awaitable[None]]
@@ -138,16 +193,19 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            messages = [
-                OutgoingMessage(
-                    topic=row["topic"],
-                    key=row["key"].encode(),
-                    value=bytes(row["value"]),
-                    headers=[(k, str(v).encode()) for k, v in (row["headers"] or {}).items()],
-                )
-                for row in rows
-            ]
-            await self._producer.send_batch(messages)
+            # One publish span per row, the child of the write that stored it; the message carries
+            # the publish span's own context, which the consumers continue.
+            spans = [_publish_span(row) for row in rows]
+            messages = [_message(row, span) for row, span in zip(rows, spans, strict=True)]
+            try:
+                await self._producer.send_batch(messages)
+            except BaseException as exc:
+                for span in spans:
+                    tracing.failed(span, exc)
+                    span.end()
+                raise
+            for span in spans:
+                span.end()
             ids = [row["id"] for row in rows]
             if self._after_publish is not None:
                 await self._after_publish(ids)
@@ -163,10 +221,9 @@ class OutboxRelay:
         if self._on_published is not None:
             self._on_published(rows, now)
         if log.isEnabledFor(logging.DEBUG):
-            for row in rows:
-                # One line per event, with the ids of the request or event that wrote it.
-                trace_id = trace_id_from((row["headers"] or {}).get("traceparent"))
-                with log_context(trace_id=trace_id, event_id=row["event_id"], case_id=row["key"]):
+            for row, span in zip(rows, spans, strict=True):
+                # One line per event, in the trace of the request or event that wrote it.
+                with trace.use_span(span), log_context(event_id=row["event_id"], case_id=row["key"]):
                     log.debug("outbox relay: published to %s", row["topic"])
         return len(rows)
 

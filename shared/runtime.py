@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 from faststream.kafka import KafkaBroker
 
+from shared import tracing
 from shared.aio import within
 from shared.backoff import Backoff
 from shared.clock import Clock, CorrectedClock
@@ -231,6 +232,8 @@ class ServiceRuntime:
         if self.pool is not None:
             with contextlib.suppress(Exception):
                 await within(self.pool.close(), 10.0)
+        # The spans of the last moments, before the process exits (in a thread: the exporter blocks).
+        await asyncio.to_thread(tracing.flush, 5.0)
 
     async def _cancel_tasks(self) -> None:
         """Cancels the background tasks and waits for them; one that ignores it is named and cancelled again.

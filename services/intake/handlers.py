@@ -27,6 +27,7 @@ from services.intake.domain.cases import (
 )
 from services.intake.domain.reference import new_reference
 from services.intake.metrics import count_accepted
+from shared import tracing
 from shared.events import CloudEvent, envelope
 from shared.events.cases import ActionRecorded, CaseReported, OfficerRequested, RequestType, TipReceived
 from shared.unit_of_work import UnitOfWork
@@ -231,6 +232,7 @@ class CaseRepository(Protocol):
 Uow = UnitOfWork[CaseRepository]
 
 
+@tracing.use_case
 async def report_case(
     uow: Uow, case: NewCase, key: IdempotencyKey | None, *, rng: random.Random | None = None
 ) -> Answer:
@@ -251,6 +253,7 @@ async def report_case(
         event = case_event(case, reference)
         await repo.emit(event)
     count_accepted(event)
+    tracing.annotate(case_id=case.case_id, reference=reference)  # what an operator finds the trace by
     log.info(
         "case accepted",
         extra={"case_id": case.case_id, "reference": reference, "kind": case.kind,
@@ -259,6 +262,7 @@ async def report_case(
     return answer
 
 
+@tracing.use_case
 async def record_action(uow: Uow, action: NewAction, key: IdempotencyKey | None) -> Answer:
     """Police record an action on a case (dispatched, on scene, closed, ...): decide, store, publish."""
     async with uow.transaction() as repo:
@@ -279,6 +283,7 @@ async def record_action(uow: Uow, action: NewAction, key: IdempotencyKey | None)
         if key is not None:
             await repo.remember(key, answer)
     count_accepted(event)
+    tracing.annotate(case_id=case.case_id, reference=case.reference, action=action.request.action)
     log.info(
         "action recorded",
         extra={"case_id": case.case_id, "action": action.request.action, "action_id": action.action_id,

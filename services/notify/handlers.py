@@ -37,6 +37,7 @@ from services.notify.domain.delivery import (
 )
 from services.notify.domain.policy import RESOLVING_EVENTS, Policy
 from services.notify.domain.roster import Roster
+from shared import tracing
 from shared.db import is_transient
 from shared.events import CloudEvent, EventData, EventMeta
 from shared.events import alerts as alert_events
@@ -248,6 +249,7 @@ async def _on_deadline(
     return await _apply(repo, decision, ctx, now, actor="deadlines", since=meta.time)
 
 
+@tracing.use_case
 async def acknowledge(
     uow: Uow,
     alert_id: uuid.UUID,

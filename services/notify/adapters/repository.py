@@ -23,6 +23,7 @@ from services.notify.domain.alert import Alert
 from services.notify.domain.delivery import Delivery
 from services.notify.domain.policy import Chain
 from services.notify.handlers import AuditEntry, Unreadable
+from shared import tracing
 from shared.db import Conn
 from shared.events import CloudEvent, EventData, envelope
 from shared.outbox import enqueue_many
@@ -253,14 +254,17 @@ class PostgresNotifyRepository:
         twice. Returns the new ones."""
         if not deliveries:
             return []
+        trace_context = tracing.current_traceparent()
         written = await self._conn.fetch(
             "INSERT INTO deliveries (id, alert_id, notice_id, stage, stoppable, recipient_id, recipient_name,"
-            " channel_no, channel, target, state, attempts, next_attempt_at, happened_at, delivered_at)"
+            " channel_no, channel, target, state, attempts, next_attempt_at, happened_at, delivered_at, trace_context)"
             " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bool[], $6::text[], $7::text[],"
             " $8::int[], $9::text[], $10::text[], $11::text[], $12::int[], $13::timestamptz[], $14::timestamptz[],"
-            " $15::timestamptz[])"
+            " $15::timestamptz[], $16::text[])"
             " ON CONFLICT DO NOTHING RETURNING id",
-            *[[getattr(d, c) for d in deliveries] for c in _DELIVERY_COLUMNS],
+            *[[getattr(d, c) for d in deliveries] for c in _DELIVERY_COLUMNS if c != "trace_context"],
+            # The send continues the trace of what wrote the delivery (shared/tracing.py).
+            [d.trace_context or trace_context for d in deliveries],
         )
         new = {r["id"] for r in written}
         return [d for d in deliveries if d.id in new]

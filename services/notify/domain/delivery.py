@@ -111,6 +111,8 @@ class Delivery:
     next_attempt_at: datetime
     happened_at: datetime  # when its cause happened: latency is measured from it
     delivered_at: datetime | None = None
+    # The trace its send belongs to (a W3C traceparent), set by the repository as it writes the row.
+    trace_context: str | None = None
 
 
 def deliveries_for(

@@ -39,6 +39,8 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import asyncpg
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from services.notify import handlers
 from services.notify.adapters import repository as repo
@@ -50,6 +52,7 @@ from services.notify.domain.delivery import Backoff, Delivery, Outcome
 from services.notify.metrics import TIMER_PARKED, count_events, observe_delivery
 from services.notify.settings import LEASE_MARGIN_SECONDS
 from shared import backoff as shared_backoff
+from shared import tracing
 from shared.clock import Clock
 from shared.db import is_transient
 from shared.events import CloudEvent
@@ -208,8 +211,24 @@ class DeliveryWorker:
 
     async def _deliver(self, delivery: Delivery, view: messages.AlertView, disabled: set[str]) -> None:
         try:
-            # Each delivery is a task of its own: its lines name the alert it is for.
-            with log_context(alert_id=delivery.alert_id):
+            # Each delivery is a task of its own: its lines name the alert it is for, and its span
+            # continues the trace of what wrote it (the deadline event that raised the alert).
+            with (
+                log_context(alert_id=delivery.alert_id, case_id=view.case_id),
+                tracing.span(
+                    f"deliver {delivery.channel}",
+                    kind=SpanKind.CLIENT,
+                    parent=tracing.extract({"traceparent": delivery.trace_context or ""}),
+                    attributes={
+                        "mvsj.alert_id": str(delivery.alert_id),
+                        "mvsj.case_id": view.case_id,
+                        "mvsj.delivery_id": str(delivery.id),
+                        "mvsj.channel": delivery.channel,
+                        "mvsj.stage": delivery.stage,
+                        "mvsj.attempt": delivery.attempts,
+                    },
+                ),
+            ):
                 await self._deliver_held(delivery, view, disabled)
         finally:
             self._held.pop(delivery.id, None)
@@ -225,6 +244,10 @@ class DeliveryWorker:
                 await self._hand_back(delivery, budget)
                 return
             outcome = await self._send(delivery, view, budget)
+        span = trace.get_current_span()
+        span.set_attribute("mvsj.outcome", outcome.verdict)
+        if outcome.verdict != "delivered":
+            tracing.failed(span, outcome.verdict)
         recorded = await self._record(delivery, outcome)
         if recorded is None:
             return

@@ -21,8 +21,6 @@ from shared.logs import (
     configure,
     current_log_context,
     log_context,
-    trace_id_from,
-    traceparent,
 )
 from shared.settings import CommonSettings
 
@@ -183,19 +181,6 @@ def test_an_unknown_log_format_is_refused(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("LOG_FORMAT", "xml")
     with pytest.raises(ValueError, match=r"log_format|LOG_FORMAT"):
         CommonSettings()
-
-
-def test_traceparent_gives_its_trace_id_only_when_valid() -> None:
-    assert trace_id_from(f"00-{TRACE}-00f067aa0ba902b7-01") == TRACE
-    assert trace_id_from(f" 00-{TRACE}-00f067aa0ba902b7-00 ") == TRACE
-    for bad in (
-        None, "", "garbage", f"00-{TRACE.upper()}-00f067aa0ba902b7-01", f"00-{'0' * 32}-00f067aa0ba902b7-01",
-        f"00-{TRACE}-{'0' * 16}-01", f"ff-{TRACE}-00f067aa0ba902b7-01", f"00-{TRACE}-00f067aa0ba902b7-01\nx=1",
-    ):  # fmt: skip
-        assert trace_id_from(bad) is None, bad
-    assert traceparent() is None  # nothing to pass on outside a trace
-    with log_context(trace_id=TRACE, request_id="00f067aa0ba902b7"):
-        assert traceparent() == f"00-{TRACE}-00f067aa0ba902b7-01"
 
 
 # --- The HTTP edge ---------------------------------------------------------------------------------
