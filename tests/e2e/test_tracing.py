@@ -110,7 +110,7 @@ async def test_a_report_is_one_trace_across_the_four_services_and_names_no_perso
         assert accepted.status_code == 202, accepted.text
         reference, case_id = accepted.json()["reference"], accepted.json()["case_id"]
 
-        await eventually(lambda: bool(receiver.delivered("/vagtchef")), timeout=30, what="the vagtchef's webhook")
+        await eventually(lambda: bool(receiver.delivered("/vagtchef")), timeout=60, what="the vagtchef's webhook")
 
         trace: dict[str, Any] = {}
 
@@ -124,7 +124,7 @@ async def test_a_report_is_one_trace_across_the_four_services_and_names_no_perso
             names = {(trace["processes"][s["processID"]]["serviceName"], s["operationName"]) for s in trace["spans"]}
             return {("notify", "deliver webhook"), ("reporting", f"process {cases}")} <= names
 
-        await eventually(whole_trace, timeout=30, what="the report's trace with the webhook's send, in Jaeger")
+        await eventually(whole_trace, timeout=60, what="the report's trace with the webhook's send, in Jaeger")
 
     spans = trace["spans"]
     trace_id = str(trace["traceID"]).zfill(32)  # Jaeger leaves out leading zeros
