@@ -22,12 +22,21 @@ TESTS = Path(__file__).resolve().parent
 os.environ["ENVIRONMENT"] = "development"
 
 
+# Tests that stop or load the machine's one Kafka or Postgres for everyone: `make test` runs them on their
+# own, after the others (which it runs two at a time: see the Makefile).
+EXCLUSIVE_FIXTURES = frozenset({"local_kafka"})
+EXCLUSIVE_FILES = frozenset({"test_kafka_cluster.py"})  # three brokers of its own, killed under load
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Marks by folder, so `-m unit` never needs a broker and no test forgets its marker."""
+    """Marks by folder, so `-m unit` never needs a broker and no test forgets its marker; and `exclusive`."""
     for item in items:
         parts = Path(str(item.fspath)).relative_to(TESTS).parts
         if parts and parts[0] in ("unit", "integration", "e2e", "faults"):
             item.add_marker(getattr(pytest.mark, parts[0]))
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if (parts and parts[0] == "faults") or parts[-1] in EXCLUSIVE_FILES or EXCLUSIVE_FIXTURES & fixtures:
+            item.add_marker(pytest.mark.exclusive)
 
 
 @pytest.fixture(scope="session")
