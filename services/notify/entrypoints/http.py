@@ -35,6 +35,7 @@ _PROBLEMS = {
     400: "The body could not be read as JSON text (e.g. it is not UTF-8)",
     404: "No such alert",
     409: "The alert was resolved before this acknowledgement",
+    413: "The body is larger than NOTIFY_MAX_BODY_BYTES",
     422: "One entry per bad field or parameter in `errors` (`by`: not an officer id of the roster)",
 }
 _ANY_ROUTE = (401, 403, 429)
@@ -211,7 +212,7 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
 
     @router.post("/alerts/{alert_id}/ack", response_model=AckOut,
                  summary="Acknowledge: take responsibility; escalation and reminders stop",
-                 responses=problem_responses(_PROBLEMS, 400, 404, 409, 422, 503))  # fmt: skip
+                 responses=problem_responses(_PROBLEMS, 400, 404, 409, 413, 422, 503))  # fmt: skip
     async def acknowledge(
         request: Request, alert_id: uuid.UUID, client: Police, body: AckBody | None = None
     ) -> dict[str, Any]:
