@@ -1,18 +1,101 @@
-"""pydantic's validation errors as words a person reads: one wording for every 422 answer and dead letter.
+"""What a client may send as text, and pydantic's validation errors as words a person reads.
 
-Used by shared/http.py (query, path and header errors of any service), by intake's body validation
-(services/intake/entrypoints/bodies.py) and by the consumer's dead-letter reason (shared/consumer.py).
-Messages never quote the input: it may be personal, and an error answer is no place to repeat
-3 KB of someone's text. pydantic's own wording is used only where it is known not to quote it.
+The text check (`SingleLine`, `FreeText`, `text_problem`): which characters no name, id or free
+text needs, used by every service's API for its bodies, query strings and path parameters.
+
+The wording: one for every 422 answer and dead letter. Used by shared/http.py (query, path and
+header errors of any service), by intake's body validation (services/intake/entrypoints/bodies.py)
+and by the consumer's dead-letter reason (shared/consumer.py). Messages never quote the input: it
+may be personal, and an error answer is no place to repeat 3 KB of someone's text. pydantic's own
+wording is used only where it is known not to quote it.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
-from pydantic import ValidationError
+from pydantic import AfterValidator, ValidationError
+from pydantic_core import PydanticCustomError
+
+# --- Text a client sends ------------------------------------------------------------------------
+#
+# Refused in every name, id, single-line field and free text: characters that nobody types as text
+# but that change what a reader sees or what a program does with it.
+# - C0 controls (U+0000-U+001F, NUL included: Postgres text cannot even hold it), DEL, C1 controls
+#   (U+0080-U+009F): a CR LF in a name writes a line of its own into an e-mail or a log.
+# - Bidirectional controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069): they reorder
+#   what is shown, so a reader sees other text than was stored.
+# - Zero-width and invisible characters (U+200B-U+200D, U+2060, U+FEFF): "vc-a" with a U+200B
+#   in it looks like the roster id vc-a and is not.
+# - The Unicode line and paragraph separators (U+2028, U+2029): line breaks by another name.
+# Free text (a description) may in addition hold tabs and line breaks; CR LF and a lone CR become
+# LF, so a line break is one character whoever typed it. Everything else, markup included, is text
+# and kept as typed (intake's README: "Free text is text").
+
+_CONTROL = "\x00-\x1f\x7f-\x9f"
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_INVISIBLE = "\u200b-\u200d\u2060\ufeff"
+_SEPARATORS = "\u2028\u2029"
+_NOT_IN_A_LINE = re.compile(f"[{_CONTROL}{_BIDI}{_INVISIBLE}{_SEPARATORS}]")
+_NOT_IN_FREE_TEXT = re.compile(f"(?![\t\n\r])[{_CONTROL}{_BIDI}{_INVISIBLE}{_SEPARATORS}]")
+_LINE_BREAKS = "\n\r\u2028\u2029"
+
+
+def text_problem(value: str, *, free_text: bool = False) -> PydanticCustomError | None:
+    """Why `value` is refused as a name or single-line field (or, with `free_text`, as free text), or None.
+
+    The first offending character is named by its code point, never shown: it is invisible, or
+    would break the answer's own lines. Free text may hold CRs here: `free_text` turns them into LFs.
+    """
+    found = (_NOT_IN_FREE_TEXT if free_text else _NOT_IN_A_LINE).search(value)
+    if found is None:
+        return None
+    char = found.group()
+    point = f"U+{ord(char):04X}"
+    if char in _LINE_BREAKS:
+        if free_text:
+            return _error("control_characters", f"Contains a Unicode line separator ({point}); use a line break.")
+        return _error("single_line", f"Write this on one line: it contains a line break ({point}).")
+    if re.match(f"[{_BIDI}]", char):
+        return _error("bidi_control", f"Contains an invisible text-direction character ({point}); remove it.")
+    if re.match(f"[{_INVISIBLE}]", char):
+        return _error("invisible_character", f"Contains an invisible zero-width character ({point}); remove it.")
+    return _error("control_characters", f"Contains a control character ({point}); remove it.")
+
+
+def _error(code: str, message: str) -> PydanticCustomError:
+    # The message travels as context, so readable() takes it as it is and a brace is never a placeholder.
+    return PydanticCustomError(code, "{message}", {"message": message})
+
+
+T = TypeVar("T")
+
+
+def single_line(value: T) -> T:
+    """A pydantic after-validator: text as a name, id or single-line field takes it; anything else passes."""
+    if isinstance(value, str) and (problem := text_problem(value)) is not None:
+        raise problem
+    return value
+
+
+def free_text(value: T) -> T:
+    """A pydantic after-validator for free text: as `single_line`, but tabs and line breaks (as LF) are kept."""
+    if not isinstance(value, str):
+        return value
+    text = value.replace("\r\n", "\n").replace("\r", "\n")
+    if (problem := text_problem(text, free_text=True)) is not None:
+        raise problem
+    return text  # type: ignore[return-value]  # str in, str out
+
+
+# In Annotated: `Annotated[str, StringConstraints(max_length=100), SingleLine]`, or on a query
+# parameter `Annotated[str | None, Query(), SingleLine]`; a refusal is a 422 naming the field.
+SingleLine: Final = AfterValidator(single_line)
+FreeText: Final = AfterValidator(free_text)
+
+# --- Errors as words ------------------------------------------------------------------------------
 
 EXAMPLE_TIME: Final = "2026-03-01T08:15:00+01:00"
 FIXED_MESSAGES: Final[Mapping[str, str]] = {
