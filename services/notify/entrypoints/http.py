@@ -24,6 +24,7 @@ from shared.http import Problem, invalid_query, validation_problem
 from shared.openapi import access, problem_responses
 from shared.ratelimit import ANONYMOUS, RateLimits
 from shared.reference import normalize_kommunekode
+from shared.validation import SingleLine
 
 StateFilter = Literal["open", "acknowledged", "escalated", "resolved", "unresolved"]
 SeverityFilter = Literal["info", "warning", "critical"]
@@ -108,7 +109,7 @@ class AckOut(BaseModel):
 
 
 class AckBody(BaseModel):
-    by: str | None = Field(
+    by: Annotated[str | None, SingleLine] = Field(
         None,
         max_length=64,
         description="The officer's roster id (e.g. vc-a); must be in the roster. Defaults to the API key's name."
@@ -143,7 +144,7 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
         request: Request,
         client: Police,
         state: Annotated[StateFilter | None, Query(description="unresolved = open, escalated or acknowledged")] = None,
-        kommune: Annotated[str | None, Query(description="kommunekode, e.g. 0265")] = None,
+        kommune: Annotated[str | None, Query(description="kommunekode, e.g. 0265"), SingleLine] = None,
         severity: Annotated[SeverityFilter | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -132,6 +133,42 @@ async def test_a_body_over_the_cap_without_a_key_is_413_before_anything_else(ser
     assert r.headers["content-type"] == "application/problem+json" and r.headers["connection"] == "close"
     assert r.json()["detail"] == f"The body may be at most {BODY_CAPS[service]:,} bytes."
     assert REGISTRY.get_sample_value("http_requests_total", counted) == before + 1  # the metrics see it
+
+
+# --- Text in query strings and paths: checked before it reaches a query ---------------------------
+
+HOSTILE = {"nul": ("\x00", "U+0000"), "crlf": ("\r\n", "U+000D"), "bidi": ("\u202e", "U+202E")}
+# (service, path, parameter, where, query parameters besides it): every text parameter of every API.
+TEXT_PARAMETERS = [
+    ("deadlines", "/v1/deadlines", "kommune", "query", {}),
+    ("deadlines", "/v1/deadlines", "rule", "query", {}),
+    ("notify", "/v1/alerts", "kommune", "query", {}),
+    ("reporting", "/v1/kpis", "scope", "query", {"period": "2026"}),
+    ("reporting", "/v1/kpis", "period", "query", {"scope": "kreds"}),
+    ("reporting", "/v1/kpis", "focus_area", "query", {"scope": "kreds", "period": "2026"}),
+    ("reporting", "/v1/council-reports/{}/2026.json", "scope", "path", {}),
+    ("reporting", "/v1/council-reports/kreds/{}", "document", "path", {}),
+    ("reporting", "/v1/council-reports/kreds/2026.json", "focus_area", "query", {}),
+]
+
+
+@pytest.mark.parametrize("hostile", sorted(HOSTILE))
+@pytest.mark.parametrize(
+    ("service", "path", "parameter", "where", "others"), TEXT_PARAMETERS, ids=lambda v: v if isinstance(v, str) else ""
+)
+async def test_a_control_or_bidi_character_in_a_text_parameter_is_a_422_naming_it(
+    service: str, path: str, parameter: str, where: str, others: dict[str, str], hostile: str
+) -> None:
+    char, point = HOSTILE[hostile]
+    value = f"0265{char}" if parameter != "document" else f"2026{char}.json"
+    if where == "path":
+        url, params = path.format(quote(value, safe="")), others
+    else:
+        url, params = path, others | {parameter: value}
+    r = await call(EVERY_APP[service](), "GET", url, params=params, headers=POLICE)
+    assert r.status_code == 422, r.text
+    [error] = r.json()["errors"]
+    assert (error["field"], error["in"]) == (parameter, where) and point in error["message"]
 
 
 # --- Error answers never repeat what the client typed -------------------------------------------
