@@ -21,25 +21,36 @@ from pydantic_core import PydanticCustomError
 
 # --- Text a client sends ------------------------------------------------------------------------
 #
-# Refused in every name, id, single-line field and free text: characters that nobody types as text
-# but that change what a reader sees or what a program does with it.
-# - C0 controls (U+0000-U+001F, NUL included: Postgres text cannot even hold it), DEL, C1 controls
-#   (U+0080-U+009F): a CR LF in a name writes a line of its own into an e-mail or a log.
-# - Bidirectional controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069): they reorder
-#   what is shown, so a reader sees other text than was stored.
-# - Zero-width and invisible characters (U+200B-U+200D, U+2060, U+FEFF): "vc-a" with a U+200B
-#   in it looks like the roster id vc-a and is not.
-# - The Unicode line and paragraph separators (U+2028, U+2029): line breaks by another name.
+# Refused in every name, id, single-line field and free text: the characters Unicode calls control
+# (Cc), format (Cf) and line or paragraph separator (Zl, Zp). Nobody types them as text, and each
+# changes what a reader sees or what a program does with the text:
+# - controls: C0 (U+0000-U+001F, NUL included: Postgres text cannot even hold it), DEL and C1
+#   (U+007F-U+009F): a CR LF in a name writes a line of its own into an e-mail or a log;
+# - bidirectional controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069): they reorder
+#   what is shown, so a reader sees other text than was stored;
+# - invisible characters: zero-width (U+200B-U+200D, U+2060, U+FEFF), soft hyphen, invisible
+#   operators, tags (U+E0000-U+E007F, text no one sees) and the rest of Cf: "vc-a" with a U+200B in
+#   it looks like the roster id vc-a and is not. (U+200D also joins emoji such as a family into one
+#   picture; free text refuses it too, and a report loses nothing by it.)
+# - U+2028, U+2029: line breaks by another name.
 # Free text (a description) may in addition hold tabs and line breaks; CR LF and a lone CR become
-# LF, so a line break is one character whoever typed it. Everything else, markup included, is text
-# and kept as typed (intake's README: "Free text is text").
+# LF, so a line break is one character whoever typed it. Everything else, markup, emoji and their
+# variation selectors included, is text and kept as typed (intake's README: "Free text is text").
+# The classes below are Unicode 14's (Python 3.11's unicodedata); tests/unit/platform/test_text.py
+# checks them against unicodedata, so a newer Unicode's format characters are not missed.
 
 _CONTROL = "\x00-\x1f\x7f-\x9f"
 _BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-_INVISIBLE = "\u200b-\u200d\u2060\ufeff"
+_INVISIBLE = (
+    "\u00ad\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200d\u2060-\u2064\u206a-\u206f"
+    "\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U00013438\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+)
 _SEPARATORS = "\u2028\u2029"
 _NOT_IN_A_LINE = re.compile(f"[{_CONTROL}{_BIDI}{_INVISIBLE}{_SEPARATORS}]")
 _NOT_IN_FREE_TEXT = re.compile(f"(?![\t\n\r])[{_CONTROL}{_BIDI}{_INVISIBLE}{_SEPARATORS}]")
+_IS_BIDI = re.compile(f"[{_BIDI}]")
+_IS_INVISIBLE = re.compile(f"[{_INVISIBLE}]")
 _LINE_BREAKS = "\n\r\u2028\u2029"
 
 
@@ -58,10 +69,10 @@ def text_problem(value: str, *, free_text: bool = False) -> PydanticCustomError 
         if free_text:
             return _error("control_characters", f"Contains a Unicode line separator ({point}); use a line break.")
         return _error("single_line", f"Write this on one line: it contains a line break ({point}).")
-    if re.match(f"[{_BIDI}]", char):
+    if _IS_BIDI.match(char):
         return _error("bidi_control", f"Contains an invisible text-direction character ({point}); remove it.")
-    if re.match(f"[{_INVISIBLE}]", char):
-        return _error("invisible_character", f"Contains an invisible zero-width character ({point}); remove it.")
+    if _IS_INVISIBLE.match(char):
+        return _error("invisible_character", f"Contains an invisible character ({point}); remove it.")
     return _error("control_characters", f"Contains a control character ({point}); remove it.")
 
 

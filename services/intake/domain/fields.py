@@ -1,6 +1,6 @@
 """The field types of intake's submissions: each field checked on its own, with a sentence a citizen can read.
 
-Type, length, no control, bidi or zero-width characters (shared/validation.py; free text is
+Type, length, no control, bidi or invisible characters (shared/validation.py; free text is
 otherwise taken as typed), phone and e-mail shape, a known category, a kommunekode of the district.
 Rules that need several fields, the reference data or the clock are in entrypoints/checks.py.
 """
@@ -65,7 +65,7 @@ def custom_error(code: str, message: str) -> PydanticCustomError:
 # and every JSON output carries them as JSON strings. A list of forbidden tags cannot be complete
 # (the last one let <svg>, <img onerror> and <iframe> through) and would refuse honest text, so
 # there is none. Refused are only characters no text needs (shared/validation.py: control, bidi and
-# zero-width characters; a NUL cannot even be stored, Postgres text refuses it); free text keeps
+# invisible characters; a NUL cannot even be stored, Postgres text refuses it); free text keeps
 # tabs and line breaks, names and lines do not.
 Description = Annotated[
     str,
@@ -99,7 +99,7 @@ _EMAIL = re.compile(r"[^@\s<>\"(),;:]+@[^@\s<>\"(),;:.]+(?:\.[^@\s<>\"(),;:.]+)+
 
 
 def _email(value: str) -> str:
-    # The text check first: the pattern's classes would let control, bidi and zero-width characters
+    # The text check first: the pattern's classes would let control, bidi and invisible characters
     # through, and a NUL cannot even be stored (Postgres text refuses it).
     if (problem := text_problem(value)) is not None:
         raise problem

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import unicodedata
 from typing import Annotated
 
 import httpx
@@ -16,6 +18,9 @@ C0 = [chr(c) for c in range(0x00, 0x20)]  # NUL, TAB, LF, CR and the rest
 DEL_AND_C1 = [chr(c) for c in range(0x7F, 0xA0)]
 BIDI = ["\u061c", "\u200e", "\u200f", *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))]
 ZERO_WIDTH = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"]
+# The other invisible (format) characters: soft hyphen, invisible operators, tags (U+E0041 is an
+# invisible "A": text a reader never sees), the Mongolian vowel separator.
+OTHER_INVISIBLE = ["\u00ad", "\u2062", "\u206f", "\U000e0041", "\u180e", "\ufff9"]
 SEPARATORS = ["\u2028", "\u2029"]
 # Text people write: letters of any script, markup, quotes, a no-break space, an emoji.
 FINE = [
@@ -80,14 +85,24 @@ def test_bidi_controls_are_refused_everywhere(char: str) -> None:
     }
 
 
-@pytest.mark.parametrize("char", ZERO_WIDTH, ids=point)
+@pytest.mark.parametrize("char", ZERO_WIDTH + OTHER_INVISIBLE, ids=point)
 def test_zero_width_characters_are_refused_everywhere(char: str) -> None:
     """A zero-width character made a name look like a roster id."""
-    message = f"Contains an invisible zero-width character ({point(char)}); remove it."
+    message = f"Contains an invisible character ({point(char)}); remove it."
     assert refusal(name=f"vc{char}-a", text=f"x{char}y") == {
         "name": ("invisible_character", message),
         "text": ("invisible_character", message),
     }
+
+
+def test_every_control_format_and_line_separator_character_of_unicode_is_refused_and_nothing_else() -> None:
+    """The classes are written out for speed; unicodedata says which they must be (Cc, Cf, Zl, Zp)."""
+    # Surrogates left out: no JSON or URL decoding gives one (pydantic and Starlette refuse them).
+    every = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
+    refused = {c for c in every if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")}
+    for free_text, refused_here in ((False, refused), (True, refused - set("\t\n\r"))):
+        assert [point(c) for c in sorted(refused_here) if text_problem(f"a{c}b", free_text=free_text) is None] == []
+        assert text_problem("".join(c for c in every if c not in refused_here), free_text=free_text) is None
 
 
 def test_unicode_line_separators_are_refused_in_free_text_too() -> None:
