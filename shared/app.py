@@ -3,8 +3,10 @@
 What every service gets here, so a new one cannot forget a part: no trailing-slash redirects (their
 Location would reflect the client's Host header), rate limits from the shared settings, RFC 9457
 problem answers, the request's log context (trace and request id, around everything), the HTTP
-metrics middleware (outermost of the middleware), the ops routes (/healthz, /readyz, /metrics),
-the OpenAPI document with the problem schema, and /asyncapi.json.
+metrics middleware (outermost of the middleware), the cap on request bodies (right inside it,
+before any other middleware, authentication, rate limit or route sees the request), the ops
+routes (/healthz, /readyz, /metrics), the OpenAPI document with the problem schema, and
+/asyncapi.json.
 
 Not in shared/http.py: shared.openapi and shared.ratelimit import shared.http, and this module
 uses both.
@@ -16,10 +18,10 @@ from collections.abc import Callable, Mapping, Sequence
 
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
-from starlette.middleware import Middleware
 
 from shared.auth import ApiKeys
 from shared.http import (
+    BodySizeLimit,
     MetricsMiddleware,
     ReadinessCheck,
     install_problem_handlers,
@@ -49,14 +51,11 @@ def service_app(
     rate_buckets: Mapping[str, RateLimiter] | None = None,
     openapi_bodies: Sequence[type[BaseModel]] = (),
     problem_handlers: Callable[[FastAPI], None] | None = None,
-    inner_middleware: Sequence[Middleware] = (),
 ) -> FastAPI:
     """The app of `service`; the caller adds its own `app.state` entries after.
 
     `rate_buckets`: limiters beside the per-key and anonymous ones (intake's status polling).
     `problem_handlers`: the service's own exceptions as problem+json, installed after the shared ones.
-    `inner_middleware`: middleware inside the metrics middleware, which stays outermost so
-    that it counts their answers too (intake's 413s).
     """
     app = FastAPI(
         title=title,
@@ -81,8 +80,8 @@ def service_app(
     install_problem_handlers(app)
     if problem_handlers is not None:
         problem_handlers(app)
-    for middleware in inner_middleware:
-        app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
+    # Before anything that reads a body, checks a key or routes; inside the metrics, which count its 413s.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, service=service)
     install_request_context(app)  # outside all of it: every line of a request carries its trace id
     # A loop held up only by a dependency /readyz does not require (intake's relay while Kafka is away)

@@ -389,7 +389,21 @@ def install_request_context(app: FastAPI) -> None:
 
 
 class BodySizeLimit:
-    """Refuses bodies over `max_bytes` with 413 problem+json before reading them into memory."""
+    """Caps every request's body at `max_bytes` before anything reads, parses or authenticates it.
+
+    `service_app` puts it around everything that could read a body, check a key or route (only the
+    log context, the metrics that count its 413s and Starlette's last-resort error handler are
+    outside, and none of them touches a body). Two cases:
+
+    - a Content-Length over the cap: 413 at once; not one byte of the body is read;
+    - any other body (chunked, or a Content-Length within the cap): read here and counted as it
+      arrives; the moment it passes the cap, 413, with at most the cap held. Within the cap it is
+      handed to the app as it came.
+
+    Read here rather than by wrapping `receive` for the app: a limit raised inside the app would
+    reach FastAPI's body parsing, which answers any exception while reading a body with a 400.
+    The 413 says `Connection: close`, so the server stops reading the rest as well.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -399,32 +413,52 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length", b"").strip()
+        if declared.isdigit() and int(declared) > self.max_bytes:
             await self._too_large(scope, receive, send)
             return
+        if declared in (b"", b"0") and b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body (HTTP/1.1: no length and no chunks means none)
+            return
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited_receive() -> Message:
-            nonlocal seen
+        more = True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge()
-            return message
+            if message["type"] == "http.disconnect":
+                # Gone before the body was complete: nothing to answer, nothing stored (499 as
+                # shared/http.py's ClientDisconnect handler counts it).
+                await Response(status_code=499)(scope, receive, send)
+                return
+            body = message.get("body", b"")
+            seen += len(body)
+            if seen > self.max_bytes:
+                chunks.clear()
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(body)
+            more = bool(message.get("more_body", False))
+        whole: Message | None = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await self._too_large(scope, receive, send)
+        async def replay() -> Message:
+            # The body once, then the server's own messages (a streaming answer waits for the disconnect).
+            nonlocal whole
+            if whole is not None:
+                message, whole = whole, None
+                return message
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(
-            Problem(413, "Request too large", f"The body may be at most {self.max_bytes} bytes.", kind="too-large")
+            Problem(
+                413,
+                "Request too large",
+                f"The body may be at most {self.max_bytes:,} bytes.",
+                kind="too-large",
+                headers={"Connection": "close"},
+            )
         )
         await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass

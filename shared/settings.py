@@ -165,6 +165,10 @@ class ServiceSettings(CommonSettings):
     http_header_timeout_seconds: float = Field(10.0, gt=0)
     http_body_timeout_seconds: float = Field(30.0, gt=0)
     http_keep_alive_seconds: int = Field(5, ge=1)
+    # The largest request body taken (shared/http.py BodySizeLimit): a larger Content-Length is a 413
+    # before a byte of the body is read, a chunked body a 413 the moment it passes this. A service
+    # sets its own default from its largest legitimate body (intake keeps the 64 KiB here).
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
     outbox_poll_seconds: float = Field(1.0, gt=0)
     # A background loop (relay, timer, consumer) stalled this long makes /readyz 503; stalled this
     # long while Postgres and Kafka answer makes /healthz 503 (shared/health.py: why two).

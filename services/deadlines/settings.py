@@ -16,6 +16,8 @@ class DeadlinesSettings(ServiceSettings):
 
     db_schema: str = "deadlines"
     port: int = 8002
+    # DEADLINES_MAX_BODY_BYTES: its API only reads (GET), so no request needs a body; 4 KiB is plenty.
+    max_body_bytes: int = Field(4 * 1024, ge=1024)
     rules_file: Path = Field(
         DEFAULT_RULES_FILE, validation_alias=AliasChoices("DEADLINE_RULES_FILE", "deadline_rules_file")
     )

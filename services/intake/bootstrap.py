@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from fastapi import FastAPI
-from starlette.middleware import Middleware
 
 from services.intake.adapters.repository import PostgresCaseRepository, purge_idempotency_keys
 from services.intake.entrypoints.http import (
@@ -25,7 +24,6 @@ from shared.auth import ApiKeys
 from shared.clock import Clock
 from shared.db import Migration, migrations_in, shared_migrations
 from shared.events.cases import ActionRecorded, CaseReported, OfficerRequested, TipReceived
-from shared.http import BodySizeLimit
 from shared.ratelimit import RateLimiter
 from shared.runtime import ServiceRuntime
 from shared.timers import every
@@ -105,7 +103,6 @@ def build_app(
         },
         openapi_bodies=BODY_MODELS,
         problem_handlers=install_intake_problems,
-        inner_middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],  # its 413s are counted too
     )
     app.state.clock = runtime.clock  # `clock` (or the host's) corrected to Postgres's once started
     # The use cases' unit of work for the HTTP routes: a transaction of its own per request, whose

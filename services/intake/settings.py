@@ -17,7 +17,9 @@ class IntakeSettings(ServiceSettings):
     # A request waits at most this long for a database connection, then answers 503: a citizen
     # is told to try again instead of watching a spinner while Postgres is away.
     db_acquire_timeout_seconds: float = Field(5.0, gt=0)
-    # The largest body accepted: a 4,000-character description in any script fits many times over.
+    # The largest body taken (INTAKE_MAX_BODY_BYTES): the largest valid report, every text field at
+    # its longest and written as JSON escapes of characters outside the BMP (12 bytes each), is
+    # 56 KiB (tests/unit/intake/test_http.py); 64 KiB keeps room for it and not much more.
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     # Rate limits: RATE_LIMIT_* and ANONYMOUS_RATE_LIMIT_* (shared ServiceSettings) for submissions,
     # actions and unauthenticated requests; the portal's status polling has a bucket of its own,

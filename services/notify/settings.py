@@ -26,6 +26,10 @@ class NotifySettings(ServiceSettings):
 
     db_schema: str = "notify"
     port: int = 8003
+    # The largest body taken (NOTIFY_MAX_BODY_BYTES): an ack ({"by": <64 characters>}), an ack link's
+    # form (its token, a few hundred bytes) and the console's sign-out form are each under 1 KiB (the
+    # sign-in comes back from the identity provider as a GET); 4 KiB is plenty.
+    max_body_bytes: int = Field(4 * 1024, ge=1024)
     roster_file: Path = Field(DEFAULT_ROSTER_FILE, validation_alias=AliasChoices("ROSTER_FILE", "roster_file"))
     alert_policy_file: Path = Field(
         DEFAULT_POLICY_FILE, validation_alias=AliasChoices("ALERT_POLICY_FILE", "alert_policy_file")

@@ -13,6 +13,8 @@ class ReportingSettings(ServiceSettings):
 
     db_schema: str = "reporting"
     port: int = 8004
+    # REPORTING_MAX_BODY_BYTES: its API only reads (GET), so no request needs a body; 4 KiB is plenty.
+    max_body_bytes: int = Field(4 * 1024, ge=1024)
     # No percentage is printed over fewer cases than this (DOMAIN.md: small samples mislead); the
     # count is always shown, and the text says "for få sager" instead of the rate.
     small_number_threshold: int = Field(10, ge=1, le=1000)

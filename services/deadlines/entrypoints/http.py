@@ -17,6 +17,7 @@ from shared.auth import require_role
 from shared.http import Problem, invalid_query
 from shared.openapi import bearer, problem_responses
 from shared.reference import normalize_kommunekode
+from shared.validation import SingleLine
 
 StateFilter = Literal["open", "pending", "breached", "met", "cancelled"]
 
@@ -109,8 +110,8 @@ def deadlines_router(rules: RuleSet) -> APIRouter:
     async def list_deadlines(
         request: Request,
         state: Annotated[StateFilter | None, Query(description="open = pending or breached")] = None,
-        kommune: Annotated[str | None, Query(description="kommunekode, e.g. 0265")] = None,
-        rule: Annotated[str | None, Query(description="rule id, e.g. burglary_home_24h")] = None,
+        kommune: Annotated[str | None, Query(description="kommunekode, e.g. 0265"), SingleLine] = None,
+        rule: Annotated[str | None, Query(description="rule id, e.g. burglary_home_24h"), SingleLine] = None,
         due_before: Annotated[AwareDatetime | None, Query(description="only those due before this time")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,

@@ -1,7 +1,7 @@
 """The field types of intake's submissions: each field checked on its own, with a sentence a citizen can read.
 
-Type, length, no control characters (free text is otherwise taken as typed), phone and e-mail shape,
-a known category, a kommunekode of the district.
+Type, length, no control, bidi or invisible characters (shared/validation.py; free text is
+otherwise taken as typed), phone and e-mail shape, a known category, a kommunekode of the district.
 Rules that need several fields, the reference data or the clock are in entrypoints/checks.py.
 """
 
@@ -19,6 +19,7 @@ from pydantic_core import CoreSchema, PydanticCustomError
 
 from services.intake.domain.kommune import KommuneUnresolved, resolve_kommune
 from shared.reference import categories
+from shared.validation import FreeText, SingleLine, text_problem
 
 DESCRIPTION_MAX_CHARS: Final = 4000
 
@@ -63,40 +64,16 @@ def custom_error(code: str, message: str) -> PydanticCustomError:
 # just characters; every HTML output escapes them (a template with autoescape, or html.escape),
 # and every JSON output carries them as JSON strings. A list of forbidden tags cannot be complete
 # (the last one let <svg>, <img onerror> and <iframe> through) and would refuse honest text, so
-# there is none. Refused are only characters no text needs: C0 control characters other than tab
-# and line breaks, and DEL (a NUL cannot even be stored: Postgres text refuses it).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _plain_text(value: str) -> str:
-    if _CONTROL.search(value):
-        raise custom_error("control_characters", "Remove the invisible control characters from the text.")
-    return value
-
-
-def _single_line(value: str) -> str:
-    if "\n" in value or "\r" in value:
-        raise custom_error("single_line", "Write this on one line.")
-    return value
-
-
+# there is none. Refused are only characters no text needs (shared/validation.py: control, bidi and
+# invisible characters; a NUL cannot even be stored, Postgres text refuses it); free text keeps
+# tabs and line breaks, names and lines do not.
 Description = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=DESCRIPTION_MAX_CHARS),
-    AfterValidator(_plain_text),
+    FreeText,
 ]
-Line200 = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(_plain_text),
-    AfterValidator(_single_line),
-]
-PersonName = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-    AfterValidator(_plain_text),
-    AfterValidator(_single_line),
-]
+Line200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine]
+PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SingleLine]
 
 _PHONE_NOISE = re.compile(r"[\s\-().]")
 
@@ -122,9 +99,11 @@ _EMAIL = re.compile(r"[^@\s<>\"(),;:]+@[^@\s<>\"(),;:.]+(?:\.[^@\s<>\"(),;:.]+)+
 
 
 def _email(value: str) -> str:
-    # Control characters are refused too: the pattern's classes would let them through, and a NUL
-    # cannot even be stored (Postgres text refuses it).
-    if _CONTROL.search(value) or not _EMAIL.fullmatch(value):
+    # The text check first: the pattern's classes would let control, bidi and invisible characters
+    # through, and a NUL cannot even be stored (Postgres text refuses it).
+    if (problem := text_problem(value)) is not None:
+        raise problem
+    if not _EMAIL.fullmatch(value):
         raise custom_error("email_invalid", "Enter an e-mail address such as navn@example.dk.")
     local, domain = value.rsplit("@", 1)
     return f"{local}@{domain.lower()}"

@@ -77,7 +77,7 @@ TIME_RULE = " From 2000-01-01 up to now (2 minutes of clock skew allowed); ISO 8
 CONTACT_RULE = "Required, with a phone number or an e-mail address (or both)."
 FREE_TEXT_RULE = (
     " Free text is text: kept as typed (markup included, never interpreted; HTML outputs escape it);"
-    " control characters other than tab and line breaks are refused."
+    " control, bidirectional and invisible characters are refused, tabs and line breaks kept (CR LF as LF)."
 )
 
 

@@ -24,6 +24,7 @@ from shared.http import Problem, invalid_query, validation_problem
 from shared.openapi import access, problem_responses
 from shared.ratelimit import ANONYMOUS, RateLimits
 from shared.reference import normalize_kommunekode
+from shared.validation import SingleLine
 
 StateFilter = Literal["open", "acknowledged", "escalated", "resolved", "unresolved"]
 SeverityFilter = Literal["info", "warning", "critical"]
@@ -35,6 +36,7 @@ _PROBLEMS = {
     400: "The body could not be read as JSON text (e.g. it is not UTF-8)",
     404: "No such alert",
     409: "The alert was resolved before this acknowledgement",
+    413: "The body is larger than NOTIFY_MAX_BODY_BYTES",
     422: "One entry per bad field or parameter in `errors` (`by`: not an officer id of the roster)",
 }
 _ANY_ROUTE = (401, 403, 429)
@@ -107,7 +109,7 @@ class AckOut(BaseModel):
 
 
 class AckBody(BaseModel):
-    by: str | None = Field(
+    by: Annotated[str | None, SingleLine] = Field(
         None,
         max_length=64,
         description="The officer's roster id (e.g. vc-a); must be in the roster. Defaults to the API key's name."
@@ -142,7 +144,7 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
         request: Request,
         client: Police,
         state: Annotated[StateFilter | None, Query(description="unresolved = open, escalated or acknowledged")] = None,
-        kommune: Annotated[str | None, Query(description="kommunekode, e.g. 0265")] = None,
+        kommune: Annotated[str | None, Query(description="kommunekode, e.g. 0265"), SingleLine] = None,
         severity: Annotated[SeverityFilter | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -211,7 +213,7 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
 
     @router.post("/alerts/{alert_id}/ack", response_model=AckOut,
                  summary="Acknowledge: take responsibility; escalation and reminders stop",
-                 responses=problem_responses(_PROBLEMS, 400, 404, 409, 422, 503))  # fmt: skip
+                 responses=problem_responses(_PROBLEMS, 400, 404, 409, 413, 422, 503))  # fmt: skip
     async def acknowledge(
         request: Request, alert_id: uuid.UUID, client: Police, body: AckBody | None = None
     ) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from shared.clock import Clock
 from shared.http import invalid_query, validation_problem
 from shared.openapi import access, problem_responses
 from shared.reference import focus_areas, kommuner
+from shared.validation import SingleLine
 
 FORMATS = ("json", "html", "pdf", "csv")
 
@@ -96,10 +97,14 @@ def reporting_router(clock: Clock, threshold: int) -> APIRouter:
     )
     async def kpis(
         request: Request,
-        scope: Annotated[str, Query(description="kreds or a kommunekode, e.g. 0265", json_schema_extra=_scope_enum)],
-        period: Annotated[str, Query(description="2026, 2026-Q1 or 2026-03", json_schema_extra=_PERIOD)],
+        scope: Annotated[
+            str, Query(description="kreds or a kommunekode, e.g. 0265", json_schema_extra=_scope_enum), SingleLine
+        ],
+        period: Annotated[str, Query(description="2026, 2026-Q1 or 2026-03", json_schema_extra=_PERIOD), SingleLine],
         focus_area: Annotated[
-            str | None, Query(description="an indsatsområde id, e.g. indbrud", json_schema_extra=_focus_area_enum)
+            str | None,
+            Query(description="an indsatsområde id, e.g. indbrud", json_schema_extra=_focus_area_enum),
+            SingleLine,
         ] = None,
     ) -> JSONResponse:
         started = time.perf_counter()
@@ -119,10 +124,14 @@ def reporting_router(clock: Clock, threshold: int) -> APIRouter:
     )
     async def council_report(
         request: Request,
-        scope: Annotated[str, Path(description="kreds or a kommunekode, e.g. 0265", json_schema_extra=_scope_enum)],
-        document: Annotated[str, Path(description="<period>.<format>, e.g. 2026-Q1.pdf", json_schema_extra=_DOCUMENT)],
+        scope: Annotated[
+            str, Path(description="kreds or a kommunekode, e.g. 0265", json_schema_extra=_scope_enum), SingleLine
+        ],
+        document: Annotated[
+            str, Path(description="<period>.<format>, e.g. 2026-Q1.pdf", json_schema_extra=_DOCUMENT), SingleLine
+        ],
         focus_area: Annotated[
-            str | None, Query(description="only this indsatsområde", json_schema_extra=_focus_area_enum)
+            str | None, Query(description="only this indsatsområde", json_schema_extra=_focus_area_enum), SingleLine
         ] = None,
     ) -> Response:
         started = time.perf_counter()

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from services.intake.bootstrap import build_app
 from services.intake.domain.cases import CaseFacts, RecordedAction
+from services.intake.domain.fields import DESCRIPTION_MAX_CHARS
 from services.intake.domain.reference import new_reference
 from services.intake.entrypoints.bodies import ActionIn, OfficerRequestIn, ReportIn, SubmissionT, TipIn
 from services.intake.entrypoints.checks import validate_submission
@@ -198,6 +199,26 @@ async def test_a_body_over_the_limit_is_413(uow: FakeUnitOfWork) -> None:
     r = await call(app, "POST", "/v1/reports", json=report(description="x" * 3000), headers=PORTAL)
     assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
     assert uow.committed.new_cases == []
+
+
+async def test_the_largest_valid_report_fits_under_the_default_cap(uow: FakeUnitOfWork) -> None:
+    """Every text field at its longest, in a character JSON writes as 12 bytes (a surrogate pair of escapes)."""
+    wide = "\U0001d504"  # 𝔄: outside the BMP, so json.dumps writes it as \ud835\udd04
+    body = report(
+        category="drug_dealing_school",
+        in_progress=None,
+        description=wide * DESCRIPTION_MAX_CHARS,
+        address=wide * 200,
+        institution=wide * 200,
+        position={"lat": 55.6415, "lon": 12.0803},
+        contact={"name": wide * 100, "phone": "+45 20 30 40 50" + " " * 17, "email": wide * 240 + "@example.dk"},
+    )
+    raw = json.dumps(body).encode()
+    assert 55 * 1024 < len(raw) < IntakeSettings().max_body_bytes  # 56 KiB: 64 KiB keeps room for it
+    r = await call(
+        make_app(uow), "POST", "/v1/reports", content=raw, headers=PORTAL | {"Content-Type": "application/json"}
+    )
+    assert r.status_code == 202, r.text
 
 
 # --- Keys and rates ----------------------------------------------------------------------------

@@ -233,6 +233,41 @@ def test_control_characters_are_refused() -> None:
     assert errors(ReportIn, report(description="bell\x07"))["description"].code == "control_characters"
 
 
+def test_a_description_keeps_its_line_breaks_and_tabs_with_every_line_break_as_lf() -> None:
+    typed = "Første linje\r\nAnden linje\rTredje\n\t- punkt"
+    assert accepted(ReportIn, report(description=typed)).description == "Første linje\nAnden linje\nTredje\n\t- punkt"
+
+
+# Each single-line field of a report, with the value that puts `text` in it.
+LINES: dict[str, Any] = {
+    "address": lambda text: {"address": text},
+    "institution": lambda text: {"institution": text},
+    "contact.name": lambda text: {"contact": {"name": text, "phone": "20304050"}},
+    "contact.email": lambda text: {"contact": {"email": text.replace(" ", "") + "@example.dk"}},
+}
+# What a hostile sender put into names: a forged line, a NUL, reversed text, a look-alike id.
+HOSTILE = {
+    "crlf": ("Jens Hansen\r\nBcc: alle@politi.example", "single_line", "U+000D"),
+    "nul": ("Jens\x00Hansen", "control_characters", "U+0000"),
+    "bidi": ("Jens \u202enesnaH", "bidi_control", "U+202E"),
+    "zero-width": ("vc\u200b-a", "invisible_character", "U+200B"),
+    "c1": ("Jens\x85Hansen", "control_characters", "U+0085"),
+}
+
+
+@pytest.mark.parametrize("field", sorted(LINES))
+@pytest.mark.parametrize("hostile", sorted(HOSTILE))
+def test_a_single_line_field_refuses_line_breaks_control_bidi_and_zero_width_characters(
+    field: str, hostile: str
+) -> None:
+    text, code, point = HOSTILE[hostile]
+    category = "drug_dealing_school" if field == "institution" else "burglary_home"
+    found = errors(ReportIn, report(category, **LINES[field](text)))
+    assert list(found) == [field]
+    assert found[field].code == code and point in found[field].message
+    assert text not in found[field].message
+
+
 # --- Times -----------------------------------------------------------------------------------
 
 

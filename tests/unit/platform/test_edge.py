@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 
 from services.deadlines.bootstrap import build_app as build_deadlines
 from services.deadlines.settings import DeadlinesSettings
 from services.intake.bootstrap import build_app as build_intake
 from services.intake.settings import IntakeSettings
+from shared.http import BodySizeLimit, MetricsMiddleware
 
 EVIL_HOST = "evil.example"
 
@@ -83,6 +86,89 @@ async def test_a_trailing_slash_is_404_and_a_forged_host_is_never_reflected(serv
             assert "location" not in r.headers
             assert EVIL_HOST not in r.text
             assert all(EVIL_HOST not in value for value in r.headers.values())
+
+
+# --- Bodies: capped before anything reads them --------------------------------------------------
+
+# Each service's default cap (docs: README "Configuration", each service's README).
+BODY_CAPS = {"intake": 64 * 1024, "deadlines": 4 * 1024, "notify": 4 * 1024, "reporting": 4 * 1024}
+# A route per service that takes a body, or (deadlines, reporting: their API only reads) would
+# answer 405: without the cap in front, a body there is read before the key is checked, or not refused.
+BODY_ROUTES = {
+    "intake": "/v1/reports",
+    "deadlines": "/v1/deadlines",
+    "notify": "/v1/alerts/0b6f6c1e-2c1a-4d8e-9f3b-7a5d2e4c1b90/ack",
+    "reporting": "/v1/kpis",
+}
+
+
+def test_every_service_caps_bodies_outermost_with_its_own_default() -> None:
+    assert set(BODY_CAPS) == set(EVERY_APP)
+    for name, build in EVERY_APP.items():
+        app = build()
+        stack: list[object] = [m.cls for m in app.user_middleware]
+        # Only the metrics (which count its 413s) are outside the cap; the keys, rate limits and
+        # routes are inside. A bootstrap adding middleware after service_app would put it outside.
+        assert stack[:2] == [MetricsMiddleware, BodySizeLimit], (name, stack)
+        assert BodySizeLimit not in stack[2:], name
+        assert app.user_middleware[1].kwargs == {"max_bytes": BODY_CAPS[name]}, name
+        assert build(max_body_bytes=2048).user_middleware[1].kwargs == {"max_bytes": 2048}, name
+
+
+async def chunks(size: int, total: int) -> AsyncIterator[bytes]:
+    for _ in range(total // size):
+        yield b"x" * size
+
+
+@pytest.mark.parametrize("service", sorted(EVERY_APP))
+@pytest.mark.parametrize("sent", ["content-length", "chunked"])
+async def test_a_body_over_the_cap_without_a_key_is_413_before_anything_else(service: str, sent: str) -> None:
+    app = EVERY_APP[service]()
+    over = BODY_CAPS[service] + 1024
+    content: bytes | AsyncIterator[bytes] = b"x" * over if sent == "content-length" else chunks(1024, over)
+    counted = {"service": service, "method": "POST", "route": "unmatched", "status": "413"}
+    before = REGISTRY.get_sample_value("http_requests_total", counted) or 0.0
+    r = await call(app, "POST", BODY_ROUTES[service], content=content, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413, r.text
+    assert r.headers["content-type"] == "application/problem+json" and r.headers["connection"] == "close"
+    assert r.json()["detail"] == f"The body may be at most {BODY_CAPS[service]:,} bytes."
+    assert REGISTRY.get_sample_value("http_requests_total", counted) == before + 1  # the metrics see it
+
+
+# --- Text in query strings and paths: checked before it reaches a query ---------------------------
+
+HOSTILE = {"nul": ("\x00", "U+0000"), "crlf": ("\r\n", "U+000D"), "bidi": ("\u202e", "U+202E")}
+# (service, path, parameter, where, query parameters besides it): every text parameter of every API.
+TEXT_PARAMETERS = [
+    ("deadlines", "/v1/deadlines", "kommune", "query", {}),
+    ("deadlines", "/v1/deadlines", "rule", "query", {}),
+    ("notify", "/v1/alerts", "kommune", "query", {}),
+    ("reporting", "/v1/kpis", "scope", "query", {"period": "2026"}),
+    ("reporting", "/v1/kpis", "period", "query", {"scope": "kreds"}),
+    ("reporting", "/v1/kpis", "focus_area", "query", {"scope": "kreds", "period": "2026"}),
+    ("reporting", "/v1/council-reports/{}/2026.json", "scope", "path", {}),
+    ("reporting", "/v1/council-reports/kreds/{}", "document", "path", {}),
+    ("reporting", "/v1/council-reports/kreds/2026.json", "focus_area", "query", {}),
+]
+
+
+@pytest.mark.parametrize("hostile", sorted(HOSTILE))
+@pytest.mark.parametrize(
+    ("service", "path", "parameter", "where", "others"), TEXT_PARAMETERS, ids=lambda v: v if isinstance(v, str) else ""
+)
+async def test_a_control_or_bidi_character_in_a_text_parameter_is_a_422_naming_it(
+    service: str, path: str, parameter: str, where: str, others: dict[str, str], hostile: str
+) -> None:
+    char, point = HOSTILE[hostile]
+    value = f"0265{char}" if parameter != "document" else f"2026{char}.json"
+    if where == "path":
+        url, params = path.format(quote(value, safe="")), others
+    else:
+        url, params = path, others | {parameter: value}
+    r = await call(EVERY_APP[service](), "GET", url, params=params, headers=POLICE)
+    assert r.status_code == 422, r.text
+    [error] = r.json()["errors"]
+    assert (error["field"], error["in"]) == (parameter, where) and point in error["message"]
 
 
 # --- Error answers never repeat what the client typed -------------------------------------------
@@ -222,6 +308,8 @@ async def test_every_error_an_api_route_documents_is_problem_json_and_every_rout
                 assert {"401", "403", "429"} <= set(errors), (method, path, sorted(errors))
             if operation.get("parameters") or operation.get("requestBody"):
                 assert "422" in errors, (method, path)
+            if operation.get("requestBody"):
+                assert "413" in errors, (method, path)
             # A route that looks something up by its id says what it answers when there is none
             # (reporting's /v1/council-reports/{scope}/{document} takes a scope and a period: a 422).
             if any(p["in"] == "path" and p["schema"].get("format") == "uuid" for p in operation.get("parameters", [])):
