@@ -32,6 +32,8 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from shared.validation import text_problem
+
 log = logging.getLogger(__name__)
 
 # Asymmetric only: the provider signs, services verify with its public keys. HS256 would let anyone
@@ -100,8 +102,9 @@ def _printable(value: Any, limit: int = 200) -> str | None:
     text = value.strip()
     if not text or len(text) > limit:
         return None
-    # Cc: control (NUL, CR, LF...); Cf: format (zero-width, bidi overrides and isolates).
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in text):
+    # The one text check of every name the services accept (control, format, bidi, line separators), and
+    # besides it no surrogates, private-use or unassigned characters: a provider's name is never invented.
+    if text_problem(text) is not None or any(unicodedata.category(c) in ("Cs", "Co", "Cn") for c in text):
         return None
     return text
 

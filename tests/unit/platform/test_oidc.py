@@ -111,6 +111,7 @@ def test_the_kommune_is_the_claims_one_code(raw: Any, kommune: str | None) -> No
         "Anne\u2066Holm\u2069",  # left-to-right isolate
         "Anne\u061cHolm",  # Arabic letter mark
         "Anne\x1b[31mHolm",  # an escape sequence for a terminal
+        "Anne\u2028Holm",  # line separator: a line of its own in an e-mail
         "   ",
         "",
         "A" * 201,
