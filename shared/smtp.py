@@ -81,7 +81,9 @@ async def send_message(
             async with asyncio.timeout_at(deadline):
                 await smtp.quit()
     except aiosmtplib.SMTPRecipientsRefused as exc:
-        return SmtpResult("failed", f"SMTP refused the recipient: {exc}"[:300])
+        # A 5xx for the recipient is permanent (no such mailbox); a 4xx (mailbox full, too busy) is not.
+        permanent = all(500 <= refused.code < 600 for refused in exc.recipients)
+        return SmtpResult("failed" if permanent else "retry", f"SMTP refused the recipient: {exc}"[:300])
     except aiosmtplib.SMTPResponseException as exc:
         # 5xx is permanent (mailbox unknown, policy); 4xx is "try later".
         verdict: SmtpVerdict = "failed" if 500 <= exc.code < 600 else "retry"
