@@ -53,11 +53,12 @@ from services.reporting.adapters.delivery_plan_file import load_plan
 from services.reporting.adapters.delivery_repository import Rendered, RenderJob, SendJob
 from services.reporting.adapters.mailer import CouncilMailer
 from services.reporting.adapters.repository import SnapshotUnitOfWork
+from services.reporting.delivery_settings import DELIVERY_LEASE_MARGIN_SECONDS
 from services.reporting.domain.delivery_message import council_mail
 from services.reporting.domain.delivery_plan import DeliveryPlan, PlanEntry, RetryPolicy
 from services.reporting.domain.periods import Period
 from services.reporting.metrics import COUNCIL_EMAILS
-from services.reporting.settings import DELIVERY_LEASE_MARGIN_SECONDS, ReportingSettings
+from services.reporting.settings import ReportingSettings
 from shared import backoff as shared_backoff
 from shared.clock import Clock
 from shared.db import is_transient
