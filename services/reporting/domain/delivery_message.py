@@ -47,8 +47,8 @@ def council_mail(entry: PlanEntry, period: Period, *, threshold: int, figures_as
         [
             f"Til {entry.council.council_da}",
             "",
-            f"Vedhæftet er politiets rådsrapport for {report.scope.label_da()}{focus_da} for"
-            f" {period.label_da()} ({span_da(period)}): {entry.filename(period)}.",
+            f"Vedhæftet er politiets rådsrapport om {report.scope.label_da()}{focus_da} i {period.label_da()}"
+            f" ({span_da(period)}): {entry.filename(period)}.",
             "",
             "Rapporten viser, om politigarantierne og kredsens lokale mål er overholdt (loven og kredsens egne"
             " mål hver for sig, med antallet af sager ved hver andel), responstider, opfølgninger og Bestil en"

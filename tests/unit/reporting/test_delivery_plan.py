@@ -142,7 +142,10 @@ def test_the_email_says_which_report_and_period_and_what_for_faa_sager_means_wit
     mail = council_mail(entry, Q3, threshold=10, figures_as_of=composed)
     assert mail.subject == "Rådsrapport 3. kvartal 2026: Roskilde Kommune"
     assert mail.text.startswith("Til Lokalrådet i Roskilde\n")
-    assert "for 3. kvartal 2026 (1. juli – 30. september 2026): raadsrapport-0265-2026-Q3.pdf." in mail.text
+    assert (
+        "rådsrapport om Roskilde Kommune i 3. kvartal 2026 (1. juli – 30. september 2026):"
+        " raadsrapport-0265-2026-Q3.pdf." in mail.text
+    )
     assert 'Hvor færre end 10 sager ligger bag et tal, står der "for få sager"' in mail.text
     assert "opgjort 7. oktober 2026 kl. 08.00" in mail.text
     mailer = CouncilMailer(SmtpServer("127.0.0.1", 1025), "raadsrapporter@politi.example", timeout=10)
@@ -170,7 +173,7 @@ def test_a_kreds_report_with_a_focus_area_says_so_in_subject_and_text() -> None:
     mail = council_mail(entry, Period.parse("2026"), threshold=10, figures_as_of=datetime(2027, 1, 8, tzinfo=UTC))
     assert mail.subject == "Rådsrapport 2026: Midt- og Vestsjællands Politi, hele kredsen – Indbrud"
     assert mail.text.startswith("Til Kredsrådet\n")
-    assert "hele kredsen, indsatsområdet indbrud for 2026 (1. januar – 31. december 2026)" in mail.text
+    assert "hele kredsen, indsatsområdet indbrud i 2026 (1. januar – 31. december 2026)" in mail.text
 
 
 def test_retries_back_off_up_to_the_cap_and_stop_after_the_last_attempt_or_a_permanent_refusal() -> None:
