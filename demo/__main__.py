@@ -4,8 +4,10 @@ start (default; `make demo` runs it after `make up`): migrates each service's sc
 webhook receiver and an SMTP sink that print what notify and Alertmanager send, Alertmanager (routing
 Prometheus's alerts to them by severity) and Prometheus (scraping every service's ops port), then the
 four services with the demo rules (windows of minutes) and the demo roster and policy; feeds simulated
-traffic from the 10 kommuner (demo/simulate.py) while printing progress; writes a summary of the
-deadlines per kommune and the kredsråd's council report for this quarter (PDF and HTML) to out/;
+traffic from the 10 kommuner (demo/simulate.py) while printing progress; reporting e-mails the
+kredsråd's report of last quarter to the SMTP sink 20 s after the start (the demo's delivery plan);
+writes a summary of the deadlines per kommune and the kredsråd's council report for this quarter
+(PDF and HTML) to out/;
 prints where to look and keeps everything running until Ctrl-C, which stops everything the demo
 started. `python -m demo stop` (also run by `make down`) does the same from another terminal;
 `--detach` leaves the services running after the summary.
