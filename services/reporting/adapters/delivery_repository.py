@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
+import asyncpg
 from asyncpg import Record
 
 from shared.db import Conn
@@ -336,3 +338,114 @@ async def records(conn: Conn, *, limit: int = 200) -> list[dict[str, object]]:
         limit,
     )
     return [dict(r) for r in rows]
+
+
+class DeliveryStore(Protocol):
+    """The delivery tables as the worker (entrypoints/deliveries.py) uses them; each call is its own transaction.
+
+    Every write that takes an `owner` changes a row only while that owner holds it (its lease), and
+    says whether it did.
+    """
+
+    async def planned_periods(self) -> dict[str, list[str]]: ...
+
+    async def plan(self, rows: Sequence[PlannedRow], now: datetime) -> int: ...
+
+    async def claim_renders(self, now: datetime, owner: str, lease: timedelta, limit: int) -> list[RenderJob]: ...
+
+    async def rendered(self, key: DeliveryKey, owner: str, document: Rendered, sends: Sequence[tuple[str, str]],
+                       now: datetime) -> bool: ...  # fmt: skip
+
+    async def render_retry(self, key: DeliveryKey, owner: str, error: str, at: datetime) -> bool: ...
+
+    async def render_failed(self, key: DeliveryKey, owner: str, error: str, sends: Sequence[tuple[str, str]],
+                            now: datetime) -> bool: ...  # fmt: skip
+
+    async def cancel(self, key: DeliveryKey, owner: str, reason: str) -> bool: ...
+
+    async def claim_sends(self, now: datetime, owner: str, lease: timedelta, limit: int) -> list[SendJob]: ...
+
+    async def data_starting(self, key: SendKey, owner: str, lease: timedelta, now: datetime) -> bool: ...
+
+    async def sent(self, key: SendKey, owner: str, now: datetime, reply: str) -> bool: ...
+
+    async def send_retry(self, key: SendKey, owner: str, error: str, at: datetime) -> bool: ...
+
+    async def send_failed(self, key: SendKey, owner: str, error: str, now: datetime) -> bool: ...
+
+    async def hand_back(self, key: SendKey, owner: str) -> bool: ...
+
+    async def renew(self, renders: Sequence[DeliveryKey], sends: Sequence[SendKey], owner: str,
+                    lease: timedelta) -> None: ...  # fmt: skip
+
+    async def next_due(self) -> datetime | None: ...
+
+
+class PostgresDeliveryStore:
+    """The DeliveryStore on a pool: each call on a connection of its own, in a transaction of its own."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def planned_periods(self) -> dict[str, list[str]]:
+        async with self._pool.acquire() as conn:
+            return await planned_periods(conn)
+
+    async def plan(self, rows: Sequence[PlannedRow], now: datetime) -> int:
+        async with self._pool.acquire() as conn:
+            return await plan(conn, rows, now)
+
+    async def claim_renders(self, now: datetime, owner: str, lease: timedelta, limit: int) -> list[RenderJob]:
+        async with self._pool.acquire() as conn:
+            return await claim_renders(conn, now, owner, lease, limit)
+
+    async def rendered(self, key: DeliveryKey, owner: str, document: Rendered, sends: Sequence[tuple[str, str]],
+                       now: datetime) -> bool:  # fmt: skip
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await rendered(conn, key, owner, document, sends, now)
+
+    async def render_retry(self, key: DeliveryKey, owner: str, error: str, at: datetime) -> bool:
+        async with self._pool.acquire() as conn:
+            return await render_retry(conn, key, owner, error, at)
+
+    async def render_failed(self, key: DeliveryKey, owner: str, error: str, sends: Sequence[tuple[str, str]],
+                            now: datetime) -> bool:  # fmt: skip
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await render_failed(conn, key, owner, error, sends, now)
+
+    async def cancel(self, key: DeliveryKey, owner: str, reason: str) -> bool:
+        async with self._pool.acquire() as conn:
+            return await cancel(conn, key, owner, reason)
+
+    async def claim_sends(self, now: datetime, owner: str, lease: timedelta, limit: int) -> list[SendJob]:
+        async with self._pool.acquire() as conn:
+            return await claim_sends(conn, now, owner, lease, limit)
+
+    async def data_starting(self, key: SendKey, owner: str, lease: timedelta, now: datetime) -> bool:
+        async with self._pool.acquire() as conn:
+            return await data_starting(conn, key, owner, lease, now)
+
+    async def sent(self, key: SendKey, owner: str, now: datetime, reply: str) -> bool:
+        async with self._pool.acquire() as conn:
+            return await sent(conn, key, owner, now, reply)
+
+    async def send_retry(self, key: SendKey, owner: str, error: str, at: datetime) -> bool:
+        async with self._pool.acquire() as conn:
+            return await send_retry(conn, key, owner, error, at)
+
+    async def send_failed(self, key: SendKey, owner: str, error: str, now: datetime) -> bool:
+        async with self._pool.acquire() as conn:
+            return await send_failed(conn, key, owner, error, now)
+
+    async def hand_back(self, key: SendKey, owner: str) -> bool:
+        async with self._pool.acquire() as conn:
+            return await hand_back(conn, key, owner)
+
+    async def renew(self, renders: Sequence[DeliveryKey], sends: Sequence[SendKey], owner: str,
+                    lease: timedelta) -> None:  # fmt: skip
+        async with self._pool.acquire() as conn:
+            await renew(conn, renders, sends, owner, lease)
+
+    async def next_due(self) -> datetime | None:
+        async with self._pool.acquire() as conn:
+            return await next_due(conn)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -33,6 +34,8 @@ class CouncilMailer:
         msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a robot
         msg.set_content(text, charset="utf-8")
         msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
+        # A boundary of its own, not a random one: a repeat is the same message byte for byte.
+        msg.set_boundary("=_raadsrapport_" + hashlib.sha256(message_id.encode()).hexdigest()[:24])
         msg["Content-Language"] = "da"  # after set_content, which replaces every Content-* header
         return msg
 

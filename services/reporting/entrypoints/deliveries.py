@@ -43,8 +43,8 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-
-import asyncpg
+from email.message import EmailMessage
+from typing import Protocol
 
 from services.reporting import handlers
 from services.reporting.adapters import delivery_repository as repo
@@ -64,8 +64,9 @@ from shared.clock import Clock
 from shared.db import is_transient
 from shared.logs import log_context
 from shared.runtime import BackgroundLoop, ServiceRuntime
-from shared.smtp import SmtpResult, SmtpServer
+from shared.smtp import BeforeData, SmtpResult, SmtpServer
 from shared.timers import DurableTimer
+from shared.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,18 @@ REPLAN_SECONDS = 3600.0
 MakeDocument = Callable[[PlanEntry, Period], Awaitable[Rendered]]
 
 
+class Mailer(Protocol):
+    """What the worker needs of the mail side (adapters/mailer.py CouncilMailer; a fake in unit tests)."""
+
+    @property
+    def domain(self) -> str: ...
+
+    def message(self, *, to: str, subject: str, text: str, message_id: str, composed_at: datetime, pdf: bytes,
+                filename: str) -> EmailMessage: ...  # fmt: skip
+
+    async def send(self, message: EmailMessage, *, timeout: float, before_data: BeforeData) -> SmtpResult: ...
+
+
 class LeaseLost(Exception):
     """Another instance holds the row now: this one must not send it."""
 
@@ -86,33 +99,32 @@ class CouncilDeliveries:
 
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        store: repo.DeliveryStore,
         plan: DeliveryPlan,
-        mailer: CouncilMailer,
+        mailer: Mailer,
+        make_document: MakeDocument,
         *,
         clock: Clock,
-        schema: str,
+        channel: str,
         lease: timedelta,
         retry: RetryPolicy,
         concurrency: int,
-        threshold: int,
-        make_document: MakeDocument | None = None,
         record_margin: float = DELIVERY_LEASE_MARGIN_SECONDS,
+        random: Callable[[], float] = random.random,
     ) -> None:
-        self.channel = f"council_delivery_{schema}"
+        self.channel = channel
         self.owner = uuid.uuid4().hex[:12]
         self.batch = concurrency
-        self._pool = pool
+        self._store = store
         self._plan = plan
         self._mailer = mailer
+        self._make_document = make_document
         self._clock = clock
         self._lease = lease
         self._retry = retry
         self._concurrency = concurrency
-        self._threshold = threshold
-        self._make_document = make_document or self._render
         self._record_margin = record_margin
-        self._random = random.random
+        self._random = random
         self._planned_at: float | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         # Rows this worker holds, with when (event-loop clock) their lease runs out at the earliest.
@@ -125,16 +137,15 @@ class CouncilDeliveries:
     async def plan(self) -> int:
         """Puts every entry's next period (and any it missed while the service was down) on the timer."""
         now = self._clock.now()
-        async with self._pool.acquire() as conn:
-            existing = await repo.planned_periods(conn)
-            rows = []
-            for entry in self._plan.entries:
-                same_kind = [p for p in map(Period.parse, existing.get(entry.id, [])) if p.kind == entry.kind]
-                latest = max(same_kind, default=None)
-                for period, due in entry.periods_to_plan(now, self._plan.calendar, latest):
-                    rows.append(repo.PlannedRow(entry.id, str(period), str(entry.report.scope),
-                                                entry.report.focus_area, due))  # fmt: skip
-            added = await repo.plan(conn, rows, now)
+        existing = await self._store.planned_periods()
+        rows = []
+        for entry in self._plan.entries:
+            same_kind = [p for p in map(Period.parse, existing.get(entry.id, [])) if p.kind == entry.kind]
+            latest = max(same_kind, default=None)
+            for period, due in entry.periods_to_plan(now, self._plan.calendar, latest):
+                rows.append(repo.PlannedRow(entry.id, str(period), str(entry.report.scope), entry.report.focus_area,
+                                            due))  # fmt: skip
+        added = await self._store.plan(rows, now)
         self._planned_at = time.monotonic()
         if added:
             log.info("council deliveries planned: %d new", added)
@@ -153,8 +164,12 @@ class CouncilDeliveries:
         return self.batch if started and started >= room else rendered + started
 
     async def next_due(self) -> datetime | None:
-        async with self._pool.acquire() as conn:
-            return await repo.next_due(conn)
+        return await self._store.next_due()
+
+    async def idle(self) -> None:
+        """Waits for the sends in flight to end (tests; a shutdown cancels them instead)."""
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     async def close(self) -> None:
         """Stops sends in flight; their leases run out and another round (or instance) sends them."""
@@ -168,8 +183,7 @@ class CouncilDeliveries:
     async def _render_due(self) -> int:
         now = self._clock.now()
         claimed_at = asyncio.get_running_loop().time()
-        async with self._pool.acquire() as conn:
-            jobs = await repo.claim_renders(conn, now, self.owner, self._lease, 1)
+        jobs = await self._store.claim_renders(now, self.owner, self._lease, 1)
         for job in jobs:
             self._renders[job.key] = claimed_at + self._lease.total_seconds()
             self._keep_leases()
@@ -183,8 +197,7 @@ class CouncilDeliveries:
     async def _render_one(self, job: RenderJob) -> None:
         entry = self._plan.entry(job.entry_id)
         if entry is None:
-            async with self._pool.acquire() as conn:
-                await repo.cancel(conn, job.key, self.owner, "not in the delivery plan any more")
+            await self._store.cancel(job.key, self.owner, "not in the delivery plan any more")
             log.warning("council delivery %s %s: not in the plan any more; cancelled", *job.key)
             return
         period = Period.parse(job.period)
@@ -195,35 +208,19 @@ class CouncilDeliveries:
             error = f"{type(exc).__name__}: {exc}"[:500]
             decision, delay = self._retry.after(job.attempts, False, self._random)
             now = self._clock.now()
-            async with self._pool.acquire() as conn:
-                if decision == "retry":
-                    await repo.render_retry(conn, job.key, self.owner, error, now + timedelta(seconds=delay))
-                    log.warning("council report %s %s not made (%s); trying again in %.0f s", *job.key, error, delay)
-                elif await repo.render_failed(conn, job.key, self.owner, error, sends, now):
-                    COUNCIL_EMAILS.labels("failed").inc(len(sends))
-                    log.error("council report %s %s not made after %d tries: %s", *job.key, job.attempts, error)
+            if decision == "retry":
+                await self._store.render_retry(job.key, self.owner, error, now + timedelta(seconds=delay))
+                log.warning("council report %s %s not made (%s); trying again in %.0f s", *job.key, error, delay)
+            elif await self._store.render_failed(job.key, self.owner, error, sends, now):
+                COUNCIL_EMAILS.labels("failed").inc(len(sends))
+                log.error("council report %s %s not made after %d tries: %s", *job.key, job.attempts, error)
             return
-        async with self._pool.acquire() as conn, conn.transaction():
-            done = await repo.rendered(conn, job.key, self.owner, document, sends, self._clock.now())
+        done = await self._store.rendered(job.key, self.owner, document, sends, self._clock.now())
         if done:
             log.info("council report %s %s made (%d bytes); %d e-mails to send", *job.key, len(document.pdf),
                      len(sends))  # fmt: skip
         else:
             log.warning("council report %s %s: taken over by another instance while being made", *job.key)
-
-    async def _render(self, entry: PlanEntry, period: Period) -> Rendered:
-        """The council report as the API renders it (handlers.council_report, renderers.to_pdf), and its e-mail text."""
-        now = self._clock.now()
-        report = await handlers.council_report(
-            SnapshotUnitOfWork(lambda: self._pool), scope=entry.report.scope, period=period,
-            focus_area=entry.report.focus_area, threshold=self._threshold, now=now,
-        )  # fmt: skip
-        pdf = await asyncio.to_thread(renderers.to_pdf, report)
-        mail = council_mail(entry, period, threshold=self._threshold, figures_as_of=now)
-        return Rendered(
-            filename=entry.filename(period), subject=mail.subject, body=mail.text, pdf=pdf,
-            pdf_sha256=hashlib.sha256(pdf).hexdigest(), rendered_at=now,
-        )  # fmt: skip
 
     # --- sending: once per recipient ---
 
@@ -235,8 +232,7 @@ class CouncilDeliveries:
         now = self._clock.now()
         # Before the claim: Postgres sets each lease after this moment, so it runs out no sooner than this + lease.
         claimed_at = asyncio.get_running_loop().time()
-        async with self._pool.acquire() as conn:
-            jobs = await repo.claim_sends(conn, now, self.owner, self._lease, room)
+        jobs = await self._store.claim_sends(now, self.owner, self._lease, room)
         for job in jobs:
             self._sends[job.key] = claimed_at + self._lease.total_seconds()
             task = asyncio.create_task(self._deliver(job))
@@ -261,8 +257,7 @@ class CouncilDeliveries:
         if budget < MIN_SEND_SECONDS:
             log.warning("council e-mail %s: too little lease left to send (%.1f s); handed back", job.message_id,
                         budget)  # fmt: skip
-            async with self._pool.acquire() as conn:
-                await repo.hand_back(conn, job.key, self.owner)
+            await self._store.hand_back(job.key, self.owner)
             return
         message = self._mailer.message(
             to=job.recipient, subject=job.subject, text=job.body, message_id=job.message_id,
@@ -271,9 +266,8 @@ class CouncilDeliveries:
 
         async def before_data() -> None:
             asked_at = loop.time()
-            async with self._pool.acquire() as conn:
-                if not await repo.data_starting(conn, job.key, self.owner, self._lease, self._clock.now()):
-                    raise LeaseLost(job.message_id)
+            if not await self._store.data_starting(job.key, self.owner, self._lease, self._clock.now()):
+                raise LeaseLost(job.message_id)
             self._sends[job.key] = asked_at + self._lease.total_seconds()
             if job.in_doubt:
                 COUNCIL_EMAILS.labels("resent_in_doubt").inc()
@@ -304,14 +298,13 @@ class CouncilDeliveries:
         while True:
             now = self._clock.now()
             try:
-                async with self._pool.acquire() as conn:
-                    if result.verdict == "delivered":
-                        outcome, done = "sent", await repo.sent(conn, job.key, self.owner, now, result.detail)
-                    elif decision == "retry":
-                        at = now + timedelta(seconds=delay)
-                        outcome, done = "retry", await repo.send_retry(conn, job.key, self.owner, result.detail, at)
-                    else:
-                        outcome, done = "failed", await repo.send_failed(conn, job.key, self.owner, result.detail, now)
+                if result.verdict == "delivered":
+                    outcome, done = "sent", await self._store.sent(job.key, self.owner, now, result.detail)
+                elif decision == "retry":
+                    at = now + timedelta(seconds=delay)
+                    outcome, done = "retry", await self._store.send_retry(job.key, self.owner, result.detail, at)
+                else:
+                    outcome, done = "failed", await self._store.send_failed(job.key, self.owner, result.detail, now)
                 break
             except Exception as exc:
                 pause = pauses.next()
@@ -348,14 +341,32 @@ class CouncilDeliveries:
             renders, sends = list(self._renders), list(self._sends)
             asked_at = loop.time()
             try:
-                async with self._pool.acquire() as conn:
-                    await repo.renew(conn, renders, sends, self.owner, self._lease)
+                await self._store.renew(renders, sends, self.owner, self._lease)
             except Exception as exc:  # the renewing must outlive any one failed round
                 log.warning("council delivery leases not renewed (%r)", exc)
                 continue
             for key in sends:
                 if key in self._sends:
                     self._sends[key] = asked_at + lease
+
+
+def report_maker(reports: UnitOfWork[handlers.ReadModel], *, threshold: int, clock: Clock) -> MakeDocument:
+    """Makes the council report as the API does (handlers.council_report, renderers.to_pdf), with its e-mail text."""
+
+    async def make(entry: PlanEntry, period: Period) -> Rendered:
+        now = clock.now()
+        report = await handlers.council_report(
+            reports, scope=entry.report.scope, period=period, focus_area=entry.report.focus_area,
+            threshold=threshold, now=now,
+        )  # fmt: skip
+        pdf = await asyncio.to_thread(renderers.to_pdf, report)
+        mail = council_mail(entry, period, threshold=threshold, figures_as_of=now)
+        return Rendered(
+            filename=entry.filename(period), subject=mail.subject, body=mail.text, pdf=pdf,
+            pdf_sha256=hashlib.sha256(pdf).hexdigest(), rendered_at=now,
+        )  # fmt: skip
+
+    return make
 
 
 def council_delivery_loop(settings: ReportingSettings) -> BackgroundLoop:
@@ -370,9 +381,12 @@ def council_delivery_loop(settings: ReportingSettings) -> BackgroundLoop:
 
     async def council_deliveries(runtime: ServiceRuntime) -> None:
         worker = CouncilDeliveries(
-            runtime.db, plan, mailer, clock=runtime.clock, schema=settings.db_schema,
+            repo.PostgresDeliveryStore(runtime.db), plan, mailer,
+            report_maker(SnapshotUnitOfWork(lambda: runtime.db), threshold=settings.small_number_threshold,
+                         clock=runtime.clock),
+            clock=runtime.clock, channel=channel(settings.db_schema),
             lease=timedelta(seconds=settings.delivery_lease_seconds), retry=retry,
-            concurrency=settings.delivery_concurrency, threshold=settings.small_number_threshold,
+            concurrency=settings.delivery_concurrency,
         )  # fmt: skip
         timer = DurableTimer(
             runtime.db, channel=worker.channel, name="CouncilDeliveries", fire_due=worker.fire_due,
@@ -386,3 +400,8 @@ def council_delivery_loop(settings: ReportingSettings) -> BackgroundLoop:
             await worker.close()
 
     return council_deliveries
+
+
+def channel(schema: str) -> str:
+    """The NOTIFY channel the delivery tables' triggers wake the timer of `schema` on (migrations/0007)."""
+    return f"council_delivery_{schema}"

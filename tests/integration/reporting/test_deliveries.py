@@ -18,13 +18,13 @@ import yaml
 from prometheus_client import REGISTRY
 
 from services.reporting.adapters.delivery_plan_file import load_plan
-from services.reporting.adapters.delivery_repository import DELIVERY_TABLES, Rendered
+from services.reporting.adapters.delivery_repository import DELIVERY_TABLES, PostgresDeliveryStore, Rendered
 from services.reporting.adapters.mailer import CouncilMailer
-from services.reporting.adapters.repository import swap_schema
+from services.reporting.adapters.repository import SnapshotUnitOfWork, swap_schema
 from services.reporting.bootstrap import migrations
 from services.reporting.domain.delivery_plan import PlanEntry, RetryPolicy
 from services.reporting.domain.periods import Period
-from services.reporting.entrypoints.deliveries import CouncilDeliveries
+from services.reporting.entrypoints.deliveries import CouncilDeliveries, channel, report_maker
 from shared.clock import SystemClock
 from shared.db import create_pool, migrate
 from shared.smtp import SmtpServer
@@ -83,9 +83,10 @@ def worker(pool: asyncpg.Pool, plan: Path, schema: str, port: int, *, retry: Ret
     sending only: the real report takes a second or two to render)."""
     mailer = CouncilMailer(SmtpServer("127.0.0.1", port), "raadsrapporter@politi.example", timeout=5.0)
     return CouncilDeliveries(
-        pool, load_plan(plan), mailer, clock=SystemClock(), schema=schema, lease=timedelta(seconds=10),
-        retry=retry or RetryPolicy(base=0.2, cap=0.4, max_attempts=3), concurrency=5, threshold=10,
-        make_document=None if real_pdf else stand_in,
+        PostgresDeliveryStore(pool), load_plan(plan), mailer,
+        report_maker(SnapshotUnitOfWork(lambda: pool), threshold=10, clock=SystemClock()) if real_pdf else stand_in,
+        clock=SystemClock(), channel=channel(schema), lease=timedelta(seconds=10),
+        retry=retry or RetryPolicy(base=0.2, cap=0.4, max_attempts=3), concurrency=5,
     )  # fmt: skip
 
 
