@@ -74,6 +74,8 @@ log = logging.getLogger(__name__)
 MIN_SEND_SECONDS = 1.0
 # The plan is put on the timer at start, after every report rendered, and at least this often.
 REPLAN_SECONDS = 3600.0
+# On shutdown, sends in flight get this long to finish (within the runtime's 5 s for a loop to stop).
+CLOSE_GRACE_SECONDS = 4.0
 
 MakeDocument = Callable[[PlanEntry, Period], Awaitable[Rendered]]
 
@@ -171,8 +173,14 @@ class CouncilDeliveries:
         while self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
 
-    async def close(self) -> None:
-        """Stops sends in flight; their leases run out and another round (or instance) sends them."""
+    async def close(self, grace: float = 0.0) -> None:
+        """Lets sends in flight finish for up to `grace` seconds, then stops the rest.
+
+        A send stopped after DATA is sent again, under the same Message-ID, by the next instance
+        that takes its row over (its lease runs out): the grace keeps a rolling restart from doing that.
+        """
+        if self._in_flight and grace > 0:
+            await asyncio.wait(self._in_flight, timeout=grace)
         tasks = [*self._in_flight, *([self._keeper] if self._keeper else [])]
         for task in tasks:
             task.cancel()
@@ -397,7 +405,7 @@ def council_delivery_loop(settings: ReportingSettings) -> BackgroundLoop:
         try:
             await timer.run()
         finally:
-            await worker.close()
+            await worker.close(grace=CLOSE_GRACE_SECONDS)
 
     return council_deliveries
 

@@ -3,9 +3,11 @@ a failed try leads to, and what a try after an unrecorded one sends (the Postgre
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from services.reporting.domain.delivery_plan import DeliveryPlan, PlanEntry, Ret
 from services.reporting.domain.periods import Period
 from services.reporting.entrypoints.deliveries import CouncilDeliveries, report_maker
 from shared.clock import ManualClock
+from shared.smtp import BeforeData, SmtpResult
 from tests.support.quarter import district_quarter
 from tests.unit.reporting.delivery_fakes import FakeDeliveryStore, FakeMailServer
 from tests.unit.reporting.fakes import FakeReadModel
@@ -279,3 +282,22 @@ async def test_the_report_sent_is_the_one_the_api_renders_with_the_text_of_its_e
     assert document.filename == "raadsrapport-kreds-2026-Q1.pdf" and document.rendered_at == DUE
     assert document.subject == "Rådsrapport 1. kvartal 2026: Midt- og Vestsjællands Politi, hele kredsen"
     assert 'står der "for få sager"' in document.body and "opgjort 7. oktober 2026 kl. 08.00" in document.body
+
+
+async def test_a_shutdown_lets_a_send_in_flight_finish_within_its_grace(world: World) -> None:
+    release = asyncio.Event()
+    original = world.mail.send
+
+    async def slow(message: EmailMessage, *, timeout: float, before_data: BeforeData) -> SmtpResult:
+        await release.wait()
+        return await original(message, timeout=timeout, before_data=before_data)
+
+    world.mail.send = slow  # type: ignore[method-assign]
+    worker = world.worker()
+    await worker.plan()
+    world.at(DUE)
+    await worker.fire_due()  # one delivery made, its two sends waiting for the server
+    asyncio.get_running_loop().call_later(0.05, release.set)
+    await worker.close(grace=5.0)
+    assert sorted(m["To"] for m in world.mail.received) == [BORGMESTER, SEKRETARIAT]
+    assert [r.state for r in world.store.sends.values()] == ["sent", "sent"]
