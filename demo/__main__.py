@@ -4,8 +4,10 @@ start (default; `make demo` runs it after `make up`): migrates each service's sc
 webhook receiver and an SMTP sink that print what notify and Alertmanager send, Alertmanager (routing
 Prometheus's alerts to them by severity) and Prometheus (scraping every service's ops port), then the
 four services with the demo rules (windows of minutes) and the demo roster and policy; feeds simulated
-traffic from the 10 kommuner (demo/simulate.py) while printing progress; writes a summary of the
-deadlines per kommune and the kredsråd's council report for this quarter (PDF and HTML) to out/;
+traffic from the 10 kommuner (demo/simulate.py) while printing progress; reporting e-mails the
+kredsråd's report of last quarter to the SMTP sink 20 s after the start (the demo's delivery plan);
+writes a summary of the deadlines per kommune and the kredsråd's council report for this quarter
+(PDF and HTML) to out/;
 prints where to look and keeps everything running until Ctrl-C, which stops everything the demo
 started. `python -m demo stop` (also run by `make down`) does the same from another terminal;
 `--detach` leaves the services running after the summary. The services send their traces to the
@@ -29,7 +31,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,9 @@ import yaml
 
 from demo import trace
 from demo.simulate import DEMO_WINDOWS, LOCAL, SPEED, VOLUME, OfficerTokens, Simulator, describe_rates
+from demo.smtp_sink import ATTACHED
 from services.deadlines.adapters.rules_file import DEMO_RULES_FILE
+from services.reporting.adapters.delivery_plan_file import DEFAULT_PLAN_FILE
 from services.reporting.domain.periods import Period
 from shared.reference import kommuner
 from shared.settings import CommonSettings
@@ -223,13 +227,13 @@ def start_helpers(running: dict[str, tuple[int, int]]) -> None:
         "DEMO_ALERTMANAGER_TOKEN": alertmanager_token(),
     }
     alertmanager = alertmanager_binary()
-    if "notify" in running or alertmanager:
+    if "notify" in running or "reporting" in running or alertmanager:
         launch("webhook", [sys.executable, "-m", "demo.webhook_receiver", "--port", str(WEBHOOK_PORT)], env,
                ports=(WEBHOOK_PORT,))  # fmt: skip
         wait_for("webhook", f"http://{HOST}:{WEBHOOK_PORT}/stats")
         say(f"webhook receiver on http://{HOST}:{WEBHOOK_PORT}/ (checks Standard Webhooks signatures)")
         launch("smtp", [sys.executable, "-m", "demo.smtp_sink", "--port", str(SMTP_PORT)], env, ports=(SMTP_PORT,))
-        say(f"SMTP sink on {HOST}:{SMTP_PORT} (prints the e-mails notify and Alertmanager send)")
+        say(f"SMTP sink on {HOST}:{SMTP_PORT} (prints the e-mails notify, reporting and Alertmanager send)")
     if alertmanager:
         taken = pid_of("alertmanager") is None and port_taken(ALERTMANAGER_PORT)
         if taken and kafka_controller_holds(ALERTMANAGER_PORT):
@@ -260,6 +264,53 @@ def start_helpers(running: dict[str, tuple[int, int]]) -> None:
         say("WARNING: no prometheus binary (make up installs Debian's package); running without it")
 
 
+# The demo's council delivery plan (written at start): the development plan plus the kredsråd's report of
+# the previous quarter, once, a few seconds after the start, so one delivery reaches the SMTP sink.
+DEMO_DELIVERY_PLAN = RUN_DIR / "council-delivery-plan.yaml"
+DEMO_DELIVERY_AFTER_SECONDS = 20
+DEMO_DELIVERY_RECIPIENTS = ["kredsraad-sekretariat@politi.example", "borgmester-roskilde@kommune.example"]
+
+
+def write_delivery_plan(now: datetime) -> str:
+    """services/reporting's development plan with one more entry: the kredsråd's last quarter, soon.
+
+    Its id carries the start time, so each run of the demo sends its own (a delivery goes out once
+    per entry and period, and the demo's database outlives a run). Returns the entry's id.
+    """
+    plan = yaml.safe_load(DEFAULT_PLAN_FILE.read_text(encoding="utf-8"))
+    entry_id = f"kredsraad-demo-{now.astimezone(LOCAL):%Y%m%d-%H%M%S}"
+    plan["deliveries"].append(
+        {
+            "id": entry_id,
+            "council": "kreds",
+            "recipients": DEMO_DELIVERY_RECIPIENTS,
+            "report": {"scope": "kreds", "period": "quarter"},
+            "when": {
+                "period": str(Period.containing(now, "quarter").previous()),
+                "at": (now + timedelta(seconds=DEMO_DELIVERY_AFTER_SECONDS)).astimezone(LOCAL).isoformat(),
+            },
+        }
+    )
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    header = f"# Written by `python -m demo` from {DEFAULT_PLAN_FILE.relative_to(ROOT)}, with the demo's entry last.\n"
+    DEMO_DELIVERY_PLAN.write_text(header + yaml.safe_dump(plan, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return entry_id
+
+
+def council_emails(entry_id: str) -> list[list[str]]:
+    """The e-mails of the demo's delivery as the SMTP sink printed them (first line and attachment line each)."""
+    log = RUN_DIR / "smtp.log"
+    if not log.exists():
+        return []
+    found: list[list[str]] = []
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith(ECHO_HEADERS["smtp"]):
+            found.append([line])
+        elif found and ATTACHED in line:
+            found[-1].append(line.strip())
+    return [mail for mail in found if any(entry_id in line for line in mail)]
+
+
 def service_env() -> dict[str, str]:
     env = os.environ | {
         "ENVIRONMENT": os.environ.get("ENVIRONMENT", "development"),  # the development keys; make sets it too
@@ -272,6 +323,10 @@ def service_env() -> dict[str, str]:
         "NOTIFY_PUBLIC_URL": f"http://{HOST}:8003",
         # Retries in seconds, not minutes, so a failed channel falls back while the demo runs.
         "NOTIFY_RETRY_CAP_SECONDS": "10",
+        "COUNCIL_DELIVERY_PLAN_FILE": str(DEMO_DELIVERY_PLAN),
+        "REPORTING_SMTP_HOST": HOST,
+        "REPORTING_SMTP_PORT": str(SMTP_PORT),
+        "REPORTING_DELIVERY_RETRY_BASE_SECONDS": "5",
         "PYTHONUNBUFFERED": "1",
     }
     if tracing_to() is not None and not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
@@ -461,9 +516,17 @@ def console_served() -> bool:
         return False
 
 
-def where_to_look(running: dict[str, tuple[int, int]], summary: Path, reports: list[Path], echo: Echo) -> str:
+def where_to_look(running: dict[str, tuple[int, int]], summary: Path, reports: list[Path], echo: Echo,
+                  delivery: str = "") -> str:  # fmt: skip
     rel = [str(p.relative_to(ROOT)) for p in (summary, *reports)]
     lines = ["", "Where to look:"]
+    if delivery:
+        indent = " " * 31
+        lines.append(f"  council report by e-mail     delivery plan entry {delivery} ({DEMO_DELIVERY_PLAN.name}):")
+        mails = council_emails(delivery)
+        lines += [indent + line.removeprefix("[e-mail] ") for mail in mails for line in mail]
+        if not mails:
+            lines.append(f"{indent}not in the SMTP sink yet; see {RUN_DIR.relative_to(ROOT)}/reporting.log")
     if "notify" in running:
         if console_served():
             lines += [
@@ -518,11 +581,14 @@ def run(args: argparse.Namespace) -> int:
     running = services()
     if "notify" not in running:
         say("this checkout has no notify service yet: no alerts, webhooks or e-mails in this run")
+    delivery = write_delivery_plan(datetime.now(UTC))
     migrate(running)
     start_helpers(running)
     traces = tracing_to()
     say(f"traces go to {traces} (Jaeger)" if traces else "WARNING: no Jaeger answers (make up starts it): no traces")
     start_services(running)
+    say(f"reporting e-mails the kredsråd's report of last quarter in about {DEMO_DELIVERY_AFTER_SECONDS}s "
+        f"(delivery plan entry {delivery}, {DEMO_DELIVERY_PLAN.relative_to(ROOT)})")  # fmt: skip
     echo = Echo().start()
     say(f"the district's expected submissions per real day: {describe_rates()}")
     say(
@@ -550,7 +616,7 @@ def run(args: argparse.Namespace) -> int:
     say("asking reporting for the kredsråd's council report (PDF and HTML) ...")
     reports = council_reports()
     echo.stop.set()
-    print(where_to_look(running, summary, reports, echo))
+    print(where_to_look(running, summary, reports, echo, delivery))
     say(f"the demo took {time.monotonic() - started:.0f}s")
     return 1 if stats.errors else 0
 

@@ -1,4 +1,4 @@
-"""A local mail server for the demo (aiosmtpd): accepts every e-mail notify sends and prints it.
+"""A local mail server for the demo (aiosmtpd): accepts every e-mail notify and reporting send and prints it.
 
 `python -m demo.smtp_sink --port 1025`. Nothing is relayed anywhere; the sink stands in for the
 police mail system, so the demo shows what a lokalbetjent or the vagtcentral would read.
@@ -17,6 +17,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 BODY_LINES = 6  # enough to show the message; the whole text is in notify's audit trail
+ATTACHED = "vedhæftet:"
 
 
 class PrintMessages:
@@ -32,6 +33,12 @@ class PrintMessages:
         lines = [
             f"[e-mail] to {', '.join(envelope.rcpt_tos)}: {message['Subject']}",
             *[f"         {line}" for line in text[:BODY_LINES]],
+            # A council report arrives as a PDF: its name, type and size (the file itself stays in the mail).
+            *[
+                f"         {ATTACHED} {part.get_filename()} ({part.get_content_type()},"
+                f" {len(part.get_content()) // 1024} kB), Message-ID {str(message['Message-ID']).strip()}"
+                for part in message.iter_attachments()
+            ],
         ]
         print("\n".join(lines), file=self.out, flush=True)
         return "250 OK"

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.reporting.adapters.repository import PostgresReadModel, SnapshotUnitOfWork
 from services.reporting.entrypoints.consumer import SERVICE, read_model_consumer
+from services.reporting.entrypoints.deliveries import council_delivery_loop
 from services.reporting.entrypoints.http import reporting_router
 from services.reporting.handlers import HANDLERS
 from services.reporting.metrics import set_freshness
@@ -44,7 +45,8 @@ def build_app(settings: ReportingSettings | None = None, *, clock: Clock | None 
         service=SERVICE,
         migrations=migrations(),
         consumers=[read_model_consumer(topics)],
-        loops=[freshness_loop],
+        # The delivery plan's e-mails (council_delivery_loop reads the plan file: a bad one stops start-up).
+        loops=[freshness_loop, council_delivery_loop(settings)],
         clock=clock,
     )
     consumed = {

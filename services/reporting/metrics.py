@@ -23,3 +23,17 @@ def set_freshness(newest: Mapping[str, datetime]) -> None:
     """`newest`: the time of the newest event applied, per topic (the read model's `freshness()`)."""
     for topic, at in newest.items():
         LAST_EVENT.labels(topic).set(at.timestamp())
+
+
+# Council report e-mails (the delivery plan), one per recipient and period. Every outcome's series
+# exists from the start at 0, so the first failure is an increase Prometheus sees.
+COUNCIL_EMAIL_OUTCOMES = ("sent", "retry", "failed", "resent_in_doubt")
+COUNCIL_EMAILS = Counter(
+    "reporting_council_report_emails_total",
+    "Council report e-mails by outcome: sent; retry (a try failed, another follows); failed (no more tries, or"
+    " the report could not be made); resent_in_doubt (sent again under the same Message-ID after a try whose"
+    " answer was never recorded)",
+    ["outcome"],
+)
+for _outcome in COUNCIL_EMAIL_OUTCOMES:
+    COUNCIL_EMAILS.labels(_outcome)

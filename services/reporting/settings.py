@@ -5,11 +5,14 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from services.reporting.delivery_settings import CouncilDeliverySettings
 
 
-class ReportingSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="REPORTING_", extra="ignore", populate_by_name=True, env_file=".env")
+class ReportingSettings(CouncilDeliverySettings):
+    # hide_input_in_errors: a refused setting is named with its reason, never echoed (it may be a secret).
+    model_config = SettingsConfigDict(
+        env_prefix="REPORTING_", extra="ignore", populate_by_name=True, env_file=".env", hide_input_in_errors=True
+    )
 
     db_schema: str = "reporting"
     port: int = 8004

@@ -5,6 +5,7 @@ Both run in their own threads, so they answer while a test blocks (waiting for a
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import threading
@@ -110,11 +111,26 @@ class _Collect:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        with self.sink.lock:
+            self.sink.rcpts.append((address, time.monotonic()))
+        if address in self.sink.refuse:
+            return self.sink.refuse[address]
+        if self.sink.rcpt_delay.get(address):
+            await asyncio.sleep(self.sink.rcpt_delay[address])  # a server slow to accept the recipient
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.sink.lock:
             self.sink.messages.append((list(envelope.rcpt_tos), message))
             self.sink.arrivals.append((str(message["Message-ID"]), time.monotonic()))
+        delay = max((self.sink.data_delay.get(r, 0.0) for r in envelope.rcpt_tos), default=0.0)
+        if delay:
+            # The server has the message (kept above, as a real one has it queued) but is slow to say so:
+            # a client that dies or gives up meanwhile does not know it was delivered.
+            await asyncio.sleep(delay)
         return "250 OK"
 
     async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
@@ -133,6 +149,10 @@ class SmtpSink:
         self.messages: list[tuple[list[str], EmailMessage]] = []
         self.arrivals: list[tuple[str, float]] = []  # (Message-ID, monotonic) as messages are accepted
         self.quit_delay = 0.0  # seconds before QUIT is answered
+        self.rcpt_delay: dict[str, float] = {}  # seconds before RCPT TO:<address> is answered
+        self.data_delay: dict[str, float] = {}  # seconds before the 250 to a message for the address (kept already)
+        self.refuse: dict[str, str] = {}  # address -> the answer refusing it at RCPT, e.g. "550 5.1.1 no such user"
+        self.rcpts: list[tuple[str, float]] = []  # (address, monotonic) as RCPT commands arrive
         self.lock = threading.Lock()
         self._controller = Controller(_Collect(self), hostname="127.0.0.1", port=self.port)
         self.stopped = False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
@@ -14,10 +13,10 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-import aiosmtplib
 import httpx
 
-from services.notify.domain.delivery import Outcome, Verdict, http_outcome
+from services.notify.domain.delivery import Outcome, http_outcome
+from shared.smtp import SmtpServer, send_message
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
@@ -68,14 +67,9 @@ class EmailClient:
 
     def __init__(self, host: str, port: int, sender: str, *, timeout: float = 10.0, starttls: bool = False,
                  use_tls: bool = False, username: str | None = None, password: str | None = None) -> None:  # fmt: skip
-        self.host = host
-        self.port = port
+        self.server = SmtpServer(host, port, starttls=starttls, use_tls=use_tls, username=username, password=password)
         self.sender = sender
         self.timeout = timeout
-        self.starttls = starttls
-        self.use_tls = use_tls
-        self.username = username
-        self.password = password
 
     def message(self, to: str, subject: str, text: str, delivery_id: str, now: datetime) -> EmailMessage:
         msg = EmailMessage()
@@ -93,36 +87,14 @@ class EmailClient:
                    *, timeout: float | None = None) -> Outcome:  # fmt: skip
         """One message in one SMTP conversation, bounded as a whole by `timeout` (at most the client's own).
 
-        Once the server has answered 250 to the message it is the server's: it counts as delivered
-        even if QUIT then goes unanswered, so a slow goodbye never sends the message twice. Only a
-        250 that arrives after the bound (or never) leaves us not knowing; that is retried, with the
-        same Message-ID.
+        A message the server answered 250 to is delivered, even if QUIT then goes unanswered
+        (shared/smtp.py). Only a 250 that arrives after the bound (or never) leaves us not knowing;
+        that is retried, with the same Message-ID.
         """
         msg = self.message(to, subject, text, delivery_id, now)
         bound = self.timeout if timeout is None else min(self.timeout, timeout)
-        deadline = asyncio.get_running_loop().time() + bound
-        # aiosmtplib's timeout is per command; the whole conversation is bounded too (see WebhookClient).
-        smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=bound, start_tls=self.starttls,
-                               use_tls=self.use_tls, username=self.username, password=self.password)  # fmt: skip
-        try:
-            async with asyncio.timeout_at(deadline):
-                await smtp.connect()  # EHLO, STARTTLS and AUTH as configured
-                await smtp.send_message(msg)
-            # Delivered. QUIT is a courtesy within what is left of the bound; whatever becomes of it changes nothing.
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
-                async with asyncio.timeout_at(deadline):
-                    await smtp.quit()
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            return Outcome("failed", f"SMTP refused the recipient: {exc}"[:300])
-        except aiosmtplib.SMTPResponseException as exc:
-            # 5xx is permanent (mailbox unknown, policy); 4xx is "try later".
-            verdict: Verdict = "failed" if 500 <= exc.code < 600 else "retry"
-            return Outcome(verdict, f"SMTP {exc.code}: {exc.message}"[:300])
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            return Outcome("retry", f"{type(exc).__name__}: {exc}"[:300])
-        finally:
-            smtp.close()
-        return Outcome("delivered", "SMTP 250")
+        result = await send_message(self.server, msg, timeout=bound)
+        return Outcome(result.verdict, result.detail if result.verdict != "delivered" else "SMTP 250")
 
 
 __all__ = ["EmailClient", "WebhookClient", "sign"]

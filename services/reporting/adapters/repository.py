@@ -466,11 +466,13 @@ async def vacuum_analyze(url: str, schema: str) -> None:
         await conn.close()
 
 
-async def swap_schema(url: str, *, live: str, fresh: str) -> None:
+async def swap_schema(url: str, *, live: str, fresh: str, carry: Sequence[str] = ()) -> None:
     """Puts `fresh` in place of `live` in one transaction; the old schema is dropped.
 
     Services find their tables by schema name (search_path), so the running service reads the new
-    tables from its next statement on.
+    tables from its next statement on. The rows of the `carry` tables (records that are not derived
+    from the topics: the council e-mails sent) are copied from `live` into `fresh` first, with their
+    writers held off until the swap commits, so nothing written meanwhile is lost.
     """
     conn = await asyncpg.connect(url, timeout=10.0)
     try:
@@ -480,9 +482,30 @@ async def swap_schema(url: str, *, live: str, fresh: str) -> None:
             await conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(old)} CASCADE")
             exists = await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", live)
             if exists:
+                await _carry_rows(conn, live, fresh, carry)
                 await conn.execute(f"ALTER SCHEMA {quote_ident(live)} RENAME TO {quote_ident(old)}")
             await conn.execute(f"ALTER SCHEMA {quote_ident(fresh)} RENAME TO {quote_ident(live)}")
             if exists:
                 await conn.execute(f"DROP SCHEMA {quote_ident(old)} CASCADE")
     finally:
         await conn.close()
+
+
+async def _carry_rows(conn: asyncpg.Connection, live: str, fresh: str, tables: Sequence[str]) -> None:
+    """Copies each table's rows from `live` into the same (empty) table of `fresh`, parents first."""
+    for table in tables:
+        source, target = f"{quote_ident(live)}.{quote_ident(table)}", f"{quote_ident(fresh)}.{quote_ident(table)}"
+        if await conn.fetchval("SELECT to_regclass($1)", source) is None:
+            continue
+        # EXCLUSIVE: readers go on, writers wait until the swap commits (and then write to the new table).
+        await conn.execute(f"LOCK TABLE {source} IN EXCLUSIVE MODE")
+        columns = ", ".join(
+            quote_ident(r["attname"])
+            for r in await conn.fetch(
+                "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped"
+                " ORDER BY attnum",
+                target,
+            )
+        )
+        # Identifiers only, each quoted (quote_ident): names from the catalogue and from our own code.
+        await conn.execute(f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {source}")  # noqa: S608

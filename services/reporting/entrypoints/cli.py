@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from services.reporting import handlers
 from services.reporting.adapters import renderers, repository
+from services.reporting.adapters.delivery_repository import DELIVERY_TABLES
 from services.reporting.adapters.topics import TopicReader
 from services.reporting.bootstrap import SERVICE, migrations
 from services.reporting.domain.facts import FactBatch
@@ -123,7 +124,8 @@ async def rebuild(settings: ReportingSettings, out: TextIO = sys.stderr) -> dict
         applied = time.monotonic() - started
         progress.say("vacuum and analyze ...")
         await repository.vacuum_analyze(settings.database_url, fresh)
-        await repository.swap_schema(settings.database_url, live=live, fresh=fresh)
+        # The council e-mails' records are not derived from the topics: they go into the new schema.
+        await repository.swap_schema(settings.database_url, live=live, fresh=fresh, carry=DELIVERY_TABLES)
         progress.say(f"schema {fresh} swapped in as {live}")
         pool = await create_pool(settings.database_url, live, application=f"mvsj-{SERVICE}-rebuild", max_size=2)
         try:

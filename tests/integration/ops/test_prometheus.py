@@ -24,7 +24,13 @@ from tests.support.notify import roster_document, write_roster
 from tests.support.services import ServiceProcess, free_port, service_env
 from tests.testdata import SECONDS_POLICY_FILE, SECONDS_RULES_FILE
 
-METRIC_MODULES = ("shared.metrics", "services.deadlines.metrics", "services.intake.metrics", "services.notify.metrics")
+METRIC_MODULES = (
+    "shared.metrics",
+    "services.deadlines.metrics",
+    "services.intake.metrics",
+    "services.notify.metrics",
+    "services.reporting.metrics",
+)
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 PROMQL_WORDS = {
     "sum", "by", "max", "min", "rate", "increase", "histogram_quantile", "le", "up", "without", "avg", "count",

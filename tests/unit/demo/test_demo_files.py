@@ -5,11 +5,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 from demo.__main__ import DEMO_POLICY_FILE, DEMO_ROSTER_FILE
 from demo.simulate import DEMO_ACK_TIMEOUTS, acknowledger
 from services.notify.adapters.policy_file import DEFAULT_POLICY_FILE, load_policy
 from services.notify.adapters.roster_file import load_roster
+from services.reporting.adapters.delivery_plan_file import DEFAULT_PLAN_FILE, load_plan
+from services.reporting.domain.delivery_plan import Once
+from services.reporting.domain.periods import Period
 from shared.reference import kommuner
 
 SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"
@@ -73,3 +79,34 @@ def test_every_demo_officer_is_a_user_of_the_development_realm() -> None:
         o.id for officers in roster.lokalbetjente.values() for o in officers
     }
     assert officers and officers <= usernames, sorted(officers - usernames)
+
+
+def test_the_demo_plan_sends_the_kredsraad_last_quarters_report_once_soon_after_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import demo.__main__ as demo_main
+
+    monkeypatch.setattr(demo_main, "RUN_DIR", tmp_path)
+    monkeypatch.setattr(demo_main, "DEMO_DELIVERY_PLAN", tmp_path / "council-delivery-plan.yaml")
+    started = datetime(2026, 12, 6, 9, 30, tzinfo=UTC)
+    entry_id = demo_main.write_delivery_plan(started)
+    plan, development = load_plan(tmp_path / "council-delivery-plan.yaml"), load_plan(DEFAULT_PLAN_FILE)
+    assert plan.entries[:-1] == development.entries  # the development plan, and one entry more
+    demo = plan.entries[-1]
+    assert demo.id == entry_id == "kredsraad-demo-20261206-103000"  # each run its own: each run sends
+    assert demo.schedule == Once(
+        Period.parse("2026-Q3"), started + timedelta(seconds=demo_main.DEMO_DELIVERY_AFTER_SECONDS)
+    )
+    assert demo.periods_to_plan(started, plan.calendar, None) == [(Period.parse("2026-Q3"), demo.schedule.at)]
+    # The summary finds this run's e-mails in the sink's log, and only them.
+    (tmp_path / "smtp.log").write_text(
+        "[e-mail] to lb@politi.example: Advarsel\n         tekst\n"
+        "[e-mail] to kredsraad-sekretariat@politi.example: Rådsrapport 3. kvartal 2026: hele kredsen\n"
+        "         Til Kredsrådet\n"
+        f"         vedhæftet: raadsrapport-kreds-2026-Q3.pdf (application/pdf, 46 kB), Message-ID <{entry_id}.2026-Q3.0a@x>\n"
+        "[e-mail] to kredsraad-sekretariat@politi.example: Rådsrapport 3. kvartal 2026: hele kredsen\n"
+        "         vedhæftet: raadsrapport-kreds-2026-Q3.pdf (application/pdf, 46 kB), Message-ID <kredsraad-demo-1.x@x>\n"
+    )
+    (mail,) = demo_main.council_emails(entry_id)
+    assert mail[0].startswith("[e-mail] to kredsraad-sekretariat@politi.example: Rådsrapport")
+    assert mail[1].startswith("vedhæftet: raadsrapport-kreds-2026-Q3.pdf")

@@ -106,3 +106,36 @@ def test_the_smtp_sink_prints_what_it_accepts() -> None:
     printed = out.getvalue()
     assert "to lb-roskilde-1@politi.example: Advarsel: frist for MV-2026-0001" in printed
     assert "Fristen udløber kl. 14:03." in printed
+
+
+def test_the_smtp_sink_names_a_council_reports_attachment() -> None:
+    import smtplib
+    from email.message import EmailMessage
+
+    from aiosmtpd.controller import Controller
+
+    from demo.smtp_sink import PrintMessages
+    from tests.support.services import free_port
+
+    out = io.StringIO()
+    port = free_port()
+    controller = Controller(PrintMessages(out), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        message = EmailMessage()
+        message["From"], message["To"] = "raadsrapporter@politi.example", "kredsraad@politi.example"
+        message["Subject"] = "Rådsrapport 3. kvartal 2026: Midt- og Vestsjællands Politi, hele kredsen"
+        message["Message-ID"] = "<kredsraad.2026-Q3.0123456789abcdef@politi.example>"
+        message.set_content("Til Kredsrådet")
+        message.add_attachment(b"%PDF" + bytes(4096), maintype="application", subtype="pdf",
+                               filename="raadsrapport-kreds-2026-Q3.pdf")  # fmt: skip
+        with smtplib.SMTP("127.0.0.1", port, timeout=5) as smtp:
+            smtp.send_message(message)
+    finally:
+        controller.stop()
+    printed = out.getvalue()
+    assert "to kredsraad@politi.example: Rådsrapport 3. kvartal 2026" in printed
+    assert (
+        "vedhæftet: raadsrapport-kreds-2026-Q3.pdf (application/pdf, 4 kB), Message-ID"
+        " <kredsraad.2026-Q3.0123456789abcdef@politi.example>"
+    ) in printed
