@@ -24,7 +24,7 @@ from services.reporting.domain.facts import (
     FactBatch,
     RuleFact,
 )
-from services.reporting.domain.kpis import PeriodFacts
+from services.reporting.domain.kpis import DeadlineTally, PeriodFacts
 from services.reporting.domain.periods import Period
 from services.reporting.domain.report import CouncilReport, RuleTerms, Scope, build_report
 from shared.events import EventData, EventMeta
@@ -46,6 +46,11 @@ class ReadModel(Protocol):
         self, start: datetime, end: datetime, kommune: str | None, window: Sequence[tuple[str, datetime]] = ()
     ) -> PeriodFacts:
         """Tallies for [start, end) in one kommune or the whole district (None); `window` adds the monthly trend."""
+        ...
+
+    async def deadline_months(self, start: datetime, end: datetime) -> tuple[DeadlineTally, ...]:
+        """Deadline tallies of the whole district per local month they started in (`month`: YYYY-MM), over
+        [start, end) (whole local months): the public figures of every quarter in one read."""
         ...
 
     async def freshness(self) -> dict[str, datetime]: ...
