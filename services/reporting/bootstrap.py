@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from services.reporting.adapters.repository import PostgresReadModel, SnapshotUnitOfWork
 from services.reporting.entrypoints.consumer import SERVICE, read_model_consumer
@@ -15,8 +16,10 @@ from shared.asyncapi import asyncapi_document
 from shared.auth import ApiKeys
 from shared.clock import Clock
 from shared.db import Migration, migrations_in, shared_migrations
+from shared.http import PageHeaders
 from shared.runtime import ServiceRuntime
 from shared.timers import every
+from shared.websession import origin_of
 
 VERSION = "1.0.0"
 __all__ = ["SERVICE", "build_app", "migrations"]
@@ -72,7 +75,17 @@ def build_app(settings: ReportingSettings | None = None, *, clock: Clock | None 
             consumes=consumed,
         ),
         asyncapi_summary="AsyncAPI: what this service consumes",
+        inner_middleware=[Middleware(PageHeaders, csp=page_policy(settings.oidc_issuer_url))],
     )
     # Council reports' unit of work: one read-only snapshot of the read model per report.
     app.state.reports = SnapshotUnitOfWork(lambda: runtime.db)
     return app
+
+
+def page_policy(issuer: str) -> str:
+    """The CSP of every page: no script at all, styles from this service only, the charts' data: images; forms
+    post here, and signing out goes on to the identity provider's end-session page."""
+    return (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:;"
+        f" form-action 'self' {origin_of(issuer)}; frame-ancestors 'none'; base-uri 'none'"
+    )

@@ -153,7 +153,8 @@ def reporting_router(clock: Clock, threshold: int) -> APIRouter:
         elif fmt == "csv":
             answer = Response(renderers.to_csv(built), media_type="text/csv; charset=utf-8", headers=disposition)
         elif fmt == "html":
-            answer = HTMLResponse(await asyncio.to_thread(renderers.to_html, built))
+            html = await asyncio.to_thread(renderers.to_html, built)
+            answer = HTMLResponse(html, headers={"Content-Security-Policy": renderers.document_policy()})
         else:
             pdf = await asyncio.to_thread(renderers.to_pdf, built)
             answer = Response(pdf, media_type="application/pdf", headers=disposition)
