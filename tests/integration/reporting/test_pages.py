@@ -1,4 +1,4 @@
-"""The council pages against reporting as a real process, on real Kafka and Postgres, with
+"""The council pages and the public page against reporting as a real process, on real Kafka and Postgres, with
 people signing in through the real identity provider (Keycloak, realm mvsj).
 
 One reporting process for the module, its read model fed once with 2026-Q3 of the district
@@ -6,7 +6,8 @@ One reporting process for the module, its read model fed once with 2026-Q3 of th
 (too few for a figure), the kreds 13 of 16 (81,2 %: babel rounds half to even, as Python does). In
 Debian's headless Chromium a Roskilde council secretary signs in at the provider's own login form,
 picks 2026-Q3, reads the kreds and Roskilde, is refused Greve, and downloads a PDF that holds the page's
-figures. By HTTP: people's access tokens on the API reach what their pages reach.
+figures. By HTTP: the public figures equal the council report's, and people's access tokens on the API
+reach what their pages reach.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import subprocess
 from collections.abc import AsyncIterator
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -203,3 +205,49 @@ def test_a_council_persons_token_reads_her_kommune_and_the_kreds_on_the_api_and_
             assert "raad-0265 may read these scopes only: kreds, 0265" in refused.json()["detail"]
         for who in (bearer("vc-anne"), bearer("kredsraad"), COUNCIL):
             assert api.get(f"/v1/kpis?scope={GREVE}&period={Q3}", headers=who).status_code == 200
+
+
+def _rule(figures: dict[str, Any], rule_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(r for r in figures["compliance"]["rules"] if r["rule_id"] == rule_id)
+    return found
+
+
+def test_the_public_figures_are_the_council_reports_and_a_cell_of_three_says_too_few(reporting: str) -> None:
+    with httpx.Client(base_url=reporting, timeout=30) as client:
+        data = client.get("/offentlig/politigarantier.json").json()
+        sheet = client.get("/offentlig/politigarantier.csv")
+        page = client.get("/offentlig/politigarantier", params={"kvartal": Q3})
+        reports = {k: client.get(f"/v1/council-reports/{k}/{Q3}.json", headers=COUNCIL).json()["current"]
+                   for k in (ROSKILDE, GREVE)}  # fmt: skip
+    rows = {(r["kommunekode"], r["garanti"]): r for r in data["raekker"] if r["kvartal"] == Q3}
+    assert {g["id"] for g in data["garantier"]} == {"burglary_home_24h", "violence_acute"}
+    assert len(rows) == 10 * 2 and not any(r["foreloebig"] for r in rows.values())
+    compared = 0
+    for (kommune, rule_id), row in rows.items():
+        rules = {r["rule_id"]: r for r in reports[kommune]["compliance"]["rules"]} if kommune in reports else {}
+        if rule_id not in rules:  # no deadline of this guarantee started here
+            assert (row["overholdt"], row["afsluttede"], row["for_faa_sager"]) == (0, 0, False), (kommune, rule_id)
+            continue
+        council = rules[rule_id]["compliance"]
+        if council["suppressed"]:  # the council sees "for få sager (2 af 3)"; the public no count at all
+            assert row == row | {"overholdt": None, "afsluttede": None, "procent": None, "for_faa_sager": True}
+        else:
+            assert (row["overholdt"], row["afsluttede"], row["procent"]) == (
+                council["numerator"], council["denominator"], council["percent"])  # fmt: skip
+            compared += 1
+    assert compared == 1 and rows[(ROSKILDE, "burglary_home_24h")]["procent"] == 83.3
+    assert _rule(reports[GREVE], "burglary_home_24h")["concluded"] == 3
+    # The page shows the same: Roskilde's figure as the council report words it, Greve's cell of 3 as too few.
+    assert page.status_code == 200 and page.headers["cache-control"].startswith("public")
+    greve_row = page.text.split('<th scope="row">Greve</th>', 1)[1].split("</tr>", 1)[0]
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", greve_row) == ["for få sager", "for få sager"]
+    assert "83,3 % (10 af 12)" in page.text and "(2 af 3)" not in page.text
+    # The CSV is the JSON's rows with the licence beside each.
+    assert sheet.headers["content-type"].startswith("text/csv") and 'rel="license"' in sheet.headers["link"]
+    lines = sheet.text.lstrip("\ufeff").splitlines()
+    assert (
+        lines[0] == "kvartal,foreloebig,kommunekode,kommune,garanti,overholdt,afsluttede,procent,for_faa_sager,licens"
+    )
+    assert len(lines) == 1 + len(data["raekker"])
+    assert f"{Q3},false,0265,Roskilde,burglary_home_24h,10,12,83.3,false,Creative Commons" in sheet.text
+    assert f"{Q3},false,0253,Greve,burglary_home_24h,,,,true,Creative Commons" in sheet.text

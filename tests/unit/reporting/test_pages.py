@@ -1,4 +1,4 @@
-"""The council pages (/raad/) on the in-memory read model, with a stand-in for
+"""The council pages (/raad/) and the public page (/offentlig/) on the in-memory read model, with a stand-in for
 the sign-in (tests/integration/reporting/test_pages.py signs in through the real identity provider).
 
 Who reads what, what the URL chooses, the downloads, and the headers of every HTML answer."""
@@ -184,6 +184,7 @@ async def test_every_page_carries_the_security_headers_and_runs_no_inline_code(a
         "page": await client.get("/raad/rapport?scope=0265&period=2026-Q3"),
         "refused": await client.get("/raad/rapport?scope=0253&period=2026-Q3"),
         "bad": await client.get("/raad/rapport?scope=x&period=y"),
+        "public": await client.get("/offentlig/politigarantier"),
         "signed out": await client.get("/auth/logget-ud"),
     }
     for name, answer in answers.items():
