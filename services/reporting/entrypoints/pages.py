@@ -185,6 +185,24 @@ def council_router(clock: Clock, threshold: int) -> APIRouter:
         )  # fmt: skip
         return session, readers, choice, report
 
+    async def download(request: Request, scope: str, period: str, focus_area: str, fmt: str) -> Response:
+        started = time.perf_counter()
+        found = await chosen_report(request, scope, period, focus_area)
+        if isinstance(found, Response):
+            return found
+        report = found[3]
+        focus = f"-{report.focus_area}" if report.focus_area else ""
+        filename = f"raadsrapport-{report.scope}-{report.period}{focus}.{fmt}"
+        headers = _PRIVATE | {"Content-Disposition": f'attachment; filename="{filename}"'}
+        if fmt == "pdf":
+            answer = Response(await asyncio.to_thread(renderers.to_pdf, report), media_type="application/pdf",
+                              headers=headers)  # fmt: skip
+        else:
+            answer = Response(renderers.to_csv(report), media_type="text/csv; charset=utf-8", headers=headers)
+        RENDERED.labels(fmt).inc()
+        RENDER_SECONDS.labels(fmt).observe(time.perf_counter() - started)
+        return answer
+
     @router.get("", response_model=None)
     @router.get("/", response_model=None)
     async def home(request: Request) -> Response:
@@ -219,24 +237,6 @@ def council_router(clock: Clock, threshold: int) -> APIRouter:
     @router.get("/rapport.csv", response_model=None)
     async def report_csv(request: Request, scope: str = "", period: str = "", focus_area: str = "") -> Response:
         return await download(request, scope, period, focus_area, "csv")
-
-    async def download(request: Request, scope: str, period: str, focus_area: str, fmt: str) -> Response:
-        started = time.perf_counter()
-        found = await chosen_report(request, scope, period, focus_area)
-        if isinstance(found, Response):
-            return found
-        report = found[3]
-        focus = f"-{report.focus_area}" if report.focus_area else ""
-        filename = f"raadsrapport-{report.scope}-{report.period}{focus}.{fmt}"
-        headers = _PRIVATE | {"Content-Disposition": f'attachment; filename="{filename}"'}
-        if fmt == "pdf":
-            answer = Response(await asyncio.to_thread(renderers.to_pdf, report), media_type="application/pdf",
-                              headers=headers)  # fmt: skip
-        else:
-            answer = Response(renderers.to_csv(report), media_type="text/csv; charset=utf-8", headers=headers)
-        RENDERED.labels(fmt).inc()
-        RENDER_SECONDS.labels(fmt).observe(time.perf_counter() - started)
-        return answer
 
     return router
 
