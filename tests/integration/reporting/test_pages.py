@@ -13,7 +13,6 @@ reach what their pages reach.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import subprocess
 from collections.abc import AsyncIterator
@@ -23,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from demo.identity import dev_password, loopback_client, officer_token
 from demo.identity import sign_in as provider_sign_in
@@ -31,21 +30,15 @@ from shared.db import drop_schema
 from shared.kafka import delete_topics, ensure_topics
 from tests.conftest import all_topics
 from tests.integration.reporting.conftest import COUNCIL, Bus, reporting_env
+from tests.support.browser import needs_chromium
 from tests.support.identity import issuer
 from tests.support.infra import Namespace
 from tests.support.quarter import GREVE, ROSKILDE, council_quarter
 from tests.support.services import ServiceProcess, running_processes
 from tests.support.waiting import eventually
 
-CHROMIUM = "/usr/bin/chromium"
 ISSUER = issuer()
 Q3 = "2026-Q3"
-
-# Skipped on a developer's machine without it; in CI (which installs it) a missing browser fails instead.
-needs_chromium = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-    reason="needs Debian's chromium at /usr/bin/chromium: apt-get install -y chromium",
-)
 
 
 @pytest.fixture(scope="module")
@@ -76,16 +69,6 @@ async def reporting(kafka: str, database_url: str, tmp_path_factory: pytest.Temp
                 await drop_schema(database_url, schema)
         with contextlib.suppress(Exception):
             await delete_topics(kafka, all_topics(space.topics))
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 def pdf_text(path: Path) -> str:
