@@ -26,13 +26,10 @@ from playwright.async_api import Browser, expect
 
 from demo.identity import dev_password, loopback_client, officer_token
 from demo.identity import sign_in as provider_sign_in
-from shared.db import drop_schema
-from shared.kafka import delete_topics, ensure_topics
-from tests.conftest import all_topics
+from tests.conftest import namespace
 from tests.integration.reporting.conftest import COUNCIL, Bus, reporting_env
 from tests.support.browser import needs_chromium
 from tests.support.identity import issuer
-from tests.support.infra import Namespace
 from tests.support.quarter import GREVE, ROSKILDE, council_quarter
 from tests.support.services import ServiceProcess, running_processes
 from tests.support.waiting import eventually
@@ -43,32 +40,26 @@ Q3 = "2026-Q3"
 
 @pytest.fixture(scope="module")
 async def reporting(kafka: str, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    """reporting's URL, its read model holding the quarter (every event applied)."""
-    space = Namespace.new(kafka, database_url)
-    await ensure_topics(kafka, all_topics(space.topics), partitions=3, replication_factor=1)
-    service = ServiceProcess("reporting", reporting_env(space), tmp_path_factory.mktemp("pages") / "reporting.log")
-    bus = Bus(space)
-    try:
-        with running_processes(service, ready_within=60):
-            await bus.publish(council_quarter().events)
-            async with httpx.AsyncClient(base_url=service.url, headers=COUNCIL, timeout=30) as api:
+    """reporting's URL, its read model holding the quarter (every event applied); one for the module."""
+    async with namespace(kafka, database_url) as space:
+        service = ServiceProcess("reporting", reporting_env(space), tmp_path_factory.mktemp("pages") / "reporting.log")
+        bus = Bus(space)
+        try:
+            with running_processes(service, ready_within=60):
+                await bus.publish(council_quarter().events)
+                async with httpx.AsyncClient(base_url=service.url, headers=COUNCIL, timeout=30) as api:
 
-                async def applied() -> bool:
-                    now = (await api.get(f"/v1/council-reports/kreds/{Q3}.json")).json()["current"]
-                    guarantees = now["compliance"]["guarantees"]
-                    return (now["reports"], guarantees["denominator"], now["alerts"]["raised"],
-                            now["police_actions"].get("on_scene")) == (17, 16, 1, 12)  # fmt: skip
+                    async def applied() -> bool:
+                        now = (await api.get(f"/v1/council-reports/kreds/{Q3}.json")).json()["current"]
+                        guarantees = now["compliance"]["guarantees"]
+                        return (now["reports"], guarantees["denominator"], now["alerts"]["raised"],
+                                now["police_actions"].get("on_scene")) == (17, 16, 1, 12)  # fmt: skip
 
-                await eventually(applied, timeout=60, what="the quarter's events in the read model")
-            yield service.url
-            assert "Traceback" not in service.tail(5000), service.tail(60)
-    finally:
-        await bus.producer.stop()
-        for schema in space.schemas:
-            with contextlib.suppress(Exception):
-                await drop_schema(database_url, schema)
-        with contextlib.suppress(Exception):
-            await delete_topics(kafka, all_topics(space.topics))
+                    await eventually(applied, timeout=60, what="the quarter's events in the read model")
+                yield service.url
+                assert "Traceback" not in service.tail(5000), service.tail(60)
+        finally:
+            await bus.producer.stop()
 
 
 def pdf_text(path: Path) -> str:
