@@ -201,3 +201,21 @@ async def test_every_page_carries_the_security_headers_and_runs_no_inline_code(a
             assert csp["form-action"] == "'self' http://127.0.0.1:8180", name  # sign-out goes on to the provider
     sheet = await client.get("/static/pages.css")
     assert sheet.headers["content-type"].startswith("text/css") and sheet.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_the_public_page_needs_no_sign_in_and_shows_a_quarter_at_a_time(as_person: Any) -> None:
+    anyone = as_person(None)
+    latest = await anyone.get("/offentlig/politigarantier")
+    assert latest.status_code == 200 and latest.headers["cache-control"] == "public, max-age=300"
+    text = " ".join(latest.text.split())
+    assert '<caption id="tabel">3. kvartal 2026: garantier holdt inden for fristen' in text
+    assert "83,3 % (10 af 12)" in text
+    running = await anyone.get("/offentlig/politigarantier", params={"kvartal": "2026-Q4"})
+    assert running.status_code == 200 and "4. kvartal 2026 (foreløbige tal: kvartalet er ikke slut)" in " ".join(
+        running.text.split()
+    )
+    assert "83,3 %" not in running.text
+    for asked in ("2019-Q1", "<b>x</b>", "2026-08"):
+        unknown = await anyone.get("/offentlig/politigarantier", params={"kvartal": asked})
+        assert unknown.status_code == 404 and "Der er ingen tal for det kvartal." in unknown.text, asked
+        assert asked not in unknown.text and "&lt;b&gt;" not in unknown.text
