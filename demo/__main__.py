@@ -321,6 +321,7 @@ def service_env() -> dict[str, str]:
         "NOTIFY_SMTP_HOST": HOST,
         "NOTIFY_SMTP_PORT": str(SMTP_PORT),
         "NOTIFY_PUBLIC_URL": f"http://{HOST}:8003",
+        "REPORTING_PUBLIC_URL": f"http://{HOST}:8004",
         # Retries in seconds, not minutes, so a failed channel falls back while the demo runs.
         "NOTIFY_RETRY_CAP_SECONDS": "10",
         "COUNCIL_DELIVERY_PLAN_FILE": str(DEMO_DELIVERY_PLAN),
@@ -545,6 +546,14 @@ def where_to_look(running: dict[str, tuple[int, int]], summary: Path, reports: l
             f"{RUN_DIR.relative_to(ROOT)}/webhook.log, smtp.log",
         ]
     lines += [f"  council report (kredsråd)    {rel[1]}", f"                               {rel[2]}"]
+    if "reporting" in running:
+        quarter = Period.containing(datetime.now(UTC), "quarter")
+        lines += [
+            f"  council pages (rådssider)    http://{HOST}:8004/raad/rapport?scope=kreds&period={quarter}",
+            "                               sign in as raad-0265 (Roskilde's lokalråd: Roskilde and the kreds),",
+            "                               kredsraad or vc-anne (every kommune); password dev-<username>",
+            f"  public figures (no sign-in)  http://{HOST}:8004/offentlig/politigarantier  (.csv and .json beside it)",
+        ]
     lines += [f"  deadlines per kommune        {rel[0]}"]
     for name, (port, ops) in running.items():
         lines.append(f"  {name + ' API docs (OpenAPI)':<29}http://{HOST}:{ops}/docs   (API on :{port})")

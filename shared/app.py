@@ -23,10 +23,12 @@ from shared.auth import ApiKeys
 from shared.http import (
     BodySizeLimit,
     MetricsMiddleware,
+    PageHeaders,
     ReadinessCheck,
     install_problem_handlers,
     install_request_context,
     ops_router,
+    page_policy,
 )
 from shared.oidc import OidcProvider
 from shared.openapi import install_openapi
@@ -80,6 +82,8 @@ def service_app(
     install_problem_handlers(app)
     if problem_handlers is not None:
         problem_handlers(app)
+    # Every HTML answer of every service (pages, ack links, error pages) gets the security headers.
+    app.add_middleware(PageHeaders, csp=page_policy(settings.oidc_issuer_url))
     # Before anything that reads a body, checks a key or routes; inside the metrics, which count its 413s.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, service=service)

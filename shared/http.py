@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request
@@ -13,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from opentelemetry.trace import Span, SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -286,6 +288,61 @@ class MetricsMiddleware:
             method = scope.get("method", "GET")
             HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
             HTTP_LATENCY.labels(self.service, method, template).observe(time.perf_counter() - start)
+
+
+# What every HTML answer carries (PageHeaders): no MIME sniffing, no framing by another site (old browsers'
+# header beside CSP's frame-ancestors), and the Referer only to the service itself. "same-origin" rather
+# than "no-referrer": under no-referrer a browser sends `Origin: null` on a page's own POSTs (sign-out).
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+# FastAPI's own pages (Swagger UI, ReDoc; ops port only) load scripts from a CDN and run inline ones: a
+# strict policy would blank them, so they get the framing rule alone.
+DOCS_PAGES = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+def page_policy(issuer: str) -> str:
+    """The CSP of every page a service serves: no script, styles from the service only, data: images (charts);
+    forms post to the service, and signing out goes on to the identity provider's end-session page. A page
+    that needs more (notify's console runs its own script) states its own policy."""
+    parts = urlsplit(issuer)
+    return (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:;"
+        f" form-action 'self' {parts.scheme}://{parts.netloc}; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+class PageHeaders:
+    """Gives every HTML answer the security headers it lacks: SECURITY_HEADERS and the service's CSP.
+
+    A route that states its own header (a stricter policy, a style's hash) keeps it; answers that are
+    not HTML (JSON, CSV, PDF) pass as they are. One place for it, so no page of the service can
+    forget it, its error pages included.
+    """
+
+    def __init__(self, app: ASGIApp, csp: str) -> None:
+        self.app = app
+        self.csp = csp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        csp = "frame-ancestors 'none'" if scope["path"] in DOCS_PAGES else self.csp
+        wanted = {**SECURITY_HEADERS, "Content-Security-Policy": csp}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if headers.get("content-type", "").startswith("text/html"):
+                    for name, value in wanted.items():
+                        if name not in headers:
+                            headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
 
 
 class RequestContext:

@@ -40,6 +40,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from shared.db import Conn
+from shared.http import SECURITY_HEADERS
 from shared.oidc import InvalidToken, OidcProvider, Person, ProviderUnavailable, person_from_claims
 from shared.settings import CommonSettings
 
@@ -339,9 +340,7 @@ def _session(row: Any) -> WebSession:
 
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
+    **SECURITY_HEADERS,
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none';"
     " base-uri 'none'",
 }

@@ -64,16 +64,25 @@ async def database_url(infra: Infra) -> str:
     return infra.database_url
 
 
-@pytest.fixture
-async def ns(kafka: str, database_url: str) -> AsyncIterator[Namespace]:
+@contextlib.asynccontextmanager
+async def namespace(kafka: str, database_url: str) -> AsyncIterator[Namespace]:
+    """A private corner of the broker and database: its topics made, then its topics and schemas removed."""
     space = Namespace.new(kafka, database_url)
     await ensure_topics(kafka, all_topics(space.topics), partitions=3, replication_factor=1)
-    yield space
-    for schema in space.schemas:
+    try:
+        yield space
+    finally:
+        for schema in space.schemas:
+            with contextlib.suppress(Exception):
+                await drop_schema(database_url, schema)
         with contextlib.suppress(Exception):
-            await drop_schema(database_url, schema)
-    with contextlib.suppress(Exception):
-        await delete_topics(kafka, all_topics(space.topics))
+            await delete_topics(kafka, all_topics(space.topics))
+
+
+@pytest.fixture
+async def ns(kafka: str, database_url: str) -> AsyncIterator[Namespace]:
+    async with namespace(kafka, database_url) as space:
+        yield space
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 One function per event type turns it into facts (pure); `apply` writes a batch of them through the
 `ReadModel` its unit of work opens (shared/unit_of_work.py). The live consumer applies one event at
 a time, in its inbox transaction; the rebuild thousands at once: both through the same functions,
-so both give the same rows. `council_report` reads the tallies of a period in one snapshot.
+so both give the same rows. `council_report` reads the tallies of a period in one snapshot, and
+`guarantee_compliance` the public figures of every quarter.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from services.reporting.domain import public
 from services.reporting.domain.facts import (
     ActionFact,
     AlertAckFact,
@@ -24,8 +26,9 @@ from services.reporting.domain.facts import (
     FactBatch,
     RuleFact,
 )
-from services.reporting.domain.kpis import PeriodFacts
+from services.reporting.domain.kpis import DeadlineTally, PeriodFacts
 from services.reporting.domain.periods import Period
+from services.reporting.domain.public import GuaranteeCompliance
 from services.reporting.domain.report import CouncilReport, RuleTerms, Scope, build_report
 from shared.events import EventData, EventMeta
 from shared.events import alerts as al
@@ -46,6 +49,11 @@ class ReadModel(Protocol):
         self, start: datetime, end: datetime, kommune: str | None, window: Sequence[tuple[str, datetime]] = ()
     ) -> PeriodFacts:
         """Tallies for [start, end) in one kommune or the whole district (None); `window` adds the monthly trend."""
+        ...
+
+    async def deadline_months(self, start: datetime, end: datetime) -> tuple[DeadlineTally, ...]:
+        """Deadline tallies of the whole district per local month they started in (`month`: YYYY-MM), over
+        [start, end) (whole local months): the public figures of every quarter in one read."""
         ...
 
     async def freshness(self) -> dict[str, datetime]: ...
@@ -297,4 +305,23 @@ async def council_report(
         year_earlier=year_earlier,
         freshness=freshness,
         rules=[RuleTerms(**r) for r in rules],
+    )
+
+
+async def guarantee_compliance(uow: UnitOfWork[ReadModel], *, threshold: int, now: datetime) -> GuaranteeCompliance:
+    """The public figures: each guarantee per kommune and quarter, from the quarter they came into force to the
+    one under way, read in one snapshot."""
+    running = Period.containing(now, "quarter")
+    async with uow.transaction() as read_model:
+        tallies, rules, freshness = await asyncio.gather(
+            read_model.deadline_months(public.IN_FORCE.start, running.end),
+            read_model.rules_seen(),
+            read_model.freshness(),
+        )
+    return public.guarantee_compliance(
+        tallies,
+        [RuleTerms(**r) for r in rules],
+        now=now,
+        threshold=threshold,
+        data_as_of=max(freshness.values(), default=None),
     )

@@ -18,6 +18,7 @@ from shared.reference import categories
 
 ROSKILDE, GREVE = "0265", "0253"
 Q1 = datetime(2026, 2, 2, 8, 0, tzinfo=UTC)
+Q3 = Q1 + timedelta(weeks=26)  # Monday 3 August 2026, 08:00 UTC
 
 
 @dataclass
@@ -170,8 +171,9 @@ class Quarter:
             )  # fmt: skip
 
 
-def district_quarter() -> Quarter:
-    """2026-Q1 in Roskilde and Greve, plus one report in December 2025 (the previous quarter).
+def district_quarter(start: datetime = Q1) -> Quarter:
+    """2026-Q1 in Roskilde and Greve, plus one report in December 2025 (the previous quarter); with `start` (Q3:
+    the same weekdays and hours in 2026-Q3) the same events that much later, the December report in June.
 
     Roskilde: 12 burglaries (not in progress); patrol on scene after 10, 20, ..., 100 minutes for
       ten, after 25 hours for one, never for the last. Their 24-hour guarantee: 10 met (the first
@@ -182,8 +184,9 @@ def district_quarter() -> Quarter:
     One alert, acknowledged after 90 s.
     """
     q = Quarter()
+    shift = start - Q1
     for i in range(12):
-        received = Q1 + timedelta(days=i)
+        received = start + timedelta(days=i)
         case = q.report(ROSKILDE, "burglary_home", received, in_progress=False)
         outcome = "rescheduled_met" if i == 0 else "met" if i < 10 else "late" if i == 10 else "breached"
         on_scene = received + (timedelta(hours=25) if outcome == "late" else timedelta(minutes=10 * (i + 1)))
@@ -194,14 +197,26 @@ def district_quarter() -> Quarter:
         if i == 11:
             q.alert(case, ROSKILDE, received + timedelta(hours=12), timedelta(seconds=90))
     for i in range(3):
-        q.tip(ROSKILDE, Q1 + timedelta(days=i, hours=3))
-    q.request(ROSKILDE, Q1 + timedelta(days=5))
+        q.tip(ROSKILDE, start + timedelta(days=i, hours=3))
+    q.request(ROSKILDE, start + timedelta(days=5))
     for i, outcome in enumerate(("met", "cancelled")):
-        received = Q1 + timedelta(days=20 + i)
+        received = start + timedelta(days=20 + i)
         case = q.report(GREVE, "violence", received, acute=True)
         if outcome == "met":
             q.action(case, GREVE, "violence", "on_scene", received + timedelta(minutes=2))
         q.deadline(case, GREVE, "violence_acute", "violence", received, timedelta(minutes=15),
                    window_set_by="district", outcome=outcome, at=received + timedelta(minutes=2))  # fmt: skip
-    q.report(ROSKILDE, "traffic", datetime(2025, 12, 15, 10, 0, tzinfo=UTC))
+    q.report(ROSKILDE, "traffic", datetime(2025, 12, 15, 10, 0, tzinfo=UTC) + shift)
+    return q
+
+
+def council_quarter() -> Quarter:
+    """The district's quarter moved to 2026-Q3 (Roskilde's 24-hour guarantee 10 of 12, Greve's "at once" 1 of 1),
+    and three burglaries in Greve in September: its 24-hour guarantee met twice and breached once, a cell of
+    3 concluded, too few for a percentage (threshold 10) and, in public, for any figure."""
+    q = district_quarter(Q3)
+    for i, outcome in enumerate(("met", "met", "breached")):
+        received = Q3 + timedelta(days=30 + i)
+        case = q.report(GREVE, "burglary_home", received, in_progress=False)
+        q.deadline(case, GREVE, "burglary_home_24h", "burglary_home", received, timedelta(hours=24), outcome=outcome)
     return q

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
+import hashlib
 import io
 import math
 from datetime import datetime
@@ -128,21 +130,49 @@ def _svg_image(svg: str, alt: str) -> Markup:
     return Markup('<img class="chart" alt="{}" src="data:image/svg+xml;base64,{}">').format(alt, data)
 
 
-def to_html(report: CouncilReport) -> str:
-    template = _ENV.get_template(TEMPLATE)
-    return template.render(
-        r=report,
-        kommune_names={code: k.name for code, k in kommuner().items()},
-        focus_names={fa.id: fa.da for fa in focus_areas().values()},
-        category_names={c.id: c.da for c in categories().values()},
-        charts={
+@functools.cache
+def static_text(name: str) -> str:
+    """A file of the service's static folder (the report's stylesheet, the pages' own), read once."""
+    return resources.files("services.reporting").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def document_policy() -> str:
+    """The CSP of the report as a document of its own (to_html): its one <style>, admitted by its hash, and the
+    charts' data: images; no script, no form, no framing."""
+    digest = base64.b64encode(hashlib.sha256(static_text("report.css").encode()).digest()).decode()
+    return (
+        f"default-src 'none'; style-src 'sha256-{digest}'; img-src data:; form-action 'none';"
+        " frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+def report_context(report: CouncilReport) -> dict[str, Any]:
+    """What _report.html reads: the report, Danish names, the charts; the council pages add their own."""
+    return {
+        "r": report,
+        "kommune_names": {code: k.name for code, k in kommuner().items()},
+        "focus_names": {fa.id: fa.da for fa in focus_areas().values()},
+        "category_names": {c.id: c.da for c in categories().values()},
+        "charts": {
             "trend": _svg_image(charts.trend_chart(report), "Udvikling måned for måned"),
             "kommuner": _svg_image(charts.compliance_by_kommune_chart(report), "Garantier overholdt pr. kommune"),
             "response": _svg_image(charts.response_distribution_chart(report), "Fordeling af responstider"),
         },
-        too_few=TOO_FEW_DA,
-        action_names=ACTIONS_DA,
-    )
+        "too_few": TOO_FEW_DA,
+        "action_names": ACTIONS_DA,
+    }
+
+
+def render(template: str, **context: Any) -> str:
+    """A template of services/reporting/templates with the report's filters (Danish numbers, rates, times)."""
+    return _ENV.get_template(template).render(**context)
+
+
+def to_html(report: CouncilReport) -> str:
+    """The report as a document of its own (the style inside it: a saved file keeps its look)."""
+    # The service's own stylesheet, not text from outside: it must stay CSS, not be escaped as HTML.
+    css = Markup(static_text("report.css"))  # noqa: S704
+    return render(TEMPLATE, report_css=css, **report_context(report))
 
 
 def to_pdf(report: CouncilReport) -> bytes:

@@ -33,6 +33,7 @@ from services.reporting.domain.kpis import (
     PeriodFacts,
     StockTally,
 )
+from services.reporting.domain.periods import LOCAL
 from shared.db import Conn, quote_ident
 
 TABLES = ("cases", "case_actions", "deadlines", "alerts", "alert_stages", "alert_acks", "rules_seen", "topic_freshness")
@@ -157,6 +158,20 @@ def _columns(rows: list[Any], names: tuple[str, ...]) -> list[list[Any]]:
 # ---- reading ------------------------------------------------------------------------------------
 
 REPORT_WORK_MEM = "64MB"
+
+# The deadline tallies' columns, as DeadlineTally names them; `{month}` is how the rows are put in months.
+# The outcome columns (met_on_time, met_late, missed, closed_before_met, pending) partition `started`:
+# see the trigger function count_deadlines.
+_DEADLINE_TALLY = (
+    "SELECT rule_id, title, basis, window_set_by, max(window_seconds) AS window_seconds, {month}"
+    " kommune, category, focus_area, sum(n) AS started,"
+    " coalesce(sum(n) FILTER (WHERE met_on_time), 0) AS met_on_time,"
+    " coalesce(sum(n) FILTER (WHERE met_late), 0) AS met_late,"
+    " coalesce(sum(n) FILTER (WHERE missed), 0) AS missed,"
+    " coalesce(sum(n) FILTER (WHERE closed_before_met), 0) AS closed_before_met,"
+    " coalesce(sum(n) FILTER (WHERE rescheduled), 0) AS citizen_requested_later,"
+    " coalesce(sum(n) FILTER (WHERE pending), 0) AS pending"
+)
 
 # Runs one query and returns its rows; see `serial` and `snapshot`.
 Fetch = Callable[..., Awaitable[list[asyncpg.Record]]]
@@ -296,19 +311,9 @@ class PostgresReadModel:
             " GROUP BY kind, kommune, category, focus_area" + (", bucket" if window else ""),
             *args,
         )
-        # The outcome columns (met_on_time, met_late, missed, closed_before_met, pending) partition
-        # `started`: see the trigger function count_deadlines.
         deadline_rows_q = fetch(
-            "SELECT rule_id, title, basis, window_set_by, max(window_seconds) AS window_seconds,"  # noqa: S608
-            + (f" {bucket.format(column='started_month')} AS bucket," if window else "")
-            + " kommune, category, focus_area, sum(n) AS started,"
-            " coalesce(sum(n) FILTER (WHERE met_on_time), 0) AS met_on_time,"
-            " coalesce(sum(n) FILTER (WHERE met_late), 0) AS met_late,"
-            " coalesce(sum(n) FILTER (WHERE missed), 0) AS missed,"
-            " coalesce(sum(n) FILTER (WHERE closed_before_met), 0) AS closed_before_met,"
-            " coalesce(sum(n) FILTER (WHERE rescheduled), 0) AS citizen_requested_later,"
-            " coalesce(sum(n) FILTER (WHERE pending), 0) AS pending"
-            f" FROM deadline_counts WHERE started_month >= $1 AND started_month < $2 AND n <> 0{k}"
+            _DEADLINE_TALLY.format(month=f"{bucket.format(column='started_month')} AS bucket," if window else "")
+            + f" FROM deadline_counts WHERE started_month >= $1 AND started_month < $2 AND n <> 0{k}"
             " GROUP BY rule_id, title, basis, window_set_by, kommune, category, focus_area"
             + (", bucket" if window else ""),
             *args,
@@ -424,6 +429,17 @@ class PostgresReadModel:
             ),
             actions={r["action"]: r["n"] for r in action_rows},
         )
+
+    async def deadline_months(self, start: datetime, end: datetime) -> tuple[DeadlineTally, ...]:
+        """Deadline tallies of the whole district per local month (YYYY-MM) they started in, over [start, end)."""
+        rows = await self._fetch(
+            _DEADLINE_TALLY.format(month=f"to_char(started_month AT TIME ZONE '{LOCAL.key}', 'YYYY-MM') AS month,")
+            + " FROM deadline_counts WHERE started_month >= $1 AND started_month < $2 AND n <> 0"
+            " GROUP BY rule_id, title, basis, window_set_by, kommune, category, focus_area, started_month",
+            start,
+            end,
+        )
+        return tuple(DeadlineTally(**dict(r)) for r in rows)
 
     async def freshness(self) -> dict[str, datetime]:
         return {

@@ -346,7 +346,8 @@ class Figures:
         }
 
 
-def _rule_compliance(rows: Sequence[DeadlineTally], threshold: int) -> tuple[RuleCompliance, ...]:
+def rule_compliance(rows: Sequence[DeadlineTally], threshold: int) -> tuple[RuleCompliance, ...]:
+    """Each rule's compliance over the given tallies (the council report's, and the public figures')."""
     by_rule: dict[str, list[DeadlineTally]] = {}
     for row in rows:
         by_rule.setdefault(row.rule_id, []).append(row)
@@ -401,7 +402,7 @@ def figures(facts: PeriodFacts, threshold: int) -> Figures:
     counts = {"report": 0, "tip": 0, "request": 0}
     for row in facts.cases:
         counts[row.kind] += row.count
-    rules = _rule_compliance(facts.deadlines, threshold)
+    rules = rule_compliance(facts.deadlines, threshold)
     by_category: dict[str, list[npt.NDArray[np.float64]]] = {}
     for sample in facts.response:
         by_category.setdefault(sample.category, []).append(np.asarray(sample.seconds, dtype=np.float64))

@@ -11,11 +11,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from services.reporting import handlers
 from services.reporting.adapters import renderers
+from services.reporting.domain.access import readership
 from services.reporting.domain.periods import Period, PeriodError
 from services.reporting.domain.report import CouncilReport, Scope, ScopeError
 from services.reporting.metrics import RENDER_SECONDS, RENDERED
+from shared.auth import ApiClient
 from shared.clock import Clock
-from shared.http import invalid_query, validation_problem
+from shared.http import Problem, invalid_query, validation_problem
 from shared.openapi import access, problem_responses
 from shared.reference import focus_areas, kommuner
 from shared.validation import SingleLine
@@ -24,6 +26,7 @@ FORMATS = ("json", "html", "pdf", "csv")
 
 # Every error is problem+json; the document says which each route sends (shared/openapi.py).
 _PROBLEMS = {
+    403: "The key's role may not read reports, or a council person's access token asks for another kommune's figures",
     422: "One entry per bad parameter in `errors`: scope, period, focus_area, or the document's format",
 }
 _ANY_ROUTE = (401, 403, 422, 429, 503)
@@ -70,6 +73,16 @@ def _parse(scope: str, period: str, focus_area: str | None, where: str) -> tuple
     return parsed_scope, parsed_period, focus_area
 
 
+def may_read(client: ApiClient, scope: Scope) -> None:
+    """A person's access token reads what that person may (domain/access.py); a machine key as its role allows."""
+    if client.person is None:
+        return
+    readers = readership(client.role, client.person.kommune)
+    if not readers.may_read(scope):
+        allowed = ", ".join(str(s) for s in readers.choices()) or "none"
+        raise Problem(403, "Forbidden", f"{client.person.username} may read these scopes only: {allowed}.")
+
+
 def reporting_router(clock: Clock, threshold: int) -> APIRouter:
     router = APIRouter(
         prefix="/v1",
@@ -79,6 +92,7 @@ def reporting_router(clock: Clock, threshold: int) -> APIRouter:
     )
 
     async def report(request: Request, scope: Scope, period: Period, focus_area: str | None) -> CouncilReport:
+        may_read(request.state.client, scope)
         return await handlers.council_report(
             request.app.state.reports,
             scope=scope,
@@ -148,7 +162,8 @@ def reporting_router(clock: Clock, threshold: int) -> APIRouter:
         elif fmt == "csv":
             answer = Response(renderers.to_csv(built), media_type="text/csv; charset=utf-8", headers=disposition)
         elif fmt == "html":
-            answer = HTMLResponse(await asyncio.to_thread(renderers.to_html, built))
+            html = await asyncio.to_thread(renderers.to_html, built)
+            answer = HTMLResponse(html, headers={"Content-Security-Policy": renderers.document_policy()})
         else:
             pdf = await asyncio.to_thread(renderers.to_pdf, built)
             answer = Response(pdf, media_type="application/pdf", headers=disposition)

@@ -18,19 +18,20 @@ import asyncio
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, FloatRect, Locator, Page, async_playwright, expect
+from playwright.async_api import Browser, FloatRect, Locator, Page, expect
 
 from demo.identity import dev_password, loopback_client
 from demo.identity import sign_in as provider_sign_in
 from shared.events import alerts as ev
 from tests.integration.notify.conftest import POLICE, Deadline, TestRoster, Upstream, alert_events, notify_env
+from tests.support.browser import needs_chromium
 from tests.support.identity import issuer
 from tests.support.infra import Namespace
 from tests.support.receivers import SmtpSink, WebhookReceiver
@@ -38,17 +39,10 @@ from tests.support.services import ServiceProcess
 from tests.support.waiting import eventually
 from tests.testdata import SECONDS_POLICY_FILE
 
-CHROMIUM = "/usr/bin/chromium"
 ISSUER = issuer()
 MARKUP = '<img src=x onerror="window.__pwned=1"><b>fed</b>'
 OFFICER = ("vc-anne", "Anne Holm")  # a vagtchef of the development realm: roster id and the provider's name
 ACK_TIMEOUT = 8  # seconds: long enough to click, short enough to see the unacknowledged twin escalate
-
-# Skipped on a developer's machine without it; in CI (which installs it) a missing browser fails instead.
-needs_chromium = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-    reason="needs Debian's chromium at /usr/bin/chromium: apt-get install -y chromium",
-)
 
 
 class MarkupDeadline(Deadline):
@@ -90,16 +84,6 @@ def notify(notify_environment: dict[str, str], tmp_path: Path) -> Iterator[Servi
         yield service
     finally:
         service.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def sign_in(page: Page, base: str, username: str = OFFICER[0], password: str | None = None) -> None:

@@ -1,8 +1,8 @@
 """Property-based run of schemathesis against reporting's OpenAPI document (tests/support/conformance.py).
 
 `python -m services.reporting serve` on real Postgres and Kafka, with a few real events of the
-quarter in its read model, so KPIs and council reports are computed and rendered from real rows
-(JSON, HTML, PDF and CSV), and the checks compare each answer with the schema.
+quarter in its read model, so KPIs, council reports (JSON, HTML, PDF and CSV) and the public open
+data are computed and rendered from real rows, and the checks compare each answer with the schema.
 """
 
 from __future__ import annotations
@@ -54,5 +54,8 @@ async def test_no_generated_input_makes_a_server_error_or_breaks_the_schema(
     statuses = statuses_by_operation(answered)
     assert 200 in statuses["GET /v1/kpis"] and 422 in statuses["GET /v1/kpis"]
     assert {200, 422} <= statuses["GET /v1/council-reports/{scope}/{document}"]
+    # The open data, without a key: their answers match the schema the document gives them.
+    assert 200 in statuses["GET /offentlig/politigarantier.json"]
+    assert 200 in statuses["GET /offentlig/politigarantier.csv"]
     assert not any(status >= 500 for _, status in answered)
     assert "Traceback" not in reporting_process.tail(5000), reporting_process.tail(60)

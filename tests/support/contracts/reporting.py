@@ -7,6 +7,7 @@ that counts a fact in the wrong month, kommune, outcome or alert stage fails her
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import uuid
 from collections import Counter
@@ -320,6 +321,33 @@ class ReadModelContract:
         april = [stock(ROSKILDE, 3, 1), stock(GREVE, 1, 0)]
         assert Counter((await self.tallies(uow, "2026-04")).stock) == Counter(april)
         assert (await self.tallies(uow, "2026-02")).stock == ()
+
+    async def test_deadline_months_count_each_deadline_in_the_local_month_it_began_over_any_span(
+        self, uow: Uow
+    ) -> None:
+        """The public figures' read: per month, every kommune, only the months asked for; the same tallies a
+        month's own period_facts gives."""
+        q = Quarter()
+        february = utc(2026, 2, 10, 8)
+        case = q.report(GREVE, "burglary_home", february, in_progress=False)
+        q.deadline(case, GREVE, "burglary_home_24h", "burglary_home", february, 24 * HOUR, outcome="breached")
+        await self.store(uow, months_apart() + q.events)
+        december = burglary_24h(month="2025-12", started=1, met_on_time=1)  # 23:59:59 on New Year's Eve, CET
+        january = burglary_24h(month="2026-01", started=1, met_on_time=1)  # a second later: January
+        greve = burglary_24h(GREVE, month="2026-02", started=1, missed=1)
+        q4, q1 = Period.parse("2025-Q4"), Period.parse("2026-Q1")
+        async with uow.transaction() as read_model:
+            both = await read_model.deadline_months(q4.start, q1.end)
+            only_q1 = await read_model.deadline_months(q1.start, q1.end)
+            nothing = await read_model.deadline_months(q1.end, Period.parse("2026-Q3").end)
+        assert Counter(both) == Counter([december, january, greve])
+        assert Counter(only_q1) == Counter([january, greve])
+        assert nothing == ()
+        for month in ("2025-12", "2026-01", "2026-02"):
+            counted = (await self.tallies(uow, month)).deadlines
+            assert Counter(dataclasses.replace(d, month=month) for d in counted) == Counter(
+                d for d in both if d.month == month
+            )
 
     async def test_a_kommune_reads_its_own_tallies_and_the_district_all_of_them(self, uow: Uow) -> None:
         """The district's quarter (tests/support/quarter.py), every tally, per kommune and for the kreds."""

@@ -16,7 +16,7 @@ from services.deadlines.bootstrap import build_app as build_deadlines
 from services.deadlines.settings import DeadlinesSettings
 from services.intake.bootstrap import build_app as build_intake
 from services.intake.settings import IntakeSettings
-from shared.http import BodySizeLimit, MetricsMiddleware
+from shared.http import BodySizeLimit, MetricsMiddleware, PageHeaders
 
 EVIL_HOST = "evil.example"
 
@@ -109,8 +109,8 @@ def test_every_service_caps_bodies_outermost_with_its_own_default() -> None:
         stack: list[object] = [m.cls for m in app.user_middleware]
         # Only the metrics (which count its 413s) are outside the cap; the keys, rate limits and
         # routes are inside. A bootstrap adding middleware after service_app would put it outside.
-        assert stack[:2] == [MetricsMiddleware, BodySizeLimit], (name, stack)
-        assert BodySizeLimit not in stack[2:], name
+        # Inside the cap, the security headers every HTML answer gets; nothing else.
+        assert stack == [MetricsMiddleware, BodySizeLimit, PageHeaders], (name, stack)
         assert app.user_middleware[1].kwargs == {"max_bytes": BODY_CAPS[name]}, name
         assert build(max_body_bytes=2048).user_middleware[1].kwargs == {"max_bytes": 2048}, name
 

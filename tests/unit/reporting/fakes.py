@@ -10,7 +10,7 @@ import contextlib
 import copy
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -134,36 +134,12 @@ class FakeReadModel:
         ]
 
         deadlines = self.stored.of_type(DeadlineFact)
-        by_rule: defaultdict[tuple[Any, ...], list[DeadlineFact]] = defaultdict(list)
+        started_in: list[tuple[DeadlineFact, str | None]] = []
         for d in deadlines:
             inside, month = counted(d.started_at)
             if inside and in_scope(d.kommune):
-                by_rule[
-                    (d.rule_id, d.title, d.basis, d.window_set_by, d.kommune, d.category, d.focus_area, month)
-                ].append(d)
-        deadline_tallies = []
-        for (rule_id, title, basis, set_by, k, category, focus_area, month), group in by_rule.items():
-            windows = [d.window_seconds for d in group if d.window_seconds is not None]
-            deadline_tallies.append(
-                DeadlineTally(
-                    rule_id=rule_id,
-                    title=title,
-                    basis=basis,
-                    window_set_by=set_by,
-                    window_seconds=max(windows) if windows else None,  # max() of SQL: NULLs ignored
-                    kommune=k,
-                    category=category,
-                    focus_area=focus_area,
-                    started=len(group),
-                    met_on_time=sum(map(met_on_time, group)),
-                    met_late=sum(map(met_late, group)),
-                    missed=sum(map(missed, group)),
-                    closed_before_met=sum(map(closed_before_met, group)),
-                    citizen_requested_later=sum(d.rescheduled for d in group),
-                    pending=sum(map(pending, group)),
-                    month=month,
-                )
-            )
+                started_in.append((d, month))
+        deadline_tallies = _deadline_tallies(started_in)
         period_months = {name for name, month_start in window if month_start >= start}
 
         # The stock: open at the period's end (neither met nor cancelled in a month before it ends), or broken in it.
@@ -275,6 +251,14 @@ class FakeReadModel:
             for (k, severity, category, fa), (raised, acknowledged, escalated, seconds) in groups.items()
         ]
 
+    async def deadline_months(self, start: datetime, end: datetime) -> tuple[DeadlineTally, ...]:
+        def month_name(d: DeadlineFact) -> str | None:
+            month = month_of(d.started_at)
+            return f"{month.astimezone(LOCAL):%Y-%m}" if month is not None and start <= month < end else None
+
+        months = ((d, month_name(d)) for d in self.stored.of_type(DeadlineFact))
+        return tuple(_deadline_tallies((d, month) for d, month in months if month is not None))
+
     async def freshness(self) -> dict[str, datetime]:
         return dict(self.stored.last_event_at)
 
@@ -282,3 +266,35 @@ class FakeReadModel:
         rules = sorted(self.stored.of_type(RuleFact), key=lambda r: (r.basis, r.rule_id))
         return [{"rule_id": r.rule_id, "title": r.title, "basis": r.basis, "window_set_by": r.window_set_by,
                  "window_seconds": r.window_seconds} for r in rules]  # fmt: skip
+
+
+def _deadline_tallies(deadlines: Iterable[tuple[DeadlineFact, str | None]]) -> list[DeadlineTally]:
+    """Deadlines counted per rule's terms, kommune, category, focus area and month (None: not per month),
+    as deadline_counts (migrations/0004) adds them up."""
+    by_rule: defaultdict[tuple[Any, ...], list[DeadlineFact]] = defaultdict(list)
+    for d, month in deadlines:
+        by_rule[(d.rule_id, d.title, d.basis, d.window_set_by, d.kommune, d.category, d.focus_area, month)].append(d)
+    tallies = []
+    for (rule_id, title, basis, set_by, k, category, focus_area, month), group in by_rule.items():
+        windows = [d.window_seconds for d in group if d.window_seconds is not None]
+        tallies.append(
+            DeadlineTally(
+                rule_id=rule_id,
+                title=title,
+                basis=basis,
+                window_set_by=set_by,
+                window_seconds=max(windows) if windows else None,  # max() of SQL: NULLs ignored
+                kommune=k,
+                category=category,
+                focus_area=focus_area,
+                started=len(group),
+                met_on_time=sum(map(met_on_time, group)),
+                met_late=sum(map(met_late, group)),
+                missed=sum(map(missed, group)),
+                closed_before_met=sum(map(closed_before_met, group)),
+                citizen_requested_later=sum(d.rescheduled for d in group),
+                pending=sum(map(pending, group)),
+                month=month,
+            )
+        )
+    return tallies

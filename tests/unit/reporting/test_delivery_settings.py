@@ -20,6 +20,10 @@ def production(**over: Any) -> ReportingSettings:
         "database_url": "postgresql://u:secret@db/politi",
         "council_delivery_plan_file": Path("/etc/mvsj-politi/council-delivery-plan/council-delivery-plan.yaml"),
         "smtp_starttls": True,
+        # The council pages' sign-in, as production sets it (its own checks: tests/unit/reporting).
+        "oidc_client_secret": "a-real-web-client-secret-0123456789",
+        "oidc_issuer_url": "https://login.politi.example/realms/mvsj",
+        "public_url": "https://raad.politi.example",
     }
     return ReportingSettings(**(values | over))
 
