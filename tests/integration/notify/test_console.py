@@ -114,7 +114,8 @@ async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
     # Not signed in: the console sends the browser to the provider's own login page.
     await page.goto(base + "/console")
     assert page.url.startswith(ISSUER + "/protocol/openid-connect/auth?"), page.url
-    await page.locator("#username").fill(OFFICER[0])
+    # A wrong password (for nobody real: the realm's brute-force guard would lock a shared user out).
+    await page.locator("#username").fill("ingen-saadan-bruger")
     await page.locator("#password").fill("not-the-password")
     await page.locator("#kc-login").click()
     assert page.url.startswith(ISSUER) and not [c for c in await context.cookies() if c["name"] == "notify_session"]
