@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -133,6 +134,35 @@ async def _check_min_insync(admin: AIOKafkaAdminClient, topics: Sequence[str], r
             f"topics with min.insync.replicas below {required}: {', '.join(weak)}; set it with kafka-configs.sh"
             f" --alter --entity-type topics --entity-name NAME --add-config min.insync.replicas={required}"
         )
+
+
+async def topic_retention(bootstrap: str, topics: Sequence[str], timeout: float = 15.0) -> dict[str, timedelta | None]:
+    """How long Kafka keeps each topic's events, as it applies it (the topic's `retention.ms`, or the
+    broker's default when the topic sets none); None: for ever (`retention.ms=-1`, or a compacted
+    topic, which keeps each key's last event). Raises for a topic Kafka cannot describe."""
+    if not topics:
+        return {}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    await within(admin.start(), timeout)
+    try:
+        responses = await within(
+            admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t) for t in topics]), timeout
+        )
+    finally:
+        await within(admin.close(), timeout)
+    found: dict[str, timedelta | None] = {}
+    for response in responses:
+        for code, message, _type, name, entries in response.resources:
+            if code:
+                raise RuntimeError(f"could not read the configuration of topic {name}: {message or code}")
+            config = {e[0]: e[1] for e in entries}
+            retention_ms = int(config.get("retention.ms") or -1)
+            compacted = "compact" in str(config.get("cleanup.policy", ""))
+            found[name] = None if retention_ms < 0 or compacted else timedelta(milliseconds=retention_ms)
+    missing = set(topics) - set(found)
+    if missing:
+        raise RuntimeError(f"Kafka described no configuration of topics {sorted(missing)}")
+    return found
 
 
 async def delete_topics(bootstrap: str, topics: Sequence[str], timeout: float = 15.0) -> None:

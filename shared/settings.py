@@ -14,6 +14,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_API_KEYS_FILE = PROJECT_ROOT / "deploy" / "dev-api-keys.yaml"
 DEV_OIDC_CLIENT_SECRET = "dev-mvsj-web-secret"  # noqa: S105 (the development realm's web client, public on purpose)
 DEV_DATABASE_PASSWORD = "politi:politi@"  # noqa: S105 (user:password@ of `make up`'s local database)
+SERVICES = ("intake", "deadlines", "notify", "reporting")
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -42,8 +43,11 @@ class Topics:
     def dlq(self, service: str) -> str:
         return f"{self.prefix}dlq.{service}.v1"
 
-    def all(self, services: tuple[str, ...] = ("intake", "deadlines", "notify", "reporting")) -> list[str]:
-        return [self.cases, self.deadlines, self.alerts, *(self.dlq(s) for s in services)]
+    def dead_letters(self, services: tuple[str, ...] = SERVICES) -> list[str]:
+        return [self.dlq(s) for s in services]
+
+    def all(self, services: tuple[str, ...] = SERVICES) -> list[str]:
+        return [self.cases, self.deadlines, self.alerts, *self.dead_letters(services)]
 
 
 class CommonSettings(BaseSettings):
@@ -184,6 +188,12 @@ class ServiceSettings(CommonSettings):
     # a client, too few to guess keys or to load the service without one.
     anonymous_rate_limit_per_minute: float = Field(60.0, gt=0)
     anonymous_rate_limit_burst: int = Field(20, ge=1)
+    # The inbox (processed_events) keeps a row as long as its event can come back: by default the
+    # longest retention of the consumed topics plus that of the dead-letter topics (read from Kafka)
+    # plus this margin; none is purged while a topic keeps its events for ever. A number of hours
+    # set here replaces that reckoning (shared/inbox.py says what that risks).
+    inbox_retention_hours: float | None = Field(None, gt=0)
+    inbox_retention_margin_hours: float = Field(24.0, ge=0)
 
     @model_validator(mode="after")
     def _default_ops_port(self) -> ServiceSettings:

@@ -21,6 +21,7 @@ from shared.auth import ApiKeys
 from shared.clock import Clock
 from shared.db import Migration, migrations_in, shared_migrations
 from shared.events import deadlines as deadline_events
+from shared.inbox import purge_inbox_loop
 from shared.runtime import ServiceRuntime
 from shared.timers import every
 
@@ -93,7 +94,7 @@ def build_app(
         service=SERVICE,
         migrations=migrations(),
         consumers=[cases],
-        loops=[scheduler_loop, progress_loop, gauges_loop, *(extra_loops or [])],
+        loops=[scheduler_loop, progress_loop, gauges_loop, purge_inbox_loop, *(extra_loops or [])],
         on_published=observe_published,
         clock=clock,
     )

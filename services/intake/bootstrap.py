@@ -24,6 +24,7 @@ from shared.auth import ApiKeys
 from shared.clock import Clock
 from shared.db import Migration, migrations_in, shared_migrations
 from shared.events.cases import ActionRecorded, CaseReported, OfficerRequested, TipReceived
+from shared.inbox import purge_inbox_loop
 from shared.ratelimit import RateLimiter
 from shared.runtime import ServiceRuntime
 from shared.timers import every
@@ -69,7 +70,7 @@ def build_app(
         service=SERVICE,
         migrations=migrations(),
         consumers=[],
-        loops=[forget_old_keys],
+        loops=[forget_old_keys, purge_inbox_loop],
         pool_max_size=settings.pool_max_size,
         clock=clock,
     )

@@ -29,6 +29,7 @@ from shared.auth import ApiKeys
 from shared.clock import Clock, CorrectedClock
 from shared.db import Migration, migrations_in, shared_migrations
 from shared.events import alerts as alert_events
+from shared.inbox import purge_inbox_loop
 from shared.runtime import ServiceRuntime
 from shared.timers import DurableTimer, every
 from shared.unit_of_work import PostgresUnitOfWork
@@ -132,7 +133,7 @@ def build_app(
     # Officers sign in to the console as themselves, through the district's identity provider.
     sessions = web_sessions(settings, lambda: runtime.db, clock.now, cookie=SESSION_COOKIE, home="/console",
                             public_url=settings.public_url)  # fmt: skip
-    loops = [delivery_loop, escalation_loop, gauges_loop, feed.run, *(extra_loops or [])]
+    loops = [delivery_loop, escalation_loop, gauges_loop, feed.run, purge_inbox_loop, *(extra_loops or [])]
     if settings.heartbeat_url:
         url = settings.heartbeat_url
 

@@ -19,6 +19,7 @@ from shared.asyncapi import asyncapi_document
 from shared.auth import ApiKeys
 from shared.clock import Clock
 from shared.db import Migration, migrations_in, shared_migrations
+from shared.inbox import purge_inbox_loop
 from shared.runtime import ServiceRuntime
 from shared.timers import every
 from shared.websession import sign_in_router, web_sessions
@@ -50,7 +51,7 @@ def build_app(settings: ReportingSettings | None = None, *, clock: Clock | None 
         migrations=migrations(),
         consumers=[read_model_consumer(topics)],
         # The delivery plan's e-mails (council_delivery_loop reads the plan file: a bad one stops start-up).
-        loops=[freshness_loop, council_delivery_loop(settings)],
+        loops=[freshness_loop, council_delivery_loop(settings), purge_inbox_loop],
         clock=clock,
     )
     # Council secretaries and police sign in to the council pages as themselves (the identity provider).
