@@ -28,7 +28,7 @@ from shared.logs import bind_log_context
 from shared.oidc import InvalidToken, OidcProvider, Person, ProviderUnavailable
 from shared.ratelimit import ANONYMOUS, DEFAULT_BUCKET, RateLimits
 
-__all__ = ["ROLES", "ApiClient", "ApiKeys", "hash_key", "main", "require_role"]
+__all__ = ["ROLES", "ApiClient", "ApiKeys", "hash_key", "identify", "main", "require_person", "require_role"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,42 +119,70 @@ class ApiKeys:
         return None
 
 
-def require_role(*roles: str, bucket: str = DEFAULT_BUCKET) -> Callable[[Request], Coroutine[Any, Any, ApiClient]]:
-    """FastAPI dependency: 429 over the rate, 401 without a valid key, 403 when the key's role may not do this.
+async def identify(request: Request, bucket: str = DEFAULT_BUCKET) -> ApiClient:
+    """The caller (a key's client or a token's person), within `bucket`'s rate; 401 or 429 otherwise.
 
     The rate is `bucket`'s per key, or, with no key or a wrong one, the ANONYMOUS bucket's per
     client address (shared/ratelimit.py); `app.state.rate_limits` holds the service's RateLimits.
     """
+    keys: ApiKeys = request.app.state.api_keys
+    limits: RateLimits = request.app.state.rate_limits
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    bearer = scheme.lower() == "bearer" and bool(token)
+    client: ApiClient | None = None
+    if bearer and looks_like_jwt(token):
+        client = await person_client(getattr(request.app.state, "oidc", None), token)
+    elif bearer:
+        client = keys.identify(token)
+    if client is None:
+        address = request.client.host if request.client else "unknown"
+        limits.check(ANONYMOUS, address, anonymous=True)
+        if bearer and looks_like_jwt(token):
+            detail = ("The access token is not valid: expired, for another audience, or not signed by the"
+                      " district's identity provider. Get a new one.")  # fmt: skip
+        elif bearer:
+            detail = keys.refusal(token)
+        else:
+            detail = "Send an API key, or a person's access token, as 'Authorization: Bearer <key or token>'."
+        raise Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
+    if client.person is None:
+        bind_log_context(key=client.name, key_id=client.key_id)  # which key, in every line of the request
+    limits.check(bucket, client.name)
+    return client
+
+
+def require_person(
+    *person_roles: str, bucket: str = DEFAULT_BUCKET
+) -> Callable[[Request], Coroutine[Any, Any, ApiClient]]:
+    """FastAPI dependency for what only a person may do, as themselves: an access token whose person has
+    one of `person_roles` (the provider's roles, e.g. databeskyttelse). A key is a 403 whatever its role:
+    a system cannot stand in for the person who answers for the act."""
+
+    async def dependency(request: Request) -> ApiClient:
+        client = await identify(request, bucket)
+        person = client.person
+        if person is None:
+            raise Problem(403, "Forbidden", "Only a person may do this, with their own access token (not an API key);"
+                          f" it needs the role: {', '.join(person_roles)}.")  # fmt: skip
+        if not person.roles & set(person_roles):
+            raise Problem(403, "Forbidden", f"{person.username} has no role that may do this; it needs:"
+                          f" {', '.join(person_roles)}.")  # fmt: skip
+        request.state.client = client
+        return client
+
+    return dependency
+
+
+def require_role(*roles: str, bucket: str = DEFAULT_BUCKET) -> Callable[[Request], Coroutine[Any, Any, ApiClient]]:
+    """FastAPI dependency: 429 over the rate, 401 without a valid key, 403 when the key's role may not do this."""
     unknown = set(roles) - ROLES
     if unknown:
         raise ValueError(f"unknown roles {unknown}")
 
     async def dependency(request: Request) -> ApiClient:
-        keys: ApiKeys = request.app.state.api_keys
-        limits: RateLimits = request.app.state.rate_limits
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        bearer = scheme.lower() == "bearer" and bool(token)
-        client: ApiClient | None = None
-        if bearer and looks_like_jwt(token):
-            client = await person_client(getattr(request.app.state, "oidc", None), token)
-        elif bearer:
-            client = keys.identify(token)
-        if client is None:
-            address = request.client.host if request.client else "unknown"
-            limits.check(ANONYMOUS, address, anonymous=True)
-            if bearer and looks_like_jwt(token):
-                detail = ("The access token is not valid: expired, for another audience, or not signed by the"
-                          " district's identity provider. Get a new one.")  # fmt: skip
-            elif bearer:
-                detail = keys.refusal(token)
-            else:
-                detail = "Send an API key, or a person's access token, as 'Authorization: Bearer <key or token>'."
-            raise Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
-        if client.person is None:
-            bind_log_context(key=client.name, key_id=client.key_id)  # which key, in every line of the request
-        limits.check(bucket, client.name)
+        client = await identify(request, bucket)
         if client.role not in roles:
             if client.person is not None:
                 raise Problem(403, "Forbidden", f"{client.person.username} has no role that may do this; it needs:"

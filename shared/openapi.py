@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
-from shared.auth import ApiClient, require_role
+from shared.auth import ApiClient, require_person, require_role
 from shared.http import PROBLEM_JSON
 from shared.ratelimit import DEFAULT_BUCKET
 
@@ -26,7 +26,8 @@ from shared.ratelimit import DEFAULT_BUCKET
 bearer = HTTPBearer(
     auto_error=False,
     description="An API key per calling system, sent as 'Authorization: Bearer <key>'; its role (portal,"
-    " police, council) decides what it may do.",
+    " police, council) decides what it may do. Or a person's access token from the district's identity"
+    " provider, sent the same way; the person's roles decide.",
 )
 
 
@@ -36,6 +37,19 @@ def access(*roles: str, bucket: str = DEFAULT_BUCKET) -> Callable[..., Coroutine
     As a dependency it also puts the bearer scheme on the operation in the OpenAPI document.
     """
     check = require_role(*roles, bucket=bucket)
+
+    async def dependency(
+        request: Request, _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    ) -> ApiClient:
+        return await check(request)
+
+    return dependency
+
+
+def person_access(*person_roles: str, bucket: str = DEFAULT_BUCKET) -> Callable[..., Coroutine[Any, Any, ApiClient]]:
+    """A person's access token with one of the provider's `person_roles` (401/403; keys are 403), documented
+    with the bearer scheme as `access` is."""
+    check = require_person(*person_roles, bucket=bucket)
 
     async def dependency(
         request: Request, _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -78,3 +79,25 @@ def temporary_user(
     finally:
         with admin_client() as admin:
             admin.delete(f"/admin/realms/{realm}/users/{user_id}")
+
+
+_TOKENS: dict[str, tuple[str, float]] = {}
+
+
+def access_token(username: str) -> str:
+    """A development user's access token, got as the officer's own program gets it (demo/identity.py).
+
+    Kept for reuse while it has over a minute left (the realm's tokens live five minutes), so a
+    test module signs each user in once, and a long session still never sends an expired one.
+    """
+    from demo.identity import officer_token
+
+    token, fetched = _TOKENS.get(username, ("", 0.0))
+    if not token or time.monotonic() - fetched > 240:
+        token = str(officer_token(issuer(), username)["access_token"])
+        _TOKENS[username] = (token, time.monotonic())
+    return token
+
+
+def bearer(username: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {access_token(username)}"}
