@@ -1,10 +1,11 @@
-"""Intake's use cases: what happens when a case (report, tip, Bestil en betjent) is submitted and when police act.
+"""Intake's use cases: a case (report, tip, Bestil en betjent) is submitted, police act, an officer reads it.
 
 Each use case runs in one transaction of a `UnitOfWork` (Postgres in the service, a fake in unit
 tests): the idempotency key's row, the case (or action) rows and the outbox row commit together or
 not at all, so a failure at any moment leaves nothing half-written, and an accepted case always has
 its event waiting in the outbox. Counting and logging happen after the commit. The status read
-(`read_status`) has the same shape: one transaction, one load, the domain's view of it.
+(`read_status`) has the same shape: one transaction, one load, the domain's view of it. The last
+part is the citizen's personal content: read for a purpose and on record, erased on time.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from services.intake.domain.cases import (
     CaseFacts,
@@ -25,11 +26,13 @@ from services.intake.domain.cases import (
     decide_action,
     status_view,
 )
+from services.intake.domain.privacy import CLIENT_ADDRESS, Purpose, Reader, RetentionPolicy, StoredDetails
 from services.intake.domain.reference import new_reference
-from services.intake.metrics import count_accepted
+from services.intake.metrics import count_accepted, count_erased, count_read
 from shared import tracing
 from shared.events import CloudEvent, envelope
 from shared.events.cases import ActionRecorded, CaseReported, OfficerRequested, RequestType, TipReceived
+from shared.events.deadlines import DeadlineCancelled, DeadlineData, DeadlineMet
 from shared.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -299,3 +302,245 @@ async def read_status(uow: Uow, case_id: uuid.UUID) -> CaseStatusView:
     if case is None:
         raise CaseNotFound(case_id)
     return status_view(case.facts, case.reference, case.actions)
+
+
+# --- A report's personal content: read for a purpose and on record; erased on time ------------------
+# docs/privacy.md. A read and its access-log entry commit in one transaction, so no answer goes out
+# unlogged; an erasure blanks the personal columns, keeps the case's facts, and is logged the same way.
+
+Action = Literal["read", "erase"]
+LogVia = Literal["console", "api", "retention"]
+# The erasure job, as the access log names it.
+RETENTION_ID = "intake-retention"
+RETENTION_NAME = "Automatisk sletning (opbevaringsfristen udløb)"
+RETENTION_REASON = "retention period ended"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessEntry:
+    """One row of the access log: who read (or erased) which fields of which case, when and why."""
+
+    at: datetime
+    case_id: uuid.UUID
+    action: Action
+    person_id: str
+    person_name: str
+    via: LogVia
+    fields: tuple[str, ...]
+    via_key: str | None = None
+    purpose: Purpose | None = None
+    reason: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DetailsRead:
+    details: StoredDetails
+    fields: tuple[str, ...]
+    entry_id: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccessLogPage:
+    case_id: uuid.UUID
+    contact_erased_at: datetime | None
+    details_erased_at: datetime | None
+    entries: list[AccessEntry]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """An erasure on request: when the case's personal content went, and which fields held something."""
+
+    case_id: uuid.UUID
+    erased_at: datetime
+    fields: tuple[str, ...]
+    already: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DueErasure:
+    """A case whose contact (or whole report) is due for erasure, and which personal fields hold something."""
+
+    case_id: uuid.UUID
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureRound:
+    contacts: int = 0
+    reports: int = 0
+    log_purged: int = 0
+    skipped: bool = False  # another instance held the erasure lock
+
+
+class OutOfReach(Exception):
+    """The reader's role does not reach this case's kommune."""
+
+
+class Erased(Exception):
+    """The case's personal content was erased; only its facts are left."""
+
+    def __init__(self, erased_at: datetime) -> None:
+        super().__init__(erased_at.isoformat())
+        self.erased_at = erased_at
+
+
+class PrivacyRepository(Protocol):
+    """Storage of personal content and its log inside one transaction (adapters/privacy.py)."""
+
+    async def load_details(self, case_id: uuid.UUID, *, for_update: bool) -> StoredDetails | None: ...
+
+    async def record(self, entry: AccessEntry) -> int:
+        """Appends to the access log; returns the entry's id."""
+        ...
+
+    async def record_many(self, entries: list[AccessEntry]) -> None: ...
+
+    async def access_log(self, case_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[AccessEntry], int]: ...
+
+    async def erase_reports(self, case_ids: list[uuid.UUID], at: datetime, because: str) -> None:
+        """Blanks every personal column of these cases and marks them erased (contact too, if not yet)."""
+        ...
+
+    async def erase_contacts(self, case_ids: list[uuid.UUID], at: datetime) -> None:
+        """Blanks the contact details and client address of these cases and marks their contact erased."""
+        ...
+
+    async def note_deadline(self, deadline_id: uuid.UUID, case_id: uuid.UUID, concluded_at: datetime | None) -> None:
+        """Records a deadline of the case (concluded at, or still running) and whether any of them still runs."""
+        ...
+
+    async def lock_erasure(self) -> bool:
+        """True when this transaction holds the erasure job's lock (one instance at a time)."""
+        ...
+
+    async def contacts_due(self, settled_before: datetime, limit: int) -> list[DueErasure]: ...
+
+    async def reports_due(self, received_before: datetime, limit: int) -> list[DueErasure]: ...
+
+    async def purge_access_log(self, before: datetime) -> int: ...
+
+    async def overdue_seconds(self, policy: RetentionPolicy, now: datetime) -> float:
+        """How far past its due time the oldest case awaiting erasure is; 0 when none is."""
+        ...
+
+
+PrivacyUow = UnitOfWork[PrivacyRepository]
+
+
+@tracing.use_case
+async def read_details(
+    uow: PrivacyUow, case_id: uuid.UUID, reader: Reader, purpose: Purpose, at: datetime
+) -> DetailsRead:
+    """An officer reads what the citizen reported, for a stated purpose: answered only once it is on record."""
+    async with uow.transaction() as repo:
+        details = await repo.load_details(case_id, for_update=False)
+        if details is None:
+            raise CaseNotFound(case_id)
+        if not reader.reaches(details.kommune):
+            raise OutOfReach(case_id)
+        if details.details_erased_at is not None:
+            raise Erased(details.details_erased_at)
+        fields = details.fields_present()
+        entry_id = await repo.record(
+            AccessEntry(at=at, case_id=case_id, action="read", person_id=reader.id, person_name=reader.name,
+                        via=reader.via, via_key=reader.via_key, purpose=purpose, fields=fields)
+        )  # fmt: skip
+    count_read(purpose, reader.via)
+    tracing.annotate(case_id=case_id, access_id=entry_id, purpose=purpose)
+    log.info(
+        "report details read",
+        extra={"case_id": case_id, "kommune": details.kommune, "reader": reader.id, "purpose": purpose,
+               "via": reader.via, "access_id": entry_id},
+    )  # fmt: skip
+    return DetailsRead(details=details, fields=fields, entry_id=entry_id, at=at)
+
+
+@tracing.use_case
+async def read_access_log(uow: PrivacyUow, case_id: uuid.UUID, *, limit: int, offset: int) -> AccessLogPage:
+    """The data-protection role reads who looked at a case's personal content and when it was erased."""
+    async with uow.transaction() as repo:
+        details = await repo.load_details(case_id, for_update=False)
+        if details is None:
+            raise CaseNotFound(case_id)
+        entries, total = await repo.access_log(case_id, limit=limit, offset=offset)
+    return AccessLogPage(case_id, details.contact_erased_at, details.details_erased_at, entries, total)
+
+
+@tracing.use_case
+async def erase_on_request(uow: PrivacyUow, case_id: uuid.UUID, by: Reader, reason: str, at: datetime) -> Erasure:
+    """The data-protection role erases a case's personal content now (a citizen's request, an error), with a reason.
+
+    A repeat answers the first erasure's time and records nothing new.
+    """
+    async with uow.transaction() as repo:
+        details = await repo.load_details(case_id, for_update=True)
+        if details is None:
+            raise CaseNotFound(case_id)
+        if details.details_erased_at is not None:
+            return Erasure(case_id, details.details_erased_at, (), already=True)
+        fields = details.fields_present() + ((CLIENT_ADDRESS,) if details.client_address_stored else ())
+        await repo.erase_reports([case_id], at, "request")
+        await repo.record(
+            AccessEntry(at=at, case_id=case_id, action="erase", person_id=by.id, person_name=by.name, via=by.via,
+                        via_key=by.via_key, reason=reason, fields=fields)
+        )  # fmt: skip
+    count_erased("report", "request")
+    log.info("report erased on request", extra={"case_id": case_id, "kommune": details.kommune, "by": by.id})
+    return Erasure(case_id, at, fields)
+
+
+@tracing.use_case
+async def note_deadline(uow: PrivacyUow, deadline: DeadlineData) -> None:
+    """deadlines.v1 tells how a case's deadlines stand: its contact details are kept for a time after the last ends."""
+    concluded_at: datetime | None = None
+    if isinstance(deadline, DeadlineMet):
+        concluded_at = deadline.met_at
+    elif isinstance(deadline, DeadlineCancelled):
+        concluded_at = deadline.cancelled_at
+    # Started, warned, breached (it may still be met late), rescheduled, breach withdrawn (a met
+    # follows): the deadline runs.
+    async with uow.transaction() as repo:
+        await repo.note_deadline(deadline.deadline_id, deadline.case_id, concluded_at)
+
+
+def _retention_entry(due: DueErasure, at: datetime) -> AccessEntry:
+    return AccessEntry(at=at, case_id=due.case_id, action="erase", person_id=RETENTION_ID, person_name=RETENTION_NAME,
+                       via="retention", reason=RETENTION_REASON, fields=due.fields)  # fmt: skip
+
+
+@tracing.use_case
+async def erase_due(uow: PrivacyUow, policy: RetentionPolicy, now: datetime, *, batch_size: int) -> ErasureRound:
+    """The erasure job's round: contact details, then whole reports, past their retention; then old log entries.
+
+    Batches of `batch_size`, each in its own transaction holding the job's lock, so two instances
+    never erase side by side, and a long backlog is worked through without a long transaction.
+    """
+    counts = {"contacts": 0, "reports": 0}
+    for part, due_before in (
+        ("contacts", policy.contact_due_if_settled_before(now)),
+        ("reports", policy.report_due_if_received_before(now)),
+    ):
+        while True:
+            async with uow.transaction() as repo:
+                if not await repo.lock_erasure():
+                    return ErasureRound(counts["contacts"], counts["reports"], skipped=True)
+                if part == "contacts":
+                    due = await repo.contacts_due(due_before, batch_size)
+                    await repo.erase_contacts([d.case_id for d in due], now)
+                else:
+                    due = await repo.reports_due(due_before, batch_size)
+                    await repo.erase_reports([d.case_id for d in due], now, "retention")
+                await repo.record_many([_retention_entry(d, now) for d in due if d.fields])
+            counts[part] += len(due)
+            count_erased("contact" if part == "contacts" else "report", "retention", len(due))
+            if len(due) < batch_size:
+                break
+    async with uow.transaction() as repo:
+        if not await repo.lock_erasure():
+            return ErasureRound(counts["contacts"], counts["reports"], skipped=True)
+        purged = await repo.purge_access_log(policy.log_kept_after(now))
+    return ErasureRound(counts["contacts"], counts["reports"], purged)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.officers import DEFAULT_ROSTER_FILE
 from shared.settings import ServiceSettings
 
 
@@ -28,3 +32,23 @@ class IntakeSettings(ServiceSettings):
     status_rate_limit_burst: int = Field(240, ge=1)
     # Idempotency keys are kept this long; a replay after that is treated as a new request.
     idempotency_retention_hours: float = Field(7 * 24, gt=0)
+    # The roster (ROSTER_FILE, the same file notify reads): the officers a police system's key may read
+    # a report for (X-On-Behalf-Of). Only their ids, names, roles and kommuner are read here.
+    roster_file: Path = Field(DEFAULT_ROSTER_FILE, validation_alias=AliasChoices("ROSTER_FILE", "roster_file"))
+    # How long personal data is kept (ISO 8601 durations: P30D, P5Y); docs/privacy.md gives each default's
+    # grounds. Contact details and the client address: after the case's last deadline concluded (or its
+    # reception, when none ran). The report's text, address, position, institution, and anything
+    # personal left: after the case's reception. The access log: after each entry.
+    contact_retention: timedelta = timedelta(days=30)
+    report_retention: timedelta = timedelta(days=90)
+    access_log_retention: timedelta = timedelta(days=5 * 365)
+    # The erasure job: how often it looks for what is due, and how many cases per transaction.
+    erasure_interval_seconds: float = Field(300.0, gt=0)
+    erasure_batch_size: int = Field(200, ge=1, le=10_000)
+
+    @field_validator("contact_retention", "report_retention", "access_log_retention")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("a retention cannot be negative")
+        return value

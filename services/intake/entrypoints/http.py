@@ -178,7 +178,7 @@ def require_idempotency_key(key: str | None) -> str:
 # --- Parsing ---------------------------------------------------------------------------------
 
 
-def _is_json(content_type: str) -> bool:
+def is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or media.endswith("+json")
 
@@ -187,7 +187,7 @@ async def parse(request: Request, model: type[SubmissionT]) -> tuple[SubmissionT
     """The validated body and its raw bytes; 415 or 422 problem+json when it is not acceptable."""
     clock: Clock = request.app.state.clock
     content_type = request.headers.get("content-type")
-    if content_type and not _is_json(content_type):
+    if content_type and not is_json(content_type):
         raise Problem(415, "Unsupported media type", "Send the body as application/json.", kind="unsupported-media")
     raw = await request.body()
     try:
