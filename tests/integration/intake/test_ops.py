@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.integration.intake.conftest import DESCRIPTION, EMAIL, NAME, PHONE, POLICE, PORTAL, case_events, report
+from tests.support.identity import bearer
 from tests.support.infra import Namespace
 
 
@@ -68,8 +69,8 @@ async def test_openapi_describes_every_body_and_asyncapi_every_event(
     assert document["paths"]["/v1/cases/{case_id}"]["get"]["security"] == [{"HTTPBearer": []}]
 
     asyncapi = (await client.get("/asyncapi.json")).json()
-    channel = next(iter(asyncapi["channels"].values()))
-    assert channel["address"] == ns.topics.cases
+    # It publishes cases.v1, and reads deadlines.v1 to know when a case's contact details may be erased.
+    assert sorted(c["address"] for c in asyncapi["channels"].values()) == [ns.topics.cases, ns.topics.deadlines]
     published = str(asyncapi["components"]["messages"]) + str(asyncapi["components"]["schemas"])
     for event_type in ("case.reported", "case.tip_received", "case.officer_requested", "case.action_recorded"):
         assert f"dk.politi.{event_type}" in published
@@ -89,6 +90,11 @@ async def test_logs_never_show_report_text_or_contact_details(
     await client.post(f"{accepted.json()['status_url']}/actions", json={"action": "dispatched",
                       "occurred_at": "2026-01-01T00:00:00Z"}, headers=POLICE)  # fmt: skip
     await case_events(ns, expect=2)  # the relay has published them too
+    # An officer reads the report and the data-protection adviser erases it: neither puts it in a log line.
+    read = f"{accepted.json()['status_url']}/details"
+    assert (await client.get(read, params={"purpose": "followup"}, headers=bearer("vc-anne"))).status_code == 200
+    erase = await client.post(f"{accepted.json()['status_url']}/erase", json={"reason": "test"}, headers=bearer("dpo"))
+    assert erase.status_code == 200
 
     assert any(getattr(r, "reference", None) == accepted.json()["reference"] for r in caplog.records)
     for record in caplog.records:
