@@ -3,6 +3,7 @@ and when each part is erased (handlers.read_details, erase_on_request, note_dead
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 
 from services.intake.bootstrap import build_app
 from services.intake.domain.privacy import Contact, Reader, RetentionPolicy, StoredDetails
+from services.intake.entrypoints.erasure import ErasureJob
 from services.intake.handlers import (
     CaseNotFound,
     Erased,
@@ -24,9 +26,11 @@ from services.intake.handlers import (
     note_deadline,
     read_details,
 )
+from services.intake.metrics import ERASURE_OVERDUE
 from services.intake.settings import IntakeSettings
 from shared.clock import ManualClock
 from shared.events.deadlines import DeadlineBreached, DeadlineCancelled, DeadlineMet, DeadlineStarted
+from shared.health import Health
 from shared.oidc import InvalidToken, Person
 from tests.unit.intake.fakes import FakeUnitOfWork
 from tests.unit.intake.privacy_fakes import FakePrivacyUnitOfWork
@@ -253,3 +257,34 @@ async def test_erase_and_access_log_routes_are_for_the_data_protection_person_on
     assert (
         await call(app, "GET", f"/v1/cases/{uuid.uuid4()}/access-log", headers=as_("eyJdpo.x.y"))
     ).status_code == 404
+
+
+async def test_the_job_sets_the_overdue_gauge_each_round_and_keeps_running_through_a_failure(
+    privacy: FakePrivacyUnitOfWork,
+) -> None:
+    case = burglary()
+    privacy.add(case)
+    clock = ManualClock(T0 + timedelta(days=100))
+    job = ErasureJob(privacy, POLICY, clock, interval=0.01, batch_size=10)
+    done = await job.run_once()
+    assert (done.contacts, done.reports) == (1, 1) and ERASURE_OVERDUE._value.get() == 0.0
+    privacy.add(burglary(received_at=T0))
+    privacy.locked_elsewhere = True  # another instance erases: this one still tells how far behind it is
+    await job.run_once()
+    assert ERASURE_OVERDUE._value.get() == timedelta(days=70).total_seconds()
+
+    rounds: list[str] = []
+
+    async def flaky(now: datetime | None = None) -> ErasureRound:
+        rounds.append("round")
+        if len(rounds) == 1:
+            raise ConnectionError("Postgres away")
+        if len(rounds) == 3:
+            raise asyncio.CancelledError
+        return ErasureRound()
+
+    job.run_once = flaky  # type: ignore[method-assign]
+    job.progress = Health("intake").loop("erasure")
+    with pytest.raises(asyncio.CancelledError):
+        await job.run()
+    assert len(rounds) == 3 and job.progress.last_round is not None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.inbox import inbox_retention, purge_inbox_loop
+from shared.clock import ManualClock
+from shared.inbox import InboxPurge, inbox_retention, purge_inbox_loop
 from tests.unit.platform.test_edge import EVERY_APP
 
 WEEK = timedelta(days=7)
@@ -39,3 +40,33 @@ def test_a_configured_retention_is_the_operators_decision_and_a_service_that_con
 def test_every_service_runs_the_inbox_purge_among_its_loops(service: str) -> None:
     app = EVERY_APP[service]()
     assert purge_inbox_loop in app.state.runtime.loops, f"{service} never purges its processed_events"
+
+
+class FakePool:
+    """Answers the purge's DELETE as Postgres would, remembering the cutoff it was given."""
+
+    def __init__(self) -> None:
+        self.cutoffs: list[datetime] = []
+
+    async def execute(self, sql: str, cutoff: datetime) -> str:
+        assert sql.startswith("DELETE FROM processed_events")
+        self.cutoffs.append(cutoff)
+        return "DELETE 3"
+
+
+async def test_a_round_reads_the_retention_from_kafka_and_purges_before_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    described: dict[str, timedelta | None] = {"cases.v1": WEEK, "dlq.a.v1": 2 * DAY, "history.v1": WEEK}
+
+    async def retention(bootstrap: str, topics: list[str]) -> dict[str, timedelta | None]:
+        return {t: described[t] for t in topics}
+
+    monkeypatch.setattr("shared.inbox.topic_retention", retention)
+    pool = FakePool()
+    purge = InboxPurge(pool, ManualClock(now), service="svc", bootstrap="k:9092", consumed=["cases.v1"],  # type: ignore[arg-type]
+                       dead_letters=["dlq.a.v1"], margin=DAY)  # fmt: skip
+    assert await purge.run_once() == 3 and pool.cutoffs == [now - (WEEK + 2 * DAY + DAY)]
+    described["history.v1"] = None
+    forever = InboxPurge(pool, ManualClock(now), service="svc", bootstrap="k:9092",  # type: ignore[arg-type]
+                         consumed=["cases.v1", "history.v1"], dead_letters=[], margin=DAY)  # fmt: skip
+    assert await forever.run_once() == 0 and await forever.run_once() == 0 and len(pool.cutoffs) == 1
