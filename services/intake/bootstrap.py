@@ -73,9 +73,8 @@ def build_app(
         contact=settings.contact_retention, report=settings.report_retention, access_log=settings.access_log_retention
     )
 
-    async def erasure_loop(runtime: ServiceRuntime) -> None:
+    async def erasure_loop(_runtime: ServiceRuntime) -> None:
         job: ErasureJob = app.state.erasure
-        job.progress = runtime.health.loop("erasure", sleeps_up_to=settings.erasure_interval_seconds)
         await job.run()
 
     async def forget_old_keys(runtime: ServiceRuntime) -> None:

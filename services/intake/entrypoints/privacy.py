@@ -55,7 +55,10 @@ _PROBLEMS = {
 
 
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return problem_responses(_PROBLEMS, *codes)
+    """The problems, and the 200's Cache-Control header every route here sends."""
+    no_store = {"description": "no-store: personal data is for this reader, not for caches", "required": True,
+                "schema": {"type": "string", "enum": ["no-store"]}}  # fmt: skip
+    return {200: {"headers": {"Cache-Control": no_store}}, **problem_responses(_PROBLEMS, *codes)}
 
 
 # --- Answers ---------------------------------------------------------------------------------

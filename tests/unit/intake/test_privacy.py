@@ -30,7 +30,6 @@ from services.intake.metrics import ERASURE_OVERDUE
 from services.intake.settings import IntakeSettings
 from shared.clock import ManualClock
 from shared.events.deadlines import DeadlineBreached, DeadlineCancelled, DeadlineMet, DeadlineStarted
-from shared.health import Health
 from shared.oidc import InvalidToken, Person
 from tests.unit.intake.fakes import FakeUnitOfWork
 from tests.unit.intake.privacy_fakes import FakePrivacyUnitOfWork
@@ -284,7 +283,6 @@ async def test_the_job_sets_the_overdue_gauge_each_round_and_keeps_running_throu
         return ErasureRound()
 
     job.run_once = flaky  # type: ignore[method-assign]
-    job.progress = Health("intake").loop("erasure")
     with pytest.raises(asyncio.CancelledError):
         await job.run()
-    assert len(rounds) == 3 and job.progress.last_round is not None
+    assert len(rounds) == 3  # the failed round did not end the job
