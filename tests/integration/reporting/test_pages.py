@@ -6,8 +6,9 @@ One reporting process for the module, its read model fed once with 2026-Q3 of th
 (too few for a figure), the kreds 13 of 16 (81,2 %: babel rounds half to even, as Python does). In
 Debian's headless Chromium a Roskilde council secretary signs in at the provider's own login form,
 picks 2026-Q3, reads the kreds and Roskilde, is refused Greve, and downloads a PDF that holds the page's
-figures; axe-core finds no WCAG 2.1 AA violation on the pages she sees nor on the public page. By HTTP: the public figures equal the council report's, and people's access tokens on the API
-reach what their pages reach.
+figures and passes veraPDF's PDF/UA-1 check; axe-core finds no violation (WCAG 2.1 AA) on the pages she sees
+nor on the public page. By HTTP: the public figures equal the council report's, and people's access tokens on
+the API reach what their pages reach.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from tests.support.browser import needs_chromium
 from tests.support.identity import issuer
 from tests.support.quarter import GREVE, ROSKILDE, council_quarter
 from tests.support.services import ServiceProcess, running_processes
+from tests.support.verapdf import pdf_ua_failures
 from tests.support.waiting import eventually
 
 ISSUER = issuer()
@@ -127,6 +129,8 @@ async def test_a_roskilde_secretary_reads_her_quarter_and_the_kreds_not_greve_an
     lines = ["".join(line.split()) for line in text.splitlines()]
     missing = [row for row in shown if not any(line.startswith(row[0]) and line.endswith(row[1]) for line in lines)]
     assert not missing, missing
+    # Tagged for a screen reader: veraPDF's PDF/UA-1 check passes (webtilgængelighedsloven covers documents too).
+    assert pdf_ua_failures(tmp_path / "report.pdf") == []
 
     # Greve's report is not hers: neither the page nor the PDF.
     refused = await page.goto(f"{reporting}/raad/rapport?scope={GREVE}&period={Q3}")
