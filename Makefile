@@ -39,11 +39,13 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP) ## create the virtualenv with locked dependencies
 
-up: install ## install missing Debian packages; start Kafka (KRaft, from Maven Central jars; KAFKA_BROKERS=3: three brokers), Postgres, Keycloak (the identity provider, 8180) and Jaeger (traces, 16686; built once from the Go module proxy)
+up: install ## install missing Debian packages; fetch axe-core (npm) and veraPDF (Maven Central), once; start Kafka (KRaft, from Maven Central jars; KAFKA_BROKERS=3: three brokers), Postgres, Keycloak (the identity provider, 8180) and Jaeger (traces, 16686; built once from the Go module proxy)
 	@bash deploy/local/packages.sh ensure
 	@bash deploy/local/kafka.sh up
 	@bash deploy/local/postgres.sh up
 	@bash deploy/local/prometheus.sh ensure
+	@PYTHON=$(PY) bash deploy/local/axe.sh ensure
+	@bash deploy/local/verapdf.sh ensure
 	@bash deploy/local/keycloak.sh up
 	@bash deploy/local/jaeger.sh up
 

@@ -302,8 +302,8 @@ def _page(title: str, body: str, status: int) -> HTMLResponse:
     """`body` is already escaped by the caller."""
     return HTMLResponse(
         f'<!doctype html><html lang="da"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        '<meta name="robots" content="noindex"></head>'
-        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>",
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><meta name="robots" content="noindex">'
+        f"</head><body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>",
         status_code=status,
         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
     )

@@ -197,7 +197,7 @@ function buildDetails(row) {
     facts.append(dt, dd);
     fact[key] = { dt, dd };
   }
-  const toldHeading = el("h3", null, "Underrettet");
+  const toldHeading = el("h2", null, "Underrettet");
   const told = el("ul", "told");
   const history = el("details", "history");
   const summary = el("summary");

@@ -178,7 +178,8 @@ def to_html(report: CouncilReport) -> str:
 def to_pdf(report: CouncilReport) -> bytes:
     from weasyprint import HTML  # imported late: loads pango, only needed for PDF
 
-    pdf: bytes = HTML(string=to_html(report)).write_pdf()
+    # Tagged PDF/UA-1 (structure, language, title shown, fonts embedded): veraPDF passes it (tests/support/verapdf.py).
+    pdf: bytes = HTML(string=to_html(report)).write_pdf(pdf_variant="pdf/ua-1")
     return pdf
 
 

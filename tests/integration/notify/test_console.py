@@ -31,6 +31,7 @@ from demo.identity import dev_password, loopback_client
 from demo.identity import sign_in as provider_sign_in
 from shared.events import alerts as ev
 from tests.integration.notify.conftest import POLICE, Deadline, TestRoster, Upstream, alert_events, notify_env
+from tests.support.axe import assert_accessible
 from tests.support.browser import needs_chromium
 from tests.support.identity import issuer
 from tests.support.infra import Namespace
@@ -171,7 +172,22 @@ async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
     assert await card.locator("img, b").count() == 0
     assert await page.evaluate("window.__pwned") is None
 
-    await card.get_by_role("button", name="Kvittér").click()
+    # WCAG 2.1 AA (webtilgængelighedsloven): the console as the officer has it now, alerts listed, details open.
+    await assert_accessible(page, "the console with alerts and details open")
+    # The lokalbetjent's ack link (from the webhook delivered to him) shows its form: accessible as well.
+    await eventually(lambda: receiver.delivered("/lb1"), timeout=15, what="the webhook to lb-roskilde-1")
+    link = httpx.URL(json.loads(receiver.delivered("/lb1")[0].body)["ack_url"])
+    link_page = await context.new_page()
+    await link_page.goto(f"{base}{link.path}?{link.query.decode()}")
+    await expect(link_page.get_by_role("button", name="Kvittér")).to_be_visible()
+    await assert_accessible(link_page, "the ack link's page")
+    await link_page.close()
+
+    # By keyboard only: Tab from the top passes the filters and reaches the alert's Kvittér; Space acknowledges.
+    ack = card.get_by_role("button", name="Kvittér")
+    passed = await _tab_to(page, ack)
+    assert {"filter-kommune", "filter-severity"} <= set(passed), passed
+    await page.keyboard.press("Space")
     await expect(card).to_have_attribute("data-state", "acknowledged")
     await expect(card.locator(".state")).to_have_text("Kvitteret")
     await expect(card.get_by_role("button", name="Kvittér")).to_have_count(0)
@@ -452,6 +468,18 @@ async def test_a_session_ended_elsewhere_says_so_on_the_open_console(
         await context.close()
     finally:
         service.stop()
+
+
+async def _tab_to(page: Page, target: Locator, presses: int = 40) -> list[str]:
+    """Presses Tab from the top of the page until `target` has the focus; the ids (or tags) it passed."""
+    await page.locator("h1").click()  # a click on text: the focus starts over at the top of the document
+    passed: list[str] = []
+    for _ in range(presses):
+        await page.keyboard.press("Tab")
+        if await target.evaluate("el => el === document.activeElement"):
+            return passed
+        passed.append(await page.evaluate("() => document.activeElement.id || document.activeElement.tagName"))
+    raise AssertionError(f"{presses} Tabs never reached the element; they passed {passed}")
 
 
 def _signed_in(base: str, username: str = OFFICER[0]) -> httpx.Client:

@@ -6,8 +6,9 @@ One reporting process for the module, its read model fed once with 2026-Q3 of th
 (too few for a figure), the kreds 13 of 16 (81,2 %: babel rounds half to even, as Python does). In
 Debian's headless Chromium a Roskilde council secretary signs in at the provider's own login form,
 picks 2026-Q3, reads the kreds and Roskilde, is refused Greve, and downloads a PDF that holds the page's
-figures. By HTTP: the public figures equal the council report's, and people's access tokens on the API
-reach what their pages reach.
+figures and passes veraPDF's PDF/UA-1 check; axe-core finds no violation (WCAG 2.1 AA) on the pages she sees
+nor on the public page. By HTTP: the public figures equal the council report's, and people's access tokens on
+the API reach what their pages reach.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from demo.identity import dev_password, loopback_client, officer_token
 from demo.identity import sign_in as provider_sign_in
 from tests.conftest import namespace
 from tests.integration.reporting.conftest import COUNCIL, Bus, reporting_env
+from tests.support.axe import assert_accessible
 from tests.support.browser import needs_chromium
 from tests.support.identity import issuer
 from tests.support.quarter import GREVE, ROSKILDE, council_quarter
 from tests.support.services import ServiceProcess, running_processes
+from tests.support.verapdf import pdf_ua_failures
 from tests.support.waiting import eventually
 
 ISSUER = issuer()
@@ -113,6 +116,7 @@ async def test_a_roskilde_secretary_reads_her_quarter_and_the_kreds_not_greve_an
         label = (await row.locator("td").first.inner_text()).split()[0]
         shown.append((label, "".join("".join(await row.locator("td.n").all_inner_texts()).split())))
     assert len(shown) == 15 and ("Politigarantier", "83,3%(10af12)ingenafsluttedeingenafsluttede") in shown
+    await assert_accessible(page, "the council page")  # WCAG 2.1 AA (webtilgængelighedsloven), charts and all
 
     # The PDF she downloads holds the page's figures.
     async with page.expect_download() as download_info:
@@ -125,14 +129,23 @@ async def test_a_roskilde_secretary_reads_her_quarter_and_the_kreds_not_greve_an
     lines = ["".join(line.split()) for line in text.splitlines()]
     missing = [row for row in shown if not any(line.startswith(row[0]) and line.endswith(row[1]) for line in lines)]
     assert not missing, missing
+    # Tagged for a screen reader: veraPDF's PDF/UA-1 check passes (webtilgængelighedsloven covers documents too).
+    assert pdf_ua_failures(tmp_path / "report.pdf") == []
 
     # Greve's report is not hers: neither the page nor the PDF.
     refused = await page.goto(f"{reporting}/raad/rapport?scope={GREVE}&period={Q3}")
     assert refused is not None and refused.status == 403
     await expect(page.get_by_role("alert")).to_contain_text("Du har ikke adgang til rådsrapporten for Greve Kommune.")
     await expect(page.locator("table.keys")).to_have_count(0)
+    await assert_accessible(page, "the council page's refusal")
     pdf = await context.request.get(f"{reporting}/raad/rapport.pdf?scope={GREVE}&period={Q3}")
     assert pdf.status == 403 and not (await pdf.body()).startswith(b"%PDF")
+
+    # The public page (no sign-in), an ended quarter with a cell of too few cases, and the running one.
+    for quarter in (Q3, None):
+        await page.goto(f"{reporting}/offentlig/politigarantier" + (f"?kvartal={quarter}" if quarter else ""))
+        await expect(page.get_by_role("heading", level=1)).to_be_visible()
+        await assert_accessible(page, "the public page")
     assert errors == []
     await context.close()
 
