@@ -143,12 +143,13 @@ async def test_a_stopped_service_pages_the_on_call_and_mails_ops_then_says_it_is
             }
             config = tmp_path / "prometheus.yml"
             config.write_text(yaml.safe_dump(prometheus_config))
+            # Intake first: a scrape before it answers would be a real ServiceDown, fired before the test stops it.
+            intake.wait_ready()
             prom = subprocess.Popen(
                 [binary("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
                  f"--web.listen-address=127.0.0.1:{prom_port}"],
                 stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("wb"),
             )  # fmt: skip
-            intake.wait_ready()
 
             def up() -> list[str]:
                 with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
