@@ -26,13 +26,14 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage as _KafkaMessage
 from faststream.message import AckStatus
 from opentelemetry import trace
+from opentelemetry.context import Context as OtelContext
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from shared import inbox, tracing
 from shared.db import Conn, is_timeout, is_transient, ping
 from shared.dlq import dead_letter_message, send_to_dlq
-from shared.events.envelope import CloudEvent, EventData, EventMeta, UnknownEventType
+from shared.events.envelope import CloudEvent, EventData, EventMeta, UnknownEventType, trace_context_of
 from shared.health import LoopProgress
 from shared.kafka import EventProducer, PublishError
 from shared.logs import bind_log_context, log_context
@@ -205,7 +206,7 @@ class ReliableConsumer:
             tracing.span(
                 f"process {record.topic}",
                 kind=SpanKind.CONSUMER,
-                parent=tracing.from_headers(getattr(record, "headers", None)),
+                parent=continued_trace(record),
                 attributes={
                     "messaging.system": "kafka",
                     "messaging.operation.type": "process",
@@ -380,6 +381,15 @@ class ReliableConsumer:
         except Exception as exc:
             # The effect is durable; a redelivery after a failed commit is caught by the inbox.
             log.warning("%s: offset commit failed (a redelivery will be ignored): %r", self.spec.name, exc)
+
+
+def continued_trace(record: Any) -> OtelContext:
+    """The trace a message continues: its `traceparent` header; without a valid one, the envelope's
+    Distributed Tracing extension (a message a tool re-published without headers); else a new trace."""
+    context = tracing.from_headers(getattr(record, "headers", None))
+    if tracing.names_a_span(context):
+        return context
+    return tracing.extract(trace_context_of(getattr(record, "value", None)))
 
 
 def observe_lag(spec: ConsumerSpec, msg: Any) -> None:

@@ -21,7 +21,7 @@ from opentelemetry.trace import Span, SpanKind
 from shared import tracing
 from shared.backoff import Backoff
 from shared.db import Conn
-from shared.events.envelope import CloudEvent
+from shared.events.envelope import TRACE_ATTRIBUTES, CloudEvent, with_trace_context
 from shared.health import LoopProgress
 from shared.kafka import EventProducer, OutgoingMessage, PublishError
 from shared.logs import log_context
@@ -122,12 +122,20 @@ def _publish_span(row: asyncpg.Record) -> Span:
 
 
 def _message(row: asyncpg.Record, span: Span) -> OutgoingMessage:
-    headers = {k: str(v) for k, v in (row["headers"] or {}).items() if k not in ("traceparent", "tracestate")}
-    headers |= tracing.inject(trace.set_span_in_context(span))
+    """The Kafka message of an outbox row, in the trace of its publish span.
+
+    One hop from this relay to the consumer, so the message says the same trace context twice, as the
+    CloudEvents Distributed Tracing extension asks of a single hop: the W3C `traceparent` (and
+    `tracestate`) header that tracing libraries read, and the same attributes inside the structured
+    envelope, where they stay with the event (a copy, a log of the payload, a reader that drops headers).
+    """
+    headers = {k: str(v) for k, v in (row["headers"] or {}).items() if k not in TRACE_ATTRIBUTES}
+    context = tracing.inject(trace.set_span_in_context(span))
+    headers |= context
     return OutgoingMessage(
         topic=row["topic"],
         key=row["key"].encode(),
-        value=bytes(row["value"]),
+        value=with_trace_context(bytes(row["value"]), context),
         headers=[(k, v.encode()) for k, v in headers.items()],
     )
 

@@ -1,13 +1,14 @@
 """Tracing: one OpenTelemetry tracer provider per process, W3C trace context in and out, and the spans the
 plumbing opens, so that one report is one trace from the portal's POST to the officer's webhook.
 
-Where the context travels (docs/operations.md, "Tracing"): an HTTP request's `traceparent` header is
+Where the context travels (README, "Tracing"): an HTTP request's `traceparent` header is
 continued (shared/http.py); an outbox row keeps the context of the transaction that wrote it in its
 headers column (shared/outbox.py), as the Debezium outbox keeps a span-context column; the relay's
 publish span is that row's child and writes its own context as the Kafka message's `traceparent`
-header; a consumer continues from that header (shared/consumer.py); notify's deliveries keep the
-context of the event that caused them, so the webhook or e-mail send, in a later task, is in the trace
-too. The CloudEvents envelope is left as docs/contract.md fixes it: the context is transport, not event.
+header and, the same, as the envelope's CloudEvents Distributed Tracing attributes; a consumer
+continues from that header, or from the envelope's when the header is missing (shared/consumer.py);
+notify's deliveries keep the context of the event that caused them, so the webhook or e-mail send, in
+a later task, is in the trace too.
 
 Configured by the standard variables, read once at start (`configure`, from shared/cli.py):
 - `OTEL_TRACES_EXPORTER`: `otlp` or `none`. Unset: `otlp` when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
@@ -157,6 +158,11 @@ def from_headers(headers: Iterable[tuple[str, bytes]] | None) -> Context:
     return extract(carrier)
 
 
+def names_a_span(context: Context) -> bool:
+    """Whether `context` holds a valid span context (what `extract` found, if anything)."""
+    return trace.get_current_span(context).get_span_context().is_valid
+
+
 def inject(context: Context | None = None) -> dict[str, str]:
     """`traceparent` (and `tracestate` if any) of the current span, or of `context`; {} outside a trace."""
     carrier: dict[str, str] = {}
@@ -267,6 +273,7 @@ __all__ = [
     "ids",
     "inject",
     "link_to",
+    "names_a_span",
     "span",
     "start",
     "tracer",

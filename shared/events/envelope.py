@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
@@ -20,6 +22,9 @@ from pydantic import (
 from shared.reference import normalize_kommunekode
 
 TYPE_PREFIX = "dk.politi."
+# The CloudEvents Distributed Tracing extension's attributes (W3C Trace Context): in structured mode they
+# are members of the JSON envelope, beside the Kafka message's own `traceparent` header (shared/outbox.py).
+TRACE_ATTRIBUTES = ("traceparent", "tracestate")
 
 
 def utc_rfc3339(value: datetime) -> str:
@@ -85,8 +90,18 @@ class UnknownEventType(ValueError):
     """The envelope is well-formed but names a type this code does not know (a newer producer)."""
 
 
+def _unset(value: object) -> bool:
+    return value is None
+
+
 class CloudEvent(BaseModel):
-    """A CloudEvents 1.0 envelope; `kommune` is our extension attribute, the main reporting dimension."""
+    """A CloudEvents 1.0 envelope; `kommune` is our extension attribute, the main reporting dimension.
+
+    `traceparent` and `tracestate` are the Distributed Tracing extension: set by the outbox relay as it
+    publishes (the same context as the message's `traceparent` header), left out while unset, never part
+    of an event's id. An event without them, or with a value that is not a valid trace context, is read
+    all the same: tracing never makes an event invalid.
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -99,6 +114,22 @@ class CloudEvent(BaseModel):
     datacontenttype: Literal["application/json"] = "application/json"
     kommune: str
     data: dict[str, Any]
+    traceparent: str | None = Field(
+        default=None,
+        exclude_if=_unset,
+        description="CloudEvents Distributed Tracing extension: the W3C traceparent the event was published in",
+    )
+    tracestate: str | None = Field(
+        default=None,
+        exclude_if=_unset,
+        description="CloudEvents Distributed Tracing extension: the W3C tracestate, when the trace has one",
+    )
+
+    @field_validator("traceparent", "tracestate", mode="before")
+    @classmethod
+    def _trace_context_or_none(cls, value: Any) -> str | None:
+        # A producer's odd value (a number, an empty string) is no trace context, not a reason to refuse the event.
+        return value if isinstance(value, str) and value else None
 
     @field_validator("kommune", mode="before")
     @classmethod
@@ -159,6 +190,47 @@ class CloudEvent(BaseModel):
         return EventMeta(id=self.id, subject=self.subject, kommune=self.kommune, time=self.time)
 
 
+def with_trace_context(value: bytes, context: Mapping[str, str]) -> bytes:
+    """The structured envelope `value` with its Distributed Tracing attributes set to `context`'s `traceparent`
+    and `tracestate` (any it had are replaced; none are added when `context` has none).
+
+    The relay's step for every message it publishes, so the common case (an envelope as `to_bytes` wrote
+    it, with no such member yet) appends the members without parsing. Bytes that are not a JSON object
+    are returned as they are: the consumer dead-letters them, as it would have without this.
+    """
+    attributes = {k: context[k] for k in TRACE_ATTRIBUTES if context.get(k)}
+    body = value.rstrip()
+    if body.startswith(b"{") and body.endswith(b"}") and b'"trace' not in body:
+        if not attributes:
+            return value
+        head = body[:-1].rstrip()
+        members = b",".join(json.dumps(k).encode() + b":" + json.dumps(v).encode() for k, v in attributes.items())
+        return head + (b"" if head == b"{" else b",") + members + b"}"
+    try:
+        document = json.loads(value)
+    except ValueError:
+        return value
+    if not isinstance(document, dict):
+        return value
+    for name in TRACE_ATTRIBUTES:
+        document.pop(name, None)
+    document.update(attributes)
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def trace_context_of(value: bytes | None) -> dict[str, str]:
+    """The Distributed Tracing attributes of a structured envelope (none when it has none or is not JSON)."""
+    if not value or b'"traceparent"' not in value:
+        return {}
+    try:
+        document = json.loads(value)
+    except ValueError:
+        return {}
+    if not isinstance(document, dict):
+        return {}
+    return {k: v for k in TRACE_ATTRIBUTES if isinstance(v := document.get(k), str) and v}
+
+
 def envelope(data: EventData, *, source: str, kommune: str, event_id: uuid.UUID | None = None) -> CloudEvent:
     """The envelope a service publishes `data` in: subject the case, time when the fact happened (`occurred`).
 
@@ -173,11 +245,14 @@ def envelope(data: EventData, *, source: str, kommune: str, event_id: uuid.UUID 
 
 
 __all__ = [
+    "TRACE_ATTRIBUTES",
     "CloudEvent",
     "EventData",
     "EventMeta",
     "UnknownEventType",
     "ValidationError",
     "envelope",
+    "trace_context_of",
     "utc_rfc3339",
+    "with_trace_context",
 ]

@@ -16,7 +16,8 @@ from tests.support.platform import enqueue_reports
 async def test_the_sdks_auto_detecting_kafka_reader_reads_our_events(
     ns: Namespace, platform_schema: tuple[str, asyncpg.Pool]
 ) -> None:
-    """`from_kafka` takes any `ce_`-prefixed header for binary mode; ours are structured, so carry none."""
+    """`from_kafka` takes any `ce_`-prefixed header for binary mode; ours are structured, so carry none: the
+    tracing extension is a member of the envelope."""
     schema, pool = platform_schema
     [sent] = await enqueue_reports(pool, ns.topics, 1)
     producer = EventProducer(ns.kafka, client_id="test")
@@ -38,4 +39,9 @@ async def test_the_sdks_auto_detecting_kafka_reader_reads_our_events(
     assert not [name for name, _ in record.headers if name.lower().startswith("ce_")]
     # Routing without parsing stays possible, under a name no CloudEvents binding claims.
     assert dict(record.headers)["event-type"] == b"dk.politi.case.reported"
-    assert CloudEvent.from_bytes(record.value) == sent
+    # The Distributed Tracing extension, as the SDK sees it: the relay's publish span, as in the header.
+    traceparent = dict(record.headers)["traceparent"].decode()
+    assert read.get_extension("traceparent") == traceparent
+    received = CloudEvent.from_bytes(record.value)
+    assert received.traceparent == traceparent
+    assert received.model_copy(update={"traceparent": None}) == sent

@@ -16,9 +16,11 @@ import pytest
 
 from services.deadlines.adapters import repository as deadlines_repository
 from services.notify.adapters import repository as notify_repository
-from shared.events import EventData
+from shared import tracing
+from shared.events import CloudEvent, EventData
 from shared.events import alerts as al
 from shared.events import deadlines as dl
+from shared.events.envelope import with_trace_context
 
 ALERT = uuid.UUID("6f1c2b0e-3d4a-4c5b-9e8f-0a1b2c3d4e5f")
 CASE = uuid.UUID("0c9d8e7f-6a5b-4c3d-8e1f-2a3b4c5d6e7f")
@@ -147,3 +149,16 @@ def test_deadline_envelopes_keep_the_ids_and_times_of_earlier_releases(
         uuid.UUID(event_id), time, str(CASE), "0265"
     )  # fmt: skip
     assert (envelope.source, envelope.type, envelope.payload()) == ("/mvsj/deadlines", data.event_type, data)
+
+
+def test_the_tracing_extension_never_feeds_an_id() -> None:
+    """Computed inside a trace and published with the CloudEvents tracing attributes (shared/outbox.py), an
+    event has the id it has outside any trace: a redelivered cause in another trace is the same event."""
+    (warning, warning_id, _), (raised, raised_id, _) = DEADLINE_EVENTS[1], ALERT_EVENTS[0]
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    with tracing.span("a consumed event", parent=tracing.extract({"traceparent": traceparent})):
+        [deadline_event] = deadlines_repository.to_cloud_events([warning], {OTHER: "0265"})  # type: ignore[list-item]
+        [alert_event] = notify_repository.to_cloud_events([raised], "0265")
+    for built, expected in ((deadline_event, warning_id), (alert_event, raised_id)):
+        published = CloudEvent.from_bytes(with_trace_context(built.to_bytes(), {"traceparent": traceparent}))
+        assert (built.id, published.id, published.traceparent) == (uuid.UUID(expected),) * 2 + (traceparent,)
