@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind
 
 from shared import tracing
@@ -51,19 +52,28 @@ async def enqueue_many(
     topic: str,
     keys: Sequence[str] | None = None,
     extra_headers: Sequence[dict[str, str]] | None = None,
+    contexts: Sequence[Context | None] | None = None,
 ) -> int:
     """Adds events in one round trip; an event id already in the outbox is skipped. Returns how many were new.
 
     Keys default to the event's subject (the case id), which keeps one case's events in order.
     The write is a span of the request's or event's trace, and each row keeps that span's W3C
-    `traceparent` in its headers: the relay's publish continues the trace from there.
+    `traceparent` in its headers: the relay's publish continues the trace from there. `contexts`, one
+    per event, puts an event in another trace instead (None: the write's): a timer round writes the
+    events of many firings at once, each firing a trace of its own.
     """
     if not conn.is_in_transaction():
         raise RuntimeError("outbox.enqueue must run inside the transaction that changes the state")
     if not events:
         return 0
     with tracing.span("outbox write") as span:
-        rows = await _insert(conn, events, topic, keys, extra_headers, tracing.inject())
+        written_in = tracing.inject()
+        trace_headers = (
+            [written_in if c is None else tracing.inject(c) for c in contexts]
+            if contexts
+            else [written_in] * len(events)
+        )
+        rows = await _insert(conn, events, topic, keys, extra_headers, trace_headers)
         if span.is_recording():  # only then: with export off nobody reads them
             span.set_attributes(_write_attributes(events, topic, written=len(rows)))
     return len(rows)
@@ -85,7 +95,7 @@ async def _insert(
     topic: str,
     keys: Sequence[str] | None,
     extra_headers: Sequence[dict[str, str]] | None,
-    trace_headers: dict[str, str],
+    trace_headers: Sequence[dict[str, str]],
 ) -> list[asyncpg.Record]:
     return await conn.fetch(
         "INSERT INTO outbox (event_id, topic, key, value, headers)"
@@ -97,7 +107,7 @@ async def _insert(
         [e.to_bytes() for e in events],
         [
             {"content-type": CONTENT_TYPE, "event-type": e.type}
-            | trace_headers
+            | trace_headers[i]
             | (extra_headers[i] if extra_headers else {})
             for i, e in enumerate(events)
         ],

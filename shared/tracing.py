@@ -247,9 +247,25 @@ def failed(span: Span, error: BaseException | str) -> None:
     span.set_attribute("error.type", kind)
 
 
-def start(name: str, *, kind: SpanKind, parent: Context | None = None, attributes: Attributes | None = None) -> Span:
+def start(
+    name: str,
+    *,
+    kind: SpanKind,
+    parent: Context | None = None,
+    attributes: Attributes | None = None,
+    links: Sequence[Link] = (),
+) -> Span:
     """A span that is not made current: for work done on behalf of many (the relay's publish of a batch)."""
-    return tracer().start_span(name, context=parent, kind=kind, attributes=attributes)
+    return tracer().start_span(name, context=parent, kind=kind, attributes=attributes, links=links)
+
+
+def new_trace() -> Context:
+    """A parent that is none: the span started with it begins a trace of its own, whatever is current.
+
+    For work that happens later than what caused it and on its own account (a deadline's warning hours
+    after the report): a new trace, linked (`link_to`) to the one that caused it rather than a child of it.
+    """
+    return Context()
 
 
 def link_to(traceparent: str | None) -> list[Link]:
@@ -274,6 +290,7 @@ __all__ = [
     "inject",
     "link_to",
     "names_a_span",
+    "new_trace",
     "span",
     "start",
     "tracer",

@@ -17,6 +17,9 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
+from opentelemetry.util.types import AttributeValue
 
 from services.deadlines.domain.case_deadlines import CaseDeadlines
 from services.deadlines.domain.deadline import (
@@ -29,6 +32,7 @@ from services.deadlines.domain.deadline import (
 )
 from services.deadlines.domain.rules import Rule
 from services.deadlines.handlers import Unreadable
+from shared import tracing
 from shared.db import Conn, readable_times
 from shared.events import CloudEvent, envelope
 from shared.events.deadlines import DeadlineBreached, DeadlineWarning
@@ -42,10 +46,11 @@ _DEADLINE_COLUMNS = (
     "met_action", "cancelled_at", "outcome", "next_fire_at", "next_fire_fraction", "reschedules", "reference",
     "breach_stands",
 )  # fmt: skip
-# Built once from the fixed column list above; every value is a bind parameter.
+# Built once from the fixed column list above; every value is a bind parameter. The last one is the
+# row's trace_context (migration 0007), written when the deadline is inserted and never updated.
 _UPSERT_DEADLINE = (
-    f"INSERT INTO deadlines ({', '.join(_DEADLINE_COLUMNS)}) VALUES "  # noqa: S608
-    f"({', '.join(f'${i}' for i in range(1, len(_DEADLINE_COLUMNS) + 1))}) "
+    f"INSERT INTO deadlines ({', '.join(_DEADLINE_COLUMNS)}, trace_context) VALUES "  # noqa: S608
+    f"({', '.join(f'${i}' for i in range(1, len(_DEADLINE_COLUMNS) + 2))}) "
     "ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _DEADLINE_COLUMNS if c not in ("id", "case_id", "rule_id"))
     + ", updated_at = clock_timestamp()"
@@ -180,11 +185,22 @@ def due_header(event: DeadlineEvent) -> str | None:
 
 
 class PostgresDeadlinesRepository:
-    """The DeadlinesRepository of handlers.py on one connection, inside the unit of work's transaction."""
+    """The DeadlinesRepository of handlers.py on one connection, inside the unit of work's transaction.
+
+    Tracing (shared/tracing.py), which the use cases need not know: a deadline row keeps the trace
+    context it was inserted in (the handling of the case event that started it, in the report's trace).
+    Events of deadlines this repository claimed as due (`claim_due`: the timer's round) are that
+    deadline's warning or breach firing, hours after the report: each firing is a span of its own,
+    `deadline warning` or `deadline breach`, beginning a new trace with a link to the stored context,
+    and its events go out in that trace (their outbox rows, the relay's publish, notify's alert and
+    webhook after it). Events written on any other path stay in the trace of the work that wrote them.
+    """
 
     def __init__(self, conn: Conn, *, topic: str) -> None:
         self._conn = conn
         self._topic = topic
+        # Deadlines claimed by the timer in this transaction, with the trace context that started each.
+        self._claimed: dict[uuid.UUID, str | None] = {}
 
     async def lock_case(self, case_id: uuid.UUID, kommune: str) -> None:
         """Serialises changes to one case (a rebalance may briefly give two consumers its partition)."""
@@ -214,6 +230,7 @@ class PostgresDeadlinesRepository:
         )
         claimed: list[Deadline | Unreadable] = []
         for row in rows:
+            self._claimed[row["id"]] = row["trace_context"]
             try:
                 claimed.append(deadline_from_record(dict(row)))
             except Exception as exc:
@@ -221,7 +238,9 @@ class PostgresDeadlinesRepository:
         return claimed
 
     async def save_deadlines(self, deadlines: Sequence[Deadline]) -> None:
-        await self._conn.executemany(_UPSERT_DEADLINE, [_deadline_args(d) for d in deadlines])
+        # A new deadline keeps the trace it starts in; an existing one keeps its own (not updated).
+        started_in = tracing.current_traceparent()
+        await self._conn.executemany(_UPSERT_DEADLINE, [(*_deadline_args(d), started_in) for d in deadlines])
 
     async def park(self, parked: Sequence[tuple[uuid.UUID, str]]) -> None:
         """Takes deadlines that cannot fire off the timer, with the reason, for a person to look at."""
@@ -237,18 +256,62 @@ class PostgresDeadlinesRepository:
         if not events:
             return []
         envelopes = to_cloud_events(events, kommune_of)
-        await self._conn.executemany(
-            "INSERT INTO deadline_timeline (event_id, deadline_id, type, at, data) VALUES ($1, $2, $3, $4, $5)"
-            " ON CONFLICT (event_id) DO NOTHING",
-            [(env.id, e.deadline_id, env.type, env.time, env.data) for env, e in zip(envelopes, events, strict=True)],
-        )
-        await enqueue_many(
-            self._conn,
-            envelopes,
-            topic=self._topic,
-            extra_headers=[{"due-at": h} if (h := due_header(e)) else {} for e in events],
-        )
+        firings = self._firing_spans(events)
+        try:
+            await self._conn.executemany(
+                "INSERT INTO deadline_timeline (event_id, deadline_id, type, at, data) VALUES ($1, $2, $3, $4, $5)"
+                " ON CONFLICT (event_id) DO NOTHING",
+                [
+                    (env.id, e.deadline_id, env.type, env.time, env.data)
+                    for env, e in zip(envelopes, events, strict=True)
+                ],
+            )
+            await enqueue_many(
+                self._conn,
+                envelopes,
+                topic=self._topic,
+                extra_headers=[{"due-at": h} if (h := due_header(e)) else {} for e in events],
+                contexts=[
+                    trace.set_span_in_context(firings[e.deadline_id]) if e.deadline_id in firings else None
+                    for e in events
+                ],
+            )
+        except BaseException as exc:
+            for span in firings.values():
+                tracing.failed(span, exc)
+            raise
+        finally:
+            for span in firings.values():
+                span.end()
         return envelopes
+
+    def _firing_spans(self, events: Sequence[DeadlineEvent]) -> dict[uuid.UUID, Span]:
+        """A span per deadline the timer claimed and fires now, each beginning a trace of its own, linked
+        to the trace that started the deadline; none for events written on any other path."""
+        fired: dict[uuid.UUID, list[DeadlineEvent]] = {}
+        for event in events:
+            if event.deadline_id in self._claimed:
+                fired.setdefault(event.deadline_id, []).append(event)
+        spans: dict[uuid.UUID, Span] = {}
+        for deadline_id, emitted in fired.items():
+            first = emitted[0]
+            breach = any(isinstance(e, DeadlineBreached) for e in emitted)
+            attributes: dict[str, AttributeValue] = {
+                "mvsj.deadline_id": str(deadline_id),
+                "mvsj.case_id": str(first.case_id),
+                "mvsj.rule_id": first.rule_id,
+                "mvsj.event_types": [e.event_type for e in emitted],
+            }
+            if first.reference:
+                attributes["mvsj.reference"] = first.reference  # what an operator finds the trace by
+            spans[deadline_id] = tracing.start(
+                "deadline breach" if breach else "deadline warning",
+                kind=SpanKind.INTERNAL,
+                parent=tracing.new_trace(),
+                links=tracing.link_to(self._claimed[deadline_id]),
+                attributes=attributes,
+            )
+        return spans
 
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
