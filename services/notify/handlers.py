@@ -308,9 +308,20 @@ async def fire_due_alerts(uow: Uow, ctx: Context, now: datetime, limit: int) -> 
             try:
                 if isinstance(alert, Unreadable):
                     raise alert.error
-                async with repo.savepoint():  # undoes only this alert's writes if it fails
-                    decision = domain.on_timer(alert, ctx.roster(), now)
-                    done.append(await _apply(repo, decision, ctx, now, actor="timer"))
+                # Later than what raised the alert and on its own account: a trace of its own, linked to
+                # the one that raised it; the deliveries and events written here continue it.
+                with tracing.span(
+                    "alert timer",
+                    parent=tracing.new_trace(),
+                    links=tracing.link_to(alert.trace_context),
+                    attributes={"mvsj.alert_id": str(alert.id), "mvsj.case_id": str(alert.case_id)},
+                ) as span:
+                    async with repo.savepoint():  # undoes only this alert's writes if it fails
+                        decision = domain.on_timer(alert, ctx.roster(), now)
+                        done.append(await _apply(repo, decision, ctx, now, actor="timer"))
+                    if decision.changed:
+                        escalated = any(isinstance(e, alert_events.AlertEscalated) for e in decision.events)
+                        span.update_name("alert escalation" if escalated else "alert reminder")
             except Exception as exc:
                 if is_transient(exc):
                     raise  # the database is away: no alert is at fault, the next round tries again

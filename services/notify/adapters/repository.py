@@ -36,13 +36,16 @@ _ALERT_COLUMNS = (
     "reason", "severity", "state", "chain", "level", "reminders", "raised_at", "updated_at", "happened_at",
     "notified", "last_step", "next_timer_at", "acknowledged_at", "acknowledged_by", "acknowledged_by_name",
     "resolved_at",
-    "resolved_reason", "fraction", "generation", "resolved_action", "resolved_action_at",
+    "resolved_reason", "fraction", "generation", "resolved_action", "resolved_action_at", "trace_context",
 )  # fmt: skip
 # Built once from the column names above (no value is ever formatted in): hence the S608 exemption.
+# trace_context is the trace that raised the alert: written with the new row, never updated.
 _UPSERT_ALERT = (
     f"INSERT INTO alerts ({', '.join(_ALERT_COLUMNS)}) VALUES "  # noqa: S608
     f"({', '.join(f'${i}' for i in range(1, len(_ALERT_COLUMNS) + 1))}) ON CONFLICT (id) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _ALERT_COLUMNS if c not in ("id", "case_id", "deadline_rule"))
+    + ", ".join(
+        f"{c} = EXCLUDED.{c}" for c in _ALERT_COLUMNS if c not in ("id", "case_id", "deadline_rule", "trace_context")
+    )
 )
 
 
@@ -59,6 +62,8 @@ def _alert_args(alert: Alert) -> tuple[Any, ...]:
     values["chain"] = alert.chain.to_snapshot()
     values["notified"] = list(alert.notified)
     values["last_step"] = list(alert.last_step)
+    # A new alert is in the trace of what raised it (shared/tracing.py); an existing row keeps its own.
+    values["trace_context"] = alert.trace_context or tracing.current_traceparent()
     return tuple(values[c] for c in _ALERT_COLUMNS)
 
 

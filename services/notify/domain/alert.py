@@ -113,6 +113,9 @@ class Alert:
     # A breach withdrawn: the action that showed the deadline met in time, and when it happened.
     resolved_action: str | None = None
     resolved_action_at: datetime | None = None
+    # The trace that raised the alert (a W3C traceparent), set by the repository as it first writes the row;
+    # the escalation timer's spans link to it.
+    trace_context: str | None = None
 
 
 def ack_scope(reason: str, generation: int) -> str:

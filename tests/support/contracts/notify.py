@@ -15,6 +15,7 @@ from services.notify.domain import alert as domain
 from services.notify.domain.alert import Alert, DeadlineFact
 from services.notify.domain.delivery import Delivery, deliveries_for
 from services.notify.handlers import NotifyRepository
+from shared import tracing
 from shared.events import alerts as alert_events
 from shared.events import deadlines as deadline_events
 from shared.reference import kommuner
@@ -124,6 +125,23 @@ class NotifyRepositoryContract:
             assert shared is not None
             assert (shared["case_id"], shared["kommune"], shared["state"]) == (alert.case_id, "0265", "acknowledged")
             assert await repo.share_alert(uuid.uuid4()) is None
+
+    async def test_an_alert_keeps_the_trace_it_was_raised_in(self, uow: Uow) -> None:
+        at = now()
+        alert, _ = raised(at)
+        report = tracing.extract({"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
+        with tracing.span("handle dk.politi.deadline.warning", parent=report):
+            raised_in = tracing.current_traceparent()
+            async with uow.transaction() as repo:
+                await repo.lock_new_alert(alert.id)
+                await repo.save_alert(alert)
+        changed = domain.acknowledge(alert, "lb-roskilde-1", at + timedelta(minutes=1), "api").alert
+        assert changed is not None and raised_in is not None
+        with tracing.span("POST /v1/alerts/{alert_id}/ack"):  # a later change, in another trace
+            async with uow.transaction() as repo:
+                await repo.save_alert(changed)
+        async with uow.transaction() as repo:
+            assert await repo.lock_alert(alert.id) == replace(changed, trace_context=raised_in)
 
     async def test_a_delivery_is_written_once(self, uow: Uow) -> None:
         alert, deliveries = await self.stored(uow, now())

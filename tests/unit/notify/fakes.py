@@ -15,6 +15,7 @@ from services.notify.adapters.repository import delivery_from_row, to_cloud_even
 from services.notify.domain.alert import Alert
 from services.notify.domain.delivery import Delivery
 from services.notify.handlers import AuditEntry, Unreadable
+from shared import tracing
 from shared.events import CloudEvent, EventData
 
 
@@ -66,7 +67,10 @@ class FakeNotifyRepository:
         return self.alerts.get(alert_id), await self.reference_of(case_id)
 
     async def save_alert(self, alert: Alert) -> None:
-        self.alerts[alert.id] = alert
+        # As the table's trace_context: the trace a new alert is written in, kept by every later save.
+        existing = self.alerts.get(alert.id)
+        raised_in = existing.trace_context if existing else alert.trace_context or tracing.current_traceparent()
+        self.alerts[alert.id] = replace(alert, trace_context=raised_in)
 
     async def cancel_stoppable(self, alert_id: uuid.UUID, why: str) -> int:
         cancelled = 0

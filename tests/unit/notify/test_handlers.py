@@ -8,12 +8,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.notify import handlers
 from services.notify.adapters.policy_file import DEFAULT_POLICY_FILE, load_policy
 from services.notify.adapters.roster_file import parse_roster
 from services.notify.domain.alert import AlreadyResolved, MovedOn, ack_scope, alert_id_for
 from services.notify.domain.delivery import Backoff, Delivery, Outcome
+from shared import tracing
 from shared.events import CloudEvent
 from shared.events import alerts as ev
 from shared.events import deadlines as d
@@ -383,6 +386,38 @@ async def test_the_timer_escalates_once_per_level_then_reminds() -> None:
         ("deadline_warning-escalated-1", "vc-a"), ("deadline_warning-escalated-2", "vagtcentral"),
         ("deadline_warning-reminder-1", "vagtcentral")}  # fmt: skip
     assert [r["actor"] for r in repo.audit_rows if r["kind"] in ("escalated", "reminder")] == ["timer"] * 3
+
+
+async def test_each_escalation_or_reminder_is_a_trace_of_its_own_linked_to_the_one_that_raised_the_alert() -> None:
+    exporter = InMemorySpanExporter()
+    before = tracing._provider, tracing.exporting()
+    tracing.in_memory(SimpleSpanProcessor(exporter))
+    try:
+        repo = FakeNotifyRepository()
+        report = tracing.extract({"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
+        with tracing.span("handle dk.politi.deadline.warning", parent=report) as handling:
+            deadline = await warned(repo)
+        exporter.clear()
+        with tracing.span("a timer round"):  # whatever is current, a firing starts a trace of its own
+            await handlers.fire_due_alerts(repo, CTX, T0 + 30 * MIN, 100)
+        await handlers.fire_due_alerts(repo, CTX, T0 + 30 * MIN, 100)  # nothing due: no firing span
+        await handlers.fire_due_alerts(repo, CTX, T0 + 90 * MIN, 100)  # the vagtcentral (late), then a reminder
+        await handlers.fire_due_alerts(repo, CTX, T0 + 120 * MIN, 100)
+    finally:
+        tracing.use_provider(before[0], exporting=before[1])
+    fired = [s for s in exporter.get_finished_spans() if s.name.startswith("alert ")]
+    assert [s.name for s in fired] == ["alert escalation", "alert escalation", "alert reminder"]
+    raised_in = handling.get_span_context()
+    for span in fired:
+        assert span.parent is None and span.context is not None and span.context.trace_id != raised_in.trace_id
+        assert [(link.context.trace_id, link.context.span_id) for link in span.links] == [
+            (raised_in.trace_id, raised_in.span_id)
+        ]
+        assert dict(span.attributes or {}) == {
+            "mvsj.alert_id": str(deadline.alert_id),
+            "mvsj.case_id": str(deadline.case_id),
+        }
+    assert len({s.context.trace_id for s in fired if s.context}) == 3
 
 
 async def test_an_acknowledged_alert_does_not_escalate() -> None:
