@@ -4,6 +4,9 @@ The Jaeger that `make up` builds from the Go module proxy has no UI pages (they 
 the view: every span of the trace, by service, indented under its parent, with its start offset and
 duration, and where to read the raw trace and the log lines that carry the same `trace_id`.
 A reference (MV-XXXX-XXX) is found through intake's span tag `mvsj.reference`; a trace id directly.
+A span linked to another trace (a deadline's warning or breach, an alert's escalation: later, in traces
+of their own) names the trace it links to; for a reference, the deadlines' warnings and breaches of the
+case are listed after the tree, each with the command that shows it.
 """
 
 from __future__ import annotations
@@ -49,6 +52,25 @@ def find(reference_or_trace_id: str) -> Trace | None:
     return traces[0] if traces else None
 
 
+def fired_later(reference: str, report: Trace) -> list[tuple[str, str]]:
+    """(trace id, what) of the deadlines' warnings and breaches of a case, oldest first: traces of their own,
+    linked to the report's, found by the reference their first span carries."""
+    params: dict[str, str | int] = {
+        "service": "deadlines", "tags": json.dumps({"mvsj.reference": reference}), "lookback": "7d", "limit": 50,
+    }  # fmt: skip
+    answer = httpx.get(f"{JAEGER_QUERY}/api/traces", params=params, timeout=10)
+    answer.raise_for_status()
+    found: list[tuple[int, str, str]] = []
+    for trace in answer.json()["data"] or []:
+        if trace["traceID"] == report["traceID"]:
+            continue
+        for span in trace["spans"]:
+            if span["operationName"] in ("deadline warning", "deadline breach"):
+                rule = next((t["value"] for t in span["tags"] if t["key"] == "mvsj.rule_id"), "?")
+                found.append((span["startTime"], str(trace["traceID"]).zfill(32), f"{span['operationName']} ({rule})"))
+    return [(trace_id, what) for _, trace_id, what in sorted(found)]
+
+
 def latest_report() -> str | None:
     """The reference of the latest report Jaeger holds (for the demo's "where to look")."""
     params: dict[str, str | int] = {
@@ -90,9 +112,14 @@ def render(trace: Trace) -> str:
             f"{k[5:]}={v}" for k, v in sorted(tags.items()) if k.startswith("mvsj.") and k != "mvsj.consumer"
         )
         failed = "  FAILED" if tags.get("error") or tags.get("otel.status_code") == "ERROR" else ""
+        links = "".join(
+            f"  (links to trace {str(r['traceID']).zfill(32)})"
+            for r in span["references"]
+            if r["refType"] == "FOLLOWS_FROM"
+        )
         lines.append(
             f"{(span['startTime'] - start) / 1000:>9.1f} ms {span['duration'] / 1000:>8.1f} ms  "
-            f"{'  ' * depth}{service[span['processID']]}: {span['operationName']}{failed}  {ids}".rstrip()
+            f"{'  ' * depth}{service[span['processID']]}: {span['operationName']}{failed}  {ids}{links}".rstrip()
         )
         for child in sorted(children.get(span["spanID"], []), key=lambda s: s["startTime"]):
             walk(child, depth + 1)
@@ -116,4 +143,9 @@ def command(argument: str) -> int:
         print(f"Jaeger has no trace for {argument!r} (traces are kept in memory until Jaeger stops)")
         return 1
     print(render(trace))
+    if not _TRACE_ID.match(argument.strip().lower()):
+        later = fired_later(argument.strip(), trace)
+        if later:
+            print("\nlater, in traces of their own linked to this one:")
+            print("\n".join(f"  {what:<50} python -m demo trace {trace_id}" for trace_id, what in later))
     return 0

@@ -8,7 +8,9 @@ publish span is that row's child and writes its own context as the Kafka message
 header and, the same, as the envelope's CloudEvents Distributed Tracing attributes; a consumer
 continues from that header, or from the envelope's when the header is missing (shared/consumer.py);
 notify's deliveries keep the context of the event that caused them, so the webhook or e-mail send, in
-a later task, is in the trace too.
+a later task, is in the trace too. What a timer fires later on its own account (a deadline's warning
+or breach, an alert's escalation or reminder) begins a new trace (`new_trace`) whose first span links
+(`link_to`) to the context its row kept from the trace that started it.
 
 Configured by the standard variables, read once at start (`configure`, from shared/cli.py):
 - `OTEL_TRACES_EXPORTER`: `otlp` or `none`. Unset: `otlp` when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
