@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii  # json.dumps of one str, without its per-call set-up
 from typing import Any, ClassVar, Literal
 
 from pydantic import (
@@ -204,7 +205,7 @@ def with_trace_context(value: bytes, context: Mapping[str, str]) -> bytes:
         if not attributes:
             return value
         head = body[:-1].rstrip()
-        members = b",".join(json.dumps(k).encode() + b":" + json.dumps(v).encode() for k, v in attributes.items())
+        members = ",".join(f'"{k}":{encode_basestring_ascii(v)}' for k, v in attributes.items()).encode()
         return head + (b"" if head == b"{" else b",") + members + b"}"
     try:
         document = json.loads(value)
