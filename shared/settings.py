@@ -210,3 +210,27 @@ class ServiceSettings(CommonSettings):
         if not _SCHEMA_NAME.match(value):
             raise ValueError(f"{value!r} is not a plain lower-case schema name")
         return value
+
+
+class MailSettings(ServiceSettings):
+    """A service that sends e-mail (notify's alerts, reporting's council reports): its mail server, with
+    the service's prefix (NOTIFY_SMTP_HOST, REPORTING_SMTP_HOST ...); the sender is the service's own."""
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_from: str = "noreply@politi.example"
+    smtp_starttls: bool = False
+    # Implicit TLS (SMTPS, usually port 465); outside development one of the two TLS modes is required.
+    smtp_use_tls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = Field(None, repr=False)
+
+    def check_smtp_tls(self, why: str) -> None:
+        """Outside development, mail goes over TLS; `why` says what would travel in clear otherwise."""
+        if self.is_development or self.smtp_starttls or self.smtp_use_tls:
+            return
+        prefix = str(self.model_config.get("env_prefix", ""))
+        raise ValueError(
+            f"SMTP without TLS and ENVIRONMENT is not development: {why}; set {prefix}SMTP_STARTTLS=true"
+            f" (port 587) or {prefix}SMTP_USE_TLS=true (implicit TLS, port 465)"
+        )

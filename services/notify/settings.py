@@ -10,7 +10,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 
 from services.notify.adapters.policy_file import DEFAULT_POLICY_FILE
 from services.notify.adapters.roster_file import DEFAULT_ROSTER_FILE
-from shared.settings import ServiceSettings
+from shared.settings import MailSettings
 
 DEV_ACK_SECRET = "dev-notify-ack-secret-not-for-production"  # noqa: S105 - refused in production
 # Time a delivery's lease must leave after the longest send: recording the result. The delivery
@@ -18,7 +18,7 @@ DEV_ACK_SECRET = "dev-notify-ack-secret-not-for-production"  # noqa: S105 - refu
 LEASE_MARGIN_SECONDS = 2.0
 
 
-class NotifySettings(ServiceSettings):
+class NotifySettings(MailSettings):
     # hide_input_in_errors: a refused setting is named with its reason, never echoed (it may be a secret).
     model_config = SettingsConfigDict(
         env_prefix="NOTIFY_", extra="ignore", populate_by_name=True, env_file=".env", hide_input_in_errors=True
@@ -41,14 +41,7 @@ class NotifySettings(ServiceSettings):
     # so links in flight keep working until they expire. Comma-separated in the environment.
     ack_previous_secrets: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
     ack_link_max_age_seconds: int = Field(24 * 3600, ge=60)
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 1025
     smtp_from: str = "notify@politi.example"
-    smtp_starttls: bool = False
-    # Implicit TLS (SMTPS, usually port 465); outside development one of the two TLS modes is required.
-    smtp_use_tls: bool = False
-    smtp_username: str | None = None
-    smtp_password: str | None = Field(None, repr=False)
     # Delivery: a lease longer than any one send, renewed while the worker sends and records (every
     # third of it), so a live worker never loses a delivery to another; a dead one's runs out.
     send_timeout_seconds: float = Field(10.0, gt=0)
@@ -116,8 +109,4 @@ class NotifySettings(ServiceSettings):
                 f"NOTIFY_PUBLIC_URL ({self.public_url}) is not https and ENVIRONMENT is not development:"
                 " ack links carry a credential; set NOTIFY_PUBLIC_URL to the https address officers reach"
             )
-        if not self.is_development and not (self.smtp_starttls or self.smtp_use_tls):
-            raise ValueError(
-                "SMTP without TLS and ENVIRONMENT is not development: e-mails carry ack links;"
-                " set NOTIFY_SMTP_STARTTLS=true (port 587) or NOTIFY_SMTP_USE_TLS=true (implicit TLS, port 465)"
-            )
+        self.check_smtp_tls("e-mails carry ack links")

@@ -11,26 +11,19 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, model_validator
 
 from services.reporting.adapters.delivery_plan_file import DEFAULT_PLAN_FILE
-from shared.settings import ServiceSettings
+from shared.settings import MailSettings
 
 # Time a send's lease must leave after the longest send: recording the server's answer.
 DELIVERY_LEASE_MARGIN_SECONDS = 2.0
 
 
-class CouncilDeliverySettings(ServiceSettings):
+class CouncilDeliverySettings(MailSettings):
     """Council reports by e-mail (the delivery plan): the plan file, the mail server, retries and leases."""
 
     council_delivery_plan_file: Path = Field(
         DEFAULT_PLAN_FILE, validation_alias=AliasChoices("COUNCIL_DELIVERY_PLAN_FILE", "council_delivery_plan_file")
     )
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 1025
     smtp_from: str = "raadsrapporter@politi.example"
-    smtp_starttls: bool = False
-    # Implicit TLS (SMTPS, usually port 465); outside development one of the two TLS modes is required.
-    smtp_use_tls: bool = False
-    smtp_username: str | None = None
-    smtp_password: str | None = Field(None, repr=False)
     # A send is bounded as a whole (connect to the server's last answer): a report is a large message.
     delivery_send_timeout_seconds: float = Field(60.0, gt=0)
     # Held by the instance sending (or rendering); renewed while it works, so only a dead one loses it.
@@ -62,9 +55,4 @@ class CouncilDeliverySettings(ServiceSettings):
                 "COUNCIL_DELIVERY_PLAN_FILE is the development plan (example addresses) and ENVIRONMENT is not"
                 " development: set COUNCIL_DELIVERY_PLAN_FILE to the district's plan"
             )
-        if not (self.smtp_starttls or self.smtp_use_tls):
-            raise ValueError(
-                "SMTP without TLS and ENVIRONMENT is not development: council reports and the mail server's"
-                " password would travel in clear; set REPORTING_SMTP_STARTTLS=true (port 587) or"
-                " REPORTING_SMTP_USE_TLS=true (implicit TLS, port 465)"
-            )
+        self.check_smtp_tls("council reports and the mail server's password would travel in clear")
