@@ -40,8 +40,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from shared.db import Conn
-from shared.http import SECURITY_HEADERS
+from shared.http import SECURITY_HEADERS, Problem
 from shared.oidc import InvalidToken, OidcProvider, Person, ProviderUnavailable, person_from_claims
+from shared.ratelimit import ANONYMOUS, RateLimits
 from shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,9 @@ class WebSessions:
             code_challenge=create_s256_code_challenge(verifier),
             code_challenge_method="S256",
         )
-        async with self._pool().acquire() as conn:
+        async with self._pool().acquire() as conn, conn.transaction():
+            # Sign-ins never finished (a closed tab, a crawler) go when they expire, not only at the next finished one.
+            await conn.execute("DELETE FROM web_sign_ins WHERE created_at < $1", self._now() - SIGN_IN_TTL)
             await conn.execute(
                 "INSERT INTO web_sign_ins (state, binding_sha256, nonce, code_verifier, return_to, created_at)"
                 " VALUES ($1, $2, $3, $4, $5, $6)",
@@ -306,6 +309,18 @@ class WebSessions:
     async def sign_in_redirect(self, request: Request) -> Response:
         """The answer to a page asked for without a session: off to the provider, back to this page after."""
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        # Each redirect writes a sign-in row: an address without a session takes from the anonymous bucket,
+        # as a keyless API call does, so a loop of page loads cannot fill the table.
+        app = request.scope.get("app")
+        limits: RateLimits | None = getattr(app.state, "rate_limits", None) if app is not None else None
+        if limits is not None:
+            try:
+                limits.check(ANONYMOUS, request.client.host if request.client else "unknown", anonymous=True)
+            except Problem as problem:
+                page = _plain_page("For mange forsøg", "<p>Der er startet for mange log-ind fra denne adresse."
+                                   " Vent et øjeblik, og prøv igen.</p>", 429)  # fmt: skip
+                page.headers.update(problem.headers or {})
+                return page
         try:
             url, binding = await self.start(target)
         except ProviderUnavailable as exc:

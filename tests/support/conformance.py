@@ -29,12 +29,18 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 def run_schemathesis(
-    base_url: str, key_for: Callable[[str], str], real: Mapping[str, str], *, schema_url: str
+    base_url: str,
+    key_for: Callable[[str], str],
+    real: Mapping[str, str],
+    *,
+    schema_url: str,
+    bodies: Mapping[str, Any] | None = None,
 ) -> Counter[tuple[str, int]]:
     """Runs every operation in both modes; returns how often each operation answered each status.
 
     `key_for(path)` is the API key for an operation; `real` maps a path parameter to a value that exists;
-    `schema_url` is the OpenAPI document on the service's ops port.
+    `schema_url` is the OpenAPI document on the service's ops port; `bodies` maps "METHOD /path" to a
+    body that succeeds (e.g. one naming an officer of the test's roster), tried with generated and real parameters.
     """
     schema = schemathesis.openapi.from_url(schema_url)
     answered: Counter[tuple[str, int]] = Counter()
@@ -46,6 +52,9 @@ def run_schemathesis(
         fixed = {name: value for name, value in real.items() if f"{{{name}}}" in operation.path}
         if fixed:
             variants.append({"path_parameters": fixed})
+        body = (bodies or {}).get(f"{operation.method.upper()} {operation.path}")
+        if body is not None:
+            variants += [{**variant, "body": body} for variant in variants]
         for mode, examples in EXAMPLES.items():
             for variant in variants:
                 strategy = operation.as_strategy(generation_mode=mode, **variant)

@@ -146,8 +146,11 @@ def email_text(view: AlertView, stage: str, ack_url: str | None) -> str:
     withdrawal = withdrawal_da(view)
     if withdrawal:
         lines += ["", withdrawal]
-    if ack_url and view.state in ("open", "escalated"):
-        lines += ["", "Kvittér for alarmen (tager ansvar for sagen):", ack_url]
+    if view.state in ("open", "escalated"):
+        if ack_url:
+            lines += ["", "Kvittér for alarmen (tager ansvar for sagen):", ack_url]
+        else:
+            lines += ["", "Kvittér for alarmen i konsollen, logget ind som dig selv (tager ansvar for sagen)."]
     lines += ["", "Åbn sagen i politiets systemer ud fra referencen. Denne besked indeholder ingen borgeroplysninger."]
     return "\n".join(lines) + "\n"
 

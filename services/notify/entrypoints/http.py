@@ -18,6 +18,7 @@ from services.notify import handlers
 from services.notify.adapters import repository as repo
 from services.notify.adapters.ack_links import AckClaim, AckLinks, InvalidLink
 from services.notify.domain.alert import AlreadyResolved, MovedOn, ack_scope
+from services.notify.domain.roster import VAGTCENTRAL_ID
 from services.notify.metrics import count_events, observe_ack
 from shared.auth import ApiClient
 from shared.http import Problem, invalid_query, validation_problem
@@ -112,8 +113,10 @@ class AckBody(BaseModel):
     by: Annotated[str | None, SingleLine] = Field(
         None,
         max_length=64,
-        description="The officer's roster id (e.g. vc-a); must be in the roster. Defaults to the API key's name."
-        " The key's name is recorded in the audit trail either way.",
+        description="With an API key: the roster id of the officer who takes the alert (e.g. vc-a), required; a"
+        " person, not the vagtcentral's shared desk. The key's name is recorded in the audit trail beside it."
+        " With a person's access token: leave it out, the token says who.",
+        examples=["vc-a"],
     )
 
 
@@ -122,6 +125,12 @@ MOVED_ON = (
     "Alarmen er skærpet, siden dette link blev sendt (f.eks. er fristen nu overskredet): linket gælder kun den"
     " tidligere besked. Kvittér med linket i den nyeste besked eller i konsollen. / The alert has moved on since"
     " this link was sent; acknowledge it from the latest message or the console."
+)
+
+
+DESK_ACK = (
+    "Den fælles kanal kvitterer ikke: kvittér i konsollen, logget ind som dig selv, så det står, hvem der tog"
+    " sagen. / The shared desk does not acknowledge: acknowledge on the console, signed in as yourself."
 )
 
 
@@ -229,15 +238,19 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
                 raise Problem(404, "Not found", f"No alert {alert_id}.")
             _within_reach(client, row["kommune"])
             return await _ack(request, alert_id, person.id, "api", by_name=person.name)
-        by = client.name
-        if body is not None and body.by:
-            # Only an officer of the roster: free text would go out on alerts.v1 and into e-mails.
-            if ctx.roster().find(body.by) is None:
-                raise validation_problem(
-                    [{"field": "by", "in": "body", "message": "Not an officer id of the roster.", "code": "invalid"}]
-                )
-            by = body.by
-        return await _ack(request, alert_id, by, "api", key=client.name)
+        # A police system's key acknowledges for a person of the roster, named in `by`: a record of an
+        # acknowledgement names who took responsibility, never a key or a desk (free text would go out on
+        # alerts.v1 and into e-mails, so only a roster id).
+        if body is None or not body.by:
+            raise validation_problem([{"field": "by", "in": "body", "code": "missing",
+                                       "message": "A key acknowledges for an officer: give the officer's roster id"
+                                       " in 'by' (or call with the officer's own access token)."}])  # fmt: skip
+        officer = ctx.roster().find(body.by)
+        if officer is None or officer.kind == "vagtcentral":
+            message = ("The vagtcentral is a shared desk, not a person: name the officer who takes the alert."
+                       if officer is not None else "Not an officer id of the roster.")  # fmt: skip
+            raise validation_problem([{"field": "by", "in": "body", "message": message, "code": "invalid"}])
+        return await _ack(request, alert_id, officer.id, "api", key=client.name)
 
     @router.get("/alerts/{alert_id}/ack-link", response_class=HTMLResponse, include_in_schema=False,
                 dependencies=[anonymous])  # fmt: skip
@@ -249,6 +262,8 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
             return _page("Kvittering", f"<p>{html.escape(str(exc))}</p>", 400)
         if claim.alert_id != alert_id:
             return _page("Kvittering", "<p>Linket er ikke gyldigt.</p>", 400)
+        if claim.recipient == VAGTCENTRAL_ID:
+            return _page("Kvittering", f"<p>{html.escape(DESK_ACK)}</p>", 400)
         async with request.app.state.runtime.db.acquire() as conn:
             current = await repo.get_alert(conn, alert_id)
         scope = ack_scope(current["reason"], current["generation"]) if current is not None else None
@@ -275,6 +290,8 @@ def alerts_router(ctx: handlers.Context, links: AckLinks, now: Callable[[], date
             return _page("Kvittering", f"<p>{html.escape(str(exc))}</p>", 400)
         if claim.alert_id != alert_id:
             return _page("Kvittering", "<p>Linket er ikke gyldigt.</p>", 400)
+        if claim.recipient == VAGTCENTRAL_ID:  # a link sent before the shared desk's messages lost theirs
+            return _page("Kvittering", f"<p>{html.escape(DESK_ACK)}</p>", 400)
         try:
             result = await _ack(request, alert_id, claim.recipient, "link", link=claim)
         except Problem as problem:

@@ -49,6 +49,7 @@ from services.notify.adapters.channels import EmailClient, WebhookClient
 from services.notify.adapters.repository import PostgresNotifyRepository
 from services.notify.domain import messages
 from services.notify.domain.delivery import Backoff, Delivery, Outcome
+from services.notify.domain.roster import VAGTCENTRAL_ID
 from services.notify.metrics import TIMER_PARKED, count_events, observe_delivery
 from services.notify.settings import LEASE_MARGIN_SECONDS
 from shared import backoff as shared_backoff
@@ -302,7 +303,13 @@ class DeliveryWorker:
         if channel == "console":
             return Outcome("delivered", "shown on the console")
         stage = delivery.stage
-        ack_url = self._links.url(uuid.UUID(view.alert_id), delivery.id, delivery.recipient_id, view.ack_scope)
+        # An ack link acknowledges as the person it was sent to; the vagtcentral's shared channel is a desk,
+        # so its messages carry none: whoever takes the alert there does so on the console, as himself.
+        ack_url = (
+            None
+            if delivery.recipient_id == VAGTCENTRAL_ID
+            else self._links.url(uuid.UUID(view.alert_id), delivery.id, delivery.recipient_id, view.ack_scope)
+        )
         now = self._clock.now()
         try:
             if channel == "webhook":

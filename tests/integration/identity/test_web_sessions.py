@@ -14,10 +14,12 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 from starlette.requests import Request
 
 from demo.identity import loopback_client, sign_in
 from shared.oidc import OidcProvider, ProviderUnavailable
+from shared.ratelimit import rate_limits
 from shared.websession import SignInConfig, SignInFailed, WebSessions
 from tests.support.identity import issuer, temporary_user
 
@@ -175,9 +177,39 @@ async def test_an_unreachable_provider_makes_sign_in_say_so(platform_schema: tup
     assert response.status_code == 503
 
 
-def _request(path: str) -> Request:
-    return Request({"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": [],
-                    "server": ("127.0.0.1", 80), "scheme": "http", "root_path": ""})  # fmt: skip
+def _request(path: str, app: FastAPI | None = None) -> Request:
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "query_string": b"",
+        "headers": [],
+        "server": ("127.0.0.1", 80),
+        "scheme": "http",
+        "root_path": "",
+        "client": ("192.0.2.7", 50000),
+    }
+    if app is not None:
+        scope["app"] = app
+    return Request(scope)
+
+
+async def test_sign_ins_never_finished_are_purged_and_an_address_cannot_start_them_without_end(
+    sessions: tuple[WebSessions, Clock], platform_schema: tuple[str, asyncpg.Pool]
+) -> None:
+    web, clock = sessions
+    _, pool = platform_schema
+    app = FastAPI()
+    app.state.rate_limits = rate_limits(600, 100, anonymous_per_minute=1, anonymous_burst=2)
+    for _ in range(2):  # a closed tab, a crawler: each leaves a sign-in under way
+        assert (await web.sign_in_redirect(_request("/console", app))).status_code == 303
+    refused = await web.sign_in_redirect(_request("/console", app))
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    assert "For mange" in refused.body.decode() and "set-cookie" not in refused.headers
+    assert await pool.fetchval("SELECT count(*) FROM web_sign_ins") == 2  # the refused one wrote nothing
+    clock.at += timedelta(minutes=11)  # past the sign-in's 10 minutes: the next start clears them
+    await web.start("/console")
+    assert await pool.fetchval("SELECT count(*) FROM web_sign_ins") == 1
 
 
 async def test_the_token_endpoint_refuses_a_wrong_client_secret(platform_schema: tuple[str, asyncpg.Pool]) -> None:

@@ -63,6 +63,9 @@ async def test_a_police_key_acknowledges_only_as_an_officer_of_the_roster_and_is
 ) -> None:
     _, client = notify_service
     _, alert_id = await _delivered(upstream, receiver, "warning", "/lb1")
+    for nobody in (None, {}, {"by": ""}):  # a key alone names no person: refused, nothing recorded
+        anonymous = await client.post(f"/v1/alerts/{alert_id}/ack", json=nobody, headers=POLICE)
+        assert anonymous.status_code == 422 and anonymous.json()["errors"][0]["field"] == "by", anonymous.text
     forged = await client.post(f"/v1/alerts/{alert_id}/ack", json={"by": "Rigspolitichefen"}, headers=POLICE)
     assert forged.status_code == 422 and "Rigspolitichefen" not in forged.text
     assert [e["field"] for e in forged.json()["errors"]] == ["by"]

@@ -96,11 +96,17 @@ async def test_a_breach_reaches_the_vagtchef_and_without_ack_escalates_then_remi
 
     detail = await alert_of(client, alert_id)
     assert detail["state"] == "escalated" and detail["level"] == 1
-    answer = await client.post(f"/v1/alerts/{alert_id}/ack", headers=POLICE, json={"by": "vagtcentral"})
-    assert answer.status_code == 200
+    # The shared desk's messages carry no ack link, and a key cannot acknowledge as the desk: a person takes it.
+    assert all(json.loads(h.body)["ack_url"] is None for h in receiver.delivered("/vagtcentral"))
+    desk = await client.post(f"/v1/alerts/{alert_id}/ack", headers=POLICE, json={"by": "vagtcentral"})
+    assert desk.status_code == 422 and "shared desk" in desk.text
+    answer = await client.post(f"/v1/alerts/{alert_id}/ack", headers=POLICE, json={"by": "vc-b"})
+    assert answer.status_code == 200 and answer.json()["acknowledged_by_name"] == "Vagtchef B"
     reminders_then = len(receiver.delivered("/vagtcentral"))
     await asyncio.sleep(4.5)
-    assert len(receiver.delivered("/vagtcentral")) == reminders_then  # an ack stops reminders at once
+    # An ack stops reminders at once; the desk is only told who took it.
+    after = [json.loads(h.body) for h in receiver.delivered("/vagtcentral")[reminders_then:]]
+    assert [(m["stage"].split("-")[0], m["alert"]["acknowledged_by"]) for m in after] == [("acknowledged", "vc-b")]
     kinds = Counter(e.type for e in await alert_events(ns))
     assert kinds[ev.ESCALATED] == 1 and kinds[ev.ACKNOWLEDGED] == 1
 

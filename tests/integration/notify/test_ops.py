@@ -49,7 +49,9 @@ async def test_heartbeat_and_metrics(
         assert grew("notify_escalations_total", level="1") == 1 and grew("notify_escalations_total", level="2") == 1
         assert sample(after, "notify_alerts_open_unacknowledged", kommune="0265", severity="warning") == 1
         alert = (await client.get("/v1/alerts", headers=POLICE)).json()["items"][0]
-        assert (await client.post(f"/v1/alerts/{alert['id']}/ack", headers=POLICE)).status_code == 200
+        assert (
+            await client.post(f"/v1/alerts/{alert['id']}/ack", headers=POLICE, json={"by": "vc-a"})
+        ).status_code == 200
         acked = (await client.get("/metrics")).text
         count = "notify_time_to_acknowledge_seconds_count"
         assert sample(acked, count, severity="warning") - sample(before, count, severity="warning") == 1

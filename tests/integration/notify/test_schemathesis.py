@@ -48,6 +48,7 @@ async def test_no_generated_input_makes_a_server_error_or_breaks_the_schema(
         lambda _path: "dev-police-key",
         {"alert_id": alert_id},
         schema_url=notify_process.ops_url + "/openapi.json",
+        bodies={"POST /v1/alerts/{alert_id}/ack": {"by": "vc-a"}},  # a key acknowledges for an officer
     )
     statuses = statuses_by_operation(answered)
     assert 200 in statuses["GET /v1/alerts"] and 422 in statuses["GET /v1/alerts"]

@@ -400,7 +400,7 @@ async def traffic(ns: Namespace, intake: str, deadlines: str, notify: str) -> No
             return bool(escalated_alerts)
 
         await eventually(escalated, timeout=30, what="a breach alert escalated")
-        ack = await client.post(f"{notify}/v1/alerts/{escalated_alerts[0]}/ack", headers=POLICE)
+        ack = await client.post(f"{notify}/v1/alerts/{escalated_alerts[0]}/ack", headers=POLICE, json={"by": "vc-a"})
         assert ack.status_code == 200 and ack.json()["state"] == "acknowledged", ack.text
         await act(late, "on_scene")
         await act(late, "followup_done")

@@ -85,6 +85,12 @@ def test_the_email_is_danish_carries_only_case_facts_and_a_stable_message_id() -
     assert subject(VIEW, "breached").startswith("[Opdateret] Frist overskredet: MV-ABCD-EFG")
 
 
+def test_an_email_without_an_ack_link_sends_the_reader_to_the_console_as_himself() -> None:
+    # The vagtcentral's shared channel gets no link: a desk cannot take responsibility, a signed-in person can.
+    text = email_text(VIEW, "breached", None)
+    assert "ack-link" not in text and "Kvittér for alarmen i konsollen, logget ind som dig selv" in text
+
+
 def test_a_withdrawn_breach_tells_in_danish_which_action_came_when_before_the_due_time() -> None:
     # Due 12:00 Copenhagen time; the patrol was on scene at 11:52 and the breach alert went out anyway.
     withdrawn = AlertView(**{**{f: getattr(VIEW, f) for f in VIEW.__dataclass_fields__}, "state": "resolved",
