@@ -6,12 +6,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+import httpx
 from fastapi import FastAPI
 
 from services.notify import handlers
 from services.notify.adapters.ack_links import AckLinks
 from services.notify.adapters.channels import EmailClient, WebhookClient
 from services.notify.adapters.heartbeat import heartbeat
+from services.notify.adapters.police_api import PoliceApis
 from services.notify.adapters.policy_file import load_policy
 from services.notify.adapters.repository import PostgresNotifyRepository, open_unacknowledged
 from services.notify.adapters.roster_file import load_roster
@@ -199,4 +201,10 @@ def build_app(
     )
     app.state.ack_links = links
     app.state.web_sessions = sessions
+    # The console's calls to intake and deadlines, as the signed-in officer (adapters/police_api.py).
+    app.state.police_apis = PoliceApis(
+        intake_url=settings.intake_url.rstrip("/"),
+        deadlines_url=settings.deadlines_url.rstrip("/"),
+        http=httpx.AsyncClient(timeout=settings.police_api_timeout_seconds),
+    )
     return app

@@ -58,6 +58,11 @@ class NotifySettings(MailSettings):
     gauges_interval_seconds: float = Field(15.0, gt=0)
     # How far ahead the rota is checked for gaps at start-up.
     rota_check_days: int = Field(28, ge=1, le=366)
+    # The police API of intake and deadlines, called as the signed-in officer from the console
+    # (NOTIFY_INTAKE_URL, NOTIFY_DEADLINES_URL): "Vis anmeldelse" and the follow-up list.
+    intake_url: str = "http://127.0.0.1:8001"
+    deadlines_url: str = "http://127.0.0.1:8002"
+    police_api_timeout_seconds: float = Field(5.0, gt=0)
     heartbeat_url: str | None = None
     heartbeat_interval_seconds: float = Field(60.0, gt=0)
 
