@@ -15,9 +15,10 @@ from typing import Any
 
 import httpx
 
-# Intake's purposes (services/intake/domain: Purpose); the console uses the first two.
-ACUTE_RESPONSE = "acute_response"
-FOLLOWUP = "followup"
+# Intake's purposes (services/intake/domain: Purpose); the console uses these two, chosen by the alert.
+from services.notify.domain.report_access import ACUTE_RESPONSE, FOLLOWUP
+
+__all__ = ["ACUTE_RESPONSE", "FOLLOWUP", "PoliceApiError", "PoliceApis"]
 
 
 class PoliceApiError(Exception):
