@@ -33,8 +33,10 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from services.notify import handlers
 from services.notify.adapters import repository as repo
 from services.notify.adapters.changes import alert_changes
+from services.notify.adapters.police_api import PoliceApiError, PoliceApis
 from services.notify.domain.alert import AlreadyResolved
 from services.notify.domain.messages import (
+    COPENHAGEN,
     RESOLVED_DA,
     category_da,
     kommune_name,
@@ -44,11 +46,14 @@ from services.notify.domain.messages import (
     state_da,
     withdrawal_da,
 )
+from services.notify.domain.report_access import purpose_da, report_purpose
 from services.notify.metrics import count_events, observe_ack
 from shared.aio import within
 from shared.backoff import Backoff
 from shared.db import Conn
 from shared.health import LoopProgress
+from shared.http import Problem
+from shared.ratelimit import DEFAULT_BUCKET, RateLimits
 from shared.reference import kommuner as district_kommuner
 from shared.runtime import ServiceRuntime
 from shared.websession import WebSession, WebSessions, origin_of, same_origin
@@ -70,6 +75,7 @@ _HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
 }
+_NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 # form-action also names the identity provider: signing out posts here and goes on to its end-session page.
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self';"
@@ -233,6 +239,37 @@ class ConsoleFeed:
             self.publish(alerts)
 
 
+def shown_report(details: dict[str, Any]) -> dict[str, Any]:
+    """What "Vis anmeldelse" shows of intake's answer (CaseDetailsOut): the report and when its read was logged.
+
+    Personal: it goes to the officer's browser only (no-store), never into a log line, table or event here.
+    """
+    contact = details.get("contact")
+    logged = details["logged"]
+    return {
+        "reference": details["reference"],
+        "category_da": category_da(details["category"]),
+        "kommune_name": kommune_name(details["kommune"]),
+        "received_at": details["received_at"],
+        "anonymous": details["anonymous"],
+        "description": details.get("description"),
+        "address": details.get("address"),
+        "postcode": details.get("postcode"),
+        "position": details.get("position"),
+        "institution": details.get("institution"),
+        "contact": {k: contact.get(k) for k in ("name", "phone", "email")} if contact else None,
+        "contact_erased_at": details.get("contact_erased_at"),
+        "logged": {"at": logged["at"], "purpose": logged["purpose"], "purpose_da": purpose_da(logged["purpose"])},
+    }
+
+
+def refusal_da(exc: PoliceApiError) -> str:
+    """Intake's refusal as the officer reads it; an erasure with its date (Copenhagen)."""
+    if exc.status == 410 and exc.erased_at is not None:
+        return f"{exc.message.rstrip('.')} den {exc.erased_at.astimezone(COPENHAGEN):%d.%m.%Y}."
+    return exc.message
+
+
 def _page(template: str, provider: str, status: int = 200, **context: Any) -> HTMLResponse:
     headers = _HEADERS | {"Content-Security-Policy": _CSP.format(provider=provider)}
     return HTMLResponse(_templates.get_template(template).render(**context), status_code=status, headers=headers)
@@ -345,6 +382,52 @@ def console_router(handler_ctx: handlers.Context, feed: ConsoleFeed, now: Callab
         return JSONResponse({"id": str(alert.id), "state": alert.state, "acknowledged_by": alert.acknowledged_by,
                              "acknowledged_by_name": alert.acknowledged_by_name,
                              "acknowledged_at": _iso(alert.acknowledged_at)})  # fmt: skip
+
+    @router.get("/alerts/{alert_id}/report", response_model=None)
+    async def report(request: Request, alert_id: uuid.UUID) -> Response:
+        """Vis anmeldelse: the alert's report read from intake as this officer, for the purpose the alert fits.
+
+        Intake logs the read in the officer's name; a link followed from another site cannot make one (the
+        session's CSRF token, which only the page has, is required). Nothing of the answer is kept or logged here.
+        """
+        session = await sessions.current(request)
+        if session is None or not session.person.is_police:
+            return JSONResponse({"detail": "Du er ikke logget ind længere; genindlæs siden."}, status_code=401,
+                                headers=_NO_STORE)  # fmt: skip
+        token = request.headers.get(CSRF_HEADER, "")
+        if not same_origin(request) or not hmac.compare_digest(token, session.csrf):
+            return JSONResponse({"detail": "Ugyldig forespørgsel; genindlæs siden."}, status_code=403,
+                                headers=_NO_STORE)  # fmt: skip
+        person = session.person
+        limits: RateLimits = request.app.state.rate_limits
+        try:
+            limits.check(DEFAULT_BUCKET, f"person:{person.id}")
+        except Problem as exc:
+            return JSONResponse({"detail": "For mange opslag lige nu. Vent et øjeblik, og prøv igen."},
+                                status_code=429, headers=_NO_STORE | exc.headers)  # fmt: skip
+        async with request.app.state.runtime.db.acquire() as conn:
+            alert = await repo.get_alert(conn, alert_id)
+        if alert is None:
+            return JSONResponse({"detail": "Alarmen findes ikke."}, status_code=404, headers=_NO_STORE)
+        if not person.sees_kommune(alert["kommune"]):
+            return JSONResponse({"detail": "Alarmen hører til en anden kommune end din."}, status_code=403,
+                                headers=_NO_STORE)  # fmt: skip
+        access_token = await sessions.access_token(session)
+        if access_token is None:
+            return JSONResponse({"detail": "Du er ikke logget ind længere; genindlæs siden."}, status_code=401,
+                                headers=_NO_STORE)  # fmt: skip
+        apis: PoliceApis = request.app.state.police_apis
+        purpose = report_purpose(alert["deadline_rule"])
+        try:
+            details = await apis.case_details(access_token, alert["case_id"], purpose)
+        except PoliceApiError as exc:
+            # The status and the case id only: intake's answer may be about a person.
+            log.info("report look-up refused by intake", extra={"alert_id": alert_id, "status": exc.status})
+            body: dict[str, Any] = {"detail": refusal_da(exc)}
+            if exc.erased_at is not None:
+                body["erased_at"] = exc.erased_at.isoformat()
+            return JSONResponse(body, status_code=exc.status, headers=_NO_STORE)
+        return JSONResponse(shown_report(details), headers=_NO_STORE)
 
     @router.get("/static/console.js")
     async def script() -> Response:
