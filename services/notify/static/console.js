@@ -211,10 +211,107 @@ function buildDetails(row) {
   head.append(headRow);
   deliveries.append(head, tbody);
   history.append(summary, deliveries);
+  const report = buildReport(row);
   const wrap = el("div", "details-body");
-  wrap.append(facts, toldHeading, told, history);
+  wrap.append(facts, report.section, toldHeading, told, history);
   row.detailsCell.append(wrap);
-  row.details = { fact, told, summary, tbody, drawn: "" };
+  row.details = { fact, told, summary, tbody, drawn: "", report };
+}
+
+// ---- the report (Vis anmeldelse): read from intake as the officer, on request, logged there ---------------
+// Personal: asked for each time it is shown, never kept in the script's state, and gone from the page when
+// hidden, when the row leaves or when the session ends.
+
+function buildReport(row) {
+  const section = el("section", "report-section");
+  const heading = el("h2", null, "Anmeldelsen");
+  heading.id = "report-heading-" + row.id;
+  section.setAttribute("aria-labelledby", heading.id);
+  const button = el("button", "show-report", "Vis anmeldelse");
+  button.type = "button";
+  button.setAttribute("aria-expanded", "false");
+  button.setAttribute("aria-controls", "report-" + row.id);
+  const status = el("p", "report-status");
+  status.setAttribute("role", "status");
+  const content = el("div", "report");
+  content.id = "report-" + row.id;
+  content.hidden = true;
+  section.append(heading, button, status, content);
+  const report = { section, button, status, content, loading: false, reference: "" };
+  button.addEventListener("click", () => toggleReport(row, report));
+  return report;
+}
+
+// "Vis anmeldelse" or "Skjul anmeldelse", and for a screen reader which alert's.
+function labelReport(report) {
+  const text = report.button.getAttribute("aria-expanded") === "true" ? "Skjul anmeldelse" : "Vis anmeldelse";
+  setText(report.button, text);
+  setAttr(report.button, "aria-label", report.reference ? text + " " + report.reference : null);
+}
+
+function hideReport(report) {
+  setText(report.status, "");
+  report.content.replaceChildren();
+  report.content.hidden = true;
+  report.button.setAttribute("aria-expanded", "false");
+  labelReport(report);
+}
+
+async function toggleReport(row, report) {
+  if (report.loading || ended) return;
+  if (report.button.getAttribute("aria-expanded") === "true") {
+    hideReport(report);
+    return;
+  }
+  report.loading = true;
+  report.button.setAttribute("aria-busy", "true");
+  report.status.classList.remove("error");
+  setText(report.status, "Henter anmeldelsen …");
+  try {
+    const response = await fetch("/console/alerts/" + encodeURIComponent(row.id) + "/report", {
+      headers: { "X-CSRF-Token": csrf, Accept: "application/json" }, credentials: "same-origin", cache: "no-store",
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      report.status.classList.add("error");
+      setText(report.status, body.detail || "Anmeldelsen kunne ikke hentes (" + response.status + ").");
+      if (response.status === 401) location.reload();
+      return;
+    }
+    if (ended) return;
+    drawReport(report, body);
+    setText(report.status, "Anmeldelsen er vist, og opslaget er logget.");
+  } catch (err) {
+    report.status.classList.add("error");
+    setText(report.status, "Ingen forbindelse til serveren; prøv igen.");
+  } finally {
+    report.loading = false;
+    report.button.removeAttribute("aria-busy");
+  }
+}
+
+function drawReport(report, r) {
+  const facts = el("dl", "report-facts");
+  const add = (label, value) => {
+    if (value) facts.append(el("dt", null, label), el("dd", null, value));
+  };
+  add("Modtaget", fmt(r.received_at));
+  add("Adresse", [r.address, r.postcode].filter(Boolean).join(", "));
+  if (r.position) add("Position", r.position.lat + ", " + r.position.lon);
+  add("Institution", r.institution);
+  add("Beskrivelse", r.description);
+  if (r.contact) {
+    add("Kontakt", [r.contact.name, r.contact.phone, r.contact.email].filter(Boolean).join(" · "));
+  } else if (r.contact_erased_at) {
+    add("Kontakt", "Kontaktoplysningerne er slettet " + fmt(r.contact_erased_at) + ".");
+  } else if (r.anonymous) {
+    add("Kontakt", "Anonymt tip: ingen kontaktoplysninger.");
+  }
+  const logged = el("p", "logged", "Opslaget er logget: " + fmt(r.logged.at) + ", formål: " + r.logged.purpose_da);
+  report.content.replaceChildren(facts, logged);
+  report.content.hidden = false;
+  report.button.setAttribute("aria-expanded", "true");
+  labelReport(report);
 }
 
 function drawDetails(row, a) {
@@ -238,6 +335,9 @@ function drawDetails(row, a) {
   show("acknowledged", who);
   show("next", a.acknowledged_by || a.state === "resolved" ? "" : fmt(a.next_escalation_at));
   show("resolved", a.resolved_at ? [a.resolved_da, fmt(a.resolved_at)].filter(Boolean).join(" · ") : "");
+  d.report.button.disabled = ended;
+  d.report.reference = referenceOf(a);
+  labelReport(d.report);
 
   // The history is drawn again only when it changed; its <details> stays as the officer left it.
   const drawn = JSON.stringify(a.deliveries);
@@ -530,7 +630,10 @@ function signedOut() {
   const link = document.getElementById("sign-in-again");
   link.href = "/console" + location.search;
   document.getElementById("session-ended").hidden = false;
-  for (const [id, row] of rows) if (alerts.has(id)) update(row, alerts.get(id));
+  for (const [id, row] of rows) {
+    if (row.details) hideReport(row.details.report); // a report is for a signed-in officer's eyes
+    if (alerts.has(id)) update(row, alerts.get(id));
+  }
 }
 
 function connect() {
