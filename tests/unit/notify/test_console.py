@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services.notify.entrypoints.console import ConsoleFeed, console_alert
+from services.notify.adapters.police_api import PoliceApiError
+from services.notify.entrypoints.console import ConsoleFeed, console_alert, refusal_da, shown_report
 from services.notify.settings import NotifySettings
 
 
@@ -79,3 +80,27 @@ async def test_a_console_that_falls_behind_is_told_to_start_again_and_dropped() 
         assert slow.qsize() == 1 and slow.get_nowait() is None  # its backlog gone, one last word
         feed.publish([{"n": 3}])
         assert slow.empty() and await quick.get() == [{"n": 3}]
+
+
+def test_the_report_view_shows_the_report_and_its_logged_read_and_an_erasure_has_its_date() -> None:
+    details = {
+        "case_id": str(uuid.uuid4()), "reference": "MV-1234-ABC", "kind": "report", "category": "burglary_home",
+        "kommune": "0265", "received_at": "2026-03-29T00:30:00+00:00", "anonymous": False,
+        "description": "Døren brudt op", "address": "Strandvejen 12", "postcode": "4040", "position": None,
+        "institution": None, "contact": {"name": "Mette", "phone": "+4520304050", "email": None},
+        "contact_erased_at": None, "fields": ["description", "address"],
+        "logged": {"id": 7, "at": "2026-03-29T01:00:00+00:00", "purpose": "acute_response"},
+    }  # fmt: skip
+    shown = shown_report(details)
+    assert (shown["address"], shown["postcode"], shown["description"]) == ("Strandvejen 12", "4040", "Døren brudt op")
+    assert (shown["kommune_name"], shown["category_da"]) == ("Roskilde", "Indbrud i privat hjem")
+    assert shown["contact"] == {"name": "Mette", "phone": "+4520304050", "email": None}
+    assert shown["logged"] == {"at": "2026-03-29T01:00:00+00:00", "purpose": "acute_response",
+                               "purpose_da": "akut indsats (acute_response)"}  # fmt: skip
+    assert shown_report(details | {"contact": None, "anonymous": True})["contact"] is None
+
+    # Erased late on 4 December (UTC) is the 5th in Copenhagen: the officer's own date.
+    erased = PoliceApiError(410, "Anmeldelsens personoplysninger er slettet.",
+                            erased_at=datetime(2026, 12, 4, 23, 30, tzinfo=UTC))  # fmt: skip
+    assert refusal_da(erased) == "Anmeldelsens personoplysninger er slettet den 05.12.2026."
+    assert refusal_da(PoliceApiError(403, "Sagen ligger uden for din adgang.")) == "Sagen ligger uden for din adgang."
