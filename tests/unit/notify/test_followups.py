@@ -28,7 +28,9 @@ def test_rows_come_nearest_due_first_in_danish_local_time_with_the_overdue_marke
     assert [r.overdue for r in rows] == [True, False, False]
     assert rows[1].due == "29.03.2026 kl. 15:00" and rows[1].kommune_name == "Roskilde"
     assert rows[1].reported == "15.03.2026 kl. 14:00"  # winter time, a fortnight before
-    assert "uden reference" in [r.reference for r in followup_rows([_item("", timedelta(1)) | {"reference": None}], NOW)]
+    assert "uden reference" in [
+        r.reference for r in followup_rows([_item("", timedelta(1)) | {"reference": None}], NOW)
+    ]
 
 
 def test_an_udfoert_has_one_key_per_case_and_person() -> None:
