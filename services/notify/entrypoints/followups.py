@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -56,7 +56,7 @@ class FollowupRow:
     overdue: bool
 
 
-def followup_rows(items: list[Mapping[str, Any]], now: datetime) -> list[FollowupRow]:
+def followup_rows(items: Sequence[Mapping[str, Any]], now: datetime) -> list[FollowupRow]:
     """deadlines' open follow-up deadlines as rows, nearest due first, in Danish local time; overdue marked."""
     rows = []
     for item in items:
@@ -156,7 +156,8 @@ def followups_router(now: Callable[[], datetime], sessions: WebSessions) -> APIR
                 if len(page) < PAGE:
                     break
         except PoliceApiError as exc:
-            return _page(TEMPLATE, provider, 200, rows=[], error=exc.message, **context)
+            status = 503 if exc.status == 503 else 200  # deadlines down: the page says so, and so does its status
+            return _page(TEMPLATE, provider, status, rows=[], error=exc.message, **context)
         # deadlines' answer is the authority on kommune, but a lokalbetjent's list never shows another's.
         visible = [i for i in items if person.sees_kommune(str(i["kommune"]))]
         rows = followup_rows(visible, now())
