@@ -12,6 +12,7 @@ it; a vagtchef sees every kommune's list, or one kommune's; a council secretary 
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -228,6 +229,8 @@ async def test_in_chromium_by_keyboard_phone_then_udfoert(system: dict[str, Serv
     await expect(row.locator(".phone")).to_contain_text(VICTIM[0])
     await expect(row.locator(".phone")).to_contain_text("Opslaget er logget i dit navn")
     await expect(row.locator(".phone a")).to_be_focused()  # the focus stays in the row, not at the top
+    if os.environ.get("FOLLOWUPS_SCREENSHOT"):
+        await page.screenshot(path=os.environ["FOLLOWUPS_SCREENSHOT"], full_page=True)
 
     done = row.get_by_role("button", name=f"Udført for {deadline['reference']}")
     await done.focus()
