@@ -159,7 +159,9 @@ def followups_router(now: Callable[[], datetime], sessions: WebSessions) -> APIR
             status = 503 if exc.status == 503 else 200  # deadlines down: the page says so, and so does its status
             return _page(TEMPLATE, provider, status, rows=[], error=exc.message, **context)
         # deadlines' answer is the authority on kommune, but a lokalbetjent's list never shows another's.
-        visible = [i for i in items if person.sees_kommune(str(i["kommune"]))]
+        # Pages read while deadlines changes may overlap: each deadline once.
+        unique = {str(i["id"]): i for i in items}.values()
+        visible = [i for i in unique if person.sees_kommune(str(i["kommune"]))]
         rows = followup_rows(visible, now())
         return _page(TEMPLATE, provider, 200, rows=rows, overdue=sum(r.overdue for r in rows), **context)
 
