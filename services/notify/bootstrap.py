@@ -21,6 +21,7 @@ from services.notify.domain.delivery import Backoff
 from services.notify.domain.roster import describe_gaps
 from services.notify.entrypoints.console import SESSION_COOKIE, ConsoleFeed, console_router
 from services.notify.entrypoints.consumer import CASE_EVENTS, DEADLINE_EVENTS, notify_consumers
+from services.notify.entrypoints.followups import followups_router
 from services.notify.entrypoints.http import alerts_router
 from services.notify.entrypoints.timers import DeliveryWorker, EscalationTimer, Timer
 from services.notify.metrics import OpenAlertGauges
@@ -171,6 +172,7 @@ def build_app(
         routers=[
             alerts_router(ctx, links, clock.now),
             console_router(ctx, feed, clock.now, sessions),
+            followups_router(clock.now, sessions),
             sign_in_router(sessions),
         ],
         asyncapi_doc=asyncapi_document(

@@ -22,13 +22,19 @@ __all__ = ["ACUTE_RESPONSE", "FOLLOWUP", "PoliceApiError", "PoliceApis"]
 
 
 class PoliceApiError(Exception):
-    """A refusal or failure the officer is told of in Danish; `status` is the other service's (or 503)."""
+    """A refusal or failure the officer is told of in Danish; `status` is the other service's (or 503).
 
-    def __init__(self, status: int, message: str, *, erased_at: datetime | None = None) -> None:
+    `code`: the other service's reason for machines (intake's 409 `already_recorded`, `out_of_order`; its
+    422 `idempotency_key_reused`), so a caller can tell "done before" from a real refusal."""
+
+    def __init__(
+        self, status: int, message: str, *, erased_at: datetime | None = None, code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.erased_at = erased_at
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +75,22 @@ class PoliceApis:
         )
         return dict(answer.json())
 
-    async def open_deadlines(self, token: str, *, rule: str, kommune: str | None, limit: int = 500) -> list[Any]:
-        """The open (pending or breached) deadlines of `rule` (in `kommune`, if given), as the officer."""
-        params: dict[str, Any] = {"state": "open", "rule": rule, "limit": limit}
+    async def open_deadlines(
+        self, token: str, *, rule: str, kommune: str | None, limit: int = 500, offset: int = 0
+    ) -> list[Any]:
+        """The open (pending or breached) deadlines of `rule` (in `kommune`, if given), as the officer;
+        deadlines answers the latest due first, a page of `limit` from `offset`."""
+        params: dict[str, Any] = {"state": "open", "rule": rule, "limit": limit, "offset": offset}
         if kommune is not None:
             params["kommune"] = kommune
         answer = await self._call("GET", f"{self.deadlines_url}/v1/deadlines", token, params=params)
         body = answer.json()
         return list(body["items"] if isinstance(body, dict) else body)
+
+    async def deadline(self, token: str, deadline_id: uuid.UUID) -> dict[str, Any]:
+        """One deadline (deadlines' DeadlineDetail as JSON: case_id, rule_id, kommune, state, ...), as the officer."""
+        answer = await self._call("GET", f"{self.deadlines_url}/v1/deadlines/{deadline_id}", token)
+        return dict(answer.json())
 
     async def _call(self, method: str, url: str, token: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
@@ -95,6 +109,7 @@ def _refusal(answer: httpx.Response) -> PoliceApiError:
         problem = answer.json()
     except ValueError:
         problem = {}
+    code = _code(problem)
     if status == 410:
         erased = problem.get("erased_at") if isinstance(problem, dict) else None
         at = datetime.fromisoformat(erased) if isinstance(erased, str) else None
@@ -107,4 +122,17 @@ def _refusal(answer: httpx.Response) -> PoliceApiError:
         429: "For mange opslag lige nu. Vent et øjeblik, og prøv igen.",
     }
     return PoliceApiError(status if status in messages else 503,
-                          messages.get(status, "Tjenesten kunne ikke svare. Prøv igen om et øjeblik."))  # fmt: skip
+                          messages.get(status, "Tjenesten kunne ikke svare. Prøv igen om et øjeblik."),
+                          code=code)  # fmt: skip
+
+
+def _code(problem: Any) -> str | None:
+    """The problem's `code` (a 409's), else its first field error's (a 422's), for machines."""
+    if not isinstance(problem, dict):
+        return None
+    if isinstance(problem.get("code"), str):
+        return str(problem["code"])
+    errors = problem.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict) and isinstance(errors[0].get("code"), str):
+        return str(errors[0]["code"])
+    return None
