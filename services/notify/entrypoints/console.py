@@ -270,12 +270,12 @@ def refusal_da(exc: PoliceApiError) -> str:
     return exc.message
 
 
-def _page(template: str, provider: str, status: int = 200, **context: Any) -> HTMLResponse:
+def render_page(template: str, provider: str, status: int = 200, **context: Any) -> HTMLResponse:
     headers = _HEADERS | {"Content-Security-Policy": _CSP.format(provider=provider)}
     return HTMLResponse(_templates.get_template(template).render(**context), status_code=status, headers=headers)
 
 
-def _static(name: str, media_type: str) -> Response:
+def static_file(name: str, media_type: str) -> Response:
     body = resources.files("services.notify").joinpath("static", name).read_bytes()
     return Response(body, media_type=media_type, headers={"Cache-Control": "no-cache", "X-Content-Type-Options":
                                                           "nosniff"})  # fmt: skip
@@ -292,7 +292,7 @@ def console_router(handler_ctx: handlers.Context, feed: ConsoleFeed, now: Callab
         if session is None:
             return await sessions.sign_in_redirect(request)
         if not session.person.is_police:
-            return _page(
+            return render_page(
                 "console.html",
                 provider,
                 403,
@@ -312,7 +312,7 @@ def console_router(handler_ctx: handlers.Context, feed: ConsoleFeed, now: Callab
         scope = "alle kommuner" if person.is_vagtchef else kommune_name(person.kommune or "")
         # The filters' choices: every kommune for whoever sees them all (a lokalbetjent's list is one kommune's).
         kommuner = [(k.code, k.name) for k in district_kommuner().values()] if person.kommuner is None else []
-        return _page("console.html", provider, signed_in=True, person=person, scope=scope, csrf=session.csrf,
+        return render_page("console.html", provider, signed_in=True, person=person, scope=scope, csrf=session.csrf,
                      kommuner=kommuner, severities=list(_SEVERITY_DA.items()))  # fmt: skip
 
     @router.get("/events", response_model=None)
@@ -431,10 +431,10 @@ def console_router(handler_ctx: handlers.Context, feed: ConsoleFeed, now: Callab
 
     @router.get("/static/console.js")
     async def script() -> Response:
-        return _static("console.js", "text/javascript; charset=utf-8")
+        return static_file("console.js", "text/javascript; charset=utf-8")
 
     @router.get("/static/console.css")
     async def style() -> Response:
-        return _static("console.css", "text/css; charset=utf-8")
+        return static_file("console.css", "text/css; charset=utf-8")
 
     return router

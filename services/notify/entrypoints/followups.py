@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, Response
 
 from services.notify.adapters.police_api import FOLLOWUP, PoliceApiError, PoliceApis
 from services.notify.domain.messages import kommune_name, local_time
-from services.notify.entrypoints.console import CSRF_HEADER, _page, _static
+from services.notify.entrypoints.console import CSRF_HEADER, render_page, static_file
 from shared.reference import kommuner as district_kommuner
 from shared.websession import WebSession, WebSessions, origin_of, same_origin
 
@@ -123,7 +123,7 @@ def followups_router(now: Callable[[], datetime], sessions: WebSessions) -> APIR
         if session is None:
             return await sessions.sign_in_redirect(request)
         if not session.person.is_police:
-            return _page(TEMPLATE, provider, 403, signed_in=False, person=session.person, csrf=session.csrf,
+            return render_page(TEMPLATE, provider, 403, signed_in=False, person=session.person, csrf=session.csrf,
                          error="Din bruger har ikke adgang til opfølgningslisten. Den er for lokalbetjente"
                                " og vagtchefer.")  # fmt: skip
         return session
@@ -157,13 +157,13 @@ def followups_router(now: Callable[[], datetime], sessions: WebSessions) -> APIR
                     break
         except PoliceApiError as exc:
             status = 503 if exc.status == 503 else 200  # deadlines down: the page says so, and so does its status
-            return _page(TEMPLATE, provider, status, rows=[], error=exc.message, **context)
+            return render_page(TEMPLATE, provider, status, rows=[], error=exc.message, **context)
         # deadlines' answer is the authority on kommune, but a lokalbetjent's list never shows another's.
         # Pages read while deadlines changes may overlap: each deadline once.
         unique = {str(i["id"]): i for i in items}.values()
         visible = [i for i in unique if person.sees_kommune(str(i["kommune"]))]
         rows = followup_rows(visible, now())
-        return _page(TEMPLATE, provider, 200, rows=rows, overdue=sum(r.overdue for r in rows), **context)
+        return render_page(TEMPLATE, provider, 200, rows=rows, overdue=sum(r.overdue for r in rows), **context)
 
     async def open_followup(request: Request, deadline_id: uuid.UUID) -> tuple[str, uuid.UUID, str] | JSONResponse:
         """(the officer's token, the case, his id) for an open follow-up in his reach; else the refusal to answer."""
@@ -231,10 +231,10 @@ def followups_router(now: Callable[[], datetime], sessions: WebSessions) -> APIR
 
     @router.get("/static/opfoelgning.js")
     async def script() -> Response:
-        return _static("opfoelgning.js", "text/javascript; charset=utf-8")
+        return static_file("opfoelgning.js", "text/javascript; charset=utf-8")
 
     @router.get("/static/opfoelgning.css")
     async def style() -> Response:
-        return _static("opfoelgning.css", "text/css; charset=utf-8")
+        return static_file("opfoelgning.css", "text/css; charset=utf-8")
 
     return router
