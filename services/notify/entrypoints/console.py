@@ -275,7 +275,19 @@ def render_page(template: str, provider: str, status: int = 200, **context: Any)
     return HTMLResponse(_templates.get_template(template).render(**context), status_code=status, headers=headers)
 
 
-def static_file(name: str, media_type: str) -> Response:
+# The pages' scripts and styles (services/notify/static), served from /console/static/<name>: only these.
+STATIC_FILES = {
+    "console.js": "text/javascript; charset=utf-8",
+    "console.css": "text/css; charset=utf-8",
+    "opfoelgning.js": "text/javascript; charset=utf-8",
+    "opfoelgning.css": "text/css; charset=utf-8",
+}
+
+
+def static_file(name: str) -> Response:
+    media_type = STATIC_FILES.get(name)
+    if media_type is None:
+        return Response(status_code=404, headers={"X-Content-Type-Options": "nosniff"})
     body = resources.files("services.notify").joinpath("static", name).read_bytes()
     return Response(body, media_type=media_type, headers={"Cache-Control": "no-cache", "X-Content-Type-Options":
                                                           "nosniff"})  # fmt: skip
@@ -429,12 +441,8 @@ def console_router(handler_ctx: handlers.Context, feed: ConsoleFeed, now: Callab
             return JSONResponse(body, status_code=exc.status, headers=_NO_STORE)
         return JSONResponse(shown_report(details), headers=_NO_STORE)
 
-    @router.get("/static/console.js")
-    async def script() -> Response:
-        return static_file("console.js", "text/javascript; charset=utf-8")
-
-    @router.get("/static/console.css")
-    async def style() -> Response:
-        return static_file("console.css", "text/css; charset=utf-8")
+    @router.get("/static/{name}")
+    async def static(name: str) -> Response:
+        return static_file(name)
 
     return router

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, Response
 
 from services.notify.adapters.police_api import FOLLOWUP, PoliceApiError, PoliceApis
 from services.notify.domain.messages import kommune_name, local_time
-from services.notify.entrypoints.console import CSRF_HEADER, render_page, static_file
+from services.notify.entrypoints.console import CSRF_HEADER, render_page
 from shared.reference import kommuner as district_kommuner
 from shared.websession import WebSession, WebSessions, origin_of, same_origin
 
@@ -228,13 +228,5 @@ def followups_router(now: Callable[[], datetime], sessions: WebSessions) -> APIR
             return _problem(exc.message, exc.status)
         return JSONResponse({"state": "registreret", "text": "Opfølgningen er registreret som udført."},
                             headers=NO_STORE)  # fmt: skip
-
-    @router.get("/static/opfoelgning.js")
-    async def script() -> Response:
-        return static_file("opfoelgning.js", "text/javascript; charset=utf-8")
-
-    @router.get("/static/opfoelgning.css")
-    async def style() -> Response:
-        return static_file("opfoelgning.css", "text/css; charset=utf-8")
 
     return router
