@@ -17,6 +17,9 @@ A session ends:
   provider, is refused there and the session ends. While the provider does not answer at all the
   session goes on for at most `offline_grace` seconds since the last answer (15 minutes by default),
   so a provider restart does not sign the night shift out, and an outage does not keep anyone in.
+
+An ended session's row is deleted when it is next presented, at the next sign-in, and by a purge
+job of the service (`purge_expired`): the rows hold a person's name and tokens.
 """
 
 from __future__ import annotations
@@ -459,6 +462,26 @@ def sign_in_router(sessions: WebSessions) -> APIRouter:
         return _plain_page("Du er logget ud", f'<p><a href="{config.home}">Log ind igen</a></p>', 200)
 
     return router
+
+
+async def purge_expired(conn: Conn, now: datetime, limit: int) -> tuple[int, int]:
+    """Deletes up to `limit` sessions past their expiry and `limit` sign-ins never finished.
+
+    Returns (sessions, sign-ins) deleted; a purge job calls it until both are under `limit`.
+    """
+    sessions = await conn.execute(
+        "DELETE FROM web_sessions WHERE id_sha256 IN"
+        " (SELECT id_sha256 FROM web_sessions WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        now,
+        limit,
+    )
+    sign_ins = await conn.execute(
+        "DELETE FROM web_sign_ins WHERE state IN"
+        " (SELECT state FROM web_sign_ins WHERE created_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        now - SIGN_IN_TTL,
+        limit,
+    )
+    return int(sessions.split()[-1]), int(sign_ins.split()[-1])
 
 
 def web_sessions(

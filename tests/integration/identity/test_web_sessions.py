@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
@@ -178,7 +179,7 @@ async def test_an_unreachable_provider_makes_sign_in_say_so(platform_schema: tup
 
 
 def _request(path: str, app: FastAPI | None = None) -> Request:
-    scope = {
+    scope: dict[str, Any] = {
         "type": "http",
         "method": "GET",
         "path": path,
@@ -205,7 +206,7 @@ async def test_sign_ins_never_finished_are_purged_and_an_address_cannot_start_th
         assert (await web.sign_in_redirect(_request("/console", app))).status_code == 303
     refused = await web.sign_in_redirect(_request("/console", app))
     assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
-    assert "For mange" in refused.body.decode() and "set-cookie" not in refused.headers
+    assert "For mange" in bytes(refused.body).decode() and "set-cookie" not in refused.headers
     assert await pool.fetchval("SELECT count(*) FROM web_sign_ins") == 2  # the refused one wrote nothing
     clock.at += timedelta(minutes=11)  # past the sign-in's 10 minutes: the next start clears them
     await web.start("/console")
