@@ -470,10 +470,12 @@ WITH doomed AS (
 DELETE FROM deliveries d USING doomed WHERE d.id = doomed.id
 """
 # The alert with its trail: the audit rows and any delivery left go in the same statement, so no
-# alert is ever left half gone. The foreign key from deliveries is checked at the statement's end.
+# alert is ever left half gone (the foreign key from deliveries is checked at the statement's end).
+# Not while a delivery of it is still being sent: its result is recorded in the alert's trail.
 _PURGE_ALERTS = """
 WITH doomed AS (
-    SELECT id FROM alerts WHERE state = 'resolved' AND resolved_at < $1
+    SELECT id FROM alerts a WHERE state = 'resolved' AND resolved_at < $1
+      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id AND d.state = 'pending')
     ORDER BY resolved_at LIMIT $2 FOR UPDATE SKIP LOCKED
 ), audit_gone AS (
     DELETE FROM audit WHERE alert_id IN (SELECT id FROM doomed) RETURNING 1
@@ -519,7 +521,8 @@ async def purge_deliveries(conn: Conn, resolved_before: datetime, limit: int) ->
 
 
 async def purge_alerts(conn: Conn, resolved_before: datetime, limit: int) -> dict[str, int]:
-    """Up to `limit` alerts resolved before `resolved_before`, with their audit trails and deliveries."""
+    """Up to `limit` alerts resolved before `resolved_before`, with their audit trails and deliveries; not one
+    with a delivery still being sent."""
     row = await conn.fetchrow(_PURGE_ALERTS, resolved_before, limit)
     assert row is not None
     return {"alerts": int(row["alerts"]), "audit": int(row["audit"]), "deliveries": int(row["deliveries"])}

@@ -87,7 +87,9 @@ async def test_a_resolved_alerts_deliveries_go_after_their_retention_and_its_tra
     assert await pool.fetchval("SELECT count(*) FROM case_refs WHERE case_id = $1", still_open.case_id) == 1
 
 
-async def test_a_delivery_still_being_sent_is_not_purged(pool: asyncpg.Pool, ctx: handlers.Context) -> None:
+async def test_a_delivery_still_being_sent_is_not_purged_nor_its_alert(
+    pool: asyncpg.Pool, ctx: handlers.Context
+) -> None:
     deadline = Deadline()
     await apply(pool, ctx, deadline.warning(), deadline.met())
     alert_id = await alert_of(pool, deadline)
@@ -95,9 +97,10 @@ async def test_a_delivery_still_being_sent_is_not_purged(pool: asyncpg.Pool, ctx
     await pool.execute("UPDATE deliveries SET state = 'delivered' WHERE alert_id = $1", alert_id)
     await pool.execute("UPDATE deliveries SET state = 'pending' WHERE id = $1", delivery)
     await purge_job(pool).run_once(datetime.now(UTC) + timedelta(days=91))
-    assert await pool.fetch("SELECT id FROM deliveries WHERE alert_id = $1", alert_id) == [
-        await pool.fetchrow("SELECT id FROM deliveries WHERE id = $1", delivery)
-    ]
+    assert [r["id"] for r in await pool.fetch("SELECT id FROM deliveries WHERE alert_id = $1", alert_id)] == [delivery]
+    # Nor the alert and its trail, where the send's result is to be recorded.
+    await purge_job(pool).run_once(datetime.now(UTC) + timedelta(days=5 * 365 + 1))
+    assert await rows(pool, "alerts", alert_id) == 1 and await rows(pool, "audit", alert_id) > 0
 
 
 async def test_used_ack_links_go_once_no_link_could_be_presented_again(
