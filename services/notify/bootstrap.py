@@ -37,7 +37,7 @@ from shared.inbox import purge_inbox_loop
 from shared.runtime import ServiceRuntime
 from shared.timers import DurableTimer, every
 from shared.unit_of_work import PostgresUnitOfWork
-from shared.websession import sign_in_router, web_sessions
+from shared.websession import purge_web_sessions_loop, sign_in_router, web_sessions
 
 SERVICE = "notify"
 # How long the escalation timer gathers wake-ups before it looks; at most this late for a step that
@@ -142,7 +142,7 @@ def build_app(
     sessions = web_sessions(settings, lambda: runtime.db, clock.now, cookie=SESSION_COOKIE, home="/console",
                             public_url=settings.public_url)  # fmt: skip
     loops = [delivery_loop, escalation_loop, gauges_loop, feed.run, purge_inbox_loop, retention_loop,
-             *(extra_loops or [])]  # fmt: skip
+             purge_web_sessions_loop, *(extra_loops or [])]  # fmt: skip
     if settings.heartbeat_url:
         url = settings.heartbeat_url
 

@@ -19,13 +19,10 @@ from typing import Literal
 ACK_LINK_MARGIN = timedelta(hours=1)
 
 # What the purge deletes, in the order it deletes it (deliveries before the alerts they belong to).
-PurgedTable = Literal[
-    "deliveries", "alerts", "audit", "case_refs", "used_ack_links", "disabled_endpoints", "web_sessions",
-    "web_sign_ins",
-]  # fmt: skip
+# (The console's web sessions go by the purge every service with pages runs: shared/websession.py.)
+PurgedTable = Literal["deliveries", "alerts", "audit", "case_refs", "used_ack_links", "disabled_endpoints"]
 PURGED_TABLES: tuple[PurgedTable, ...] = (
-    "deliveries", "alerts", "audit", "case_refs", "used_ack_links", "disabled_endpoints", "web_sessions",
-    "web_sign_ins",
+    "deliveries", "alerts", "audit", "case_refs", "used_ack_links", "disabled_endpoints",
 )  # fmt: skip
 
 
@@ -38,7 +35,6 @@ class Cutoffs:
     case_refs_seen_before: datetime  # and no alert of the case left
     ack_links_used_before: datetime
     endpoints_disabled_before: datetime  # a webhook address that answered 410 Gone
-    sessions_expired_before: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,5 +56,4 @@ class Retention:
             ack_links_used_before=now - self.ack_link_max_age - self.ack_link_margin,
             # The address of an officer's endpoint, kept as long as the deliveries to it.
             endpoints_disabled_before=now - self.deliveries,
-            sessions_expired_before=now,
         )

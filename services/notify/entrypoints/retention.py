@@ -21,7 +21,6 @@ from services.notify.metrics import PURGED
 from shared.clock import Clock
 from shared.db import Conn
 from shared.timers import every
-from shared.websession import purge_expired
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +63,9 @@ class RetentionPurge:
                 "disabled_endpoints": await repo.purge_disabled_endpoints(conn, cut.endpoints_disabled_before, limit)
             }
 
-        async def sessions(conn: Conn, limit: int) -> dict[PurgedTable, int]:
-            web_sessions, web_sign_ins = await purge_expired(conn, cut.sessions_expired_before, limit)
-            return {"web_sessions": web_sessions, "web_sign_ins": web_sign_ins}
-
         # Deliveries before the alerts: the alerts' statement then finds few left.
         counts: dict[PurgedTable, int] = {}
-        for batch in (deliveries, alerts, case_refs, used_ack_links, disabled_endpoints, sessions):
+        for batch in (deliveries, alerts, case_refs, used_ack_links, disabled_endpoints):
             if not await self._until_done(batch, counts):
                 break
         if any(counts.values()):
