@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from services.notify.domain.retention import ACK_LINK_MARGIN, Retention
 from services.notify.settings import NotifySettings
+from tests.unit.platform.test_edge import notify
 
 NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -32,3 +33,12 @@ def test_settings_default_to_90_days_and_5_years_and_read_durations(monkeypatch:
     monkeypatch.setenv("NOTIFY_DELIVERY_RETENTION", "-P1D")
     with pytest.raises(ValidationError, match="cannot be negative"):
         NotifySettings()
+
+
+def test_notify_runs_its_purge_with_the_settings_retentions() -> None:
+    app = notify(delivery_retention=timedelta(days=30), ack_link_max_age_seconds=3600)
+    purge = app.state.retention_purge
+    assert purge.retention == Retention(
+        deliveries=timedelta(days=30), audit=timedelta(days=1825), ack_link_max_age=timedelta(hours=1)
+    )
+    assert any(getattr(loop, "__name__", "") == "retention_loop" for loop in app.state.runtime.loops)
