@@ -461,10 +461,12 @@ async def open_unacknowledged(conn: Conn) -> list[asyncpg.Record]:
 # One purge at a time per schema, however many instances run (transaction-scoped: one batch holds it).
 _PURGE_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('notify-purge:' || current_schema()))"
 
+# Read from the deliveries' side by their age (a delivery is written before its alert is resolved):
+# each round looks at the deliveries still there, not at every alert resolved in the last five years.
 _PURGE_DELIVERIES = """
 WITH doomed AS (
-    SELECT d.id FROM alerts a JOIN deliveries d ON d.alert_id = a.id
-    WHERE a.state = 'resolved' AND a.resolved_at < $1 AND d.state <> 'pending'
+    SELECT d.id FROM deliveries d JOIN alerts a ON a.id = d.alert_id
+    WHERE d.created_at < $1 AND d.state <> 'pending' AND a.state = 'resolved' AND a.resolved_at < $1
     LIMIT $2 FOR UPDATE OF d SKIP LOCKED
 )
 DELETE FROM deliveries d USING doomed WHERE d.id = doomed.id
