@@ -17,6 +17,9 @@ A session ends:
   provider, is refused there and the session ends. While the provider does not answer at all the
   session goes on for at most `offline_grace` seconds since the last answer (15 minutes by default),
   so a provider restart does not sign the night shift out, and an outage does not keep anyone in.
+
+An ended session's row is deleted when it is next presented, at the next sign-in, and each hour by
+`purge_web_sessions_loop`, which every service with pages runs: the rows hold a person's name and tokens.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import asyncpg
@@ -38,12 +41,17 @@ from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from prometheus_client import Counter
 
 from shared.db import Conn
 from shared.http import SECURITY_HEADERS, Problem
 from shared.oidc import InvalidToken, OidcProvider, Person, ProviderUnavailable, person_from_claims
 from shared.ratelimit import ANONYMOUS, RateLimits
 from shared.settings import CommonSettings
+from shared.timers import every
+
+if TYPE_CHECKING:  # the runtime imports the service's routes, which import this module
+    from shared.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +59,14 @@ CALLBACK_PATH = "/auth/callback"
 LOGOUT_PATH = "/auth/logout"
 SIGNED_OUT_PATH = "/auth/logget-ud"
 SIGN_IN_TTL = timedelta(minutes=10)
+PURGE_INTERVAL_SECONDS = 3600.0
+PURGE_BATCH_SIZE = 1000
+
+SESSIONS_PURGED = Counter(
+    "web_sessions_purged_total",
+    "Ended web sessions (kind=session) and sign-ins never finished (kind=sign_in) deleted by the hourly purge",
+    ["service", "kind"],
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,6 +475,53 @@ def sign_in_router(sessions: WebSessions) -> APIRouter:
         return _plain_page("Du er logget ud", f'<p><a href="{config.home}">Log ind igen</a></p>', 200)
 
     return router
+
+
+async def purge_expired(conn: Conn, now: datetime, limit: int) -> tuple[int, int]:
+    """Deletes up to `limit` sessions past their expiry and `limit` sign-ins never finished; returns how many of each.
+
+    Rows being read or written are skipped, never waited on; instances purging at once delete each row once.
+    """
+    sessions = await conn.execute(
+        "DELETE FROM web_sessions WHERE id_sha256 IN"
+        " (SELECT id_sha256 FROM web_sessions WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        now,
+        limit,
+    )
+    sign_ins = await conn.execute(
+        "DELETE FROM web_sign_ins WHERE state IN"
+        " (SELECT state FROM web_sign_ins WHERE created_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        now - SIGN_IN_TTL,
+        limit,
+    )
+    return int(sessions.split()[-1]), int(sign_ins.split()[-1])
+
+
+async def purge_web_sessions(
+    pool: asyncpg.Pool, now: datetime, *, service: str, batch_size: int = PURGE_BATCH_SIZE
+) -> tuple[int, int]:
+    """One round: batches (a transaction each) until the ended sessions and stale sign-ins are gone."""
+    sessions = sign_ins = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            batch = await purge_expired(conn, now, batch_size)
+        sessions, sign_ins = sessions + batch[0], sign_ins + batch[1]
+        if max(batch) < batch_size:
+            break
+    if sessions or sign_ins:
+        SESSIONS_PURGED.labels(service, "session").inc(sessions)
+        SESSIONS_PURGED.labels(service, "sign_in").inc(sign_ins)
+        log.info("web sessions purged", extra={"sessions_purged": sessions, "sign_ins_purged": sign_ins})
+    return sessions, sign_ins
+
+
+async def purge_web_sessions_loop(runtime: ServiceRuntime) -> None:
+    """The background loop of every service with pages (in its bootstrap's `loops`): a purge each hour."""
+
+    async def round_() -> None:
+        await purge_web_sessions(runtime.db, runtime.clock.now(), service=runtime.service)
+
+    await every(PURGE_INTERVAL_SECONDS, round_, failure="web sessions not purged")
 
 
 def web_sessions(

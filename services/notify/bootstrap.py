@@ -18,11 +18,13 @@ from services.notify.adapters.policy_file import load_policy
 from services.notify.adapters.repository import PostgresNotifyRepository, open_unacknowledged
 from services.notify.adapters.roster_file import load_roster
 from services.notify.domain.delivery import Backoff
+from services.notify.domain.retention import Retention
 from services.notify.domain.roster import describe_gaps
 from services.notify.entrypoints.console import SESSION_COOKIE, ConsoleFeed, console_router
 from services.notify.entrypoints.consumer import CASE_EVENTS, DEADLINE_EVENTS, notify_consumers
 from services.notify.entrypoints.followups import followups_router
 from services.notify.entrypoints.http import alerts_router
+from services.notify.entrypoints.retention import RetentionPurge
 from services.notify.entrypoints.timers import DeliveryWorker, EscalationTimer, Timer
 from services.notify.metrics import OpenAlertGauges
 from services.notify.settings import NotifySettings
@@ -36,7 +38,7 @@ from shared.inbox import purge_inbox_loop
 from shared.runtime import ServiceRuntime
 from shared.timers import DurableTimer, every
 from shared.unit_of_work import PostgresUnitOfWork
-from shared.websession import sign_in_router, web_sessions
+from shared.websession import purge_web_sessions_loop, sign_in_router, web_sessions
 
 SERVICE = "notify"
 # How long the escalation timer gathers wake-ups before it looks; at most this late for a step that
@@ -132,11 +134,16 @@ def build_app(
 
         await every(settings.gauges_interval_seconds, refresh, failure="notify gauges not refreshed")
 
+    async def retention_loop(_runtime: ServiceRuntime) -> None:
+        purge: RetentionPurge = app.state.retention_purge
+        await purge.run()
+
     feed = ConsoleFeed(settings.db_schema)
     # Officers sign in to the console as themselves, through the district's identity provider.
     sessions = web_sessions(settings, lambda: runtime.db, clock.now, cookie=SESSION_COOKIE, home="/console",
                             public_url=settings.public_url)  # fmt: skip
-    loops = [delivery_loop, escalation_loop, gauges_loop, feed.run, purge_inbox_loop, *(extra_loops or [])]
+    loops = [delivery_loop, escalation_loop, gauges_loop, feed.run, purge_inbox_loop, retention_loop,
+             purge_web_sessions_loop, *(extra_loops or [])]  # fmt: skip
     if settings.heartbeat_url:
         url = settings.heartbeat_url
 
@@ -202,6 +209,18 @@ def build_app(
         lambda: runtime.db, lambda conn: PostgresNotifyRepository(conn, topic=topics.alerts)
     )
     app.state.ack_links = links
+    # Deliveries, audit rows, used ack links and sessions past their retention (docs/privacy.md).
+    app.state.retention_purge = RetentionPurge(
+        lambda: runtime.db,
+        Retention(
+            deliveries=settings.delivery_retention,
+            audit=settings.audit_retention,
+            ack_link_max_age=timedelta(seconds=settings.ack_link_max_age_seconds),
+        ),
+        clock,
+        interval=settings.purge_interval_seconds,
+        batch_size=settings.purge_batch_size,
+    )
     app.state.web_sessions = sessions
     # The console's calls to intake and deadlines, as the signed-in officer (adapters/police_api.py).
     app.state.police_apis = PoliceApis(

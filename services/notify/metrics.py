@@ -1,4 +1,4 @@
-"""Prometheus metrics of notify: alerts raised, deliveries by channel and outcome, latency, time to ack, open alerts."""
+"""Prometheus metrics of notify: alerts raised, deliveries, latency, time to ack, open alerts, rows purged."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from services.notify.domain.delivery import Delivery
 from services.notify.domain.messages import stage_kind
+from services.notify.domain.retention import PURGED_TABLES
 from shared.events import CloudEvent
 from shared.events import alerts as ev
 
@@ -46,6 +47,13 @@ OPEN_UNACKED = Gauge("notify_alerts_open_unacknowledged", "Alerts open or escala
 PAST_CHAIN = Gauge(
     "notify_alerts_past_chain", "Unacknowledged alerts that have gone through their whole escalation chain", []
 )
+PURGED = Counter(
+    "notify_purged_total",
+    "Rows deleted by the retention purge, by table (docs/privacy.md): deliveries, alerts, audit, used ack links, ...",
+    ["table"],
+)
+for _table in PURGED_TABLES:
+    PURGED.labels(_table)
 HEARTBEAT_FAILURES = Counter("notify_heartbeat_failures_total", "Heartbeats the external monitor did not take", [])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -65,6 +66,21 @@ class NotifySettings(MailSettings):
     police_api_timeout_seconds: float = Field(5.0, gt=0)
     heartbeat_url: str | None = None
     heartbeat_interval_seconds: float = Field(60.0, gt=0)
+    # Retention (docs/privacy.md, "Notify: officers' data"), ISO 8601 durations counted from an alert's
+    # resolution; an unresolved alert keeps everything. Deliveries hold officers' addresses: kept long
+    # enough to answer "was I told?"; the audit trail (who acknowledged, when) as long as the access log.
+    delivery_retention: timedelta = timedelta(days=90)
+    audit_retention: timedelta = timedelta(days=5 * 365)
+    # The purge job: how often it looks, and how many rows one statement deletes at most.
+    purge_interval_seconds: float = Field(3600.0, gt=0)
+    purge_batch_size: int = Field(1000, ge=1, le=50_000)
+
+    @field_validator("delivery_retention", "audit_retention")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("a retention cannot be negative")
+        return value
 
     @field_validator("ack_previous_secrets", mode="before")
     @classmethod

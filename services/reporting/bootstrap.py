@@ -22,7 +22,7 @@ from shared.db import Migration, migrations_in, shared_migrations
 from shared.inbox import purge_inbox_loop
 from shared.runtime import ServiceRuntime
 from shared.timers import every
-from shared.websession import sign_in_router, web_sessions
+from shared.websession import purge_web_sessions_loop, sign_in_router, web_sessions
 
 VERSION = "1.0.0"
 __all__ = ["SERVICE", "build_app", "migrations"]
@@ -51,7 +51,7 @@ def build_app(settings: ReportingSettings | None = None, *, clock: Clock | None 
         migrations=migrations(),
         consumers=[read_model_consumer(topics)],
         # The delivery plan's e-mails (council_delivery_loop reads the plan file: a bad one stops start-up).
-        loops=[freshness_loop, council_delivery_loop(settings), purge_inbox_loop],
+        loops=[freshness_loop, council_delivery_loop(settings), purge_inbox_loop, purge_web_sessions_loop],
         clock=clock,
     )
     # Council secretaries and police sign in to the council pages as themselves (the identity provider).

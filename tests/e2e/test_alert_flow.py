@@ -49,7 +49,9 @@ class AlertingSystem:
     Lejre's lokalbetjent (lb-0350) a webhook on /lb, the vagtchefer one on /vagtchef, the vagtcentral
     an e-mail; everyone else the console."""
 
-    def __init__(self, ns: Namespace, tmp_path: Path, burglary_window_seconds: float | None) -> None:
+    def __init__(
+        self, ns: Namespace, tmp_path: Path, burglary_window_seconds: float | None, env: dict[str, str] | None = None
+    ) -> None:
         self.receiver = WebhookReceiver().start()
         self.smtp = SmtpSink().start()
         self.secrets = {p: new_secret() for p in ("/lb", "/vagtchef")}
@@ -76,11 +78,10 @@ class AlertingSystem:
             "NOTIFY_RETRY_BASE_SECONDS": "0.2",
             "NOTIFY_RETRY_CAP_SECONDS": "1",
             "NOTIFY_MAX_SLEEP_SECONDS": "1",
-        }
-        self.services = {
-            name: ServiceProcess(name, service_env(ns, name, **env), tmp_path / f"{name}.log")
-            for name in ("intake", "deadlines", "notify", "reporting")
-        }
+        } | (env or {})
+        self.envs = {name: service_env(ns, name, **env) for name in ("intake", "deadlines", "notify", "reporting")}
+        self.logs = {name: tmp_path / f"{name}.log" for name in self.envs}
+        self.services = {name: ServiceProcess(name, self.envs[name], self.logs[name]) for name in self.envs}
 
     def url(self, service: str) -> str:
         return self.services[service].url
@@ -92,6 +93,12 @@ class AlertingSystem:
         for service in self.services.values():
             service.wait_ready()
         return self
+
+    def restart(self, name: str, **env: str) -> None:
+        """Stops a service and starts it again with these settings changed (as an operator would); new ports."""
+        self.services[name].stop()
+        self.services[name] = ServiceProcess(name, self.envs[name] | env, self.logs[name]).start()
+        self.services[name].wait_ready()
 
     def stop(self) -> None:
         for service in self.services.values():
@@ -112,11 +119,12 @@ def rules_with_burglary_window(path: Path, seconds: float) -> Path:
 
 @pytest.fixture
 def alerting_system(ns: Namespace, tmp_path: Path) -> Iterator[Callable[..., AlertingSystem]]:
-    """Starts the whole system for a test (`alerting_system(burglary_window_seconds=10)`); stops it after."""
+    """Starts the whole system for a test (`alerting_system(burglary_window_seconds=10)`, `env` to change
+    settings); stops it after."""
     started: list[AlertingSystem] = []
 
-    def start(burglary_window_seconds: float | None = None) -> AlertingSystem:
-        system = AlertingSystem(ns, tmp_path, burglary_window_seconds)
+    def start(burglary_window_seconds: float | None = None, env: dict[str, str] | None = None) -> AlertingSystem:
+        system = AlertingSystem(ns, tmp_path, burglary_window_seconds, env)
         started.append(system)
         return system.start()
 

@@ -454,3 +454,92 @@ async def open_unacknowledged(conn: Conn) -> list[asyncpg.Record]:
             " FROM alerts WHERE state IN ('open', 'escalated') GROUP BY kommune, severity"
         )
     )
+
+
+# --- retention (domain/retention.py, docs/privacy.md): each statement deletes one batch at most ---
+
+# One purge at a time per schema, however many instances run (transaction-scoped: one batch holds it).
+_PURGE_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('notify-purge:' || current_schema()))"
+
+# Read from the deliveries' side by their age (a delivery is written before its alert is resolved):
+# each round looks at the deliveries still there, not at every alert resolved in the last five years.
+_PURGE_DELIVERIES = """
+WITH doomed AS (
+    SELECT d.id FROM deliveries d JOIN alerts a ON a.id = d.alert_id
+    WHERE d.created_at < $1 AND d.state <> 'pending' AND a.state = 'resolved' AND a.resolved_at < $1
+    LIMIT $2 FOR UPDATE OF d SKIP LOCKED
+)
+DELETE FROM deliveries d USING doomed WHERE d.id = doomed.id
+"""
+# The alert with its trail: the audit rows and any delivery left go in the same statement, so no
+# alert is ever left half gone (the foreign key from deliveries is checked at the statement's end).
+# Not while a delivery of it is still being sent: its result is recorded in the alert's trail.
+_PURGE_ALERTS = """
+WITH doomed AS (
+    SELECT id FROM alerts a WHERE state = 'resolved' AND resolved_at < $1
+      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id AND d.state = 'pending')
+    ORDER BY resolved_at LIMIT $2 FOR UPDATE SKIP LOCKED
+), audit_gone AS (
+    DELETE FROM audit WHERE alert_id IN (SELECT id FROM doomed) RETURNING 1
+), deliveries_gone AS (
+    DELETE FROM deliveries WHERE alert_id IN (SELECT id FROM doomed) RETURNING 1
+), alerts_gone AS (
+    DELETE FROM alerts WHERE id IN (SELECT id FROM doomed) RETURNING 1
+)
+SELECT (SELECT count(*) FROM alerts_gone) AS alerts, (SELECT count(*) FROM audit_gone) AS audit,
+       (SELECT count(*) FROM deliveries_gone) AS deliveries
+"""
+_PURGE_CASE_REFS = """
+DELETE FROM case_refs WHERE case_id IN (
+    SELECT c.case_id FROM case_refs c
+    WHERE c.seen_at < $1 AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.case_id = c.case_id)
+    LIMIT $2 FOR UPDATE SKIP LOCKED
+)
+"""
+_PURGE_USED_ACK_LINKS = """
+DELETE FROM used_ack_links WHERE delivery_id IN (
+    SELECT delivery_id FROM used_ack_links WHERE used_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED
+)
+"""
+_PURGE_DISABLED_ENDPOINTS = """
+DELETE FROM disabled_endpoints WHERE target IN (
+    SELECT target FROM disabled_endpoints WHERE disabled_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED
+)
+"""
+
+
+def _deleted(status: str) -> int:
+    return int(status.split()[-1])
+
+
+async def lock_purge(conn: Conn) -> bool:
+    """True if this transaction may purge (no other instance is purging the schema at this moment)."""
+    return bool(await conn.fetchval(_PURGE_LOCK))
+
+
+async def purge_deliveries(conn: Conn, resolved_before: datetime, limit: int) -> int:
+    """Deliveries (officers' names and addresses) of alerts resolved before `resolved_before`; never one being sent."""
+    return _deleted(await conn.execute(_PURGE_DELIVERIES, resolved_before, limit))
+
+
+async def purge_alerts(conn: Conn, resolved_before: datetime, limit: int) -> dict[str, int]:
+    """Up to `limit` alerts resolved before `resolved_before`, with their audit trails and deliveries; not one
+    with a delivery still being sent."""
+    row = await conn.fetchrow(_PURGE_ALERTS, resolved_before, limit)
+    assert row is not None
+    return {"alerts": int(row["alerts"]), "audit": int(row["audit"]), "deliveries": int(row["deliveries"])}
+
+
+async def purge_case_refs(conn: Conn, seen_before: datetime, limit: int) -> int:
+    """Case references first seen before `seen_before` that no alert names any more."""
+    return _deleted(await conn.execute(_PURGE_CASE_REFS, seen_before, limit))
+
+
+async def purge_used_ack_links(conn: Conn, used_before: datetime, limit: int) -> int:
+    """Used ack links whose links have expired (a row older than the links' lifetime guards nothing)."""
+    return _deleted(await conn.execute(_PURGE_USED_ACK_LINKS, used_before, limit))
+
+
+async def purge_disabled_endpoints(conn: Conn, disabled_before: datetime, limit: int) -> int:
+    """Webhook addresses that answered 410 Gone before `disabled_before` (one still in a roster is tried again)."""
+    return _deleted(await conn.execute(_PURGE_DISABLED_ENDPOINTS, disabled_before, limit))

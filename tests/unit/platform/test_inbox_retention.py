@@ -1,4 +1,4 @@
-"""How long an inbox row is kept (shared/inbox.py), and that every service runs the purge."""
+"""How long an inbox row is kept (shared/inbox.py), and that every service runs the purges (inbox, web sessions)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 from shared.clock import ManualClock
 from shared.inbox import InboxPurge, inbox_retention, purge_inbox_loop
+from shared.websession import purge_web_sessions_loop
 from tests.unit.platform.test_edge import EVERY_APP
 
 WEEK = timedelta(days=7)
@@ -70,3 +71,11 @@ async def test_a_round_reads_the_retention_from_kafka_and_purges_before_it(monke
     forever = InboxPurge(pool, ManualClock(now), service="svc", bootstrap="k:9092",  # type: ignore[arg-type]
                          consumed=["cases.v1", "history.v1"], dead_letters=[], margin=DAY)  # fmt: skip
     assert await forever.run_once() == 0 and await forever.run_once() == 0 and len(pool.cutoffs) == 1
+
+
+@pytest.mark.parametrize("service", sorted(EVERY_APP))
+def test_every_service_with_pages_purges_its_ended_sessions(service: str) -> None:
+    app = EVERY_APP[service]()
+    has_pages = getattr(app.state, "web_sessions", None) is not None
+    assert (purge_web_sessions_loop in app.state.runtime.loops) == has_pages, f"{service}: pages and the purge"
+    assert has_pages == (service in ("notify", "reporting"))
