@@ -68,10 +68,30 @@ async function showPhone(button) {
   }
 }
 
+// "Udført" cannot be taken back, so it takes two presses: the first asks, the second records. Left
+// unanswered for 10 s, the question goes away again.
+function askFirst(button, reference) {
+  const label = button.firstChild;
+  label.textContent = "Bekræft: udført";
+  button.dataset.confirm = "1";
+  say(reference + ": tryk igen for at registrere opfølgningen som udført");
+  button.confirmTimer = setTimeout(() => {
+    label.textContent = "Udført";
+    delete button.dataset.confirm;
+  }, 10000);
+}
+
 async function markDone(button) {
   const row = button.closest("tr");
   const result = row.querySelector(".result");
   const reference = row.querySelector(".ref").textContent;
+  if (!button.dataset.confirm) {
+    askFirst(button, reference);
+    return;
+  }
+  clearTimeout(button.confirmTimer);
+  delete button.dataset.confirm;
+  button.firstChild.textContent = "Udført";
   button.disabled = true;
   result.className = "result";
   result.textContent = "Registrerer …";
