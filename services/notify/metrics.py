@@ -54,6 +54,13 @@ PURGED = Counter(
 )
 for _table in PURGED_TABLES:
     PURGED.labels(_table)
+PURGE_LAST_DONE = Gauge(
+    "notify_purge_last_done_timestamp_seconds",
+    "When this instance last finished a retention purge round (or found another instance purging);"
+    " its start time until the first round: the alert NotifyPurgeBehind reads its age",
+    [],
+)
+PURGE_LAST_DONE.set_to_current_time()
 HEARTBEAT_FAILURES = Counter("notify_heartbeat_failures_total", "Heartbeats the external monitor did not take", [])
 
 

@@ -17,7 +17,7 @@ import asyncpg
 
 from services.notify.adapters import repository as repo
 from services.notify.domain.retention import PurgedTable, Retention
-from services.notify.metrics import PURGED
+from services.notify.metrics import PURGE_LAST_DONE, PURGED
 from shared.clock import Clock
 from shared.db import Conn
 from shared.timers import every
@@ -70,6 +70,7 @@ class RetentionPurge:
                 break
         if any(counts.values()):
             log.info("retention purge", extra={f"{table}_purged": n for table, n in counts.items() if n})
+        PURGE_LAST_DONE.set_to_current_time()  # a round that raised never gets here: the alert sees it age
         return counts
 
     async def _until_done(self, batch: Batch, counts: dict[PurgedTable, int]) -> bool:
