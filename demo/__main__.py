@@ -534,7 +534,10 @@ def where_to_look(running: dict[str, tuple[int, int]], summary: Path, reports: l
                 f"  duty-officer console         http://{HOST}:8003/console",
                 "                               sign in at the identity provider as a development user (password",
                 "                               dev-<username>): vc-anne (vagtchef, every alert), lb-roskilde-1",
-                "                               (lokalbetjent, Roskilde's alerts); the demo's acks are theirs too",
+                "                               (lokalbetjent, Roskilde's alerts); the demo's acks are theirs too;",
+                "                               an alert's 'Vis anmeldelse' shows the citizen's report (logged)",
+                f"  follow-up list               http://{HOST}:8003/console/opfoelgning  (lb-roskilde-1, a lokalbetjent: his",
+                "                               burglary victims; 'Vis telefon' is logged too, the log read by dpo)",
             ]
         else:
             lines.append("  duty-officer console         not in this checkout yet; the alerts API below has the same")
