@@ -132,6 +132,9 @@ class NewAction:
     request: ActionIn
     recorded_at: datetime
     recorded_by: str
+    # The one kommune the recorder reaches (a lokalbetjent with his own token); None: every kommune
+    # (a vagtchef, a police system's key).
+    only_kommune: str | None = None
 
     @property
     def recorded(self) -> RecordedAction:
@@ -276,6 +279,8 @@ async def record_action(uow: Uow, action: NewAction, key: IdempotencyKey | None)
         case = await repo.load_case(action.case_id, for_update=True)
         if case is None:
             raise CaseNotFound(action.case_id)
+        if action.only_kommune is not None and case.kommune != action.only_kommune:
+            raise OutOfReach(action.case_id)
         decision = decide_action(case.facts, case.actions, action.recorded)
         if isinstance(decision, Conflict):
             raise ActionRefused(decision)

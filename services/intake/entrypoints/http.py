@@ -374,6 +374,8 @@ def intake_router(rng: random.Random | None = None) -> APIRouter:
             request=submission,
             recorded_at=clock.now(),
             recorded_by=client.name,
+            # A lokalbetjent acting as himself records on his own kommune's cases only (403 otherwise).
+            only_kommune=None if client.person is None or client.person.is_vagtchef else client.person.kommune or "",
         )
         return _answer(request, await record_action(uow, action, _key(client, idempotency_key, request, raw)))
 

@@ -341,3 +341,18 @@ async def test_the_job_runs_by_itself_on_one_instance_at_a_time(
             return (await details(client, case_id, "followup", **bearer("vc-anne"))).status_code == 410
 
         await eventually(erased, timeout=10, what="the case erased by the job's own rounds")
+
+
+async def test_a_lokalbetjent_records_actions_on_his_own_kommunes_cases_only(
+    intake_service: tuple[FastAPI, httpx.AsyncClient], db: asyncpg.Pool
+) -> None:
+    _, client = intake_service
+    case_id = await submit(client)  # in Roskilde (0265)
+    actions = f"/v1/cases/{case_id}/actions"
+    on_scene = {"action": "on_scene", "occurred_at": datetime.now(UTC).isoformat()}
+    greve = await client.post(actions, json=on_scene, headers=bearer("lb-greve-1"))
+    assert greve.status_code == 403, greve.text
+    roskilde = await client.post(actions, json=on_scene, headers=bearer("lb-roskilde-1"))
+    assert roskilde.status_code == 202, roskilde.text
+    recorded = await db.fetch("SELECT action, recorded_by FROM case_actions WHERE case_id = $1", uuid.UUID(case_id))
+    assert [(r["action"], r["recorded_by"]) for r in recorded] == [("on_scene", "lb-roskilde-1")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from services.intake.handlers import (
     IdempotencyKeyReused,
     NewAction,
     NewCase,
+    OutOfReach,
     read_status,
     record_action,
     report_case,
@@ -95,6 +97,18 @@ async def test_police_on_scene_is_recorded_once_and_published_with_the_case_cate
     assert refused.value.code == "already_recorded"
     with pytest.raises(CaseNotFound):
         await record_action(uow, on_scene(uuid.uuid4(), NOW), None)
+
+
+async def test_an_action_outside_the_recorders_kommune_is_refused_and_records_nothing() -> None:
+    uow = FakeUnitOfWork()
+    case = burglary()
+    await report_case(uow, case, None)
+    elsewhere = replace(on_scene(case.case_id, NOW + timedelta(hours=2)), only_kommune="0253")
+    with pytest.raises(OutOfReach):
+        await record_action(uow, elsewhere, None)
+    assert uow.committed.actions == []
+    own = replace(on_scene(case.case_id, NOW + timedelta(hours=2)), only_kommune=case.kommune)
+    assert (await record_action(uow, own, None)).status_code == 202
 
 
 async def test_a_citizen_reads_the_status_the_police_action_moved_it_to_and_an_unknown_case_is_not_found() -> None:
