@@ -101,10 +101,13 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.ops_port}"
 
     def migrate(self) -> None:
-        subprocess.run(
+        done = subprocess.run(
             [sys.executable, "-m", f"services.{self.service}", "migrate"],
-            cwd=ROOT, env=self.env, check=True, capture_output=True, timeout=60,
+            cwd=ROOT, env=self.env, capture_output=True, timeout=60,
         )  # fmt: skip
+        if done.returncode != 0:  # say why: the exit status alone tells nothing
+            why = (done.stderr or done.stdout).decode("utf-8", "replace")[-3000:]
+            raise RuntimeError(f"{self.service} migrate exited {done.returncode}:\n{why}")
 
     def start(self) -> ServiceProcess:
         out = self.log.open("ab")
