@@ -69,12 +69,13 @@ run: migrate ## run the services in the foreground (Ctrl-C stops them)
 # The unit layer must keep covering at least this share of services/ and shared/ (its figure on 2026-12-06: 76 %).
 COVERAGE_FLOOR ?= 76
 
-# Integration and e2e tests run TEST_WORKERS at a time (pytest-xdist; each has its own topics, schemas and
-# ports), then the tests that stop or load the shared Kafka (marker `exclusive`) on their own.
+# Unit tests, then integration and e2e tests, run TEST_WORKERS at a time (pytest-xdist; each integration
+# test has its own topics, schemas and ports), then the tests that stop or load the shared Kafka (marker
+# `exclusive`) on their own.
 TEST_WORKERS ?= 2
 
 test: up ## the whole suite: unit tests (with the coverage floor), then integration, e2e and fault tests on real parts
-	@$(PY) -m pytest -m unit -q --cov=services --cov=shared --cov-report= --cov-fail-under=$(COVERAGE_FLOOR)
+	@$(PY) -m pytest -m unit -q -n $(TEST_WORKERS) --cov=services --cov=shared --cov-report= --cov-fail-under=$(COVERAGE_FLOOR)
 	@$(PY) -m pytest -m "not unit and not exclusive" -n $(TEST_WORKERS) --dist loadfile --durations=25
 	@$(PY) -m pytest -m exclusive --durations=5
 

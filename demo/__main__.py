@@ -536,8 +536,9 @@ def where_to_look(running: dict[str, tuple[int, int]], summary: Path, reports: l
                 "                               dev-<username>): vc-anne (vagtchef, every alert), lb-roskilde-1",
                 "                               (lokalbetjent, Roskilde's alerts); the demo's acks are theirs too;",
                 "                               an alert's 'Vis anmeldelse' shows the citizen's report (logged)",
-                f"  follow-up list               http://{HOST}:8003/console/opfoelgning  (lb-roskilde-1, a lokalbetjent: his",
-                "                               burglary victims; 'Vis telefon' is logged too, the log read by dpo)",
+                f"  follow-up list               http://{HOST}:8003/console/opfoelgning",
+                "                               lb-roskilde-1 (a lokalbetjent) sees his burglary victims; 'Vis",
+                "                               telefon' is logged too (the log: dpo, GET /v1/cases/<id>/access-log)",
             ]
         else:
             lines.append("  duty-officer console         not in this checkout yet; the alerts API below has the same")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import signal
@@ -63,10 +64,21 @@ async def with_idempotency_key(request: httpx.Request) -> None:
 PORTAL_LIKE_HOOKS: dict[str, list[Any]] = {"request": [with_idempotency_key]}
 
 
+# Ports this test process handed out lately: the kernel may offer a port again as soon as its probe
+# socket is closed, so two calls in a row could name the same port (an API and an ops port alike).
+_HANDED_OUT: collections.deque[int] = collections.deque(maxlen=256)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on now, and not one this process handed out lately."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.append(port)
+            return port
+    raise RuntimeError("no free port found that was not handed out lately")
 
 
 class ServiceProcess:
