@@ -333,10 +333,7 @@ class WebSessions:
             try:
                 limits.check(ANONYMOUS, request.client.host if request.client else "unknown", anonymous=True)
             except Problem as problem:
-                page = _plain_page("For mange forsøg", "<p>Der er startet for mange log-ind fra denne adresse."
-                                   " Vent et øjeblik, og prøv igen.</p>", 429)  # fmt: skip
-                page.headers.update(problem.headers or {})
-                return page
+                return too_many_sign_ins_page(problem.headers or {})
         try:
             url, binding = await self.start(target)
         except ProviderUnavailable as exc:
@@ -386,6 +383,17 @@ def _plain_page(title: str, body: str, status: int) -> HTMLResponse:
         status_code=status,
         headers=PAGE_HEADERS,
     )
+
+
+def too_many_sign_ins_page(headers: dict[str, str]) -> HTMLResponse:
+    """429: an address without a session started too many sign-ins; `headers` carry Retry-After."""
+    page = _plain_page(
+        "For mange forsøg",
+        "<p>Der er startet for mange log-ind fra denne adresse. Vent et øjeblik, og prøv igen.</p>",
+        429,
+    )
+    page.headers.update(headers)
+    return page
 
 
 def unavailable_page() -> HTMLResponse:
