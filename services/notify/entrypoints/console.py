@@ -293,27 +293,31 @@ def static_file(name: str) -> Response:
                                                           "nosniff"})  # fmt: skip
 
 
+async def signed_in_officer(
+    request: Request, sessions: WebSessions, template: str, no_access: str
+) -> WebSession | Response:
+    """The signed-in officer, or the answer to give instead: off to sign in, or `template` saying `no_access`
+    (council, ops: the console's pages are for vagtchefer and lokalbetjente)."""
+    session = await sessions.current(request)
+    if session is None:
+        return await sessions.sign_in_redirect(request)
+    if not session.person.is_police:
+        provider = origin_of(sessions.provider.issuer)
+        return render_page(template, provider, 403, signed_in=False, person=session.person, csrf=session.csrf,
+                           error=no_access)  # fmt: skip
+    return session
+
+
 def console_router(handler_ctx: handlers.Context, feed: ConsoleFeed, now: Callable[[], datetime],
                    sessions: WebSessions) -> APIRouter:  # fmt: skip
     router = APIRouter(prefix="/console", include_in_schema=False)
     provider = origin_of(sessions.provider.issuer)
 
     async def officer(request: Request) -> WebSession | Response:
-        """The signed-in officer, or the answer to give instead: sign in first, or no access (council, ops)."""
-        session = await sessions.current(request)
-        if session is None:
-            return await sessions.sign_in_redirect(request)
-        if not session.person.is_police:
-            return render_page(
-                "console.html",
-                provider,
-                403,
-                signed_in=False,
-                person=session.person,
-                csrf=session.csrf,
-                error="Din bruger har ikke adgang til konsollen. Den er for vagtchefer og lokalbetjente.",
-            )
-        return session
+        return await signed_in_officer(
+            request, sessions, "console.html",
+            "Din bruger har ikke adgang til konsollen. Den er for vagtchefer og lokalbetjente.",
+        )  # fmt: skip
 
     @router.get("", response_model=None)
     async def console(request: Request) -> Response:

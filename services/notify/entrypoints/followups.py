@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, Response
 
 from services.notify.adapters.police_api import FOLLOWUP, PoliceApiError, PoliceApis
 from services.notify.domain.messages import kommune_name, local_time
-from services.notify.entrypoints.console import CSRF_HEADER, render_page
+from services.notify.entrypoints.console import CSRF_HEADER, render_page, signed_in_officer
 from shared.reference import kommuner as district_kommuner
 from shared.websession import WebSession, WebSessions, origin_of, same_origin
 
@@ -118,15 +118,10 @@ def followups_router(now: Callable[[], datetime], sessions: WebSessions) -> APIR
     provider = origin_of(sessions.provider.issuer)
 
     async def officer(request: Request) -> WebSession | Response:
-        """The signed-in officer, or the answer to give instead: sign in first, or no access (council, ops)."""
-        session = await sessions.current(request)
-        if session is None:
-            return await sessions.sign_in_redirect(request)
-        if not session.person.is_police:
-            return render_page(TEMPLATE, provider, 403, signed_in=False, person=session.person, csrf=session.csrf,
-                         error="Din bruger har ikke adgang til opfølgningslisten. Den er for lokalbetjente"
-                               " og vagtchefer.")  # fmt: skip
-        return session
+        return await signed_in_officer(
+            request, sessions, TEMPLATE,
+            "Din bruger har ikke adgang til opfølgningslisten. Den er for lokalbetjente og vagtchefer.",
+        )  # fmt: skip
 
     @router.get("", response_model=None)
     async def followup_list(request: Request, kommune: str = "") -> Response:
