@@ -32,7 +32,7 @@ from demo.identity import sign_in as provider_sign_in
 from shared.events import alerts as ev
 from tests.integration.notify.conftest import POLICE, Deadline, TestRoster, Upstream, alert_events, notify_env
 from tests.support.axe import assert_accessible
-from tests.support.browser import needs_chromium
+from tests.support.browser import danish_page, needs_chromium
 from tests.support.identity import issuer
 from tests.support.infra import Namespace
 from tests.support.receivers import SmtpSink, WebhookReceiver
@@ -106,11 +106,7 @@ async def test_alert_appears_live_ack_stops_escalation_and_markup_is_text(
     ns: Namespace,
 ) -> None:
     base = notify.url
-    context = await browser.new_context(locale="da-DK", timezone_id="Europe/Copenhagen",
-                                        viewport={"width": 1280, "height": 900})  # fmt: skip
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = await danish_page(browser)
 
     # Not signed in: the console sends the browser to the provider's own login page.
     await page.goto(base + "/console")
@@ -288,11 +284,7 @@ async def test_sixty_open_alerts_the_first_click_acknowledges_the_right_one_whil
     acknowledged. Rows are one element each for as long as they live, the opened details stay open, the
     filters hold through updates and a reload, and the live region speaks of new critical alerts seldom."""
     base = notify.url
-    context = await browser.new_context(locale="da-DK", timezone_id="Europe/Copenhagen",
-                                        viewport={"width": 1280, "height": 900})  # fmt: skip
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = await danish_page(browser)
     await sign_in(page, base)
     await expect(page.locator("#live")).to_have_text("Live")
     # Every word the live region says, kept for the end.

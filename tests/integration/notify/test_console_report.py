@@ -25,7 +25,7 @@ from tests.integration.intake.conftest import ADDRESS, DESCRIPTION, EMAIL, NAME,
 from tests.integration.notify.conftest import POLICE, Deadline, TestRoster, Upstream, alert_events, notify_env
 from tests.integration.notify.test_console import OFFICER, _csrf, _signed_in, sign_in
 from tests.support.axe import assert_accessible
-from tests.support.browser import needs_chromium
+from tests.support.browser import danish_page, needs_chromium
 from tests.support.identity import bearer
 from tests.support.infra import Namespace
 from tests.support.receivers import SmtpSink
@@ -134,11 +134,7 @@ async def test_the_vagtchef_opens_the_report_of_an_acute_alert_and_the_access_lo
 ) -> None:
     case_id, reference = await submitted(intake, in_progress=True)
     acute = deadline_of(case_id, reference, "burglary_home_in_progress")
-    context = await browser.new_context(locale="da-DK", timezone_id="Europe/Copenhagen",
-                                        viewport={"width": 1280, "height": 900})  # fmt: skip
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = await danish_page(browser)
     await sign_in(page, notify.url)
     await expect(page.locator("#live")).to_have_text("Live")
     await upstream.publish(acute.started())  # an acute report: its deadline starts, the vagtchef is alerted

@@ -30,7 +30,7 @@ from shared.events import CloudEvent
 from shared.events import deadlines as d
 from tests.integration.notify.conftest import POLICE, TestRoster, notify_env
 from tests.support.axe import assert_accessible
-from tests.support.browser import needs_chromium
+from tests.support.browser import danish_page, needs_chromium
 from tests.support.identity import bearer
 from tests.support.infra import Namespace
 from tests.support.kafka_read import read_all
@@ -202,11 +202,7 @@ async def test_the_list_shows_the_victim_on_demand_and_udfoert_meets_the_followu
 async def test_in_chromium_by_keyboard_phone_then_udfoert(system: dict[str, ServiceProcess], browser: Browser) -> None:
     base = system["notify"].url
     _, deadline = await open_followup(system)
-    context = await browser.new_context(locale="da-DK", timezone_id="Europe/Copenhagen",
-                                        viewport={"width": 1280, "height": 900})  # fmt: skip
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = await danish_page(browser)
 
     # From the console's link, after signing in at the provider's own page.
     await page.goto(base + "/console")

@@ -30,7 +30,7 @@ from demo.identity import sign_in as provider_sign_in
 from tests.conftest import namespace
 from tests.integration.reporting.conftest import COUNCIL, Bus, reporting_env
 from tests.support.axe import assert_accessible
-from tests.support.browser import needs_chromium
+from tests.support.browser import danish_page, needs_chromium
 from tests.support.identity import issuer
 from tests.support.quarter import GREVE, ROSKILDE, council_quarter
 from tests.support.services import ServiceProcess, running_processes
@@ -75,10 +75,7 @@ def pdf_text(path: Path) -> str:
 async def test_a_roskilde_secretary_reads_her_quarter_and_the_kreds_not_greve_and_her_pdf_holds_the_page(
     reporting: str, browser: Browser, tmp_path: Path
 ) -> None:
-    context = await browser.new_context(locale="da-DK", timezone_id="Europe/Copenhagen", accept_downloads=True)
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = await danish_page(browser, accept_downloads=True)
 
     # Not signed in: the council pages send the browser to the provider's own login page, and back to her report.
     await page.goto(reporting + "/raad/")
