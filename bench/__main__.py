@@ -11,7 +11,7 @@ import time
 
 from bench.harness import write_result
 
-BENCHMARKS = ["intake", "deadlines", "notify", "reporting", "tracing"]
+BENCHMARKS = ["intake", "deadlines", "notify", "reporting", "tracing", "privacy"]
 
 
 def main(names: list[str]) -> int:

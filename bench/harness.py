@@ -60,6 +60,9 @@ def machine() -> dict[str, Any]:
             return ""
 
     libs = sorted((ROOT / ".cache" / "kafka" / "libs").glob("kafka_2.13-*.jar"))
+    common = "" if libs else cmd("git", "-C", str(ROOT), "rev-parse", "--path-format=absolute", "--git-common-dir")
+    if common:  # a git worktree has no .cache of its own: `make up` ran in the main checkout
+        libs = sorted((Path(common).parent / ".cache" / "kafka" / "libs").glob("kafka_2.13-*.jar"))
     return {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
