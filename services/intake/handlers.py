@@ -519,15 +519,18 @@ def _retention_entry(due: DueErasure, at: datetime) -> AccessEntry:
 
 @tracing.use_case
 async def erase_due(uow: PrivacyUow, policy: RetentionPolicy, now: datetime, *, batch_size: int) -> ErasureRound:
-    """The erasure job's round: contact details, then whole reports, past their retention; then old log entries.
+    """The erasure job's round: whole reports, then the contact details of the rest, past their retention;
+    then old log entries.
 
+    Whole reports first: a report past its retention takes its contact with it in one erasure (one log
+    entry naming every field), so a backlog where both are due is not erased, and logged, twice.
     Batches of `batch_size`, each in its own transaction holding the job's lock, so two instances
     never erase side by side, and a long backlog is worked through without a long transaction.
     """
     counts = {"contacts": 0, "reports": 0}
     for part, due_before in (
-        ("contacts", policy.contact_due_if_settled_before(now)),
         ("reports", policy.report_due_if_received_before(now)),
+        ("contacts", policy.contact_due_if_settled_before(now)),
     ):
         while True:
             async with uow.transaction() as repo:

@@ -154,8 +154,10 @@ async def test_another_instance_holding_the_lock_makes_a_round_skip_and_old_log_
         assert await repo.overdue_seconds(POLICY, T0 + timedelta(days=365)) == timedelta(days=335).total_seconds()
     assert (await erase_due(privacy, POLICY, T0 + timedelta(days=365), batch_size=10)).reports == 1
     done = await erase_due(privacy, POLICY, T0 + timedelta(days=5 * 365 + 1), batch_size=10)
-    # The read of day one goes; the two erasures of day 365 (contact, then the rest) are kept their five years.
-    assert done.log_purged == 1 and [e.action for e in privacy.committed.log] == ["erase", "erase"]
+    # The read of day one goes; the erasure of day 365 (the whole report, its contact with it: one entry naming
+    # every field) is kept its five years.
+    assert done.log_purged == 1 and [e.action for e in privacy.committed.log] == ["erase"]
+    assert {"description", "address", "contact.name", "contact.phone"} <= set(privacy.committed.log[0].fields)
 
 
 # --- The routes ---------------------------------------------------------------------------------
@@ -266,7 +268,8 @@ async def test_the_job_sets_the_overdue_gauge_each_round_and_keeps_running_throu
     clock = ManualClock(T0 + timedelta(days=100))
     job = ErasureJob(privacy, POLICY, clock, interval=0.01, batch_size=10)
     done = await job.run_once()
-    assert (done.contacts, done.reports) == (1, 1) and ERASURE_OVERDUE._value.get() == 0.0
+    # Both were due: the whole report goes, its contact with it (one erasure, not two).
+    assert (done.contacts, done.reports) == (0, 1) and ERASURE_OVERDUE._value.get() == 0.0
     privacy.add(burglary(received_at=T0))
     privacy.locked_elsewhere = True  # another instance erases: this one still tells how far behind it is
     await job.run_once()
