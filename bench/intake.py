@@ -60,18 +60,22 @@ def report_body(rng: random.Random) -> dict[str, Any]:
     return body | extra.get(category, {})
 
 
-def intake_process(ctx: BenchContext, log: Path) -> ServiceProcess:
-    """The intake service as a child process in the bench namespace."""
+def intake_process(ctx: BenchContext, log: Path, **extra: str) -> ServiceProcess:
+    """The intake service as a child process in the bench namespace, with `extra` settings (bench/privacy.py,
+    bench/tracing.py use it too)."""
     return ServiceProcess(
         "intake",
         service_env(
             ctx,
             "intake",
             KAFKA_PARTITIONS=str(PARTITIONS),
-            # The per-key limit protects production from a runaway portal; here the portal is the load.
+            # The limits protect production from a runaway client; here the benchmark is the load.
             INTAKE_RATE_LIMIT_PER_MINUTE="100000000",
             INTAKE_RATE_LIMIT_BURST="1000000",
+            INTAKE_STATUS_RATE_LIMIT_PER_MINUTE="100000000",
+            INTAKE_STATUS_RATE_LIMIT_BURST="1000000",
             LOG_LEVEL="WARNING",
+            **extra,
         ),
         log,
     )

@@ -41,11 +41,11 @@ import asyncpg
 import httpx
 
 from bench.harness import BenchContext, namespace, percentile
-from bench.intake import CONCURRENCY, KOMMUNER, PARTITIONS, PORTAL, KeepAliveClient
+from bench.intake import CONCURRENCY, KOMMUNER, PARTITIONS, PORTAL, KeepAliveClient, intake_process
 from services.intake.settings import IntakeSettings
 from shared.db import quote_ident
 from tests.support.identity import bearer
-from tests.support.services import ServiceProcess, service_env
+from tests.support.services import ServiceProcess
 
 REPORTS = int(os.environ.get("BENCH_PRIVACY_REPORTS", "5000"))
 WARMUP = 50
@@ -144,26 +144,6 @@ PHONE_PATTERN = r"(^|[^0-9a-f-])29[0-9]{6}([^0-9a-f-]|$)"
 
 def phone(i: int) -> str:
     return f"29{i:06d}"
-
-
-def intake_process(ctx: BenchContext, log: Path, **extra: str) -> ServiceProcess:
-    """The intake service as a child process in the bench namespace (the same schema for both processes)."""
-    return ServiceProcess(
-        "intake",
-        service_env(
-            ctx,
-            "intake",
-            KAFKA_PARTITIONS=str(PARTITIONS),
-            # The limits protect production from a runaway client; here the benchmark is the load.
-            INTAKE_RATE_LIMIT_PER_MINUTE="100000000",
-            INTAKE_RATE_LIMIT_BURST="1000000",
-            INTAKE_STATUS_RATE_LIMIT_PER_MINUTE="100000000",
-            INTAKE_STATUS_RATE_LIMIT_BURST="1000000",
-            LOG_LEVEL="WARNING",
-            **extra,
-        ),
-        log,
-    )
 
 
 def fail(message: str) -> None:

@@ -39,10 +39,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
-from bench.harness import BenchContext, namespace, percentile
-from bench.intake import PARTITIONS, Arrivals, post_reports
+from bench.harness import namespace, percentile
+from bench.intake import PARTITIONS, Arrivals, intake_process, post_reports
 from shared import tracing
-from tests.support.services import ServiceProcess, service_env
 
 WARMUP = 300
 REPORTS = 3000
@@ -57,19 +56,11 @@ VARIANTS: dict[str, dict[str, str]] = {
 }
 
 
-def intake_process(ctx: BenchContext, log: Path, tracing: dict[str, str]) -> ServiceProcess:
-    env = service_env(
-        ctx, "intake", KAFKA_PARTITIONS=str(PARTITIONS), INTAKE_RATE_LIMIT_PER_MINUTE="100000000",
-        INTAKE_RATE_LIMIT_BURST="1000000", LOG_LEVEL="WARNING", **tracing,
-    )  # fmt: skip
-    return ServiceProcess("intake", env, log)
-
-
 async def one_round(variant: str, seed: int, service_name: str) -> dict[str, float]:
     """One intake process in a namespace of its own (fresh topics and schema), as bench/intake.py measures it."""
     async with namespace(partitions=PARTITIONS) as ctx:
         log = Path(tempfile.mkdtemp(prefix=f"bench-tracing-{variant}-")) / "intake.log"
-        service = intake_process(ctx, log, VARIANTS[variant] | {"OTEL_SERVICE_NAME": service_name})
+        service = intake_process(ctx, log, **VARIANTS[variant], OTEL_SERVICE_NAME=service_name)
         arrivals = Arrivals(ctx.kafka, ctx.topics.cases)
         service.migrate()
         service.start()
