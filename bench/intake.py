@@ -130,7 +130,7 @@ class KeepAliveClient:
 
     httpx spends about 6 ms of CPU per POST in the client; on a two-core machine that shares its
     cores with the service, Postgres and Kafka, it would measure httpx, not intake. This costs a
-    tenth of that. It speaks only what the benchmark needs: POST JSON, read a Content-Length body.
+    tenth of that. It speaks only what the benchmarks need: POST JSON or GET, read a Content-Length body.
     """
 
     def __init__(self, host: str, port: int) -> None:
@@ -139,22 +139,26 @@ class KeepAliveClient:
         self._writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
+        status, _ = await self.request("POST", path, headers, body)
+        return status
+
+    async def request(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
+        """(status, body) of one request on the kept-alive connection (a GET without a body, or JSON)."""
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         assert self._reader is not None
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-        )
-        self._writer.write(head.encode() + body)
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        if body:
+            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
         status = int((await self._reader.readline()).split()[1])
         length = 0
         while (line := await self._reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.partition(b":")
             if name.strip().lower() == b"content-length":
                 length = int(value)
-        await self._reader.readexactly(length)
-        return status
+        return status, await self._reader.readexactly(length)
 
     async def close(self) -> None:
         if self._writer is not None:

@@ -58,27 +58,6 @@ ERASURE_TIMEOUT = 120.0
 BATCH_SIZE = IntakeSettings.model_fields["erasure_batch_size"].default  # INTAKE_ERASURE_BATCH_SIZE, left as it is
 
 
-class Client(KeepAliveClient):
-    """KeepAliveClient that also GETs, and hands back the body (the case id of a POST, the contact of a read)."""
-
-    async def request(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
-        if self._writer is None:
-            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-        assert self._reader is not None
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
-        if body:
-            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-        lines += [f"{k}: {v}" for k, v in headers.items()]
-        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-        status = int((await self._reader.readline()).split()[1])
-        length = 0
-        while (line := await self._reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        return status, await self._reader.readexactly(length)
-
-
 class Pass:
     """One pass of requests from CONCURRENCY connections: statuses, bodies, latencies, wall time."""
 
@@ -108,7 +87,7 @@ async def run_pass(
     queue = iter(range(n))
 
     async def worker() -> None:
-        client = Client("127.0.0.1", port)
+        client = KeepAliveClient("127.0.0.1", port)
         try:
             for i in queue:
                 method, path, headers, body = request(i)
